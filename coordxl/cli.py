@@ -1,0 +1,111 @@
+"""The coordxl command line: each command parses, calls one library function, renders the result.
+
+Only this module (and jobs/) reads the real clock, the environment and secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+
+from . import folder
+from .errors import ConfigError, CoordxlError
+from .messages import text
+from .settings import Settings
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _today(value: str | None, settings: Settings) -> dt.date:
+    if value:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"--today must look like 2026-08-20, got {value!r}") from None
+    return dt.datetime.now(ZoneInfo(settings["general.timezone"])).date()
+
+
+def handle_errors(fn):
+    """Turn library errors into a one-line message and the error's exit code, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CoordxlError as exc:
+            err_console.print(f"[bold red]coordxl:[/] {exc}", highlight=False)
+            sys.exit(exc.exit_code)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coordxl")
+def main() -> None:
+    """coordxl: run cross-department coordination on the Excel workbooks staff already use.
+
+    Example: coordxl init ./协调 && coordxl new "Q3新品上市推广" --root ./协调 --initiator 张伟
+    """
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the templates, settings comments and messages.")
+@click.option("--force", is_flag=True, help="Rewrite settings and templates (old ones go to .coordxl/backups/).")
+@handle_errors
+def init(root: Path, lang: str, force: bool) -> None:
+    """Make a shared folder: settings, sample roster, templates, folders.
+
+    Example: coordxl init /srv/share/协调
+    """
+    written = folder.init_folder(root, lang=lang, force=force)
+    console.print(text("init.created", lang, root=root))
+    for path in written:
+        console.print(f"  {path}", highlight=False)
+
+
+@main.command()
+@click.argument("title")
+@click.option("--root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The shared folder.")
+@click.option("--initiator", required=True, help="The initiator's name, as in the roster.")
+@click.option("--today", help="Date to write as 发出日期 (default: today).")
+@handle_errors
+def new(title: str, root: Path, initiator: str, today: str | None) -> None:
+    """Create a coordination workbook in 进行中/ from the template, prefilled.
+
+    Example: coordxl new "Q3新品上市推广" --root ./协调 --initiator 张伟
+    """
+    settings = Settings.load(root)
+    path = folder.new_item(title, root, initiator, _today(today, settings))
+    console.print(text("new.created", settings.lang, path=path), highlight=False)
+
+
+def example_source() -> Path | None:
+    """The bundled example folder when running from a checkout (pip install -e .)."""
+    here = Path(__file__).resolve().parent.parent / "workbooks" / "example"
+    return here if here.is_dir() else None
+
+
+@main.command()
+@click.option("--dir", "target", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to put the demo folder (default: a new temporary folder).")
+@handle_errors
+def demo(target: Path | None) -> None:
+    """Copy the example folder somewhere temporary and run the jobs on it with the demo's date.
+
+    Example: coordxl demo
+    """
+    from . import demo as demo_mod
+
+    demo_mod.run(target, example_source(), console)
+
+
+if __name__ == "__main__":
+    main()

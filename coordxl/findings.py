@@ -1,0 +1,119 @@
+"""Findings are values: a stable code, a severity, where (workbook, sheet, A1 cell), and what to do.
+
+>>> f = finding("F-REQUIRED", "a.xlsx", sheet="执行进度", cell="E7", field="负责人")
+>>> f.code, f.severity, f.message("zh")
+('F-REQUIRED', 'error', '必填项“负责人”为空')
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass
+
+from .messages import MESSAGES
+
+ERROR = "error"
+WARNING = "warning"
+
+# code -> severity. The codes are a contract: reports, mails and tests key on them.
+CODES: dict[str, str] = {
+    "W-UNREADABLE": ERROR,
+    "W-LEGACY": WARNING,
+    "W-MISSING-SHEET": ERROR,
+    "W-HEADER": ERROR,
+    "W-LOCKED": WARNING,
+    "W-CHANGED": WARNING,
+    "W-LOSSY": ERROR,
+    "W-CALENDAR": WARNING,
+    "W-FORMULA": WARNING,
+    "F-REQUIRED": ERROR,
+    "F-DATE": ERROR,
+    "F-ENUM": ERROR,
+    "F-PERSON": ERROR,
+    "F-DEPT": ERROR,
+    "F-EMAIL": ERROR,
+    "F-DATE-ORDER": ERROR,
+    "F-DONE-DATE": ERROR,
+    "F-DUPLICATE-ID": ERROR,
+    "F-YEAR-GUESSED": WARNING,
+    "R-NOTICE": WARNING,
+    "R-MATERIALS": WARNING,
+    "R-MEETING-LENGTH": WARNING,
+    "R-MINUTES-24H": WARNING,
+    "R-ACTION-INCOMPLETE": ERROR,
+    "R-BREAKDOWN": WARNING,
+    "R-FOLLOWUP": WARNING,
+    "R-RESOURCE-REVIEW": ERROR,
+    "R-CLOSE": ERROR,
+    "R-RETRO": ERROR,
+}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _format(template: str, params: dict) -> str:
+    return string.Formatter().vformat(template, (), _Blank(params))
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    workbook: str
+    sheet: str
+    cell: str
+    message_zh: str
+    message_en: str
+    hint_zh: str = ""
+    hint_en: str = ""
+
+    def message(self, lang: str = "zh") -> str:
+        return self.message_zh if lang == "zh" else self.message_en
+
+    def hint(self, lang: str = "zh") -> str:
+        return self.hint_zh if lang == "zh" else self.hint_en
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def to_json(self, lang: str = "zh") -> dict:
+        out = asdict(self)
+        out["message"] = self.message(lang)
+        out["hint"] = self.hint(lang)
+        return out
+
+
+def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity: str | None = None,
+            hint: tuple[str, str] | None = None, **params) -> Finding:
+    """Build a finding from its code's message template; ``params`` fill the template.
+
+    ``reason`` names a sub-message (``reason.<value>``) that is filled in first.
+    """
+    if code not in CODES:
+        raise KeyError(f"unknown finding code {code}")
+    reason = params.pop("reason", None)
+
+    def render(template_key: str, i: int) -> str:
+        local = {k: (v[i] if isinstance(v, tuple) else v) for k, v in params.items()}
+        if reason:
+            local["reason"] = MESSAGES[f"reason.{reason}"][i]
+        return _format(MESSAGES.get(template_key, ("", ""))[i], local).strip()
+
+    if hint is None:
+        hint = (render(f"fix.{code}", 0), render(f"fix.{code}", 1))
+    return Finding(code, severity or CODES[code], workbook, sheet, cell,
+                   render(f"finding.{code}", 0), render(f"finding.{code}", 1), *hint)
+
+
+def sort_key(f: Finding) -> tuple:
+    return (f.workbook, 0 if f.is_error else 1, f.sheet, _cell_order(f.cell), f.code)
+
+
+def _cell_order(cell: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in cell if ch.isdigit())
+    letters = "".join(ch for ch in cell if ch.isalpha())
+    return (int(digits) if digits else 0, letters.rjust(3))

@@ -1,0 +1,386 @@
+"""Read staff workbooks fast with python-calamine: raw values with their Excel cells.
+
+Sheets are found by name or by their labels; a table's header row is the row
+among the first ones that best matches its labels (title rows above it, any
+column order, extra columns ignored); a form's value is the next non-empty cell
+to the right of its label. Nothing here judges values: :mod:`coordxl.normalize`
+and :mod:`coordxl.rules` do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+import python_calamine as calamine
+
+from . import schema
+from .findings import Finding, finding
+
+HEADER_SCAN_ROWS = 40
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+LEDGER_ITEM_LABELS = ("事项", "项目", "协调事项", "事项名称", "item", "project")
+
+
+def a1(row: int, col: int) -> str:
+    """Excel A1 reference of a 1-based row and column: a1(3, 28) == 'AB3'."""
+    letters = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{row}"
+
+
+def label_key(value: Any) -> str:
+    """A cell's text folded for matching labels: no spaces, marks or trailing colons."""
+    if not isinstance(value, str):
+        return ""
+    s = schema.fold(value)
+    return re.sub(r"^[*＊※]+|[*＊※:：]+$", "", s)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> "Fingerprint":
+        data = Path(path).read_bytes()
+        st = os.stat(path)
+        return cls(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+
+
+@dataclass
+class Record:
+    """One table row: raw values and the A1 cell of each field."""
+
+    sheet: str
+    row: int
+    values: dict[str, Any]
+    cells: dict[str, str]
+    extra: dict[str, Any] = dc_field(default_factory=dict)  # ledger item and other known extras
+
+    def get(self, key: str, default: Any = "") -> Any:
+        return self.values.get(key, default)
+
+    def cell(self, key: str) -> str:
+        return self.cells.get(key) or f"A{self.row}"
+
+
+@dataclass
+class TableData:
+    table: schema.Table
+    sheet: str
+    header_row: int
+    columns: dict[str, int]
+    records: list[Record]
+    missing: list[schema.Field]
+    item_column: int | None = None
+
+    def header_cell(self, key: str) -> str:
+        col = self.columns.get(key)
+        return a1(self.header_row, col) if col else a1(self.header_row, 1)
+
+
+@dataclass
+class FormData:
+    sheet: str
+    values: dict[str, Any]
+    cells: dict[str, str]      # where the value is (or would be)
+    labels: dict[str, str]     # where the label is
+
+    def get(self, key: str, default: Any = "") -> Any:
+        return self.values.get(key, default)
+
+    def cell(self, key: str) -> str:
+        return self.cells.get(key) or "A1"
+
+
+@dataclass
+class SheetData:
+    schema: schema.Sheet
+    name: str
+    hidden: bool
+    form: FormData | None
+    tables: dict[str, TableData]
+
+
+@dataclass
+class WorkbookData:
+    path: Path
+    name: str  # file name as staff see it
+    fingerprint: Fingerprint | None
+    sheets: dict[str, list[SheetData]] = dc_field(default_factory=dict)  # schema key -> sheets (minutes: several)
+    findings: list[Finding] = dc_field(default_factory=list)
+    legacy: bool = False
+
+    def first(self, key: str) -> SheetData | None:
+        found = self.sheets.get(key)
+        return found[0] if found else None
+
+    @property
+    def readable(self) -> bool:
+        return not any(f.code == "W-UNREADABLE" for f in self.findings)
+
+
+def _spellings(fields) -> dict[str, str]:
+    out = {}
+    for f in fields:
+        for s in f.spellings():
+            out.setdefault(label_key(s), f.key)
+    return out
+
+
+def find_header(rows: list[list[Any]], table: schema.Table, start: int = 0, stop: int | None = None,
+                min_hits: int = 2) -> tuple[int, dict[str, int]] | None:
+    """The 0-based row index and field→0-based column map of the best header row, or None."""
+    names = _spellings(table.fields)
+    best: tuple[int, int, dict[str, int]] | None = None
+    stop = min(len(rows), stop if stop is not None else start + HEADER_SCAN_ROWS)
+    for r in range(start, stop):
+        columns: dict[str, int] = {}
+        for c, value in enumerate(rows[r]):
+            key = names.get(label_key(value))
+            if key and key not in columns:
+                columns[key] = c
+        hits = len(columns)
+        if hits >= min_hits and (best is None or hits > best[1]):
+            best = (r, hits, columns)
+    return (best[0], best[2]) if best else None
+
+
+def _is_blank(row: list[Any]) -> bool:
+    return all(v == "" or v is None for v in row)
+
+
+def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start: int,
+                stop_labels: set[str]) -> TableData | None:
+    found = find_header(rows, table, start=start, stop=len(rows) if start else None)
+    if not found:
+        return None
+    header, cols = found
+    item_col = None
+    if table.key == "tasks":
+        for c, value in enumerate(rows[header]):
+            if label_key(value) in {label_key(x) for x in LEDGER_ITEM_LABELS}:
+                item_col = c
+    records = []
+    for r in range(header + 1, len(rows)):
+        row = rows[r]
+        if _is_blank(row):
+            continue
+        if label_key(row[0]) in stop_labels:
+            break
+        values = {k: (row[c] if c < len(row) else "") for k, c in cols.items()}
+        if all(v == "" for v in values.values()):
+            continue
+        cells = {k: a1(r + 1, c + 1) for k, c in cols.items()}
+        extra = {}
+        if item_col is not None and item_col < len(row):
+            extra["item"] = row[item_col]
+        records.append(Record(name, r + 1, values, cells, extra))
+    missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]
+    return TableData(table, name, header + 1, {k: c + 1 for k, c in cols.items()}, records, missing,
+                     item_col + 1 if item_col is not None else None)
+
+
+def _read_form(rows, sheet: schema.Sheet, name: str, skip_rows: set[int]) -> FormData:
+    form = sheet.form
+    assert form is not None
+    names = _spellings(form.fields)
+    values: dict[str, Any] = {}
+    cells: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    for r, row in enumerate(rows):
+        if r in skip_rows:
+            continue
+        for c, value in enumerate(row):
+            key = names.get(label_key(value))
+            if not key or key in labels:
+                continue
+            labels[key] = a1(r + 1, c + 1)
+            cells[key] = a1(r + 1, c + 2)
+            values[key] = ""
+            for c2 in range(c + 1, len(row)):
+                if row[c2] != "" and row[c2] is not None:
+                    values[key] = row[c2]
+                    cells[key] = a1(r + 1, c2 + 1)
+                    break
+    return FormData(name, values, cells, labels)
+
+
+def _stop_labels(sheet: schema.Sheet, table: schema.Table) -> set[str]:
+    labels = set()
+    for part in sheet.parts:
+        if part is table:
+            continue
+        if isinstance(part, schema.Table):
+            labels |= {label_key(part.zh), label_key(part.en)}
+        else:
+            labels |= {label_key(s) for f in part.fields for s in (f.zh, f.en)}
+    return labels
+
+
+def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bool = False) -> SheetData:
+    """Read a sheet's rows (as calamine gives them, from A1) against its schema."""
+    tables: dict[str, TableData] = {}
+    header_rows: set[int] = set()
+    start = 0
+    for table in sheet.tables:
+        data = _read_table(rows, sheet, table, name, start, _stop_labels(sheet, table))
+        if data:
+            tables[table.key] = data
+            header_rows.add(data.header_row - 1)
+            header_rows |= {rec.row - 1 for rec in data.records}
+            start = data.header_row  # the next table is further down
+    form = _read_form(rows, sheet, name, header_rows) if sheet.form else None
+    return SheetData(sheet, name, hidden, form, tables)
+
+
+def _name_matches(sheet_name: str, sheet: schema.Sheet) -> bool:
+    key = label_key(sheet_name)
+    for spelling in sheet.spellings():
+        s = label_key(spelling)
+        if key == s:
+            return True
+        # 会议纪要2, 会议纪要(2), 会议纪要-0708: numbered meetings
+        if sheet.key == "minutes" and key.startswith(s) and len(key) > len(s):
+            return True
+    return False
+
+
+def _content_score(rows: list[list[Any]], sheet: schema.Sheet) -> int:
+    names = {}
+    for f in sheet.fields():
+        for s in f.spellings():
+            names.setdefault(label_key(s), f.key)
+    seen = set()
+    for row in rows[:HEADER_SCAN_ROWS]:
+        for value in row[:40]:
+            if key := names.get(label_key(value)):
+                seen.add(key)
+    return len(seen)
+
+
+def classify(sheet_name: str, rows: list[list[Any]], candidates: tuple[schema.Sheet, ...]) -> schema.Sheet | None:
+    """Which schema sheet a worksheet is: by its name, else by its labels (at least half the required ones)."""
+    for sheet in candidates:
+        if _name_matches(sheet_name, sheet):
+            return sheet
+    best, best_score = None, 0
+    for sheet in candidates:
+        score = _content_score(rows, sheet)
+        required = sum(1 for f in sheet.fields() if f.required)
+        if score >= max(3, required // 2 + 1) and score > best_score:
+            best, best_score = sheet, score
+    return best
+
+
+def _unzipped_size(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
+def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = None):
+    """Open a workbook for reading; returns (calamine workbook or None, WorkbookData with any findings)."""
+    path = Path(path)
+    display = display or path.name
+    data_out = WorkbookData(path, display, None)
+    try:
+        raw = path.read_bytes()
+        st = os.stat(path)
+    except OSError as exc:
+        data_out.findings.append(finding("W-UNREADABLE", display, detail=str(exc)))
+        return None, data_out
+    data_out.fingerprint = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest())
+    suffix = path.suffix.lower()
+    if raw.startswith(OLE_MAGIC):
+        if suffix == ".xls":
+            data_out.legacy = True
+            data_out.findings.append(finding("W-LEGACY", display, reason="xls"))
+        else:
+            # an .xlsx inside an OLE container is how Excel stores a password-protected workbook
+            data_out.findings.append(finding("W-UNREADABLE", display, reason="encrypted"))
+            return None, data_out
+    elif raw.startswith(ZIP_MAGIC):
+        try:
+            size = _unzipped_size(raw)
+        except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+            data_out.findings.append(finding("W-UNREADABLE", display, reason="corrupt", detail=str(exc)))
+            return None, data_out
+        if size > max_unzipped_bytes:
+            data_out.findings.append(finding("W-UNREADABLE", display, reason="too_big",
+                                             detail=f"{size // 2**20} MB"))
+            return None, data_out
+        if suffix == ".ods":
+            data_out.findings.append(finding("W-LEGACY", display, reason="ods"))
+            data_out.legacy = True
+    else:
+        reason = "text" if _looks_like_text(raw) else "not_workbook"
+        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason))
+        return None, data_out
+    try:
+        wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+    except Exception as exc:  # calamine raises several unrelated types for bad files
+        data_out.findings.append(finding("W-UNREADABLE", display, reason="corrupt", detail=_short(exc)))
+        return None, data_out
+    return wb, data_out
+
+
+def _looks_like_text(raw: bytes) -> bool:
+    head = raw[:2048]
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        try:
+            head.decode("gb18030")
+            return b"\x00" not in head
+        except UnicodeDecodeError:
+            return False
+
+
+def _short(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def sheet_rows(wb, name: str) -> list[list[Any]]:
+    return wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+
+
+def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped_bytes: int,
+                  display: str | None = None) -> WorkbookData:
+    """Read every sheet of a workbook that matches one of ``candidates``; problems become findings."""
+    wb, out = open_workbook(path, max_unzipped_bytes, display)
+    if wb is None:
+        return out
+    try:
+        metas = wb.sheets_metadata
+        for meta in metas:
+            if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+                continue
+            try:
+                rows = sheet_rows(wb, meta.name)
+            except Exception as exc:
+                out.findings.append(finding("W-UNREADABLE", out.name, sheet=meta.name, reason="corrupt",
+                                            detail=_short(exc)))
+                continue
+            sheet = classify(meta.name, rows, candidates)
+            if sheet is None:
+                continue
+            hidden = meta.visible != calamine.SheetVisibleEnum.Visible
+            out.sheets.setdefault(sheet.key, []).append(read_sheet(rows, sheet, meta.name, hidden))
+    except Exception as exc:
+        out.findings.append(finding("W-UNREADABLE", out.name, reason="corrupt", detail=_short(exc)))
+    finally:
+        wb.close()
+    return out

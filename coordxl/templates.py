@@ -1,0 +1,336 @@
+"""Build the blank workbooks staff copy, from the schemas, with openpyxl.
+
+What a good Chinese office template has: a title row, bold frozen headers,
+column widths, wrapped long text, yyyy-mm-dd dates, drop-downs for every
+choice and for people and departments (from a hidden list sheet), input
+messages, A4 landscape printing, and conditional formatting that colours task
+rows live in Excel: overdue red, due soon amber, done grey — and red whenever
+the 预警 cell written by the daily job starts with 逾期.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Iterable
+
+from openpyxl import Workbook
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from . import schema
+from .messages import text
+
+LIST_SHEET = {"zh": "列表", "en": "Lists"}
+PEOPLE_NAME = "coordxl_people"
+DEPARTMENTS_NAME = "coordxl_departments"
+OPEN_RANGE_ROWS = 500  # rows a trailing table's validation and colouring cover
+
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+TIME_FORMAT = "hh:mm"
+
+RED = "FFC7CE"
+RED_TEXT = "9C0006"
+AMBER = "FFEB9C"
+AMBER_TEXT = "9C5700"
+GREY = "E7E6E6"
+GREY_TEXT = "808080"
+
+_thin = Side(style="thin", color="BFBFBF")
+BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
+HEADER_FILL = PatternFill("solid", start_color="DDEBF7")
+LABEL_FILL = PatternFill("solid", start_color="F2F2F2")
+TITLE_FONT = Font(size=14, bold=True)
+HEADER_FONT = Font(bold=True)
+REQUIRED_FONT = Font(bold=True, color="C00000")
+WRAP = Alignment(wrap_text=True, vertical="top")
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+@dataclass
+class TableLayout:
+    header_row: int
+    first_row: int
+    last_row: int
+    columns: dict[str, int]  # field key -> 1-based column
+
+
+@dataclass
+class SheetLayout:
+    title: str
+    form_rows: dict[str, int] = dc_field(default_factory=dict)  # field key -> row; value in column B
+    tables: dict[str, TableLayout] = dc_field(default_factory=dict)
+
+
+def _number_format(f: schema.Field) -> str | None:
+    return {schema.DATE: DATE_FORMAT, schema.DATETIME: DATETIME_FORMAT, schema.TIME: TIME_FORMAT}.get(f.type)
+
+
+def _choice_list(f: schema.Field, lang: str) -> str:
+    return '"' + ",".join(c.label(lang) for c in f.choices) + '"'
+
+
+def _validation_for(f: schema.Field, lang: str) -> DataValidation | None:
+    """A drop-down for choices, people and departments; an input message where the field has one."""
+    prompt = f.prompt(lang)
+    if f.type == schema.ENUM:
+        dv = DataValidation(type="list", formula1=_choice_list(f, lang), allow_blank=True)
+        dv.error = text("template.dv_error_choice", lang)
+    elif f.type in (schema.PERSON, schema.DEPARTMENT):
+        name = PEOPLE_NAME if f.type == schema.PERSON else DEPARTMENTS_NAME
+        # warning, not stop: a new colleague not yet in the roster can still be typed
+        dv = DataValidation(type="list", formula1=f"={name}", allow_blank=True, errorStyle="warning")
+        dv.error = text("template.dv_error_roster", lang)
+    elif f.type in (schema.DATE, schema.DATETIME):
+        dv = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
+                            errorStyle="warning")
+        dv.error = text("template.dv_error_date", lang)
+        prompt = prompt or text("template.date_prompt", lang)
+    elif prompt:
+        dv = DataValidation(allow_blank=True)
+    else:
+        return None
+    dv.errorTitle = f.label(lang)
+    dv.showErrorMessage = True
+    if prompt:
+        dv.promptTitle = f.label(lang)[:32]
+        dv.prompt = prompt[:255]
+        dv.showInputMessage = True
+    return dv
+
+
+def _write_title(ws, title: str, width_cols: int) -> None:
+    ws.cell(row=1, column=1, value=title).font = TITLE_FONT
+    ws.row_dimensions[1].height = 24
+    if width_cols > 1:
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width_cols)
+
+
+def _write_form(ws, form: schema.Form, row: int, lang: str, layout: SheetLayout) -> int:
+    for f in form.fields:
+        label = ws.cell(row=row, column=1, value=f.label(lang))
+        label.font = REQUIRED_FONT if f.required else HEADER_FONT
+        label.fill = LABEL_FILL
+        label.border = BORDER
+        label.alignment = Alignment(vertical="top", wrap_text=True)
+        value = ws.cell(row=row, column=2)
+        value.border = BORDER
+        value.alignment = WRAP
+        if fmt := _number_format(f):
+            value.number_format = fmt
+        if f.type == schema.LONG_TEXT:
+            ws.row_dimensions[row].height = 48
+        if dv := _validation_for(f, lang):
+            ws.add_data_validation(dv)
+            dv.add(value.coordinate)
+        layout.form_rows[f.key] = row
+        row += 1
+    return row
+
+
+def _write_table(ws, table: schema.Table, row: int, lang: str, layout: SheetLayout,
+                 section_title: bool, trailing: bool) -> int:
+    if section_title:
+        ws.cell(row=row, column=1, value=table.label(lang)).font = Font(size=12, bold=True)
+        row += 1
+    header_row, first = row, row + 1
+    last = first + table.example_rows - 1
+    open_last = first + max(table.example_rows, OPEN_RANGE_ROWS) - 1 if trailing else last
+    columns: dict[str, int] = {}
+    for col, f in enumerate(table.fields, start=1):
+        cell = ws.cell(row=header_row, column=col, value=f.label(lang))
+        cell.font = REQUIRED_FONT if f.required else HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.border = BORDER
+        cell.alignment = CENTER
+        columns[f.key] = col
+        letter = get_column_letter(col)
+        current = ws.column_dimensions[letter].width or 0
+        ws.column_dimensions[letter].width = max(current, f.column_width)
+        fmt = _number_format(f)
+        for r in range(first, last + 1):
+            c = ws.cell(row=r, column=col)
+            c.border = BORDER
+            if fmt:
+                c.number_format = fmt
+            if f.type in (schema.LONG_TEXT, schema.TEXT, schema.PEOPLE):
+                c.alignment = WRAP
+        if dv := _validation_for(f, lang):
+            ws.add_data_validation(dv)
+            dv.add(f"{letter}{first}:{letter}{open_last}")
+    ws.row_dimensions[header_row].height = 30
+    layout.tables[table.key] = TableLayout(header_row, first, last, columns)
+    if table.key == "tasks":
+        _task_colouring(ws, table, first, open_last, lang)
+    return last + 1
+
+
+def _task_colouring(ws, table: schema.Table, first: int, last: int, lang: str) -> None:
+    """Colour task rows live: done grey, flagged or past-due red, due within the window amber."""
+    cols = {f.key: get_column_letter(i) for i, f in enumerate(table.fields, start=1)}
+    area = f"A{first}:{get_column_letter(len(table.fields))}{last}"
+    due, status, flag = f"${cols['due']}{first}", f"${cols['status']}{first}", f"${cols['flag']}{first}"
+    status_field = table.fields[[f.key for f in table.fields].index("status")]
+    closed = [status_field.choice(k) for k in ("done", "cancelled")]
+    open_test = ",".join(f'{status}<>"{label}"' for c in closed for label in (c.zh, c.en))
+    done_test = ",".join(f'{status}="{label}"' for label in (closed[0].zh, closed[0].en))
+    red = dict(fill=PatternFill("solid", start_color=RED, end_color=RED), font=Font(color=RED_TEXT))
+    amber = dict(fill=PatternFill("solid", start_color=AMBER, end_color=AMBER), font=Font(color=AMBER_TEXT))
+    grey = dict(fill=PatternFill("solid", start_color=GREY, end_color=GREY), font=Font(color=GREY_TEXT))
+    rules = [
+        (f"OR({done_test})", grey),
+        # the job's own flag: red even when the live formula cannot tell (a date typed as text)
+        (f'OR(LEFT({flag},2)="逾期",LEFT({flag},7)="Overdue")', red),
+        (f"AND(ISNUMBER({due}),{due}<TODAY(),{open_test})", red),
+        (f'OR(ISNUMBER(SEARCH("到期",{flag})),LEFT({flag},3)="Due")', amber),
+        (f"AND(ISNUMBER({due}),{due}>=TODAY(),{due}-TODAY()<=2,{open_test})", amber),
+    ]
+    for formula, style in rules:
+        ws.conditional_formatting.add(area, FormulaRule(formula=[formula], stopIfTrue=True, **style))
+
+
+def _print_setup(ws, header_row: int | None) -> None:
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    if header_row:
+        ws.print_title_rows = f"{header_row}:{header_row}"
+
+
+def add_sheet(wb: Workbook, sheet: schema.Sheet, lang: str, title: str | None = None) -> SheetLayout:
+    """Lay out one schema sheet (forms and tables, top to bottom) in a new worksheet."""
+    ws = wb.create_sheet(sheet.label(lang))
+    parts = sheet.parts
+    width = max((len(p.fields) for p in parts if isinstance(p, schema.Table)), default=2)
+    layout = SheetLayout(title or sheet.label(lang))
+    _write_title(ws, layout.title, max(width, 2))
+    row = 2
+    only_table = len(parts) == 1 and isinstance(parts[0], schema.Table)
+    has_form = any(isinstance(p, schema.Form) for p in parts)
+    for i, part in enumerate(parts):
+        if isinstance(part, schema.Form):
+            row = _write_form(ws, part, row, lang, layout) + 1
+        else:
+            row = _write_table(ws, part, row, lang, layout, section_title=not only_table,
+                               trailing=i == len(parts) - 1) + 1
+    if has_form:
+        ws.column_dimensions["A"].width = max(ws.column_dimensions["A"].width or 0, 18)
+        ws.column_dimensions["B"].width = max(ws.column_dimensions["B"].width or 0, 48)
+    if only_table:
+        tl = layout.tables[parts[0].key]
+        ws.freeze_panes = f"A{tl.first_row}"
+        ws.auto_filter.ref = f"A{tl.header_row}:{get_column_letter(len(tl.columns))}{tl.last_row}"
+    header = next(iter(layout.tables.values())).header_row if only_table else None
+    _print_setup(ws, header)
+    return layout
+
+
+def _add_lists(wb: Workbook, lang: str, departments: Iterable[str], people: Iterable[str]) -> None:
+    ws = wb.create_sheet(LIST_SHEET[lang])
+    ws.sheet_state = "hidden"
+    ws["A1"], ws["B1"] = schema.DEPARTMENTS_SHEET.label(lang), schema.PEOPLE_SHEET.label(lang)
+    for i, name in enumerate(departments, start=2):
+        ws.cell(row=i, column=1, value=name)
+    for i, name in enumerate(people, start=2):
+        ws.cell(row=i, column=2, value=name)
+    sheet = quote_sheetname(ws.title)
+    wb.defined_names[DEPARTMENTS_NAME] = DefinedName(DEPARTMENTS_NAME, attr_text=f"{sheet}!$A$2:$A$300")
+    wb.defined_names[PEOPLE_NAME] = DefinedName(PEOPLE_NAME, attr_text=f"{sheet}!$B$2:$B$2000")
+
+
+def item_workbook(lang: str = "zh", departments: Iterable[str] = (), people: Iterable[str] = (),
+                  topic: str | None = None) -> tuple[Workbook, dict[str, SheetLayout]]:
+    """A coordination workbook: every item sheet, plus the hidden list behind the drop-downs."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    layouts = {}
+    for sheet in schema.ITEM_SHEETS:
+        title = f"{sheet.label(lang)} — {topic}" if topic else None
+        layouts[sheet.key] = add_sheet(wb, sheet, lang, title)
+    _add_lists(wb, lang, departments, people)
+    wb.active = 0
+    _set_properties(wb, lang)
+    return wb, layouts
+
+
+def roster_workbook(lang: str = "zh") -> tuple[Workbook, dict[str, SheetLayout]]:
+    """The roster: people (with manager and head) and departments."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    layouts = {sheet.key: add_sheet(wb, sheet, lang) for sheet in schema.ROSTER_SHEETS}
+    people = quote_sheetname(schema.PEOPLE_SHEET.label(lang))
+    departments = quote_sheetname(schema.DEPARTMENTS_SHEET.label(lang))
+    p_first = layouts["people"].tables["people"].first_row
+    d_first = layouts["departments"].tables["departments"].first_row
+    wb.defined_names[PEOPLE_NAME] = DefinedName(PEOPLE_NAME, attr_text=f"{people}!$A${p_first}:$A$2000")
+    wb.defined_names[DEPARTMENTS_NAME] = DefinedName(
+        DEPARTMENTS_NAME, attr_text=f"{departments}!$A${d_first}:$A$300")
+    wb.active = 0
+    _set_properties(wb, lang)
+    return wb, layouts
+
+
+def _set_properties(wb: Workbook, lang: str) -> None:
+    wb.properties.creator = "coordxl"
+    wb.properties.language = "zh-CN" if lang == "zh" else "en"
+
+
+def fill(wb: Workbook, layouts: dict[str, SheetLayout], lang: str, sheet_key: str,
+         form: dict[str, Any] | None = None, rows: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """Write form values and table records into a workbook made by this module."""
+    sheet = next(s for s in schema.ALL_SHEETS if s.key == sheet_key)
+    ws = wb[sheet.label(lang)]
+    layout = layouts[sheet_key]
+    for key, value in (form or {}).items():
+        ws.cell(row=layout.form_rows[key], column=2, value=_cell_value(sheet.field(key), value, lang))
+    for table_key, records in (rows or {}).items():
+        table = sheet.table(table_key)
+        tl = layout.tables[table_key]
+        for offset, record in enumerate(records):
+            r = tl.first_row + offset
+            for key, value in record.items():
+                f = next(f for f in table.fields if f.key == key)
+                c = ws.cell(row=r, column=tl.columns[key], value=_cell_value(f, value, lang))
+                if r > tl.last_row:
+                    c.border = BORDER
+                    if fmt := _number_format(f):
+                        c.number_format = fmt
+
+
+def _cell_value(f: schema.Field, value: Any, lang: str) -> Any:
+    """Enum keys become the label staff see; anything else is written as given."""
+    if f.type == schema.ENUM and isinstance(value, str):
+        for c in f.choices:
+            if c.key == value:
+                return c.label(lang)
+    return value
+
+
+def write_templates(directory, langs=("zh", "en")) -> list:
+    """Write the item and roster templates for each language (what workbooks/templates/ holds)."""
+    from pathlib import Path
+    from .folder import ITEM_TEMPLATE, ROSTER_TEMPLATE
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for lang in langs:
+        for name, build in ((ITEM_TEMPLATE[lang], item_workbook), (ROSTER_TEMPLATE[lang], roster_workbook)):
+            wb = build(lang)[0]
+            path = directory / name
+            wb.save(path)
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    for p in write_templates(sys.argv[1] if len(sys.argv) > 1 else "workbooks/templates"):
+        print(p)

@@ -1,0 +1,53 @@
+import re
+
+import pytest
+
+from coordxl.errors import ConfigError
+from coordxl.settings import SETTINGS, Settings, render_config
+
+from conftest import REPO
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
+    assert missing == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_generated_config_round_trips_with_every_help_line(lang):
+    text = render_config(lang)
+    settings = Settings.from_toml(text)
+    for s in SETTINGS:
+        assert settings[s.name] == s.default
+        assert f"# {s.help_zh if lang == 'zh' else s.help_en}\n{s.key} = " in text
+
+
+def test_email_section_has_exactly_the_design_keys():
+    keys = [s.key for s in SETTINGS if s.section == "email"]
+    assert keys == ["transport", "sender", "host", "port", "security", "user", "password_env", "allowed_domains"]
+    assert Settings.defaults()["email.transport"] == "outbox"
+
+
+def test_seed_thresholds_are_the_defaults():
+    s = Settings.defaults()
+    assert (s["rules.notice_workdays"], s["rules.meeting_max_minutes"], s["rules.minutes_max_hours"],
+            s["rules.followup_max_minutes"], s["reminders.lead_workdays"]) == (2, 90, 24, 30, [3, 1])
+
+
+@pytest.mark.parametrize("toml,message", [
+    ('[rules]\nmeeting_max_minute = 60\n', "did you mean 'rules.meeting_max_minutes'"),
+    ('[rules]\nmeeting_max_minutes = "sixty"\n', "should look like 90"),
+    ('[email]\ntransport = "pigeon"\n', "must be one of outbox, smtp"),
+    ('[rules\n', "not valid TOML"),
+    ('language = "zh"\n', "must be a [section]"),
+])
+def test_bad_config_is_a_clear_config_error(toml, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_toml(toml)
+
+
+def test_a_setting_can_be_overridden_and_others_keep_defaults():
+    s = Settings.from_toml('[rules]\nstale_workdays = 3\n[calendar]\nextra_holidays = ["2026-12-31"]\n')
+    assert s["rules.stale_workdays"] == 3 and s["calendar.extra_holidays"] == ["2026-12-31"]
+    assert s["rules.meeting_max_minutes"] == 90

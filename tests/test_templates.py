@@ -1,0 +1,143 @@
+"""The templates staff copy: every field, drop-downs, live colouring, print setup — and no drift."""
+
+import datetime as dt
+
+import openpyxl
+import pytest
+import python_calamine
+
+from coordxl import schema, templates
+from coordxl.folder import ITEM_TEMPLATE, ROSTER_TEMPLATE
+from coordxl.reader import read_workbook
+
+from conftest import TEMPLATES, structure
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tpl")
+    templates.write_templates(out)
+    return out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("kind,sheets", [(ITEM_TEMPLATE, schema.ITEM_SHEETS), (ROSTER_TEMPLATE, schema.ROSTER_SHEETS)])
+def test_every_schema_field_is_in_the_template_with_its_label(generated, lang, kind, sheets):
+    path = generated / kind[lang]
+    data = read_workbook(path, sheets, 2**30)
+    assert not data.findings
+    for sheet in sheets:
+        [found] = data.sheets[sheet.key]
+        assert found.name == sheet.label(lang)
+        for table in sheet.tables:
+            t = found.tables[table.key]
+            assert t.missing == []
+            assert set(t.columns) == {f.key for f in table.fields}
+        if sheet.form:
+            assert set(found.form.labels) == {f.key for f in sheet.form.fields}
+    # the labels themselves, in the template's language
+    wb = openpyxl.load_workbook(path)
+    for sheet in sheets:
+        text = {c.value for row in wb[sheet.label(lang)].iter_rows() for c in row if c.value}
+        for f in sheet.fields():
+            assert f.label(lang) in text
+
+
+def _validations(ws):
+    out = {}
+    for dv in ws.data_validations.dataValidation:
+        for rng in str(dv.sqref).split():
+            out[rng.split(":")[0][0:1] + "|" + rng] = dv
+    return out
+
+
+def _dv_for(ws, cell_range_start):
+    for dv in ws.data_validations.dataValidation:
+        for rng in dv.sqref.ranges:
+            if cell_range_start in rng:
+                return dv
+    return None
+
+
+def test_task_sheet_has_dropdowns_prompts_and_date_formats(generated):
+    wb = openpyxl.load_workbook(generated / ITEM_TEMPLATE["zh"])
+    ws = wb["执行进度"]
+    header = {ws.cell(row=2, column=c).value: c for c in range(1, ws.max_column + 1)}
+    status = _dv_for(ws, ws.cell(row=3, column=header["状态"]).coordinate)
+    assert status.type == "list" and status.formula1 == '"未开始,进行中,已完成,受阻,已取消"'
+    assert status.prompt == "每日更新"
+    owner = _dv_for(ws, ws.cell(row=40, column=header["负责人"]).coordinate)
+    assert owner.formula1 == "=coordxl_people" and owner.errorStyle == "warning"
+    dept = _dv_for(ws, ws.cell(row=3, column=header["负责部门"]).coordinate)
+    assert dept.formula1 == "=coordxl_departments"
+    assert ws.cell(row=3, column=header["截止日期"]).number_format == "yyyy-mm-dd"
+    assert ws.freeze_panes == "A3"
+    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
+    assert wb.defined_names["coordxl_people"].attr_text.startswith("列表!")
+    assert wb["列表"].sheet_state == "hidden"
+
+
+@pytest.mark.parametrize("sheet,field,choices", [
+    ("资源申请", "资源类型", "人力,资金,设备,其他"),
+    ("资源申请", "审核结果", "待审核,通过,退回"),
+    ("资源申请", "审批结果", "待审批,批准,驳回"),
+    ("需求单", "状态", "筹备中,进行中,验收中,已关闭"),
+])
+def test_every_enum_has_a_dropdown(generated, sheet, field, choices):
+    wb = openpyxl.load_workbook(generated / ITEM_TEMPLATE["zh"])
+    ws = wb[sheet]
+    cells = [c for row in ws.iter_rows(max_row=20) for c in row if c.value == field]
+    assert cells, field
+    label = cells[0]
+    target = ws.cell(row=label.row, column=2) if sheet == "需求单" else ws.cell(row=label.row + 1, column=label.column)
+    dv = _dv_for(ws, target.coordinate)
+    assert dv is not None and dv.formula1 == f'"{choices}"'
+
+
+def test_roster_yes_no_dropdowns(generated):
+    wb = openpyxl.load_workbook(generated / ROSTER_TEMPLATE["zh"])
+    ws = wb["人员"]
+    assert _dv_for(ws, "E3").formula1 == '"是,否"'
+    assert _dv_for(ws, "F3").formula1 == '"是,否"'
+    assert _dv_for(ws, "B3").formula1 == "=coordxl_departments"
+
+
+def _cf_rules(ws):
+    return [(str(rng.sqref), r.formula[0], r.dxf.fill.fgColor.rgb if r.dxf and r.dxf.fill else None)
+            for rng in ws.conditional_formatting for r in rng.rules]
+
+
+def test_task_rows_are_coloured_live(generated):
+    ws = openpyxl.load_workbook(generated / ITEM_TEMPLATE["zh"])["执行进度"]
+    rules = _cf_rules(ws)
+    formulas = [f for _, f, _ in rules]
+    assert all(rng == "A3:M502" for rng, _, _ in rules)
+    red = [f for _, f, fill in rules if fill and fill.endswith(templates.RED)]
+    amber = [f for _, f, fill in rules if fill and fill.endswith(templates.AMBER)]
+    grey = [f for _, f, fill in rules if fill and fill.endswith(templates.GREY)]
+    assert any('LEFT($M3,2)="逾期"' in f for f in red), "flag-keyed red rule"
+    assert any("$G3<TODAY()" in f and '$I3<>"已完成"' in f and '$I3<>"已取消"' in f for f in red)
+    assert any("$G3-TODAY()<=2" in f for f in amber)
+    assert any('$I3="已完成"' in f for f in grey)
+    # done wins over overdue: it comes first and stops
+    assert formulas.index(grey[0]) == 0
+
+
+def test_committed_templates_match_the_generator(generated):
+    for lang in ("zh", "en"):
+        for kind in (ITEM_TEMPLATE, ROSTER_TEMPLATE):
+            assert structure(TEMPLATES / kind[lang]) == structure(generated / kind[lang]), (
+                f"workbooks/templates/{kind[lang]} drifted; run: python -m coordxl.templates workbooks/templates")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_templates_open_in_calamine(generated, lang):
+    wb = python_calamine.CalamineWorkbook.from_path(str(generated / ITEM_TEMPLATE[lang]))
+    assert [s.label(lang) for s in schema.ITEM_SHEETS] == wb.sheet_names[:len(schema.ITEM_SHEETS)]
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("name", sorted(set(ITEM_TEMPLATE.values()) | set(ROSTER_TEMPLATE.values())))
+def test_libreoffice_opens_every_template(generated, soffice, name):
+    pdf = soffice(generated / name)
+    assert pdf.stat().st_size > 5000
