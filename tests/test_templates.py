@@ -73,7 +73,7 @@ def test_task_sheet_has_dropdowns_prompts_and_date_formats(generated):
     assert ws.cell(row=3, column=header["截止日期"]).number_format == "yyyy-mm-dd"
     assert ws.freeze_panes == "A3"
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
-    assert wb.defined_names["coordxl_people"].attr_text.startswith("列表!")
+    assert wb.defined_names["coordxl_people"].attr_text == "'列表'!$B$2:$B$2000"
     assert wb["列表"].sheet_state == "hidden"
 
 
