@@ -87,6 +87,55 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     console.print(text("new.created", settings.lang, path=path), highlight=False)
 
 
+def _progress(total_hint: bool):
+    """A progress bar on stderr for long scans; off when stderr is not a terminal."""
+    if not err_console.is_terminal:
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(console=err_console, transient=True)
+    task = bar.add_task("扫描 / scanning", total=None)
+    return bar, lambda path: bar.update(task, advance=1, description=path.name[:40])
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document {findings, summary} on stdout.")
+@click.option("--today", help="Check as of this date, e.g. 2026-08-20 (default: today).")
+@click.option("--only", help="Only these finding codes or prefixes, comma-separated, e.g. R-NOTICE,F-.")
+@click.option("--skip", help="Leave out these finding codes or prefixes, e.g. R-FOLLOWUP.")
+@click.option("--no-report", is_flag=True, help="Do not write 报告/校验报告-<date>.xlsx.")
+@handle_errors
+def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: str | None,
+          no_report: bool) -> None:
+    """Validate the shared folder; exit 0 when clean, 1 when there are errors, 2 for usage errors.
+
+    Example: coordxl check ./协调 --today 2026-08-20 --json
+    """
+    import json
+
+    from .check import run_check, write_report_workbook
+    from .folder import Layout
+    from .render import print_report
+    from .rules import Selection
+
+    layout = Layout.of(root)
+    selection = Selection.parse(only, skip)
+    day = _today(today, layout.settings)
+    bar, progress = _progress(True) if not as_json else (None, None)
+    if bar:
+        with bar:
+            report = run_check(root, day, selection, progress, layout=layout)
+    else:
+        report = run_check(root, day, selection, layout=layout)
+    written = None if no_report else write_report_workbook(report, layout)
+    if as_json:
+        click.echo(json.dumps(report.to_json(layout.settings.lang), ensure_ascii=False, indent=1))
+    else:
+        print_report(report, layout.settings.lang, console, written)
+    sys.exit(0 if report.ok else 1)
+
+
 def example_source() -> Path | None:
     """The bundled example folder when running from a checkout (pip install -e .)."""
     here = Path(__file__).resolve().parent.parent / "workbooks" / "example"

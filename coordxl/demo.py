@@ -24,9 +24,17 @@ def prepare(target: Path | None, source: Path | None) -> Path:
 
 
 def run(target: Path | None, source: Path | None, console: Console) -> Path:
+    from .check import run_check, write_report_workbook
+    from .folder import Layout
+    from .render import print_report
+
     root = prepare(target, source)
     console.print(f"[bold]coordxl demo[/] — 示例文件夹 / example folder: {root}", highlight=False)
-    console.print(f"演示日期 / demo date: {example.DEMO_TODAY.isoformat()}")
-    for path in sorted(root.rglob("*.xlsx")):
-        console.print(f"  {path.relative_to(root)}", highlight=False)
+    console.print(f"演示日期 / demo date: {example.DEMO_TODAY.isoformat()}\n")
+    layout = Layout.of(root)
+    report = run_check(root, example.DEMO_TODAY, layout=layout)
+    written = write_report_workbook(report, layout)
+    print_report(report, layout.settings.lang, console, written)
+    console.print("\n[bold]下一步 / next:[/] 打开 进行中/Q3新品上市推广.xlsx 查看示例；"
+                  f"coordxl check {root} --today {example.DEMO_TODAY.isoformat()} --json", highlight=False)
     return root

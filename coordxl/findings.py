@@ -25,7 +25,6 @@ CODES: dict[str, str] = {
     "W-CHANGED": WARNING,
     "W-LOSSY": ERROR,
     "W-CALENDAR": WARNING,
-    "W-FORMULA": WARNING,
     "F-REQUIRED": ERROR,
     "F-DATE": ERROR,
     "F-ENUM": ERROR,
@@ -88,7 +87,7 @@ class Finding:
 
 
 def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity: str | None = None,
-            hint: tuple[str, str] | None = None, **params) -> Finding:
+            hint: tuple[str, str] | None = None, variant: str = "", **params) -> Finding:
     """Build a finding from its code's message template; ``params`` fill the template.
 
     ``reason`` names a sub-message (``reason.<value>``) that is filled in first.
@@ -106,7 +105,7 @@ def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity:
     if hint is None:
         hint = (render(f"fix.{code}", 0), render(f"fix.{code}", 1))
     return Finding(code, severity or CODES[code], workbook, sheet, cell,
-                   render(f"finding.{code}", 0), render(f"finding.{code}", 1), *hint)
+                   render(f"finding.{code}{variant}", 0), render(f"finding.{code}{variant}", 1), *hint)
 
 
 def sort_key(f: Finding) -> tuple:

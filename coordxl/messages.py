@@ -52,8 +52,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.W-CALENDAR": ("{year} 年没有官方节假日数据，工作日按周一至周五估算", "No official holiday data for {year}: working days are guessed as Monday–Friday"),
     "fix.W-CALENDAR": ("请升级 chinesecalendar，或在 coordxl.toml 的 [calendar] 中填写 extra_holidays / extra_workdays。",
                        "Upgrade chinesecalendar, or list extra_holidays / extra_workdays under [calendar] in coordxl.toml."),
-    "finding.W-FORMULA": ("单元格是公式且没有计算结果，无法读取“{field}”", "The cell is a formula without a cached result; '{field}' cannot be read"),
-    "fix.W-FORMULA": ("请在 Excel 中打开并保存一次以计算公式。", "Open and save it once in Excel so the formula is calculated."),
     "finding.F-REQUIRED": ("必填项“{field}”为空", "Required field '{field}' is empty"),
     "fix.F-REQUIRED": ("请填写“{field}”。", "Fill in '{field}'."),
     "finding.F-DATE": ("“{field}”不是可识别的日期：{value}", "'{field}' is not a date: {value}"),

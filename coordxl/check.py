@@ -1,0 +1,217 @@
+"""`coordxl check`: scan the shared folder, read, normalize, validate; a Report of Findings.
+
+Nothing here writes into a staff workbook. A workbook that cannot be read
+becomes a finding and the rest of the folder is still checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import schema
+from .calendar import WorkCalendar
+from .findings import Finding, finding, sort_key
+from .folder import Layout
+from .model import Item, build_item, roster_findings
+from .reader import read_workbook
+from .roster import Roster, load_roster, roster_from_workbook
+from .rules import Context, Selection, run_rules
+
+log = logging.getLogger(__name__)
+
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+
+
+def is_owner_or_temp(path: Path) -> bool:
+    """Excel owner files (~$x.xlsx), LibreOffice locks (.~lock.x.xlsx#), hidden and temp files."""
+    name = path.name
+    return name.startswith(("~$", ".~lock", ".")) or name.endswith(("#", "~", ".tmp")) or name.startswith("~")
+
+
+def scan(layout: Layout) -> list[Path]:
+    """Active item workbooks under 进行中/ (sub-folders too), in a stable order."""
+    if not layout.active.is_dir():
+        return []
+    found = []
+    for path in layout.active.rglob("*"):
+        if any(part.startswith(".") for part in path.relative_to(layout.active).parts[:-1]):
+            continue
+        if path.is_file() and path.suffix.lower() in WORKBOOK_SUFFIXES and not is_owner_or_temp(path):
+            found.append(path)
+    return sorted(found)
+
+
+@dataclass
+class Report:
+    """What a check found, with its own counts; renders itself to JSON and a workbook."""
+
+    today: dt.date
+    findings: list[Finding]
+    items: list[Item] = dc_field(default_factory=list)
+    workbooks: int = 0
+    unreadable: int = 0
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.is_error)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def summary(self) -> dict:
+        return {
+            "today": self.today.isoformat(),
+            "workbooks": self.workbooks,
+            "items": len(self.items),
+            "unreadable": self.unreadable,
+            "tasks": sum(len(i.tasks) for i in self.items),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "by_code": dict(sorted(Counter(f.code for f in self.findings).items())),
+            "ok": self.ok,
+        }
+
+    def to_json(self, lang: str = "zh") -> dict:
+        return {"findings": [f.to_json(lang) for f in self.findings], "summary": self.summary()}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def read_items(layout: Layout, roster: Roster, today: dt.date,
+               progress: Callable[[Path], None] | None = None) -> Iterator[tuple[Path, object, Item | None, list[Finding]]]:
+    """Read each active workbook in turn: (path, raw data, item or None, field findings)."""
+    limit = layout.settings["limits.max_unzipped_mb"] * 2**20
+    for path in scan(layout):
+        if progress:
+            progress(path)
+        display = _rel(path, layout.root)
+        try:
+            data = read_workbook(path, schema.ITEM_SHEETS, limit, display=display)
+        except Exception as exc:  # a reader bug must not stop the other workbooks
+            log.exception("reading %s failed", path)
+            yield path, None, None, [finding("W-UNREADABLE", display, reason="corrupt", detail=str(exc)[:200])]
+            continue
+        findings = list(data.findings)
+        if not data.readable:
+            yield path, data, None, findings
+            continue
+        if not data.sheets:
+            findings.append(finding("W-MISSING-SHEET", display, sheet_label=("需求单 / 执行进度", "Request / Tracker")))
+            yield path, data, None, findings
+            continue
+        item, field_findings = build_item(data, roster, today)
+        yield path, data, item, findings + field_findings
+
+
+def load_folder_roster(layout: Layout) -> tuple[Roster, list[Finding]]:
+    display = _rel(layout.roster, layout.root)
+    if not layout.roster.exists():
+        return Roster([], []), [finding("W-MISSING-SHEET", display, sheet_label=("名册", "Roster"))]
+    roster = load_roster(layout.roster, layout.settings["limits.max_unzipped_mb"] * 2**20)
+    if roster.source is not None:
+        roster.source.name = display
+        roster.findings = [f.__class__(**{**f.__dict__, "workbook": display}) for f in roster.findings]
+    return roster, roster_findings(roster, display)
+
+
+def merge_ledger(items: list[Item]) -> None:
+    """Give each item the tasks a central ledger holds for it (matched by topic or file name)."""
+    ledgers = [i for i in items if i.ledger]
+    if not ledgers:
+        return
+    by_name = {}
+    for item in items:
+        if not item.ledger:
+            by_name[item.topic] = item
+            by_name[Path(item.workbook).stem] = item
+    for ledger in ledgers:
+        for row in ledger.tasks:
+            target = by_name.get(str(row.extra.get("item", "")).strip())
+            if target is not None and target is not ledger:
+                target.tasks.append(row)
+
+
+def run_check(root: Path | str, today: dt.date, selection: Selection = Selection(),
+              progress: Callable[[Path], None] | None = None, layout: Layout | None = None) -> Report:
+    """Validate a shared folder as of ``today``."""
+    layout = layout or Layout.of(root)
+    settings = layout.settings
+    calendar = WorkCalendar.from_settings(settings)
+    ctx = Context(today, calendar, settings)
+    roster, found = load_folder_roster(layout)
+    report = Report(today, [])
+    for path, data, item, findings in read_items(layout, roster, today, progress):
+        report.workbooks += 1
+        if item is None:
+            report.unreadable += 1
+        else:
+            report.items.append(item)
+        found.extend(findings)
+    merge_ledger(report.items)
+    for item in report.items:
+        found.extend(run_rules(item, ctx, selection))
+    calendar.is_workday(today)
+    for year in sorted(calendar.guessed_years):
+        found.append(finding("W-CALENDAR", "coordxl.toml", year=year))
+    report.findings = sorted((f for f in found if selection.wants(f.code)), key=sort_key)
+    return report
+
+
+def write_report_workbook(report: Report, layout: Layout) -> Path:
+    """报告/校验报告-<date>.xlsx: one row per finding, a link to the file, filterable, frozen header."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    lang = layout.settings.lang
+    zh = lang == "zh"
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "校验问题" if zh else "Findings"
+    headers = (["级别", "代码", "工作簿", "工作表", "单元格", "问题", "处理建议"] if zh else
+               ["Severity", "Code", "Workbook", "Sheet", "Cell", "Problem", "How to fix"])
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", start_color="DDEBF7")
+    severity = {"error": "错误" if zh else "Error", "warning": "提醒" if zh else "Warning"}
+    for r, f in enumerate(report.findings, start=2):
+        values = [severity[f.severity], f.code, f.workbook, f.sheet, f.cell, f.message(lang), f.hint(lang)]
+        for c, value in enumerate(values, start=1):
+            put_text(ws, r, c, value)
+        link = f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else "")
+        ws.cell(row=r, column=3).hyperlink = link
+        ws.cell(row=r, column=3).font = Font(color="0563C1", underline="single")
+    for letter, width in zip("ABCDEFG", (8, 20, 36, 12, 8, 60, 50)):
+        ws.column_dimensions[letter].width = width
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:G{max(1, len(report.findings) + 1)}"
+    ws.page_setup.orientation = "landscape"
+    layout.reports.mkdir(parents=True, exist_ok=True)
+    path = layout.reports / (f"校验报告-{report.today.isoformat()}.xlsx" if zh else
+                             f"validation-{report.today.isoformat()}.xlsx")
+    tmp = path.with_suffix(".tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def put_text(ws, row: int, col: int, value) -> None:
+    """Write a value as text: a cell starting with '=' stays text, never becomes a formula."""
+    cell = ws.cell(row=row, column=col)
+    cell.value = "" if value is None else str(value)
+    cell.data_type = "s"

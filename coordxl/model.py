@@ -1,0 +1,316 @@
+"""Normalized coordination items: typed values with the cell each came from.
+
+:func:`build_item` turns what :mod:`coordxl.reader` read into an :class:`Item`
+and the field-level findings (F-REQUIRED, F-DATE, F-ENUM, F-PERSON, F-DEPT,
+F-EMAIL, F-YEAR-GUESSED, W-HEADER, W-MISSING-SHEET) along the way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Iterable
+
+from . import schema
+from .findings import WARNING, Finding, finding
+from .normalize import display, parse_date, parse_datetime, parse_number, parse_time
+from .reader import FormData, Record, SheetData, TableData, WorkbookData, a1
+from .roster import EMAIL_RE, Roster, clean_name
+
+
+@dataclass
+class Row:
+    """One normalized record (a table row, or a form as a single row)."""
+
+    sheet: str
+    row: int
+    values: dict[str, Any]
+    cells: dict[str, str]
+    raw: dict[str, Any] = dc_field(default_factory=dict)
+    extra: dict[str, Any] = dc_field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.values.get(key)
+        return default if value is None else value
+
+    def cell(self, key: str) -> str:
+        return self.cells.get(key) or f"A{self.row}"
+
+
+@dataclass
+class Meeting:
+    sheet: str
+    index: int  # 1 for 会议纪要, 2 for 会议纪要2, …
+    form: Row
+    actions: list[Row]
+    actions_header: int | None = None
+
+
+@dataclass
+class Item:
+    """One coordination item (a workbook in 进行中/, or one item of a central ledger)."""
+
+    workbook: str
+    request: Row | None = None
+    request_sheet: str = ""
+    meetings: list[Meeting] = dc_field(default_factory=list)
+    tasks: list[Row] = dc_field(default_factory=list)
+    tasks_sheet: str = ""
+    tasks_header: int | None = None
+    flag_column: int | None = None
+    followups: list[Row] = dc_field(default_factory=list)
+    followups_sheet: str = ""
+    resources: list[Row] = dc_field(default_factory=list)
+    retro: Row | None = None
+    retro_sheet: str = ""
+    metrics: list[Row] = dc_field(default_factory=list)
+    measures: list[Row] = dc_field(default_factory=list)
+    ledger: bool = False
+
+    @property
+    def topic(self) -> str:
+        topic = self.request.get("topic") if self.request else None
+        return topic or self.workbook.rsplit(".", 1)[0]
+
+    @property
+    def status(self) -> str | None:
+        return self.request.get("item_status") if self.request else None
+
+    @property
+    def initiator(self) -> str | None:
+        return self.request.get("initiator") if self.request else None
+
+    @property
+    def decision_maker(self) -> str | None:
+        for m in self.meetings:
+            if m.form.get("decision_maker"):
+                return m.form["decision_maker"]
+        return None
+
+
+class _Normalizer:
+    """Typed values for one workbook, collecting the field-level findings."""
+
+    def __init__(self, workbook: str, roster: Roster | None, default_year: int):
+        self.workbook = workbook
+        self.roster = roster
+        self.default_year = default_year
+        self.findings: list[Finding] = []
+
+    def add(self, code: str, sheet: str, cell: str, **params) -> None:
+        self.findings.append(finding(code, self.workbook, sheet, cell, **params))
+
+    def value(self, f: schema.Field, raw: Any, sheet: str, cell: str, required: bool | None = None) -> Any:
+        label = (f.zh, f.en)
+        required = f.required if required is None else required
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if required:
+                self.add("F-REQUIRED", sheet, cell, field=label)
+            return None
+        if f.type == schema.DATE:
+            parsed = parse_date(raw, self.default_year)
+            if parsed.value is None:
+                self.add("F-DATE", sheet, cell, field=label, value=display(raw))
+            elif parsed.year_guessed:
+                self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), year=self.default_year)
+            return parsed.value
+        if f.type == schema.DATETIME:
+            value, guessed = parse_datetime(raw, self.default_year)
+            if value is None:
+                self.add("F-DATE", sheet, cell, field=label, value=display(raw))
+            elif guessed:
+                self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), year=self.default_year)
+            return value
+        if f.type == schema.TIME:
+            value = parse_time(raw)
+            if value is None:
+                self.add("F-DATE", sheet, cell, field=label, value=display(raw))
+            return value
+        if f.type == schema.NUMBER:
+            value = parse_number(raw)
+            if value is None:
+                self.add("F-ENUM", sheet, cell, field=label, value=display(raw),
+                         choices=("数字", "a number"))
+            return value
+        if f.type == schema.ENUM:
+            choice = f.choice_for(display(raw))
+            if choice is None:
+                self.add("F-ENUM", sheet, cell, field=label, value=display(raw),
+                         choices=("、".join(c.zh for c in f.choices), ", ".join(c.en for c in f.choices)))
+                return None
+            return choice.key
+        if f.type == schema.PERSON:
+            name = clean_name(raw)
+            self._check_person(name, f, sheet, cell)
+            return name
+        if f.type == schema.DEPARTMENT:
+            name = clean_name(raw)
+            if self.roster is not None and self.roster.departments and name not in self.roster.departments:
+                close = self.roster.suggest_department(name)
+                self.findings.append(finding("F-DEPT", self.workbook, sheet, cell, field=label, value=name,
+                                             hint=_did_you_mean(close)))
+            return name
+        if f.type == schema.EMAIL:
+            text = display(raw)
+            if not EMAIL_RE.match(text):
+                self.add("F-EMAIL", sheet, cell, field=label, value=text)
+            return text
+        return display(raw)
+
+    def _check_person(self, name: str, f: schema.Field, sheet: str, cell: str) -> None:
+        if self.roster is None or not self.roster.people:
+            return
+        person = self.roster.person(name)
+        if person is None:
+            close = self.roster.suggest(name)
+            self.findings.append(finding("F-PERSON", self.workbook, sheet, cell, field=(f.zh, f.en),
+                                         value=name, hint=_did_you_mean(close)))
+        elif not person.active:
+            self.findings.append(finding("F-PERSON", self.workbook, sheet, cell, severity=WARNING,
+                                         variant="-INACTIVE", field=(f.zh, f.en), value=name,
+                                         hint=("请改派给在职同事。", "Reassign it to a current colleague.")))
+
+    def form(self, data: FormData, fields: Iterable[schema.Field], sheet: str, optional: set[str] = frozenset()
+             ) -> Row:
+        values, raws = {}, {}
+        for f in fields:
+            raw = data.values.get(f.key)
+            if f.key not in data.labels:
+                if f.required and f.key not in optional:
+                    self.add("W-HEADER", sheet, "A1", field=(f.zh, f.en))
+                continue
+            raws[f.key] = raw
+            values[f.key] = self.value(f, raw, sheet, data.cell(f.key),
+                                       required=f.required and f.key not in optional)
+        return Row(sheet, 0, values, dict(data.cells), raws)
+
+    def table(self, data: TableData, skip_required: set[str] = frozenset()) -> list[Row]:
+        for f in data.missing:
+            if f.required:
+                self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
+        fields = [f for f in data.table.fields if f.key in data.columns]
+        rows = []
+        for rec in data.records:
+            values = {}
+            for f in fields:
+                values[f.key] = self.value(f, rec.values.get(f.key), data.sheet, rec.cell(f.key),
+                                           required=f.required and f.key not in skip_required)
+            rows.append(Row(data.sheet, rec.row, values, rec.cells, rec.values, rec.extra))
+        return rows
+
+
+def _did_you_mean(name: str | None) -> tuple[str, str]:
+    if not name:
+        return ("请核对名册中的写法。", "Check the spelling in the roster.")
+    return (f"您是否指“{name}”？", f"Did you mean '{name}'?")
+
+
+def _sheet_number(name: str) -> int:
+    m = re.search(r"(\d+)\D*$", name)
+    return int(m.group(1)) if m else 1
+
+
+def _year_hint(data: WorkbookData, today: dt.date) -> int:
+    """The year '8月15日' belongs to: the item's own request date, else this year."""
+    req = data.first("request")
+    if req and req.form:
+        for key in ("sent_on", "planned_meeting"):
+            parsed = parse_date(req.form.get(key))
+            if parsed.value and not parsed.year_guessed:
+                return parsed.value.year
+    return today.year
+
+
+ACTION_FIELDS_FOR_RULE = {"owner", "due", "standard"}  # reported as R-ACTION-INCOMPLETE, not F-REQUIRED
+
+
+def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tuple[Item, list[Finding]]:
+    """Normalize a workbook into an Item, with field-level findings. Missing sheets are W-MISSING-SHEET."""
+    n = _Normalizer(data.name, roster, _year_hint(data, today))
+    item = Item(data.name)
+    tasks_only = "tasks" in data.sheets and "request" not in data.sheets
+    first_tasks = data.first("tasks")
+    item.ledger = bool(tasks_only and first_tasks and "tasks" in first_tasks.tables
+                       and first_tasks.tables["tasks"].item_column)
+    if not item.ledger:
+        for sheet in (schema.REQUEST, schema.MINUTES, schema.TASKS, schema.FOLLOWUPS, schema.RESOURCES):
+            if sheet.key not in data.sheets:
+                n.add("W-MISSING-SHEET", "", "", sheet_label=(sheet.zh, sheet.en))
+    if req := data.first("request"):
+        item.request_sheet = req.name
+        item.request = n.form(req.form, schema.REQUEST.form.fields, req.name)
+    status = item.status
+    for sd in sorted(data.sheets.get("minutes", []), key=lambda s: _sheet_number(s.name)):
+        # an item still 筹备中 has an empty minutes sheet: nothing is required of it yet
+        empty = not any(v not in ("", None) for v in sd.form.values.values()) and not (
+            "actions" in sd.tables and sd.tables["actions"].records)
+        optional = {f.key for f in schema.MINUTES.form.fields} if (empty and status in (None, "preparing")) else set()
+        form = n.form(sd.form, schema.MINUTES.form.fields, sd.name, optional)
+        actions, header = [], None
+        if "actions" in sd.tables:
+            actions = n.table(sd.tables["actions"], skip_required=ACTION_FIELDS_FOR_RULE)
+            header = sd.tables["actions"].header_row
+        elif not empty:
+            n.add("W-HEADER", sd.name, "A1", field=(schema.MINUTES.table("actions").zh,
+                                                     schema.MINUTES.table("actions").en))
+        if not empty:
+            item.meetings.append(Meeting(sd.name, _sheet_number(sd.name), form, actions, header))
+    if first_tasks:
+        item.tasks_sheet = first_tasks.name
+        if "tasks" in first_tasks.tables:
+            t = first_tasks.tables["tasks"]
+            item.tasks = n.table(t)
+            item.tasks_header = t.header_row
+            item.flag_column = t.columns.get("flag")
+        else:
+            n.add("W-HEADER", first_tasks.name, "A1", field=(schema.TASKS.zh, schema.TASKS.en))
+    for key in ("followups", "resources"):
+        if sd := data.first(key):
+            if key == "followups":
+                item.followups_sheet = sd.name
+            if key in sd.tables:
+                setattr(item, key, n.table(sd.tables[key]))
+            else:
+                n.add("W-HEADER", sd.name, "A1", field=(sd.schema.zh, sd.schema.en))
+    if retro := data.first("retro"):
+        item.retro_sheet = retro.name
+        item.retro = n.form(retro.form, schema.RETRO.form.fields, retro.name)
+        for key in ("metrics", "measures"):
+            if key in retro.tables:
+                setattr(item, key, n.table(retro.tables[key]))
+    return item, n.findings
+
+
+def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
+    """Problems in the roster itself: bad addresses, unknown managers, missing columns."""
+    out: list[Finding] = list(roster.findings)
+    data = roster.source
+    if data is None or not data.readable:
+        return out
+    people = data.first("people")
+    if people is None or "people" not in people.tables:
+        out.append(finding("W-MISSING-SHEET", workbook, sheet_label=("人员", "People")))
+        return out
+    n = _Normalizer(workbook, roster, 2000)
+    table = people.tables["people"]
+    for f in table.missing:
+        if f.required:
+            n.add("W-HEADER", table.sheet, a1(table.header_row, 1), field=(f.zh, f.en))
+    seen: dict[str, str] = {}
+    for rec in table.records:
+        for key in ("name", "department", "email", "manager", "is_head", "active"):
+            f = schema.PEOPLE_SHEET.field(key)
+            if key not in table.columns:
+                continue
+            if key in ("name", "department"):
+                continue  # the roster defines people and departments; it does not assign them
+            n.value(f, rec.values.get(key), table.sheet, rec.cell(key))
+        name = clean_name(rec.get("name"))
+        if name in seen:
+            n.add("F-DUPLICATE-ID", table.sheet, rec.cell("name"), value=name, other=seen[name])
+        seen.setdefault(name, rec.cell("name"))
+    return out + n.findings

@@ -1,0 +1,198 @@
+"""Turn raw cell values into typed values: dates, times, numbers, choices, names.
+
+Dates arrive as Excel serials, date/datetime values, or text in the ways staff
+type them. Parsers never raise; they return None for what they cannot read.
+
+>>> parse_date("2026年8月15日").value
+datetime.date(2026, 8, 15)
+>>> parse_date("8/15", default_year=2026)
+ParsedDate(value=datetime.date(2026, 8, 15), year_guessed=True)
+>>> parse_number("8万")
+80000
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+MAX_SERIAL = 2958465  # 9999-12-31
+
+_SEP = r"\s*[-/.．年]\s*"
+_FULL = re.compile(rf"^(\d{{4}}){_SEP}(\d{{1,2}}){_SEP.replace('年', '月')}(\d{{1,2}})\s*[日号]?$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_SHORT = re.compile(r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
+_TIME = re.compile(r"^(上午|下午|晚上|am|pm)?\s*(\d{1,2})\s*(?:[:：点时.]\s*(\d{1,2})?\s*分?)?\s*(?::(\d{1,2}))?\s*(am|pm)?$",
+                   re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedDate:
+    value: dt.date | None
+    year_guessed: bool = False
+
+
+def _clean(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).strip()
+    s = s.replace("（", "(").replace("）", ")")
+    # "2026-08-15(周六)" / "2026年8月15日 星期六": drop a trailing weekday
+    s = re.sub(r"\s*\(?\s*(周|星期|礼拜)[一二三四五六日天]\s*\)?$", "", s)
+    return s.strip()
+
+
+def _date_or_none(y: int, m: int, d: int) -> dt.date | None:
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        return None
+
+
+def from_serial(value: float) -> dt.datetime | None:
+    """An Excel 1900-system serial as a datetime (the 1900 leap-year bug does not matter after March 1900)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    if not 1 <= value <= MAX_SERIAL:
+        return None
+    return EXCEL_EPOCH + dt.timedelta(days=float(value))
+
+
+def _split_datetime(s: str) -> tuple[str, str]:
+    """'2026/7/8 14:00' -> ('2026/7/8', '14:00'); '7月8日14:00' -> ('7月8日', '14:00')."""
+    m = re.match(r"^(.*?[日号])\s*(.+)$", s)
+    if m and re.search(r"\d", m.group(2)):
+        return m.group(1), m.group(2)
+    parts = s.rsplit(None, 1)
+    if len(parts) == 2 and re.search(r"[:：点]", parts[1]):
+        return parts[0], parts[1]
+    if "T" in s and re.match(r"^\d{4}-\d{2}-\d{2}T", s):
+        return s[:10], s[11:]
+    return s, ""
+
+
+def parse_date(value: Any, default_year: int | None = None) -> ParsedDate:
+    """A date from a cell value; ``default_year`` completes '8月15日' and '8/15' (year_guessed=True)."""
+    if value is None or value == "":
+        return ParsedDate(None)
+    if isinstance(value, dt.datetime):
+        return ParsedDate(value.date())
+    if isinstance(value, dt.date):
+        return ParsedDate(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        stamp = from_serial(value)
+        return ParsedDate(stamp.date() if stamp else None)
+    if not isinstance(value, str):
+        return ParsedDate(None)
+    s = _clean(value)
+    date_part, time_part = _split_datetime(s)
+    if time_part and parse_time(time_part) is None:
+        return ParsedDate(None)
+    s = date_part
+    if m := _FULL.match(s):
+        return ParsedDate(_date_or_none(int(m[1]), int(m[2]), int(m[3])))
+    if m := _COMPACT.match(s):
+        return ParsedDate(_date_or_none(int(m[1]), int(m[2]), int(m[3])))
+    if (m := _SHORT.match(s)) and default_year:
+        return ParsedDate(_date_or_none(default_year, int(m[1]), int(m[2])), year_guessed=True)
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        stamp = from_serial(float(s))
+        if stamp and 20000 < float(s) < 80000:  # a serial pasted as text: 1954..2119
+            return ParsedDate(stamp.date())
+    return ParsedDate(None)
+
+
+def parse_time(value: Any) -> dt.time | None:
+    """A time of day: a time or datetime value, a fraction of a day, or '16:00', '16点30', '下午4点'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.time()
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 0 <= value < 1:
+            minutes = round(value * 24 * 60)
+            return dt.time(minutes // 60 % 24, minutes % 60)
+        return None
+    if isinstance(value, dt.timedelta):
+        minutes = int(value.total_seconds() // 60)
+        return dt.time(minutes // 60 % 24, minutes % 60) if 0 <= minutes < 1440 else None
+    if not isinstance(value, str):
+        return None
+    m = _TIME.match(_clean(value).replace("半", "30"))
+    if not m:
+        return None
+    hour, minute = int(m[2]), int(m[3] or 0)
+    marker = (m[1] or m[5] or "").lower()
+    if marker in ("下午", "晚上", "pm") and hour < 12:
+        hour += 12
+    if marker in ("am", "上午") and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        return None
+    return dt.time(hour, minute)
+
+
+def parse_datetime(value: Any, default_year: int | None = None) -> tuple[dt.datetime | None, bool]:
+    """A date and time; a bare date gives midnight. Returns (value, year_guessed)."""
+    if value is None or value == "":
+        return None, False
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None), False
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time()), False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        stamp = from_serial(value)
+        return (stamp.replace(second=0, microsecond=0) if stamp else None), False
+    if not isinstance(value, str):
+        return None, False
+    s = _clean(value)
+    date_part, time_part = _split_datetime(s)
+    parsed = parse_date(date_part, default_year)
+    if parsed.value is None:
+        return None, False
+    t = parse_time(time_part) if time_part else dt.time()
+    if t is None:
+        return None, False
+    return dt.datetime.combine(parsed.value, t), parsed.year_guessed
+
+
+def parse_number(value: Any) -> int | float | None:
+    """A number: floats that are whole become ints; text like '80,000', '¥8,000.50', '8万', '2人'."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+            return None
+        return int(value) if float(value).is_integer() else value
+    if not isinstance(value, str):
+        return None
+    s = _clean(value).replace(",", "").replace("，", "")
+    s = re.sub(r"^[¥￥$€]|元$|人$|台$|个$|套$|名$", "", s).strip()
+    scale = 1
+    if s.endswith("万"):
+        scale, s = 10_000, s[:-1]
+    elif s.endswith("千"):
+        scale, s = 1_000, s[:-1]
+    try:
+        number = float(s) * scale
+    except ValueError:
+        return None
+    if math.isnan(number) or math.isinf(number):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def display(value: Any) -> str:
+    """A raw value as a person would read it back in a message."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if value.time() != dt.time() else value.date().isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()[:16]
+    return str(value).strip()

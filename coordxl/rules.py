@@ -1,0 +1,308 @@
+"""Process rules: small functions over a normalized Item that yield Findings.
+
+The list :data:`RULES` is data; :func:`select` picks rules by finding code
+(``--only R-NOTICE,R-MINUTES-24H`` / ``--skip R-FOLLOWUP``). Field-level
+codes (F-REQUIRED, F-DATE, …) come from :mod:`coordxl.model` while values are
+normalized, and are filtered by the same selection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from . import schema
+from .calendar import WorkCalendar
+from .findings import CODES, Finding, finding
+from .model import Item, Row
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Context:
+    today: dt.date
+    calendar: WorkCalendar
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    codes: tuple[str, ...]
+    check: Callable[[Item, Context], Iterable[Finding]]
+
+
+def _label(sheet: schema.Sheet, key: str) -> tuple[str, str]:
+    f = sheet.field(key)
+    return (f.zh, f.en)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat() if value else ""
+
+
+def date_order(item: Item, ctx: Context) -> Iterator[Finding]:
+    checks = [("tasks", item.tasks, schema.TASKS, [("start", "due"), ("start", "done_on")]),
+              ("resources", item.resources, schema.RESOURCES,
+               [("requested_on", "reviewed_on"), ("requested_on", "approved_on")])]
+    for _, rows, sheet, pairs in checks:
+        for row in rows:
+            for early, late in pairs:
+                a, b = row.get(early), row.get(late)
+                if a and b and b < a:
+                    yield finding("F-DATE-ORDER", item.workbook, row.sheet, row.cell(late),
+                                  later_field=_label(sheet, late), later=_fmt(b),
+                                  earlier_field=_label(sheet, early), earlier=_fmt(a))
+    for m in item.meetings:
+        start, end = m.form.get("start"), m.form.get("end")
+        if start and end and end < start:
+            yield finding("F-DATE-ORDER", item.workbook, m.sheet, m.form.cell("end"),
+                          later_field=_label(schema.MINUTES, "end"), later=_fmt(end),
+                          earlier_field=_label(schema.MINUTES, "start"), earlier=_fmt(start))
+
+
+def done_date(item: Item, ctx: Context) -> Iterator[Finding]:
+    for row in item.tasks:
+        status, done_on = row.get("status"), row.get("done_on")
+        if status == "done" and not done_on and row.raw.get("done_on") in ("", None):
+            yield finding("F-DONE-DATE", item.workbook, row.sheet, row.cell("done_on"),
+                          problem=("任务已完成，但没有填写完成日期", "The task is done but has no done date"))
+        elif done_on and status not in (None, "done"):
+            yield finding("F-DONE-DATE", item.workbook, row.sheet, row.cell("status"),
+                          problem=("填写了完成日期，但状态不是“已完成”", "A done date is set but the status is not Done"))
+        elif done_on and done_on > ctx.today:
+            yield finding("F-DONE-DATE", item.workbook, row.sheet, row.cell("done_on"),
+                          problem=("完成日期在今天之后", "The done date is in the future"))
+
+
+def duplicate_ids(item: Item, ctx: Context) -> Iterator[Finding]:
+    for rows in (item.tasks, item.resources):
+        seen: dict[str, str] = {}
+        for row in rows:
+            key = row.get("id")
+            if not key:
+                continue
+            if key in seen:
+                yield finding("F-DUPLICATE-ID", item.workbook, row.sheet, row.cell("id"), value=key, other=seen[key])
+            else:
+                seen[key] = row.cell("id")
+
+
+def _meeting_time(item: Item) -> dt.datetime | None:
+    if item.request and item.request.get("planned_meeting"):
+        return item.request["planned_meeting"]
+    return item.meetings[0].form.get("start") if item.meetings else None
+
+
+def notice(item: Item, ctx: Context) -> Iterator[Finding]:
+    need = ctx.settings["rules.notice_workdays"]
+    if not item.request:
+        return
+    sent, meeting = item.request.get("sent_on"), _meeting_time(item)
+    if not sent or not meeting:
+        return
+    days = ctx.calendar.count(sent, meeting.date())
+    if days < need:
+        yield finding("R-NOTICE", item.workbook, item.request.sheet, item.request.cell("sent_on"),
+                      days=max(days, 0), need=need)
+
+
+def materials(item: Item, ctx: Context) -> Iterator[Finding]:
+    need = ctx.settings["rules.materials_days"]
+    for m in item.meetings:
+        sent, start = m.form.get("materials_sent"), m.form.get("start")
+        if sent and start and start - sent < dt.timedelta(days=need):
+            hours = max(0, int((start - sent).total_seconds() // 3600))
+            yield finding("R-MATERIALS", item.workbook, m.sheet, m.form.cell("materials_sent"), hours=hours, need=need)
+
+
+def meeting_length(item: Item, ctx: Context) -> Iterator[Finding]:
+    limit = ctx.settings["rules.meeting_max_minutes"]
+    for m in item.meetings:
+        start, end = m.form.get("start"), m.form.get("end")
+        if start and end and end > start:
+            minutes = int((end - start).total_seconds() // 60)
+            if minutes > limit:
+                yield finding("R-MEETING-LENGTH", item.workbook, m.sheet, m.form.cell("end"),
+                              minutes=minutes, limit=limit)
+
+
+def minutes_24h(item: Item, ctx: Context) -> Iterator[Finding]:
+    limit = ctx.settings["rules.minutes_max_hours"]
+    for m in item.meetings:
+        end = m.form.get("end") or m.form.get("start")
+        sent = m.form.get("minutes_sent")
+        if end and sent and sent - end > dt.timedelta(hours=limit):
+            hours = int((sent - end).total_seconds() // 3600)
+            yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"), hours=hours, limit=limit)
+
+
+ACTION_NEEDS = (("owner", "负责人", "owner"), ("due", "截止日期", "deadline"), ("standard", "交付标准", "delivery standard"))
+
+
+def action_incomplete(item: Item, ctx: Context) -> Iterator[Finding]:
+    for m in item.meetings:
+        for row in m.actions:
+            missing = [(zh, en, key) for key, zh, en in ACTION_NEEDS if row.raw.get(key) in ("", None)]
+            if missing:
+                yield finding("R-ACTION-INCOMPLETE", item.workbook, m.sheet, row.cell(missing[0][2]),
+                              no=row.get("no") or row.row,
+                              missing=("、".join(z for z, _, _ in missing), ", ".join(e for _, e, _ in missing)))
+
+
+_SOURCE = re.compile(r"(?:会议纪要|纪要|minutes)?\s*(\d*)\s*[#＃]\s*(\d+)", re.IGNORECASE)
+
+
+def task_sources(item: Item) -> set[tuple[int, int]]:
+    """(meeting number, action number) pairs the tracker's 来源 column refers to: 会议纪要2#3 → (2, 3)."""
+    out = set()
+    for row in item.tasks:
+        for m in _SOURCE.finditer(str(row.get("source") or "")):
+            out.add((int(m.group(1) or 1), int(m.group(2))))
+    return out
+
+
+def breakdown(item: Item, ctx: Context) -> Iterator[Finding]:
+    grace = ctx.settings["rules.notice_workdays"]
+    covered = task_sources(item)
+    for m in item.meetings:
+        end = m.form.get("end") or m.form.get("start")
+        if not end or ctx.calendar.count(end.date(), ctx.today) < grace:
+            continue  # departments get a couple of working days to break the actions down
+        for row in m.actions:
+            no = row.get("no")
+            if isinstance(no, int) and (m.index, no) not in covered:
+                source = f"{m.sheet}#{no}"
+                yield finding("R-BREAKDOWN", item.workbook, m.sheet, row.cell("action"), no=no,
+                              action=row.get("action") or "", source=source)
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def followup(item: Item, ctx: Context) -> Iterator[Finding]:
+    limit = ctx.settings["rules.followup_max_minutes"]
+    sheet = item.followups_sheet or schema.FOLLOWUPS.zh
+    for row in item.followups:
+        start, end = row.get("start"), row.get("end")
+        if start and end:
+            minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+            if minutes > limit:
+                yield finding("R-FOLLOWUP", item.workbook, row.sheet, row.cell("end"), limit=limit, problem=(
+                    f"跟进会（{_fmt(row.get('date'))}）开了 {minutes} 分钟，超过 {limit} 分钟",
+                    f"The follow-up meeting on {_fmt(row.get('date'))} lasted {minutes} minutes, over {limit}"))
+    if not item.meetings or item.ledger:
+        return
+    first = min((m.form.get("start") for m in item.meetings if m.form.get("start")), default=None)
+    if first is None:
+        return
+    until = ctx.today
+    if item.status == "closed":
+        accepted = item.retro.get("accepted_on") if item.retro else None
+        until = min(until, accepted) if accepted else until
+    held = {_monday(r.get("date")) for r in item.followups if r.get("date")}
+    week = _monday(first.date()) + dt.timedelta(days=7)
+    while week + dt.timedelta(days=6) < until:  # only full weeks
+        workdays = [week + dt.timedelta(days=i) for i in range(7) if ctx.calendar.is_workday(week + dt.timedelta(days=i))]
+        if workdays and week not in held:
+            sunday = week + dt.timedelta(days=6)
+            yield finding("R-FOLLOWUP", item.workbook, sheet, "A1", limit=limit, problem=(
+                f"{_fmt(week)} 至 {_fmt(sunday)} 这一周没有召开跟进会",
+                f"No follow-up meeting in the week {_fmt(week)} – {_fmt(sunday)}"))
+        week += dt.timedelta(days=7)
+
+
+def resource_review(item: Item, ctx: Context) -> Iterator[Finding]:
+    for row in item.resources:
+        if row.get("approval") != "approved":
+            continue
+        reviewed_on, approved_on = row.get("reviewed_on"), row.get("approved_on")
+        if row.get("review") != "passed" or (reviewed_on and approved_on and approved_on < reviewed_on):
+            yield finding("R-RESOURCE-REVIEW", item.workbook, row.sheet, row.cell("approval"), id=row.get("id") or row.row)
+
+
+OPEN = ("not_started", "in_progress", "blocked")
+
+
+def close(item: Item, ctx: Context) -> Iterator[Finding]:
+    if item.status != "closed":
+        return
+    cell = item.request.cell("item_status")
+    open_tasks = [r.get("id") or f"#{r.row}" for r in item.tasks if r.get("status") in OPEN or r.get("status") is None]
+    if open_tasks:
+        ids = "、".join(str(i) for i in open_tasks[:10])
+        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,
+                      problem=(f"还有未完成的任务：{ids}", f"tasks are still open: {', '.join(map(str, open_tasks[:10]))}"))
+    if not item.retro or not item.retro.get("acceptance"):
+        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,
+                      problem=("没有验收结论", "there is no acceptance result"))
+
+
+def retro(item: Item, ctx: Context) -> Iterator[Finding]:
+    if item.status != "closed":
+        return
+    missing_zh, missing_en = [], []
+    if not item.retro or not item.retro.get("went_well"):
+        missing_zh.append("成功经验"); missing_en.append("what went well")
+    if not item.retro or not item.retro.get("went_wrong"):
+        missing_zh.append("不足"); missing_en.append("what went wrong")
+    if not any(r.get("measure") for r in item.measures):
+        missing_zh.append("改进措施"); missing_en.append("improvement measures")
+    if missing_zh:
+        yield finding("R-RETRO", item.workbook, item.retro_sheet or schema.RETRO.zh,
+                      item.retro.cell("went_well") if item.retro else "A1",
+                      problem=("、".join(missing_zh), ", ".join(missing_en)))
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("date_order", ("F-DATE-ORDER",), date_order),
+    Rule("done_date", ("F-DONE-DATE",), done_date),
+    Rule("duplicate_ids", ("F-DUPLICATE-ID",), duplicate_ids),
+    Rule("notice", ("R-NOTICE",), notice),
+    Rule("materials", ("R-MATERIALS",), materials),
+    Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length),
+    Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h),
+    Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete),
+    Rule("breakdown", ("R-BREAKDOWN",), breakdown),
+    Rule("followup", ("R-FOLLOWUP",), followup),
+    Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review),
+    Rule("close", ("R-CLOSE",), close),
+    Rule("retro", ("R-RETRO",), retro),
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which finding codes a run reports; a code prefix such as ``R-`` or ``F-`` selects a family."""
+
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, only: str | None, skip: str | None) -> "Selection":
+        def split(text):
+            codes = tuple(c.strip().upper() for c in (text or "").split(",") if c.strip())
+            for code in codes:
+                if not any(k.startswith(code) for k in CODES):
+                    from .errors import ConfigError
+                    raise ConfigError(f"unknown finding code {code!r}; codes: {', '.join(CODES)}")
+            return codes
+        return cls(split(only), split(skip))
+
+    def wants(self, code: str) -> bool:
+        if self.only and not any(code.startswith(c) for c in self.only):
+            return False
+        return not any(code.startswith(c) for c in self.skip)
+
+
+def run_rules(item: Item, ctx: Context, selection: Selection = Selection()) -> list[Finding]:
+    out = []
+    for rule in RULES:
+        if any(selection.wants(code) for code in rule.codes):
+            out.extend(f for f in rule.check(item, ctx) if selection.wants(f.code))
+    return out
