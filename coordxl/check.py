@@ -166,10 +166,21 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     for item in report.items:
         found.extend(run_rules(item, ctx, selection))
     calendar.is_workday(today)
-    for year in sorted(calendar.guessed_years):
-        found.append(finding("W-CALENDAR", "coordxl.toml", year=year))
+    if calendar.guessed_years:
+        found.append(finding("W-CALENDAR", "coordxl.toml", year=year_span(calendar.guessed_years)))
     report.findings = sorted((f for f in found if selection.wants(f.code)), key=sort_key)
     return report
+
+
+def year_span(years: set[int]) -> str:
+    """{2027} -> '2027'; {2027, 2028, 2029} -> '2027–2029'; gaps are listed: '2027, 2030'."""
+    ordered = sorted(years)
+    runs, start = [], ordered[0]
+    for prev, cur in zip(ordered, ordered[1:] + [None]):
+        if cur != prev + 1 if cur is not None else True:
+            runs.append(str(start) if start == prev else f"{start}–{prev}")
+            start = cur
+    return ", ".join(runs)
 
 
 def write_report_workbook(report: Report, layout: Layout) -> Path:

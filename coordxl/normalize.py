@@ -147,7 +147,10 @@ def parse_datetime(value: Any, default_year: int | None = None) -> tuple[dt.date
         return dt.datetime.combine(value, dt.time()), False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         stamp = from_serial(value)
-        return (stamp.replace(second=0, microsecond=0) if stamp else None), False
+        if stamp is None:
+            return None, False
+        # serials carry float noise: 14:00 arrives as 13:59:59.99; round to the minute
+        return EXCEL_EPOCH + dt.timedelta(minutes=round(float(value) * 1440)), False
     if not isinstance(value, str):
         return None, False
     s = _clean(value)

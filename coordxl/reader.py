@@ -338,13 +338,15 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
 
 def _looks_like_text(raw: bytes) -> bool:
     head = raw[:2048]
+    if not head or b"\x00" in head:
+        return False
     try:
         head.decode("utf-8")
         return True
     except UnicodeDecodeError:
         try:
             head.decode("gb18030")
-            return b"\x00" not in head
+            return True
         except UnicodeDecodeError:
             return False
 

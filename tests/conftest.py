@@ -78,3 +78,45 @@ def soffice(tmp_path_factory):
         return produced[0]
 
     return convert
+
+
+# --- building item workbooks for rule tests -------------------------------------------------
+
+import copy
+import datetime as dt
+
+from coordxl import example as ex
+
+
+def clean_launch() -> dict:
+    """The example's launch item with every planted mistake fixed: it must produce no findings."""
+    d = dict(topic=ex.LAUNCH, request=copy.deepcopy(ex.LAUNCH_REQUEST), minutes=copy.deepcopy(ex.LAUNCH_MINUTES),
+             actions=copy.deepcopy(ex.LAUNCH_ACTIONS), tasks=copy.deepcopy(ex.LAUNCH_TASKS),
+             followups=copy.deepcopy(ex.LAUNCH_FOLLOWUPS), resources=copy.deepcopy(ex.LAUNCH_RESOURCES),
+             retro=None, metrics=[], measures=[])
+    d["tasks"][7]["owner"] = "刘洋"
+    d["tasks"][10]["start"] = dt.date(2026, 8, 24)
+    d["actions"][4]["standard"] = "培训课件与考核题"
+    d["minutes"]["minutes_sent"] = dt.datetime(2026, 7, 9, 10, 0)
+    d["followups"][4]["end"] = dt.time(16, 30)
+    d["resources"][2].update(review="passed", reviewed_on=dt.date(2026, 8, 11))
+    return d
+
+
+def write_item(root: Path, d: dict, name: str | None = None) -> Path:
+    wb = ex._item(d["topic"], d["request"], d["minutes"], d["actions"], d["tasks"], d["followups"],
+                  d["resources"], d["retro"], d["metrics"], d["measures"])
+    path = root / "进行中" / f"{name or d['topic']}.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+@pytest.fixture
+def share_with_roster(tmp_path) -> Path:
+    """A shared folder holding only the example's settings and roster."""
+    root = tmp_path / "share"
+    (root / "进行中").mkdir(parents=True)
+    shutil.copy(EXAMPLE / "coordxl.toml", root / "coordxl.toml")
+    shutil.copy(EXAMPLE / "名册.xlsx", root / "名册.xlsx")
+    return root

@@ -1,0 +1,157 @@
+"""Bad input never stops a run: each bad file is a finding, the rest is still checked, nothing is modified."""
+
+import datetime as dt
+import io
+import shutil
+import zipfile
+
+import pytest
+import xlsxwriter
+
+from coordxl.check import run_check
+
+from conftest import EXAMPLE, sha256, tree_hashes
+
+TODAY = dt.date(2026, 8, 20)
+LAUNCH = EXAMPLE / "进行中" / "Q3新品上市推广.xlsx"
+
+
+def _rewrite_zip(src, dst, change):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, change(info.filename, zin.read(info)))
+
+
+def not_a_zip(path):
+    path.write_bytes(b"\x00\x01garbage" * 100)
+
+
+def truncated_zip(path):
+    path.write_bytes(LAUNCH.read_bytes()[:3000])
+
+
+def encrypted(path):
+    msoffcrypto = pytest.importorskip("msoffcrypto")
+    from msoffcrypto.format.ooxml import OOXMLFile
+    out = io.BytesIO()
+    with open(LAUNCH, "rb") as fh:
+        OOXMLFile(fh).encrypt("secret", out)
+    path.write_bytes(out.getvalue())
+
+
+def csv_named_xlsx(path):
+    path.write_text("编号,任务,负责人\nT1,写方案,张伟\n", encoding="utf-8")
+
+
+def entity_bomb(path):
+    lol = '<!DOCTYPE lolz [<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "' + (f"&lol{i - 1};" if i > 1 else "&lol;") * 10 + '">' for i in range(1, 10)) + "]>"
+
+    def change(name, data):
+        if name == "xl/worksheets/sheet3.xml":  # 执行进度
+            text = data.decode("utf-8")
+            if text.startswith("<?xml"):
+                text = text.split("?>", 1)[1]
+            return (lol + text.replace("<t>", "<t>&lol9;", 1)).encode("utf-8")
+        return data
+    _rewrite_zip(LAUNCH, path, change)
+
+
+def zip_bomb(path):
+    # 100 MB of spaces inside a ~100 kB file; the folder's limit is set to 50 MB below
+    def change(name, data):
+        if name == "xl/worksheets/sheet1.xml":
+            return data.replace(b"</worksheet>", b"<!--" + b" " * 100_000_000 + b"--></worksheet>")
+        return data
+    _rewrite_zip(LAUNCH, path, change)
+
+
+def empty_workbook(path):
+    wb = xlsxwriter.Workbook(str(path))
+    wb.add_worksheet("Sheet1")
+    wb.close()
+
+
+def sheet_without_header(path):
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["T1", "写方案", "张伟", "2026-08-01"])
+    wb.close()
+
+
+CASES = [
+    ("not a zip", not_a_zip, "x.xlsx", "W-UNREADABLE", "不是 Excel 工作簿"),
+    ("truncated zip", truncated_zip, "x.xlsx", "W-UNREADABLE", "损坏"),
+    ("encrypted", encrypted, "x.xlsx", "W-UNREADABLE", "密码"),
+    ("CSV named .xlsx", csv_named_xlsx, "x.xlsx", "W-UNREADABLE", "CSV"),
+    ("XML entity bomb", entity_bomb, "x.xlsx", "W-UNREADABLE", "损坏"),
+    ("zip bomb", zip_bomb, "x.xlsx", "W-UNREADABLE", "压缩炸弹"),
+    ("empty workbook", empty_workbook, "x.xlsx", "W-MISSING-SHEET", ""),
+    ("sheet with no header", sheet_without_header, "x.xlsx", "W-HEADER", "执行进度"),
+    ("odd file name", lambda p: shutil.copy(LAUNCH, p), "事项 #1 (副本) 😀 [终版].xlsx", None, ""),
+]
+
+
+@pytest.mark.parametrize("what,make,name,code,text", CASES, ids=[c[0] for c in CASES])
+def test_bad_workbook_is_a_finding_and_the_rest_is_checked(example_root, what, make, name, code, text):
+    (example_root / "coordxl.toml").write_text("[limits]\nmax_unzipped_mb = 50\n", encoding="utf-8")
+    bad = example_root / "进行中" / name
+    make(bad)
+    before = tree_hashes(example_root)
+    report = run_check(example_root, TODAY)
+    mine = [f for f in report.findings if f.workbook.endswith(name)]
+    if code is None:
+        assert ("F-PERSON", "E10") in [(f.code, f.cell) for f in mine]  # read like the original
+    else:
+        assert any(f.code == code and text in f.message_zh + f.sheet for f in mine), mine
+    # the good workbook is still checked, and nothing was modified
+    assert ("F-PERSON", "E10") in [(f.code, f.cell) for f in report.findings if "Q3新品" in f.workbook]
+    assert tree_hashes(example_root) == before
+
+
+def test_owner_and_lock_files_are_skipped(example_root):
+    (example_root / "进行中" / "~$Q3新品上市推广.xlsx").write_bytes(b"owner")
+    (example_root / "进行中" / ".~lock.Q3新品上市推广.xlsx#").write_text("lock")
+    report = run_check(example_root, TODAY)
+    assert report.workbooks == 2 and not [f for f in report.findings if "~" in f.workbook]
+
+
+def test_hidden_sheet_and_duplicate_and_merged_headers_are_read(tmp_path, share_with_roster):
+    path = share_with_roster / "进行中" / "台账.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.merge_range(0, 0, 0, 8, "执行进度（合并标题）")
+    ws.write_row(1, 0, ["编号", "任务", "负责部门", "负责人", "负责人", "截止日期", "交付标准", "状态", "完成日期"])
+    ws.write_row(2, 0, ["T1", "写方案", "市场部", "张伟", "李娜", "2026-08-25", "方案", "进行中", ""])
+    ws.hide()
+    wb.add_worksheet("需求单")
+    wb.close()
+    report = run_check(share_with_roster, TODAY)
+    [item] = [i for i in report.items if i.workbook.endswith("台账.xlsx")]
+    assert item.tasks[0]["owner"] == "张伟" and item.tasks[0]["due"] == dt.date(2026, 8, 25)
+
+
+def test_formula_without_cached_value_is_reported_not_crashed(share_with_roster):
+    path = share_with_roster / "进行中" / "公式.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "任务", "负责部门", "负责人", "截止日期", "交付标准", "状态"])
+    ws.write_row(1, 0, ["T1", "写方案", "市场部", "张伟"])
+    ws.write_formula(1, 4, "=DATE(2026,8,25)", None, "")  # no cached result
+    ws.write_row(1, 5, ["方案", "进行中"])
+    wb.close()
+    report = run_check(share_with_roster, TODAY)
+    assert ("F-REQUIRED", "E2") in [(f.code, f.cell) for f in report.findings if f.workbook.endswith("公式.xlsx")]
+
+
+def test_a_100k_row_tracker_is_read(share_with_roster):
+    path = share_with_roster / "进行中" / "大表.xlsx"
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "任务", "负责部门", "负责人", "截止日期", "交付标准", "状态"])
+    for r in range(1, 100_001):
+        ws.write_row(r, 0, [f"T{r}", "任务", "市场部", "张伟", "2026-09-01", "交付", "进行中"])
+    wb.close()
+    report = run_check(share_with_roster, TODAY)
+    [item] = [i for i in report.items if i.workbook.endswith("大表.xlsx")]
+    assert len(item.tasks) == 100_000

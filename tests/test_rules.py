@@ -1,0 +1,134 @@
+"""Every seed rule: a clean item has no findings; each planted breach gives its code at its cell."""
+
+import datetime as dt
+
+import pytest
+
+from coordxl.check import run_check
+from coordxl.settings import Settings
+
+from conftest import clean_launch, write_item
+
+TODAY = dt.date(2026, 8, 20)
+D, T = dt.date, dt.datetime
+
+
+def findings_for(root, d, today=TODAY):
+    write_item(root, d)
+    return [(f.code, f.sheet, f.cell) for f in run_check(root, today).findings]
+
+
+def test_the_clean_item_has_no_findings(share_with_roster):
+    assert findings_for(share_with_roster, clean_launch()) == []
+
+
+def _set(path, value):
+    def mutate(d):
+        target = d
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate
+
+
+# (what staff did, mutation, expected code, sheet, cell). Tasks start at row 3; T01 is row 3.
+CASES = [
+    ("owner left empty", _set(("tasks", 0, "owner"), ""), "F-REQUIRED", "执行进度", "E3"),
+    ("due typed as words", _set(("tasks", 2, "due"), "月底"), "F-DATE", "执行进度", "G5"),
+    ("status mistyped", _set(("tasks", 2, "status"), "进行"), "F-ENUM", "执行进度", "I5"),
+    ("owner mistyped", _set(("tasks", 1, "owner"), "郑双"), "F-PERSON", "执行进度", "E4"),
+    ("department mistyped", _set(("tasks", 1, "department"), "设计组"), "F-DEPT", "执行进度", "D4"),
+    ("start after due", _set(("tasks", 2, "start"), D(2026, 8, 10)), "F-DATE-ORDER", "执行进度", "G5"),
+    ("done without done date", _set(("tasks", 0, "done_on"), None), "F-DONE-DATE", "执行进度", "J3"),
+    ("done date but in progress", _set(("tasks", 2, "done_on"), D(2026, 8, 12)), "F-DONE-DATE", "执行进度", "I5"),
+    ("repeated ID", _set(("tasks", 3, "id"), "T01"), "F-DUPLICATE-ID", "执行进度", "A6"),
+    ("request sent the day before", _set(("request", "sent_on"), D(2026, 7, 7)), "R-NOTICE", "需求单", "B11"),
+    ("materials sent that morning", _set(("minutes", "materials_sent"), T(2026, 7, 8, 9, 0)),
+     "R-MATERIALS", "会议纪要", "B11"),
+    ("meeting ran 2 hours", _set(("minutes", "end"), T(2026, 7, 8, 16, 0)), "R-MEETING-LENGTH", "会议纪要", "B4"),
+    ("minutes 3 days later", _set(("minutes", "minutes_sent"), T(2026, 7, 11, 16, 0)),
+     "R-MINUTES-24H", "会议纪要", "B14"),
+    ("action without owner", _set(("actions", 2, "owner"), ""), "R-ACTION-INCOMPLETE", "会议纪要", "D20"),
+    ("action without deadline", _set(("actions", 3, "due"), None), "R-ACTION-INCOMPLETE", "会议纪要", "E21"),
+    ("action never broken down", _set(("tasks", 9, "source"), "跟进会"), "R-BREAKDOWN", "会议纪要", "B25"),
+    ("follow-up ran 40 minutes", _set(("followups", 0, "end"), dt.time(16, 40)), "R-FOLLOWUP", "跟进会", "C3"),
+    ("approved before review", _set(("resources", 0, "reviewed_on"), D(2026, 7, 15)),
+     "R-RESOURCE-REVIEW", "资源申请", "M3"),
+]
+
+
+@pytest.mark.parametrize("what,mutate,code,sheet,cell", CASES, ids=[c[0] for c in CASES])
+def test_rule_table(share_with_roster, what, mutate, code, sheet, cell):
+    d = clean_launch()
+    mutate(d)
+    assert findings_for(share_with_roster, d) == [(code, sheet, cell)]
+
+
+def test_missing_follow_up_week(share_with_roster):
+    d = clean_launch()
+    del d["followups"][3]  # 2026-08-05
+    assert findings_for(share_with_roster, d) == [("R-FOLLOWUP", "跟进会", "A1")]
+
+
+def test_no_follow_up_needed_in_a_week_without_working_days():
+    # Spring Festival 2026: Mon 02-16 .. Sun 02-22 has no working day, so no follow-up is due that week
+    from coordxl.calendar import WorkCalendar
+    from coordxl.model import Item, Meeting, Row
+    from coordxl.rules import Context, followup
+
+    def meeting_row(day):
+        return Row("跟进会", 3, {"date": day, "start": dt.time(10), "end": dt.time(10, 20)}, {})
+
+    item = Item("x.xlsx", followups_sheet="跟进会")
+    item.meetings = [Meeting("会议纪要", 1, Row("会议纪要", 0, {"start": T(2026, 2, 3, 10)}, {}), [])]
+    item.followups = [meeting_row(D(2026, 2, 10)), meeting_row(D(2026, 2, 25)), meeting_row(D(2026, 3, 4))]
+    ctx = Context(D(2026, 3, 9), WorkCalendar(), Settings.defaults())
+    assert list(followup(item, ctx)) == []
+    item.followups.pop(1)  # now the week of 02-23 has none
+    [missing] = list(followup(item, ctx))
+    assert "2026-02-23" in missing.message_zh
+
+
+def test_notice_counts_working_days_not_calendar_days(share_with_roster):
+    # sent Friday before the 2026 Spring Festival, meeting the Tuesday after: 11 calendar days, 2 working days
+    d = clean_launch()
+    d["request"].update(sent_on=D(2026, 2, 13), planned_meeting=T(2026, 2, 24, 10, 0))
+    d["minutes"].update(start=T(2026, 2, 24, 10), end=T(2026, 2, 24, 11), materials_sent=T(2026, 2, 13, 9),
+                        minutes_sent=T(2026, 2, 24, 15))
+    codes = [c for c, *_ in findings_for(share_with_roster, d) if c == "R-NOTICE"]
+    assert codes == []  # 2026-02-14 (Sat) and 02-24 are working days: exactly 2
+    d["request"]["sent_on"] = D(2026, 2, 14)
+    assert ("R-NOTICE", "需求单", "B11") in findings_for(share_with_roster, d)
+
+
+def test_thresholds_come_from_settings(share_with_roster):
+    (share_with_roster / "coordxl.toml").write_text("[rules]\nmeeting_max_minutes = 60\n", encoding="utf-8")
+    assert findings_for(share_with_roster, clean_launch()) == [("R-MEETING-LENGTH", "会议纪要", "B4")]
+
+
+def _closed(d):
+    d["request"]["item_status"] = "closed"
+    return d
+
+
+def test_closing_with_open_tasks_and_no_acceptance(share_with_roster):
+    found = findings_for(share_with_roster, _closed(clean_launch()))
+    assert found.count(("R-CLOSE", "需求单", "B13")) == 2  # open tasks; no acceptance
+    assert ("R-RETRO", "复盘", "B17") in found
+
+
+def test_closed_item_with_retrospective_passes(example_root):
+    report = run_check(example_root, TODAY)
+    assert not [f for f in report.findings if "618" in f.workbook]
+
+
+def test_rules_selectable_by_code(share_with_roster):
+    from coordxl.rules import Selection
+    d = clean_launch()
+    d["minutes"]["end"] = T(2026, 7, 8, 16, 0)
+    d["tasks"][0]["owner"] = ""
+    write_item(share_with_roster, d)
+    only = run_check(share_with_roster, TODAY, Selection.parse("R-", None)).findings
+    skip = run_check(share_with_roster, TODAY, Selection.parse(None, "R-MEETING-LENGTH")).findings
+    assert [f.code for f in only] == ["R-MEETING-LENGTH"]
+    assert [f.code for f in skip] == ["F-REQUIRED"]
