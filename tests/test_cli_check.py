@@ -1,0 +1,91 @@
+"""The `coordxl check` contract: one JSON document, exit codes, the report workbook."""
+
+import json
+import subprocess
+import sys
+
+import openpyxl
+import pytest
+import python_calamine
+from click.testing import CliRunner
+
+from coordxl.cli import main
+
+from conftest import tree_hashes
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_json_is_exactly_one_document_with_the_contract_fields(example_root):
+    before = {k: v for k, v in tree_hashes(example_root).items() if not k.startswith("报告")}
+    proc = subprocess.run([sys.executable, "-m", "coordxl", "check", str(example_root), "--json",
+                           "--today", "2026-08-20"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert set(doc) == {"findings", "summary"}
+    for f in doc["findings"]:
+        assert {"code", "severity", "workbook", "sheet", "cell", "message"} <= set(f)
+    assert doc["summary"]["errors"] == 4 and doc["summary"]["warnings"] == 2
+    assert doc["summary"]["items"] == 2
+    after = {k: v for k, v in tree_hashes(example_root).items() if not k.startswith("报告")}
+    assert after == before  # check modifies no staff workbook
+
+
+def test_exit_0_when_no_errors(example_root):
+    result = run("check", example_root, "--today", "2026-08-20", "--skip", "F-,R-ACTION,R-RESOURCE")
+    assert result.exit_code == 0, result.output
+    assert "0 个错误" in result.output
+
+
+def test_exit_2_for_usage_and_config_errors(example_root, tmp_path):
+    assert run("check", example_root, "--today", "20.8.2026").exit_code == 2
+    assert run("check", example_root, "--only", "X-NOPE").exit_code == 2
+    assert run("check", tmp_path / "missing").exit_code == 2
+    (example_root / "coordxl.toml").write_text("[rules]\nnotice = 2\n", encoding="utf-8")
+    result = run("check", example_root)
+    assert result.exit_code == 2 and "rules.notice" in result.output and "Traceback" not in result.output
+
+
+def test_human_output_names_workbook_cell_and_fix(example_root):
+    result = run("check", example_root, "--today", "2026-08-20")
+    assert result.exit_code == 1
+    assert "进行中/Q3新品上市推广.xlsx" in result.output
+    assert "E10" in result.output and "刘洋" in result.output
+
+
+def test_english_by_setting(example_root):
+    (example_root / "coordxl.toml").write_text('[general]\nlanguage = "en"\n', encoding="utf-8")
+    result = run("check", example_root, "--today", "2026-08-20", "--json", "--only", "F-PERSON")
+    [f] = json.loads(result.output)["findings"]
+    assert f["message"] == "'刘阳' is not in the roster (Owner)" and f["hint"] == "Did you mean '刘洋'?"
+
+
+def test_report_workbook_is_filterable_linked_and_never_formulas(example_root):
+    run("check", example_root, "--today", "2026-08-20")
+    path = example_root / "报告" / "校验报告-2026-08-20.xlsx"
+    ws = openpyxl.load_workbook(path)["校验问题"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:G")
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert any(r[1] == "F-PERSON" and r[4] == "E10" for r in rows)
+    assert all(c.data_type == "s" for row in ws.iter_rows(min_row=2) for c in row if c.value is not None)
+    linked = [c.hyperlink.target for c in ws["C"][1:] if c.hyperlink]
+    assert "../进行中/Q3新品上市推广.xlsx#'执行进度'!E10" in linked
+    python_calamine.CalamineWorkbook.from_path(str(path))
+
+
+def test_cell_text_starting_with_equals_stays_text(example_root):
+    import datetime as dt
+
+    from coordxl.check import Report, write_report_workbook
+    from coordxl.findings import finding
+    from coordxl.folder import Layout
+
+    evil = finding("F-REQUIRED", "进行中/x.xlsx", sheet='=HYPERLINK("http://evil.example","x")', cell="A1",
+                   field="=1+1")
+    path = write_report_workbook(Report(dt.date(2026, 8, 20), [evil]), Layout.of(example_root))
+    row = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1]
+    assert row[3] == '=HYPERLINK("http://evil.example","x")'
+    cell = openpyxl.load_workbook(path)["校验问题"]["D2"]
+    assert cell.data_type == "s"
