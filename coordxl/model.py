@@ -26,9 +26,10 @@ class Row:
     sheet: str
     row: int
     values: dict[str, Any]
-    cells: dict[str, str]
+    cells: dict[str, str]  # a form's cells; a table row finds its cell through ``columns``
     raw: dict[str, Any] = dc_field(default_factory=dict)
     extra: dict[str, Any] = dc_field(default_factory=dict)
+    columns: dict[str, int] | None = None
 
     def __getitem__(self, key: str) -> Any:
         return self.values.get(key)
@@ -38,6 +39,9 @@ class Row:
         return default if value is None else value
 
     def cell(self, key: str) -> str:
+        if self.columns is not None:
+            col = self.columns.get(key)
+            return a1(self.row, col) if col else f"A{self.row}"
         return self.cells.get(key) or f"A{self.row}"
 
 
@@ -92,6 +96,11 @@ class Item:
         return None
 
 
+def _ref(cell) -> str:
+    """A cell given as 'E7' or as (row, column): the A1 text is made only when a finding needs it."""
+    return a1(*cell) if isinstance(cell, tuple) else cell
+
+
 class _Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
@@ -101,8 +110,8 @@ class _Normalizer:
         self.default_year = default_year
         self.findings: list[Finding] = []
 
-    def add(self, code: str, sheet: str, cell: str, **params) -> None:
-        self.findings.append(finding(code, self.workbook, sheet, cell, **params))
+    def add(self, code: str, sheet: str, cell, **params) -> None:
+        self.findings.append(finding(code, self.workbook, sheet, _ref(cell), **params))
 
     def value(self, f: schema.Field, raw: Any, sheet: str, cell: str, required: bool | None = None) -> Any:
         label = (f.zh, f.en)
@@ -151,7 +160,7 @@ class _Normalizer:
             name = clean_name(raw)
             if self.roster is not None and self.roster.departments and name not in self.roster.departments:
                 close = self.roster.suggest_department(name)
-                self.findings.append(finding("F-DEPT", self.workbook, sheet, cell, field=label, value=name,
+                self.findings.append(finding("F-DEPT", self.workbook, sheet, _ref(cell), field=label, value=name,
                                              hint=_did_you_mean(close)))
             return name
         if f.type == schema.EMAIL:
@@ -167,10 +176,10 @@ class _Normalizer:
         person = self.roster.person(name)
         if person is None:
             close = self.roster.suggest(name)
-            self.findings.append(finding("F-PERSON", self.workbook, sheet, cell, field=(f.zh, f.en),
+            self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), field=(f.zh, f.en),
                                          value=name, hint=_did_you_mean(close)))
         elif not person.active:
-            self.findings.append(finding("F-PERSON", self.workbook, sheet, cell, severity=WARNING,
+            self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
                                          variant="-INACTIVE", field=(f.zh, f.en), value=name,
                                          hint=("请改派给在职同事。", "Reassign it to a current colleague.")))
 
@@ -192,14 +201,19 @@ class _Normalizer:
         for f in data.missing:
             if f.required:
                 self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
-        fields = [f for f in data.table.fields if f.key in data.columns]
+        fields = [(f, f.key, f.required and f.key not in skip_required, data.columns[f.key])
+                  for f in data.table.fields if f.key in data.columns]
         rows = []
         for rec in data.records:
             values = {}
-            for f in fields:
-                values[f.key] = self.value(f, rec.values.get(f.key), data.sheet, rec.cell(f.key),
-                                           required=f.required and f.key not in skip_required)
-            rows.append(Row(data.sheet, rec.row, values, rec.cells, rec.values, rec.extra))
+            raw_values = rec.values
+            for f, key, required, col in fields:
+                raw = raw_values.get(key)
+                if raw == "" and not required:
+                    values[key] = None
+                    continue
+                values[key] = self.value(f, raw, data.sheet, (rec.row, col), required=required)
+            rows.append(Row(data.sheet, rec.row, values, {}, raw_values, rec.extra, data.columns))
         return rows
 
 

@@ -9,6 +9,7 @@ and :mod:`coordxl.rules` do.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -40,10 +41,14 @@ def a1(row: int, col: int) -> str:
 
 def label_key(value: Any) -> str:
     """A cell's text folded for matching labels: no spaces, marks or trailing colons."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value:
         return ""
-    s = schema.fold(value)
-    return re.sub(r"^[*＊※]+|[*＊※:：]+$", "", s)
+    return _label_key(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_key(value: str) -> str:
+    return re.sub(r"^[*＊※]+|[*＊※:：]+$", "", schema.fold(value))
 
 
 @dataclass(frozen=True)
@@ -61,19 +66,20 @@ class Fingerprint:
 
 @dataclass
 class Record:
-    """One table row: raw values and the A1 cell of each field."""
+    """One table row: raw values, and where each field's cell is (computed only when asked)."""
 
     sheet: str
     row: int
     values: dict[str, Any]
-    cells: dict[str, str]
+    columns: dict[str, int]  # field key -> 1-based column, shared by every row of the table
     extra: dict[str, Any] = dc_field(default_factory=dict)  # ledger item and other known extras
 
     def get(self, key: str, default: Any = "") -> Any:
         return self.values.get(key, default)
 
     def cell(self, key: str) -> str:
-        return self.cells.get(key) or f"A{self.row}"
+        col = self.columns.get(key)
+        return a1(self.row, col) if col else f"A{self.row}"
 
 
 @dataclass
@@ -174,22 +180,24 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
             if label_key(value) in {label_key(x) for x in LEDGER_ITEM_LABELS}:
                 item_col = c
     records = []
+    columns = {k: c + 1 for k, c in cols.items()}
+    items = list(cols.items())
+    width = max(cols.values()) + 1
     for r in range(header + 1, len(rows)):
         row = rows[r]
-        if _is_blank(row):
-            continue
-        if label_key(row[0]) in stop_labels:
-            break
-        values = {k: (row[c] if c < len(row) else "") for k, c in cols.items()}
+        if len(row) < width:
+            row = list(row) + [""] * (width - len(row))
+        values = {k: row[c] for k, c in items}
         if all(v == "" for v in values.values()):
+            if stop_labels and label_key(row[0]) in stop_labels:
+                break
             continue
-        cells = {k: a1(r + 1, c + 1) for k, c in cols.items()}
-        extra = {}
-        if item_col is not None and item_col < len(row):
-            extra["item"] = row[item_col]
-        records.append(Record(name, r + 1, values, cells, extra))
+        if stop_labels and isinstance(row[0], str) and label_key(row[0]) in stop_labels:
+            break
+        extra = {"item": row[item_col]} if item_col is not None and item_col < len(row) else {}
+        records.append(Record(name, r + 1, values, columns, extra))
     missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]
-    return TableData(table, name, header + 1, {k: c + 1 for k, c in cols.items()}, records, missing,
+    return TableData(table, name, header + 1, columns, records, missing,
                      item_col + 1 if item_col is not None else None)
 
 

@@ -10,6 +10,7 @@ spaces removed, case folded), so ``执行 进度`` and ``ＤＵＥ`` still match
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass, field as dc_field
 from typing import Iterable
@@ -29,10 +30,23 @@ EMAIL = "email"
 TYPES = (TEXT, LONG_TEXT, PERSON, PEOPLE, DEPARTMENT, DATE, DATETIME, TIME, NUMBER, ENUM, EMAIL)
 
 
+@functools.lru_cache(maxsize=65536)
+def _fold(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
 def fold(text: object) -> str:
     """Normalise a label or enum value for matching: NFKC, no whitespace, casefolded."""
-    s = unicodedata.normalize("NFKC", str(text))
-    return "".join(s.split()).casefold()
+    return _fold(text if isinstance(text, str) else str(text))
+
+
+@functools.lru_cache(maxsize=None)
+def _choice_index(choices: tuple) -> dict:
+    index = {}
+    for choice in choices:
+        for spelling in choice.spellings():
+            index.setdefault(fold(spelling), choice)
+    return index
 
 
 @dataclass(frozen=True)
@@ -84,11 +98,7 @@ class Field:
 
     def choice_for(self, text: object) -> Choice | None:
         """The choice a cell's text means, by any of its spellings, or None."""
-        wanted = fold(text)
-        for choice in self.choices:
-            if any(fold(s) == wanted for s in choice.spellings()):
-                return choice
-        return None
+        return _choice_index(self.choices).get(fold(text))
 
     def choice(self, key: str) -> Choice:
         for choice in self.choices:
