@@ -96,6 +96,9 @@ class Item:
         return None
 
 
+_MEMO_TYPES = (schema.PERSON, schema.DEPARTMENT, schema.ENUM, schema.TEXT)
+
+
 def _ref(cell) -> str:
     """A cell given as 'E7' or as (row, column): the A1 text is made only when a finding needs it."""
     return a1(*cell) if isinstance(cell, tuple) else cell
@@ -109,11 +112,24 @@ class _Normalizer:
         self.roster = roster
         self.default_year = default_year
         self.findings: list[Finding] = []
+        self._memo: dict[tuple, Any] = {}  # repeated text that converted cleanly: names, statuses
 
     def add(self, code: str, sheet: str, cell, **params) -> None:
         self.findings.append(finding(code, self.workbook, sheet, _ref(cell), **params))
 
-    def value(self, f: schema.Field, raw: Any, sheet: str, cell: str, required: bool | None = None) -> Any:
+    def value(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None = None) -> Any:
+        if f.type in _MEMO_TYPES and isinstance(raw, str) and raw:
+            key = (f.key, f.type, raw)
+            if key in self._memo:
+                return self._memo[key]
+            before = len(self.findings)
+            result = self._convert(f, raw, sheet, cell, required)
+            if len(self.findings) == before:
+                self._memo[key] = result
+            return result
+        return self._convert(f, raw, sheet, cell, required)
+
+    def _convert(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None) -> Any:
         label = (f.zh, f.en)
         required = f.required if required is None else required
         if raw is None or (isinstance(raw, str) and not raw.strip()):
