@@ -7,7 +7,10 @@ becomes a finding and the rest of the folder is still checked.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
+import re
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -18,7 +21,7 @@ from .calendar import WorkCalendar
 from .findings import Finding, finding, sort_key
 from .folder import Layout
 from .model import Item, build_item, roster_findings
-from .reader import read_workbook
+from .reader import _name_matches, read_workbook
 from .roster import Roster, load_roster, roster_from_workbook
 from .rules import Context, Selection, run_rules
 
@@ -52,9 +55,11 @@ class Report:
 
     today: dt.date
     findings: list[Finding]
-    items: list[Item] = dc_field(default_factory=list)
+    items: list[Item] = dc_field(default_factory=list)  # only when asked to keep them
     workbooks: int = 0
     unreadable: int = 0
+    item_count: int = 0
+    task_count: int = 0
 
     @property
     def errors(self) -> int:
@@ -72,9 +77,9 @@ class Report:
         return {
             "today": self.today.isoformat(),
             "workbooks": self.workbooks,
-            "items": len(self.items),
+            "items": self.item_count,
             "unreadable": self.unreadable,
-            "tasks": sum(len(i.tasks) for i in self.items),
+            "tasks": self.task_count,
             "errors": self.errors,
             "warnings": self.warnings,
             "by_code": dict(sorted(Counter(f.code for f in self.findings).items())),
@@ -92,30 +97,37 @@ def _rel(path: Path, root: Path) -> str:
         return path.name
 
 
-def read_items(layout: Layout, roster: Roster, today: dt.date,
-               progress: Callable[[Path], None] | None = None) -> Iterator[tuple[Path, object, Item | None, list[Finding]]]:
-    """Read each active workbook in turn: (path, raw data, item or None, field findings)."""
-    limit = layout.settings["limits.max_unzipped_mb"] * 2**20
-    for path in scan(layout):
-        if progress:
-            progress(path)
-        display = _rel(path, layout.root)
-        try:
-            data = read_workbook(path, schema.ITEM_SHEETS, limit, display=display)
-        except Exception as exc:  # a reader bug must not stop the other workbooks
-            log.exception("reading %s failed", path)
-            yield path, None, None, [finding("W-UNREADABLE", display, reason="corrupt", detail=str(exc)[:200])]
-            continue
-        findings = list(data.findings)
-        if not data.readable:
-            yield path, data, None, findings
-            continue
-        if not data.sheets:
-            findings.append(finding("W-MISSING-SHEET", display, sheet_label=("需求单 / 执行进度", "Request / Tracker")))
-            yield path, data, None, findings
-            continue
-        item, field_findings = build_item(data, roster, today)
-        yield path, data, item, findings + field_findings
+def read_item(path: Path, layout: Layout, roster: Roster, today: dt.date) -> tuple[Item | None, list[Finding]]:
+    """Read and normalize one workbook: (item or None when unreadable, its findings so far)."""
+    display = _rel(path, layout.root)
+    try:
+        data = read_workbook(path, schema.ITEM_SHEETS, layout.settings["limits.max_unzipped_mb"] * 2**20,
+                             display=display)
+    except Exception as exc:  # a reader bug must not stop the other workbooks
+        log.exception("reading %s failed", path)
+        return None, [finding("W-UNREADABLE", display, reason="corrupt", detail=str(exc)[:200])]
+    findings = list(data.findings)
+    if not data.readable:
+        return None, findings
+    if not data.sheets:
+        findings.append(finding("W-MISSING-SHEET", display, sheet_label=("需求单 / 执行进度", "Request / Tracker")))
+        return None, findings
+    item, field_findings = build_item(data, roster, today)
+    return item, findings + field_findings
+
+
+_SHEET_NAME = re.compile(rb'<sheet\b[^>]*?\bname="([^"]*)"')
+
+
+def may_be_ledger(path: Path) -> bool:
+    """A cheap look at the sheet names: an 执行进度-like sheet and no 需求单 suggests a central ledger."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [html.unescape(n.decode("utf-8")) for n in _SHEET_NAME.findall(zf.read("xl/workbook.xml"))]
+    except Exception:
+        return False
+    return (any(_name_matches(n, schema.TASKS) for n in names)
+            and not any(_name_matches(n, schema.REQUEST) for n in names))
 
 
 def load_folder_roster(layout: Layout) -> tuple[Roster, list[Finding]]:
@@ -129,47 +141,90 @@ def load_folder_roster(layout: Layout) -> tuple[Roster, list[Finding]]:
     return roster, roster_findings(roster, display)
 
 
-def merge_ledger(items: list[Item]) -> None:
-    """Give each item the tasks a central ledger holds for it (matched by topic or file name)."""
-    ledgers = [i for i in items if i.ledger]
-    if not ledgers:
-        return
-    by_name = {}
-    for item in items:
-        if not item.ledger:
-            by_name[item.topic] = item
-            by_name[Path(item.workbook).stem] = item
-    for ledger in ledgers:
+class _Ledgers:
+    """Tasks that central ledgers hold for other items, by the item name in their 事项 column."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {}
+
+    def add(self, ledger: Item) -> None:
         for row in ledger.tasks:
-            target = by_name.get(str(row.extra.get("item", "")).strip())
-            if target is not None and target is not ledger:
-                target.tasks.append(row)
+            self.rows.setdefault(str(row.extra.get("item", "")).strip(), []).append(row)
+
+    def for_item(self, item: Item) -> list:
+        names = dict.fromkeys((item.topic, Path(item.workbook).stem))
+        return [row for name in names for row in self.rows.get(name, [])]
 
 
 def run_check(root: Path | str, today: dt.date, selection: Selection = Selection(),
-              progress: Callable[[Path], None] | None = None, layout: Layout | None = None) -> Report:
-    """Validate a shared folder as of ``today``."""
+              progress: Callable[[Path], None] | None = None, layout: Layout | None = None,
+              keep_items: bool = False) -> Report:
+    """Validate a shared folder as of ``today``.
+
+    Each workbook is read, normalized and validated in turn and then let go, so memory does not
+    grow with the folder; central ledgers are read first so their tasks count for the items they
+    name. ``keep_items`` keeps the normalized items on the report (for callers that need them).
+    """
     layout = layout or Layout.of(root)
     settings = layout.settings
     calendar = WorkCalendar.from_settings(settings)
     ctx = Context(today, calendar, settings)
     roster, found = load_folder_roster(layout)
     report = Report(today, [])
-    for path, data, item, findings in read_items(layout, roster, today, progress):
+    paths = scan(layout)
+    first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]
+    ordered = first + [p for p in paths if p not in set(first)]
+    ledgers = _Ledgers()
+    done: dict[str, Path] = {}  # item names already validated, in case a ledger turns up late
+    late: list[Item] = []
+    for path in ordered:
+        if progress:
+            progress(path)
         report.workbooks += 1
+        item, findings = read_item(path, layout, roster, today)
+        found.extend(findings)
         if item is None:
             report.unreadable += 1
+            continue
+        if item.ledger:
+            ledgers.add(item)
+            if path not in first:
+                late.append(item)
         else:
-            report.items.append(item)
-        found.extend(findings)
-    merge_ledger(report.items)
-    for item in report.items:
+            item.tasks.extend(ledgers.for_item(item))
+            done[item.topic] = done[Path(item.workbook).stem] = path
         found.extend(run_rules(item, ctx, selection))
+        report.item_count += 1
+        report.task_count += len(item.tasks)
+        if keep_items:
+            report.items.append(item)
+    found = _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection)
     calendar.is_workday(today)
     if calendar.guessed_years:
         found.append(finding("W-CALENDAR", "coordxl.toml", year=year_span(calendar.guessed_years)))
     report.findings = sorted((f for f in found if selection.wants(f.code)), key=sort_key)
     return report
+
+
+LEDGER_RULES = ("R-BREAKDOWN", "R-CLOSE")
+
+
+def _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection) -> list[Finding]:
+    """A ledger recognised only by its labels was read after items it names: redo their ledger rules."""
+    if not late:
+        return found
+    ledgers = _Ledgers()
+    for ledger in late:
+        ledgers.add(ledger)
+    for path in sorted({done[name] for name in ledgers.rows if name in done}):
+        item, _ = read_item(path, layout, roster, ctx.today)
+        if item is None:
+            continue
+        item.tasks.extend(ledgers.for_item(item))
+        found = [f for f in found if not (f.workbook == item.workbook and f.code in LEDGER_RULES)]
+        only = Selection(tuple(c for c in LEDGER_RULES if selection.wants(c)) or ("-none-",))
+        found.extend(run_rules(item, ctx, only))
+    return found
 
 
 def year_span(years: set[int]) -> str:
