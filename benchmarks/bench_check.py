@@ -119,7 +119,7 @@ def run_floor(root: Path) -> dict:
 def run_check(root: Path) -> dict:
     from coordxl.check import run_check as check
     report = check(root, dt.date(2026, 8, 20))
-    return {"tasks": sum(len(i.tasks) for i in report.items), "findings": len(report.findings)}
+    return {"tasks": report.task_count, "findings": len(report.findings)}
 
 
 def run_naive(root: Path) -> dict:

@@ -7,6 +7,7 @@ F-EMAIL, F-YEAR-GUESSED, W-HEADER, W-MISSING-SHEET) along the way.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field as dc_field
@@ -96,9 +97,6 @@ class Item:
         return None
 
 
-_MEMO_TYPES = (schema.PERSON, schema.DEPARTMENT, schema.ENUM, schema.TEXT)
-
-
 def _ref(cell) -> str:
     """A cell given as 'E7' or as (row, column): the A1 text is made only when a finding needs it."""
     return a1(*cell) if isinstance(cell, tuple) else cell
@@ -112,21 +110,11 @@ class _Normalizer:
         self.roster = roster
         self.default_year = default_year
         self.findings: list[Finding] = []
-        self._memo: dict[tuple, Any] = {}  # repeated text that converted cleanly: names, statuses
 
     def add(self, code: str, sheet: str, cell, **params) -> None:
         self.findings.append(finding(code, self.workbook, sheet, _ref(cell), **params))
 
     def value(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None = None) -> Any:
-        if f.type in _MEMO_TYPES and isinstance(raw, str) and raw:
-            key = (f.key, f.type, raw)
-            if key in self._memo:
-                return self._memo[key]
-            before = len(self.findings)
-            result = self._convert(f, raw, sheet, cell, required)
-            if len(self.findings) == before:
-                self._memo[key] = result
-            return result
         return self._convert(f, raw, sheet, cell, required)
 
     def _convert(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None) -> Any:
@@ -214,23 +202,69 @@ class _Normalizer:
         return Row(sheet, 0, values, dict(data.cells), raws)
 
     def table(self, data: TableData, skip_required: set[str] = frozenset()) -> list[Row]:
+        """Normalize a table column by column, converting each distinct value once."""
         for f in data.missing:
             if f.required:
                 self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
-        fields = [(f, f.key, f.required and f.key not in skip_required, data.columns[f.key])
-                  for f in data.table.fields if f.key in data.columns]
-        rows = []
-        for rec in data.records:
-            values = {}
-            raw_values = rec.values
-            for f, key, required, col in fields:
-                raw = raw_values.get(key)
-                if raw == "" and not required:
-                    values[key] = None
-                    continue
-                values[key] = self.value(f, raw, data.sheet, (rec.row, col), required=required)
-            rows.append(Row(data.sheet, rec.row, values, {}, raw_values, rec.extra, data.columns))
-        return rows
+        records = data.records
+        keys, columns = [], []
+        for f in data.table.fields:
+            col = data.columns.get(f.key)
+            if col is None:
+                continue
+            required = f.required and f.key not in skip_required
+            keys.append(f.key)
+            columns.append(self._column(f, [rec.values.get(f.key) for rec in records], records, col,
+                                        data.sheet, required))
+        return [Row(data.sheet, rec.row, dict(zip(keys, values)), {}, rec.values, rec.extra, data.columns)
+                for rec, values in zip(records, zip(*columns) if columns else ((),) * len(records))]
+
+    def _column(self, f: schema.Field, raws: list, records: list[Record], col: int, sheet: str,
+                required: bool) -> list:
+        """Convert one column: each distinct value once; its findings repeated at every cell holding it."""
+        types = set(map(type, raws))
+        if bool in types:  # True == 1 would share a key with 1.0: convert one by one
+            return [self._one(f, raw, sheet, (rec.row, col), required) for raw, rec in zip(raws, records)]
+        if f.type in _TEXT_TYPES and types <= {str}:
+            out = [raw.strip() or None for raw in raws]
+            if required and None in out:
+                for value, rec in zip(out, records):
+                    if value is None:
+                        self.add("F-REQUIRED", sheet, (rec.row, col), field=(f.zh, f.en))
+            return out
+        converted: dict[Any, Any] = {}
+        problems: dict[Any, list[Finding]] = {}
+        for raw in set(raws):
+            if _blank(raw):
+                converted[raw] = None
+                if required:
+                    problems[raw] = [finding("F-REQUIRED", self.workbook, sheet, "", field=(f.zh, f.en))]
+                continue
+            before = len(self.findings)
+            converted[raw] = self._convert(f, raw, sheet, "", required)
+            if len(self.findings) > before:
+                problems[raw] = self.findings[before:]
+                del self.findings[before:]
+        if problems:
+            for raw, rec in zip(raws, records):
+                if raw in problems:
+                    cell = a1(rec.row, col)
+                    self.findings.extend(dataclasses.replace(p, cell=cell) for p in problems[raw])
+        return [converted[raw] for raw in raws]
+
+    def _one(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool) -> Any:
+        if _blank(raw):
+            if required:
+                self.add("F-REQUIRED", sheet, cell, field=(f.zh, f.en))
+            return None
+        return self._convert(f, raw, sheet, cell, required)
+
+
+_TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
+
+
+def _blank(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
 
 
 def _did_you_mean(name: str | None) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import io
 import os
 import re
@@ -181,19 +182,20 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
                 item_col = c
     records = []
     columns = {k: c + 1 for k, c in cols.items()}
-    items = list(cols.items())
+    keys = list(cols)
+    getter = operator.itemgetter(*cols.values())
+    many = len(keys) > 1
     width = max(cols.values()) + 1
     for r in range(header + 1, len(rows)):
         row = rows[r]
         if len(row) < width:
             row = list(row) + [""] * (width - len(row))
-        values = {k: row[c] for k, c in items}
-        if all(v == "" for v in values.values()):
-            if stop_labels and label_key(row[0]) in stop_labels:
-                break
+        picked = getter(row) if many else (getter(row),)
+        if picked.count("") == len(picked):
             continue
         if stop_labels and isinstance(row[0], str) and label_key(row[0]) in stop_labels:
             break
+        values = dict(zip(keys, picked))
         extra = {"item": row[item_col]} if item_col is not None and item_col < len(row) else {}
         records.append(Record(name, r + 1, values, columns, extra))
     missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]

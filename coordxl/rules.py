@@ -9,6 +9,7 @@ normalized, and are filtered by the same selection.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -157,12 +158,17 @@ def action_incomplete(item: Item, ctx: Context) -> Iterator[Finding]:
 _SOURCE = re.compile(r"(?:会议纪要|纪要|minutes)?\s*(\d*)\s*[#＃]\s*(\d+)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
+def _source_refs(text: str) -> frozenset[tuple[int, int]]:
+    return frozenset((int(m.group(1) or 1), int(m.group(2))) for m in _SOURCE.finditer(text))
+
+
 def task_sources(item: Item) -> set[tuple[int, int]]:
     """(meeting number, action number) pairs the tracker's 来源 column refers to: 会议纪要2#3 → (2, 3)."""
-    out = set()
-    for row in item.tasks:
-        for m in _SOURCE.finditer(str(row.get("source") or "")):
-            out.add((int(m.group(1) or 1), int(m.group(2))))
+    out: set[tuple[int, int]] = set()
+    for source in {row.values.get("source") for row in item.tasks}:
+        if source:
+            out |= _source_refs(str(source))
     return out
 
 
