@@ -158,12 +158,13 @@ class _Ledgers:
 
 def run_check(root: Path | str, today: dt.date, selection: Selection = Selection(),
               progress: Callable[[Path], None] | None = None, layout: Layout | None = None,
-              keep_items: bool = False) -> Report:
+              keep_items: bool = False, on_item: Callable[[Item, Context], None] | None = None) -> Report:
     """Validate a shared folder as of ``today``.
 
     Each workbook is read, normalized and validated in turn and then let go, so memory does not
     grow with the folder; central ledgers are read first so their tasks count for the items they
-    name. ``keep_items`` keeps the normalized items on the report (for callers that need them).
+    name. ``keep_items`` keeps the normalized items on the report (for callers that need them);
+    ``on_item`` is called with each item after its rules ran (the daily job flags it there).
     """
     layout = layout or Layout.of(root)
     settings = layout.settings
@@ -194,6 +195,8 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
             item.tasks.extend(ledgers.for_item(item))
             done[item.topic] = done[Path(item.workbook).stem] = path
         found.extend(run_rules(item, ctx, selection))
+        if on_item:
+            on_item(item, ctx)
         report.item_count += 1
         report.task_count += len(item.tasks)
         if keep_items:

@@ -136,6 +136,28 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     sys.exit(0 if report.ok else 1)
 
 
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--today", help="Run as of this date, e.g. 2026-08-20 (default: today).")
+@click.option("--dry-run", is_flag=True, help="Write nothing; show which 预警 cells would change.")
+@handle_errors
+def daily(root: Path, today: str | None, dry_run: bool) -> None:
+    """One run of the daily job: validate, assess every task, write the 预警 column.
+
+    Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
+    """
+    from .daily import run_daily
+    from .folder import Layout
+    from .render import print_daily
+
+    layout = Layout.of(root)
+    day = _today(today, layout.settings)
+    now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
+    result = run_daily(root, day, now, dry_run=dry_run, layout=layout)
+    print_daily(result, layout.settings.lang, console)
+    sys.exit(0 if result.errors == 0 else 1)
+
+
 def example_source() -> Path | None:
     """The bundled example folder when running from a checkout (pip install -e .)."""
     here = Path(__file__).resolve().parent.parent / "workbooks" / "example"

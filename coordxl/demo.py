@@ -24,17 +24,25 @@ def prepare(target: Path | None, source: Path | None) -> Path:
 
 
 def run(target: Path | None, source: Path | None, console: Console) -> Path:
-    from .check import run_check, write_report_workbook
+    import datetime as dt
+
+    from .check import write_report_workbook
+    from .daily import run_daily
     from .folder import Layout
-    from .render import print_report
+    from .render import print_daily
 
     root = prepare(target, source)
     console.print(f"[bold]coordxl demo[/] — 示例文件夹 / example folder: {root}", highlight=False)
     console.print(f"演示日期 / demo date: {example.DEMO_TODAY.isoformat()}\n")
     layout = Layout.of(root)
-    report = run_check(root, example.DEMO_TODAY, layout=layout)
-    written = write_report_workbook(report, layout)
-    print_report(report, layout.settings.lang, console, written)
-    console.print("\n[bold]下一步 / next:[/] 打开 进行中/Q3新品上市推广.xlsx 查看示例；"
-                  f"coordxl check {root} --today {example.DEMO_TODAY.isoformat()} --json", highlight=False)
+    now = dt.datetime.combine(example.DEMO_TODAY, dt.time(9, 0))
+    result = run_daily(root, example.DEMO_TODAY, now, layout=layout)
+    written = write_report_workbook(result.report, layout)
+    print_daily(result, layout.settings.lang, console)
+    console.print(f"\n[bold]去看看 / where to look[/]", highlight=False)
+    console.print(f"  预警已写入 / flagged workbook: {layout.active / 'Q3新品上市推广.xlsx'}（执行进度 › 预警）",
+                  highlight=False)
+    console.print(f"  校验报告 / validation report:  {written}", highlight=False)
+    console.print(f"  运行记录 / run log:            {layout.state / 'state.db'}", highlight=False)
+    console.print(f"  再试 / try: coordxl check {root} --today {example.DEMO_TODAY.isoformat()} --json", highlight=False)
     return root

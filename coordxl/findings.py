@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "W-CHANGED": WARNING,
     "W-LOSSY": ERROR,
     "W-CALENDAR": WARNING,
+    "W-FORMULA": WARNING,
     "F-REQUIRED": ERROR,
     "F-DATE": ERROR,
     "F-ENUM": ERROR,

@@ -75,6 +75,10 @@ class Item:
     metrics: list[Row] = dc_field(default_factory=list)
     measures: list[Row] = dc_field(default_factory=list)
     ledger: bool = False
+    own_tasks: int = 0  # tasks from this workbook; a central ledger's rows for this item follow them
+    tasks_width: int = 0  # columns in the tracker's header row (where a new 预警 column goes)
+    path: object = None
+    fingerprint: object = None
 
     @property
     def topic(self) -> str:
@@ -295,7 +299,7 @@ ACTION_FIELDS_FOR_RULE = {"owner", "due", "standard"}  # reported as R-ACTION-IN
 def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tuple[Item, list[Finding]]:
     """Normalize a workbook into an Item, with field-level findings. Missing sheets are W-MISSING-SHEET."""
     n = _Normalizer(data.name, roster, _year_hint(data, today))
-    item = Item(data.name)
+    item = Item(data.name, path=data.path, fingerprint=data.fingerprint)
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets
     first_tasks = data.first("tasks")
     item.ledger = bool(tasks_only and first_tasks and "tasks" in first_tasks.tables
@@ -328,7 +332,9 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tup
         if "tasks" in first_tasks.tables:
             t = first_tasks.tables["tasks"]
             item.tasks = n.table(t)
+            item.own_tasks = len(item.tasks)
             item.tasks_header = t.header_row
+            item.tasks_width = t.header_width
             item.flag_column = t.columns.get("flag")
         else:
             n.add("W-HEADER", first_tasks.name, "A1", field=(schema.TASKS.zh, schema.TASKS.en))

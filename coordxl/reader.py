@@ -92,6 +92,7 @@ class TableData:
     records: list[Record]
     missing: list[schema.Field]
     item_column: int | None = None
+    header_width: int = 0  # 1-based column of the header row's last non-empty cell
 
     def header_cell(self, key: str) -> str:
         col = self.columns.get(key)
@@ -199,8 +200,9 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
         extra = {"item": row[item_col]} if item_col is not None and item_col < len(row) else {}
         records.append(Record(name, r + 1, values, columns, extra))
     missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]
+    width = max((c + 1 for c, v in enumerate(rows[header]) if v not in ("", None)), default=0)
     return TableData(table, name, header + 1, columns, records, missing,
-                     item_col + 1 if item_col is not None else None)
+                     item_col + 1 if item_col is not None else None, width)
 
 
 def _read_form(rows, sheet: schema.Sheet, name: str, skip_rows: set[int]) -> FormData:

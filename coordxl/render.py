@@ -37,3 +37,52 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
     console.print(("[green]✔ " if report.ok else "[red]✘ ") + line + "[/]", highlight=False)
     if written:
         console.print(("校验报告：" if lang == "zh" else "Report: ") + str(written), highlight=False)
+
+
+STATE_LABELS = {
+    "zh": {"overdue": "逾期", "due_today": "今日到期", "due_soon": "即将到期", "stale": "未更新", "blocked": "受阻",
+           "ok": "正常", "done": "已完成", "cancelled": "已取消"},
+    "en": {"overdue": "overdue", "due_today": "due today", "due_soon": "due soon", "stale": "stale",
+           "blocked": "blocked", "ok": "on track", "done": "done", "cancelled": "cancelled"},
+}
+SKIP_REASONS = {
+    "zh": {"locked": "文件正被打开", "changed": "运行期间被修改", "writeback_off": "已关闭写回", "lossy": "写入会改变其他内容，已恢复",
+           "formula": "预警列是公式", "format": "旧格式，不写入"},
+    "en": {"locked": "open in Excel/LibreOffice", "changed": "changed during the run", "writeback_off": "write-back is off",
+           "lossy": "would change other content; restored", "formula": "alert cell is a formula",
+           "format": "old format, never written"},
+}
+
+
+def print_daily(result, lang: str, console: Console) -> None:
+    """The daily job's summary: findings, tasks by state, flags written or planned, workbooks skipped."""
+    from .check import Report
+
+    zh = lang == "zh"
+    if result.report is not None:
+        shown = Report(result.today, result.findings, workbooks=result.report.workbooks,
+                       item_count=result.report.item_count, task_count=result.report.task_count)
+        print_report(shown, lang, console)
+    labels = STATE_LABELS[lang]
+    states = "，".join(f"{labels[s]} {n}" for s, n in sorted(result.states.items(), key=lambda kv: list(labels).index(kv[0])))
+    console.print(("任务状态：" if zh else "Tasks: ") + (states or "-"), highlight=False)
+    if result.untracked_actions:
+        n = sum(result.untracked_actions.values())
+        console.print(f"未拆解为任务的待办事项：{n}" if zh else f"Action items without a task: {n}")
+    if result.dry_run:
+        table = Table(title="将写入的预警（未写入）" if zh else "Alerts that would be written (dry run)",
+                      title_justify="left")
+        for name in (("工作簿", "工作表", "单元格", "原值", "新值") if zh else ("Workbook", "Sheet", "Cell", "Now", "New")):
+            table.add_column(name, overflow="fold")
+        for p in result.planned:
+            table.add_row(p.workbook, p.sheet, p.cell, p.old, p.new)
+        if result.planned:
+            console.print(table)
+        console.print((f"试运行：{len(result.planned)} 个预警单元格将更新，未写入任何文件" if zh else
+                       f"Dry run: {len(result.planned)} alert cells would change; nothing was written"))
+    else:
+        console.print((f"已更新 {result.cells_written} 个预警单元格，写入 {len(result.written)} 个工作簿" if zh else
+                       f"Wrote {result.cells_written} alert cells in {len(result.written)} workbooks"), highlight=False)
+    reasons = SKIP_REASONS[lang]
+    for workbook, reason in result.skipped:
+        console.print(("  跳过 " if zh else "  skipped ") + f"{workbook}: {reasons.get(reason, reason)}", highlight=False)

@@ -120,3 +120,11 @@ def share_with_roster(tmp_path) -> Path:
     shutil.copy(EXAMPLE / "coordxl.toml", root / "coordxl.toml")
     shutil.copy(EXAMPLE / "名册.xlsx", root / "名册.xlsx")
     return root
+
+
+@pytest.fixture
+def soffice_optional(request):
+    """LibreOffice's converter when it is installed, else a no-op (the dedicated tests require it)."""
+    if _soffice() is None and not os.environ.get("CI"):
+        return lambda path, to="pdf": None
+    return request.getfixturevalue("soffice")

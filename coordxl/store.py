@@ -1,0 +1,65 @@
+"""Job state in .coordxl/state.db (SQLite): the run log, which later jobs extend.
+
+Every connection is short-lived and every write is its own transaction, so a
+crash leaves the database consistent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        today TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT NOT NULL DEFAULT 'running',
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        counts TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX runs_job ON runs (job, started_at);
+    """,
+]
+
+
+class Store:
+    """The state database of one shared folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(SCHEMA[version:], start=version + 1):
+                db.executescript(script)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def start_run(self, job: str, today: dt.date, now: dt.datetime, dry_run: bool = False) -> int:
+        with closing(self._connect()) as db, db:
+            cur = db.execute("INSERT INTO runs (job, today, started_at, dry_run) VALUES (?, ?, ?, ?)",
+                             (job, today.isoformat(), now.isoformat(timespec="seconds"), int(dry_run)))
+            return cur.lastrowid
+
+    def finish_run(self, run_id: int, outcome: str, counts: dict, now: dt.datetime) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ? WHERE id = ?",
+                       (now.isoformat(timespec="seconds"), outcome, json.dumps(counts, ensure_ascii=False), run_id))
+
+    def runs(self, job: str | None = None) -> list[dict]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT * FROM runs" + (" WHERE job = ?" if job else "") + " ORDER BY id",
+                              (job,) if job else ()).fetchall()
+        return [dict(r, counts=json.loads(r["counts"])) for r in rows]

@@ -1,0 +1,366 @@
+"""Write the 预警 column into a staff workbook losslessly, or not at all.
+
+A full openpyxl load + save drops images, shapes, x14 validations, slicers and
+every cached formula result. So this module patches one worksheet XML part:
+it sets or inserts inline-string cells in the flag column, in column order,
+widens the row ``spans`` and the ``<dimension>``, and copies every other zip
+part with byte-identical content. It never touches a formula cell.
+
+The protocol around the patch (:func:`write_flags`): skip when an owner or
+lock file is beside the workbook (W-LOCKED) or the file changed since it was
+read (W-CHANGED); write a temp file in the same folder, fsync, keep the
+previous version in .coordxl/backups/, atomically replace; then re-read every
+cell of every sheet and restore the backup if anything outside the flag cells
+differs (W-LOSSY).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import io
+import os
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import python_calamine as calamine
+
+from .findings import Finding, finding
+from .reader import Fingerprint, a1
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+class PatchError(Exception):
+    """The sheet's XML is laid out in a way the patcher does not handle; nothing is written."""
+
+
+class FormulaCell(Exception):
+    """The flag cell holds a formula; it is never overwritten."""
+
+    def __init__(self, ref: str):
+        super().__init__(ref)
+        self.ref = ref
+
+
+def col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def col_letters(n: int) -> str:
+    return a1(1, n)[:-1]
+
+
+_CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+
+
+def owner_files(path: Path) -> list[Path]:
+    """Excel's owner file (~$name.xlsx) and LibreOffice's lock (.~lock.name.xlsx#) beside a workbook."""
+    folder, name = path.parent, path.name
+    candidates = [folder / f"~${name}", folder / f"~${name[2:]}", folder / f".~lock.{name}#"]
+    return [p for p in candidates if p.exists()]
+
+
+def sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str:
+    """The zip path of a worksheet's XML part, found through workbook.xml and its relationships."""
+    workbook = zf.read("xl/workbook.xml").decode("utf-8")
+    rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8")
+    rid = None
+    for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*)/?>", workbook):
+        attrs = m.group(1)
+        name = re.search(r'\bname="([^"]*)"', attrs)
+        if name and html.unescape(name.group(1)) == sheet_name:
+            rid_m = re.search(r'\br:id="([^"]*)"|\b\w+:id="([^"]*)"', attrs)
+            rid = rid_m and (rid_m.group(1) or rid_m.group(2))
+            break
+    if not rid:
+        raise PatchError(f"sheet {sheet_name!r} not in workbook.xml")
+    for m in re.finditer(r"<Relationship\b([^>]*)/?>", rels):
+        attrs = m.group(1)
+        if re.search(rf'\bId="{re.escape(rid)}"', attrs):
+            target = html.unescape(re.search(r'\bTarget="([^"]*)"', attrs).group(1))
+            if target.startswith("/"):
+                return target.lstrip("/")
+            return str(PurePosixPath("xl") / target).replace("xl/./", "xl/")
+    raise PatchError(f"relationship {rid} not found")
+
+
+def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
+    s = b' s="' + style + b'"' if style else b""
+    if not value:
+        return b'<c r="' + ref.encode() + b'"' + s + b"/>"
+    escaped = html.escape(value, quote=False).encode("utf-8")
+    space = b' xml:space="preserve"' if value != value.strip() else b""
+    return (b'<c r="' + ref.encode() + b'"' + s + b' t="inlineStr"><is><t' + space + b">" + escaped
+            + b"</t></is></c>")
+
+
+_ROW_OPEN = re.compile(rb"<row\b[^>]*>")
+_CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
+
+
+def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
+    """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to an inline string (or clear it)."""
+    head = _ROW_OPEN.match(row_xml)
+    if head is None:
+        raise PatchError(f"row {row_no}: unexpected XML")
+    head_bytes = head.group(0)
+    self_closing = head_bytes.endswith(b"/>")
+    body = b"" if self_closing else row_xml[head.end():row_xml.rindex(b"</row>")]
+    ref = f"{col_letters(col)}{row_no}"
+    new_body = None
+    insert_at = len(body)
+    for m in _CELL.finditer(body):
+        cell = m.group(0)
+        ref_m = _CELL_REF.search(cell[:cell.find(b">") + 1])
+        if ref_m is None:
+            raise PatchError(f"row {row_no}: a cell without its reference")
+        c = col_number(ref_m.group(1).decode())
+        if c == col:
+            if b"<f" in cell and re.search(rb"<f[\s>/]", cell):
+                raise FormulaCell(ref)
+            style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
+            new_body = body[:m.start()] + _inline_cell(ref, style and style.group(1), value) + body[m.end():]
+            break
+        if c > col:
+            insert_at = m.start()
+            break
+    if new_body is None:
+        if not value:
+            return row_xml  # nothing there, nothing to clear
+        new_body = body[:insert_at] + _inline_cell(ref, None, value) + body[insert_at:]
+    if self_closing:
+        head_bytes = head_bytes[:-2].rstrip() + b">"
+    spans = re.search(rb'\bspans="(\d+):(\d+)"', head_bytes)
+    if spans and not (int(spans.group(1)) <= col <= int(spans.group(2))):
+        lo, hi = min(int(spans.group(1)), col), max(int(spans.group(2)), col)
+        head_bytes = head_bytes[:spans.start()] + b'spans="%d:%d"' % (lo, hi) + head_bytes[spans.end():]
+    return head_bytes + new_body + b"</row>"
+
+
+def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int) -> bytes:
+    """Set ``col`` in each given row (row number → text; '' clears) by splicing the bytes row by row."""
+    if re.search(rb"<\w+:sheetData\b", xml):
+        raise PatchError("prefixed SpreadsheetML namespace")
+    out = []
+    pos = 0
+    for row_no in sorted(cells):
+        start = xml.find(b'<row r="%d"' % row_no, pos)
+        if start < 0:
+            start = xml.find(b'<row r="%d" ' % row_no)
+        if start < 0:
+            raise PatchError(f"row {row_no} not found")
+        head_end = xml.index(b">", start)
+        end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")
+        out.append(xml[pos:start])
+        out.append(_patch_row(xml[start:end], row_no, col, cells[row_no]))
+        pos = end
+    out.append(xml[pos:])
+    patched = b"".join(out)
+    return _widen_dimension(patched, col, max(cells) if cells else 1)
+
+
+def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
+    m = re.search(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>', xml)
+    if not m:
+        return xml
+    c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
+    c2 = col_number(m.group(3).decode()) if m.group(3) else c1
+    r2 = int(m.group(4)) if m.group(4) else r1
+    nc1, nr1, nc2, nr2 = min(c1, col), min(r1, row), max(c2, col), max(r2, row)
+    if (nc1, nr1, nc2, nr2) == (c1, r1, c2, r2):
+        return xml
+    ref = f"{col_letters(nc1)}{nr1}:{col_letters(nc2)}{nr2}".encode()
+    return xml[:m.start()] + b'<dimension ref="' + ref + b'"/>' + xml[m.end():]
+
+
+def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], col: int) -> bytes:
+    """A new .xlsx with one sheet part patched and every other part's content unchanged."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin:
+        part = sheet_part(zin, sheet_name)
+        with zipfile.ZipFile(out, "w") as zout:
+            for info in zin.infolist():
+                content = zin.read(info)
+                if info.filename == part:
+                    content = patch_sheet_xml(content, cells, col)
+                    zout.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+                else:
+                    zout.writestr(info, content, compress_type=info.compress_type)
+    return out.getvalue()
+
+
+def all_cells(data: bytes) -> dict[str, list[list]]:
+    """Every cell of every sheet, as calamine reads it (for the before/after comparison)."""
+    wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
+        return {name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in wb.sheet_names}
+    finally:
+        wb.close()
+
+
+def differences(before: dict, after: dict, allowed: set[tuple[str, int, int]]) -> list[str]:
+    """Cells (as 'sheet!A1') that differ outside the ``allowed`` (sheet, row, col) cells."""
+    out = []
+    for name in set(before) | set(after):
+        if name not in before or name not in after:
+            out.append(f"{name}!*")
+            continue
+        b, a = before[name], after[name]
+        for r in range(max(len(b), len(a))):
+            rb_ = b[r] if r < len(b) else []
+            ra = a[r] if r < len(a) else []
+            for c in range(max(len(rb_), len(ra))):
+                vb = rb_[c] if c < len(rb_) else ""
+                va = ra[c] if c < len(ra) else ""
+                if vb != va and (name, r + 1, c + 1) not in allowed:
+                    out.append(f"{name}!{a1(r + 1, c + 1)}")
+    return out
+
+
+@dataclass
+class FlagWrite:
+    """The flags one workbook should show: row number → text, in one sheet's column."""
+
+    path: Path
+    display: str
+    sheet: str
+    column: int
+    header_row: int
+    rows: dict[int, str]
+    fingerprint: Fingerprint | None
+    add_header: str = ""  # the 预警 header text when the column is new
+
+    def cells(self) -> dict[int, str]:
+        cells = dict(self.rows)
+        if self.add_header:
+            cells[self.header_row] = self.add_header
+        return cells
+
+
+@dataclass
+class WriteResult:
+    written: bool = False
+    findings: list[Finding] = dc_field(default_factory=list)
+    backup: Path | None = None
+    reason: str = ""
+
+
+Hook = Callable[[str, Path], None]
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _rotate(folder: Path, stem: str, keep: int) -> None:
+    backups = sorted(folder.glob(f"*-{stem}"))
+    for old in backups[:-keep] if keep > 0 else backups:
+        old.unlink()
+
+
+def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime | None = None,
+                hook: Hook | None = None) -> WriteResult:
+    """Patch the flag cells into the workbook following the write protocol. Never raises on bad files."""
+    path = job.path
+    result = WriteResult()
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        result.reason = "format"
+        return result
+    if owners := owner_files(path):
+        result.findings.append(finding("W-LOCKED", job.display, job.sheet, owner=owners[0].name))
+        result.reason = "locked"
+        return result
+    try:
+        original = path.read_bytes()
+        st = os.stat(path)
+    except OSError as exc:
+        result.findings.append(finding("W-CHANGED", job.display, job.sheet))
+        result.reason = f"unreadable: {exc}"
+        return result
+    current = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(original).hexdigest())
+    if job.fingerprint is not None and current != job.fingerprint:
+        result.findings.append(finding("W-CHANGED", job.display, job.sheet))
+        result.reason = "changed"
+        return result
+    try:
+        patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column)
+        before = all_cells(original)
+    except FormulaCell as exc:
+        result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))
+        result.reason = "formula"
+        return result
+    except (PatchError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=str(exc)[:200]))
+        result.reason = f"unsupported: {exc}"
+        return result
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
+    folder = backups / f"{path.stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    backup = folder / f"{stamp}-{path.name}"
+    n = 1
+    while backup.exists():  # two runs in the same instant (or one fixed clock): keep both
+        backup = folder / f"{stamp}.{n}-{path.name}"
+        n += 1
+    _fsync_write(backup, original)
+    tmp = path.with_name(f".~coordxl-{os.getpid()}-{path.name}.tmp")
+    try:
+        _fsync_write(tmp, patched)
+        if hook:
+            hook("before_replace", tmp)
+        # last look: someone may have saved the file while we were patching
+        if Fingerprint.of(path) != current:
+            result.findings.append(finding("W-CHANGED", job.display, job.sheet))
+            result.reason = "changed"
+            return result
+        if owner_files(path):
+            result.findings.append(finding("W-LOCKED", job.display, job.sheet, owner=owner_files(path)[0].name))
+            result.reason = "locked"
+            return result
+        shutil.copymode(path, tmp)  # permissions only: the new mtime must say the file changed
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+    allowed = {(job.sheet, r, job.column) for r in job.cells()}
+    try:
+        diff = differences(before, all_cells(path.read_bytes()), allowed)
+    except Exception as exc:  # the written file does not even open: that is a loss too
+        diff = [f"unreadable: {exc}"]
+    if diff:
+        restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{path.name}.tmp")
+        shutil.copyfile(backup, restore)
+        os.replace(restore, path)
+        result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=", ".join(diff[:5])))
+        result.reason = "lossy"
+        return result
+    _rotate(folder, path.name, keep)
+    result.written = True
+    result.backup = backup
+    return result
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,105 @@
+"""`coordxl daily`: validate, assess, write the flags; dry runs write nothing; reruns write nothing new."""
+
+import datetime as dt
+import sqlite3
+
+import openpyxl
+from click.testing import CliRunner
+
+from coordxl.cli import main
+from coordxl.daily import run_daily
+
+from conftest import sha256, tree_hashes
+
+TODAY = dt.date(2026, 8, 20)
+NOW = dt.datetime(2026, 8, 20, 9, 0)
+EXPECTED = {"M5": "逾期9个工作日", "M8": "逾期4个工作日", "M9": "1个工作日后到期", "M10": "10个工作日未更新",
+            "M11": "逾期1个工作日", "M12": "逾期9个工作日", "M14": "今日到期"}
+
+
+def flags(root):
+    ws = openpyxl.load_workbook(root / "进行中" / "Q3新品上市推广.xlsx")["执行进度"]
+    return {f"M{r}": ws[f"M{r}"].value for r in range(3, 17) if ws[f"M{r}"].value}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_daily_writes_the_flags_and_logs_the_run(example_root):
+    result = run("daily", example_root, "--today", "2026-08-20")
+    assert result.exit_code == 1  # the example has validation errors
+    assert flags(example_root) == EXPECTED
+    assert "已更新 7 个预警单元格" in result.output
+    [row] = sqlite3.connect(example_root / ".coordxl" / "state.db").execute(
+        "SELECT job, today, outcome, finished_at FROM runs").fetchall()
+    assert row[:3] == ("daily", "2026-08-20", "findings") and row[3]
+
+
+def test_second_run_with_nothing_new_writes_nothing(example_root):
+    run_daily(example_root, TODAY, NOW)
+    before = sha256(example_root / "进行中" / "Q3新品上市推广.xlsx")
+    mtime = (example_root / "进行中" / "Q3新品上市推广.xlsx").stat().st_mtime_ns
+    again = run_daily(example_root, TODAY, NOW)
+    assert again.written == [] and again.planned == []
+    assert sha256(example_root / "进行中" / "Q3新品上市推广.xlsx") == before
+    assert (example_root / "进行中" / "Q3新品上市推广.xlsx").stat().st_mtime_ns == mtime
+
+
+def test_next_day_updates_the_counts(example_root):
+    run_daily(example_root, TODAY, NOW)
+    run_daily(example_root, dt.date(2026, 8, 21), NOW)
+    assert flags(example_root)["M8"] == "逾期5个工作日" and flags(example_root)["M9"] == "今日到期"
+
+
+def test_dry_run_writes_nothing_and_says_what_it_would(example_root):
+    before = tree_hashes(example_root)
+    result = run("daily", example_root, "--today", "2026-08-20", "--dry-run")
+    assert "逾期9个工作日" in result.output and "M5" in result.output
+    assert tree_hashes(example_root) == before
+    assert not (example_root / ".coordxl" / "state.db").exists()
+
+
+def test_write_back_off(example_root):
+    (example_root / "coordxl.toml").write_text("[writeback]\nenabled = false\n", encoding="utf-8")
+    before = tree_hashes(example_root / "进行中")
+    result = run_daily(example_root, TODAY, NOW)
+    assert len(result.planned) == 7 and result.written == []
+    assert ("进行中/Q3新品上市推广.xlsx", "writeback_off") in result.skipped
+    assert tree_hashes(example_root / "进行中") == before
+
+
+def test_open_workbook_is_skipped_and_retried_next_run(example_root):
+    owner = example_root / "进行中" / "~$Q3新品上市推广.xlsx"
+    owner.write_text("张伟")
+    before = sha256(example_root / "进行中" / "Q3新品上市推广.xlsx")
+    result = run_daily(example_root, TODAY, NOW)
+    assert "W-LOCKED" in [f.code for f in result.findings]
+    assert sha256(example_root / "进行中" / "Q3新品上市推广.xlsx") == before
+    owner.unlink()
+    assert run_daily(example_root, TODAY, NOW).written == ["进行中/Q3新品上市推广.xlsx"]
+
+
+def test_a_legacy_xls_is_never_written(example_root, soffice):
+    import shutil
+    src = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    shutil.copy(soffice(src, "xls:MS Excel 97"), example_root / "进行中" / "旧表.xls")
+    src.unlink()
+    before = sha256(example_root / "进行中" / "旧表.xls")
+    result = run_daily(example_root, TODAY, NOW)
+    assert sha256(example_root / "进行中" / "旧表.xls") == before
+    assert ("进行中/旧表.xls", "format") in result.skipped
+
+
+def test_a_stale_temp_from_a_killed_run_is_cleaned(example_root):
+    stale = example_root / "进行中" / ".~coordxl-999-Q3新品上市推广.xlsx.tmp"
+    stale.write_bytes(b"half")
+    run_daily(example_root, TODAY, NOW)
+    assert not stale.exists()
+
+
+def test_demo_flags_rows(tmp_path):
+    result = run("demo", "--dir", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    assert flags(tmp_path / "demo") == EXPECTED
+    assert list((tmp_path / "demo" / "报告").glob("校验报告-2026-08-20.xlsx"))

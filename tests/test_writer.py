@@ -1,0 +1,283 @@
+"""The 预警 write-back: lossless for every writer, or not at all."""
+
+import datetime as dt
+import io
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import python_calamine
+import xlsxwriter
+
+from coordxl.reader import Fingerprint
+from coordxl.writer import FlagWrite, all_cells, patch_sheet_xml, write_flags
+
+from conftest import EXAMPLE, sha256
+
+NOW = dt.datetime(2026, 8, 20, 9, 0)
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000185d114090000000049454e44ae426082")
+
+
+def xlsxwriter_workbook(path: Path, with_flag_column: bool = True) -> None:
+    """A tracker with an image, a chart, validation pointing at another sheet, a comment, names, formulas."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    lists = wb.add_worksheet("列表")
+    lists.write_column(0, 0, ["张伟", "陈静", "孙丽"])
+    wb.define_name("people", "=列表!$A$1:$A$3")
+    head = ["编号", "任务", "负责人", "截止日期", "状态", "工时", "合计"] + (["预警"] if with_flag_column else [])
+    ws.write_row(0, 0, head)
+    date = wb.add_format({"num_format": "yyyy-mm-dd"})
+    for r in range(1, 6):
+        ws.write_row(r, 0, [f"T{r}", f"任务{r}", "张伟"])
+        ws.write_datetime(r, 3, dt.datetime(2026, 8, 10 + r), date)
+        ws.write(r, 4, "进行中")
+        ws.write_number(r, 5, r * 2)
+        ws.write_formula(r, 6, f"=F{r + 1}*10", None, r * 20)
+    ws.write_row(8, 0, ["T8", "隔行的任务", "陈静"])  # a gap: rows 7 and 8 do not exist
+    ws.data_validation(1, 2, 20, 2, {"validate": "list", "source": "=列表!$A$1:$A$3"})
+    ws.write_comment(1, 1, "请每日更新")
+    ws.insert_image(10, 1, "logo.png", {"image_data": io.BytesIO(PNG)})
+    chart = wb.add_chart({"type": "column"})
+    chart.add_series({"values": "=执行进度!$F$2:$F$6"})
+    ws.insert_chart(12, 4, chart)
+    wb.close()
+
+
+def parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def flag(path, rows, column=8, header_row=1, add_header="", fingerprint="now", **kw):
+    fp = Fingerprint.of(path) if fingerprint == "now" else fingerprint
+    job = FlagWrite(path, path.name, "执行进度", column, header_row, rows, fp, add_header)
+    return write_flags(job, path.parent / ".coordxl" / "backups", now=NOW, **kw)
+
+
+def assert_only_flags_changed(before_path_bytes: bytes, after: Path, sheet_part: str, flags: dict, col: int):
+    old, new = parts_of(before_path_bytes), parts(after)
+    assert list(old) == list(new)
+    for name in old:
+        if name != sheet_part:
+            assert old[name] == new[name], f"{name} changed"
+    before, now = all_cells(before_path_bytes), all_cells(after.read_bytes())
+    for sheet in before:
+        for r, row in enumerate(now[sheet], start=1):
+            for c, value in enumerate(row, start=1):
+                old_value = before[sheet][r - 1][c - 1] if r <= len(before[sheet]) and c <= len(before[sheet][r - 1]) else ""
+                if sheet == "执行进度" and c == col and r in flags:
+                    assert value == flags[r]
+                else:
+                    assert value == old_value, f"{sheet}!{r},{c}"
+
+
+def parts_of(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def test_xlsxwriter_workbook_with_image_chart_validation_comment_names(tmp_path, soffice_optional):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    original = path.read_bytes()
+    flags = {2: "逾期5个工作日", 4: "今日到期", 9: "受阻"}
+    result = flag(path, flags)
+    assert result.written and result.findings == []
+    assert_only_flags_changed(original, path, "xl/worksheets/sheet1.xml", flags, 8)
+    # formula cells keep their cached values, for every reader
+    assert python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("执行进度").to_python()[1][6] == 20
+    ws = openpyxl.load_workbook(path, data_only=True)["执行进度"]
+    assert ws["G2"].value == 20 and ws["H2"].value == "逾期5个工作日" and ws["H9"].value == "受阻"
+    assert openpyxl.load_workbook(path)["执行进度"]["G2"].value == "=F2*10"
+    soffice_optional(path)
+
+
+def test_a_new_alert_column_gets_its_header_in_column_order(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path, with_flag_column=False)
+    original = path.read_bytes()
+    result = flag(path, {3: "逾期1个工作日"}, column=8, add_header="预警")
+    assert result.written
+    assert_only_flags_changed(original, path, "xl/worksheets/sheet1.xml", {1: "预警", 3: "逾期1个工作日"}, 8)
+    xml = parts(path)["xl/worksheets/sheet1.xml"].decode()
+    row3 = re.search(r'<row r="3".*?</row>', xml).group(0)
+    refs = re.findall(r'<c r="([A-Z]+)3"', row3)
+    assert refs == sorted(refs, key=lambda s: (len(s), s)) and refs[-1] == "H"
+    assert re.search(r'<dimension ref="A1:H\d+"/>', xml)
+
+
+def test_openpyxl_example_workbook(example_root):
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    original = path.read_bytes()
+    flags = {5: "逾期9个工作日", 14: "今日到期"}
+    job = FlagWrite(path, path.name, "执行进度", 13, 2, flags, Fingerprint.of(path))
+    assert write_flags(job, example_root / ".coordxl" / "backups", now=NOW).written
+    assert_only_flags_changed(original, path, "xl/worksheets/sheet3.xml", flags, 13)
+
+
+def test_rows_without_spans_and_a_cell_past_the_flag_column(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    data = parts(path)
+    xml = re.sub(rb' spans="[0-9:]+"', b"", data["xl/worksheets/sheet1.xml"])
+    row3 = re.search(rb'<row r="3".*?</row>', xml, re.S).group(0)
+    xml = xml.replace(row3, row3.replace(b"</row>", b'<c r="J3" t="inlineStr"><is><t>note</t></is></c></row>'))
+    assert b'<c r="J3"' in xml
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, content in data.items():
+            zf.writestr(name, xml if name == "xl/worksheets/sheet1.xml" else content)
+    result = flag(path, {2: "受阻", 3: "今日到期"})
+    assert result.written
+    ws = openpyxl.load_workbook(path)["执行进度"]
+    assert (ws["H2"].value, ws["H3"].value, ws["J3"].value) == ("受阻", "今日到期", "note")
+    row3 = re.search(rb'<row r="3".*?</row>', parts(path)["xl/worksheets/sheet1.xml"], re.S).group(0)
+    assert re.findall(rb'<c r="([A-Z]+)3"', row3)[-2:] == [b"H", b"J"]
+
+
+def test_patch_keeps_cells_in_column_order_and_widens_spans():
+    xml = (b'<worksheet><dimension ref="A1:C3"/><sheetData><row r="1" spans="1:3"><c r="A1" t="s"><v>0</v></c>'
+           b'<c r="C1"><v>1</v></c></row><row r="3" spans="1:3"><c r="A3"><v>2</v></c><c r="E3"><v>5</v></c>'
+           b'</row></sheetData></worksheet>')
+    out = patch_sheet_xml(xml, {1: "x", 3: "y<&>"}, 4)
+    assert b'<row r="1" spans="1:4">' in out
+    assert b'<c r="C1"><v>1</v></c><c r="D1" t="inlineStr"><is><t>x</t></is></c></row>' in out
+    assert b'<c r="A3"><v>2</v></c><c r="D3" t="inlineStr"><is><t>y&lt;&amp;&gt;</t></is></c><c r="E3">' in out
+    assert b'<dimension ref="A1:D3"/>' in out
+
+
+def test_clearing_a_flag_keeps_the_cell_style(tmp_path):
+    xml = b'<sheetData><row r="2"><c r="A2"><v>1</v></c><c r="B2" s="7" t="inlineStr"><is><t>old</t></is></c></row></sheetData>'
+    assert b'<c r="B2" s="7"/>' in patch_sheet_xml(xml, {2: ""}, 2)
+
+
+def test_formula_in_the_alert_cell_is_never_overwritten(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "预警"])
+    ws.write(1, 0, "T1")
+    ws.write_formula(1, 1, '=IF(A2="","","x")', None, "x")
+    wb.close()
+    before = sha256(path)
+    result = flag(path, {2: "逾期1个工作日"}, column=2)
+    assert not result.written and [f.code for f in result.findings] == ["W-FORMULA"]
+    assert result.findings[0].cell == "B2" and sha256(path) == before
+
+
+@pytest.mark.parametrize("owner", ["~$tracker.xlsx", ".~lock.tracker.xlsx#"])
+def test_open_workbook_is_skipped(tmp_path, owner):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    (tmp_path / owner).write_text("someone")
+    before = sha256(path)
+    result = flag(path, {2: "受阻"})
+    assert [f.code for f in result.findings] == ["W-LOCKED"] and sha256(path) == before
+
+
+def test_changed_since_read_is_skipped(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    read_at = Fingerprint.of(path)
+    xlsxwriter_workbook(path)  # a colleague saved it meanwhile
+    saved = sha256(path)
+    result = flag(path, {2: "受阻"}, fingerprint=read_at)
+    assert [f.code for f in result.findings] == ["W-CHANGED"] and sha256(path) == saved
+
+
+def test_saved_while_we_patched_is_skipped(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    def colleague_saves(stage, tmp):
+        path.write_bytes(path.read_bytes() + b"")  # same bytes, new mtime
+        with open(path, "ab") as fh:
+            fh.write(b"\0")
+    result = flag(path, {2: "受阻"}, hook=colleague_saves)
+    assert [f.code for f in result.findings] == ["W-CHANGED"]
+    assert not list(tmp_path.glob(".~coordxl-*"))
+
+
+def test_a_lossy_write_is_restored(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    before = sha256(path)
+    def corrupt_another_cell(stage, tmp):
+        data = tmp.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(tmp, "w") as zout:
+            for info in zin.infolist():
+                content = zin.read(info)
+                if info.filename == "xl/worksheets/sheet1.xml":
+                    content = content.replace(b"<v>2</v>", b"<v>999</v>", 1)
+                zout.writestr(info, content)
+    result = flag(path, {2: "受阻"}, hook=corrupt_another_cell)
+    assert [f.code for f in result.findings] == ["W-LOSSY"] and not result.written
+    assert sha256(path) == before
+
+
+KILL = """
+import sys, os, datetime as dt
+from pathlib import Path
+from coordxl.reader import Fingerprint
+from coordxl.writer import FlagWrite, write_flags
+path = Path(sys.argv[1])
+job = FlagWrite(path, path.name, "执行进度", 8, 1, {2: "受阻"}, Fingerprint.of(path))
+write_flags(job, path.parent / "backups", now=dt.datetime(2026, 8, 20), hook=lambda stage, tmp: os._exit(9))
+"""
+
+
+def test_killed_between_temp_write_and_replace_leaves_the_original(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    before = sha256(path)
+    proc = subprocess.run([sys.executable, "-c", KILL, str(path)])
+    assert proc.returncode == 9
+    assert sha256(path) == before
+    openpyxl.load_workbook(path)
+
+
+def test_backups_are_rotated(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    for i in range(4):
+        job = FlagWrite(path, path.name, "执行进度", 8, 1, {2: f"逾期{i + 1}个工作日"}, Fingerprint.of(path))
+        assert write_flags(job, tmp_path / "b", keep=2, now=NOW + dt.timedelta(minutes=i)).written
+    [folder] = (tmp_path / "b").iterdir()
+    assert len(list(folder.iterdir())) == 2
+
+
+def test_xlsm_macros_are_kept(tmp_path):
+    path = tmp_path / "tracker.xlsm"
+    vba = tmp_path / "vbaProject.bin"
+    vba.write_bytes(b"\xd0\xcf\x11\xe0macro-project" * 50)
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "任务", "预警"])
+    ws.write_row(1, 0, ["T1", "x"])
+    wb.add_vba_project(str(vba))
+    wb.close()
+    macro = parts(path)["xl/vbaProject.bin"]
+    result = write_flags(FlagWrite(path, path.name, "执行进度", 3, 1, {2: "受阻"}, Fingerprint.of(path)),
+                         tmp_path / "b", now=NOW)
+    assert result.written and parts(path)["xl/vbaProject.bin"] == macro
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_saved_workbook(tmp_path, soffice):
+    source = tmp_path / "src.xlsx"
+    xlsxwriter_workbook(source)
+    converted = soffice(source, "xlsx:Calc MS Excel 2007 XML")
+    path = tmp_path / "tracker.xlsx"
+    shutil.copy(converted, path)
+    original = path.read_bytes()
+    flags = {2: "逾期5个工作日", 9: "受阻"}
+    assert flag(path, flags).written
+    part = [n for n in parts(path) if n.startswith("xl/worksheets/sheet")][0]
+    assert_only_flags_changed(original, path, part, flags, 8)
+    soffice(path)
