@@ -35,6 +35,7 @@ class WorkCalendar:
         self.extra_workdays = _dates(extra_workdays)
         self.guessed_years: set[int] = set()
         self._cache: dict[dt.date, bool] = {}
+        self._counts: dict[tuple[dt.date, dt.date], int] = {}  # many tasks share a due date
 
     @classmethod
     def from_settings(cls, settings) -> "WorkCalendar":
@@ -78,12 +79,16 @@ class WorkCalendar:
             return 0
         if end < start:
             return -self.count(end, start)
+        known = self._counts.get((start, end))
+        if known is not None:
+            return known
         days = 0
         day = start
         while day < end:
             day += dt.timedelta(days=1)
             if self.is_workday(day):
                 days += 1
+        self._counts[(start, end)] = days
         return days
 
     def next_workday(self, day: dt.date) -> dt.date:

@@ -104,6 +104,12 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
         remove_stale_temps(layout)
 
     def on_item(item: Item, ctx: Context) -> None:
+        try:
+            flag_item(item, ctx)
+        finally:
+            item.tasks_rows = None  # the raw cells were only needed for this write
+
+    def flag_item(item: Item, ctx: Context) -> None:
         wanted, current, states = desired_flags(item, ctx, lang)
         result.states.update(states)
         result.untracked_actions.update(untracked_actions(item, ctx))
@@ -125,7 +131,7 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
             result.skipped.append((item.workbook, "writeback_off"))
             return
         job = FlagWrite(Path(item.path), item.workbook, item.tasks_sheet, column, item.tasks_header, changed,
-                        item.fingerprint, add_header)
+                        item.fingerprint, add_header, item.tasks_rows)
         try:
             outcome = write_flags(job, layout.backups, settings["writeback.backups_keep"], now, hook)
         except Exception as exc:  # never let one workbook stop the run

@@ -79,6 +79,7 @@ class Item:
     tasks_width: int = 0  # columns in the tracker's header row (where a new 预警 column goes)
     path: object = None
     fingerprint: object = None
+    tasks_rows: list | None = None  # the tracker sheet's cells as read, until the item is let go
 
     @property
     def topic(self) -> str:
@@ -329,6 +330,7 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tup
             item.meetings.append(Meeting(sd.name, _sheet_number(sd.name), form, actions, header))
     if first_tasks:
         item.tasks_sheet = first_tasks.name
+        item.tasks_rows = first_tasks.rows
         if "tasks" in first_tasks.tables:
             t = first_tasks.tables["tasks"]
             item.tasks = n.table(t)

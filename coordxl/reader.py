@@ -120,6 +120,7 @@ class SheetData:
     hidden: bool
     form: FormData | None
     tables: dict[str, TableData]
+    rows: list[list[Any]] | None = None  # every cell as read (kept for the flag write's comparison)
 
 
 @dataclass
@@ -255,7 +256,7 @@ def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bo
             header_rows |= {rec.row - 1 for rec in data.records}
             start = data.header_row  # the next table is further down
     form = _read_form(rows, sheet, name, header_rows) if sheet.form else None
-    return SheetData(sheet, name, hidden, form, tables)
+    return SheetData(sheet, name, hidden, form, tables, rows if sheet.key == "tasks" else None)
 
 
 def _name_matches(sheet_name: str, sheet: schema.Sheet) -> bool:

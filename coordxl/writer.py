@@ -149,7 +149,8 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
 
 def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int) -> bytes:
     """Set ``col`` in each given row (row number → text; '' clears) by splicing the bytes row by row."""
-    if re.search(rb"<\w+:sheetData\b", xml):
+    data_at = xml.find(b"<sheetData")
+    if data_at < 0 and xml.find(b":sheetData") >= 0:
         raise PatchError("prefixed SpreadsheetML namespace")
     out = []
     pos = 0
@@ -169,8 +170,12 @@ def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int) -> bytes:
     return _widen_dimension(patched, col, max(cells) if cells else 1)
 
 
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>')
+
+
 def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
-    m = re.search(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>', xml)
+    head_end = xml.find(b"<sheetData")
+    m = _DIMENSION.search(xml, 0, head_end if head_end >= 0 else len(xml))
     if not m:
         return xml
     c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
@@ -199,6 +204,26 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], co
     return out.getvalue()
 
 
+def sheet_cells(data: bytes, sheet: str) -> list[list]:
+    """Every cell of one sheet, as calamine reads it."""
+    wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
+        return wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    finally:
+        wb.close()
+
+
+def changed_parts(old: bytes, new: bytes, patched: str) -> list[str]:
+    """Zip parts whose content differs (or that appeared or vanished), other than the patched one."""
+    with zipfile.ZipFile(io.BytesIO(old)) as a, zipfile.ZipFile(io.BytesIO(new)) as b:
+        names_a, names_b = a.namelist(), b.namelist()
+        out = sorted(set(names_a) ^ set(names_b))
+        for name in names_a:
+            if name != patched and name in names_b and a.read(name) != b.read(name):
+                out.append(name)
+    return out
+
+
 def all_cells(data: bytes) -> dict[str, list[list]]:
     """Every cell of every sheet, as calamine reads it (for the before/after comparison)."""
     wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -219,6 +244,8 @@ def differences(before: dict, after: dict, allowed: set[tuple[str, int, int]]) -
         for r in range(max(len(b), len(a))):
             rb_ = b[r] if r < len(b) else []
             ra = a[r] if r < len(a) else []
+            if rb_ == ra:
+                continue
             for c in range(max(len(rb_), len(ra))):
                 vb = rb_[c] if c < len(rb_) else ""
                 va = ra[c] if c < len(ra) else ""
@@ -239,6 +266,7 @@ class FlagWrite:
     rows: dict[int, str]
     fingerprint: Fingerprint | None
     add_header: str = ""  # the 预警 header text when the column is new
+    before: list[list] | None = None  # the sheet's cells as read at ``fingerprint`` (saves a re-read)
 
     def cells(self) -> dict[int, str]:
         cells = dict(self.rows)
@@ -296,8 +324,10 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         result.reason = "changed"
         return result
     try:
+        with zipfile.ZipFile(io.BytesIO(original)) as zf:
+            part = sheet_part(zf, job.sheet)
         patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column)
-        before = all_cells(original)
+        before = job.before if job.before is not None else sheet_cells(original, job.sheet)
     except FormulaCell as exc:
         result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))
         result.reason = "formula"
@@ -335,9 +365,12 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
+    # every other part is byte-identical in content, so only the patched sheet's cells can differ
     allowed = {(job.sheet, r, job.column) for r in job.cells()}
     try:
-        diff = differences(before, all_cells(path.read_bytes()), allowed)
+        written = path.read_bytes()
+        diff = changed_parts(original, written, part)
+        diff += differences({job.sheet: before}, {job.sheet: sheet_cells(written, job.sheet)}, allowed)
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:

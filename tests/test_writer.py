@@ -281,3 +281,20 @@ def test_libreoffice_saved_workbook(tmp_path, soffice):
     part = [n for n in parts(path) if n.startswith("xl/worksheets/sheet")][0]
     assert_only_flags_changed(original, path, part, flags, 8)
     soffice(path)
+
+
+def test_a_change_to_any_other_part_is_caught_and_restored(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    before = sha256(path)
+    def touch_shared_strings(stage, tmp):
+        data = tmp.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(tmp, "w") as zout:
+            for info in zin.infolist():
+                content = zin.read(info)
+                if info.filename == "xl/sharedStrings.xml":
+                    content = content.replace("任务1".encode(), "任务X".encode(), 1)
+                zout.writestr(info, content)
+    result = flag(path, {2: "受阻"}, hook=touch_shared_strings)
+    assert [f.code for f in result.findings] == ["W-LOSSY"] and "sharedStrings" in result.findings[0].hint_en
+    assert sha256(path) == before
