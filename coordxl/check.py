@@ -60,6 +60,7 @@ class Report:
     unreadable: int = 0
     item_count: int = 0
     task_count: int = 0
+    roster: Roster | None = None
 
     @property
     def errors(self) -> int:
@@ -171,7 +172,7 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     calendar = WorkCalendar.from_settings(settings)
     ctx = Context(today, calendar, settings)
     roster, found = load_folder_roster(layout)
-    report = Report(today, [])
+    report = Report(today, [], roster=roster)
     paths = scan(layout)
     first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]
     ordered = first + [p for p in paths if p not in set(first)]

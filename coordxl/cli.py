@@ -139,13 +139,17 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 @main.command()
 @click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--today", help="Run as of this date, e.g. 2026-08-20 (default: today).")
-@click.option("--dry-run", is_flag=True, help="Write nothing; show which 预警 cells would change.")
+@click.option("--dry-run", is_flag=True, help="Write and send nothing; show the 预警 cells and mails it would.")
+@click.option("--resend", is_flag=True, help="Send today's reminders again even if they were already sent.")
 @handle_errors
-def daily(root: Path, today: str | None, dry_run: bool) -> None:
-    """One run of the daily job: validate, assess every task, write the 预警 column.
+def daily(root: Path, today: str | None, dry_run: bool, resend: bool) -> None:
+    """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
     """
+    import os
+
+    from . import notify
     from .daily import run_daily
     from .folder import Layout
     from .render import print_daily
@@ -153,9 +157,10 @@ def daily(root: Path, today: str | None, dry_run: bool) -> None:
     layout = Layout.of(root)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
-    result = run_daily(root, day, now, dry_run=dry_run, layout=layout)
+    transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
+    result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend)
     print_daily(result, layout.settings.lang, console)
-    sys.exit(0 if result.errors == 0 else 1)
+    sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
 
 
 def example_source() -> Path | None:

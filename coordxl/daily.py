@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
-from . import assess
+from . import assess, notify
 from .check import Report, run_check
 from .findings import Finding, sort_key
 from .folder import Layout
@@ -47,6 +47,13 @@ class DailyResult:
     skipped: list[tuple[str, str]] = dc_field(default_factory=list)  # (workbook, reason)
     findings: list[Finding] = dc_field(default_factory=list)  # check's and the writer's
     pending_resources: int = 0
+    mails: list = dc_field(default_factory=list)  # rendered digests
+    delivery: notify.Delivery | None = None
+    mail_note: str = ""  # why no mail was sent, when none was
+
+    @property
+    def failed_sends(self) -> int:
+        return len(self.delivery.failed) if self.delivery else 0
 
     @property
     def errors(self) -> int:
@@ -65,6 +72,11 @@ class DailyResult:
             "pending_resources": self.pending_resources,
             "errors": self.errors,
             "warnings": len(self.findings) - self.errors,
+            "mails": len(self.mails),
+            "mails_sent": len(self.delivery.sent) if self.delivery else 0,
+            "mails_skipped": len(self.delivery.skipped) if self.delivery else 0,
+            "mails_failed": self.failed_sends,
+            "mails_held": len(self.delivery.held) if self.delivery else 0,
         }
 
 
@@ -91,8 +103,14 @@ def untracked_actions(item: Item, ctx: Context) -> Counter:
 
 
 def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool = False,
-              layout: Layout | None = None, hook=None) -> DailyResult:
-    """One run of the daily job as of ``today``; ``now`` stamps the run log and backups."""
+              layout: Layout | None = None, hook=None, transport: notify.Transport | None = None,
+              resend: bool = False) -> DailyResult:
+    """One run of the daily job as of ``today``: validate, flag, remind.
+
+    ``now`` stamps the run log, backups and mail log. ``transport`` sends the mails; without one the
+    outbox is used when the settings say so (an smtp transport needs its password, which only the
+    CLI and jobs/ read from the environment).
+    """
     layout = layout or Layout.of(root)
     settings = layout.settings
     lang = settings.lang
@@ -103,9 +121,12 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
     if not dry_run:
         remove_stale_temps(layout)
 
+    collector = notify.Collector(settings)
+
     def on_item(item: Item, ctx: Context) -> None:
         try:
             flag_item(item, ctx)
+            collector.add(item, ctx)
         finally:
             item.tasks_rows = None  # the raw cells were only needed for this write
 
@@ -149,11 +170,36 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
     try:
         result.report = run_check(root, today, layout=layout, on_item=on_item)
         result.findings = sorted(result.report.findings + result.findings, key=sort_key)
-        outcome = "ok" if result.errors == 0 else "findings"
+        remind(result, collector, layout, today, now, dry_run, transport, resend, store)
+        outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
     finally:
         if store:
             store.finish_run(run_id, outcome, result.counts(), now)
     return result
+
+
+def remind(result: DailyResult, collector: notify.Collector, layout: Layout, today: dt.date, now: dt.datetime,
+           dry_run: bool, transport, resend: bool, store: Store | None) -> None:
+    """The reminder half: one digest per person; sent once; nothing on non-working days."""
+    from .calendar import WorkCalendar
+
+    settings = layout.settings
+    if not settings["reminders.send_on_non_workdays"] and not WorkCalendar.from_settings(settings).is_workday(today):
+        result.mail_note = "non_workday"
+        return
+    roster = result.report.roster
+    digests, refused = notify.build_digests(collector, result.findings, roster, settings)
+    result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
+    if dry_run:
+        result.delivery = notify.Delivery(refused=refused)
+        return
+    if transport is None:
+        if settings["email.transport"] != "outbox":
+            from .errors import ConfigError
+            raise ConfigError("email.transport is smtp: run through the CLI or jobs/, which read the password")
+        transport = notify.OutboxTransport(layout.state / "outbox", today)
+    result.delivery = notify.deliver(result.mails, transport, store, settings, today, now, resend=resend)
+    result.delivery.refused = refused
 
 
 def remove_stale_temps(layout: Layout) -> None:

@@ -86,3 +86,34 @@ def print_daily(result, lang: str, console: Console) -> None:
     reasons = SKIP_REASONS[lang]
     for workbook, reason in result.skipped:
         console.print(("  跳过 " if zh else "  skipped ") + f"{workbook}: {reasons.get(reason, reason)}", highlight=False)
+    print_mail_summary(result, lang, console)
+
+
+def print_mail_summary(result, lang: str, console: Console) -> None:
+    zh = lang == "zh"
+    if result.mail_note == "non_workday":
+        console.print("今天不是工作日，未发送提醒。" if zh else "Not a working day: no reminders sent.")
+        return
+    if result.dry_run:
+        for mail in result.mails:
+            cc = ("，抄送 " if zh else ", cc ") + "、".join(p.name for p in mail.cc) if mail.cc else ""
+            console.print(f"  ✉ {mail.to.name} <{mail.to.email}>{cc}: {mail.subject}", highlight=False, markup=False)
+        console.print((f"试运行：将发送 {len(result.mails)} 封提醒邮件（未发送）" if zh else
+                       f"Dry run: {len(result.mails)} reminder mails would be sent"))
+        return
+    d = result.delivery
+    if d is None:
+        return
+    console.print((f"提醒邮件：发送 {len(d.sent)}，已发过跳过 {len(d.skipped)}，失败 {len(d.failed)}" if zh else
+                   f"Reminders: {len(d.sent)} sent, {len(d.skipped)} already sent, {len(d.failed)} failed"),
+                  highlight=False)
+    for mail, error in d.failed:
+        console.print(f"  ✘ {mail.to.name} <{mail.to.email}>: {error}", highlight=False, markup=False)
+    if d.held:
+        console.print((f"[yellow]超过每次运行上限（reminders.max_mails_per_run），{len(d.held)} 封留待下次发送[/]" if zh else
+                       f"[yellow]Over the per-run cap (reminders.max_mails_per_run): {len(d.held)} mails wait for the next run[/]"))
+    for r in d.refused:
+        reason = {"domain": "不在允许的域名内" if zh else "outside the allowed domains",
+                  "bad_address": "邮箱地址无效" if zh else "invalid address"}.get(r.reason, r.reason)
+        console.print(("  拒绝发送 " if zh else "  refused ") + f"{r.name} <{r.address}>: {reason}", highlight=False,
+                      markup=False)

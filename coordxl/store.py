@@ -27,6 +27,24 @@ SCHEMA = [
     );
     CREATE INDEX runs_job ON runs (job, started_at);
     """,
+    # version 2: every mail, what it was, to whom, why, and whether the server accepted it
+    """
+    CREATE TABLE mails (
+        key TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        cc TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        error TEXT NOT NULL DEFAULT '',
+        transport TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX mails_day ON mails (day, status);
+    """,
 ]
 
 
@@ -57,6 +75,33 @@ class Store:
         with closing(self._connect()) as db, db:
             db.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ? WHERE id = ?",
                        (now.isoformat(timespec="seconds"), outcome, json.dumps(counts, ensure_ascii=False), run_id))
+
+    def was_sent(self, key: str) -> bool:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT status FROM mails WHERE key = ?", (key,)).fetchone()
+        return bool(row) and row["status"] == "sent"
+
+    def record_mail(self, mail, day: dt.date, now: dt.datetime, status: str, transport: str,
+                    error: str = "", refused: dict | None = None) -> None:
+        """Record a mail's outcome; a mail once sent stays sent (a later failed resend does not undo it)."""
+        if refused:
+            error = "refused: " + ", ".join(f"{a} {c}" for a, (c, _) in refused.items())
+        with closing(self._connect()) as db, db:
+            db.execute(
+                """INSERT INTO mails (key, day, kind, recipient, cc, subject, reasons, status, error, transport,
+                                      updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET
+                     status = CASE WHEN mails.status = 'sent' THEN 'sent' ELSE excluded.status END,
+                     attempts = mails.attempts + 1, error = excluded.error, updated_at = excluded.updated_at""",
+                (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc),
+                 mail.subject, ", ".join(mail.reasons), status, error, transport, now.isoformat(timespec="seconds")))
+
+    def mails(self, day: dt.date | None = None) -> list[dict]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT * FROM mails" + (" WHERE day = ?" if day else "") + " ORDER BY updated_at, key",
+                              (day.isoformat(),) if day else ()).fetchall()
+        return [dict(r) for r in rows]
 
     def runs(self, job: str | None = None) -> list[dict]:
         with closing(self._connect()) as db:

@@ -1,0 +1,508 @@
+"""Reminder mails: one digest per person per run, escalation, exactly-once delivery.
+
+The daily job collects what needs saying while it reads each workbook
+(:class:`Collector`), then :func:`build_digests` turns that into at most one
+mail per recipient, and :func:`deliver` sends them through a transport,
+recording each in state.db only after the server accepted it.
+
+Messages are composed with the standard library's ``email`` package (policy
+SMTP: encoded headers, and it refuses a header holding a line break); yagmail
+provides the SMTP connection (SSL / STARTTLS / login) once per batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import socket
+from collections import defaultdict
+from dataclasses import dataclass, field as dc_field
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate, make_msgid
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import jinja2
+
+from . import assess
+from .errors import ConfigError
+from .findings import Finding
+from .messages import text
+from .model import Item
+from .roster import EMAIL_RE, Person, Roster
+from .rules import Context
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def header_safe(value: object) -> str:
+    """Cell text fit for a mail header: control characters (CR, LF, …) become spaces."""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())
+
+
+# --- what the daily run collects ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaskNote:
+    workbook: str
+    path: str
+    topic: str
+    sheet: str
+    cell: str
+    task_id: str
+    task: str
+    owner: str
+    due: dt.date | None
+    state: str
+    days: int
+
+
+@dataclass(frozen=True)
+class ItemNote:
+    workbook: str
+    path: str
+    topic: str
+    initiator: str
+    decision_maker: str
+
+
+@dataclass(frozen=True)
+class PendingNote:
+    workbook: str
+    path: str
+    topic: str
+    request_id: str
+    step: str
+    waiting: str
+    days: int
+    purpose: str
+
+
+class Collector:
+    """What needs reminding, gathered item by item during the daily run (small: only rows that need it)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.tasks: list[TaskNote] = []
+        self.items: dict[str, ItemNote] = {}
+        self.pending: list[PendingNote] = []
+
+    def wants(self, state: assess.TaskState) -> bool:
+        if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
+            return True
+        return state.state == assess.DUE_SOON and state.days in self.settings["reminders.lead_workdays"]
+
+    def add(self, item: Item, ctx: Context) -> None:
+        path = str(item.path or item.workbook)
+        self.items[item.workbook] = ItemNote(item.workbook, path, item.topic, item.initiator or "",
+                                             item.decision_maker or "")
+        lead = self.settings["reminders.lead_workdays"]
+        for row in item.tasks[:item.own_tasks]:
+            state = assess.assess_task(row, ctx.today, ctx.calendar, ctx.settings)
+            if state.state == assess.DUE_SOON or state.state == assess.OK:
+                # the reminder lead times may reach further than the 预警 window
+                due = row.get("due")
+                if row.get("status") not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
+                    ahead = ctx.calendar.count(ctx.today, due)
+                    if ahead in lead:
+                        state = assess.TaskState(assess.DUE_SOON, ahead)
+            if self.wants(state):
+                self.tasks.append(TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"),
+                                           str(row.get("id") or ""), str(row.get("task") or ""),
+                                           str(row.get("owner") or ""), row.get("due"), state.state, state.days))
+        for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
+            self.pending.append(PendingNote(item.workbook, path, item.topic, str(p.row.get("id") or ""), p.step,
+                                            p.waiting, p.days, str(p.row.get("purpose") or "")))
+
+
+# --- digests -------------------------------------------------------------------------------
+
+@dataclass
+class Digest:
+    """Everything one person is told in one run."""
+
+    person: Person
+    tasks: list[TaskNote] = dc_field(default_factory=list)
+    errors: dict[str, list[Finding]] = dc_field(default_factory=dict)  # workbook -> findings (as initiator)
+    overdue_summary: dict[str, int] = dc_field(default_factory=dict)  # workbook -> overdue tasks (as initiator)
+    pending: list[PendingNote] = dc_field(default_factory=list)
+    escalated: list[TaskNote] = dc_field(default_factory=list)  # others' overdue tasks they are copied on
+    cc: dict[str, Person] = dc_field(default_factory=dict)
+    reasons: set[str] = dc_field(default_factory=set)
+
+    def empty(self) -> bool:
+        return not (self.tasks or self.errors or self.pending or self.overdue_summary)
+
+
+@dataclass
+class Refusal:
+    name: str
+    address: str
+    reason: str
+
+
+def _allowed(person: Person, settings: Settings) -> str | None:
+    """Why a roster person cannot be mailed, or None when they can."""
+    address = header_safe(person.email)
+    if not EMAIL_RE.match(address):
+        return "bad_address"
+    domains = [d.lower().lstrip("@") for d in settings["email.allowed_domains"]]
+    if domains and address.rsplit("@", 1)[1].lower() not in domains:
+        return "domain"
+    if not person.active:
+        return "inactive"
+    return None
+
+
+def _escalation(person: Person, roster: Roster) -> Person | None:
+    """The owner's manager, else the head of their department (when that is someone else)."""
+    for name in (person.manager, roster.departments.get(person.department, "")):
+        boss = roster.person(name) if name else None
+        if boss and boss.name != person.name:
+            return boss
+    return None
+
+
+URGENCY = {assess.OVERDUE: 0, assess.DUE_TODAY: 1, assess.DUE_SOON: 2, assess.STALE: 3}
+
+
+def _task_order(note: TaskNote) -> tuple:
+    return (URGENCY[note.state], -note.days if note.state == assess.OVERDUE else note.days,
+            note.due or dt.date.max, note.task_id)
+
+
+def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
+                  settings: Settings) -> tuple[list[Digest], list[Refusal]]:
+    """At most one digest per roster person, never an empty one; recipients outside the roster are refused."""
+    digests: dict[str, Digest] = {}
+    refused: list[Refusal] = []
+
+    def digest_for(name: str, reason: str) -> Digest | None:
+        person = roster.person(name)
+        if person is None:
+            return None
+        why = _allowed(person, settings)
+        if why:
+            if why != "inactive" and person.name not in {r.name for r in refused}:
+                refused.append(Refusal(person.name, person.email, why))
+            return None
+        d = digests.setdefault(person.name, Digest(person))
+        d.reasons.add(reason)
+        return d
+
+    manager_at = settings["reminders.escalate_manager_workdays"]
+    initiator_at = settings["reminders.escalate_initiator_workdays"]
+    for note in collector.tasks:
+        d = digest_for(note.owner, "owner")
+        if d is None:
+            continue
+        d.tasks.append(note)
+        if note.state != assess.OVERDUE:
+            continue
+        copied = []
+        if note.days >= manager_at and (boss := _escalation(d.person, roster)):
+            copied.append(boss)
+        if note.days >= initiator_at:
+            item = collector.items.get(note.workbook)
+            for name in (item.initiator, item.decision_maker) if item else ():
+                if (p := roster.person(name)) is not None:
+                    copied.append(p)
+        for p in copied:
+            if p.name != d.person.name and _allowed(p, settings) is None:
+                d.cc[p.name] = p
+    by_workbook: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.is_error and f.workbook in collector.items:
+            by_workbook[f.workbook].append(f)
+    overdue = defaultdict(int)
+    for note in collector.tasks:
+        if note.state == assess.OVERDUE:
+            overdue[note.workbook] += 1
+    for workbook, item in collector.items.items():
+        if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook)):
+            continue
+        d = digest_for(item.initiator, "initiator")
+        if d is None:
+            continue
+        if by_workbook.get(workbook):
+            d.errors[workbook] = by_workbook[workbook]
+        if overdue.get(workbook):
+            d.overdue_summary[workbook] = overdue[workbook]
+    for note in collector.pending:
+        d = digest_for(note.waiting, "reviewer" if note.step == "review" else "approver")
+        if d is not None:
+            d.pending.append(note)
+    out = []
+    for d in digests.values():
+        d.tasks.sort(key=_task_order)
+        if not d.empty():
+            out.append(d)
+    return sorted(out, key=lambda d: d.person.name), refused
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=jinja2.select_autoescape(
+    enabled_extensions=("html", "j2.html"), default_for_string=True, default=True),
+    trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+_TEXT_ENV = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=False,
+                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+@dataclass
+class Mail:
+    key: str
+    kind: str
+    to: Person
+    cc: list[Person]
+    subject: str
+    text: str
+    html: str
+    reasons: list[str]
+
+    def recipients(self) -> list[str]:
+        return [header_safe(self.to.email)] + [header_safe(p.email) for p in self.cc]
+
+    def message(self, settings: Settings, today: dt.date) -> EmailMessage:
+        msg = EmailMessage(policy=SMTP_POLICY)
+        sender = header_safe(settings["email.sender"])
+        msg["From"] = formataddr(("coordxl", sender))
+        msg["Reply-To"] = sender
+        msg["To"] = formataddr((header_safe(self.to.name), header_safe(self.to.email)))
+        if self.cc:
+            msg["Cc"] = ", ".join(formataddr((header_safe(p.name), header_safe(p.email))) for p in self.cc)
+        msg["Subject"] = header_safe(self.subject)
+        msg["Date"] = formatdate(localtime=True)
+        msg["Message-ID"] = make_msgid(idstring=self.key[:16], domain=sender.rsplit("@", 1)[-1] or None)
+        msg["X-Coordxl-Key"] = self.key
+        msg.set_content(self.text)
+        msg.add_alternative(self.html, subtype="html")
+        return msg
+
+
+def subject_for(d: Digest, lang: str) -> str:
+    counts = defaultdict(int)
+    for note in d.tasks:
+        counts[note.state] += 1
+    parts = []
+    for state, key in ((assess.OVERDUE, "mail.n_overdue"), (assess.DUE_TODAY, "mail.n_due_today"),
+                       (assess.DUE_SOON, "mail.n_due_soon"), (assess.STALE, "mail.n_stale")):
+        if counts[state]:
+            parts.append(text(key, lang, n=counts[state]))
+    if d.errors:
+        parts.append(text("mail.n_errors", lang, n=sum(len(v) for v in d.errors.values())))
+    if d.pending:
+        parts.append(text("mail.n_pending", lang, n=len(d.pending)))
+    if d.overdue_summary and not counts[assess.OVERDUE]:
+        parts.append(text("mail.n_item_overdue", lang, n=sum(d.overdue_summary.values())))
+    sep = "、" if lang == "zh" else ", "
+    return text("mail.subject", lang, summary=sep.join(parts))
+
+
+def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemNote]) -> Mail:
+    lang = settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    groups: dict[str, list[TaskNote]] = defaultdict(list)
+    for note in d.tasks:
+        groups[note.workbook].append(note)
+    context = dict(
+        t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
+        overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
+        cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
+        why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
+    )
+    html = _ENV.get_template("digest.html").render(**context)
+    plain = _TEXT_ENV.get_template("digest.txt").render(**context)
+    subject = subject_for(d, lang)
+    digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha256(f"{d.person.email.lower()}|digest|{today.isoformat()}|{digest}".encode()).hexdigest()
+    return Mail(key, "digest", d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons))
+
+
+def _days_text(lang: str):
+    def days_text(note: TaskNote) -> str:
+        if note.state == assess.OVERDUE:
+            return text("flag.overdue", lang, days=note.days)
+        if note.state == assess.DUE_SOON:
+            return text("flag.due_soon", lang, days=note.days)
+        if note.state == assess.STALE:
+            return text("flag.stale", lang, days=note.days)
+        return text("flag.due_today", lang)
+    return days_text
+
+
+# --- transports ----------------------------------------------------------------------------
+
+class Transport(Protocol):
+    name: str
+
+    def open(self) -> None: ...
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict: ...
+    def close(self) -> None: ...
+
+
+class OutboxTransport:
+    """Writes each message as an RFC 5322 .eml file under .coordxl/outbox/<date>/ instead of sending."""
+
+    name = "outbox"
+
+    def __init__(self, folder: Path, today: dt.date):
+        self.folder = Path(folder) / today.isoformat()
+
+    def open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
+        key = msg["X-Coordxl-Key"][:12]
+        name = re.sub(r"[^A-Za-z0-9@._-]", "_", recipients[0])
+        path = self.folder / f"{name}-{key}.eml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(msg.as_bytes())
+        os.replace(tmp, path)
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    """SMTP through yagmail's connection handling: one login per batch, sendmail per message."""
+
+    name = "smtp"
+
+    def __init__(self, settings: Settings, password: str | None, timeout: float = 10.0):
+        self.settings = settings
+        self.password = password
+        self.timeout = timeout
+        self.client = None
+
+    def open(self) -> None:
+        import yagmail
+
+        s = self.settings
+        security = s["email.security"]
+        skip_login = not s["email.user"]
+        self.client = yagmail.SMTP(
+            user=s["email.user"] or s["email.sender"], password=self.password or "", host=s["email.host"],
+            port=s["email.port"], smtp_ssl=security == "ssl", smtp_starttls=security == "starttls",
+            smtp_skip_login=skip_login, timeout=self.timeout, soft_email_validation=False)
+        self.client.login()
+
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
+        return self.client.smtp.sendmail(sender, recipients, msg.as_bytes())
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:  # a dropped connection cannot be closed politely
+                pass
+            self.client = None
+
+
+def smtp_password(settings: Settings, environ: dict) -> str | None:
+    """The SMTP password: from the environment variable named in settings, else the OS keyring; never prompted."""
+    if not settings["email.user"]:
+        return None
+    name = settings["email.password_env"]
+    if environ.get(name):
+        return environ[name]
+    try:
+        import keyring
+        secret = keyring.get_password("coordxl", settings["email.user"])
+    except Exception:  # no keyring backend on a server is normal
+        secret = None
+    if secret:
+        return secret
+    raise ConfigError(f"email.user is set but no password: set the environment variable {name}, "
+                      f"or store it with: keyring set coordxl {settings['email.user']}")
+
+
+def make_transport(settings: Settings, state_dir: Path, today: dt.date, environ: dict) -> Transport:
+    if settings["email.transport"] == "outbox":
+        return OutboxTransport(Path(state_dir) / "outbox", today)
+    return SmtpTransport(settings, smtp_password(settings, environ))
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+@dataclass
+class Delivery:
+    sent: list[Mail] = dc_field(default_factory=list)
+    skipped: list[Mail] = dc_field(default_factory=list)  # already sent earlier today
+    failed: list[tuple[Mail, str]] = dc_field(default_factory=list)
+    held: list[Mail] = dc_field(default_factory=list)  # over the per-run cap, for the next run
+    refused: list[Refusal] = dc_field(default_factory=list)
+    refused_recipients: list[tuple[Mail, str]] = dc_field(default_factory=list)
+
+
+CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, socket.timeout,
+                     TimeoutError, OSError)
+
+
+def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings: Settings, today: dt.date,
+            now: dt.datetime, resend: bool = False) -> Delivery:
+    """Send each mail once: skip what was sent, record after the server accepted, keep failures for the next run."""
+    result = Delivery()
+    cap = settings["reminders.max_mails_per_run"]
+    todo = []
+    for mail in mails:
+        if not resend and store.was_sent(mail.key):
+            result.skipped.append(mail)
+        else:
+            todo.append(mail)
+    if len(todo) > cap:
+        result.held = todo[cap:]
+        todo = todo[:cap]
+    if not todo:
+        return result
+    sender = header_safe(settings["email.sender"])
+    connected = False
+    reconnects = 0
+    for index, mail in enumerate(todo):
+        if not connected:
+            try:
+                transport.open()
+                connected = True
+            except smtplib.SMTPAuthenticationError as exc:
+                error = f"authentication failed: {exc.smtp_code}"
+                result.failed += [(m, error) for m in todo[index:]]
+                break
+            except Exception as exc:
+                error = f"cannot connect: {type(exc).__name__}: {exc}"
+                result.failed += [(m, error) for m in todo[index:]]
+                break
+        try:
+            refused = transport.send(mail.message(settings, today), sender, mail.recipients())
+        except smtplib.SMTPRecipientsRefused as exc:
+            result.failed.append((mail, "refused: " + ", ".join(f"{a} {c}" for a, (c, _) in exc.recipients.items())))
+            continue
+        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            result.failed.append((mail, f"{type(exc).__name__}: {exc.smtp_code}"))
+            continue
+        except CONNECTION_ERRORS as exc:
+            result.failed.append((mail, f"{type(exc).__name__}: {exc}"))
+            transport.close()
+            connected = False
+            reconnects += 1
+            if reconnects > 2:
+                result.failed += [(m, "not sent: the server keeps dropping the connection") for m in todo[index + 1:]]
+                break
+            continue
+        store.record_mail(mail, today, now, "sent", transport.name, refused=refused)
+        result.sent.append(mail)
+        for address, (code, _) in (refused or {}).items():
+            result.refused_recipients.append((mail, f"{address} {code}"))
+    transport.close()
+    for mail, error in result.failed:
+        store.record_mail(mail, today, now, "failed", transport.name, error=error)
+    return result

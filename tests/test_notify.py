@@ -1,0 +1,318 @@
+"""Reminder mails through a real SMTP server (aiosmtpd on 127.0.0.1): content, escalation, exactly once, faults."""
+
+import asyncio
+import datetime as dt
+import email
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from email import policy
+
+import openpyxl
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from coordxl.daily import run_daily
+from coordxl.folder import Layout
+from coordxl.notify import OutboxTransport, SmtpTransport, header_safe
+from coordxl.store import Store
+
+from conftest import clean_launch, write_item
+
+TODAY = dt.date(2026, 8, 20)
+NOW = dt.datetime(2026, 8, 20, 9, 0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """An SMTP handler that keeps what it received and can misbehave on request."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = set()
+        self.hang_up_after = None
+        self.delay = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.hang_up_after is not None and len(self.messages) >= self.hang_up_after:
+            self.hang_up_after = None
+            session.transport.close()
+            return "421 closing"
+        msg = email.message_from_bytes(envelope.original_content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 Message accepted"
+
+    def to(self):
+        return sorted(rcpts[0] for rcpts, _ in self.messages)
+
+
+@pytest.fixture
+def smtp():
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+def configure(root, port, extra=""):
+    (root / "coordxl.toml").write_text(
+        f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n{extra}',
+        encoding="utf-8")
+    return Layout.of(root)
+
+
+def daily(root, transport=None, today=TODAY, **kw):
+    layout = Layout.of(root)
+    transport = transport or SmtpTransport(layout.settings, None, timeout=5)
+    return run_daily(root, today, NOW, layout=layout, transport=transport, **kw)
+
+
+def by_recipient(smtp):
+    return {rcpts[0]: msg for rcpts, msg in smtp.messages}
+
+
+def test_one_digest_per_person_with_escalation(example_root, smtp):
+    configure(example_root, smtp.port)
+    result = daily(example_root)
+    assert len(result.delivery.sent) == 5 and not result.delivery.failed
+    mails = by_recipient(smtp)
+    assert sorted(mails) == ["fengxue@corp.example", "lina@corp.example", "sunli@corp.example",
+                             "zhangwei@corp.example", "zhouqiang@corp.example"]
+    feng = mails["fengxue@corp.example"]
+    assert feng["Subject"] == "【协调提醒】您有2项逾期"
+    assert feng["To"].addresses[0].display_name == "冯雪"
+    # 9 working days overdue: manager (≥3) and the item's initiator and decision maker (≥5) are copied
+    assert {a.username for a in feng["Cc"].addresses} == {"zhengshuang", "zhangwei", "wanghai"}
+    rcpts = [r for r, m in smtp.messages if m is feng][0]
+    assert set(rcpts) == {"fengxue@corp.example", "zhengshuang@corp.example", "zhangwei@corp.example",
+                          "wanghai@corp.example"}
+    plain, html = feng.get_body(("plain",)).get_content(), feng.get_body(("html",)).get_content()
+    assert "逾期9个工作日" in plain and "T03 包装设计定稿" in plain and "执行进度 > B5" in plain
+    assert "逾期9个工作日" in html and "包装设计定稿" in html
+    assert plain.index("逾期9个工作日") < plain.index("逾期1个工作日")  # most urgent first
+    assert "您是以上任务的负责人" in plain
+    # 孙丽: T06 4 days overdue (her manager 王海) and T10 9 days (also initiator 张伟; 王海 decides too)
+    assert {a.username for a in mails["sunli@corp.example"]["Cc"].addresses} == {"wanghai", "zhangwei"}
+    # 周强's task is only due soon: nobody is copied
+    assert mails["zhouqiang@corp.example"]["Cc"] is None
+    # the initiator hears about the item's validation errors, with where and how to fix
+    zhang = mails["zhangwei@corp.example"].get_body(("plain",)).get_content()
+    assert "执行进度 E10 F-PERSON" in zhang and "您是否指“刘洋”？" in zhang and "今日到期" in zhang
+    # the reviewer of a request waiting 7 working days
+    assert "R02" in mails["lina@corp.example"].get_body(("plain",)).get_content()
+    # due in 1 working day (a lead time)
+    assert "1个工作日后到期" in mails["zhouqiang@corp.example"].get_body(("plain",)).get_content()
+
+
+def test_two_runs_the_same_day_send_once_and_the_next_working_day_sends_again(example_root, smtp):
+    configure(example_root, smtp.port)
+    daily(example_root)
+    again = daily(example_root)
+    assert len(smtp.messages) == 5 and len(again.delivery.skipped) == 5 and not again.delivery.sent
+    daily(example_root, today=dt.date(2026, 8, 21))
+    assert len(smtp.messages) == 10
+    log = Store(example_root / ".coordxl" / "state.db").mails(TODAY)
+    assert {(m["recipient"], m["status"]) for m in log} >= {("fengxue@corp.example", "sent")}
+    assert all(m["reasons"] for m in log)
+
+
+def test_resend_is_an_explicit_override(example_root, smtp):
+    configure(example_root, smtp.port)
+    daily(example_root)
+    daily(example_root, resend=True)
+    assert len(smtp.messages) == 10
+
+
+def test_nothing_on_a_non_working_day(example_root, smtp):
+    configure(example_root, smtp.port)
+    result = daily(example_root, today=dt.date(2026, 8, 22))
+    assert result.mail_note == "non_workday" and smtp.messages == []
+
+
+def test_server_down_then_back(example_root, smtp):
+    layout = configure(example_root, free_port())  # nothing listens there
+    down = daily(example_root)
+    assert len(down.delivery.failed) == 5 and down.failed_sends == 5
+    configure(example_root, smtp.port)
+    up = daily(example_root)
+    assert len(up.delivery.sent) == 5 and len(smtp.messages) == 5
+
+
+def test_one_recipient_refused(example_root, smtp):
+    configure(example_root, smtp.port)
+    smtp.refuse = {"zhouqiang@corp.example"}
+    first = daily(example_root)
+    assert [m.to.name for m, _ in first.delivery.failed] == ["周强"] and "550" in first.delivery.failed[0][1]
+    smtp.refuse = set()
+    second = daily(example_root)
+    assert [m.to.name for m in second.delivery.sent] == ["周强"]
+    assert sorted(smtp.to()) == sorted(set(smtp.to())) and len(smtp.messages) == 5
+
+
+def test_connection_dropped_mid_batch(example_root, smtp):
+    configure(example_root, smtp.port)
+    smtp.hang_up_after = 2
+    first = daily(example_root)
+    assert len(first.delivery.sent) + len(first.delivery.failed) == 5
+    daily(example_root)
+    assert len(smtp.messages) == 5 and len(set(smtp.to())) == 5
+
+
+def test_timeout(example_root, smtp):
+    configure(example_root, smtp.port)
+    smtp.delay = 2.5
+    layout = Layout.of(example_root)
+    first = daily(example_root, transport=SmtpTransport(layout.settings, None, timeout=1))
+    assert first.delivery.failed
+    smtp.delay = 0
+    time.sleep(3)  # let the slow server finish what it had accepted
+    daily(example_root)
+    received = smtp.to()
+    assert set(received) == {"fengxue@corp.example", "lina@corp.example", "sunli@corp.example",
+                             "zhangwei@corp.example", "zhouqiang@corp.example"}
+
+
+def test_authentication_failure(example_root):
+    def reject(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False)
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), authenticator=reject,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    try:
+        configure(example_root, controller.port, 'user = "coordxl"\n')
+        layout = Layout.of(example_root)
+        result = daily(example_root, transport=SmtpTransport(layout.settings, "wrong", timeout=5))
+        assert len(result.delivery.failed) == 5 and "authentication" in result.delivery.failed[0][1]
+        assert handler.messages == []
+        log = Store(example_root / ".coordxl" / "state.db").mails(TODAY)
+        assert {m["status"] for m in log} == {"failed"}
+    finally:
+        controller.stop()
+
+
+def test_missing_password_is_a_config_error_exit_2(example_root, monkeypatch):
+    from click.testing import CliRunner
+    from coordxl.cli import main
+    configure(example_root, 2525, 'user = "coordxl"\npassword_env = "COORDXL_TEST_NO_SUCH_VAR"\n')
+    monkeypatch.delenv("COORDXL_TEST_NO_SUCH_VAR", raising=False)
+    result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"])
+    assert result.exit_code == 2 and "COORDXL_TEST_NO_SUCH_VAR" in result.output
+
+
+KILL = """
+import datetime as dt, sys
+from coordxl.daily import run_daily
+from coordxl.folder import Layout
+from coordxl.notify import SmtpTransport
+root = sys.argv[1]
+layout = Layout.of(root)
+run_daily(root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), layout=layout,
+          transport=SmtpTransport(layout.settings, None, timeout=30))
+"""
+
+
+def test_process_killed_mid_batch(example_root, smtp):
+    configure(example_root, smtp.port)
+    smtp.delay = 0.4
+    proc = subprocess.Popen([sys.executable, "-c", KILL, str(example_root)])
+    deadline = time.time() + 60
+    while len(smtp.messages) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(smtp.messages)
+    assert 2 <= before < 5
+    time.sleep(0.5)
+    smtp.delay = 0
+    daily(example_root)
+    received = smtp.to()
+    assert set(received) == {"fengxue@corp.example", "lina@corp.example", "sunli@corp.example",
+                             "zhangwei@corp.example", "zhouqiang@corp.example"}
+    assert len(received) - len(set(received)) <= 1  # at most the one in flight
+
+
+def test_cell_text_never_reaches_a_header_or_runs_as_html(share_with_roster, smtp, tmp_path):
+    d = clean_launch()
+    existing = tmp_path / "secret.txt"
+    existing.write_text("not for mail")
+    d["tasks"][2]["task"] = "包装\r\nBcc: x@evil.example <script>alert(1)</script>"
+    d["tasks"][5]["task"] = str(existing)
+    write_item(share_with_roster, d)
+    wb = openpyxl.load_workbook(share_with_roster / "名册.xlsx")
+    ws = wb["人员"]
+    for row in ws.iter_rows(min_row=3):
+        if row[0].value == "孙丽":
+            row[2].value = "sunli@gmail.example"
+    wb.save(share_with_roster / "名册.xlsx")
+    configure(share_with_roster, smtp.port, 'allowed_domains = ["corp.example"]\n')
+    result = daily(share_with_roster)
+    assert [(r.name, r.reason) for r in result.delivery.refused] == [("孙丽", "domain")]
+    assert all("gmail" not in a for rcpts, _ in smtp.messages for a in rcpts)
+    feng = by_recipient(smtp)["fengxue@corp.example"]
+    assert feng["Bcc"] is None
+    assert all("evil" not in a for rcpts, _ in smtp.messages for a in rcpts)
+    html = feng.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert not list(feng.iter_attachments())
+    assert "not for mail" not in feng.as_string()
+
+
+def test_header_safe_strips_control_characters():
+    assert header_safe("a\r\nBcc: x@evil\x00\u2028b") == "a Bcc: x@evil b"
+
+
+def test_outbox_is_the_default_and_writes_eml_files(example_root):
+    result = run_daily(example_root, TODAY, NOW)
+    files = sorted((example_root / ".coordxl" / "outbox" / "2026-08-20").glob("*.eml"))
+    assert len(files) == 5 == len(result.delivery.sent)
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+    assert run_daily(example_root, TODAY, NOW).delivery.skipped  # the outbox is exactly-once too
+
+
+def test_per_run_cap(example_root, smtp):
+    configure(example_root, smtp.port, "")
+    with open(example_root / "coordxl.toml", "a", encoding="utf-8") as fh:
+        fh.write("[reminders]\nmax_mails_per_run = 2\n")
+    first = daily(example_root)
+    assert len(first.delivery.sent) == 2 and len(first.delivery.held) == 3
+    daily(example_root)
+    daily(example_root)
+    assert len(smtp.messages) == 5 and len(set(smtp.to())) == 5
+
+
+def test_english_by_setting(example_root, smtp):
+    configure(example_root, smtp.port, "")
+    with open(example_root / "coordxl.toml", "a", encoding="utf-8") as fh:
+        fh.write('[general]\nlanguage = "en"\n')
+    daily(example_root)
+    feng = by_recipient(smtp)["fengxue@corp.example"]
+    assert feng["Subject"] == "[coordxl] You have 2 overdue"
+    assert "Overdue 9 wd" in feng.get_body(("plain",)).get_content()
+
+
+def test_dry_run_sends_and_records_nothing(example_root, smtp):
+    configure(example_root, smtp.port)
+    result = run_daily(example_root, TODAY, NOW, dry_run=True)
+    assert len(result.mails) == 5 and smtp.messages == []
+    assert not (example_root / ".coordxl" / "state.db").exists()
