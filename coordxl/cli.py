@@ -163,6 +163,35 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool) -> None:
     sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
 
 
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--today", help="Run as of this date, e.g. 2026-08-24 (default: today).")
+@click.option("--resend", is_flag=True, help="Mail this week's summary again even if it was already sent.")
+@handle_errors
+def weekly(root: Path, today: str | None, resend: bool) -> None:
+    """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
+
+    Example: coordxl weekly ./协调 --today 2026-08-24
+    """
+    import os
+
+    from . import notify
+    from .folder import Layout
+    from .summary import run_weekly
+
+    layout = Layout.of(root)
+    day = _today(today, layout.settings)
+    now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
+    transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
+    result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend)
+    zh = layout.settings.lang == "zh"
+    d = result.delivery
+    console.print(("周报：" if zh else "Weekly summary: ") + str(result.weekly.path), highlight=False)
+    console.print((f"邮件：发送 {len(d.sent)}，本周已发跳过 {len(d.skipped)}，失败 {len(d.failed)}" if zh else
+                   f"Mails: {len(d.sent)} sent, {len(d.skipped)} already sent this week, {len(d.failed)} failed"))
+    sys.exit(1 if d.failed else 0)
+
+
 def example_source() -> Path | None:
     """The bundled example folder when running from a checkout (pip install -e .)."""
     here = Path(__file__).resolve().parent.parent / "workbooks" / "example"

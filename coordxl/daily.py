@@ -91,6 +91,26 @@ def desired_flags(item: Item, ctx: Context, lang: str) -> tuple[dict[int, str], 
     return wanted, current, states
 
 
+def task_key(row) -> str:
+    """A task's identity across runs: its 编号 (survives sorting and inserted rows), else its name."""
+    return f"id:{row.get('id')}" if row.get("id") else f"task:{row.get('task') or row.row}"
+
+
+def snapshot_rows(item: Item, ctx: Context) -> list[tuple]:
+    out, seen = [], set()
+    for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
+        key = task_key(row)
+        if key in seen:
+            continue  # a repeated 编号 is a finding already; keep the first
+        seen.add(key)
+        due, done = row.get("due"), row.get("done_on")
+        out.append((key, str(row.get("id") or ""), str(row.get("task") or ""), str(row.get("department") or ""),
+                    str(row.get("owner") or ""), due.isoformat() if isinstance(due, dt.date) else None,
+                    done.isoformat() if isinstance(done, dt.date) else None, row.get("status"), state.state,
+                    state.days))
+    return out
+
+
 def untracked_actions(item: Item, ctx: Context) -> Counter:
     """Open action items of the minutes that no task names in 来源, by state."""
     covered = task_sources(item)
@@ -131,6 +151,8 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
             item.tasks_rows = None  # the raw cells were only needed for this write
 
     def flag_item(item: Item, ctx: Context) -> None:
+        if store is not None:
+            store.save_snapshot(today, item.workbook, snapshot_rows(item, ctx))
         wanted, current, states = desired_flags(item, ctx, lang)
         result.states.update(states)
         result.untracked_actions.update(untracked_actions(item, ctx))

@@ -268,6 +268,8 @@ class Mail:
     text: str
     html: str
     reasons: list[str]
+    workbooks: tuple[str, ...] = ()
+    attachments: tuple = ()  # paths attached to the message (the weekly summary workbook)
 
     def recipients(self) -> list[str]:
         return [header_safe(self.to.email)] + [header_safe(p.email) for p in self.cc]
@@ -286,6 +288,10 @@ class Mail:
         msg["X-Coordxl-Key"] = self.key
         msg.set_content(self.text)
         msg.add_alternative(self.html, subtype="html")
+        for path in self.attachments:
+            path = Path(path)
+            msg.add_attachment(path.read_bytes(), maintype="application",
+                               subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=path.name)
         return msg
 
 
@@ -325,7 +331,9 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     subject = subject_for(d, lang)
     digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|digest|{today.isoformat()}|{digest}".encode()).hexdigest()
-    return Mail(key, "digest", d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons))
+    workbooks = {n.workbook for n in d.tasks} | set(d.errors) | set(d.overdue_summary) | {p.workbook for p in d.pending}
+    return Mail(key, "digest", d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons),
+                tuple(sorted(workbooks)))
 
 
 def _days_text(lang: str):

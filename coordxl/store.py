@@ -45,6 +45,26 @@ SCHEMA = [
     );
     CREATE INDEX mails_day ON mails (day, status);
     """,
+    # version 3: each daily run's per-task state, so weeks can be compared; which items a mail was about
+    """
+    CREATE TABLE snapshots (
+        day TEXT NOT NULL,
+        workbook TEXT NOT NULL,
+        task_key TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        task TEXT NOT NULL,
+        department TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        due TEXT,
+        done_on TEXT,
+        status TEXT,
+        state TEXT NOT NULL,
+        days INTEGER NOT NULL,
+        PRIMARY KEY (day, workbook, task_key)
+    );
+    ALTER TABLE mails ADD COLUMN workbooks TEXT NOT NULL DEFAULT '';
+    ALTER TABLE mails ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -89,19 +109,41 @@ class Store:
         with closing(self._connect()) as db, db:
             db.execute(
                 """INSERT INTO mails (key, day, kind, recipient, cc, subject, reasons, status, error, transport,
-                                      updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      updated_at, workbooks, escalated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET
                      status = CASE WHEN mails.status = 'sent' THEN 'sent' ELSE excluded.status END,
                      attempts = mails.attempts + 1, error = excluded.error, updated_at = excluded.updated_at""",
                 (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc),
-                 mail.subject, ", ".join(mail.reasons), status, error, transport, now.isoformat(timespec="seconds")))
+                 mail.subject, ", ".join(mail.reasons), status, error, transport, now.isoformat(timespec="seconds"),
+                 "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc))))
 
     def mails(self, day: dt.date | None = None) -> list[dict]:
         with closing(self._connect()) as db:
             rows = db.execute("SELECT * FROM mails" + (" WHERE day = ?" if day else "") + " ORDER BY updated_at, key",
                               (day.isoformat(),) if day else ()).fetchall()
         return [dict(r) for r in rows]
+
+    def save_snapshot(self, day: dt.date, workbook: str, rows: list[tuple]) -> None:
+        """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,
+        owner, due, done_on, status, state, days)."""
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM snapshots WHERE day = ? AND workbook = ?", (day.isoformat(), workbook))
+            db.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(day.isoformat(), workbook, *row) for row in rows])
+
+    def snapshot(self, day: dt.date) -> dict[tuple[str, str], dict]:
+        """The latest snapshot taken on or before ``day``, by (workbook, task_key)."""
+        with closing(self._connect()) as db:
+            latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
+            if latest is None:
+                return {}
+            rows = db.execute("SELECT * FROM snapshots WHERE day = ?", (latest,)).fetchall()
+        return {(r["workbook"], r["task_key"]): dict(r) for r in rows}
+
+    def snapshot_days(self) -> list[str]:
+        with closing(self._connect()) as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT day FROM snapshots ORDER BY day")]
 
     def runs(self, job: str | None = None) -> list[dict]:
         with closing(self._connect()) as db:

@@ -1,0 +1,472 @@
+"""The weekly summary: figures per item and department, lists, week-over-week changes, charts, mail.
+
+The report week is the ISO week that just ended when the job runs Monday to
+Wednesday, and the current ISO week from Thursday on (so a Monday-morning and
+a Friday-afternoon job both report the week people expect, and a rerun a day
+later reports the same week). Figures come from the workbooks as they are
+now; week-over-week changes (newly done, newly overdue, slipped deadlines)
+compare with the daily job's snapshot from a week earlier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.styles import Alignment, Font, PatternFill
+
+from . import assess, notify
+from .calendar import WorkCalendar
+from .check import Report, put_text, run_check
+from .daily import task_key
+from .findings import Finding
+from .folder import Layout
+from .messages import text
+from .model import Item
+from .rules import Context
+from .store import Store
+
+HEADER_FILL = PatternFill("solid", start_color="DDEBF7")
+STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "ok", "done", "cancelled")
+
+
+def report_week(today: dt.date) -> tuple[dt.date, dt.date]:
+    """Monday and Sunday of the week reported: last week when run Monday–Wednesday, else this week."""
+    monday = today - dt.timedelta(days=today.weekday())
+    if today.weekday() < 3:
+        monday -= dt.timedelta(days=7)
+    return monday, monday + dt.timedelta(days=6)
+
+
+def week_label(monday: dt.date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class TaskLine:
+    workbook: str
+    topic: str
+    key: str
+    task_id: str
+    task: str
+    department: str
+    owner: str
+    due: dt.date | None
+    done_on: dt.date | None
+    status: str | None
+    state: str
+    days: int
+
+
+@dataclass
+class ItemLine:
+    workbook: str
+    topic: str
+    initiator: str
+    status: str
+    total: int = 0
+    cancelled: int = 0
+    done: int = 0
+    overdue: int = 0
+    due_next_week: int = 0
+    pending_resources: int = 0
+    last_followup: dt.date | None = None
+
+    @property
+    def progress(self) -> float | None:
+        base = self.total - self.cancelled
+        return self.done / base if base else None
+
+
+@dataclass
+class DeptLine:
+    department: str
+    states: Counter = dc_field(default_factory=Counter)
+    done_week: int = 0
+    on_time_week: int = 0
+    done_total: int = 0
+    on_time_total: int = 0
+
+    @property
+    def open(self) -> int:
+        return sum(n for s, n in self.states.items() if s not in ("done", "cancelled"))
+
+    @staticmethod
+    def rate(on_time: int, done: int) -> float | None:
+        return on_time / done if done else None
+
+
+@dataclass
+class Weekly:
+    today: dt.date
+    monday: dt.date
+    sunday: dt.date
+    items: list[ItemLine] = dc_field(default_factory=list)
+    departments: dict[str, DeptLine] = dc_field(default_factory=dict)
+    overdue: list[TaskLine] = dc_field(default_factory=list)
+    due_next_week: list[TaskLine] = dc_field(default_factory=list)
+    done_this_week: list[TaskLine] = dc_field(default_factory=list)
+    newly_done: list[TaskLine] = dc_field(default_factory=list)
+    newly_overdue: list[TaskLine] = dc_field(default_factory=list)
+    slipped: list[tuple[TaskLine, dt.date, int]] = dc_field(default_factory=list)  # (task, old due, workdays)
+    pending: list[notify.PendingNote] = dc_field(default_factory=list)
+    missing_followups: list[tuple[str, str, str]] = dc_field(default_factory=list)  # (workbook, topic, message)
+    findings: list[Finding] = dc_field(default_factory=list)
+    trend: list[tuple[str, float | None, int | None]] = dc_field(default_factory=list)  # (week, on-time, overdue)
+    report: Report | None = None
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return week_label(self.monday)
+
+
+def _on_time(line: TaskLine) -> bool:
+    return bool(line.done_on and line.due and line.done_on <= line.due)
+
+
+def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
+    """Add one item's figures and lists to the week."""
+    next_monday = weekly.sunday + dt.timedelta(days=1)
+    next_sunday = next_monday + dt.timedelta(days=6)
+    line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "")
+    dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
+    line.last_followup = max(dates) if dates else None
+    seen = set()
+    for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
+        key = task_key(row)
+        due, done = row.get("due"), row.get("done_on")
+        t = TaskLine(item.workbook, item.topic, key, str(row.get("id") or ""), str(row.get("task") or ""),
+                     str(row.get("department") or ""), str(row.get("owner") or ""),
+                     due if isinstance(due, dt.date) else None, done if isinstance(done, dt.date) else None,
+                     row.get("status"), state.state, state.days)
+        line.total += 1
+        line.cancelled += state.state == "cancelled"
+        line.done += state.state == "done"
+        line.overdue += state.state == "overdue"
+        dept = weekly.departments.setdefault(t.department or "-", DeptLine(t.department or "-"))
+        dept.states[state.state] += 1
+        if state.state == "overdue":
+            weekly.overdue.append(t)
+        if t.state not in ("done", "cancelled") and t.due and next_monday <= t.due <= next_sunday:
+            weekly.due_next_week.append(t)
+            line.due_next_week += 1
+        if t.state == "done" and t.done_on:
+            dept.done_total += 1
+            dept.on_time_total += _on_time(t)
+            if weekly.monday <= t.done_on <= weekly.sunday:
+                weekly.done_this_week.append(t)
+                dept.done_week += 1
+                dept.on_time_week += _on_time(t)
+        before = previous.get((item.workbook, key))
+        if before is not None and key not in seen:
+            if t.state == "done" and before["state"] != "done":
+                weekly.newly_done.append(t)
+            if t.state == "overdue" and before["state"] != "overdue":
+                weekly.newly_overdue.append(t)
+            old_due = dt.date.fromisoformat(before["due"]) if before["due"] else None
+            if old_due and t.due and t.due > old_due:
+                weekly.slipped.append((t, old_due, ctx.calendar.count(old_due, t.due)))
+        seen.add(key)
+    for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
+        line.pending_resources += 1
+        weekly.pending.append(notify.PendingNote(item.workbook, str(item.path), item.topic, str(p.row.get("id") or ""),
+                                                 p.step, p.waiting, p.days, str(p.row.get("purpose") or "")))
+    if item.meetings and item.status != "closed" and not any(weekly.monday <= d <= weekly.sunday for d in dates):
+        weekly.missing_followups.append((item.workbook, item.topic, text("weekly.no_followup", ctx.settings.lang,
+                                                                         start=weekly.monday.isoformat(),
+                                                                         end=weekly.sunday.isoformat())))
+    weekly.items.append(line)
+
+
+def trend(store: Store | None, weekly: Weekly, calendar: WorkCalendar, all_done: list[TaskLine]) -> None:
+    """On-time completion rate per week (from 完成日期 vs 截止日期) and overdue count (from snapshots), 8 weeks."""
+    for back in range(7, -1, -1):
+        monday = weekly.monday - dt.timedelta(weeks=back)
+        sunday = monday + dt.timedelta(days=6)
+        done = [t for t in all_done if t.done_on and monday <= t.done_on <= sunday]
+        rate = sum(_on_time(t) for t in done) / len(done) if done else None
+        overdue = None
+        if back == 0:
+            overdue = len(weekly.overdue)
+        elif store is not None:
+            snap = store.snapshot(sunday)
+            if snap and max(r["day"] for r in snap.values()) >= monday.isoformat():
+                overdue = sum(1 for r in snap.values() if r["state"] == "overdue")
+        weekly.trend.append((week_label(monday), rate, overdue))
+
+
+def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Weekly:
+    """Read the folder and compute the week's figures (writes nothing)."""
+    layout = layout or Layout.of(root)
+    monday, sunday = report_week(today)
+    weekly = Weekly(today, monday, sunday)
+    db = layout.state / "state.db"
+    store = Store(db) if db.exists() else None
+    previous = store.snapshot(sunday - dt.timedelta(days=7)) if store else {}
+    done_lines: list[TaskLine] = []
+
+    def on_item(item: Item, ctx: Context) -> None:
+        collect(item, ctx, weekly, previous)
+        for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
+            done = row.get("done_on")
+            due = row.get("due")
+            if state.state == "done" and isinstance(done, dt.date):
+                done_lines.append(TaskLine(item.workbook, item.topic, "", "", "", "", "", due if isinstance(
+                    due, dt.date) else None, done, "done", "done", 0))
+
+    weekly.report = run_check(root, today, layout=layout, on_item=on_item)
+    weekly.findings = [f for f in weekly.report.findings if f.is_error]
+    trend(store, weekly, WorkCalendar.from_settings(layout.settings), done_lines)
+    weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
+    weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
+    weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))
+    return weekly
+
+
+# --- the workbook --------------------------------------------------------------------------
+
+def _table(ws, top: int, headers: list[str], rows: list[list], widths: list[int] | None = None) -> int:
+    """Write a header row and records from row ``top``; cell text as text, dates as dates. Returns the last row."""
+    for c, h in enumerate(headers, start=1):
+        cell = ws.cell(row=top, column=c, value=h)
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for r, values in enumerate(rows, start=top + 1):
+        for c, value in enumerate(values, start=1):
+            if isinstance(value, str):
+                put_text(ws, r, c, value)
+            else:
+                cell = ws.cell(row=r, column=c, value=value)
+                if isinstance(value, dt.date):
+                    cell.number_format = "yyyy-mm-dd"
+                elif isinstance(value, float):
+                    cell.number_format = "0%"
+    for c, width in enumerate(widths or [], start=1):
+        ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = width
+    return top + len(rows)
+
+
+def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: list[int]) -> None:
+    ws = wb.create_sheet(title)
+    last = _table(ws, 1, headers, rows, widths)
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{ws.cell(row=1, column=len(headers)).column_letter}{max(last, 1)}"
+    _print(ws)
+
+
+def _print(ws) -> None:
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def write_workbook(weekly: Weekly, layout: Layout) -> Path:
+    """报告/周报-<ISO week>.xlsx: 总览 with charts, then one sheet per list."""
+    lang = layout.settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    wb = Workbook()
+    ws = wb.active
+    ws.title = t("weekly.sheet.overview")
+    ws["A1"] = t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat())
+    ws["A1"].font = Font(size=14, bold=True)
+    item_rows = [[i.topic, i.initiator, t(f"weekly.item_status.{i.status}") if i.status else "",
+                  i.progress if i.progress is not None else "-", i.overdue, i.due_next_week, i.pending_resources,
+                  i.last_followup or "-"] for i in sorted(weekly.items, key=lambda i: i.topic)]
+    top = 3
+    ws.cell(row=top - 1, column=1, value=t("weekly.by_item")).font = Font(bold=True)
+    last = _table(ws, top, [t(f"weekly.col.{k}") for k in
+                            ("topic", "initiator", "status", "progress", "overdue", "due_next_week", "pending",
+                             "last_followup")], item_rows, [30, 10, 10, 10, 10, 12, 14, 16])
+    dept_top = last + 3
+    ws.cell(row=dept_top - 1, column=1, value=t("weekly.by_department")).font = Font(bold=True)
+    depts = sorted(weekly.departments.values(), key=lambda d: d.department)
+    dept_rows = [[d.department, d.open, d.states["overdue"], d.done_week,
+                  DeptLine.rate(d.on_time_week, d.done_week) if d.done_week else "-",
+                  DeptLine.rate(d.on_time_total, d.done_total) if d.done_total else "-"] for d in depts]
+    last = _table(ws, dept_top, [t(f"weekly.col.{k}") for k in
+                                 ("department", "open", "overdue", "done_week", "on_time_week", "on_time_total")],
+                  dept_rows)
+    # chart data: tasks by state per department
+    states_top = last + 3
+    ws.cell(row=states_top - 1, column=1, value=t("weekly.chart.states")).font = Font(bold=True)
+    shown_states = [s for s in STATE_ORDER if any(d.states[s] for d in depts)] or ["ok"]
+    state_rows = [[d.department] + [d.states[s] for s in shown_states] for d in depts]
+    last_states = _table(ws, states_top, [t("weekly.col.department")] + [t(f"mail.state.{s}") if s in (
+        "overdue", "due_today", "due_soon", "stale") else t(f"weekly.state.{s}") for s in shown_states], state_rows)
+    trend_top = last_states + 3
+    ws.cell(row=trend_top - 1, column=1, value=t("weekly.chart.trend")).font = Font(bold=True)
+    trend_rows = [[week, rate if rate is not None else None, overdue] for week, rate, overdue in weekly.trend]
+    last_trend = _table(ws, trend_top, [t("weekly.col.week"), t("weekly.col.on_time_rate"), t("weekly.col.overdue")],
+                        trend_rows)
+    if depts:
+        bar = BarChart()
+        bar.type = "bar"
+        bar.grouping = "stacked"
+        bar.overlap = 100
+        bar.title = t("weekly.chart.states")
+        data = Reference(ws, min_col=2, max_col=1 + len(shown_states), min_row=states_top, max_row=last_states)
+        bar.add_data(data, titles_from_data=True)
+        bar.set_categories(Reference(ws, min_col=1, min_row=states_top + 1, max_row=last_states))
+        bar.height, bar.width = 8, 16
+        ws.add_chart(bar, "J3")
+    rate = LineChart()
+    rate.title = t("weekly.chart.on_time")
+    rate.y_axis.number_format = "0%"
+    rate.add_data(Reference(ws, min_col=2, min_row=trend_top, max_row=last_trend), titles_from_data=True)
+    rate.set_categories(Reference(ws, min_col=1, min_row=trend_top + 1, max_row=last_trend))
+    rate.height, rate.width = 7, 16
+    for series in rate.series:
+        series.smooth = False  # a weekly rate is a step, not a curve
+    ws.add_chart(rate, "J20")
+    overdue = LineChart()
+    overdue.title = t("weekly.chart.overdue")
+    overdue.add_data(Reference(ws, min_col=3, min_row=trend_top, max_row=last_trend), titles_from_data=True)
+    overdue.set_categories(Reference(ws, min_col=1, min_row=trend_top + 1, max_row=last_trend))
+    overdue.height, overdue.width = 7, 16
+    for series in overdue.series:
+        series.smooth = False
+    ws.add_chart(overdue, "J35")
+    ws.freeze_panes = "A4"
+    _print(ws)
+    task_head = [t(f"weekly.col.{k}") for k in ("topic", "id", "task", "department", "owner", "due")]
+    widths = [28, 8, 30, 10, 10, 12]
+    _list_sheet(wb, t("weekly.sheet.overdue"), task_head + [t("weekly.col.days")],
+                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.days] for x in weekly.overdue],
+                widths + [10])
+    _list_sheet(wb, t("weekly.sheet.due_next_week"), task_head,
+                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or ""] for x in weekly.due_next_week], widths)
+    _list_sheet(wb, t("weekly.sheet.done"), task_head + [t("weekly.col.done_on"), t("weekly.col.on_time")],
+                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.done_on,
+                  "✔" if _on_time(x) else "✘"] for x in weekly.done_this_week], widths + [12, 8])
+    _list_sheet(wb, t("weekly.sheet.slipped"), task_head[:5] + [t("weekly.col.old_due"), t("weekly.col.new_due"),
+                                                                t("weekly.col.slip_days")],
+                [[x.topic, x.task_id, x.task, x.department, x.owner, old, x.due, n] for x, old, n in weekly.slipped],
+                widths[:5] + [12, 12, 10])
+    _list_sheet(wb, t("weekly.sheet.resources"), [t(f"weekly.col.{k}") for k in ("topic", "request", "step",
+                                                                                    "waiting", "days", "purpose")],
+                [[p.topic, p.request_id, t(f"mail.step.{p.step}"), p.waiting, p.days, p.purpose] for p in weekly.pending],
+                [28, 10, 8, 10, 10, 30])
+    _list_sheet(wb, t("weekly.sheet.findings"), [t(f"weekly.col.{k}") for k in ("code", "workbook", "sheet", "cell",
+                                                                                   "problem", "fix")],
+                [[f.code, f.workbook, f.sheet, f.cell, f.message(lang), f.hint(lang)] for f in weekly.findings],
+                [18, 30, 10, 8, 50, 40])
+    _list_sheet(wb, t("weekly.sheet.followups"), [t("weekly.col.topic"), t("weekly.col.workbook"),
+                                                  t("weekly.col.problem")],
+                [[topic, workbook, message] for workbook, topic, message in weekly.missing_followups], [28, 32, 50])
+    layout.reports.mkdir(parents=True, exist_ok=True)
+    name = f"周报-{weekly.label}.xlsx" if lang == "zh" else f"weekly-{weekly.label}.xlsx"
+    path = layout.reports / name
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+    weekly.path = path
+    return path
+
+
+# --- the mails -----------------------------------------------------------------------------
+
+def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Mail], list[notify.Refusal]]:
+    """Each initiator (their items), each department head (their department), the management list (all)."""
+    settings = layout.settings
+    lang = settings.lang
+    audiences: dict[str, dict] = {}
+    refused: list[notify.Refusal] = []
+
+    def add(name: str, reason: str, items=(), department: str | None = None, everything=False):
+        person = roster.person(name) if roster else None
+        if person is None:
+            return
+        why = notify._allowed(person, settings)
+        if why:
+            if why != "inactive" and person.name not in {r.name for r in refused}:
+                refused.append(notify.Refusal(person.name, person.email, why))
+            return
+        a = audiences.setdefault(person.name, dict(person=person, items=set(), departments=set(), all=False,
+                                                   reasons=set()))
+        a["items"] |= set(items)
+        if department:
+            a["departments"].add(department)
+        a["all"] |= everything
+        a["reasons"].add(reason)
+
+    for item in weekly.items:
+        if item.initiator:
+            add(item.initiator, "initiator", [item.workbook])
+    for dept in weekly.departments:
+        head = roster.head_of(dept) if roster else None
+        if head:
+            add(head.name, "head", department=dept)
+    for name in settings["reminders.management"]:
+        add(name, "management", everything=True)
+    env = notify._ENV
+    mails = []
+    for name, a in sorted(audiences.items()):
+        items = [i for i in weekly.items if a["all"] or i.workbook in a["items"]]
+        depts = [d for d in weekly.departments.values() if a["all"] or d.department in a["departments"]]
+        t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+        context = dict(t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
+                       rate=DeptLine.rate, why=("；" if lang == "zh" else "; ").join(
+                           t(f"weekly.why.{r}") for r in sorted(a["reasons"])),
+                       overdue=[x for x in weekly.overdue if a["all"] or x.workbook in a["items"]
+                                or x.department in a["departments"]][:20])
+        html = env.get_template("weekly.html").render(**context)
+        plain = notify._TEXT_ENV.get_template("weekly.txt").render(**context)
+        digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
+        key = hashlib.sha256(f"{a['person'].email.lower()}|weekly|{weekly.label}|{digest}".encode()).hexdigest()
+        subject = t("weekly.subject", week=weekly.label, overdue=sum(i.overdue for i in items))
+        mails.append(notify.Mail(key, "weekly", a["person"], [], subject, plain, html, sorted(a["reasons"]),
+                                 tuple(i.workbook for i in items), (weekly.path,) if weekly.path else ()))
+    return mails, refused
+
+
+@dataclass
+class WeeklyResult:
+    weekly: Weekly
+    mails: list[notify.Mail]
+    delivery: notify.Delivery | None
+
+
+def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layout | None = None,
+               transport: notify.Transport | None = None, resend: bool = False) -> WeeklyResult:
+    """Write the weekly summary workbook and mail it; the mails are sent once per ISO week."""
+    layout = layout or Layout.of(root)
+    store = Store(layout.state / "state.db")
+    run_id = store.start_run("weekly", today, now)
+    outcome = "failed"
+    delivery = None
+    mails: list[notify.Mail] = []
+    weekly = None
+    try:
+        weekly = build(root, today, layout)
+        write_workbook(weekly, layout)
+        mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
+        if transport is None:
+            transport = notify.OutboxTransport(layout.state / "outbox", today)
+        todo, already = (mails, []) if resend else _once_per_week(mails, store, weekly.label)
+        delivery = notify.deliver(todo, transport, store, layout.settings, today, now, resend=resend)
+        delivery.skipped += already
+        delivery.refused = refused
+        outcome = "ok" if not delivery.failed else "failed_sends"
+    finally:
+        store.finish_run(run_id, outcome, {
+            "week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
+            "mails_sent": len(delivery.sent) if delivery else 0,
+            "mails_failed": len(delivery.failed) if delivery else 0}, now)
+    return WeeklyResult(weekly, mails, delivery)
+
+
+def _once_per_week(mails: list[notify.Mail], store: Store, label: str):
+    """(to send, already sent): one weekly mail per person per ISO week, even if the figures moved since."""
+    sent = {m["recipient"] for m in store.mails() if m["kind"] == "weekly" and m["status"] == "sent"
+            and label in m["subject"]}
+    return [m for m in mails if m.to.email not in sent], [m for m in mails if m.to.email in sent]
