@@ -192,6 +192,52 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     sys.exit(1 if d.failed else 0)
 
 
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("item")
+@click.option("--today", help="As of this date (default: today).")
+@handle_errors
+def review(root: Path, item: str, today: str | None) -> None:
+    """Write the retrospective draft 报告/复盘草稿-<item>.xlsx for one item (by file name or topic).
+
+    Example: coordxl review ./协调 618大促数据复盘对接
+    """
+    from .folder import Layout
+    from .review import run_review
+
+    layout = Layout.of(root)
+    path = run_review(root, item, _today(today, layout.settings))
+    console.print(("复盘草稿：" if layout.settings.lang == "zh" else "Retrospective draft: ") + str(path),
+                  highlight=False)
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("item")
+@click.option("--force", is_flag=True, help="Archive even though the item is not closed or lacks its retrospective.")
+@click.option("--reason", default="", help="Why --force was needed (recorded in the manifest and the index).")
+@click.option("--today", help="As of this date (default: today).")
+@handle_errors
+def archive(root: Path, item: str, force: bool, reason: str, today: str | None) -> None:
+    """Move a closed item (and its retrospective draft) to 归档/<year>/<item>/ with a manifest and index row.
+
+    Example: coordxl archive ./协调 618大促数据复盘对接
+    """
+    import getpass
+
+    from .archive import archive_item
+    from .folder import Layout
+
+    layout = Layout.of(root)
+    zone = ZoneInfo(layout.settings["general.timezone"])
+    result = archive_item(root, item, _today(today, layout.settings), dt.datetime.now(zone).replace(tzinfo=None),
+                          by=getpass.getuser(), force=force, reason=reason)
+    console.print(text("archive.done", layout.settings.lang, dest=result.dest), highlight=False)
+    if not result.index_written:
+        err_console.print(text("archive.index_locked", layout.settings.lang))
+        sys.exit(1)
+
+
 def example_source() -> Path | None:
     """The bundled example folder when running from a checkout (pip install -e .)."""
     here = Path(__file__).resolve().parent.parent / "workbooks" / "example"

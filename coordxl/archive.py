@@ -1,0 +1,172 @@
+"""`coordxl archive`: move a closed item into 归档/<year>/<item>/ with a manifest and an index row.
+
+Never half-done: the files are copied into a hidden staging folder, their
+SHA-256 checked against the originals, the folder renamed into place in one
+step, the index row appended, and only then are the originals removed. A run
+interrupted at any point is finished (or its partial copy discarded) by
+running the same command again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font, PatternFill
+
+from .check import put_text
+from .errors import ConfigError, CoordxlError
+from .folder import Layout, safe_filename
+from .messages import text
+from .review import draft_path, find_item, load_item
+from .writer import owner_files
+
+INDEX_NAME = {"zh": "归档索引.xlsx", "en": "archive-index.xlsx"}
+MANIFEST = "manifest.json"
+
+
+class ArchiveRefused(CoordxlError):
+    """The item is not ready to be archived; the message lists what is missing."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Archived:
+    dest: Path
+    manifest: dict
+    index_written: bool
+
+
+def _manifest(files: list[Path], item, by: str, now: dt.datetime, force_reason: str) -> dict:
+    return {
+        "item": item.topic,
+        "workbook": item.workbook,
+        "initiator": item.initiator or "",
+        "archived_at": now.isoformat(timespec="seconds"),
+        "archived_by": by,
+        "forced": bool(force_reason),
+        "reason": force_reason,
+        "files": [{"name": p.name, "size": p.stat().st_size, "sha256": sha256(p)} for p in files],
+    }
+
+
+def verify(dest: Path) -> bool:
+    """Do the archived files match their manifest?"""
+    try:
+        manifest = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return all((dest / f["name"]).is_file() and sha256(dest / f["name"]) == f["sha256"] for f in manifest["files"])
+
+
+def archive_item(root: Path | str, name: str, today: dt.date, now: dt.datetime, by: str, force: bool = False,
+                 reason: str = "", hook: Callable[[str], None] | None = None) -> Archived:
+    layout = Layout.of(root)
+    lang = layout.settings.lang
+    if force and not reason.strip():
+        raise ConfigError(text("archive.reason_needed", lang))
+    path = find_item(layout, name)
+    item, findings, ctx = load_item(layout, path, today)
+    missing = []
+    if item.status != "closed":
+        missing.append(text("archive.not_closed", lang))
+    missing += [f.message(lang) for f in findings if f.code in ("R-CLOSE", "R-RETRO")]
+    if missing and not force:
+        raise ArchiveRefused(text("archive.refused", lang, item=item.topic, missing="；".join(missing)))
+    accepted = item.retro.get("accepted_on") if item.retro else None
+    year = (accepted if isinstance(accepted, dt.date) else today).year
+    stem = safe_filename(path.stem)
+    dest = layout.archive / str(year) / stem
+    staging = layout.archive / str(year) / f".{stem}.partial"
+    draft = draft_path(layout, path.stem)
+    files = [path] + ([draft] if draft.exists() else [])
+    if dest.exists():
+        # a previous run got as far as the rename: finish it if the archive is intact and the same files
+        if not verify(dest):
+            raise CoordxlError(text("archive.conflict", lang, dest=dest))
+        manifest = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+        recorded = {f["name"]: f["sha256"] for f in manifest["files"]}
+        if any(p.name in recorded and sha256(p) != recorded[p.name] for p in files):
+            raise CoordxlError(text("archive.conflict", lang, dest=dest))
+    else:
+        if staging.exists():
+            shutil.rmtree(staging)  # an interrupted copy: start it again
+        staging.mkdir(parents=True)
+        manifest = _manifest(files, item, by, now, reason if force else "")
+        for src in files:
+            shutil.copy2(src, staging / src.name)
+            with open(staging / src.name, "rb") as fh:
+                os.fsync(fh.fileno())
+        if hook:
+            hook("after_copy")
+        for f in manifest["files"]:
+            if sha256(staging / f["name"]) != f["sha256"]:
+                shutil.rmtree(staging)
+                raise CoordxlError(f"copy of {f['name']} does not match the original; nothing was archived")
+        (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(staging, dest)
+    if hook:
+        hook("after_rename")
+    written = append_index(layout, manifest, dest, accepted if isinstance(accepted, dt.date) else None)
+    if written:
+        for src in files:
+            if src.exists():
+                src.unlink()
+    return Archived(dest, manifest, written)
+
+
+def append_index(layout: Layout, manifest: dict, dest: Path, accepted: dt.date | None) -> bool:
+    """Add the item's row to 归档/归档索引.xlsx (once); False when the index is open in Excel."""
+    lang = layout.settings.lang
+    path = layout.archive / INDEX_NAME[lang]
+    if path.exists() and owner_files(path):
+        return False
+    location = dest.relative_to(layout.archive).as_posix()
+    if path.exists():
+        wb = load_workbook(path)
+        ws = wb.active
+        if any(row[6] == location for row in ws.iter_rows(min_row=2, values_only=True)):
+            return True
+    else:
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "归档索引" if lang == "zh" else "Archive"
+        ws.append(["事项", "工作簿", "发起人", "验收日期", "归档时间", "归档人", "位置", "强制归档原因", "文件数"]
+                  if lang == "zh" else
+                  ["Item", "Workbook", "Initiator", "Accepted on", "Archived at", "By", "Location", "Forced because",
+                   "Files"])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+            cell.fill = PatternFill("solid", start_color="DDEBF7")
+        ws.freeze_panes = "A2"
+        for letter, width in zip("ABCDEFGHI", (30, 30, 10, 12, 20, 10, 30, 30, 8)):
+            ws.column_dimensions[letter].width = width
+    r = ws.max_row + 1
+    values = [manifest["item"], manifest["workbook"], manifest["initiator"], accepted, manifest["archived_at"],
+              manifest["archived_by"], location, manifest["reason"], len(manifest["files"])]
+    for c, value in enumerate(values, start=1):
+        if isinstance(value, str):
+            put_text(ws, r, c, value)
+        else:
+            cell = ws.cell(row=r, column=c, value=value)
+            if isinstance(value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+    ws.auto_filter.ref = f"A1:I{r}"
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    os.replace(tmp, path)
+    return True

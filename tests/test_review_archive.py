@@ -1,0 +1,123 @@
+"""`coordxl review` and `coordxl archive`."""
+
+import datetime as dt
+import json
+
+import openpyxl
+import pytest
+import python_calamine
+from click.testing import CliRunner
+
+from coordxl.archive import archive_item, verify
+from coordxl.cli import main
+from coordxl.review import run_review
+
+from conftest import sha256
+
+TODAY = dt.date(2026, 8, 20)
+NOW = dt.datetime(2026, 8, 20, 18, 0)
+RECAP = "618大促数据复盘对接"
+
+
+def compliance_marks(path):
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    start = next(i for i, r in enumerate(rows) if r[0] == "六、流程合规") + 2
+    marks = {}
+    for r in rows[start:]:
+        if not r[0] or r[0].startswith("七"):
+            break
+        marks[r[0]] = (r[1], r[2])
+    return marks
+
+
+def test_review_draft_marks_the_planted_breaches(example_root):
+    path = run_review(example_root, "Q3新品上市推广", TODAY)
+    assert path == example_root / "报告" / "复盘草稿-Q3新品上市推广.xlsx"
+    marks = compliance_marks(path)
+    assert {k: v[0] for k, v in marks.items()} == {
+        "需求单提前2个工作日发出": "✔", "会议材料提前1天发出": "✔", "会议不超过90分钟": "✔",
+        "会后24小时内发出纪要": "✘", "待办有负责人、截止日期、交付标准": "✘", "每个待办都拆解为任务": "✔",
+        "每周召开不超过30分钟的跟进会": "✘", "资源申请先审核后审批": "✘"}
+    assert marks["需求单提前2个工作日发出"][1] == "提前 2 个工作日发出"
+    assert "42 小时" in marks["会后24小时内发出纪要"][1]
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    flat = [c for r in rows for c in r]
+    for section in ("七、成功经验（请填写）", "八、不足（请填写）", "九、改进措施（请填写）"):
+        assert section in flat
+    # on-time rate: 5 done (T01 T02 T04 T05 T14), T02 late (08-04 vs 07-31): 4 of 5
+    overall = next(r for r in rows if r[0] == "合计")
+    assert overall[1] == 5 and overall[2] == pytest.approx(4 / 5)
+
+
+def test_review_finds_items_by_topic_and_suggests_names(example_root):
+    assert run_review(example_root, "Q3新品上市推广协调", TODAY).exists()
+    result = CliRunner().invoke(main, ["review", str(example_root), "Q3新品推广"])
+    assert result.exit_code == 2 and "Q3新品上市推广" in result.output
+
+
+def test_review_counts_reminders_sent(example_root):
+    from coordxl.daily import run_daily
+    run_daily(example_root, TODAY, dt.datetime(2026, 8, 20, 9))
+    path = run_review(example_root, "Q3新品上市推广", TODAY)
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    i = next(i for i, r in enumerate(rows) if r[0] == "四、提醒与升级")
+    assert rows[i + 2][:2] == [5, 2]  # 5 digests about this item, 2 of them copied to managers
+
+
+def test_archive_refuses_an_open_item(example_root):
+    before = sha256(example_root / "进行中" / "Q3新品上市推广.xlsx")
+    result = CliRunner().invoke(main, ["archive", str(example_root), "Q3新品上市推广"])
+    assert result.exit_code == 1 and "状态不是“已关闭”" in result.output
+    assert sha256(example_root / "进行中" / "Q3新品上市推广.xlsx") == before
+    assert not list((example_root / "归档").rglob("*.xlsx"))
+
+
+def test_force_needs_a_reason_and_records_it(example_root):
+    assert CliRunner().invoke(main, ["archive", str(example_root), "Q3新品上市推广", "--force"]).exit_code == 2
+    done = archive_item(example_root, "Q3新品上市推广", TODAY, NOW, "admin", force=True, reason="项目取消")
+    manifest = json.loads((done.dest / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["forced"] and manifest["reason"] == "项目取消"
+
+
+def test_archive_a_closed_item(example_root):
+    original = sha256(example_root / "进行中" / f"{RECAP}.xlsx")
+    run_review(example_root, RECAP, TODAY)
+    done = archive_item(example_root, RECAP, TODAY, NOW, "李娜")
+    assert done.dest == example_root / "归档" / "2026" / RECAP
+    assert sorted(p.name for p in done.dest.iterdir()) == sorted(
+        [f"{RECAP}.xlsx", f"复盘草稿-{RECAP}.xlsx", "manifest.json"])
+    assert sha256(done.dest / f"{RECAP}.xlsx") == original and verify(done.dest)
+    assert not (example_root / "进行中" / f"{RECAP}.xlsx").exists()
+    assert not (example_root / "报告" / f"复盘草稿-{RECAP}.xlsx").exists()
+    ws = openpyxl.load_workbook(example_root / "归档" / "归档索引.xlsx").active
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 1 and rows[0][0] == RECAP and rows[0][5] == "李娜" and rows[0][6] == f"2026/{RECAP}"
+
+
+@pytest.mark.parametrize("stage", ["after_copy", "after_rename"])
+def test_an_interrupted_archive_is_finished_by_running_it_again(example_root, stage):
+    original = sha256(example_root / "进行中" / f"{RECAP}.xlsx")
+
+    def crash(at):
+        if at == stage:
+            raise KeyboardInterrupt(at)
+
+    with pytest.raises(KeyboardInterrupt):
+        archive_item(example_root, RECAP, TODAY, NOW, "李娜", hook=crash)
+    # nothing is lost: the original is still where staff expect it
+    assert sha256(example_root / "进行中" / f"{RECAP}.xlsx") == original
+    done = archive_item(example_root, RECAP, TODAY, NOW, "李娜")
+    assert verify(done.dest) and sha256(done.dest / f"{RECAP}.xlsx") == original
+    assert not (example_root / "进行中" / f"{RECAP}.xlsx").exists()
+    assert not list((example_root / "归档" / "2026").glob(".*partial"))
+    # and nothing is duplicated: one copy, one index row
+    assert len(list((example_root / "归档").rglob(f"{RECAP}.xlsx"))) == 1
+    ws = openpyxl.load_workbook(example_root / "归档" / "归档索引.xlsx").active
+    assert ws.max_row == 2
+
+
+def test_manifest_hashes_verify_and_detect_tampering(example_root):
+    done = archive_item(example_root, RECAP, TODAY, NOW, "李娜")
+    assert verify(done.dest)
+    (done.dest / f"{RECAP}.xlsx").write_bytes(b"tampered")
+    assert not verify(done.dest)
