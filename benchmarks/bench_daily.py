@@ -7,6 +7,7 @@
    cell-by-cell comparison), next to what an openpyxl load + save of the same file costs.
 2. A daily run over the 300-workbook folder with nothing to write, next to `check` alone
    (each in a fresh process; the daily run is done once beforehand so every flag is in place).
+3. The weekly summary (workbook with charts, mails to the outbox) over the same folder.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def _child(kind: str, root: str) -> None:
     if kind == "check":
         run_check(root, dt.date(2026, 8, 20))
         extra = {}
+    elif kind == "weekly":
+        from coordxl.summary import run_weekly
+        result = run_weekly(root, dt.date(2026, 8, 24), dt.datetime(2026, 8, 24, 9, 30))
+        extra = {"mails": len(result.delivery.sent)}
     else:
         result = run_daily(root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9))
         extra = {"workbooks_written": len(result.written), "cells": result.cells_written}
@@ -92,6 +97,9 @@ def main() -> None:
     check, daily = measure("check", root), measure("daily", root)
     print(f"nothing to write: check {check['seconds']} s, daily {daily['seconds']} s "
           f"({daily['seconds'] / check['seconds']:.2f}x; target <= 1.3x), {daily['workbooks_written']} written")
+    weekly = measure("weekly", root)
+    print(f"weekly summary: {weekly['seconds']} s ({weekly['seconds'] / check['seconds']:.2f}x check), "
+          f"{weekly['mails']} mails to the outbox")
 
 
 if __name__ == "__main__":

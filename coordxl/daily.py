@@ -80,10 +80,10 @@ class DailyResult:
         }
 
 
-def desired_flags(item: Item, ctx: Context, lang: str) -> tuple[dict[int, str], dict[int, str], Counter]:
+def desired_flags(assessed, lang: str) -> tuple[dict[int, str], dict[int, str], Counter]:
     """(row → wanted flag text, row → current text, states) for the item's own tracker rows."""
     wanted, current, states = {}, {}, Counter()
-    for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
+    for row, state in assessed:
         states[state.state] += 1
         wanted[row.row] = state.flag(lang)
         raw = row.raw.get("flag")
@@ -96,9 +96,9 @@ def task_key(row) -> str:
     return f"id:{row.get('id')}" if row.get("id") else f"task:{row.get('task') or row.row}"
 
 
-def snapshot_rows(item: Item, ctx: Context) -> list[tuple]:
+def snapshot_rows(assessed) -> list[tuple]:
     out, seen = [], set()
-    for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
+    for row, state in assessed:
         key = task_key(row)
         if key in seen:
             continue  # a repeated 编号 is a finding already; keep the first
@@ -145,15 +145,16 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
 
     def on_item(item: Item, ctx: Context) -> None:
         try:
-            flag_item(item, ctx)
-            collector.add(item, ctx)
+            assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
+            flag_item(item, ctx, assessed)
+            collector.add(item, ctx, assessed)
         finally:
             item.tasks_rows = None  # the raw cells were only needed for this write
 
-    def flag_item(item: Item, ctx: Context) -> None:
+    def flag_item(item: Item, ctx: Context, assessed) -> None:
         if store is not None:
-            store.save_snapshot(today, item.workbook, snapshot_rows(item, ctx))
-        wanted, current, states = desired_flags(item, ctx, lang)
+            store.save_snapshot(today, item.workbook, snapshot_rows(assessed))
+        wanted, current, states = desired_flags(assessed, lang)
         result.states.update(states)
         result.untracked_actions.update(untracked_actions(item, ctx))
         result.pending_resources += len(assess.pending_resources(item, today, ctx.calendar, settings))

@@ -101,13 +101,14 @@ class Collector:
             return True
         return state.state == assess.DUE_SOON and state.days in self.settings["reminders.lead_workdays"]
 
-    def add(self, item: Item, ctx: Context) -> None:
+    def add(self, item: Item, ctx: Context, assessed=None) -> None:
         path = str(item.path or item.workbook)
         self.items[item.workbook] = ItemNote(item.workbook, path, item.topic, item.initiator or "",
                                              item.decision_maker or "")
         lead = self.settings["reminders.lead_workdays"]
-        for row in item.tasks[:item.own_tasks]:
-            state = assess.assess_task(row, ctx.today, ctx.calendar, ctx.settings)
+        if assessed is None:
+            assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
+        for row, state in assessed:
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
                 due = row.get("due")
@@ -317,14 +318,17 @@ def subject_for(d: Digest, lang: str) -> str:
 def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemNote]) -> Mail:
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    limit = settings["reminders.max_tasks_per_mail"]
     groups: dict[str, list[TaskNote]] = defaultdict(list)
-    for note in d.tasks:
+    for note in d.tasks[:limit]:  # most urgent first; a phone screen is not a spreadsheet
         groups[note.workbook].append(note)
+    more = max(0, len(d.tasks) - limit)
     context = dict(
         t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
         cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
+        more=more,
     )
     html = _ENV.get_template("digest.html").render(**context)
     plain = _TEXT_ENV.get_template("digest.txt").render(**context)

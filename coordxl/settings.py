@@ -71,6 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Working days overdue before the initiator and decision maker are copied"),
     Setting("reminders.send_on_non_workdays", False, "休息日是否也发送提醒", "Send reminders on non-working days too"),
     Setting("reminders.max_mails_per_run", 300, "每次运行最多发送的邮件数", "Most mails one run may send"),
+    Setting("reminders.max_tasks_per_mail", 30, "每封提醒最多列出的任务数（最紧急的在前，其余只计数）",
+            "Most tasks one reminder lists (most urgent first; the rest are counted)"),
     Setting("reminders.management", [], "接收周报的管理层姓名（须在名册中）",
             "Names (from the roster) of managers who get the weekly summary"),
     Setting("email.transport", "outbox", "outbox：写入 .coordxl/outbox/ 的 .eml 文件；smtp：真正发送",

@@ -316,3 +316,11 @@ def test_dry_run_sends_and_records_nothing(example_root, smtp):
     result = run_daily(example_root, TODAY, NOW, dry_run=True)
     assert len(result.mails) == 5 and smtp.messages == []
     assert not (example_root / ".coordxl" / "state.db").exists()
+
+
+def test_a_long_digest_lists_the_most_urgent_and_counts_the_rest(example_root):
+    (example_root / "coordxl.toml").write_text("[reminders]\nmax_tasks_per_mail = 1\n", encoding="utf-8")
+    run_daily(example_root, TODAY, NOW)
+    [path] = (example_root / ".coordxl" / "outbox" / "2026-08-20").glob("fengxue*.eml")
+    plain = email.message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert "逾期9个工作日" in plain and "逾期1个工作日" not in plain and "另有 1 项任务未列出" in plain
