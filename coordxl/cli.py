@@ -238,6 +238,56 @@ def archive(root: Path, item: str, force: bool, reason: str, today: str | None) 
         sys.exit(1)
 
 
+@main.command("schedule")
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--poll", default=30.0, show_default=True, help="Seconds between checks of the clock.")
+@handle_errors
+def schedule_cmd(root: Path, poll: float) -> None:
+    """Run the daily job (working days) and the weekly job at their configured times until stopped.
+
+    Example: coordxl schedule /srv/share/协调   (stop with Ctrl-C or SIGTERM)
+    """
+    from .scheduler import serve
+
+    sys.exit(serve(root, poll))
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handle_errors
+def status(root: Path, as_json: bool) -> None:
+    """Last and next run of each job, its outcome, mails sent today, and who holds the scheduler lock.
+
+    Example: coordxl status /srv/share/协调
+    """
+    import json
+
+    from rich.table import Table
+
+    from .scheduler import status as get_status
+
+    info = get_status(root)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        return
+    table = Table(title=f"coordxl status — {info['root']}", title_justify="left")
+    for name in ("job", "last run", "outcome", "next run"):
+        table.add_column(name)
+    for job, j in info["jobs"].items():
+        style = {"failed": "red", "ok": "green"}.get(j["last_outcome"] or "", "yellow")
+        table.add_row(job, j["last_run"] or "-", f"[{style}]{j['last_outcome'] or '-'}[/]", j["next_run"])
+    console.print(table)
+    console.print(f"mails today: {info['mails_sent_today']} sent, {info['mails_failed_today']} failed")
+    lock = info["lock"]
+    if lock:
+        state = "running" if lock["alive"] else "[red]stale (the process is gone)[/]"
+        console.print(f"scheduler: pid {lock['pid']} on {lock['host']} since {lock.get('since')}: {state}")
+    else:
+        console.print("scheduler: not running")
+    console.print(f"log: {info['log']}", highlight=False)
+
+
 def example_source() -> Path | None:
     """The bundled example folder when running from a checkout (pip install -e .)."""
     here = Path(__file__).resolve().parent.parent / "workbooks" / "example"

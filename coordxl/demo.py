@@ -39,10 +39,16 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
     result = run_daily(root, example.DEMO_TODAY, now, layout=layout)
     written = write_report_workbook(result.report, layout)
     print_daily(result, layout.settings.lang, console)
+    from .summary import run_weekly
+
+    weekly = run_weekly(root, example.DEMO_TODAY, now.replace(hour=9, minute=30), layout=layout)
     console.print(f"\n[bold]去看看 / where to look[/]", highlight=False)
     console.print(f"  预警已写入 / flagged workbook: {layout.active / 'Q3新品上市推广.xlsx'}（执行进度 › 预警）",
                   highlight=False)
     console.print(f"  校验报告 / validation report:  {written}", highlight=False)
+    console.print(f"  周报 / weekly summary:         {weekly.weekly.path}", highlight=False)
+    console.print(f"  邮件 / mails (.eml):           {layout.state / 'outbox' / example.DEMO_TODAY.isoformat()}",
+                  highlight=False)
     console.print(f"  运行记录 / run log:            {layout.state / 'state.db'}", highlight=False)
     console.print(f"  再试 / try: coordxl check {root} --today {example.DEMO_TODAY.isoformat()} --json", highlight=False)
     return root

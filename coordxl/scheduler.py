@@ -1,0 +1,350 @@
+"""Run the daily and weekly jobs unattended: `coordxl schedule`.
+
+The ``schedule`` library keeps no state, skips missed runs, and lets an
+exception escape ``run_pending`` (after which the job re-runs every poll). So:
+every job is wrapped (an exception is logged with its traceback and recorded as
+a failed run; the loop goes on), runs are recorded in state.db, a job that
+missed its time while the machine slept or the scheduler was down runs once on
+start or wake-up (catch-up), a daily job never runs twice for the same date,
+and a lock file keeps a second scheduler on the same folder from sending too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import schedule
+
+from .calendar import WorkCalendar
+from .errors import CoordxlError
+from .folder import Layout
+from .store import Store
+
+log = logging.getLogger("coordxl.scheduler")
+
+LOCK_NAME = "scheduler.lock"
+POLL_SECONDS = 30
+WAKE_GAP = dt.timedelta(minutes=5)  # a tick this late means the machine slept
+
+
+class LockHeld(CoordxlError):
+    """Another scheduler runs on this folder."""
+
+    exit_code = 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SchedulerLock:
+    """.coordxl/scheduler.lock holding the owner's PID and host; a dead owner's lock is taken over."""
+
+    def __init__(self, state_dir: Path, stale_after: dt.timedelta = dt.timedelta(minutes=10)):
+        self.path = Path(state_dir) / LOCK_NAME
+        self.stale_after = stale_after
+        self.mine = {"pid": os.getpid(), "host": socket.gethostname()}
+
+    def holder(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict | None) -> bool:
+        if holder is None:
+            return True
+        if holder.get("host") == self.mine["host"]:
+            return not _alive(int(holder.get("pid", 0)))
+        # another machine: only its heartbeat (the file's mtime) tells whether it lives
+        age = time.time() - self.path.stat().st_mtime
+        return age > self.stale_after.total_seconds()
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.holder()
+                if not self._stale(holder):
+                    raise LockHeld(f"another scheduler runs on this folder: pid {holder.get('pid')} on "
+                                   f"{holder.get('host')} (since {holder.get('since')}); lock file {self.path}")
+                log.warning("taking over a stale scheduler lock from %s", holder)
+                try:
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({**self.mine, "since": dt.datetime.now().isoformat(timespec="seconds")}, fh)
+            return
+        raise LockHeld(f"could not take the scheduler lock {self.path}")
+
+    def heartbeat(self) -> None:
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        holder = self.holder()
+        if holder and holder.get("pid") == self.mine["pid"] and holder.get("host") == self.mine["host"]:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass
+class Times:
+    """The job times of a folder, in its time zone."""
+
+    zone: ZoneInfo
+    daily: dt.time
+    weekly_day: int
+    weekly: dt.time
+
+    @classmethod
+    def of(cls, settings) -> "Times":
+        def hm(text: str) -> dt.time:
+            hour, minute = text.split(":")
+            return dt.time(int(hour), int(minute))
+        return cls(ZoneInfo(settings["general.timezone"]), hm(settings["schedule.daily_time"]),
+                   WEEKDAYS.index(settings["schedule.weekly_day"]), hm(settings["schedule.weekly_time"]))
+
+
+def latest_daily(now: dt.datetime, times: Times, calendar: WorkCalendar) -> dt.datetime | None:
+    """The most recent scheduled daily time at or before ``now`` (working days only), within two weeks."""
+    day = now.date()
+    for _ in range(15):
+        slot = dt.datetime.combine(day, times.daily, now.tzinfo)
+        if slot <= now and calendar.is_workday(day):
+            return slot
+        day -= dt.timedelta(days=1)
+    return None
+
+
+def latest_weekly(now: dt.datetime, times: Times) -> dt.datetime:
+    day = now.date() - dt.timedelta(days=(now.weekday() - times.weekly_day) % 7)
+    slot = dt.datetime.combine(day, times.weekly, now.tzinfo)
+    return slot if slot <= now else slot - dt.timedelta(days=7)
+
+
+def next_daily(now: dt.datetime, times: Times, calendar: WorkCalendar) -> dt.datetime:
+    day = now.date()
+    for _ in range(60):
+        slot = dt.datetime.combine(day, times.daily, now.tzinfo)
+        if slot > now and calendar.is_workday(day):
+            return slot
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, times.daily, now.tzinfo)
+
+
+def next_weekly(now: dt.datetime, times: Times) -> dt.datetime:
+    return latest_weekly(now, times) + dt.timedelta(days=7)
+
+
+Job = Callable[[dt.date, dt.datetime], str]  # (today, now naive local) -> outcome
+
+
+class Scheduler:
+    """The loop: ``tick()`` once per poll; ``run_forever()`` until stopped."""
+
+    def __init__(self, root: Path | str, jobs: dict[str, Job] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None):
+        self.layout = Layout.of(root)
+        self.settings = self.layout.settings
+        self.times = Times.of(self.settings)
+        self.calendar = WorkCalendar.from_settings(self.settings)
+        self.store = Store(self.layout.state / "state.db")
+        self.clock = clock or (lambda: dt.datetime.now(self.times.zone))
+        self.jobs = jobs or default_jobs(self.layout)
+        self.stop = threading.Event()
+        self.running: str | None = None
+        self.last_tick: dt.datetime | None = None
+        self.sched = schedule.Scheduler()
+        self._plan()
+
+    def _plan(self) -> None:
+        self.sched.clear()
+        tz = self.settings["general.timezone"]
+        self.sched.every().day.at(self.times.daily.strftime("%H:%M"), tz).do(self.run_job, "daily", True)
+        every = getattr(self.sched.every(), WEEKDAYS[self.times.weekly_day])
+        every.at(self.times.weekly.strftime("%H:%M"), tz).do(self.run_job, "weekly", True)
+
+    def _attempted(self, job: str, since: dt.datetime) -> bool:
+        """Did ``job`` run (successfully or not) at or after ``since``? A failed run waits for the next slot."""
+        since = since.replace(tzinfo=None)
+        return any(not run["dry_run"] and dt.datetime.fromisoformat(run["started_at"]) >= since
+                   for run in self.store.runs(job))
+
+    def run_job(self, job: str, scheduled: bool = False) -> None:
+        """Run one job, whatever happens: log it, record it, never raise."""
+        now = self.clock()
+        today = now.date()
+        if job == "daily":
+            if not self.calendar.is_workday(today):
+                log.info("daily: %s is not a working day, skipped", today)
+                return
+            slot = latest_daily(now, self.times, self.calendar)
+            if slot and self._attempted("daily", slot):
+                log.info("daily: already ran for %s", today)
+                return
+        elif job == "weekly" and self._attempted("weekly", latest_weekly(now, self.times)):
+            log.info("weekly: already ran this week")
+            return
+        self.running = job
+        started = time.monotonic()
+        try:
+            outcome = self.jobs[job](today, now.replace(tzinfo=None))
+            log.info("heartbeat: %s %s %s in %.1f s", job, today, outcome, time.monotonic() - started)
+        except Exception:
+            log.exception("%s failed", job)
+            run_id = self.store.start_run(job, today, now.replace(tzinfo=None))
+            self.store.finish_run(run_id, "failed", {"error": "exception; see the log"}, now.replace(tzinfo=None))
+        finally:
+            self.running = None
+
+    def catch_up(self) -> list[str]:
+        """Run, once each, the jobs whose latest scheduled time passed while nothing ran it (a restart)."""
+        now = self.clock()
+        ran = []
+        for job, slot in (("daily", latest_daily(now, self.times, self.calendar)),
+                          ("weekly", latest_weekly(now, self.times))):
+            if slot is None or not self.store.runs(job):
+                continue  # a job that never ran starts at its next time, not at install time
+            if not self._attempted(job, slot):
+                log.info("catch-up: %s missed %s", job, slot.isoformat(timespec="minutes"))
+                self.run_job(job)
+                ran.append(job)
+        return ran
+
+    def tick(self) -> None:
+        """One poll: due jobs run (after a sleep, an overdue job runs once, late), then catch-up on start/wake."""
+        now = self.clock()
+        woke = self.last_tick is None or now - self.last_tick > WAKE_GAP
+        self.last_tick = now
+        self.sched.run_pending()
+        if woke:
+            self.catch_up()
+
+    def run_forever(self, lock: SchedulerLock, poll: float = POLL_SECONDS) -> None:
+        log.info("scheduler started on %s (daily %s on working days, weekly %s %s, %s)", self.layout.root,
+                 self.times.daily, WEEKDAYS[self.times.weekly_day], self.times.weekly, self.times.zone)
+        while not self.stop.is_set():
+            self.tick()
+            lock.heartbeat()
+            self.stop.wait(poll)
+        log.info("scheduler stopped")
+
+
+def default_jobs(layout: Layout) -> dict[str, Job]:
+    """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
+    from . import notify
+    from .daily import run_daily
+    from .summary import run_weekly
+
+    def daily(today: dt.date, now: dt.datetime) -> str:
+        transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
+        result = run_daily(layout.root, today, now, layout=Layout.of(layout.root), transport=transport)
+        counts = result.counts()
+        return (f"{counts['items']} items, {counts['tasks']} tasks, {counts['flags_changed']} flags, "
+                f"{counts['mails_sent']} mails sent, {counts['mails_failed']} failed")
+
+    def weekly(today: dt.date, now: dt.datetime) -> str:
+        transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
+        result = run_weekly(layout.root, today, now, layout=Layout.of(layout.root), transport=transport)
+        return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
+
+    return {"daily": daily, "weekly": weekly}
+
+
+def setup_logging(layout: Layout) -> None:
+    """Log to .coordxl/logs/coordxl.log (rotated: 5 × 1 MB) and to stderr."""
+    folder = layout.state / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("coordxl")
+    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        return
+    handler = logging.handlers.RotatingFileHandler(folder / "coordxl.log", maxBytes=1_000_000, backupCount=5,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    root.addHandler(console)
+    root.setLevel(logging.INFO)
+
+
+def serve(root: Path | str, poll: float = POLL_SECONDS) -> int:
+    """`coordxl schedule`: hold the lock, run until SIGTERM/SIGINT, release the lock, return 0."""
+    layout = Layout.of(root)
+    setup_logging(layout)
+    lock = SchedulerLock(layout.state)
+    lock.acquire()
+    scheduler = Scheduler(root)
+
+    def stop(signum, frame):
+        log.info("signal %s: stopping after the current job", signum)
+        scheduler.stop.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scheduler.run_forever(lock, poll)
+    finally:
+        lock.release()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+def status(root: Path | str, now: dt.datetime | None = None) -> dict:
+    """What an admin checks first: last and next run of each job, outcome, mails today, lock holder."""
+    layout = Layout.of(root)
+    times = Times.of(layout.settings)
+    calendar = WorkCalendar.from_settings(layout.settings)
+    now = now or dt.datetime.now(times.zone)
+    db = layout.state / "state.db"
+    store = Store(db) if db.exists() else None
+    out = {"root": str(layout.root), "now": now.isoformat(timespec="minutes"), "jobs": {}}
+    for job, nxt in (("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))):
+        runs = [r for r in (store.runs(job) if store else []) if not r["dry_run"]]
+        last = runs[-1] if runs else None
+        out["jobs"][job] = {
+            "last_run": last["started_at"] if last else None,
+            "last_outcome": last["outcome"] if last else None,
+            "last_counts": last["counts"] if last else None,
+            "next_run": nxt.isoformat(timespec="minutes"),
+        }
+    today = now.date()
+    out["mails_sent_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "sent")
+    out["mails_failed_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "failed")
+    lock = SchedulerLock(layout.state)
+    holder = lock.holder()
+    if holder:
+        holder["alive"] = not lock._stale(holder)
+    out["lock"] = holder
+    out["log"] = str(layout.state / "logs" / "coordxl.log")
+    return out

@@ -1,0 +1,16 @@
+"""The weekly job for cron, systemd timers and Windows Task Scheduler: python jobs/weekly.py --root ROOT.
+
+Exit codes: 0 ok, 1 findings or failed sends, 2 configuration error. It runs exactly what
+`coordxl weekly` runs.
+"""
+
+import argparse
+import sys
+
+from coordxl.cli import main
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--root", required=True, help="the shared folder")
+parser.add_argument("--today", help="run as of this date, e.g. 2026-08-20")
+args, rest = parser.parse_known_args()
+sys.exit(main(["weekly", args.root] + (["--today", args.today] if args.today else []) + rest, standalone_mode=True))

@@ -1,0 +1,183 @@
+"""The scheduler on a fake clock (time-machine) with a real state.db; the lock and signals with real processes."""
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from click.testing import CliRunner
+
+from coordxl.cli import main
+from coordxl.scheduler import LockHeld, Scheduler, SchedulerLock, status
+from coordxl.store import Store
+
+from conftest import REPO
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def at(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=SH)
+
+
+class Recorder:
+    """Real jobs would work too; these record when they ran and can fail on request."""
+
+    def __init__(self, root):
+        self.store = Store(Path(root) / ".coordxl" / "state.db")
+        self.calls = []
+        self.fail = set()
+
+    def job(self, name):
+        def run(today, now):
+            self.calls.append((name, now.strftime("%Y-%m-%d %H:%M")))
+            if name in self.fail:
+                raise RuntimeError(f"{name} broke")
+            run_id = self.store.start_run(name, today, now)
+            self.store.finish_run(run_id, "ok", {}, now)
+            return "ok"
+        return run
+
+
+@pytest.fixture
+def sched(example_root):
+    rec = Recorder(example_root)
+    made = []
+
+    def make():
+        s = Scheduler(example_root, jobs={"daily": rec.job("daily"), "weekly": rec.job("weekly")},
+                      clock=lambda: dt.datetime.now(SH))
+        made.append(s)
+        return s
+    return rec, make
+
+
+def tick_at(traveller, scheduler, moment):
+    traveller.move_to(moment)
+    scheduler.tick()
+
+
+def test_daily_runs_on_working_days_only(sched):
+    rec, make = sched
+    with time_machine.travel(at(2026, 2, 13, 8, 0), tick=False) as t:
+        s = make()
+        s.tick()
+        # Fri 02-13 (working), Sat 02-14 (调休 working day), Mon 02-16 (Spring Festival), Tue 02-24 (back)
+        for moment in (at(2026, 2, 13, 9, 0, 30), at(2026, 2, 14, 9, 0, 30), at(2026, 2, 15, 9, 0, 30),
+                       at(2026, 2, 16, 9, 0, 30), at(2026, 2, 24, 9, 0, 30)):
+            tick_at(t, s, moment - dt.timedelta(minutes=1))  # the machine is awake before the job time
+            tick_at(t, s, moment)
+    daily = [when for name, when in rec.calls if name == "daily"]
+    assert daily == ["2026-02-13 09:00", "2026-02-14 09:00", "2026-02-24 09:00"]
+
+
+def test_catch_up_after_a_three_day_sleep_runs_once(sched):
+    rec, make = sched
+    with time_machine.travel(at(2026, 8, 17, 8, 59), tick=False) as t:
+        s = make()
+        s.tick()
+        tick_at(t, s, at(2026, 8, 17, 9, 0, 30))  # Monday: daily at 09:00, weekly at 09:30
+        tick_at(t, s, at(2026, 8, 17, 9, 30, 30))
+        assert [n for n, _ in rec.calls] == ["daily", "weekly"]
+        tick_at(t, s, at(2026, 8, 20, 10, 15))    # woke up on Thursday after missing Tue, Wed, Thu 09:00
+        tick_at(t, s, at(2026, 8, 20, 10, 15, 30))
+    assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-08-17 09:00"), ("daily", "2026-08-20 10:15")]
+
+
+def test_a_restart_catches_up_and_a_second_start_the_same_day_does_not(sched):
+    rec, make = sched
+    with time_machine.travel(at(2026, 8, 18, 9, 0, 30), tick=False) as t:
+        s = make()
+        rec.job("daily")(dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9, 0))  # ran yesterday
+        s.tick()                                   # down at 09:00 today: catch up now
+        t.move_to(at(2026, 8, 18, 11, 0))
+        make().tick()                              # restarted again: nothing to catch up
+    assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-08-17 09:00"), ("daily", "2026-08-18 09:00")]
+
+
+def test_a_failing_job_is_logged_retried_next_time_only_and_the_other_job_runs(sched):
+    rec, make = sched
+    rec.fail = {"daily"}
+    with time_machine.travel(at(2026, 8, 17, 8, 59), tick=False) as t:
+        s = make()
+        s.tick()
+        tick_at(t, s, at(2026, 8, 17, 9, 0, 30))
+        for minute in range(1, 6):                 # no re-run storm on the following polls
+            tick_at(t, s, at(2026, 8, 17, 9, minute, 30))
+        tick_at(t, s, at(2026, 8, 17, 9, 30, 30))  # weekly still runs
+        tick_at(t, s, at(2026, 8, 18, 9, 0, 30))   # daily retried at its next time
+    assert rec.calls == [("daily", "2026-08-17 09:00"), ("weekly", "2026-08-17 09:30"), ("daily", "2026-08-18 09:00")]
+    failed = [r for r in rec.store.runs("daily") if r["outcome"] == "failed"]
+    assert len(failed) == 2
+
+
+def test_only_one_scheduler_holds_the_lock(tmp_path):
+    first = SchedulerLock(tmp_path)
+    first.acquire()
+    with pytest.raises(LockHeld, match=str(os.getpid())):
+        SchedulerLock(tmp_path).acquire()
+    first.release()
+    SchedulerLock(tmp_path).acquire()
+
+
+def test_a_dead_schedulers_lock_is_taken_over(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(proc.stdout)
+    import socket
+    (tmp_path / "scheduler.lock").write_text(json.dumps({"pid": dead, "host": socket.gethostname()}))
+    lock = SchedulerLock(tmp_path)
+    lock.acquire()
+    assert lock.holder()["pid"] == os.getpid()
+
+
+def _wait_for(path, timeout=30):
+    deadline = time.time() + timeout
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    return path.exists()
+
+
+def test_sigterm_releases_the_lock_and_exits_0(example_root):
+    lock = example_root / ".coordxl" / "scheduler.lock"
+    proc = subprocess.Popen([sys.executable, str(REPO / "jobs" / "scheduler.py"), "--root", str(example_root),
+                             "--poll", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert _wait_for(lock)
+    second = subprocess.run([sys.executable, "-m", "coordxl", "schedule", str(example_root)], capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode == 2 and "another scheduler" in second.stderr
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert not lock.exists()
+    assert (example_root / ".coordxl" / "logs" / "coordxl.log").exists()
+
+
+def test_status_shows_last_and_next_runs_and_the_lock(example_root):
+    from coordxl.daily import run_daily
+    run_daily(example_root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9, 0))
+    info = status(example_root, now=at(2026, 8, 20, 12, 0))
+    assert info["jobs"]["daily"]["last_outcome"] == "findings"
+    assert info["jobs"]["daily"]["next_run"] == "2026-08-21T09:00+08:00"
+    assert info["jobs"]["weekly"]["next_run"] == "2026-08-24T09:30+08:00"
+    assert info["mails_sent_today"] == 5 and info["lock"] is None
+    result = CliRunner().invoke(main, ["status", str(example_root), "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["jobs"]["daily"]["last_outcome"] == "findings"
+
+
+def test_job_scripts_exit_codes(example_root, tmp_path):
+    ok = subprocess.run([sys.executable, str(REPO / "jobs" / "weekly.py"), "--root", str(example_root),
+                         "--today", "2026-08-24"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    findings = subprocess.run([sys.executable, str(REPO / "jobs" / "daily.py"), "--root", str(example_root),
+                               "--today", "2026-08-20"], capture_output=True, text=True)
+    assert findings.returncode == 1  # the example has validation errors
+    (example_root / "coordxl.toml").write_text("[rules]\nnope = 1\n", encoding="utf-8")
+    bad = subprocess.run([sys.executable, str(REPO / "jobs" / "daily.py"), "--root", str(example_root)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "rules.nope" in bad.stderr
