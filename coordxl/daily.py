@@ -93,7 +93,8 @@ def desired_flags(assessed, lang: str) -> tuple[dict[int, str], dict[int, str], 
 
 def task_key(row) -> str:
     """A task's identity across runs: its 编号 (survives sorting and inserted rows), else its name."""
-    return f"id:{row.get('id')}" if row.get("id") else f"task:{row.get('task') or row.row}"
+    v = row.values
+    return f"id:{v['id']}" if v.get("id") else f"task:{v.get('task') or row.row}"
 
 
 def snapshot_rows(assessed) -> list[tuple]:
@@ -103,10 +104,11 @@ def snapshot_rows(assessed) -> list[tuple]:
         if key in seen:
             continue  # a repeated 编号 is a finding already; keep the first
         seen.add(key)
-        due, done = row.get("due"), row.get("done_on")
-        out.append((key, str(row.get("id") or ""), str(row.get("task") or ""), str(row.get("department") or ""),
-                    str(row.get("owner") or ""), due.isoformat() if isinstance(due, dt.date) else None,
-                    done.isoformat() if isinstance(done, dt.date) else None, row.get("status"), state.state,
+        v = row.values
+        due, done = v.get("due"), v.get("done_on")
+        out.append((key, str(v.get("id") or ""), str(v.get("task") or ""), str(v.get("department") or ""),
+                    str(v.get("owner") or ""), due.isoformat() if isinstance(due, dt.date) else None,
+                    done.isoformat() if isinstance(done, dt.date) else None, v.get("status"), state.state,
                     state.days))
     return out
 

@@ -109,17 +109,18 @@ class Collector:
         if assessed is None:
             assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
         for row, state in assessed:
+            v = row.values
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
-                due = row.get("due")
-                if row.get("status") not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
+                due = v.get("due")
+                if v.get("status") not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
                     ahead = ctx.calendar.count(ctx.today, due)
                     if ahead in lead:
                         state = assess.TaskState(assess.DUE_SOON, ahead)
             if self.wants(state):
                 self.tasks.append(TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"),
-                                           str(row.get("id") or ""), str(row.get("task") or ""),
-                                           str(row.get("owner") or ""), row.get("due"), state.state, state.days))
+                                           str(v.get("id") or ""), str(v.get("task") or ""),
+                                           str(v.get("owner") or ""), v.get("due"), state.state, state.days))
         for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
             self.pending.append(PendingNote(item.workbook, path, item.topic, str(p.row.get("id") or ""), p.step,
                                             p.waiting, p.days, str(p.row.get("purpose") or "")))
@@ -186,8 +187,14 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
     """At most one digest per roster person, never an empty one; recipients outside the roster are refused."""
     digests: dict[str, Digest] = {}
     refused: list[Refusal] = []
+    resolved: dict[tuple[str, str], Digest | None] = {}  # thousands of rows name the same few people
 
     def digest_for(name: str, reason: str) -> Digest | None:
+        if (name, reason) not in resolved:
+            resolved[(name, reason)] = _digest_for(name, reason)
+        return resolved[(name, reason)]
+
+    def _digest_for(name: str, reason: str) -> Digest | None:
         person = roster.person(name)
         if person is None:
             return None
@@ -202,6 +209,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
 
     manager_at = settings["reminders.escalate_manager_workdays"]
     initiator_at = settings["reminders.escalate_initiator_workdays"]
+    copies: dict[tuple, list[Person]] = {}
     for note in collector.tasks:
         d = digest_for(note.owner, "owner")
         if d is None:
@@ -209,17 +217,20 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         d.tasks.append(note)
         if note.state != assess.OVERDUE:
             continue
-        copied = []
-        if note.days >= manager_at and (boss := _escalation(d.person, roster)):
-            copied.append(boss)
-        if note.days >= initiator_at:
-            item = collector.items.get(note.workbook)
-            for name in (item.initiator, item.decision_maker) if item else ():
-                if (p := roster.person(name)) is not None:
-                    copied.append(p)
-        for p in copied:
-            if p.name != d.person.name and _allowed(p, settings) is None:
-                d.cc[p.name] = p
+        level = (note.days >= manager_at, note.days >= initiator_at)
+        key = (d.person.name, note.workbook, level)
+        if key not in copies:
+            copied = []
+            if level[0] and (boss := _escalation(d.person, roster)):
+                copied.append(boss)
+            if level[1]:
+                item = collector.items.get(note.workbook)
+                for name in (item.initiator, item.decision_maker) if item else ():
+                    if (p := roster.person(name)) is not None:
+                        copied.append(p)
+            copies[key] = [p for p in copied if p.name != d.person.name and _allowed(p, settings) is None]
+        for p in copies[key]:
+            d.cc[p.name] = p
     by_workbook: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         if f.is_error and f.workbook in collector.items:

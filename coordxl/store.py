@@ -79,6 +79,7 @@ class Store:
             for number, script in enumerate(SCHEMA[version:], start=version + 1):
                 db.executescript(script)
                 db.execute(f"PRAGMA user_version = {number}")
+            db.execute("PRAGMA journal_mode = WAL")  # readers (status) never block the running job
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -128,6 +129,8 @@ class Store:
         """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,
         owner, due, done_on, status, state, days)."""
         with closing(self._connect()) as db, db:
+            # statistics, rewritten every run: no fsync per workbook (the mail log keeps full durability)
+            db.execute("PRAGMA synchronous = NORMAL")
             db.execute("DELETE FROM snapshots WHERE day = ? AND workbook = ?", (day.isoformat(), workbook))
             db.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [(day.isoformat(), workbook, *row) for row in rows])
