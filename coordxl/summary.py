@@ -17,12 +17,14 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 
 from . import assess, notify
 from .calendar import WorkCalendar
-from .check import Report, put_text, run_check
+from .check import Report, run_check
 from .daily import task_key
 from .findings import Finding
 from .folder import Layout
@@ -230,114 +232,133 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     return weekly
 
 
-# --- the workbook --------------------------------------------------------------------------
+# --- the workbook ---------------------------------------------------------------------------
 
-def _table(ws, top: int, headers: list[str], rows: list[list], widths: list[int] | None = None) -> int:
-    """Write a header row and records from row ``top``; cell text as text, dates as dates. Returns the last row."""
-    for c, h in enumerate(headers, start=1):
-        cell = ws.cell(row=top, column=c, value=h)
-        cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    for r, values in enumerate(rows, start=top + 1):
-        for c, value in enumerate(values, start=1):
-            if isinstance(value, str):
-                put_text(ws, r, c, value)
-            else:
-                cell = ws.cell(row=r, column=c, value=value)
-                if isinstance(value, dt.date):
-                    cell.number_format = "yyyy-mm-dd"
-                elif isinstance(value, float):
-                    cell.number_format = "0%"
-    for c, width in enumerate(widths or [], start=1):
-        ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = width
-    return top + len(rows)
+class _Sheet:
+    """A write-only worksheet filled top to bottom (openpyxl streams it: fast for long lists)."""
+
+    def __init__(self, wb, title: str):
+        self.ws = wb.create_sheet(title)
+        self.row = 0
+        self.bold = Font(bold=True)
+
+    def cell(self, value, **style):
+        c = WriteOnlyCell(self.ws, value=value)
+        if isinstance(value, str) and value.startswith("="):
+            c.data_type = "s"  # cell text stays text, never a formula
+        for key, v in style.items():
+            setattr(c, key, v)
+        return c
+
+    def append(self, values, **style) -> int:
+        self.ws.append([self.cell(v, **style) if (style or isinstance(v, str) and v.startswith("=")) else v
+                        for v in values])
+        self.row += 1
+        return self.row
+
+    def title(self, text_: str, size: int = 11) -> int:
+        return self.append([text_], font=Font(size=size, bold=True))
+
+    def blank(self) -> None:
+        self.append([])
+
+    def table(self, headers: list[str], rows: list[list], percent: tuple[int, ...] = ()) -> tuple[int, int]:
+        """Header and records; returns (header row, last row). Dates as dates, rates as percentages."""
+        header = self.append(headers, font=self.bold, fill=HEADER_FILL,
+                             alignment=Alignment(horizontal="center", vertical="center", wrap_text=True))
+        for values in rows:
+            out = []
+            for c, v in enumerate(values, start=1):
+                if isinstance(v, dt.date):
+                    out.append(self.cell(v, number_format="yyyy-mm-dd"))
+                elif c in percent and isinstance(v, float):
+                    out.append(self.cell(v, number_format="0%"))
+                elif isinstance(v, str) and v.startswith("="):
+                    out.append(self.cell(v))
+                else:
+                    out.append(v)
+            self.ws.append(out)
+            self.row += 1
+        return header, self.row
 
 
-def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: list[int]) -> None:
-    ws = wb.create_sheet(title)
-    last = _table(ws, 1, headers, rows, widths)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{ws.cell(row=1, column=len(headers)).column_letter}{max(last, 1)}"
-    _print(ws)
-
-
-def _print(ws) -> None:
+def _setup(ws, widths: list[int], freeze: str | None) -> None:
+    for c, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(c)].width = width
+    if freeze:
+        ws.freeze_panes = freeze
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.paperSize = 9  # A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: list[int]) -> None:
+    sheet = _Sheet(wb, title)
+    _setup(sheet.ws, widths, "A2")  # write-only sheets take their settings before any row
+    sheet.ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(len(rows) + 1, 1)}"
+    sheet.table(headers, rows)
 
 
 def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     """报告/周报-<ISO week>.xlsx: 总览 with charts, then one sheet per list."""
     lang = layout.settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
-    wb = Workbook()
-    ws = wb.active
-    ws.title = t("weekly.sheet.overview")
-    ws["A1"] = t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat())
-    ws["A1"].font = Font(size=14, bold=True)
+    wb = Workbook(write_only=True)
+    ov = _Sheet(wb, t("weekly.sheet.overview"))
+    _setup(ov.ws, [30, 10, 10, 10, 10, 12, 14, 16], "A4")
+    ov.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
+             size=14)
+    ov.title(t("weekly.by_item"))
     item_rows = [[i.topic, i.initiator, t(f"weekly.item_status.{i.status}") if i.status else "",
                   i.progress if i.progress is not None else "-", i.overdue, i.due_next_week, i.pending_resources,
                   i.last_followup or "-"] for i in sorted(weekly.items, key=lambda i: i.topic)]
-    top = 3
-    ws.cell(row=top - 1, column=1, value=t("weekly.by_item")).font = Font(bold=True)
-    last = _table(ws, top, [t(f"weekly.col.{k}") for k in
-                            ("topic", "initiator", "status", "progress", "overdue", "due_next_week", "pending",
-                             "last_followup")], item_rows, [30, 10, 10, 10, 10, 12, 14, 16])
-    dept_top = last + 3
-    ws.cell(row=dept_top - 1, column=1, value=t("weekly.by_department")).font = Font(bold=True)
+    ov.table([t(f"weekly.col.{k}") for k in ("topic", "initiator", "status", "progress", "overdue",
+                                             "due_next_week", "pending", "last_followup")], item_rows, percent=(4,))
+    ov.blank()
+    ov.title(t("weekly.by_department"))
     depts = sorted(weekly.departments.values(), key=lambda d: d.department)
-    dept_rows = [[d.department, d.open, d.states["overdue"], d.done_week,
-                  DeptLine.rate(d.on_time_week, d.done_week) if d.done_week else "-",
-                  DeptLine.rate(d.on_time_total, d.done_total) if d.done_total else "-"] for d in depts]
-    last = _table(ws, dept_top, [t(f"weekly.col.{k}") for k in
-                                 ("department", "open", "overdue", "done_week", "on_time_week", "on_time_total")],
-                  dept_rows)
-    # chart data: tasks by state per department
-    states_top = last + 3
-    ws.cell(row=states_top - 1, column=1, value=t("weekly.chart.states")).font = Font(bold=True)
-    shown_states = [s for s in STATE_ORDER if any(d.states[s] for d in depts)] or ["ok"]
-    state_rows = [[d.department] + [d.states[s] for s in shown_states] for d in depts]
-    last_states = _table(ws, states_top, [t("weekly.col.department")] + [t(f"mail.state.{s}") if s in (
-        "overdue", "due_today", "due_soon", "stale") else t(f"weekly.state.{s}") for s in shown_states], state_rows)
-    trend_top = last_states + 3
-    ws.cell(row=trend_top - 1, column=1, value=t("weekly.chart.trend")).font = Font(bold=True)
-    trend_rows = [[week, rate if rate is not None else None, overdue] for week, rate, overdue in weekly.trend]
-    last_trend = _table(ws, trend_top, [t("weekly.col.week"), t("weekly.col.on_time_rate"), t("weekly.col.overdue")],
-                        trend_rows)
+    ov.table([t(f"weekly.col.{k}") for k in ("department", "open", "overdue", "done_week", "on_time_week",
+                                             "on_time_total")],
+             [[d.department, d.open, d.states["overdue"], d.done_week,
+               DeptLine.rate(d.on_time_week, d.done_week) if d.done_week else "-",
+               DeptLine.rate(d.on_time_total, d.done_total) if d.done_total else "-"] for d in depts],
+             percent=(5, 6))
+    ov.blank()
+    ov.title(t("weekly.chart.states"))
+    shown = [s for s in STATE_ORDER if any(d.states[s] for d in depts)] or ["ok"]
+    labels = [t(f"mail.state.{s}") if s in ("overdue", "due_today", "due_soon", "stale") else t(f"weekly.state.{s}")
+              for s in shown]
+    states_top, last_states = ov.table([t("weekly.col.department")] + labels,
+                                       [[d.department] + [d.states[s] for s in shown] for d in depts])
+    ov.blank()
+    ov.title(t("weekly.chart.trend"))
+    trend_top, last_trend = ov.table([t("weekly.col.week"), t("weekly.col.on_time_rate"), t("weekly.col.overdue")],
+                                     [[week, rate, overdue] for week, rate, overdue in weekly.trend], percent=(2,))
+    ws = ov.ws
     if depts:
         bar = BarChart()
         bar.type = "bar"
         bar.grouping = "stacked"
         bar.overlap = 100
         bar.title = t("weekly.chart.states")
-        data = Reference(ws, min_col=2, max_col=1 + len(shown_states), min_row=states_top, max_row=last_states)
-        bar.add_data(data, titles_from_data=True)
+        bar.add_data(Reference(ws, min_col=2, max_col=1 + len(shown), min_row=states_top, max_row=last_states),
+                     titles_from_data=True)
         bar.set_categories(Reference(ws, min_col=1, min_row=states_top + 1, max_row=last_states))
         bar.height, bar.width = 8, 16
         ws.add_chart(bar, "J3")
-    rate = LineChart()
-    rate.title = t("weekly.chart.on_time")
-    rate.y_axis.number_format = "0%"
-    rate.add_data(Reference(ws, min_col=2, min_row=trend_top, max_row=last_trend), titles_from_data=True)
-    rate.set_categories(Reference(ws, min_col=1, min_row=trend_top + 1, max_row=last_trend))
-    rate.height, rate.width = 7, 16
-    for series in rate.series:
-        series.smooth = False  # a weekly rate is a step, not a curve
-    ws.add_chart(rate, "J20")
-    overdue = LineChart()
-    overdue.title = t("weekly.chart.overdue")
-    overdue.add_data(Reference(ws, min_col=3, min_row=trend_top, max_row=last_trend), titles_from_data=True)
-    overdue.set_categories(Reference(ws, min_col=1, min_row=trend_top + 1, max_row=last_trend))
-    overdue.height, overdue.width = 7, 16
-    for series in overdue.series:
-        series.smooth = False
-    ws.add_chart(overdue, "J35")
-    ws.freeze_panes = "A4"
-    _print(ws)
+    for col, key, anchor, fmt in ((2, "weekly.chart.on_time", "J20", "0%"), (3, "weekly.chart.overdue", "J35", None)):
+        line = LineChart()
+        line.title = t(key)
+        if fmt:
+            line.y_axis.number_format = fmt
+        line.add_data(Reference(ws, min_col=col, min_row=trend_top, max_row=last_trend), titles_from_data=True)
+        line.set_categories(Reference(ws, min_col=1, min_row=trend_top + 1, max_row=last_trend))
+        line.height, line.width = 7, 16
+        for series in line.series:
+            series.smooth = False  # a weekly figure is a step, not a curve
+        ws.add_chart(line, anchor)
     task_head = [t(f"weekly.col.{k}") for k in ("topic", "id", "task", "department", "owner", "due")]
     widths = [28, 8, 30, 10, 10, 12]
     _list_sheet(wb, t("weekly.sheet.overdue"), task_head + [t("weekly.col.days")],
