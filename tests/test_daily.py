@@ -98,8 +98,15 @@ def test_a_stale_temp_from_a_killed_run_is_cleaned(example_root):
     assert not stale.exists()
 
 
-def test_demo_flags_rows(tmp_path):
+def test_demo_flags_rows_writes_the_summary_and_the_mails(tmp_path):
     result = run("demo", "--dir", tmp_path / "demo")
     assert result.exit_code == 0, result.output
-    assert flags(tmp_path / "demo") == EXPECTED
-    assert list((tmp_path / "demo" / "报告").glob("校验报告-2026-08-20.xlsx"))
+    demo = tmp_path / "demo"
+    assert flags(demo) == EXPECTED
+    assert (demo / "报告" / "校验报告-2026-08-20.xlsx").is_file()
+    summary = demo / "报告" / "周报-2026-W34.xlsx"
+    assert openpyxl.load_workbook(summary)["总览"]._charts
+    mails = sorted(p.name.split("-")[0] for p in (demo / ".coordxl" / "outbox" / "2026-08-20").glob("*.eml"))
+    assert "fengxue@corp.example" in mails and len(mails) >= 5
+    for shown in (str(summary), "outbox"):
+        assert shown in result.output.replace("\n", "")
