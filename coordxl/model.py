@@ -315,7 +315,8 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tup
     status = item.status
     for sd in sorted(data.sheets.get("minutes", []), key=lambda s: _sheet_number(s.name)):
         # an item still 筹备中 has an empty minutes sheet: nothing is required of it yet
-        empty = not any(v not in ("", None) for v in sd.form.values.values()) and not (
+        # (`coordxl new` prefills the topic, so the topic alone does not make a meeting)
+        empty = not any(v not in ("", None) for k, v in sd.form.values.items() if k != "topic") and not (
             "actions" in sd.tables and sd.tables["actions"].records)
         optional = {f.key for f in schema.MINUTES.form.fields} if (empty and status in (None, "preparing")) else set()
         form = n.form(sd.form, schema.MINUTES.form.fields, sd.name, optional)

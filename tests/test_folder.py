@@ -119,3 +119,12 @@ def test_python_m_coordxl_and_help_with_examples():
     assert out.returncode == 0 and "init" in out.stdout
     for command in main.commands.values():
         assert "Example:" in (command.help or ""), f"{command.name} help has no example"
+
+
+def test_a_new_item_only_asks_for_what_the_initiator_must_fill_in(share):
+    from coordxl.check import run_check
+    assert run("new", "官网改版", "--root", share, "--initiator", "张伟", "--today", "2026-08-20").exit_code == 0
+    report = run_check(share, dt.date(2026, 8, 20))
+    # the request form's blanks, nothing about a meeting that has not happened yet
+    assert {(f.code, f.sheet) for f in report.findings} == {("F-REQUIRED", "需求单")}
+    assert {f.cell for f in report.findings} == {"B5", "B6", "B7", "B8", "B12"}
