@@ -35,6 +35,10 @@ SAMPLE_PEOPLE = (
 )
 
 
+ENGLISH_FOLDERS = {"folders.active": "active", "folders.archive": "archive", "folders.reports": "reports",
+                   "folders.templates": "templates", "folders.roster": "roster.xlsx"}
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where everything lives in one shared folder (names from settings)."""
@@ -104,7 +108,8 @@ def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
                 now: dt.datetime | None = None) -> list[Path]:
     """Make a shared folder: settings, a sample roster, templates and the folders. Returns what it wrote."""
     root = Path(root)
-    settings = Settings.defaults().replace(general__language=lang)
+    values = {"general.language": lang, **(ENGLISH_FOLDERS if lang == "en" else {})}
+    settings = Settings.defaults().replace(**{k.replace(".", "__"): v for k, v in values.items()})
     layout = Layout(root, settings)
     item_tpl = layout.templates / ITEM_TEMPLATE[lang]
     roster_tpl = layout.templates / ROSTER_TEMPLATE[lang]
@@ -122,7 +127,7 @@ def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
             keep.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), keep)
     written = []
-    layout.config.write_text(render_config(lang, {"general.language": lang}), encoding="utf-8")
+    layout.config.write_text(render_config(lang, values), encoding="utf-8")
     written.append(layout.config)
     if not layout.roster.exists():
         _save_new(_sample_roster(lang), layout.roster)

@@ -128,3 +128,15 @@ def test_a_new_item_only_asks_for_what_the_initiator_must_fill_in(share):
     # the request form's blanks, nothing about a meeting that has not happened yet
     assert {(f.code, f.sheet) for f in report.findings} == {("F-REQUIRED", "需求单")}
     assert {f.cell for f in report.findings} == {"B5", "B6", "B7", "B8", "B12"}
+
+
+def test_an_english_folder_has_english_names_and_templates(tmp_path):
+    root = tmp_path / "share"
+    assert run("init", root, "--lang", "en").exit_code == 0
+    for name in ("coordxl.toml", "roster.xlsx", "templates/coordination-item-template.xlsx", "active", "archive",
+                 "reports"):
+        assert (root / name).exists(), name
+    assert run("new", "Website revamp", "--root", root, "--initiator", "张伟").exit_code == 0
+    wb = openpyxl.load_workbook(root / "active" / "Website revamp.xlsx")
+    assert wb.sheetnames[:3] == ["Request", "Minutes", "Tracker"]
+    assert wb["Tracker"]["M2"].value == "Alert"
