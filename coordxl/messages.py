@@ -55,7 +55,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mail.state.stale": ("未更新", "Not updated"),
     "mail.more": ("……另有 {n} 项任务未列出，请查看表格中的“预警”列。", "…and {n} more tasks: see the alert column in the workbooks."),
     "mail.errors": ("您发起的事项中需要修正的问题", "Problems to fix in the items you started"),
-    "mail.item_overdue": ("您发起的事项：{n}项任务逾期", "Your item: {n} tasks overdue"),
+    "mail.item_overdue": ("共 {n} 项任务逾期", "{n} tasks overdue"),
     "mail.pending": ("等待您处理的资源申请", "Resource requests waiting for you"),
     "mail.pending_line": ("{id}（{purpose}）等待您{step}已 {days} 个工作日", "{id} ({purpose}) has waited {days} working days for your {step}"),
     "mail.step.review": ("审核", "review"),
