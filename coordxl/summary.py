@@ -435,16 +435,22 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
         items = [i for i in weekly.items if a["all"] or i.workbook in a["items"]]
         depts = [d for d in weekly.departments.values() if a["all"] or d.department in a["departments"]]
         t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+
+        def mine(task: TaskLine, a=a) -> bool:
+            """A task this reader answers for: in an item they started, or in the department they head."""
+            return a["all"] or task.workbook in a["items"] or task.department in a["departments"]
+
+        overdue = [x for x in weekly.overdue if mine(x)]
+        figures = dict(done=sum(map(mine, weekly.done_this_week)), overdue=len(overdue),
+                       next=sum(map(mine, weekly.due_next_week)))
         context = dict(t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
-                       rate=DeptLine.rate, why=("；" if lang == "zh" else "; ").join(
-                           t(f"weekly.why.{r}") for r in sorted(a["reasons"])),
-                       overdue=[x for x in weekly.overdue if a["all"] or x.workbook in a["items"]
-                                or x.department in a["departments"]][:20])
+                       rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
+                       why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
         html = env.get_template("weekly.html").render(**context)
         plain = notify._TEXT_ENV.get_template("weekly.txt").render(**context)
         digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
         key = hashlib.sha256(f"{a['person'].email.lower()}|weekly|{weekly.label}|{digest}".encode()).hexdigest()
-        subject = t("weekly.subject", week=weekly.label, overdue=sum(i.overdue for i in items))
+        subject = t("weekly.subject", week=weekly.label, overdue=figures["overdue"])
         mails.append(notify.Mail(key, "weekly", a["person"], [], subject, plain, html, sorted(a["reasons"]),
                                  tuple(i.workbook for i in items), (weekly.path,) if weekly.path else ()))
     return mails, refused

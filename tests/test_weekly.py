@@ -128,3 +128,11 @@ def test_mails_once_per_iso_week_with_the_workbook_attached(example_root):
     [attachment] = list(msg.iter_attachments())
     assert attachment.get_filename() == "周报-2026-W34.xlsx"
     assert "Q3新品上市推广协调" in msg.get_body(("html",)).get_content()
+
+
+def test_a_department_head_reads_their_departments_figures(example_root):
+    result = run_weekly(example_root, MONDAY, NOW)
+    sun = next(m for m in result.mails if m.to.name == "孙丽")  # heads 销售部: T06, T07, T10 overdue on 08-24
+    assert "当前逾期 3 项" in sun.text and "销售部" in sun.text and "逾期任务 3 项" in sun.subject
+    chen = next(m for m in result.mails if m.to.name == "陈静")  # 产品部: nothing overdue
+    assert "当前逾期 0 项" in chen.text
