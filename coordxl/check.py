@@ -233,13 +233,13 @@ def _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection)
 
 def year_span(years: set[int]) -> str:
     """{2027} -> '2027'; {2027, 2028, 2029} -> '2027–2029'; gaps are listed: '2027, 2030'."""
-    ordered = sorted(years)
-    runs, start = [], ordered[0]
-    for prev, cur in zip(ordered, ordered[1:] + [None]):
-        if cur != prev + 1 if cur is not None else True:
-            runs.append(str(start) if start == prev else f"{start}–{prev}")
-            start = cur
-    return ", ".join(runs)
+    runs: list[list[int]] = []
+    for year in sorted(years):
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
 
 
 def write_report_workbook(report: Report, layout: Layout) -> Path:

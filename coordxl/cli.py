@@ -87,7 +87,7 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     console.print(text("new.created", settings.lang, path=path), highlight=False)
 
 
-def _progress(total_hint: bool):
+def _progress():
     """A progress bar on stderr for long scans; off when stderr is not a terminal."""
     if not err_console.is_terminal:
         return None, None
@@ -122,7 +122,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     layout = Layout.of(root)
     selection = Selection.parse(only, skip)
     day = _today(today, layout.settings)
-    bar, progress = _progress(True) if not as_json else (None, None)
+    bar, progress = _progress() if not as_json else (None, None)
     if bar:
         with bar:
             report = run_check(root, day, selection, progress, layout=layout)

@@ -20,7 +20,7 @@ from .messages import text
 from .model import Item
 from .rules import Context, task_sources
 from .store import Store
-from .writer import FlagWrite, write_flags
+from .writer import FlagWrite, col_letters, write_flags
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
         if not changed or column is None or not item.tasks_header:
             return
         for r, new in sorted(changed.items()):
-            result.planned.append(PlannedFlag(item.workbook, item.tasks_sheet, f"{_letters(column)}{r}",
+            result.planned.append(PlannedFlag(item.workbook, item.tasks_sheet, f"{col_letters(column)}{r}",
                                               current.get(r, ""), new))
         if dry_run:
             return
@@ -236,7 +236,3 @@ def remove_stale_temps(layout: Layout) -> None:
             except OSError:
                 log.warning("could not remove %s", tmp)
 
-
-def _letters(col: int) -> str:
-    from .reader import a1
-    return a1(1, col)[:-1]

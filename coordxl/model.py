@@ -120,9 +120,7 @@ class _Normalizer:
         self.findings.append(finding(code, self.workbook, sheet, _ref(cell), **params))
 
     def value(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None = None) -> Any:
-        return self._convert(f, raw, sheet, cell, required)
-
-    def _convert(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None) -> Any:
+        """One cell's typed value; a problem becomes a finding at ``cell`` ('E7' or (row, column))."""
         label = (f.zh, f.en)
         required = f.required if required is None else required
         if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -246,7 +244,7 @@ class _Normalizer:
                     problems[raw] = [finding("F-REQUIRED", self.workbook, sheet, "", field=(f.zh, f.en))]
                 continue
             before = len(self.findings)
-            converted[raw] = self._convert(f, raw, sheet, "", required)
+            converted[raw] = self.value(f, raw, sheet, "", required)
             if len(self.findings) > before:
                 problems[raw] = self.findings[before:]
                 del self.findings[before:]
@@ -262,7 +260,7 @@ class _Normalizer:
             if required:
                 self.add("F-REQUIRED", sheet, cell, field=(f.zh, f.en))
             return None
-        return self._convert(f, raw, sheet, cell, required)
+        return self.value(f, raw, sheet, cell, required)
 
 
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import schema
 from .calendar import WorkCalendar
+from .errors import ConfigError
 from .findings import CODES, Finding, finding
 from .model import Item, Row
 from .settings import Settings
@@ -295,7 +296,6 @@ class Selection:
             codes = tuple(c.strip().upper() for c in (text or "").split(",") if c.strip())
             for code in codes:
                 if not any(k.startswith(code) for k in CODES):
-                    from .errors import ConfigError
                     raise ConfigError(f"unknown finding code {code!r}; codes: {', '.join(CODES)}")
             return codes
         return cls(split(only), split(skip))

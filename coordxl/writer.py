@@ -157,8 +157,6 @@ def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int) -> bytes:
     for row_no in sorted(cells):
         start = xml.find(b'<row r="%d"' % row_no, pos)
         if start < 0:
-            start = xml.find(b'<row r="%d" ' % row_no)
-        if start < 0:
             raise PatchError(f"row {row_no} not found")
         head_end = xml.index(b">", start)
         end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")

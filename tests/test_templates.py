@@ -43,14 +43,6 @@ def test_every_schema_field_is_in_the_template_with_its_label(generated, lang, k
             assert f.label(lang) in text
 
 
-def _validations(ws):
-    out = {}
-    for dv in ws.data_validations.dataValidation:
-        for rng in str(dv.sqref).split():
-            out[rng.split(":")[0][0:1] + "|" + rng] = dv
-    return out
-
-
 def _dv_for(ws, cell_range_start):
     for dv in ws.data_validations.dataValidation:
         for rng in dv.sqref.ranges:
