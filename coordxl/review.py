@@ -248,16 +248,12 @@ def _history(layout: Layout, item: Item, ctx: Context) -> tuple[list[list], tupl
     if not db.exists():
         return [], (0, 0)
     store = Store(db)
-    first_due: dict[str, str] = {}
-    for day in store.snapshot_days():
-        for (workbook, key), r in store.snapshot(dt.date.fromisoformat(day)).items():
-            if workbook == item.workbook and r["due"] and key not in first_due:
-                first_due[key] = r["due"]
+    first_due = store.first_due_dates(item.workbook)
     slipped = []
     for r in item.tasks[:item.own_tasks]:
         key, due = task_key(r), r.get("due")
-        if key in first_due and isinstance(due, dt.date) and due > dt.date.fromisoformat(first_due[key]):
-            old = dt.date.fromisoformat(first_due[key])
+        old = first_due.get(key)
+        if old and isinstance(due, dt.date) and due > old:
             slipped.append([str(r.get("id") or ""), str(r.get("task") or ""), old, due, ctx.calendar.count(old, due)])
     sent = [m for m in store.mails() if m["status"] == "sent" and m["kind"] == "digest"
             and item.workbook in m["workbooks"].split("\n")]

@@ -144,9 +144,22 @@ class Store:
             rows = db.execute("SELECT * FROM snapshots WHERE day = ?", (latest,)).fetchall()
         return {(r["workbook"], r["task_key"]): dict(r) for r in rows}
 
-    def snapshot_days(self) -> list[str]:
+    def overdue_in_week(self, monday: dt.date, sunday: dt.date) -> int | None:
+        """Overdue tasks in the week's last snapshot, or None when no snapshot was taken that week."""
         with closing(self._connect()) as db:
-            return [r[0] for r in db.execute("SELECT DISTINCT day FROM snapshots ORDER BY day")]
+            day = db.execute("SELECT MAX(day) FROM snapshots WHERE day BETWEEN ? AND ?",
+                             (monday.isoformat(), sunday.isoformat())).fetchone()[0]
+            if day is None:
+                return None
+            return db.execute("SELECT COUNT(*) FROM snapshots WHERE day = ? AND state = 'overdue'",
+                              (day,)).fetchone()[0]
+
+    def first_due_dates(self, workbook: str) -> dict[str, dt.date]:
+        """Each task's due date as first recorded, by task key."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT task_key, due FROM snapshots WHERE workbook = ? AND due IS NOT NULL "
+                              "ORDER BY day DESC", (workbook,)).fetchall()
+        return {key: dt.date.fromisoformat(due) for key, due in rows}  # the earliest day is written last
 
     def runs(self, job: str | None = None) -> list[dict]:
         with closing(self._connect()) as db:

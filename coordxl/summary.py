@@ -23,7 +23,6 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from . import assess, notify
-from .calendar import WorkCalendar
 from .check import Report, run_check
 from .daily import task_key
 from .findings import Finding
@@ -114,6 +113,7 @@ class Weekly:
     overdue: list[TaskLine] = dc_field(default_factory=list)
     due_next_week: list[TaskLine] = dc_field(default_factory=list)
     done_this_week: list[TaskLine] = dc_field(default_factory=list)
+    done_ever: list[TaskLine] = dc_field(default_factory=list)  # for the 8-week on-time trend
     newly_done: list[TaskLine] = dc_field(default_factory=list)
     newly_overdue: list[TaskLine] = dc_field(default_factory=list)
     slipped: list[tuple[TaskLine, dt.date, int]] = dc_field(default_factory=list)  # (task, old due, workdays)
@@ -160,6 +160,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
             weekly.due_next_week.append(t)
             line.due_next_week += 1
         if t.state == "done" and t.done_on:
+            weekly.done_ever.append(t)
             dept.done_total += 1
             dept.on_time_total += _on_time(t)
             if weekly.monday <= t.done_on <= weekly.sunday:
@@ -187,20 +188,17 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
     weekly.items.append(line)
 
 
-def trend(store: Store | None, weekly: Weekly, calendar: WorkCalendar, all_done: list[TaskLine]) -> None:
+def trend(store: Store | None, weekly: Weekly) -> None:
     """On-time completion rate per week (from 完成日期 vs 截止日期) and overdue count (from snapshots), 8 weeks."""
     for back in range(7, -1, -1):
         monday = weekly.monday - dt.timedelta(weeks=back)
         sunday = monday + dt.timedelta(days=6)
-        done = [t for t in all_done if t.done_on and monday <= t.done_on <= sunday]
+        done = [t for t in weekly.done_ever if monday <= t.done_on <= sunday]
         rate = sum(_on_time(t) for t in done) / len(done) if done else None
-        overdue = None
         if back == 0:
             overdue = len(weekly.overdue)
-        elif store is not None:
-            snap = store.snapshot(sunday)
-            if snap and max(r["day"] for r in snap.values()) >= monday.isoformat():
-                overdue = sum(1 for r in snap.values() if r["state"] == "overdue")
+        else:
+            overdue = store.overdue_in_week(monday, sunday) if store is not None else None
         weekly.trend.append((week_label(monday), rate, overdue))
 
 
@@ -212,20 +210,13 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     db = layout.state / "state.db"
     store = Store(db) if db.exists() else None
     previous = store.snapshot(sunday - dt.timedelta(days=7)) if store else {}
-    done_lines: list[TaskLine] = []
 
     def on_item(item: Item, ctx: Context) -> None:
         collect(item, ctx, weekly, previous)
-        for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
-            done = row.get("done_on")
-            due = row.get("due")
-            if state.state == "done" and isinstance(done, dt.date):
-                done_lines.append(TaskLine(item.workbook, item.topic, "", "", "", "", "", due if isinstance(
-                    due, dt.date) else None, done, "done", "done", 0))
 
     weekly.report = run_check(root, today, layout=layout, on_item=on_item)
     weekly.findings = [f for f in weekly.report.findings if f.is_error]
-    trend(store, weekly, WorkCalendar.from_settings(layout.settings), done_lines)
+    trend(store, weekly)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
     weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
     weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))

@@ -64,6 +64,24 @@ def test_review_counts_reminders_sent(example_root):
     assert rows[i + 2][:2] == [5, 2]  # 5 digests about this item, 2 of them copied to managers
 
 
+def test_review_lists_deadlines_moved_later(share_with_roster):
+    from coordxl.daily import run_daily
+    from conftest import clean_launch, write_item
+    d = clean_launch()
+    write_item(share_with_roster, d)
+    run_daily(share_with_roster, dt.date(2026, 8, 10), dt.datetime(2026, 8, 10, 9))
+    d["tasks"][6]["due"] = dt.date(2026, 8, 26)  # T07: 08-21 -> 08-26
+    write_item(share_with_roster, d)
+    run_daily(share_with_roster, dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9))
+    d["tasks"][6]["due"] = dt.date(2026, 8, 28)  # and again: measured from the first due date
+    write_item(share_with_roster, d)
+    path = run_review(share_with_roster, "Q3新品上市推广", TODAY)
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    i = next(i for i, r in enumerate(rows) if r[0] == "三、截止日期调整记录")
+    assert rows[i + 2][:5] == ["T07", "销售培训课件", dt.date(2026, 8, 21), dt.date(2026, 8, 28), 5]
+    assert rows[i + 3][0] in ("", None) or rows[i + 3][0].startswith("四")
+
+
 def test_archive_refuses_an_open_item(example_root):
     before = sha256(example_root / "进行中" / "Q3新品上市推广.xlsx")
     result = CliRunner().invoke(main, ["archive", str(example_root), "Q3新品上市推广"])

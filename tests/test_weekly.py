@@ -112,6 +112,9 @@ def test_week_over_week_changes(share_with_roster):
     assert sorted(t.task_id for t in weekly.newly_overdue) == ["T06", "T09", "T12"]
     slipped = python_calamine.CalamineWorkbook.from_path(str(weekly.path)).get_sheet_by_name("延期记录").to_python()
     assert slipped[1][1] == "T07" and slipped[1][7] == 3
+    # the overdue trend: W33's count from the 08-14 snapshot (T03, T10 due 08-07), W34's from the rows now
+    trend = {week: overdue for week, _, overdue in weekly.trend}
+    assert trend["2026-W33"] == 2 and trend["2026-W34"] == len(weekly.overdue) and trend["2026-W32"] is None
 
 
 def test_mails_once_per_iso_week_with_the_workbook_attached(example_root):
