@@ -21,7 +21,7 @@ from typing import Callable
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 
-from .check import put_text
+from .check import put_value
 from .errors import ConfigError, CoordxlError
 from .folder import Layout, safe_filename
 from .messages import text
@@ -159,12 +159,7 @@ def append_index(layout: Layout, manifest: dict, dest: Path, accepted: dt.date |
     values = [manifest["item"], manifest["workbook"], manifest["initiator"], accepted, manifest["archived_at"],
               manifest["archived_by"], location, manifest["reason"], len(manifest["files"])]
     for c, value in enumerate(values, start=1):
-        if isinstance(value, str):
-            put_text(ws, r, c, value)
-        else:
-            cell = ws.cell(row=r, column=c, value=value)
-            if isinstance(value, dt.date):
-                cell.number_format = "yyyy-mm-dd"
+        put_value(ws, r, c, value)
     ws.auto_filter.ref = f"A1:I{r}"
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)

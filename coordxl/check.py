@@ -285,3 +285,16 @@ def put_text(ws, row: int, col: int, value) -> None:
     cell = ws.cell(row=row, column=col)
     cell.value = "" if value is None else str(value)
     cell.data_type = "s"
+
+
+def put_value(ws, row: int, col: int, value, percent: bool = False):
+    """Write a report value: text as text (never a formula), dates as yyyy-mm-dd, rates as percentages."""
+    if isinstance(value, str):
+        put_text(ws, row, col, value)
+        return ws.cell(row=row, column=col)
+    cell = ws.cell(row=row, column=col, value=value)
+    if isinstance(value, dt.date):
+        cell.number_format = "yyyy-mm-dd"
+    elif percent:
+        cell.number_format = "0%"
+    return cell

@@ -21,7 +21,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
 from . import schema
 from .calendar import WorkCalendar
-from .check import load_folder_roster, put_text, read_item, scan
+from .check import load_folder_roster, put_text, put_value, read_item, scan
 from .daily import task_key
 from .errors import CoordxlError
 from .findings import Finding
@@ -137,14 +137,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
         for record in records + [[""] * len(headers)] * blank_rows:
             row += 1
             for c, value in enumerate(record, start=1):
-                if isinstance(value, str):
-                    put_text(ws, row, c, value)
-                else:
-                    cell = ws.cell(row=row, column=c, value=value)
-                    if isinstance(value, dt.date):
-                        cell.number_format = "yyyy-mm-dd"
-                    elif c in percent:
-                        cell.number_format = "0%"
+                put_value(ws, row, c, value, percent=c in percent)
                 for col in range(1, len(headers) + 1):
                     cell = ws.cell(row=row, column=col)
                     cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)

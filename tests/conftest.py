@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -22,6 +24,15 @@ def example_root(tmp_path) -> Path:
     root = tmp_path / "share"
     shutil.copytree(EXAMPLE, root)
     return root
+
+
+def rewrite_part(src: Path, dst: Path, part: str, change) -> None:
+    """Copy a workbook (``src`` may be ``dst``) with one zip part's bytes passed through ``change``."""
+    data = Path(src).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            content = zin.read(info)
+            zout.writestr(info, change(content) if info.filename == part else content)
 
 
 def sha256(path: Path) -> str:

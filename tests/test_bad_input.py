@@ -3,23 +3,16 @@
 import datetime as dt
 import io
 import shutil
-import zipfile
 
 import pytest
 import xlsxwriter
 
 from coordxl.check import run_check
 
-from conftest import EXAMPLE, sha256, tree_hashes
+from conftest import EXAMPLE, rewrite_part, sha256, tree_hashes
 
 TODAY = dt.date(2026, 8, 20)
 LAUNCH = EXAMPLE / "进行中" / "Q3新品上市推广.xlsx"
-
-
-def _rewrite_zip(src, dst, change):
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            zout.writestr(info, change(info.filename, zin.read(info)))
 
 
 def not_a_zip(path):
@@ -47,23 +40,18 @@ def entity_bomb(path):
     lol = '<!DOCTYPE lolz [<!ENTITY lol "lol">' + "".join(
         f'<!ENTITY lol{i} "' + (f"&lol{i - 1};" if i > 1 else "&lol;") * 10 + '">' for i in range(1, 10)) + "]>"
 
-    def change(name, data):
-        if name == "xl/worksheets/sheet3.xml":  # 执行进度
-            text = data.decode("utf-8")
-            if text.startswith("<?xml"):
-                text = text.split("?>", 1)[1]
-            return (lol + text.replace("<t>", "<t>&lol9;", 1)).encode("utf-8")
-        return data
-    _rewrite_zip(LAUNCH, path, change)
+    def change(data):
+        text = data.decode("utf-8")
+        if text.startswith("<?xml"):
+            text = text.split("?>", 1)[1]
+        return (lol + text.replace("<t>", "<t>&lol9;", 1)).encode("utf-8")
+    rewrite_part(LAUNCH, path, "xl/worksheets/sheet3.xml", change)  # 执行进度
 
 
 def zip_bomb(path):
     # 100 MB of spaces inside a ~100 kB file; the folder's limit is set to 50 MB below
-    def change(name, data):
-        if name == "xl/worksheets/sheet1.xml":
-            return data.replace(b"</worksheet>", b"<!--" + b" " * 100_000_000 + b"--></worksheet>")
-        return data
-    _rewrite_zip(LAUNCH, path, change)
+    rewrite_part(LAUNCH, path, "xl/worksheets/sheet1.xml",
+                 lambda xml: xml.replace(b"</worksheet>", b"<!--" + b" " * 100_000_000 + b"--></worksheet>"))
 
 
 def empty_workbook(path):

@@ -108,6 +108,7 @@ def test_one_digest_per_person_with_escalation(example_root, smtp):
     plain, html = feng.get_body(("plain",)).get_content(), feng.get_body(("html",)).get_content()
     assert "逾期9个工作日" in plain and "T03 包装设计定稿" in plain and "执行进度 > B5" in plain
     assert "逾期9个工作日" in html and "包装设计定稿" in html
+    assert "冯雪，您好" in html and "您是以上任务的负责人" in html and 'name="viewport"' in html
     assert plain.index("逾期9个工作日") < plain.index("逾期1个工作日")  # most urgent first
     assert "您是以上任务的负责人" in plain
     # 孙丽: T06 4 days overdue (her manager 王海) and T10 9 days (also initiator 张伟; 王海 decides too)

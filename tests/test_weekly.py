@@ -130,7 +130,8 @@ def test_mails_once_per_iso_week_with_the_workbook_attached(example_root):
     assert msg["Subject"].startswith("【协调周报】2026-W34")
     [attachment] = list(msg.iter_attachments())
     assert attachment.get_filename() == "周报-2026-W34.xlsx"
-    assert "Q3新品上市推广协调" in msg.get_body(("html",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Q3新品上市推广协调" in html and "王海，您好" in html and "您在管理层周报名单中" in html
 
 
 def test_a_department_head_reads_their_departments_figures(example_root):

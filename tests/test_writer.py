@@ -17,7 +17,7 @@ import xlsxwriter
 from coordxl.reader import Fingerprint
 from coordxl.writer import FlagWrite, all_cells, patch_sheet_xml, write_flags
 
-from conftest import EXAMPLE, sha256
+from conftest import EXAMPLE, rewrite_part, sha256
 
 NOW = dt.datetime(2026, 8, 20, 9, 0)
 PNG = bytes.fromhex(
@@ -126,14 +126,12 @@ def test_openpyxl_example_workbook(example_root):
 def test_rows_without_spans_and_a_cell_past_the_flag_column(tmp_path):
     path = tmp_path / "tracker.xlsx"
     xlsxwriter_workbook(path)
-    data = parts(path)
-    xml = re.sub(rb' spans="[0-9:]+"', b"", data["xl/worksheets/sheet1.xml"])
-    row3 = re.search(rb'<row r="3".*?</row>', xml, re.S).group(0)
-    xml = xml.replace(row3, row3.replace(b"</row>", b'<c r="J3" t="inlineStr"><is><t>note</t></is></c></row>'))
-    assert b'<c r="J3"' in xml
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, content in data.items():
-            zf.writestr(name, xml if name == "xl/worksheets/sheet1.xml" else content)
+    def no_spans_and_a_note_in_j3(xml):
+        xml = re.sub(rb' spans="[0-9:]+"', b"", xml)
+        row3 = re.search(rb'<row r="3".*?</row>', xml, re.S).group(0)
+        return xml.replace(row3, row3.replace(b"</row>", b'<c r="J3" t="inlineStr"><is><t>note</t></is></c></row>'))
+    rewrite_part(path, path, "xl/worksheets/sheet1.xml", no_spans_and_a_note_in_j3)
+    assert b'<c r="J3"' in parts(path)["xl/worksheets/sheet1.xml"] and b"spans" not in parts(path)["xl/worksheets/sheet1.xml"]
     result = flag(path, {2: "受阻", 3: "今日到期"})
     assert result.written
     ws = openpyxl.load_workbook(path)["执行进度"]
@@ -209,13 +207,7 @@ def test_a_lossy_write_is_restored(tmp_path):
     xlsxwriter_workbook(path)
     before = sha256(path)
     def corrupt_another_cell(stage, tmp):
-        data = tmp.read_bytes()
-        with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(tmp, "w") as zout:
-            for info in zin.infolist():
-                content = zin.read(info)
-                if info.filename == "xl/worksheets/sheet1.xml":
-                    content = content.replace(b"<v>2</v>", b"<v>999</v>", 1)
-                zout.writestr(info, content)
+        rewrite_part(tmp, tmp, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b"<v>2</v>", b"<v>999</v>", 1))
     result = flag(path, {2: "受阻"}, hook=corrupt_another_cell)
     assert [f.code for f in result.findings] == ["W-LOSSY"] and not result.written
     assert sha256(path) == before
@@ -288,13 +280,7 @@ def test_a_change_to_any_other_part_is_caught_and_restored(tmp_path):
     xlsxwriter_workbook(path)
     before = sha256(path)
     def touch_shared_strings(stage, tmp):
-        data = tmp.read_bytes()
-        with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(tmp, "w") as zout:
-            for info in zin.infolist():
-                content = zin.read(info)
-                if info.filename == "xl/sharedStrings.xml":
-                    content = content.replace("任务1".encode(), "任务X".encode(), 1)
-                zout.writestr(info, content)
+        rewrite_part(tmp, tmp, "xl/sharedStrings.xml", lambda xml: xml.replace("任务1".encode(), "任务X".encode(), 1))
     result = flag(path, {2: "受阻"}, hook=touch_shared_strings)
     assert [f.code for f in result.findings] == ["W-LOSSY"] and "sharedStrings" in result.findings[0].hint_en
     assert sha256(path) == before
