@@ -21,7 +21,7 @@ from .calendar import WorkCalendar
 from .findings import Finding, finding, sort_key
 from .folder import Layout
 from .model import Item, build_item, roster_findings
-from .reader import _name_matches, read_workbook
+from .reader import name_matches, read_workbook
 from .roster import Roster, load_roster, roster_from_workbook
 from .rules import Context, Selection, run_rules
 
@@ -127,8 +127,8 @@ def may_be_ledger(path: Path) -> bool:
             names = [html.unescape(n.decode("utf-8")) for n in _SHEET_NAME.findall(zf.read("xl/workbook.xml"))]
     except Exception:
         return False
-    return (any(_name_matches(n, schema.TASKS) for n in names)
-            and not any(_name_matches(n, schema.REQUEST) for n in names))
+    return (any(name_matches(n, schema.TASKS) for n in names)
+            and not any(name_matches(n, schema.REQUEST) for n in names))
 
 
 def load_folder_roster(layout: Layout) -> tuple[Roster, list[Finding]]:

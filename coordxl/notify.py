@@ -152,7 +152,7 @@ class Refusal:
     reason: str
 
 
-def _allowed(person: Person, settings: Settings) -> str | None:
+def allowed(person: Person, settings: Settings) -> str | None:
     """Why a roster person cannot be mailed, or None when they can."""
     address = header_safe(person.email)
     if not EMAIL_RE.match(address):
@@ -198,7 +198,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         person = roster.person(name)
         if person is None:
             return None
-        why = _allowed(person, settings)
+        why = allowed(person, settings)
         if why:
             if why != "inactive" and person.name not in {r.name for r in refused}:
                 refused.append(Refusal(person.name, person.email, why))
@@ -228,7 +228,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
                 for name in (item.initiator, item.decision_maker) if item else ():
                     if (p := roster.person(name)) is not None:
                         copied.append(p)
-            copies[key] = [p for p in copied if p.name != d.person.name and _allowed(p, settings) is None]
+            copies[key] = [p for p in copied if p.name != d.person.name and allowed(p, settings) is None]
         for p in copies[key]:
             d.cc[p.name] = p
     by_workbook: dict[str, list[Finding]] = defaultdict(list)
@@ -263,10 +263,10 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
 
 # --- rendering -----------------------------------------------------------------------------
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=jinja2.select_autoescape(
+HTML_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=jinja2.select_autoescape(
     enabled_extensions=("html", "j2.html"), default_for_string=True, default=True),
     trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-_TEXT_ENV = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=False,
+TEXT_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=False,
                                trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
@@ -341,8 +341,8 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more,
     )
-    html = _ENV.get_template("digest.html").render(**context)
-    plain = _TEXT_ENV.get_template("digest.txt").render(**context)
+    html = HTML_TEMPLATES.get_template("digest.html").render(**context)
+    plain = TEXT_TEMPLATES.get_template("digest.txt").render(**context)
     subject = subject_for(d, lang)
     digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|digest|{today.isoformat()}|{digest}".encode()).hexdigest()

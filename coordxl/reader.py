@@ -259,7 +259,7 @@ def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bo
     return SheetData(sheet, name, hidden, form, tables, rows if sheet.key == "tasks" else None)
 
 
-def _name_matches(sheet_name: str, sheet: schema.Sheet) -> bool:
+def name_matches(sheet_name: str, sheet: schema.Sheet) -> bool:
     key = label_key(sheet_name)
     for spelling in sheet.spellings():
         s = label_key(spelling)
@@ -287,7 +287,7 @@ def _content_score(rows: list[list[Any]], sheet: schema.Sheet) -> int:
 def classify(sheet_name: str, rows: list[list[Any]], candidates: tuple[schema.Sheet, ...]) -> schema.Sheet | None:
     """Which schema sheet a worksheet is: by its name, else by its labels (at least half the required ones)."""
     for sheet in candidates:
-        if _name_matches(sheet_name, sheet):
+        if name_matches(sheet_name, sheet):
             return sheet
     best, best_score = None, 0
     for sheet in candidates:

@@ -398,7 +398,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
         person = roster.person(name) if roster else None
         if person is None:
             return
-        why = notify._allowed(person, settings)
+        why = notify.allowed(person, settings)
         if why:
             if why != "inactive" and person.name not in {r.name for r in refused}:
                 refused.append(notify.Refusal(person.name, person.email, why))
@@ -420,7 +420,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             add(head.name, "head", department=dept)
     for name in settings["reminders.management"]:
         add(name, "management", everything=True)
-    env = notify._ENV
+    env = notify.HTML_TEMPLATES
     mails = []
     for name, a in sorted(audiences.items()):
         items = [i for i in weekly.items if a["all"] or i.workbook in a["items"]]
@@ -438,9 +438,9 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                        rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
                        why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
         html = env.get_template("weekly.html").render(**context)
-        plain = notify._TEXT_ENV.get_template("weekly.txt").render(**context)
-        digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
-        key = hashlib.sha256(f"{a['person'].email.lower()}|weekly|{weekly.label}|{digest}".encode()).hexdigest()
+        plain = notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context)
+        # one summary per person per ISO week, even if the figures moved since it was sent
+        key = hashlib.sha256(f"{a['person'].email.lower()}|weekly|{weekly.label}".encode()).hexdigest()
         subject = t("weekly.subject", week=weekly.label, overdue=figures["overdue"])
         mails.append(notify.Mail(key, "weekly", a["person"], [], subject, plain, html, sorted(a["reasons"]),
                                  tuple(i.workbook for i in items), (weekly.path,) if weekly.path else ()))
@@ -470,9 +470,7 @@ def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layou
         mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
         if transport is None:
             transport = notify.OutboxTransport(layout.state / "outbox", today)
-        todo, already = (mails, []) if resend else _once_per_week(mails, store, weekly.label)
-        delivery = notify.deliver(todo, transport, store, layout.settings, today, now, resend=resend)
-        delivery.skipped += already
+        delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
         delivery.refused = refused
         outcome = "ok" if not delivery.failed else "failed_sends"
     finally:
@@ -481,10 +479,3 @@ def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layou
             "mails_sent": len(delivery.sent) if delivery else 0,
             "mails_failed": len(delivery.failed) if delivery else 0}, now)
     return WeeklyResult(weekly, mails, delivery)
-
-
-def _once_per_week(mails: list[notify.Mail], store: Store, label: str):
-    """(to send, already sent): one weekly mail per person per ISO week, even if the figures moved since."""
-    sent = {m["recipient"] for m in store.mails() if m["kind"] == "weekly" and m["status"] == "sent"
-            and label in m["subject"]}
-    return [m for m in mails if m.to.email not in sent], [m for m in mails if m.to.email in sent]
