@@ -96,17 +96,31 @@ def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity:
     if code not in CODES:
         raise KeyError(f"unknown finding code {code}")
     reason = params.pop("reason", None)
+    key = (code, variant, reason, hint is None, tuple(sorted(params.items())))
+    try:
+        texts = _TEXTS.get(key)
+    except TypeError:  # an unhashable parameter: render without the cache
+        key, texts = None, None
+    if texts is None:
+        texts = _render(code, variant, reason, hint is None, params)
+        if key is not None and len(_TEXTS) < 65536:
+            _TEXTS[key] = texts
+    return Finding(code, severity or CODES[code], workbook, sheet, cell, *texts, *(hint or ()))
 
+
+# The same problem turns up in many cells (a date in the future in 5,000 rows): render its texts once.
+_TEXTS: dict[tuple, tuple[str, ...]] = {}
+
+
+def _render(code: str, variant: str, reason: str | None, with_hint: bool, params: dict) -> tuple[str, ...]:
     def render(template_key: str, i: int) -> str:
         local = {k: (v[i] if isinstance(v, tuple) else v) for k, v in params.items()}
         if reason:
             local["reason"] = MESSAGES[f"reason.{reason}"][i]
         return _format(MESSAGES.get(template_key, ("", ""))[i], local).strip()
 
-    if hint is None:
-        hint = (render(f"fix.{code}", 0), render(f"fix.{code}", 1))
-    return Finding(code, severity or CODES[code], workbook, sheet, cell,
-                   render(f"finding.{code}{variant}", 0), render(f"finding.{code}{variant}", 1), *hint)
+    texts = (render(f"finding.{code}{variant}", 0), render(f"finding.{code}{variant}", 1))
+    return texts + ((render(f"fix.{code}", 0), render(f"fix.{code}", 1)) if with_hint else ())
 
 
 def sort_key(f: Finding) -> tuple:

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import schema, templates
+from . import schema
 from .errors import FolderError, RosterError
 from .messages import text
 from .roster import Roster, clean_name, load_roster
@@ -93,6 +93,7 @@ def _save_new(wb, path: Path) -> None:
 
 
 def _sample_roster(lang: str):
+    from . import templates  # openpyxl (and numpy) load only when a workbook is made
     wb, layouts = templates.roster_workbook(lang)
     people = [dict(name=n, department=d, email=e, manager=m, is_head=h, active="yes")
               for n, d, e, m, h in SAMPLE_PEOPLE]
@@ -107,6 +108,7 @@ def _sample_roster(lang: str):
 def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
                 now: dt.datetime | None = None) -> list[Path]:
     """Make a shared folder: settings, a sample roster, templates and the folders. Returns what it wrote."""
+    from . import templates  # openpyxl (and numpy) load only when a workbook is made
     root = Path(root)
     values = {"general.language": lang, **(ENGLISH_FOLDERS if lang == "en" else {})}
     settings = Settings.defaults().replace(**{k.replace(".", "__"): v for k, v in values.items()})
@@ -154,6 +156,7 @@ def safe_filename(title: str, limit: int = 80) -> str:
 def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
              roster: Roster | None = None) -> Path:
     """Create 进行中/<title>.xlsx from the template, prefilled from the roster."""
+    from . import templates  # openpyxl (and numpy) load only when a workbook is made
     layout = Layout.of(root)
     lang = layout.settings.lang
     title = " ".join(str(title).split())

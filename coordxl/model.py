@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterable
@@ -16,7 +17,7 @@ from typing import Any, Iterable
 from . import schema
 from .findings import WARNING, Finding, finding
 from .normalize import display, parse_date, parse_datetime, parse_number, parse_time
-from .reader import FormData, Record, SheetData, TableData, WorkbookData, a1
+from .reader import FormData, SheetData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, clean_name
 
 
@@ -46,12 +47,100 @@ class Row:
         return self.cells.get(key) or f"A{self.row}"
 
 
+class Rows:
+    """Normalized table rows kept column by column; a :class:`Row` object is made only when asked for.
+
+    Validation and the rules read whole columns (``column``, ``raw_column``) and name a cell by
+    position (``cell``), so a 50,000-row tracker costs a few list operations rather than 50,000
+    objects. Anything else may use it as a list of Rows: iterate, index, slice, ``len``.
+    """
+
+    def __init__(self, sheet: str = "", columns: dict[str, int] | None = None, rownums: list[int] | None = None,
+                 values: dict[str, list] | None = None, raw: dict[str, list] | None = None,
+                 extra: dict[str, list] | None = None):
+        n = len(rownums or ())
+        self.sheets: list[str] = [sheet] * n
+        self.colmaps: list[dict[str, int]] = [columns or {}] * n
+        self.rownums: list[int] = list(rownums or ())
+        self.values: dict[str, list] = values or {}
+        self.raw: dict[str, list] = raw or {}
+        self.extra: dict[str, list] = extra or {}
+        self._rows: list[Row] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rownums)
+
+    def __bool__(self) -> bool:
+        return bool(self.rownums)
+
+    def __iter__(self):
+        return iter(self.rows())
+
+    def __getitem__(self, index):
+        return self.rows()[index]
+
+    def __repr__(self) -> str:
+        return f"Rows({len(self)} rows, {sorted(self.values)})"
+
+    def column(self, key: str) -> list:
+        """The normalized values of one field, one per row (None where the table has no such column)."""
+        return self.values.get(key) or [None] * len(self)
+
+    def raw_column(self, key: str) -> list:
+        return self.raw.get(key) or [None] * len(self)
+
+    def extra_column(self, key: str) -> list:
+        return self.extra.get(key) or [None] * len(self)
+
+    def cell(self, i: int, key: str) -> str:
+        """A1 reference of field ``key`` in row ``i`` (the row's first cell when the column is absent)."""
+        col = self.colmaps[i].get(key)
+        return a1(self.rownums[i], col) if col else f"A{self.rownums[i]}"
+
+    def rows(self) -> list[Row]:
+        if self._rows is None:
+            vkeys, rkeys, xkeys = list(self.values), list(self.raw), list(self.extra)
+            n = len(self)
+            vcols = zip(*self.values.values()) if vkeys else [()] * n
+            rcols = zip(*self.raw.values()) if rkeys else [()] * n
+            xcols = zip(*self.extra.values()) if xkeys else [()] * n
+            self._rows = [Row(sheet, r, dict(zip(vkeys, v)), {}, dict(zip(rkeys, w)), dict(zip(xkeys, x)), cols)
+                          for sheet, r, cols, v, w, x in zip(self.sheets, self.rownums, self.colmaps, vcols, rcols, xcols)]
+        return self._rows
+
+    def take(self, indices: list[int]) -> "Rows":
+        """The rows at ``indices``, as a new Rows."""
+        out = Rows()
+        if not indices:
+            return out
+        pick = operator.itemgetter(*indices) if len(indices) > 1 else (lambda col: (col[indices[0]],))
+        out.sheets, out.colmaps, out.rownums = list(pick(self.sheets)), list(pick(self.colmaps)), list(pick(self.rownums))
+        for mine, theirs in ((self.values, out.values), (self.raw, out.raw), (self.extra, out.extra)):
+            for key, col in mine.items():
+                theirs[key] = list(pick(col))
+        return out
+
+    def extend(self, other: "Rows") -> None:
+        """Append another table's rows; a field only one side has is None on the other."""
+        if not other:
+            return
+        n, m = len(self), len(other)
+        for mine, theirs in ((self.values, other.values), (self.raw, other.raw), (self.extra, other.extra)):
+            for key in list(mine) + [k for k in theirs if k not in mine]:
+                col = mine.setdefault(key, [None] * n)
+                col.extend(theirs.get(key) or [None] * m)
+        self.sheets += other.sheets
+        self.colmaps += other.colmaps
+        self.rownums += other.rownums
+        self._rows = None
+
+
 @dataclass
 class Meeting:
     sheet: str
     index: int  # 1 for 会议纪要, 2 for 会议纪要2, …
     form: Row
-    actions: list[Row]
+    actions: Rows
     actions_header: int | None = None
 
 
@@ -63,17 +152,17 @@ class Item:
     request: Row | None = None
     request_sheet: str = ""
     meetings: list[Meeting] = dc_field(default_factory=list)
-    tasks: list[Row] = dc_field(default_factory=list)
+    tasks: Rows = dc_field(default_factory=Rows)
     tasks_sheet: str = ""
     tasks_header: int | None = None
     flag_column: int | None = None
-    followups: list[Row] = dc_field(default_factory=list)
+    followups: Rows = dc_field(default_factory=Rows)
     followups_sheet: str = ""
-    resources: list[Row] = dc_field(default_factory=list)
+    resources: Rows = dc_field(default_factory=Rows)
     retro: Row | None = None
     retro_sheet: str = ""
-    metrics: list[Row] = dc_field(default_factory=list)
-    measures: list[Row] = dc_field(default_factory=list)
+    metrics: Rows = dc_field(default_factory=Rows)
+    measures: Rows = dc_field(default_factory=Rows)
     ledger: bool = False
     own_tasks: int = 0  # tasks from this workbook; a central ledger's rows for this item follow them
     tasks_width: int = 0  # columns in the tracker's header row (where a new 预警 column goes)
@@ -107,14 +196,20 @@ def _ref(cell) -> str:
     return a1(*cell) if isinstance(cell, tuple) else cell
 
 
+# A value's conversion depends only on its field, the year used for '8月15日' and the roster, so a run
+# converts each distinct value once across all its workbooks (a memo dict passed to build_item).
+MEMO_LIMIT = 200_000
+
+
 class _Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
-    def __init__(self, workbook: str, roster: Roster | None, default_year: int):
+    def __init__(self, workbook: str, roster: Roster | None, default_year: int, memo: dict | None = None):
         self.workbook = workbook
         self.roster = roster
         self.default_year = default_year
         self.findings: list[Finding] = []
+        self.memo = {} if memo is None else memo  # raw value -> (typed value, findings); see MEMO_LIMIT
 
     def add(self, code: str, sheet: str, cell, **params) -> None:
         self.findings.append(finding(code, self.workbook, sheet, _ref(cell), **params))
@@ -204,56 +299,66 @@ class _Normalizer:
                                        required=f.required and f.key not in optional)
         return Row(sheet, 0, values, dict(data.cells), raws)
 
-    def table(self, data: TableData, skip_required: set[str] = frozenset()) -> list[Row]:
+    def table(self, data: TableData, skip_required: set[str] = frozenset()) -> Rows:
         """Normalize a table column by column, converting each distinct value once."""
         for f in data.missing:
             if f.required:
                 self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
-        records = data.records
-        keys, columns = [], []
+        values = {}
         for f in data.table.fields:
             col = data.columns.get(f.key)
             if col is None:
                 continue
             required = f.required and f.key not in skip_required
-            keys.append(f.key)
-            columns.append(self._column(f, [rec.values.get(f.key) for rec in records], records, col,
-                                        data.sheet, required))
-        return [Row(data.sheet, rec.row, dict(zip(keys, values)), {}, rec.values, rec.extra, data.columns)
-                for rec, values in zip(records, zip(*columns) if columns else ((),) * len(records))]
+            values[f.key] = self._column(f, data.raw[f.key], data.rownums, col, data.sheet, required)
+        extra = {"item": data.items} if data.items is not None else {}
+        return Rows(data.sheet, data.columns, data.rownums, values, data.raw, extra)
 
-    def _column(self, f: schema.Field, raws: list, records: list[Record], col: int, sheet: str,
+    def _column(self, f: schema.Field, raws: list, rownums: list[int], col: int, sheet: str,
                 required: bool) -> list:
         """Convert one column: each distinct value once; its findings repeated at every cell holding it."""
         types = set(map(type, raws))
         if bool in types:  # True == 1 would share a key with 1.0: convert one by one
-            return [self._one(f, raw, sheet, (rec.row, col), required) for raw, rec in zip(raws, records)]
+            return [self._one(f, raw, sheet, (r, col), required) for raw, r in zip(raws, rownums)]
         if f.type in _TEXT_TYPES and types <= {str}:
-            out = [raw.strip() or None for raw in raws]
+            out = list(map(str.strip, raws))
+            if "" in out:
+                out = [value or None for value in out]
             if required and None in out:
-                for value, rec in zip(out, records):
+                for value, r in zip(out, rownums):
                     if value is None:
-                        self.add("F-REQUIRED", sheet, (rec.row, col), field=(f.zh, f.en))
+                        self.add("F-REQUIRED", sheet, (r, col), field=(f.zh, f.en))
             return out
         converted: dict[Any, Any] = {}
-        problems: dict[Any, list[Finding]] = {}
+        problems: dict[Any, tuple[Finding, ...]] = {}
+        memo, year = self.memo, self.default_year
         for raw in set(raws):
-            if _blank(raw):
-                converted[raw] = None
-                if required:
-                    problems[raw] = [finding("F-REQUIRED", self.workbook, sheet, "", field=(f.zh, f.en))]
-                continue
-            before = len(self.findings)
-            converted[raw] = self.value(f, raw, sheet, "", required)
-            if len(self.findings) > before:
-                problems[raw] = self.findings[before:]
-                del self.findings[before:]
+            key = (id(f), required, year, raw.__class__, raw)
+            done = memo.get(key)
+            if done is None:
+                if len(memo) > MEMO_LIMIT:
+                    memo.clear()
+                done = memo[key] = self._convert(f, raw, required)
+            converted[raw] = done[0]
+            if done[1]:
+                problems[raw] = done[1]
         if problems:
-            for raw, rec in zip(raws, records):
+            for raw, r in zip(raws, rownums):
                 if raw in problems:
-                    cell = a1(rec.row, col)
-                    self.findings.extend(dataclasses.replace(p, cell=cell) for p in problems[raw])
-        return [converted[raw] for raw in raws]
+                    cell = a1(r, col)
+                    self.findings.extend(dataclasses.replace(p, workbook=self.workbook, sheet=sheet, cell=cell)
+                                         for p in problems[raw])
+        return list(map(converted.__getitem__, raws))
+
+    def _convert(self, f: schema.Field, raw: Any, required: bool) -> tuple[Any, tuple[Finding, ...]]:
+        """One distinct value's typed value and its findings (their workbook and cell are filled in later)."""
+        if _blank(raw):
+            return None, ((finding("F-REQUIRED", "", "", "", field=(f.zh, f.en)),) if required else ())
+        before = len(self.findings)
+        value = self.value(f, raw, "", "", required)
+        found = tuple(self.findings[before:])
+        del self.findings[before:]
+        return value, found
 
     def _one(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool) -> Any:
         if _blank(raw):
@@ -295,9 +400,14 @@ def _year_hint(data: WorkbookData, today: dt.date) -> int:
 ACTION_FIELDS_FOR_RULE = {"owner", "due", "standard"}  # reported as R-ACTION-INCOMPLETE, not F-REQUIRED
 
 
-def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tuple[Item, list[Finding]]:
-    """Normalize a workbook into an Item, with field-level findings. Missing sheets are W-MISSING-SHEET."""
-    n = _Normalizer(data.name, roster, _year_hint(data, today))
+def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: dict | None = None
+               ) -> tuple[Item, list[Finding]]:
+    """Normalize a workbook into an Item, with field-level findings. Missing sheets are W-MISSING-SHEET.
+
+    ``memo`` carries conversions from one workbook to the next; it must only be shared by calls
+    with the same roster.
+    """
+    n = _Normalizer(data.name, roster, _year_hint(data, today), memo)
     item = Item(data.name, path=data.path, fingerprint=data.fingerprint)
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets
     first_tasks = data.first("tasks")
@@ -315,7 +425,7 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date) -> tup
         # an item still 筹备中 has an empty minutes sheet: nothing is required of it yet
         # (`coordxl new` prefills the topic, so the topic alone does not make a meeting)
         empty = not any(v not in ("", None) for k, v in sd.form.values.items() if k != "topic") and not (
-            "actions" in sd.tables and sd.tables["actions"].records)
+            "actions" in sd.tables and sd.tables["actions"].rownums)
         optional = {f.key for f in schema.MINUTES.form.fields} if (empty and status in (None, "preparing")) else set()
         form = n.form(sd.form, schema.MINUTES.form.fields, sd.name, optional)
         actions, header = [], None

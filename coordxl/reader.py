@@ -85,14 +85,30 @@ class Record:
 
 @dataclass
 class TableData:
+    """A table as columns: the raw values of each found field, row by row, and the rows' numbers."""
+
     table: schema.Table
     sheet: str
     header_row: int
-    columns: dict[str, int]
-    records: list[Record]
+    columns: dict[str, int]  # field key -> 1-based column
+    rownums: list[int]       # 1-based sheet row of each record (blank rows skipped)
+    raw: dict[str, list]     # field key -> raw values, one per record
     missing: list[schema.Field]
     item_column: int | None = None
     header_width: int = 0  # 1-based column of the header row's last non-empty cell
+    items: list | None = None  # a ledger's 事项 value of each record
+
+    def __len__(self) -> int:
+        return len(self.rownums)
+
+    @property
+    def records(self) -> list[Record]:
+        """The rows one by one (for small tables such as the roster's)."""
+        keys = list(self.raw)
+        items = self.items or [None] * len(self.rownums)
+        return [Record(self.sheet, r, dict(zip(keys, vals)), self.columns,
+                       {"item": it} if self.items is not None else {})
+                for r, vals, it in zip(self.rownums, zip(*self.raw.values()) if keys else [()] * len(self), items)]
 
     def header_cell(self, key: str) -> str:
         col = self.columns.get(key)
@@ -141,11 +157,19 @@ class WorkbookData:
         return not any(f.code == "W-UNREADABLE" for f in self.findings)
 
 
-def _spellings(fields) -> dict[str, str]:
-    out = {}
+_SPELLINGS: dict[int, tuple[tuple, dict[str, str]]] = {}
+
+
+def _spellings(fields: tuple[schema.Field, ...]) -> dict[str, str]:
+    """Folded label -> field key, cached by the identity of the schema's field tuple (kept alive here)."""
+    cached = _SPELLINGS.get(id(fields))
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    out: dict[str, str] = {}
     for f in fields:
         for s in f.spellings():
             out.setdefault(label_key(s), f.key)
+    _SPELLINGS[id(fields)] = (fields, out)
     return out
 
 
@@ -155,20 +179,30 @@ def find_header(rows: list[list[Any]], table: schema.Table, start: int = 0, stop
     names = _spellings(table.fields)
     best: tuple[int, int, dict[str, int]] | None = None
     stop = min(len(rows), stop if stop is not None else start + HEADER_SCAN_ROWS)
+    every = len(set(names.values()))
     for r in range(start, stop):
         columns: dict[str, int] = {}
         for c, value in enumerate(rows[r]):
-            key = names.get(label_key(value))
+            if value.__class__ is not str or not value:
+                continue
+            key = names.get(_label_key(value))
             if key and key not in columns:
                 columns[key] = c
         hits = len(columns)
         if hits >= min_hits and (best is None or hits > best[1]):
             best = (r, hits, columns)
+            if hits == every:
+                break  # every field found: no later row can match better
     return (best[0], best[2]) if best else None
 
 
 def _is_blank(row: list[Any]) -> bool:
     return all(v == "" or v is None for v in row)
+
+
+@functools.lru_cache(maxsize=None)
+def _ledger_labels() -> frozenset[str]:
+    return frozenset(label_key(x) for x in LEDGER_ITEM_LABELS)
 
 
 def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start: int,
@@ -180,30 +214,35 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
     item_col = None
     if table.key == "tasks":
         for c, value in enumerate(rows[header]):
-            if label_key(value) in {label_key(x) for x in LEDGER_ITEM_LABELS}:
+            if label_key(value) in _ledger_labels():
                 item_col = c
-    records = []
-    columns = {k: c + 1 for k, c in cols.items()}
     keys = list(cols)
-    getter = operator.itemgetter(*cols.values())
-    many = len(keys) > 1
-    width = max(cols.values()) + 1
-    for r in range(header + 1, len(rows)):
-        row = rows[r]
-        if len(row) < width:
-            row = list(row) + [""] * (width - len(row))
-        picked = getter(row) if many else (getter(row),)
-        if picked.count("") == len(picked):
-            continue
-        if stop_labels and isinstance(row[0], str) and label_key(row[0]) in stop_labels:
-            break
-        values = dict(zip(keys, picked))
-        extra = {"item": row[item_col]} if item_col is not None and item_col < len(row) else {}
-        records.append(Record(name, r + 1, values, columns, extra))
+    wanted = list(cols.values()) + ([item_col] if item_col is not None else [])
+    width = max(wanted) + 1
+    body = rows[header + 1:]
+    if body and min(map(len, body)) < width:
+        body = [row if len(row) >= width else list(row) + [""] * (width - len(row)) for row in body]
+    if stop_labels:  # the next part of the sheet (the minutes' form below its actions, …) ends the table
+        for i, row in enumerate(body):
+            if isinstance(row[0], str) and label_key(row[0]) in stop_labels:
+                body = body[:i]
+                break
+    # one tuple per row of the wanted cells, then columns by transposing: no per-cell Python work
+    picked = list(map(operator.itemgetter(*wanted), body)) if len(wanted) > 1 else [(row[wanted[0]],) for row in body]
+    n = len(keys)
+    blank = ("",) * n
+    keep = [i for i, t in enumerate(picked) if t[:n] != blank]
+    if len(keep) != len(picked):
+        picked = [picked[i] for i in keep]
+    transposed = list(zip(*picked)) if picked else [()] * len(wanted)
+    raw = {k: list(transposed[j]) for j, k in enumerate(keys)}
+    items = list(transposed[-1]) if item_col is not None else None
+    first = header + 2
+    rownums = [first + i for i in keep]
     missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]
-    width = max((c + 1 for c, v in enumerate(rows[header]) if v not in ("", None)), default=0)
-    return TableData(table, name, header + 1, columns, records, missing,
-                     item_col + 1 if item_col is not None else None, width)
+    header_width = max((c + 1 for c, v in enumerate(rows[header]) if v not in ("", None)), default=0)
+    return TableData(table, name, header + 1, {k: c + 1 for k, c in cols.items()}, rownums, raw, missing,
+                     item_col + 1 if item_col is not None else None, header_width, items)
 
 
 def _read_form(rows, sheet: schema.Sheet, name: str, skip_rows: set[int]) -> FormData:
@@ -250,10 +289,10 @@ def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bo
     start = 0
     for table in sheet.tables:
         data = _read_table(rows, sheet, table, name, start, _stop_labels(sheet, table))
-        if data:
+        if data is not None:
             tables[table.key] = data
             header_rows.add(data.header_row - 1)
-            header_rows |= {rec.row - 1 for rec in data.records}
+            header_rows |= {r - 1 for r in data.rownums}
             start = data.header_row  # the next table is further down
     form = _read_form(rows, sheet, name, header_rows) if sheet.form else None
     return SheetData(sheet, name, hidden, form, tables, rows if sheet.key == "tasks" else None)

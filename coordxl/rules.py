@@ -18,7 +18,7 @@ from . import schema
 from .calendar import WorkCalendar
 from .errors import ConfigError
 from .findings import CODES, Finding, finding
-from .model import Item, Row
+from .model import Item
 from .settings import Settings
 
 
@@ -48,15 +48,15 @@ def _fmt(value) -> str:
 
 
 def date_order(item: Item, ctx: Context) -> Iterator[Finding]:
-    checks = [("tasks", item.tasks, schema.TASKS, [("start", "due"), ("start", "done_on")]),
-              ("resources", item.resources, schema.RESOURCES,
-               [("requested_on", "reviewed_on"), ("requested_on", "approved_on")])]
-    for _, rows, sheet, pairs in checks:
-        for row in rows:
-            for early, late in pairs:
-                a, b = row.get(early), row.get(late)
+    checks = [(item.tasks, schema.TASKS, [("start", "due"), ("start", "done_on")]),
+              (item.resources, schema.RESOURCES, [("requested_on", "reviewed_on"), ("requested_on", "approved_on")])]
+    for rows, sheet, pairs in checks:
+        for early, late in pairs:
+            if early not in rows.values or late not in rows.values:
+                continue
+            for i, (a, b) in enumerate(zip(rows.values[early], rows.values[late])):
                 if a and b and b < a:
-                    yield finding("F-DATE-ORDER", item.workbook, row.sheet, row.cell(late),
+                    yield finding("F-DATE-ORDER", item.workbook, rows.sheets[i], rows.cell(i, late),
                                   later_field=_label(sheet, late), later=_fmt(b),
                                   earlier_field=_label(sheet, early), earlier=_fmt(a))
     for m in item.meetings:
@@ -68,30 +68,36 @@ def date_order(item: Item, ctx: Context) -> Iterator[Finding]:
 
 
 def done_date(item: Item, ctx: Context) -> Iterator[Finding]:
-    for row in item.tasks:
-        status, done_on = row.get("status"), row.get("done_on")
-        if status == "done" and not done_on and row.raw.get("done_on") in ("", None):
-            yield finding("F-DONE-DATE", item.workbook, row.sheet, row.cell("done_on"),
+    tasks = item.tasks
+    today = ctx.today
+    for i, (status, done_on, raw) in enumerate(zip(tasks.column("status"), tasks.column("done_on"),
+                                                   tasks.raw_column("done_on"))):
+        if status == "done" and not done_on and raw in ("", None):
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"),
                           problem=("任务已完成，但没有填写完成日期", "The task is done but has no done date"))
         elif done_on and status not in (None, "done"):
-            yield finding("F-DONE-DATE", item.workbook, row.sheet, row.cell("status"),
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "status"),
                           problem=("填写了完成日期，但状态不是“已完成”", "A done date is set but the status is not Done"))
-        elif done_on and done_on > ctx.today:
-            yield finding("F-DONE-DATE", item.workbook, row.sheet, row.cell("done_on"),
+        elif done_on and done_on > today:
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"),
                           problem=("完成日期在今天之后", "The done date is in the future"))
 
 
 def duplicate_ids(item: Item, ctx: Context) -> Iterator[Finding]:
     for rows in (item.tasks, item.resources):
-        seen: dict[str, str] = {}
-        for row in rows:
-            key = row.get("id")
+        ids = rows.column("id")
+        distinct = set(ids) - {None}
+        if len(distinct) == len(ids) - ids.count(None):
+            continue  # no id repeats: the common case costs one set
+        seen: dict[str, int] = {}
+        for i, key in enumerate(ids):
             if not key:
                 continue
             if key in seen:
-                yield finding("F-DUPLICATE-ID", item.workbook, row.sheet, row.cell("id"), value=key, other=seen[key])
+                yield finding("F-DUPLICATE-ID", item.workbook, rows.sheets[i], rows.cell(i, "id"), value=key,
+                              other=rows.cell(seen[key], "id"))
             else:
-                seen[key] = row.cell("id")
+                seen[key] = i
 
 
 def _meeting_time(item: Item) -> dt.datetime | None:
@@ -167,7 +173,7 @@ def _source_refs(text: str) -> frozenset[tuple[int, int]]:
 def task_sources(item: Item) -> set[tuple[int, int]]:
     """(meeting number, action number) pairs the tracker's 来源 column refers to: 会议纪要2#3 → (2, 3)."""
     out: set[tuple[int, int]] = set()
-    for source in {row.values.get("source") for row in item.tasks}:
+    for source in set(item.tasks.column("source")):
         if source:
             out |= _source_refs(str(source))
     return out
@@ -240,7 +246,9 @@ def close(item: Item, ctx: Context) -> Iterator[Finding]:
     if item.status != "closed":
         return
     cell = item.request.cell("item_status")
-    open_tasks = [r.get("id") or f"#{r.row}" for r in item.tasks if r.get("status") in OPEN or r.get("status") is None]
+    tasks = item.tasks
+    open_tasks = [ident or f"#{r}" for ident, r, status in zip(tasks.column("id"), tasks.rownums, tasks.column("status"))
+                  if status in OPEN or status is None]
     if open_tasks:
         ids = "、".join(str(i) for i in open_tasks[:10])
         yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,

@@ -173,7 +173,7 @@ class Scheduler:
     """The loop: ``tick()`` once per poll; ``run_forever()`` until stopped."""
 
     def __init__(self, root: Path | str, jobs: dict[str, Job] | None = None,
-                 clock: Callable[[], dt.datetime] | None = None):
+                 clock: Callable[[], dt.datetime] | None = None, stop: threading.Event | None = None):
         self.layout = Layout.of(root)
         self.settings = self.layout.settings
         self.times = Times.of(self.settings)
@@ -181,7 +181,7 @@ class Scheduler:
         self.store = Store(self.layout.state / "state.db")
         self.clock = clock or (lambda: dt.datetime.now(self.times.zone))
         self.jobs = jobs or default_jobs(self.layout)
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()  # set → the loop ends after the current job
         self.running: str | None = None
         self.last_tick: dt.datetime | None = None
         self.sched = schedule.Scheduler()
@@ -302,19 +302,22 @@ def serve(root: Path | str, poll: float = POLL_SECONDS) -> int:
     """`coordxl schedule`: hold the lock, run until SIGTERM/SIGINT, release the lock, return 0."""
     layout = Layout.of(root)
     setup_logging(layout)
-    lock = SchedulerLock(layout.state)
-    lock.acquire()
-    scheduler = Scheduler(root)
+    stopping = threading.Event()
 
     def stop(signum, frame):
         log.info("signal %s: stopping after the current job", signum)
-        scheduler.stop.set()
+        stopping.set()
 
+    # handlers first: a SIGTERM that arrives just after the lock is taken must still release it
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        scheduler.run_forever(lock, poll)
+        lock = SchedulerLock(layout.state)
+        lock.acquire()
+        try:
+            Scheduler(root, stop=stopping).run_forever(lock, poll)
+        finally:
+            lock.release()
     finally:
-        lock.release()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
