@@ -108,6 +108,17 @@ class Rows:
                           for sheet, r, cols, v, w, x in zip(self.sheets, self.rownums, self.colmaps, vcols, rcols, xcols)]
         return self._rows
 
+    def head(self, n: int) -> "Rows":
+        """The first ``n`` rows, as a new Rows (itself when that is all of them)."""
+        if n >= len(self):
+            return self
+        out = Rows()
+        out.sheets, out.colmaps, out.rownums = self.sheets[:n], self.colmaps[:n], self.rownums[:n]
+        for mine, theirs in ((self.values, out.values), (self.raw, out.raw), (self.extra, out.extra)):
+            for key, col in mine.items():
+                theirs[key] = col[:n]
+        return out
+
     def take(self, indices: list[int]) -> "Rows":
         """The rows at ``indices``, as a new Rows."""
         out = Rows()
@@ -169,6 +180,11 @@ class Item:
     path: object = None
     fingerprint: object = None
     tasks_rows: list | None = None  # the tracker sheet's cells as read, until the item is let go
+
+    @property
+    def own(self) -> Rows:
+        """The tasks of this workbook itself: a central ledger's rows for the item are validated in the ledger."""
+        return self.tasks.head(self.own_tasks)
 
     @property
     def topic(self) -> str:

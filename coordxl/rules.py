@@ -48,7 +48,7 @@ def _fmt(value) -> str:
 
 
 def date_order(item: Item, ctx: Context) -> Iterator[Finding]:
-    checks = [(item.tasks, schema.TASKS, [("start", "due"), ("start", "done_on")]),
+    checks = [(item.own, schema.TASKS, [("start", "due"), ("start", "done_on")]),
               (item.resources, schema.RESOURCES, [("requested_on", "reviewed_on"), ("requested_on", "approved_on")])]
     for rows, sheet, pairs in checks:
         for early, late in pairs:
@@ -68,7 +68,7 @@ def date_order(item: Item, ctx: Context) -> Iterator[Finding]:
 
 
 def done_date(item: Item, ctx: Context) -> Iterator[Finding]:
-    tasks = item.tasks
+    tasks = item.own
     today = ctx.today
     for i, (status, done_on, raw) in enumerate(zip(tasks.column("status"), tasks.column("done_on"),
                                                    tasks.raw_column("done_on"))):
@@ -84,7 +84,7 @@ def done_date(item: Item, ctx: Context) -> Iterator[Finding]:
 
 
 def duplicate_ids(item: Item, ctx: Context) -> Iterator[Finding]:
-    for rows in (item.tasks, item.resources):
+    for rows in (item.own, item.resources):
         ids = rows.column("id")
         distinct = set(ids) - {None}
         if len(distinct) == len(ids) - ids.count(None):

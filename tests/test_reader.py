@@ -71,13 +71,18 @@ def test_central_ledger_with_an_item_column(share_with_roster, sheet_name):
     path = share_with_roster / "进行中" / "总台账.xlsx"
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet(sheet_name)
-    ws.write_row(0, 0, ["事项", "编号", "任务", "来源", "负责部门", "负责人", "截止日期", "交付标准", "状态"])
-    ws.write_row(1, 0, ["Q3新品上市推广", "L1", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"])
+    ws.write_row(0, 0, ["事项", "编号", "任务", "来源", "负责部门", "负责人", "截止日期", "交付标准", "状态", "开始日期"])
+    ws.write_row(1, 0, ["Q3新品上市推广", "L1", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中",
+                        "2026-09-05"])
     ws.write_row(2, 0, ["Q3新品上市推广", "L2", "培训", "会议纪要#5", "销售部", "孙楠", "2026-09-01", "课件", "进行中"])
     wb.close()
     report = run_check(share_with_roster, TODAY)
     assert not [f for f in report.findings if f.code == "R-BREAKDOWN"]  # action 8 found in the ledger
-    assert ("F-PERSON", sheet_name, "F3") in found(report, "总台账")
+    ledger = found(report, "总台账")
+    assert ("F-PERSON", sheet_name, "F3") in ledger
+    assert ("F-DATE-ORDER", sheet_name, "G2") in ledger  # starts after its deadline
+    # the ledger's rows count for the item they name, but their problems are the ledger's, at its cells
+    assert found(report, "Q3新品") == set()
     assert not [f for f in report.findings if f.code == "W-MISSING-SHEET"]
 
 
