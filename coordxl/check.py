@@ -10,10 +10,14 @@ import contextlib
 import datetime as dt
 import gc
 import html
+import itertools
 import logging
+import os
 import re
 import zipfile
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -63,6 +67,7 @@ class Report:
     item_count: int = 0
     task_count: int = 0
     roster: Roster | None = None
+    workers: int = 1  # processes that validated the workbooks
 
     @property
     def errors(self) -> int:
@@ -181,15 +186,15 @@ class _Ledgers:
     def names(self) -> set[str]:
         return set(self.parts)
 
-    def add(self, ledger: Item) -> None:
+    def add(self, tasks: Rows) -> None:
         by_value: dict = defaultdict(list)
-        for i, value in enumerate(ledger.tasks.extra_column("item")):
+        for i, value in enumerate(tasks.extra_column("item")):
             by_value[value].append(i)
         by_name: dict[str, list[int]] = defaultdict(list)
         for value, indices in by_value.items():  # '事项A' and '事项A ' are one item
             by_name[str("" if value is None else value).strip()].extend(indices)
         for name, indices in by_name.items():
-            self.parts.setdefault(name, []).append((ledger.tasks, sorted(indices)))
+            self.parts.setdefault(name, []).append((tasks, sorted(indices)))
 
     def for_item(self, item: Item) -> Rows:
         out = Rows()
@@ -198,16 +203,31 @@ class _Ledgers:
                 out.extend(rows.take(indices))
         return out
 
+    def slim(self) -> "_Ledgers":
+        """The same ledgers with only the columns the ledger rules read (to send to a worker)."""
+        out = _Ledgers()
+        slimmed: dict[int, Rows] = {}
+        for name, parts in self.parts.items():
+            for rows, indices in parts:
+                if id(rows) not in slimmed:
+                    slimmed[id(rows)] = rows.slim(LEDGER_COLUMNS)
+                out.parts.setdefault(name, []).append((slimmed[id(rows)], indices))
+        return out
+
 
 def run_check(root: Path | str, today: dt.date, selection: Selection = Selection(),
               progress: Callable[[Path], None] | None = None, layout: Layout | None = None,
-              keep_items: bool = False, on_item: Callable[[Item, Context], None] | None = None) -> Report:
+              keep_items: bool = False, on_item: Callable[[Item, Context], None] | None = None,
+              workers: int | None = None) -> Report:
     """Validate a shared folder as of ``today``.
 
     Each workbook is read, normalized and validated in turn and then let go, so memory does not
     grow with the folder; central ledgers are read first so their tasks count for the items they
     name. ``keep_items`` keeps the normalized items on the report (for callers that need them);
     ``on_item`` is called with each item after its rules ran (the daily job flags it there).
+
+    A plain check (no ``keep_items``, no ``on_item``) spreads the workbooks over ``workers``
+    processes (default: the ``limits.workers`` setting); the findings are the same either way.
     """
     layout = layout or Layout.of(root)
     settings = layout.settings
@@ -217,40 +237,160 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     report = Report(today, [], roster=roster)
     paths = scan(layout)
     first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]
-    ordered = first + [p for p in paths if p not in set(first)]
-    ledgers = _Ledgers()
-    memo: dict = {}  # conversions shared by this run's workbooks
-    done: dict[str, Path] = {}  # item names already validated, in case a ledger turns up late
-    late: list[Item] = []
-    for path in ordered:
+    rest = [p for p in paths if p not in set(first)]
+    run = _Run(layout, roster, ctx, selection)
+    # ledgers first, in this process and before any worker starts: the items they name need their rows
+    whole = keep_items or on_item is not None  # else only findings and counts are kept of each item
+    ledgers = [(p, _Outcome.of(*run.validate(p), whole=whole)) for p in first]
+    count = _worker_count(settings["limits.workers"] if workers is None else workers, len(rest))
+    parallel = _in_processes(run, rest, count) if count > 1 and not whole else None
+    report.workers = count if parallel else 1
+    outcomes = itertools.chain(ledgers, parallel or ((p, _Outcome.of(*run.validate(p), whole=whole)) for p in rest))
+    late: list[Rows] = []  # ledgers recognised only by their labels, after the items they name
+    done: dict[str, Path] = {}  # item names already validated
+    for path, outcome in outcomes:
         if progress:
             progress(path)
         report.workbooks += 1
-        item, findings = read_item(path, layout, roster, today, memo)
-        found.extend(findings)
-        if item is None:
+        found.extend(outcome.findings)
+        if not outcome.readable:
             report.unreadable += 1
             continue
-        if item.ledger:
-            ledgers.add(item)
-            if path not in first:
-                late.append(item)
-        else:
-            item.tasks.extend(ledgers.for_item(item))
-            done[item.topic] = done[Path(item.workbook).stem] = path
-        found.extend(run_rules(item, ctx, selection))
-        if on_item:
-            on_item(item, ctx)
+        if outcome.ledger and path not in first:
+            late.append(outcome.ledger_tasks)
+        elif not outcome.ledger:
+            done.update(dict.fromkeys(outcome.names, path))
         report.item_count += 1
-        report.task_count += len(item.tasks)
-        if keep_items:
-            report.items.append(item)
+        report.task_count += outcome.own_tasks
+        if outcome.item is not None:
+            if on_item:
+                on_item(outcome.item, ctx)
+            if keep_items:
+                report.items.append(outcome.item)
     found = _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection)
     calendar.is_workday(today)
     if calendar.guessed_years:
         found.append(finding("W-CALENDAR", "coordxl.toml", year=year_span(calendar.guessed_years)))
     report.findings = sorted((f for f in found if selection.wants(f.code)), key=sort_key)
     return report
+
+
+class _Run:
+    """What validating one workbook needs from its run: the folder, roster, rules, ledgers, memo."""
+
+    def __init__(self, layout: Layout, roster: Roster, ctx: Context, selection: Selection):
+        self.layout, self.roster, self.ctx, self.selection = layout, roster, ctx, selection
+        self.ledgers = _Ledgers()
+        self.memo: dict = {}  # conversions shared by the run's workbooks
+
+    def validate(self, path: Path) -> tuple[Item | None, list[Finding]]:
+        """Read, normalize and run the rules on one workbook (a ledger's rows join the items they name)."""
+        item, findings = read_item(path, self.layout, self.roster, self.ctx.today, self.memo)
+        if item is None:
+            return None, findings
+        if item.ledger:
+            self.ledgers.add(item.tasks)
+        else:
+            item.tasks.extend(self.ledgers.for_item(item))
+        return item, findings + run_rules(item, self.ctx, self.selection)
+
+
+# The task columns the ledger rules (R-CLOSE, R-BREAKDOWN) read from a ledger's rows.
+LEDGER_COLUMNS = ("id", "status", "source")
+
+
+@dataclass
+class _Outcome:
+    """One workbook's findings and what the run needs of its item (the item itself when in this process)."""
+
+    findings: list[Finding]
+    item: Item | None = None
+    readable: bool = True
+    ledger: bool = False
+    names: tuple[str, ...] = ()  # the item's topic and file name
+    own_tasks: int = 0
+    ledger_tasks: Rows | None = None
+    guessed_years: set[int] = dc_field(default_factory=set)
+
+    @classmethod
+    def of(cls, item: Item | None, findings: list[Finding], whole: bool = True,
+           guessed_years: set[int] = frozenset()) -> "_Outcome":
+        if item is None:
+            return cls(findings, readable=False, guessed_years=set(guessed_years))
+        tasks = None
+        if item.ledger:
+            tasks = item.tasks if whole else item.tasks.slim(LEDGER_COLUMNS, extra=("item",))
+        return cls(findings, item if whole else None, True, item.ledger,
+                   tuple(dict.fromkeys((item.topic, Path(item.workbook).stem))), item.own_tasks, tasks,
+                   set(guessed_years))
+
+
+# --- several processes -------------------------------------------------------------------------
+# Reading is CPU-bound (calamine parses, Python validates), so a check of many workbooks uses the
+# machine's cores: each worker validates whole workbooks and sends back their findings and the
+# little the run needs of each item. Findings are sorted at the end, so the result is the same.
+
+AUTO_WORKERS_MAX = 4
+MIN_WORKBOOKS_PER_WORKER = 8  # below this, starting a process costs more than it saves
+
+
+def _worker_count(setting: int, workbooks: int) -> int:
+    wanted = setting if setting > 0 else min(os.cpu_count() or 1, AUTO_WORKERS_MAX)
+    return max(1, min(wanted, workbooks // MIN_WORKBOOKS_PER_WORKER))
+
+
+def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
+    """Validate ``paths`` in ``count`` processes; None when this machine cannot start them."""
+    try:
+        pool = ProcessPoolExecutor(count, initializer=_worker_start,
+                                   initargs=(str(run.layout.root), run.ctx.today, run.selection,
+                                             run.ledgers.slim()))
+    except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
+        log.warning("checking in one process: %s", exc)
+        return None
+    return _collect(pool, run, paths, count)
+
+
+def _collect(pool: ProcessPoolExecutor, run: _Run, paths: list[Path], count: int
+             ) -> Iterator[tuple[Path, _Outcome]]:
+    done = 0
+    try:
+        results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
+        for path, outcome in zip(paths, results):
+            run.ctx.calendar.guessed_years |= outcome.guessed_years
+            done += 1
+            yield path, outcome
+    except BrokenProcessPool as exc:  # a worker died (killed, out of memory): finish here
+        log.warning("a check worker stopped (%s); checking the rest in this process", exc)
+        for path in paths[done:]:
+            yield path, _Outcome.of(*run.validate(path))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+_WORKER: _Run | None = None
+
+
+def _worker_start(root: str, today: dt.date, selection: Selection, ledgers: "_Ledgers") -> None:
+    global _WORKER
+    layout = Layout.of(root)
+    roster, _ = load_folder_roster(layout)
+    _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings),
+                   selection)
+    _WORKER.ledgers = ledgers
+
+
+def _worker_validate(path: Path) -> _Outcome:
+    run = _WORKER
+    assert run is not None, "worker not started"
+    before = set(run.ctx.calendar.guessed_years)
+    try:
+        item, findings = run.validate(path)
+    except Exception as exc:  # one odd workbook must not stop the others
+        log.exception("checking %s failed", path)
+        item, findings = None, [finding("W-UNREADABLE", _rel(path, run.layout.root), reason="corrupt",
+                                        detail=str(exc)[:200])]
+    return _Outcome.of(item, findings, whole=False, guessed_years=run.ctx.calendar.guessed_years - before)
 
 
 LEDGER_RULES = ("R-BREAKDOWN", "R-CLOSE")

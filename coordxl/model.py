@@ -108,6 +108,14 @@ class Rows:
                           for sheet, r, cols, v, w, x in zip(self.sheets, self.rownums, self.colmaps, vcols, rcols, xcols)]
         return self._rows
 
+    def slim(self, keys: Iterable[str], extra: Iterable[str] = ("item",)) -> "Rows":
+        """Only the given value columns (and extras), without raw values: a small copy to send elsewhere."""
+        out = Rows()
+        out.sheets, out.colmaps, out.rownums = self.sheets, self.colmaps, self.rownums
+        out.values = {k: self.values[k] for k in keys if k in self.values}
+        out.extra = {k: self.extra[k] for k in extra if k in self.extra}
+        return out
+
     def head(self, n: int) -> "Rows":
         """The first ``n`` rows, as a new Rows (itself when that is all of them)."""
         if n >= len(self):

@@ -1,0 +1,60 @@
+"""A check spread over several processes finds exactly what one process finds."""
+
+import dataclasses
+import datetime as dt
+import shutil
+
+import xlsxwriter
+
+from coordxl.check import run_check
+
+from conftest import clean_launch, sha256, write_item
+
+TODAY = dt.date(2026, 8, 20)
+
+
+def _ledger(path, sheet_name, rows):
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet(sheet_name)
+    ws.write_row(0, 0, ["事项", "编号", "任务", "来源", "负责部门", "负责人", "截止日期", "交付标准", "状态"])
+    for r, row in enumerate(rows, start=1):
+        ws.write_row(r, 0, row)
+    wb.close()
+
+
+def test_several_processes_find_exactly_what_one_process_finds(example_root):
+    active = example_root / "进行中"
+    for n in range(18):  # enough workbooks for two workers
+        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+    (active / "坏的.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    far = clean_launch()  # working days counted in a year without calendar data, inside a worker
+    far["request"].update(sent_on=dt.date(2099, 3, 2), planned_meeting=dt.datetime(2099, 3, 3, 14))
+    write_item(example_root, far, name="远期事项")
+    missing = clean_launch()
+    del missing["tasks"][9]  # action 8's task is in a ledger: the named one, or the one found by its labels
+    write_item(example_root, missing, name="缺任务")
+    write_item(example_root, missing, name="缺任务2")
+    _ledger(active / "总台账.xlsx", "执行进度",
+            [["缺任务2", "L1", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"]])
+    _ledger(active / "zz台账.xlsx", "Sheet1",
+            [["缺任务", "L2", "定价", "会议纪要#8", "销售部", "孙楠", "2026-09-01", "文件", "进行中"]])
+    before = {p.name: sha256(p) for p in active.iterdir()}
+
+    one = run_check(example_root, TODAY, workers=1)
+    two = run_check(example_root, TODAY, workers=2)
+
+    assert (one.workers, two.workers) == (1, 2)
+    assert [dataclasses.astuple(f) for f in two.findings] == [dataclasses.astuple(f) for f in one.findings]
+    assert two.summary() == one.summary()
+    codes = {(f.code, f.workbook) for f in two.findings}
+    assert ("W-UNREADABLE", "进行中/坏的.xlsx") in codes
+    assert ("W-CALENDAR", "coordxl.toml") in codes                      # the year was guessed in a worker
+    assert ("F-PERSON", "进行中/zz台账.xlsx") in codes                   # 孙楠 is not in the roster
+    assert ("R-BREAKDOWN", "进行中/缺任务.xlsx") not in codes            # the late ledger covers action 8
+    assert ("R-BREAKDOWN", "进行中/缺任务2.xlsx") not in codes           # so does the ledger read first
+    assert two.workbooks == 26 and two.unreadable == 1
+    assert {p.name: sha256(p) for p in active.iterdir()} == before
+
+
+def test_a_small_folder_is_checked_in_one_process(example_root):
+    assert run_check(example_root, TODAY, workers=4).workers == 1
