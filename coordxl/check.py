@@ -12,6 +12,7 @@ import gc
 import html
 import itertools
 import logging
+import multiprocessing
 import os
 import re
 import zipfile
@@ -341,8 +342,10 @@ def _worker_count(setting: int, workbooks: int) -> int:
 
 def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
     """Validate ``paths`` in ``count`` processes; None when this machine cannot start them."""
+    # fork where there is one: a worker starts at once with everything already imported
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     try:
-        pool = ProcessPoolExecutor(count, initializer=_worker_start,
+        pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
                                    initargs=(str(run.layout.root), run.ctx.today, run.selection,
                                              run.ledgers.slim()))
     except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
@@ -363,7 +366,7 @@ def _collect(pool: ProcessPoolExecutor, run: _Run, paths: list[Path], count: int
     except BrokenProcessPool as exc:  # a worker died (killed, out of memory): finish here
         log.warning("a check worker stopped (%s); checking the rest in this process", exc)
         for path in paths[done:]:
-            yield path, _Outcome.of(*run.validate(path))
+            yield path, _Outcome.of(*run.validate(path), whole=False)
     finally:
         pool.shutdown(cancel_futures=True)
 

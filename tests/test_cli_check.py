@@ -89,3 +89,38 @@ def test_cell_text_starting_with_equals_stays_text(example_root):
     assert row[3] == '=HYPERLINK("http://evil.example","x")'
     cell = openpyxl.load_workbook(path)["校验问题"]["D2"]
     assert cell.data_type == "s"
+
+
+def _stderr_on_a_terminal(args):
+    """Run coordxl with stderr on a pseudo-terminal (as in an admin's shell) and stdout on a pipe."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "coordxl", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=slave, env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out = proc.stdout.read().decode()
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, out, seen.decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(example_root):
+    code, out, terminal = _stderr_on_a_terminal(["check", example_root, "--today", "2026-08-20"])
+    assert code == 1
+    assert "扫描 / scanning" in terminal or ".xlsx" in terminal      # the bar was drawn on stderr
+    assert "扫描" not in out and "\x1b[?25l" not in out              # the result on stdout has no bar
+    piped = subprocess.run([sys.executable, "-m", "coordxl", "check", str(example_root), "--today", "2026-08-20"],
+                           capture_output=True, text=True)
+    assert "扫描" not in piped.stderr and "\x1b" not in piped.stderr  # not a terminal: no bar at all

@@ -2,10 +2,12 @@
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 
 import xlsxwriter
 
+from coordxl import check
 from coordxl.check import run_check
 
 from conftest import clean_launch, sha256, write_item
@@ -58,3 +60,23 @@ def test_several_processes_find_exactly_what_one_process_finds(example_root):
 
 def test_a_small_folder_is_checked_in_one_process(example_root):
     assert run_check(example_root, TODAY, workers=4).workers == 1
+
+
+def test_a_worker_that_dies_leaves_nothing_unchecked(example_root, monkeypatch):
+    active = example_root / "进行中"
+    for n in range(18):
+        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+    expected = run_check(example_root, TODAY, workers=1)
+    parent = os.getpid()
+    real = check.read_item
+
+    def dies_in_a_worker(path, *args):
+        if os.getpid() != parent and path.name == "副本05.xlsx":
+            os._exit(9)  # as if killed for memory: no exception, no result
+        return real(path, *args)
+
+    monkeypatch.setattr(check, "read_item", dies_in_a_worker)  # the workers are forked with it
+    report = run_check(example_root, TODAY, workers=2)
+    assert report.workers == 2
+    assert [dataclasses.astuple(f) for f in report.findings] == [dataclasses.astuple(f) for f in expected.findings]
+    assert report.summary() == expected.summary()
