@@ -105,4 +105,4 @@ def pending_resources(item: Item, today: dt.date, calendar: WorkCalendar, settin
 
 def assess_item(item: Item, today: dt.date, calendar: WorkCalendar, settings: Settings) -> list[tuple[Row, TaskState]]:
     """Every task of the item's own tracker with its state (a ledger's rows are assessed with the ledger)."""
-    return [(row, assess_task(row, today, calendar, settings)) for row in item.tasks[:item.own_tasks]]
+    return [(row, assess_task(row, today, calendar, settings)) for row in item.own]

@@ -149,7 +149,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     row += 1
     put_text(ws, row, 1, t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
-    tasks = item.tasks[:item.own_tasks]
+    tasks = list(item.own)
     title(t("review.acceptance"))
     records = []
     for r in tasks:
@@ -243,7 +243,7 @@ def _history(layout: Layout, item: Item, ctx: Context) -> tuple[list[list], tupl
     store = Store(db)
     first_due = store.first_due_dates(item.workbook)
     slipped = []
-    for r in item.tasks[:item.own_tasks]:
+    for r in item.own:
         key, due = task_key(r), r.get("due")
         old = first_due.get(key)
         if old and isinstance(due, dt.date) and due > old:
