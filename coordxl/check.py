@@ -198,10 +198,11 @@ class _Ledgers:
             self.parts.setdefault(name, []).append((tasks, sorted(indices)))
 
     def for_item(self, item: Item) -> Rows:
+        """The ledger rows naming this item (their raw cell values stay with the ledger's own item)."""
         out = Rows()
         for name in dict.fromkeys((item.topic, Path(item.workbook).stem)):
             for rows, indices in self.parts.get(name, []):
-                out.extend(rows.take(indices))
+                out.extend(rows.take(indices, raw=False))
         return out
 
     def slim(self) -> "_Ledgers":

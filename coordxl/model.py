@@ -127,14 +127,14 @@ class Rows:
                 theirs[key] = col[:n]
         return out
 
-    def take(self, indices: list[int]) -> "Rows":
-        """The rows at ``indices``, as a new Rows."""
+    def take(self, indices: list[int], raw: bool = True) -> "Rows":
+        """The rows at ``indices``, as a new Rows (``raw=False``: without their raw cell values)."""
         out = Rows()
         if not indices:
             return out
         pick = operator.itemgetter(*indices) if len(indices) > 1 else (lambda col: (col[indices[0]],))
         out.sheets, out.colmaps, out.rownums = list(pick(self.sheets)), list(pick(self.colmaps)), list(pick(self.rownums))
-        for mine, theirs in ((self.values, out.values), (self.raw, out.raw), (self.extra, out.extra)):
+        for mine, theirs in ((self.values, out.values), (self.raw if raw else {}, out.raw), (self.extra, out.extra)):
             for key, col in mine.items():
                 theirs[key] = list(pick(col))
         return out

@@ -309,6 +309,8 @@ class Selection:
         return cls(split(only), split(skip))
 
     def wants(self, code: str) -> bool:
+        if not self.only and not self.skip:
+            return True
         if self.only and not any(code.startswith(c) for c in self.only):
             return False
         return not any(code.startswith(c) for c in self.skip)
