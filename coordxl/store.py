@@ -7,6 +7,7 @@ crash leaves the database consistent.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from contextlib import closing
@@ -64,6 +65,15 @@ SCHEMA = [
     );
     ALTER TABLE mails ADD COLUMN workbooks TEXT NOT NULL DEFAULT '';
     ALTER TABLE mails ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    """,
+    # version 4: a digest of each workbook's snapshot, so a rerun on the same day rewrites only what changed
+    """
+    CREATE TABLE snapshot_digests (
+        day TEXT NOT NULL,
+        workbook TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (day, workbook)
+    );
     """,
 ]
 
@@ -125,15 +135,22 @@ class Store:
                               (day.isoformat(),) if day else ()).fetchall()
         return [dict(r) for r in rows]
 
-    def save_snapshot(self, day: dt.date, workbook: str, rows: list[tuple]) -> None:
+    def save_snapshot(self, day: dt.date, workbook: str, rows: list[tuple]) -> bool:
         """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,
-        owner, due, done_on, status, state, days)."""
+        owner, due, done_on, status, state, days). False when they equal what is stored (nothing written)."""
+        digest = hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()
+        key = (day.isoformat(), workbook)
         with closing(self._connect()) as db, db:
+            stored = db.execute("SELECT digest FROM snapshot_digests WHERE day = ? AND workbook = ?", key).fetchone()
+            if stored is not None and stored[0] == digest:
+                return False
             # statistics, rewritten every run: no fsync per workbook (the mail log keeps full durability)
             db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("DELETE FROM snapshots WHERE day = ? AND workbook = ?", (day.isoformat(), workbook))
+            db.execute("DELETE FROM snapshots WHERE day = ? AND workbook = ?", key)
             db.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(day.isoformat(), workbook, *row) for row in rows])
+                           [(*key, *row) for row in rows])
+            db.execute("INSERT OR REPLACE INTO snapshot_digests VALUES (?, ?, ?)", (*key, digest))
+        return True
 
     def snapshot(self, day: dt.date) -> dict[tuple[str, str], dict]:
         """The latest snapshot taken on or before ``day``, by (workbook, task_key)."""

@@ -110,3 +110,29 @@ def test_demo_flags_rows_writes_the_summary_and_the_mails(tmp_path):
     assert "fengxue@corp.example" in mails and len(mails) >= 5
     for shown in (str(summary), "outbox"):
         assert shown in result.output.replace("\n", "")
+
+
+def test_a_rerun_the_same_day_records_a_workbook_changed_in_between(example_root):
+    from coordxl.store import Store
+
+    run_daily(example_root, TODAY, NOW)
+    store = Store(example_root / ".coordxl" / "state.db")
+    launch = "进行中/Q3新品上市推广.xlsx"
+    before = store.snapshot(TODAY)
+    task = next(k for (wb, k), row in before.items() if wb == launch and row["state"] == "overdue")
+    assert before[(launch, task)]["status"] != "done"
+
+    run_daily(example_root, TODAY, NOW)  # nothing changed: the stored states stay as they were
+    assert store.snapshot(TODAY) == before
+
+    path = example_root / launch
+    wb = openpyxl.load_workbook(path)  # a colleague marks the overdue task done at 10:00
+    ws = wb["执行进度"]
+    row = next(r for r in range(3, ws.max_row + 1) if f"id:{ws[f'A{r}'].value}" == task)
+    ws[f"I{row}"], ws[f"J{row}"] = "已完成", dt.datetime(2026, 8, 20)
+    wb.save(path)
+    run_daily(example_root, TODAY, dt.datetime(2026, 8, 20, 11))
+    after = store.snapshot(TODAY)
+    assert after[(launch, task)]["status"] == "done" and after[(launch, task)]["state"] == "done"
+    assert {k: v for k, v in after.items() if k != (launch, task)} == {
+        k: v for k, v in before.items() if k != (launch, task)}
