@@ -21,7 +21,7 @@ from .reader import FormData, SheetData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, clean_name
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One normalized record (a table row, or a form as a single row)."""
 
