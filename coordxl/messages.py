@@ -232,6 +232,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fix.W-CALENDAR": ("请升级 chinesecalendar，或在 coordxl.toml 的 [calendar] 中填写 extra_holidays / extra_workdays。",
                        "Upgrade chinesecalendar, or list extra_holidays / extra_workdays under [calendar] in coordxl.toml."),
     "finding.F-REQUIRED": ("必填项“{field}”为空", "Required field '{field}' is empty"),
+    "finding.F-REQUIRED-FORMULA": ("必填项“{field}”是公式，但文件中没有它的计算结果",
+                                   "Required field '{field}' is a formula, but the file holds no calculated result"),
     "fix.F-REQUIRED": ("请填写“{field}”。", "Fill in '{field}'."),
     "finding.F-DATE": ("“{field}”不是可识别的日期：{value}", "'{field}' is not a date: {value}"),
     "fix.F-DATE": ("请填写如 2026-08-15 的日期。", "Enter a date such as 2026-08-15."),

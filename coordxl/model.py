@@ -220,6 +220,9 @@ def _ref(cell) -> str:
     return a1(*cell) if isinstance(cell, tuple) else cell
 
 
+FORMULA_HINT = ("请在 Excel 中打开并保存一次，让公式算出结果；或直接填写值。",
+                "Open the file in Excel and save it once so the formula is calculated, or type the value.")
+
 # A value's conversion depends only on its field, the year used for '8月15日' and the roster, so a run
 # converts each distinct value once across all its workbooks (a memo dict passed to build_item).
 MEMO_LIMIT = 200_000
@@ -228,15 +231,24 @@ MEMO_LIMIT = 200_000
 class _Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
-    def __init__(self, workbook: str, roster: Roster | None, default_year: int, memo: dict | None = None):
+    def __init__(self, workbook: str, roster: Roster | None, default_year: int, memo: dict | None = None,
+                 formulas: frozenset[tuple[str, str]] = frozenset()):
         self.workbook = workbook
         self.roster = roster
         self.default_year = default_year
         self.findings: list[Finding] = []
         self.memo = {} if memo is None else memo  # raw value -> (typed value, findings); see MEMO_LIMIT
+        self.formulas = formulas  # (sheet, cell) of formulas the file holds no result for
 
     def add(self, code: str, sheet: str, cell, **params) -> None:
-        self.findings.append(finding(code, self.workbook, sheet, _ref(cell), **params))
+        self.findings.append(self._at(finding(code, self.workbook, sheet, _ref(cell), **params), params))
+
+    def _at(self, found: Finding, params: dict) -> Finding:
+        """An empty required cell that is really a formula without its result says so."""
+        if found.code == "F-REQUIRED" and (found.sheet, found.cell) in self.formulas:
+            return finding("F-REQUIRED", found.workbook, found.sheet, found.cell, variant="-FORMULA",
+                           hint=FORMULA_HINT, **params)
+        return found
 
     def value(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None = None) -> Any:
         """One cell's typed value; a problem becomes a finding at ``cell`` ('E7' or (row, column))."""
@@ -370,8 +382,8 @@ class _Normalizer:
             for raw, r in zip(raws, rownums):
                 if raw in problems:
                     cell = a1(r, col)
-                    self.findings.extend(dataclasses.replace(p, workbook=self.workbook, sheet=sheet, cell=cell)
-                                         for p in problems[raw])
+                    self.findings.extend(self._at(dataclasses.replace(p, workbook=self.workbook, sheet=sheet, cell=cell),
+                                                  {"field": (f.zh, f.en)}) for p in problems[raw])
         return list(map(converted.__getitem__, raws))
 
     def _convert(self, f: schema.Field, raw: Any, required: bool) -> tuple[Any, tuple[Finding, ...]]:
@@ -424,14 +436,15 @@ def _year_hint(data: WorkbookData, today: dt.date) -> int:
 ACTION_FIELDS_FOR_RULE = {"owner", "due", "standard"}  # reported as R-ACTION-INCOMPLETE, not F-REQUIRED
 
 
-def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: dict | None = None
-               ) -> tuple[Item, list[Finding]]:
+def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: dict | None = None,
+               formulas: frozenset[tuple[str, str]] = frozenset()) -> tuple[Item, list[Finding]]:
     """Normalize a workbook into an Item, with field-level findings. Missing sheets are W-MISSING-SHEET.
 
     ``memo`` carries conversions from one workbook to the next; it must only be shared by calls
-    with the same roster.
+    with the same roster. ``formulas``: (sheet, cell) of formulas without a stored result, which
+    an empty required cell then names as such.
     """
-    n = _Normalizer(data.name, roster, _year_hint(data, today), memo)
+    n = _Normalizer(data.name, roster, _year_hint(data, today), memo, formulas)
     item = Item(data.name, path=data.path, fingerprint=data.fingerprint)
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets
     first_tasks = data.first("tasks")

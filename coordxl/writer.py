@@ -94,6 +94,28 @@ def sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str:
     raise PatchError(f"relationship {rid} not found")
 
 
+_CELL_BODY = re.compile(rb'<c\b([^>]*[^/>])>(.*?)</c>', re.S)
+_EMPTY_VALUE = re.compile(rb'<v\s*/>|<v>\s*</v>')
+
+
+def uncached_formulas(path: Path, sheets: set[str]) -> frozenset[tuple[str, str]]:
+    """(sheet, cell) of formula cells with no stored result in the given sheets (files written by a
+    program and never opened in Excel); empty when the file cannot be looked into."""
+    out = set()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for sheet in sheets:
+                xml = zf.read(sheet_part(zf, sheet))
+                for m in _CELL_BODY.finditer(xml):
+                    body = m.group(2)
+                    if b"<f" in body and (b"<v" not in body or _EMPTY_VALUE.search(body)):
+                        if ref := _CELL_REF.search(m.group(1)):
+                            out.add((sheet, (ref.group(1) + ref.group(2)).decode()))
+    except (OSError, KeyError, zipfile.BadZipFile, PatchError):
+        return frozenset()
+    return frozenset(out)
+
+
 def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
     s = b' s="' + style + b'"' if style else b""
     if not value:

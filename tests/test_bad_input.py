@@ -127,9 +127,17 @@ def test_formula_without_cached_value_is_reported_not_crashed(share_with_roster)
     ws.write_row(1, 0, ["T1", "写方案", "市场部", "张伟"])
     ws.write_formula(1, 4, "=DATE(2026,8,25)", None, "")  # no cached result
     ws.write_row(1, 5, ["方案", "进行中"])
+    ws.write_row(2, 0, ["T2", "写文案", "市场部", "张伟"])
+    ws.write_formula(2, 4, "=DATE(2026,8,26)", None, 46260)  # with its result: read as that date
+    ws.write_row(2, 5, ["", "进行中"])                            # and a really empty required cell
     wb.close()
+    before = sha256(path)
     report = run_check(share_with_roster, TODAY)
-    assert ("F-REQUIRED", "E2") in [(f.code, f.cell) for f in report.findings if f.workbook.endswith("公式.xlsx")]
+    mine = {f.cell: f for f in report.findings if f.workbook.endswith("公式.xlsx")}
+    assert mine["E2"].code == "F-REQUIRED" and "公式" in mine["E2"].message_zh and "Excel" in mine["E2"].hint_zh
+    assert mine["F3"].code == "F-REQUIRED" and "公式" not in mine["F3"].message_zh
+    assert "E3" not in mine
+    assert sha256(path) == before
 
 
 def test_a_100k_row_tracker_is_read(share_with_roster):
