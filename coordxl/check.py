@@ -350,7 +350,7 @@ def _worker_count(setting: int, workbooks: int) -> int:
 def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
     """Validate ``paths`` in ``count`` processes; None when this machine cannot start them."""
     # fork where there is one: a worker starts at once with everything already imported
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     try:
         pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
                                    initargs=(str(run.layout.root), run.ctx.today, run.selection,

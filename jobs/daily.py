@@ -9,8 +9,9 @@ import sys
 
 from coordxl.cli import main
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--root", required=True, help="the shared folder")
-parser.add_argument("--today", help="run as of this date, e.g. 2026-08-20")
-args, rest = parser.parse_known_args()
-sys.exit(main(["daily", args.root] + (["--today", args.today] if args.today else []) + rest, standalone_mode=True))
+if __name__ == "__main__":  # a spawned worker process imports this file; it must not run the job
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="the shared folder")
+    parser.add_argument("--today", help="run as of this date, e.g. 2026-08-20")
+    args, rest = parser.parse_known_args()
+    sys.exit(main(["daily", args.root] + (["--today", args.today] if args.today else []) + rest, standalone_mode=True))

@@ -9,8 +9,9 @@ import sys
 
 from coordxl.cli import main
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--root", required=True, help="the shared folder")
-parser.add_argument("--poll", default="30", help="seconds between checks of the clock")
-args = parser.parse_args()
-sys.exit(main(["schedule", args.root, "--poll", args.poll], standalone_mode=True))
+if __name__ == "__main__":  # a spawned worker process imports this file; it must not run the job
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="the shared folder")
+    parser.add_argument("--poll", default="30", help="seconds between checks of the clock")
+    args = parser.parse_args()
+    sys.exit(main(["schedule", args.root, "--poll", args.poll], standalone_mode=True))

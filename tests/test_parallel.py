@@ -80,3 +80,17 @@ def test_a_worker_that_dies_leaves_nothing_unchecked(example_root, monkeypatch):
     assert report.workers == 2
     assert [dataclasses.astuple(f) for f in report.findings] == [dataclasses.astuple(f) for f in expected.findings]
     assert report.summary() == expected.summary()
+
+
+def test_workers_started_without_fork_find_the_same(example_root, monkeypatch):
+    """Windows and macOS start workers by spawning a fresh interpreter: nothing may rely on fork."""
+    import multiprocessing
+
+    active = example_root / "进行中"
+    for n in range(16):
+        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+    expected = run_check(example_root, TODAY, workers=1)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    report = run_check(example_root, TODAY, workers=2)
+    assert report.workers == 2
+    assert [dataclasses.astuple(f) for f in report.findings] == [dataclasses.astuple(f) for f in expected.findings]
