@@ -211,17 +211,6 @@ class _Ledgers:
                 out.extend(rows.take(indices, raw=False))
         return out
 
-    def slim(self) -> "_Ledgers":
-        """The same ledgers with only the columns the ledger rules read (to send to a worker)."""
-        out = _Ledgers()
-        slimmed: dict[int, Rows] = {}
-        for name, parts in self.parts.items():
-            for rows, indices in parts:
-                if id(rows) not in slimmed:
-                    slimmed[id(rows)] = rows.slim(LEDGER_COLUMNS)
-                out.parts.setdefault(name, []).append((slimmed[id(rows)], indices))
-        return out
-
 
 def run_check(root: Path | str, today: dt.date, selection: Selection = Selection(),
               progress: Callable[[Path], None] | None = None, layout: Layout | None = None,
@@ -247,12 +236,14 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]
     rest = [p for p in paths if p not in set(first)]
     run = _Run(layout, roster, ctx, selection)
-    # ledgers first, in this process and before any worker starts: the items they name need their rows
     whole = keep_items or on_item is not None  # else only findings and counts are kept of each item
-    ledgers = [(p, _Outcome.of(*run.validate(p), whole=whole)) for p in first]
     count = _worker_count(settings["limits.workers"] if workers is None else workers, len(rest))
+    # workers start on the items at once; the ledgers are read here meanwhile (the ledger rules of
+    # the items the workers send back are run here, once every ledger is known)
     parallel = _in_processes(run, rest, count) if count > 1 and not whole else None
     report.workers = count if parallel else 1
+    # in one process, ledgers come first: the items they name need their rows
+    ledgers = [(p, _Outcome.of(*run.validate(p), whole=whole)) for p in first]
     outcomes = itertools.chain(ledgers, parallel or ((p, _Outcome.of(*run.validate(p), whole=whole)) for p in rest))
     late: list[Rows] = []  # ledgers recognised only by their labels, after the items they name
     done: dict[str, Path] = {}  # item names already validated
@@ -302,8 +293,23 @@ class _Run:
             item.tasks.extend(self.ledgers.for_item(item))
         return item, findings + run_rules(item, self.ctx, self.selection)
 
+    def ledger_rules(self, item: Item) -> list[Finding]:
+        """The rules that need a central ledger's rows, for an item validated without them (in a worker)."""
+        item.tasks.extend(self.ledgers.for_item(item))
+        return run_rules(item, self.ctx, _only(LEDGER_RULES, self.selection))
 
-# The task columns the ledger rules (R-CLOSE, R-BREAKDOWN) read from a ledger's rows.
+
+def _only(codes: tuple[str, ...], selection: Selection) -> Selection:
+    """The part of ``selection`` among ``codes``."""
+    return Selection(tuple(c for c in codes if selection.wants(c)) or ("-none-",))
+
+
+def _without(codes: tuple[str, ...], selection: Selection) -> Selection:
+    return Selection(selection.only, selection.skip + codes)
+
+
+# The rules that need a central ledger's rows, and the task columns they read.
+LEDGER_RULES = ("R-BREAKDOWN", "R-CLOSE")
 LEDGER_COLUMNS = ("id", "status", "source")
 
 
@@ -319,6 +325,7 @@ class _Outcome:
     own_tasks: int = 0
     ledger_tasks: Rows | None = None
     guessed_years: set[int] = dc_field(default_factory=set)
+    for_ledgers: Item | None = None  # from a worker: what the ledger rules read of the item, run here
 
     @classmethod
     def of(cls, item: Item | None, findings: list[Finding], whole: bool = True,
@@ -348,26 +355,31 @@ def _worker_count(setting: int, workbooks: int) -> int:
 
 
 def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
-    """Validate ``paths`` in ``count`` processes; None when this machine cannot start them."""
+    """Start validating ``paths`` in ``count`` processes; None when this machine cannot start them."""
     # fork where there is one: a worker starts at once with everything already imported
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     try:
         pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
-                                   initargs=(str(run.layout.root), run.ctx.today, run.selection,
-                                             run.ledgers.slim()))
+                                   initargs=(str(run.layout.root), run.ctx.today, run.selection))
+        results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
     except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
         log.warning("checking in one process: %s", exc)
         return None
-    return _collect(pool, run, paths, count)
+    return _collect(pool, results, run, paths)
 
 
-def _collect(pool: ProcessPoolExecutor, run: _Run, paths: list[Path], count: int
+def _collect(pool: ProcessPoolExecutor, results: Iterator[_Outcome], run: _Run, paths: list[Path]
              ) -> Iterator[tuple[Path, _Outcome]]:
+    """The workers' outcomes in order, each completed with its ledger rules (the ledgers are known by now)."""
     done = 0
     try:
-        results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
         for path, outcome in zip(paths, results):
             run.ctx.calendar.guessed_years |= outcome.guessed_years
+            if outcome.for_ledgers is not None:
+                outcome.findings += run.ledger_rules(outcome.for_ledgers)
+                outcome.for_ledgers = None
+            elif outcome.ledger:
+                run.ledgers.add(outcome.ledger_tasks)  # a ledger found by its labels, in a worker
             done += 1
             yield path, outcome
     except BrokenProcessPool as exc:  # a worker died (killed, out of memory): finish here
@@ -381,13 +393,14 @@ def _collect(pool: ProcessPoolExecutor, run: _Run, paths: list[Path], count: int
 _WORKER: _Run | None = None
 
 
-def _worker_start(root: str, today: dt.date, selection: Selection, ledgers: "_Ledgers") -> None:
+def _worker_start(root: str, today: dt.date, selection: Selection) -> None:
+    """A worker validates items without the ledgers (the parent reads them meanwhile): every rule
+    but the ledger rules, which the parent runs on what ``_for_ledgers`` keeps of each item."""
     global _WORKER
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
     _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings),
-                   selection)
-    _WORKER.ledgers = ledgers
+                   _without(LEDGER_RULES, selection))
 
 
 def _worker_validate(path: Path) -> _Outcome:
@@ -400,10 +413,18 @@ def _worker_validate(path: Path) -> _Outcome:
         log.exception("checking %s failed", path)
         item, findings = None, [finding("W-UNREADABLE", _rel(path, run.layout.root), reason="corrupt",
                                         detail=str(exc)[:200])]
-    return _Outcome.of(item, findings, whole=False, guessed_years=run.ctx.calendar.guessed_years - before)
+    outcome = _Outcome.of(item, findings, whole=False, guessed_years=run.ctx.calendar.guessed_years - before)
+    if item is not None and not item.ledger:
+        outcome.for_ledgers = _for_ledgers(item)
+    return outcome
 
 
-LEDGER_RULES = ("R-BREAKDOWN", "R-CLOSE")
+def _for_ledgers(item: Item) -> Item:
+    """What R-BREAKDOWN and R-CLOSE read of an item: its request, meetings, retrospective form and the
+    tasks' id, status and source (small enough to send back from a worker)."""
+    return Item(item.workbook, request=item.request, request_sheet=item.request_sheet, meetings=item.meetings,
+                tasks=item.tasks.slim(LEDGER_COLUMNS, extra=()), own_tasks=item.own_tasks, retro=item.retro,
+                retro_sheet=item.retro_sheet, ledger=item.ledger)
 
 
 def _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection) -> list[Finding]:
@@ -419,8 +440,7 @@ def _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection)
             continue
         item.tasks.extend(ledgers.for_item(item))
         found = [f for f in found if not (f.workbook == item.workbook and f.code in LEDGER_RULES)]
-        only = Selection(tuple(c for c in LEDGER_RULES if selection.wants(c)) or ("-none-",))
-        found.extend(run_rules(item, ctx, only))
+        found.extend(run_rules(item, ctx, _only(LEDGER_RULES, selection)))
     return found
 
 

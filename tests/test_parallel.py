@@ -36,6 +36,7 @@ def test_several_processes_find_exactly_what_one_process_finds(example_root):
     del missing["tasks"][9]  # action 8's task is in a ledger: the named one, or the one found by its labels
     write_item(example_root, missing, name="缺任务")
     write_item(example_root, missing, name="缺任务2")
+    write_item(example_root, missing, name="漏拆解")  # no ledger holds its action 8
     _ledger(active / "总台账.xlsx", "执行进度",
             [["缺任务2", "L1", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"]])
     _ledger(active / "zz台账.xlsx", "Sheet1",
@@ -54,7 +55,8 @@ def test_several_processes_find_exactly_what_one_process_finds(example_root):
     assert ("F-PERSON", "进行中/zz台账.xlsx") in codes                   # 孙楠 is not in the roster
     assert ("R-BREAKDOWN", "进行中/缺任务.xlsx") not in codes            # the late ledger covers action 8
     assert ("R-BREAKDOWN", "进行中/缺任务2.xlsx") not in codes           # so does the ledger read first
-    assert two.workbooks == 26 and two.unreadable == 1
+    assert ("R-BREAKDOWN", "进行中/漏拆解.xlsx") in codes
+    assert two.workbooks == 27 and two.unreadable == 1
     assert {p.name: sha256(p) for p in active.iterdir()} == before
 
 
