@@ -220,10 +220,12 @@ def main() -> None:
           f"{check1['seconds'] / floor['seconds']:.2f}x in one process (target <= 1.3x)")
     print(f"naive / check = {naive['seconds'] / check['seconds']:.1f}x with {check['workers']} processes, "
           f"{naive['seconds'] / check1['seconds']:.1f}x in one process (target >= 10x)")
-    third = measure("check1", subset(root, args.dir / "third", args.items // 3))
-    whole = measure("check1", subset(root, args.dir / "whole", args.items))
-    print(f"check peak memory (one process, no ledger): {args.items // 3} workbooks {third['peak_mb']} MB, "
-          f"{args.items} workbooks {whole['peak_mb']} MB")
+    third_root, whole_root = subset(root, args.dir / "third", args.items // 3), subset(root, args.dir / "whole", args.items)
+    for kind, label in (("check1", "one process"), ("check", "default processes")):
+        third, whole = measure(kind, third_root), measure(kind, whole_root)
+        print(f"check peak memory ({label}, no ledger): {args.items // 3} workbooks {third['peak_mb']} MB "
+              f"(workers {third['worker_peak_mb']} MB), {args.items} workbooks {whole['peak_mb']} MB "
+              f"(workers {whole['worker_peak_mb']} MB)")
 
 if __name__ == "__main__":
     main()
