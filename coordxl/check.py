@@ -223,8 +223,9 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     name. ``keep_items`` keeps the normalized items on the report (for callers that need them);
     ``on_item`` is called with each item after its rules ran (the daily job flags it there).
 
-    A plain check (no ``keep_items``, no ``on_item``) spreads the workbooks over ``workers``
-    processes (default: the ``limits.workers`` setting); the findings are the same either way.
+    A plain check (no ``keep_items``, no ``on_item``) spreads the item workbooks over ``workers``
+    processes (default: the ``limits.workers`` setting) while this process reads the ledgers; the
+    findings are the same either way.
     """
     layout = layout or Layout.of(root)
     settings = layout.settings
