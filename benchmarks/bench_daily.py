@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import json
 import shutil
@@ -82,6 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=Path("/tmp/coordxl-bench"))
     args = ap.parse_args()
+    compileall.compile_dir(str(REPO / "coordxl"), quiet=1)  # as `pip install` does (see bench_check.py)
     source = args.dir / "share"
     if not (source / "进行中").is_dir():
         sys.exit("run benchmarks/bench_check.py first to generate the folder")
