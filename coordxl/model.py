@@ -111,9 +111,9 @@ class Rows:
     def slim(self, keys: Iterable[str], extra: Iterable[str] = ("item",)) -> "Rows":
         """Only the given value columns (and extras), without raw values: a small copy to send elsewhere."""
         out = Rows()
-        out.sheets, out.colmaps, out.rownums = self.sheets, self.colmaps, self.rownums
-        out.values = {k: self.values[k] for k in keys if k in self.values}
-        out.extra = {k: self.extra[k] for k in extra if k in self.extra}
+        out.sheets, out.colmaps, out.rownums = list(self.sheets), list(self.colmaps), list(self.rownums)
+        out.values = {k: list(self.values[k]) for k in keys if k in self.values}
+        out.extra = {k: list(self.extra[k]) for k in extra if k in self.extra}
         return out
 
     def head(self, n: int) -> "Rows":

@@ -196,10 +196,6 @@ def find_header(rows: list[list[Any]], table: schema.Table, start: int = 0, stop
     return (best[0], best[2]) if best else None
 
 
-def _is_blank(row: list[Any]) -> bool:
-    return all(v == "" or v is None for v in row)
-
-
 @functools.lru_cache(maxsize=None)
 def _ledger_labels() -> frozenset[str]:
     return frozenset(label_key(x) for x in LEDGER_ITEM_LABELS)
