@@ -94,28 +94,6 @@ def sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str:
     raise PatchError(f"relationship {rid} not found")
 
 
-_CELL_BODY = re.compile(rb'<c\b([^>]*[^/>])>(.*?)</c>', re.S)
-_EMPTY_VALUE = re.compile(rb'<v\s*/>|<v>\s*</v>')
-
-
-def uncached_formulas(path: Path, sheets: set[str]) -> frozenset[tuple[str, str]]:
-    """(sheet, cell) of formula cells with no stored result in the given sheets (files written by a
-    program and never opened in Excel); empty when the file cannot be looked into."""
-    out = set()
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for sheet in sheets:
-                xml = zf.read(sheet_part(zf, sheet))
-                for m in _CELL_BODY.finditer(xml):
-                    body = m.group(2)
-                    if b"<f" in body and (b"<v" not in body or _EMPTY_VALUE.search(body)):
-                        if ref := _CELL_REF.search(m.group(1)):
-                            out.add((sheet, (ref.group(1) + ref.group(2)).decode()))
-    except (OSError, KeyError, zipfile.BadZipFile, PatchError):
-        return frozenset()
-    return frozenset(out)
-
-
 def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
     s = b' s="' + style + b'"' if style else b""
     if not value:
@@ -128,6 +106,25 @@ def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
 
 _ROW_OPEN = re.compile(rb"<row\b[^>]*>")
 _CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
+_FORMULA = re.compile(rb"<f[\s>/]")
+_EMPTY_VALUE = re.compile(rb"<v\s*/>|<v>\s*</v>")
+
+
+def uncached_formulas(path: Path, sheets: set[str]) -> frozenset[tuple[str, str]]:
+    """(sheet, cell) of formula cells with no stored result in the given sheets (files written by a
+    program and never opened in Excel); empty when the file cannot be looked into."""
+    out = set()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for sheet in sheets:
+                for m in _CELL.finditer(zf.read(sheet_part(zf, sheet))):
+                    cell = m.group(0)
+                    if _FORMULA.search(cell) and (b"<v" not in cell or _EMPTY_VALUE.search(cell)):
+                        if ref := _CELL_REF.search(cell[:cell.find(b">") + 1]):
+                            out.add((sheet, (ref.group(1) + ref.group(2)).decode()))
+    except (OSError, KeyError, zipfile.BadZipFile, PatchError):
+        return frozenset()
+    return frozenset(out)
 
 
 def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
@@ -148,7 +145,7 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
             raise PatchError(f"row {row_no}: a cell without its reference")
         c = col_number(ref_m.group(1).decode())
         if c == col:
-            if b"<f" in cell and re.search(rb"<f[\s>/]", cell):
+            if _FORMULA.search(cell):
                 raise FormulaCell(ref)
             style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
             new_body = body[:m.start()] + _inline_cell(ref, style and style.group(1), value) + body[m.end():]
