@@ -149,9 +149,9 @@ def _read_item(path: Path, layout: Layout, roster: Roster, today: dt.date, memo:
         findings.append(finding("W-MISSING-SHEET", display, sheet_label=("需求单 / 执行进度", "Request / Tracker")))
         return None, findings
     item, field_findings = build_item(data, roster, today, memo)
-    empty = {f.sheet for f in field_findings if f.code == "F-REQUIRED"}
+    empty = {(f.sheet, f.cell) for f in field_findings if f.code == "F-REQUIRED"}
     if empty and path.suffix.lower() in (".xlsx", ".xlsm"):
-        # rare: look whether some of those empty cells are formulas the file holds no result for
+        # are some of those empty cells formulas the file holds no result for? (rare: then say so)
         from .writer import uncached_formulas
         if formulas := uncached_formulas(path, empty):
             item, field_findings = build_item(data, roster, today, memo, formulas)

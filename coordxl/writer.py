@@ -110,21 +110,23 @@ _FORMULA = re.compile(rb"<f[\s>/]")
 _EMPTY_VALUE = re.compile(rb"<v\s*/>|<v>\s*</v>")
 
 
-def uncached_formulas(path: Path, sheets: set[str]) -> frozenset[tuple[str, str]]:
-    """(sheet, cell) of formula cells with no stored result in the given sheets (files written by a
-    program and never opened in Excel); empty when the file cannot be looked into."""
+def uncached_formulas(path: Path, cells: set[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    """Those of ``cells`` ((sheet, A1) pairs) that hold a formula with no stored result (files written
+    by a program and never opened in Excel); empty when the file cannot be looked into."""
     out = set()
     try:
         with zipfile.ZipFile(path) as zf:
-            for sheet in sheets:
-                for m in _CELL.finditer(zf.read(sheet_part(zf, sheet))):
-                    cell = m.group(0)
-                    if _FORMULA.search(cell) and (b"<v" not in cell or _EMPTY_VALUE.search(cell)):
-                        if ref := _CELL_REF.search(cell[:cell.find(b">") + 1]):
-                            out.add((sheet, (ref.group(1) + ref.group(2)).decode()))
+            for sheet in {s for s, _ in cells}:
+                xml = zf.read(sheet_part(zf, sheet))
+                for f in _FORMULA.finditer(xml):  # only the formulas, not every cell, are looked at
+                    start, end = xml.rfind(b"<c ", 0, f.start()), xml.find(b"</c>", f.start())
+                    cell = xml[start:end]
+                    ref = _CELL_REF.search(cell[:cell.find(b">") + 1])
+                    if ref and (b"<v" not in cell or _EMPTY_VALUE.search(cell)):
+                        out.add((sheet, (ref.group(1) + ref.group(2)).decode()))
     except (OSError, KeyError, zipfile.BadZipFile, PatchError):
         return frozenset()
-    return frozenset(out)
+    return frozenset(out & cells)
 
 
 def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
