@@ -213,7 +213,7 @@ class _Ledgers:
 
 
 def run_check(root: Path | str, today: dt.date, selection: Selection = Selection(),
-              progress: Callable[[Path], None] | None = None, layout: Layout | None = None,
+              progress: Callable[[Path, int], None] | None = None, layout: Layout | None = None,
               keep_items: bool = False, on_item: Callable[[Item, Context], None] | None = None,
               workers: int | None = None) -> Report:
     """Validate a shared folder as of ``today``.
@@ -221,7 +221,8 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     Each workbook is read, normalized and validated in turn and then let go, so memory does not
     grow with the folder; central ledgers are read first so their tasks count for the items they
     name. ``keep_items`` keeps the normalized items on the report (for callers that need them);
-    ``on_item`` is called with each item after its rules ran (the daily job flags it there).
+    ``on_item`` is called with each item after its rules ran (the daily job flags it there);
+    ``progress`` with each workbook's path and the number of workbooks.
 
     A plain check (no ``keep_items``, no ``on_item``) spreads the item workbooks over ``workers``
     processes (default: the ``limits.workers`` setting) while this process reads the ledgers; the
@@ -250,7 +251,7 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     done: dict[str, Path] = {}  # item names already validated
     for path, outcome in outcomes:
         if progress:
-            progress(path)
+            progress(path, len(paths))
         report.workbooks += 1
         found.extend(outcome.findings)
         if not outcome.readable:

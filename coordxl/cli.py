@@ -87,15 +87,15 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     console.print(text("new.created", settings.lang, path=path), highlight=False)
 
 
-def _progress(total: int | None = None):
+def _progress():
     """A progress bar on stderr for long scans; off when stderr is not a terminal."""
     if not err_console.is_terminal:
         return None, None
     from rich.progress import Progress
 
     bar = Progress(console=err_console, transient=True)
-    task = bar.add_task("扫描 / scanning", total=total)
-    return bar, lambda path: bar.update(task, advance=1, description=path.name[:40])
+    task = bar.add_task("扫描 / scanning", total=None)
+    return bar, lambda path, total: bar.update(task, advance=1, total=total, description=path.name[:40])
 
 
 @main.command()
@@ -114,7 +114,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     """
     import json
 
-    from .check import run_check, scan, write_report_workbook
+    from .check import run_check, write_report_workbook
     from .folder import Layout
     from .render import print_report
     from .rules import Selection
@@ -122,7 +122,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     layout = Layout.of(root)
     selection = Selection.parse(only, skip)
     day = _today(today, layout.settings)
-    bar, progress = _progress(len(scan(layout))) if not as_json else (None, None)
+    bar, progress = _progress() if not as_json else (None, None)
     if bar:
         with bar:
             report = run_check(root, day, selection, progress, layout=layout)

@@ -120,6 +120,7 @@ def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(example_root):
     code, out, terminal = _stderr_on_a_terminal(["check", example_root, "--today", "2026-08-20"])
     assert code == 1
     assert "扫描 / scanning" in terminal or ".xlsx" in terminal      # the bar was drawn on stderr
+    assert "100%" in terminal                                         # and counted every workbook
     assert "扫描" not in out and "\x1b[?25l" not in out              # the result on stdout has no bar
     piped = subprocess.run([sys.executable, "-m", "coordxl", "check", str(example_root), "--today", "2026-08-20"],
                            capture_output=True, text=True)
