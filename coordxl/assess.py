@@ -13,10 +13,13 @@ flag text is what the daily job writes into the 预警 column.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from dataclasses import dataclass
 
+from . import schema
 from .calendar import WorkCalendar
-from .messages import text
+from .messages import MESSAGES, text
 from .model import Item, Row
 from .settings import Settings
 
@@ -27,22 +30,59 @@ STALE = "stale"
 BLOCKED = "blocked"
 DONE = "done"
 CANCELLED = "cancelled"
+INVALID = "invalid"  # its due date, status or owner cannot be read: never assessed as overdue
 OK = "ok"
 
-STATES = (OVERDUE, DUE_TODAY, DUE_SOON, STALE, BLOCKED, DONE, CANCELLED, OK)
-URGENCY = {OVERDUE: 0, DUE_TODAY: 1, DUE_SOON: 2, BLOCKED: 3, STALE: 4, OK: 5, DONE: 6, CANCELLED: 7}
+STATES = (OVERDUE, DUE_TODAY, DUE_SOON, STALE, BLOCKED, INVALID, DONE, CANCELLED, OK)
+URGENCY = {OVERDUE: 0, DUE_TODAY: 1, DUE_SOON: 2, BLOCKED: 3, STALE: 4, INVALID: 5, OK: 6, DONE: 7, CANCELLED: 8}
+
+# the fields a task's state is computed from: an error in one of them makes the state unknowable
+STATE_FIELDS = ("due", "status", "owner")
 
 
 @dataclass(frozen=True)
 class TaskState:
     state: str
     days: int = 0  # working days overdue, until due, or since the last update
+    fields: tuple[str, ...] = ()  # INVALID: the fields to fix
 
     def flag(self, lang: str = "zh") -> str:
-        """The 预警 text: '逾期5个工作日', '2个工作日后到期', '今日到期', '7个工作日未更新', '受阻', or ''."""
+        """The 预警 text: '逾期5个工作日', '2个工作日后到期', '今日到期', '7个工作日未更新', '受阻',
+        '待修正：截止日期', or ''."""
         if self.state in (OK, DONE, CANCELLED):
             return ""
+        if self.state == INVALID:
+            return text("flag.invalid", lang, fields=field_labels(self.fields, lang))
         return text(f"flag.{self.state}", lang, days=self.days)
+
+
+def field_labels(keys, lang: str) -> str:
+    """'截止日期、负责人' / 'Due, Owner': task field labels as staff see them."""
+    labels = [getattr(schema.TASKS.field(k), lang) for k in keys]
+    return ("、" if lang == "zh" else ", ").join(labels)
+
+
+@functools.lru_cache(maxsize=1)
+def _own_flag_pattern() -> re.Pattern:
+    """Every text the job writes into 预警, in either language, as one pattern."""
+    parts = []
+    for key, pair in MESSAGES.items():
+        if key.startswith("flag.") and key != "flag.header":
+            for template in pair:
+                pattern = re.escape(template).replace(r"\{days\}", r"\d+").replace(r"\{fields\}", ".+")
+                parts.append(pattern)
+    return re.compile("^(?:" + "|".join(parts) + ")$")
+
+
+def is_own_flag(value: str) -> bool:
+    """Could coordxl have written this 预警 text? (in either language, for any number of days)
+
+    >>> is_own_flag("逾期12个工作日"), is_own_flag("Due in 2 wd"), is_own_flag("待修正：截止日期")
+    (True, True, True)
+    >>> is_own_flag("已验收"), is_own_flag("逾期，已和孙丽沟通")
+    (False, False)
+    """
+    return bool(_own_flag_pattern().match(value.strip()))
 
 
 def assess_task(row: Row, today: dt.date, calendar: WorkCalendar, settings: Settings) -> TaskState:
@@ -52,6 +92,11 @@ def assess_task(row: Row, today: dt.date, calendar: WorkCalendar, settings: Sett
         return TaskState(DONE)
     if status == "cancelled":
         return TaskState(CANCELLED)
+    invalid = row.extra.get("invalid")
+    if invalid:
+        fields = tuple(k for k in STATE_FIELDS if k in invalid)
+        if fields:
+            return TaskState(INVALID, 0, fields)
     due = values.get("due")
     if isinstance(due, dt.date):
         if due < today:
@@ -104,5 +149,11 @@ def pending_resources(item: Item, today: dt.date, calendar: WorkCalendar, settin
 
 
 def assess_item(item: Item, today: dt.date, calendar: WorkCalendar, settings: Settings) -> list[tuple[Row, TaskState]]:
-    """Every task of the item's own tracker with its state (a ledger's rows are assessed with the ledger)."""
+    """Every task of the item's own tracker with its state (a ledger's rows are assessed with the ledger).
+
+    Nothing when the workbook has several tracker sheets and none is named exactly: which one is
+    current is unknown, so nothing is flagged or reminded (the initiator is told to fix it).
+    """
+    if "tasks" in item.ambiguous:
+        return []
     return [(row, assess_task(row, today, calendar, settings)) for row in item.own]

@@ -148,13 +148,14 @@ def _read_item(path: Path, layout: Layout, roster: Roster, today: dt.date, memo:
     if not data.sheets:
         findings.append(finding("W-MISSING-SHEET", display, sheet_label=("需求单 / 执行进度", "Request / Tracker")))
         return None, findings
-    item, field_findings = build_item(data, roster, today, memo)
+    max_years = layout.settings["rules.max_date_distance_years"]
+    item, field_findings = build_item(data, roster, today, memo, max_years=max_years)
     empty = {(f.sheet, f.cell) for f in field_findings if f.code == "F-REQUIRED"}
     if empty and path.suffix.lower() in (".xlsx", ".xlsm"):
         # are some of those empty cells formulas the file holds no result for? (rare: then say so)
         from .writer import uncached_formulas
         if formulas := uncached_formulas(path, empty):
-            item, field_findings = build_item(data, roster, today, memo, formulas)
+            item, field_findings = build_item(data, roster, today, memo, formulas, max_years)
     return item, findings + field_findings
 
 
@@ -231,8 +232,8 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
     layout = layout or Layout.of(root)
     settings = layout.settings
     calendar = WorkCalendar.from_settings(settings)
-    ctx = Context(today, calendar, settings)
     roster, found = load_folder_roster(layout)
+    ctx = Context(today, calendar, settings, roster)
     report = Report(today, [], roster=roster)
     paths = scan(layout)
     first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]

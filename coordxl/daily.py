@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import assess, notify
 from .check import Report, run_check
-from .findings import Finding, sort_key
+from .findings import Finding, finding, sort_key
 from .folder import Layout
 from .messages import text
 from .model import Item
@@ -91,6 +91,39 @@ def desired_flags(assessed, lang: str) -> tuple[dict[int, str], dict[int, str], 
     return wanted, current, states
 
 
+def free_column(rows: list[list] | None, width: int) -> int | None:
+    """The first column right of the header whose every cell, header and each row, is empty (1-based).
+
+    Where a colleague deleted the 预警 column, the next columns may hold their notes without a
+    header above them: a new 预警 column only ever goes where nothing at all is written.
+    """
+    if rows is None:
+        return None
+    c = width
+    while any(c < len(row) and row[c] not in ("", None) for row in rows):
+        c += 1
+    return c + 1
+
+
+def people_text(item: Item, changed: dict[int, str], current: dict[int, str], column: int,
+                store: Store | None) -> dict[int, str]:
+    """Rows whose 预警 cell holds text coordxl did not write (row → that text).
+
+    A cell is coordxl's when it is empty, holds one of its own flag texts (either language), or
+    holds exactly what state.db says the job wrote there.
+    """
+    found = {r: current[r] for r in changed if current.get(r) and not assess.is_own_flag(current[r])}
+    if found and store is not None:
+        letter = col_letters(column)
+        written = store.written_flags(item.workbook, item.tasks_sheet)
+        found = {r: v for r, v in found.items() if written.get(f"{letter}{r}") != v}
+    return found
+
+
+def _should_show(flag: str) -> tuple[str, str] | str:
+    return (f"（本应显示“{flag}”）", f" (it should show '{flag}')") if flag else ""
+
+
 def task_key(row) -> str:
     """A task's identity across runs: its 编号 (survives sorting and inserted rows), else its name."""
     v = row.values
@@ -160,13 +193,23 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
         result.states.update(states)
         result.untracked_actions.update(untracked_actions(item, ctx))
         result.pending_resources += len(assess.pending_resources(item, today, ctx.calendar, settings))
+        if "tasks" in item.ambiguous:
+            result.skipped.append((item.workbook, "ambiguous_sheet"))
+            return
         changed = {r: v for r, v in wanted.items() if current.get(r, "") != v}
         add_header = ""
         column = item.flag_column
         if column is None and any(wanted.values()):
-            column = item.tasks_width + 1
+            column = free_column(item.tasks_rows, item.tasks_width)
             add_header = text("flag.header", lang)
         if not changed or column is None or not item.tasks_header:
+            return
+        for r, found in people_text(item, changed, current, column, store).items():
+            # a colleague's note in the 预警 column is theirs: never overwritten, never cleared
+            result.findings.append(finding("W-FLAG-EDITED", item.workbook, item.tasks_sheet,
+                                           f"{col_letters(column)}{r}", value=found, wanted=_should_show(wanted[r])))
+            del changed[r]
+        if not changed:
             return
         for r, new in sorted(changed.items()):
             result.planned.append(PlannedFlag(item.workbook, item.tasks_sheet, f"{col_letters(column)}{r}",
@@ -188,6 +231,8 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
         if outcome.written:
             result.written.append(item.workbook)
             result.cells_written += len(changed)
+            store.record_flags(item.workbook, item.tasks_sheet,
+                               {f"{col_letters(column)}{r}": v for r, v in changed.items()}, now)
         else:
             result.skipped.append((item.workbook, outcome.reason))
 

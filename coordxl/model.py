@@ -16,7 +16,8 @@ from typing import Any, Iterable
 
 from . import schema
 from .findings import WARNING, Finding, finding
-from .normalize import display, parse_date, parse_datetime, parse_number, parse_time
+from .messages import text
+from .normalize import display, implausible, number_as_date, parse_date, parse_datetime, parse_number, parse_time
 from .reader import FormData, SheetData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, clean_name
 
@@ -188,6 +189,7 @@ class Item:
     path: object = None
     fingerprint: object = None
     tasks_rows: list | None = None  # the tracker sheet's cells as read, until the item is let go
+    ambiguous: frozenset[str] = frozenset()  # documents with several candidate sheets: not acted on
 
     @property
     def own(self) -> Rows:
@@ -231,11 +233,13 @@ MEMO_LIMIT = 200_000
 class _Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
-    def __init__(self, workbook: str, roster: Roster | None, default_year: int, memo: dict | None = None,
-                 formulas: frozenset[tuple[str, str]] = frozenset()):
+    def __init__(self, workbook: str, roster: Roster | None, anchor: dt.date, memo: dict | None = None,
+                 formulas: frozenset[tuple[str, str]] = frozenset(), max_years: int = 3):
         self.workbook = workbook
         self.roster = roster
-        self.default_year = default_year
+        self.anchor = anchor  # the item's own date: '8月15日' is in its year; dates years away are slips
+        self.default_year = anchor.year
+        self.max_years = max_years
         self.findings: list[Finding] = []
         self.memo = {} if memo is None else memo  # raw value -> (typed value, findings); see MEMO_LIMIT
         self.formulas = formulas  # (sheet, cell) of formulas the file holds no result for
@@ -250,8 +254,13 @@ class _Normalizer:
                            hint=FORMULA_HINT, **params)
         return found
 
-    def value(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None = None) -> Any:
-        """One cell's typed value; a problem becomes a finding at ``cell`` ('E7' or (row, column))."""
+    def value(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool | None = None,
+              anchored: bool = True) -> Any:
+        """One cell's typed value; a problem becomes a finding at ``cell`` ('E7' or (row, column)).
+
+        ``anchored=False`` leaves out the check against the item's date (a value converted once for
+        a whole run is checked per item afterwards, see ``_column``).
+        """
         label = (f.zh, f.en)
         required = f.required if required is None else required
         if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -261,15 +270,21 @@ class _Normalizer:
         if f.type == schema.DATE:
             parsed = parse_date(raw, self.default_year)
             if parsed.value is None:
-                self.add("F-DATE", sheet, cell, field=label, value=display(raw))
-            elif parsed.year_guessed:
+                self.add("F-DATE", sheet, cell, field=label, value=display(raw), **self._number_hint(raw))
+                return None
+            if not self._plausible(f, raw, parsed.value, sheet, cell, anchored):
+                return None
+            if parsed.year_guessed:
                 self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), year=self.default_year)
             return parsed.value
         if f.type == schema.DATETIME:
             value, guessed = parse_datetime(raw, self.default_year)
             if value is None:
-                self.add("F-DATE", sheet, cell, field=label, value=display(raw))
-            elif guessed:
+                self.add("F-DATE", sheet, cell, field=label, value=display(raw), **self._number_hint(raw))
+                return None
+            if not self._plausible(f, raw, value.date(), sheet, cell, anchored):
+                return None
+            if guessed:
                 self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), year=self.default_year)
             return value
         if f.type == schema.TIME:
@@ -308,6 +323,39 @@ class _Normalizer:
             return text
         return display(raw)
 
+    def _number_hint(self, raw: Any) -> dict:
+        """A hint for a number typed where a date belongs ('looks like 10月9日 …'), as finding params."""
+        meant = number_as_date(raw, self.default_year)
+        if meant is None:
+            return {}
+        return {"hint": tuple(text("hint.date_as_number", lang, month=meant.month, day=meant.day,
+                                   iso=meant.isoformat()) for lang in ("zh", "en"))}
+
+    def _plausible(self, f: schema.Field, raw: Any, value: dt.date, sheet: str, cell, anchored: bool) -> bool:
+        """False (with an F-DATE finding) for a date nobody meant: a number, before 2000, after 2100,
+        or (``anchored``) years away from the item's own date."""
+        label = (f.zh, f.en)
+        why = implausible(raw, value)
+        if why == "number":
+            self.add("F-DATE", sheet, cell, variant="-NUMBER", field=label, value=display(raw),
+                     read=value.isoformat(), **self._number_hint(raw))
+        elif why == "range":
+            self.add("F-DATE", sheet, cell, variant="-RANGE", field=label, value=value.isoformat(),
+                     hint=tuple(text("hint.date_year", lang, year=self.default_year) for lang in ("zh", "en")))
+        elif anchored and self._too_far(value):
+            self.add("F-DATE", sheet, cell, **self._distance_params(f, value))
+        else:
+            return True
+        return False
+
+    def _too_far(self, value: dt.date) -> bool:
+        return abs((value - self.anchor).days) > self.max_years * 366
+
+    def _distance_params(self, f: schema.Field, value: dt.date) -> dict:
+        return dict(variant="-DISTANCE", field=(f.zh, f.en), value=value.isoformat(), anchor=self.anchor.isoformat(),
+                    years=self.max_years,
+                    hint=tuple(text("hint.date_year", lang, year=self.anchor.year) for lang in ("zh", "en")))
+
     def _check_person(self, name: str, f: schema.Field, sheet: str, cell: str) -> None:
         if self.roster is None or not self.roster.people:
             return
@@ -341,13 +389,20 @@ class _Normalizer:
             if f.required:
                 self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
         values = {}
+        invalid: dict[int, set[str]] = {}  # sheet row -> fields whose value is an error
         for f in data.table.fields:
             col = data.columns.get(f.key)
             if col is None:
                 continue
             required = f.required and f.key not in skip_required
+            before = len(self.findings)
             values[f.key] = self._column(f, data.raw[f.key], data.rownums, col, data.sheet, required)
+            for found in self.findings[before:]:
+                if found.is_error:
+                    invalid.setdefault(_row_of(found.cell), set()).add(f.key)
         extra = {"item": data.items} if data.items is not None else {}
+        if invalid:
+            extra["invalid"] = [invalid.get(r) for r in data.rownums]
         return Rows(data.sheet, data.columns, data.rownums, values, data.raw, extra)
 
     def _column(self, f: schema.Field, raws: list, rownums: list[int], col: int, sheet: str,
@@ -378,6 +433,11 @@ class _Normalizer:
             converted[raw] = done[0]
             if done[1]:
                 problems[raw] = done[1]
+            elif f.type in _DATE_TYPES and done[0] is not None:
+                day = done[0].date() if isinstance(done[0], dt.datetime) else done[0]
+                if self._too_far(day):  # depends on the item, so not part of the run-wide memo
+                    converted[raw] = None
+                    problems[raw] = (finding("F-DATE", "", "", "", **self._distance_params(f, day)),)
         if problems:
             for raw, r in zip(raws, rownums):
                 if raw in problems:
@@ -391,7 +451,7 @@ class _Normalizer:
         if _blank(raw):
             return None, ((finding("F-REQUIRED", "", "", "", field=(f.zh, f.en)),) if required else ())
         before = len(self.findings)
-        value = self.value(f, raw, "", "", required)
+        value = self.value(f, raw, "", "", required, anchored=False)
         found = tuple(self.findings[before:])
         del self.findings[before:]
         return value, found
@@ -405,6 +465,12 @@ class _Normalizer:
 
 
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
+_DATE_TYPES = (schema.DATE, schema.DATETIME)
+
+
+def _row_of(cell: str) -> int:
+    """The row number of an A1 reference: 'AB12' → 12."""
+    return int(cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") or 0)
 
 
 def _blank(raw: Any) -> bool:
@@ -422,30 +488,31 @@ def _sheet_number(name: str) -> int:
     return int(m.group(1)) if m else 1
 
 
-def _year_hint(data: WorkbookData, today: dt.date) -> int:
-    """The year '8月15日' belongs to: the item's own request date, else this year."""
+def _anchor(data: WorkbookData, today: dt.date) -> dt.date:
+    """The item's own date: its request form's date (the year '8月15日' belongs to), else today."""
     req = data.first("request")
     if req and req.form:
         for key in ("sent_on", "planned_meeting"):
             parsed = parse_date(req.form.get(key))
-            if parsed.value and not parsed.year_guessed:
-                return parsed.value.year
-    return today.year
+            if parsed.value and not parsed.year_guessed and not implausible(req.form.get(key), parsed.value):
+                return parsed.value
+    return today
 
 
 ACTION_FIELDS_FOR_RULE = {"owner", "due", "standard"}  # reported as R-ACTION-INCOMPLETE, not F-REQUIRED
 
 
 def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: dict | None = None,
-               formulas: frozenset[tuple[str, str]] = frozenset()) -> tuple[Item, list[Finding]]:
+               formulas: frozenset[tuple[str, str]] = frozenset(), max_years: int = 3
+               ) -> tuple[Item, list[Finding]]:
     """Normalize a workbook into an Item, with field-level findings. Missing sheets are W-MISSING-SHEET.
 
     ``memo`` carries conversions from one workbook to the next; it must only be shared by calls
-    with the same roster. ``formulas``: (sheet, cell) of formulas without a stored result, which
+    with the same roster. A date more than ``max_years`` from the item's request date is F-DATE. ``formulas``: (sheet, cell) of formulas without a stored result, which
     an empty required cell then names as such.
     """
-    n = _Normalizer(data.name, roster, _year_hint(data, today), memo, formulas)
-    item = Item(data.name, path=data.path, fingerprint=data.fingerprint)
+    n = _Normalizer(data.name, roster, _anchor(data, today), memo, formulas, max_years)
+    item = Item(data.name, path=data.path, fingerprint=data.fingerprint, ambiguous=frozenset(data.ambiguous))
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets
     first_tasks = data.first("tasks")
     item.ledger = bool(tasks_only and first_tasks and "tasks" in first_tasks.tables
@@ -513,7 +580,7 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
     if people is None or "people" not in people.tables:
         out.append(finding("W-MISSING-SHEET", workbook, sheet_label=("人员", "People")))
         return out
-    n = _Normalizer(workbook, roster, 2000)
+    n = _Normalizer(workbook, roster, dt.date(2000, 1, 1))
     table = people.tables["people"]
     for f in table.missing:
         if f.required:

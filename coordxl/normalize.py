@@ -105,6 +105,44 @@ def parse_date(value: Any, default_year: int | None = None) -> ParsedDate:
     return ParsedDate(None)
 
 
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100  # a coordination date outside these is a typing slip
+
+
+def number_as_date(value: Any, year: int) -> dt.date | None:
+    """The date a person meant by typing a number into a date cell: 10.09 → 10月9日, 20261009.
+
+    >>> number_as_date(10.09, 2026), number_as_date(8.15, 2026), number_as_date(20261009, 2026)
+    (datetime.date(2026, 10, 9), datetime.date(2026, 8, 15), datetime.date(2026, 10, 9))
+    >>> number_as_date(45000, 2026) is None
+    True
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        month, _, day = repr(value).partition(".")
+        if day.isdigit() and len(day) <= 2:
+            return _date_or_none(year, int(month), int(day)) if month.isdigit() else None
+        return None
+    m = _COMPACT.match(str(int(value)))
+    return _date_or_none(int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def implausible(raw: Any, value: dt.date) -> str:
+    """Why a date read from ``raw`` cannot be meant ('number', 'range'), or '' when it can.
+
+    A plain number in a date cell (10.09 typed into a General cell reads as 1900-01-10) and any
+    date outside 2000–2100 are typing slips, never real deadlines.
+
+    >>> implausible(10.09, dt.date(1900, 1, 10)), implausible(dt.datetime(1900, 1, 9), dt.date(1900, 1, 9))
+    ('number', 'range')
+    >>> implausible(46249.0, dt.date(2026, 8, 15)), implausible("2026-08-15", dt.date(2026, 8, 15))
+    ('', '')
+    """
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        return "number" if isinstance(raw, (int, float)) and not isinstance(raw, bool) else "range"
+    return ""
+
+
 def parse_time(value: Any) -> dt.time | None:
     """A time of day: a time or datetime value, a fraction of a day, or '16:00', '16点30', '下午4点'."""
     if value is None or value == "":

@@ -95,6 +95,7 @@ class Collector:
         self.tasks: list[TaskNote] = []
         self.items: dict[str, ItemNote] = {}
         self.pending: list[PendingNote] = []
+        self.reassign: list[TaskNote] = []  # open tasks whose owner has left (roster: 在职 = 否)
 
     def wants(self, state: assess.TaskState) -> bool:
         if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
@@ -117,13 +118,23 @@ class Collector:
                     ahead = ctx.calendar.count(ctx.today, due)
                     if ahead in lead:
                         state = assess.TaskState(assess.DUE_SOON, ahead)
-            if self.wants(state):
-                self.tasks.append(TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"),
-                                           str(v.get("id") or ""), str(v.get("task") or ""),
-                                           str(v.get("owner") or ""), v.get("due"), state.state, state.days))
+            departed = state.state not in CLOSED and ctx.roster is not None and _departed(ctx.roster, v.get("owner"))
+            if self.wants(state) or departed:
+                note = TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"), str(v.get("id") or ""),
+                                str(v.get("task") or ""), str(v.get("owner") or ""), v.get("due"), state.state,
+                                state.days)
+                (self.reassign if departed else self.tasks).append(note)
         for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
             self.pending.append(PendingNote(item.workbook, path, item.topic, str(p.row.get("id") or ""), p.step,
                                             p.waiting, p.days, str(p.row.get("purpose") or "")))
+
+
+CLOSED = (assess.DONE, assess.CANCELLED)
+
+
+def _departed(roster: Roster, owner: object) -> bool:
+    person = roster.person(owner) if owner else None
+    return person is not None and not person.active
 
 
 # --- digests -------------------------------------------------------------------------------
@@ -137,12 +148,14 @@ class Digest:
     errors: dict[str, list[Finding]] = dc_field(default_factory=dict)  # workbook -> findings (as initiator)
     overdue_summary: dict[str, int] = dc_field(default_factory=dict)  # workbook -> overdue tasks (as initiator)
     pending: list[PendingNote] = dc_field(default_factory=list)
-    escalated: list[TaskNote] = dc_field(default_factory=list)  # others' overdue tasks they are copied on
+    reassign: list[TaskNote] = dc_field(default_factory=list)  # open tasks of colleagues who left
     cc: dict[str, Person] = dc_field(default_factory=dict)
     reasons: set[str] = dc_field(default_factory=set)
+    kind: str = "digest"  # or "escalation": one owner's long-overdue tasks of one item, copied to others
+    workbook: str = ""  # an escalation's item
 
     def empty(self) -> bool:
-        return not (self.tasks or self.errors or self.pending or self.overdue_summary)
+        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
 
 
 @dataclass
@@ -173,6 +186,9 @@ def _escalation(person: Person, roster: Roster) -> Person | None:
             return boss
     return None
 
+
+# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet)
+INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET")
 
 URGENCY = {assess.OVERDUE: 0, assess.DUE_TODAY: 1, assess.DUE_SOON: 2, assess.STALE: 3}
 
@@ -210,6 +226,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
     manager_at = settings["reminders.escalate_manager_workdays"]
     initiator_at = settings["reminders.escalate_initiator_workdays"]
     copies: dict[tuple, list[Person]] = {}
+    escalations: dict[tuple, Digest] = {}
     for note in collector.tasks:
         d = digest_for(note.owner, "owner")
         if d is None:
@@ -228,19 +245,34 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
                 for name in (item.initiator, item.decision_maker) if item else ():
                     if (p := roster.person(name)) is not None:
                         copied.append(p)
-            copies[key] = [p for p in copied if p.name != d.person.name and allowed(p, settings) is None]
-        for p in copies[key]:
-            d.cc[p.name] = p
+            copies[key] = list({p.name: p for p in copied if p.name != d.person.name
+                                and allowed(p, settings) is None}.values())
+        if copies[key]:
+            # an escalation is its own mail per owner, item and level: whoever is copied sees only
+            # the tasks that escalate to them, never another item's
+            e = escalations.get(key)
+            if e is None:
+                e = escalations[key] = Digest(d.person, cc={p.name: p for p in copies[key]},
+                                              reasons={"escalation"}, kind="escalation", workbook=note.workbook)
+            e.tasks.append(note)
     by_workbook: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
-        if f.is_error and f.workbook in collector.items:
+        if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
             by_workbook[f.workbook].append(f)
     overdue = defaultdict(int)
     for note in collector.tasks:
         if note.state == assess.OVERDUE:
             overdue[note.workbook] += 1
+    left = defaultdict(list)
+    for note in collector.reassign:
+        # a colleague who left still owns open tasks: their manager (or head) reassigns them
+        gone = roster.person(note.owner)
+        boss = _escalation(gone, roster) if gone else None
+        if boss is not None and (d := digest_for(boss.name, "reassign")) is not None:
+            d.reassign.append(note)
+        left[note.workbook].append(note)
     for workbook, item in collector.items.items():
-        if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook)):
+        if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
             continue
         d = digest_for(item.initiator, "initiator")
         if d is None:
@@ -249,16 +281,17 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
             d.errors[workbook] = by_workbook[workbook]
         if overdue.get(workbook):
             d.overdue_summary[workbook] = overdue[workbook]
+        d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
     for note in collector.pending:
         d = digest_for(note.waiting, "reviewer" if note.step == "review" else "approver")
         if d is not None:
             d.pending.append(note)
     out = []
-    for d in digests.values():
+    for d in list(digests.values()) + list(escalations.values()):
         d.tasks.sort(key=_task_order)
         if not d.empty():
             out.append(d)
-    return sorted(out, key=lambda d: d.person.name), refused
+    return sorted(out, key=lambda d: (d.person.name, d.kind, d.workbook, sorted(d.cc))), refused
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -298,6 +331,7 @@ class Mail:
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = make_msgid(idstring=self.key[:16], domain=sender.rsplit("@", 1)[-1] or None)
         msg["X-Coordxl-Key"] = self.key
+        msg["X-Coordxl-Kind"] = self.kind  # digest | escalation | weekly: for mail rules
         msg.set_content(self.text)
         msg.add_alternative(self.html, subtype="html")
         for path in self.attachments:
@@ -307,7 +341,10 @@ class Mail:
         return msg
 
 
-def subject_for(d: Digest, lang: str) -> str:
+def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) -> str:
+    if d.kind == "escalation":
+        topic = items[d.workbook].topic if items and d.workbook in items else d.workbook
+        return text("mail.escalation_subject", lang, topic=topic, owner=d.person.name, n=len(d.tasks))
     counts = defaultdict(int)
     for note in d.tasks:
         counts[note.state] += 1
@@ -322,6 +359,8 @@ def subject_for(d: Digest, lang: str) -> str:
         parts.append(text("mail.n_pending", lang, n=len(d.pending)))
     if d.overdue_summary and not counts[assess.OVERDUE]:
         parts.append(text("mail.n_item_overdue", lang, n=sum(d.overdue_summary.values())))
+    if d.reassign:
+        parts.append(text("mail.n_reassign", lang, n=len(d.reassign)))
     sep = "、" if lang == "zh" else ", "
     return text("mail.subject", lang, summary=sep.join(parts))
 
@@ -339,15 +378,17 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
         cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
-        more=more,
+        more=more, kind=d.kind, reassign=sorted(d.reassign, key=lambda n: (n.workbook, n.task_id, n.cell)),
+        escalated_days=min((n.days for n in d.tasks), default=0),
     )
     html = HTML_TEMPLATES.get_template("digest.html").render(**context)
     plain = TEXT_TEMPLATES.get_template("digest.txt").render(**context)
-    subject = subject_for(d, lang)
+    subject = subject_for(d, lang, items)
     digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
-    key = hashlib.sha256(f"{d.person.email.lower()}|digest|{today.isoformat()}|{digest}".encode()).hexdigest()
-    workbooks = {n.workbook for n in d.tasks} | set(d.errors) | set(d.overdue_summary) | {p.workbook for p in d.pending}
-    return Mail(key, "digest", d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons),
+    key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
+    workbooks = ({n.workbook for n in d.tasks} | set(d.errors) | set(d.overdue_summary) | {p.workbook for p in d.pending}
+                 | {n.workbook for n in d.reassign})
+    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons),
                 tuple(sorted(workbooks)))
 
 

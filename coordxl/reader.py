@@ -23,7 +23,7 @@ from typing import Any
 import python_calamine as calamine
 
 from . import schema
-from .findings import Finding, finding
+from .findings import ERROR, Finding, finding
 
 HEADER_SCAN_ROWS = 40
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -147,6 +147,7 @@ class WorkbookData:
     sheets: dict[str, list[SheetData]] = dc_field(default_factory=dict)  # schema key -> sheets (minutes: several)
     findings: list[Finding] = dc_field(default_factory=list)
     legacy: bool = False
+    ambiguous: set[str] = dc_field(default_factory=set)  # schema keys with several candidate sheets, none exact
 
     def first(self, key: str) -> SheetData | None:
         found = self.sheets.get(key)
@@ -429,8 +430,41 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
                 continue
             hidden = meta.visible != calamine.SheetVisibleEnum.Visible
             out.sheets.setdefault(sheet.key, []).append(read_sheet(rows, sheet, meta.name, hidden))
+        choose_sheets(out)
     except Exception as exc:
         out.findings.append(finding("W-UNREADABLE", out.name, reason="corrupt", detail=_short(exc)))
     finally:
         wb.close()
     return out
+
+
+def exact_name(sheet_name: str, sheet: schema.Sheet) -> bool:
+    """Is the sheet named exactly as the document (or an accepted name), not a copy such as '执行进度 (2)'?"""
+    key = label_key(sheet_name)
+    return any(key == label_key(s) for s in sheet.spellings())
+
+
+def choose_sheets(data: WorkbookData) -> None:
+    """One sheet per document: the one named exactly so; other candidates are W-DUPLICATE-SHEET.
+
+    Excel's "move or copy → create a copy" puts '执行进度 (2)' before the original, and staff keep
+    '执行进度-备份' or '执行进度(旧)' beside it: reading the first match would read a stale copy.
+    Without exactly one such name the document is ambiguous (an error; nothing is acted on).
+    Minutes are left alone: 会议纪要2 is the second meeting, not a copy.
+    """
+    for key, sheets in data.sheets.items():
+        if key == "minutes" or len(sheets) < 2:
+            continue
+        sheet = sheets[0].schema
+        label = (sheet.zh, sheet.en)
+        exact = [s for s in sheets if exact_name(s.name, sheet)]
+        others = [s.name for s in sheets if len(exact) != 1 or s is not exact[0]]
+        quoted = ("、".join(f"“{n}”" for n in others), ", ".join(f"'{n}'" for n in others))
+        if len(exact) == 1:
+            data.findings.append(finding("W-DUPLICATE-SHEET", data.name, exact[0].name, chosen=exact[0].name,
+                                         others=quoted, sheet_label=label))
+            data.sheets[key] = exact
+        else:
+            data.findings.append(finding("W-DUPLICATE-SHEET", data.name, severity=ERROR, variant="-AMBIGUOUS",
+                                         others=quoted, sheet_label=label))
+            data.ambiguous.add(key)

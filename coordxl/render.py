@@ -41,16 +41,18 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
 
 STATE_LABELS = {
     "zh": {"overdue": "逾期", "due_today": "今日到期", "due_soon": "即将到期", "stale": "未更新", "blocked": "受阻",
-           "ok": "正常", "done": "已完成", "cancelled": "已取消"},
+           "invalid": "待修正", "ok": "正常", "done": "已完成", "cancelled": "已取消"},
     "en": {"overdue": "overdue", "due_today": "due today", "due_soon": "due soon", "stale": "stale",
-           "blocked": "blocked", "ok": "on track", "done": "done", "cancelled": "cancelled"},
+           "blocked": "blocked", "invalid": "to fix", "ok": "on track", "done": "done", "cancelled": "cancelled"},
 }
 SKIP_REASONS = {
     "zh": {"locked": "文件正被打开", "changed": "运行期间被修改", "writeback_off": "已关闭写回", "lossy": "写入会改变其他内容，已恢复",
-           "formula": "预警列是公式", "format": "旧格式，不写入"},
+           "formula": "预警列是公式", "format": "旧格式，不写入",
+           "ambiguous_sheet": "有多个执行进度表，无法确定读哪个"},
     "en": {"locked": "open in Excel/LibreOffice", "changed": "changed during the run", "writeback_off": "write-back is off",
            "lossy": "would change other content; restored", "formula": "alert cell is a formula",
-           "format": "old format, never written"},
+           "format": "old format, never written",
+           "ambiguous_sheet": "several tracker sheets; none is named exactly"},
 }
 
 

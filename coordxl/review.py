@@ -248,9 +248,9 @@ def _history(layout: Layout, item: Item, ctx: Context) -> tuple[list[list], tupl
         old = first_due.get(key)
         if old and isinstance(due, dt.date) and due > old:
             slipped.append([str(r.get("id") or ""), str(r.get("task") or ""), old, due, ctx.calendar.count(old, due)])
-    sent = [m for m in store.mails() if m["status"] == "sent" and m["kind"] == "digest"
+    sent = [m for m in store.mails() if m["status"] == "sent" and m["kind"] in ("digest", "escalation")
             and item.workbook in m["workbooks"].split("\n")]
-    return slipped, (len(sent), sum(m["escalated"] for m in sent))
+    return slipped, (len(sent), sum(m["kind"] == "escalation" for m in sent))
 
 
 def run_review(root: Path | str, name: str, today: dt.date) -> Path:

@@ -19,6 +19,7 @@ from .calendar import WorkCalendar
 from .errors import ConfigError
 from .findings import CODES, Finding, finding
 from .model import Item
+from .roster import Roster
 from .settings import Settings
 
 
@@ -27,6 +28,7 @@ class Context:
     today: dt.date
     calendar: WorkCalendar
     settings: Settings
+    roster: Roster | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Working days without an update before an in-progress task is stale"),
     Setting("rules.resource_pending_workdays", 3, "资源申请等待审核/审批超过几个工作日提醒",
             "Working days a resource request may wait for review or approval"),
+    Setting("rules.max_date_distance_years", 3, "日期与事项需求单日期相差超过几年视为填错（不提醒、不升级）",
+            "Years a date may be from the item's request date before it counts as a typing slip (never reminded)"),
     Setting("reminders.lead_workdays", [3, 1], "截止前第几个工作日提醒负责人",
             "Working days before the due date on which owners are reminded"),
     Setting("reminders.escalate_manager_workdays", 3, "逾期达到几个工作日抄送上级或部门负责人",

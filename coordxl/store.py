@@ -75,6 +75,17 @@ SCHEMA = [
         PRIMARY KEY (day, workbook)
     );
     """,
+    # version 5: what the daily job wrote into each 预警 cell, so a person's text there is never overwritten
+    """
+    CREATE TABLE flags (
+        workbook TEXT NOT NULL,
+        sheet TEXT NOT NULL,
+        cell TEXT NOT NULL,
+        text TEXT NOT NULL,
+        written_at TEXT NOT NULL,
+        PRIMARY KEY (workbook, sheet, cell)
+    );
+    """,
 ]
 
 
@@ -134,6 +145,20 @@ class Store:
             rows = db.execute("SELECT * FROM mails" + (" WHERE day = ?" if day else "") + " ORDER BY updated_at, key",
                               (day.isoformat(),) if day else ()).fetchall()
         return [dict(r) for r in rows]
+
+    def written_flags(self, workbook: str, sheet: str) -> dict[str, str]:
+        """Cell → the text the job last wrote there, for one tracker sheet."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT cell, text FROM flags WHERE workbook = ? AND sheet = ?",
+                              (workbook, sheet)).fetchall()
+        return {r["cell"]: r["text"] for r in rows}
+
+    def record_flags(self, workbook: str, sheet: str, cells: dict[str, str], now: dt.datetime) -> None:
+        """Remember what was written into these cells ('' for a cleared cell)."""
+        stamp = now.isoformat(timespec="seconds")
+        with closing(self._connect()) as db, db:
+            db.executemany("INSERT OR REPLACE INTO flags (workbook, sheet, cell, text, written_at) VALUES (?, ?, ?, ?, ?)",
+                           [(workbook, sheet, cell, value, stamp) for cell, value in cells.items()])
 
     def save_snapshot(self, day: dt.date, workbook: str, rows: list[tuple]) -> bool:
         """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,

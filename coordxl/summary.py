@@ -33,7 +33,7 @@ from .rules import Context
 from .store import Store
 
 HEADER_FILL = PatternFill("solid", start_color="DDEBF7")
-STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "ok", "done", "cancelled")
+STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "ok", "done", "cancelled")
 
 
 def report_week(today: dt.date) -> tuple[dt.date, dt.date]:

@@ -129,8 +129,11 @@ def uncached_formulas(path: Path, cells: set[tuple[str, str]]) -> frozenset[tupl
     return frozenset(out & cells)
 
 
-def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
-    """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to an inline string (or clear it)."""
+def _patch_row(row_xml: bytes, row_no: int, col: int, value: str, style_from_left: bool = False) -> bytes:
+    """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to an inline string (or clear it).
+
+    ``style_from_left``: a new cell takes the style of the cell to its left (a re-added header).
+    """
     head = _ROW_OPEN.match(row_xml)
     if head is None:
         raise PatchError(f"row {row_no}: unexpected XML")
@@ -140,25 +143,29 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
     ref = f"{col_letters(col)}{row_no}"
     new_body = None
     insert_at = len(body)
+    left_style = None
     for m in _CELL.finditer(body):
         cell = m.group(0)
         ref_m = _CELL_REF.search(cell[:cell.find(b">") + 1])
         if ref_m is None:
             raise PatchError(f"row {row_no}: a cell without its reference")
         c = col_number(ref_m.group(1).decode())
+        style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
         if c == col:
             if _FORMULA.search(cell):
                 raise FormulaCell(ref)
-            style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
-            new_body = body[:m.start()] + _inline_cell(ref, style and style.group(1), value) + body[m.end():]
+            own = left_style if style_from_left else style and style.group(1)
+            new_body = body[:m.start()] + _inline_cell(ref, own, value) + body[m.end():]
             break
         if c > col:
             insert_at = m.start()
             break
+        left_style = style and style.group(1)
     if new_body is None:
         if not value:
             return row_xml  # nothing there, nothing to clear
-        new_body = body[:insert_at] + _inline_cell(ref, None, value) + body[insert_at:]
+        style = left_style if style_from_left else None
+        new_body = body[:insert_at] + _inline_cell(ref, style, value) + body[insert_at:]
     if self_closing:
         head_bytes = head_bytes[:-2].rstrip() + b">"
     spans = re.search(rb'\bspans="(\d+):(\d+)"', head_bytes)
@@ -168,8 +175,11 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str) -> bytes:
     return head_bytes + new_body + b"</row>"
 
 
-def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int) -> bytes:
-    """Set ``col`` in each given row (row number → text; '' clears) by splicing the bytes row by row."""
+def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int, styled_rows: frozenset[int] = frozenset()) -> bytes:
+    """Set ``col`` in each given row (row number → text; '' clears) by splicing the bytes row by row.
+
+    A new cell in one of ``styled_rows`` takes the style of the cell to its left.
+    """
     data_at = xml.find(b"<sheetData")
     if data_at < 0 and xml.find(b":sheetData") >= 0:
         raise PatchError("prefixed SpreadsheetML namespace")
@@ -182,7 +192,7 @@ def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int) -> bytes:
         head_end = xml.index(b">", start)
         end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")
         out.append(xml[pos:start])
-        out.append(_patch_row(xml[start:end], row_no, col, cells[row_no]))
+        out.append(_patch_row(xml[start:end], row_no, col, cells[row_no], row_no in styled_rows))
         pos = end
     out.append(xml[pos:])
     patched = b"".join(out)
@@ -207,7 +217,8 @@ def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
     return xml[:m.start()] + b'<dimension ref="' + ref + b'"/>' + xml[m.end():]
 
 
-def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], col: int) -> bytes:
+def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], col: int,
+                         styled_rows: frozenset[int] = frozenset()) -> bytes:
     """A new .xlsx with one sheet part patched and every other part's content unchanged."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as zin:
@@ -216,7 +227,7 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], co
             for info in zin.infolist():
                 content = zin.read(info)
                 if info.filename == part:
-                    content = patch_sheet_xml(content, cells, col)
+                    content = patch_sheet_xml(content, cells, col, styled_rows)
                     zout.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
                 else:
                     zout.writestr(info, content, compress_type=info.compress_type)
@@ -345,7 +356,8 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     try:
         with zipfile.ZipFile(io.BytesIO(original)) as zf:
             part = sheet_part(zf, job.sheet)
-        patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column)
+        styled = frozenset({job.header_row}) if job.add_header else frozenset()
+        patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column, styled)
         before = job.before if job.before is not None else sheet_cells(original, job.sheet)
     except FormulaCell as exc:
         result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))

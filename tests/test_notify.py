@@ -87,34 +87,55 @@ def daily(root, transport=None, today=TODAY, **kw):
 
 
 def by_recipient(smtp):
-    return {rcpts[0]: msg for rcpts, msg in smtp.messages}
+    """Each person's digest (escalations are mails of their own, see ``escalations``)."""
+    return {rcpts[0]: msg for rcpts, msg in smtp.messages if msg["X-Coordxl-Kind"] == "digest"}
+
+
+def escalations(smtp):
+    return [(rcpts, msg) for rcpts, msg in smtp.messages if msg["X-Coordxl-Kind"] == "escalation"]
+
+
+def sent_once(smtp):
+    keys = [msg["X-Coordxl-Key"] for _, msg in smtp.messages]
+    return len(keys) == len(set(keys))
+
+
+# the example on 2026-08-20: five digests and three escalations (冯雪's 9-day task; 孙丽's 4-day and 9-day tasks)
+MAILS = 8
 
 
 def test_one_digest_per_person_with_escalation(example_root, smtp):
     configure(example_root, smtp.port)
     result = daily(example_root)
-    assert len(result.delivery.sent) == 5 and not result.delivery.failed
+    assert len(result.delivery.sent) == MAILS and not result.delivery.failed
     mails = by_recipient(smtp)
     assert sorted(mails) == ["fengxue@corp.example", "lina@corp.example", "sunli@corp.example",
                              "zhangwei@corp.example", "zhouqiang@corp.example"]
     feng = mails["fengxue@corp.example"]
     assert feng["Subject"] == "【协调提醒】您有2项逾期"
     assert feng["To"].addresses[0].display_name == "冯雪"
-    # 9 working days overdue: manager (≥3) and the item's initiator and decision maker (≥5) are copied
-    assert {a.username for a in feng["Cc"].addresses} == {"zhengshuang", "zhangwei", "wanghai"}
-    rcpts = [r for r, m in smtp.messages if m is feng][0]
-    assert set(rcpts) == {"fengxue@corp.example", "zhengshuang@corp.example", "zhangwei@corp.example",
-                          "wanghai@corp.example"}
+    assert all(m["Cc"] is None for m in mails.values())  # a digest is the person's own: nobody is copied
     plain, html = feng.get_body(("plain",)).get_content(), feng.get_body(("html",)).get_content()
     assert "逾期9个工作日" in plain and "T03 包装设计定稿" in plain and "执行进度 > B5" in plain
     assert "逾期9个工作日" in html and "包装设计定稿" in html
     assert "冯雪，您好" in html and "您是以上任务的负责人" in html and 'name="viewport"' in html
     assert plain.index("逾期9个工作日") < plain.index("逾期1个工作日")  # most urgent first
     assert "您是以上任务的负责人" in plain
-    # 孙丽: T06 4 days overdue (her manager 王海) and T10 9 days (also initiator 张伟; 王海 decides too)
-    assert {a.username for a in mails["sunli@corp.example"]["Cc"].addresses} == {"wanghai", "zhangwei"}
-    # 周强's task is only due soon: nobody is copied
-    assert mails["zhouqiang@corp.example"]["Cc"] is None
+    # escalations: one mail per owner, item and level, showing only the tasks escalated to those copied
+    seen = {}
+    for rcpts, msg in escalations(smtp):
+        cc = frozenset(a.username for a in msg["Cc"].addresses)
+        body = msg.get_body(("plain",)).get_content()
+        seen[(msg["To"].addresses[0].username, cc)] = [t for t in ("T03", "T06", "T10", "T08") if f"{t} " in body]
+        assert set(rcpts) == {msg["To"].addresses[0].addr_spec} | {a.addr_spec for a in msg["Cc"].addresses}
+        assert msg["Subject"].startswith("【逾期升级】Q3新品上市推广协调：")
+    assert seen == {
+        # 冯雪's T03 is 9 working days late: manager (≥3), initiator and decision maker (≥5); her 1-day task is not shown
+        ("fengxue", frozenset({"zhengshuang", "zhangwei", "wanghai"})): ["T03"],
+        # 孙丽: T06 4 days late goes to her manager 王海 only; T10 9 days late also to the initiator 张伟
+        ("sunli", frozenset({"wanghai"})): ["T06"],
+        ("sunli", frozenset({"wanghai", "zhangwei"})): ["T10"],
+    }
     # the initiator hears about the item's validation errors, with where and how to fix
     zhang = mails["zhangwei@corp.example"].get_body(("plain",)).get_content()
     assert "执行进度 E10 F-PERSON" in zhang and "您是否指“刘洋”？" in zhang and "今日到期" in zhang
@@ -128,9 +149,9 @@ def test_two_runs_the_same_day_send_once_and_the_next_working_day_sends_again(ex
     configure(example_root, smtp.port)
     daily(example_root)
     again = daily(example_root)
-    assert len(smtp.messages) == 5 and len(again.delivery.skipped) == 5 and not again.delivery.sent
+    assert len(smtp.messages) == MAILS and len(again.delivery.skipped) == MAILS and not again.delivery.sent
     daily(example_root, today=dt.date(2026, 8, 21))
-    assert len(smtp.messages) == 10
+    assert len(smtp.messages) > MAILS and sent_once(smtp)
     log = Store(example_root / ".coordxl" / "state.db").mails(TODAY)
     assert {(m["recipient"], m["status"]) for m in log} >= {("fengxue@corp.example", "sent")}
     assert all(m["reasons"] for m in log)
@@ -140,7 +161,7 @@ def test_resend_is_an_explicit_override(example_root, smtp):
     configure(example_root, smtp.port)
     daily(example_root)
     daily(example_root, resend=True)
-    assert len(smtp.messages) == 10
+    assert len(smtp.messages) == 2 * MAILS
 
 
 def test_nothing_on_a_non_working_day(example_root, smtp):
@@ -152,10 +173,10 @@ def test_nothing_on_a_non_working_day(example_root, smtp):
 def test_server_down_then_back(example_root, smtp):
     layout = configure(example_root, free_port())  # nothing listens there
     down = daily(example_root)
-    assert len(down.delivery.failed) == 5 and down.failed_sends == 5
+    assert len(down.delivery.failed) == MAILS and down.failed_sends == MAILS
     configure(example_root, smtp.port)
     up = daily(example_root)
-    assert len(up.delivery.sent) == 5 and len(smtp.messages) == 5
+    assert len(up.delivery.sent) == MAILS and len(smtp.messages) == MAILS
 
 
 def test_one_recipient_refused(example_root, smtp):
@@ -166,16 +187,16 @@ def test_one_recipient_refused(example_root, smtp):
     smtp.refuse = set()
     second = daily(example_root)
     assert [m.to.name for m in second.delivery.sent] == ["周强"]
-    assert sorted(smtp.to()) == sorted(set(smtp.to())) and len(smtp.messages) == 5
+    assert sent_once(smtp) and len(smtp.messages) == MAILS
 
 
 def test_connection_dropped_mid_batch(example_root, smtp):
     configure(example_root, smtp.port)
     smtp.hang_up_after = 2
     first = daily(example_root)
-    assert len(first.delivery.sent) + len(first.delivery.failed) == 5
+    assert len(first.delivery.sent) + len(first.delivery.failed) == MAILS
     daily(example_root)
-    assert len(smtp.messages) == 5 and len(set(smtp.to())) == 5
+    assert len(smtp.messages) == MAILS and sent_once(smtp)
 
 
 def test_timeout(example_root, smtp):
@@ -203,7 +224,7 @@ def test_authentication_failure(example_root):
         configure(example_root, controller.port, 'user = "coordxl"\n')
         layout = Layout.of(example_root)
         result = daily(example_root, transport=SmtpTransport(layout.settings, "wrong", timeout=5))
-        assert len(result.delivery.failed) == 5 and "authentication" in result.delivery.failed[0][1]
+        assert len(result.delivery.failed) == MAILS and "authentication" in result.delivery.failed[0][1]
         assert handler.messages == []
         log = Store(example_root / ".coordxl" / "state.db").mails(TODAY)
         assert {m["status"] for m in log} == {"failed"}
@@ -242,14 +263,15 @@ def test_process_killed_mid_batch(example_root, smtp):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = len(smtp.messages)
-    assert 2 <= before < 5
+    assert 2 <= before < MAILS
     time.sleep(0.5)
     smtp.delay = 0
     daily(example_root)
     received = smtp.to()
     assert set(received) == {"fengxue@corp.example", "lina@corp.example", "sunli@corp.example",
                              "zhangwei@corp.example", "zhouqiang@corp.example"}
-    assert len(received) - len(set(received)) <= 1  # at most the one in flight
+    keys = [msg["X-Coordxl-Key"] for _, msg in smtp.messages]
+    assert len(set(keys)) == MAILS and len(keys) - len(set(keys)) <= 1  # at most the one in flight
 
 
 def test_cell_text_never_reaches_a_header_or_runs_as_html(share_with_roster, smtp, tmp_path):
@@ -285,7 +307,7 @@ def test_header_safe_strips_control_characters():
 def test_outbox_is_the_default_and_writes_eml_files(example_root):
     result = run_daily(example_root, TODAY, NOW)
     files = sorted((example_root / ".coordxl" / "outbox" / "2026-08-20").glob("*.eml"))
-    assert len(files) == 5 == len(result.delivery.sent)
+    assert len(files) == MAILS == len(result.delivery.sent)
     msg = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
     assert run_daily(example_root, TODAY, NOW).delivery.skipped  # the outbox is exactly-once too
@@ -296,10 +318,10 @@ def test_per_run_cap(example_root, smtp):
     with open(example_root / "coordxl.toml", "a", encoding="utf-8") as fh:
         fh.write("[reminders]\nmax_mails_per_run = 2\n")
     first = daily(example_root)
-    assert len(first.delivery.sent) == 2 and len(first.delivery.held) == 3
-    daily(example_root)
-    daily(example_root)
-    assert len(smtp.messages) == 5 and len(set(smtp.to())) == 5
+    assert len(first.delivery.sent) == 2 and len(first.delivery.held) == MAILS - 2
+    for _ in range(4):
+        daily(example_root)
+    assert len(smtp.messages) == MAILS and sent_once(smtp)
 
 
 def test_english_by_setting(example_root, smtp):
@@ -315,13 +337,15 @@ def test_english_by_setting(example_root, smtp):
 def test_dry_run_sends_and_records_nothing(example_root, smtp):
     configure(example_root, smtp.port)
     result = run_daily(example_root, TODAY, NOW, dry_run=True)
-    assert len(result.mails) == 5 and smtp.messages == []
+    assert len(result.mails) == MAILS and smtp.messages == []
     assert not (example_root / ".coordxl" / "state.db").exists()
 
 
 def test_a_long_digest_lists_the_most_urgent_and_counts_the_rest(example_root):
     (example_root / "coordxl.toml").write_text("[reminders]\nmax_tasks_per_mail = 1\n", encoding="utf-8")
     run_daily(example_root, TODAY, NOW)
-    [path] = (example_root / ".coordxl" / "outbox" / "2026-08-20").glob("fengxue*.eml")
-    plain = email.message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    [msg] = [m for m in (email.message_from_bytes(p.read_bytes(), policy=policy.default)
+                         for p in (example_root / ".coordxl" / "outbox" / "2026-08-20").glob("fengxue*.eml"))
+             if m["X-Coordxl-Kind"] == "digest"]
+    plain = msg.get_body(("plain",)).get_content()
     assert "逾期9个工作日" in plain and "逾期1个工作日" not in plain and "另有 1 项任务未列出" in plain

@@ -61,7 +61,7 @@ def test_review_counts_reminders_sent(example_root):
     path = run_review(example_root, "Q3新品上市推广", TODAY)
     rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
     i = next(i for i, r in enumerate(rows) if r[0] == "四、提醒与升级")
-    assert rows[i + 2][:2] == [5, 2]  # 5 digests about this item, 2 of them copied to managers
+    assert rows[i + 2][:2] == [8, 3]  # 5 digests and 3 escalation mails about this item
 
 
 def test_review_lists_deadlines_moved_later(share_with_roster):

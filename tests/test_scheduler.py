@@ -165,7 +165,7 @@ def test_status_shows_last_and_next_runs_and_the_lock(example_root):
     assert info["jobs"]["daily"]["last_outcome"] == "findings"
     assert info["jobs"]["daily"]["next_run"] == "2026-08-21T09:00+08:00"
     assert info["jobs"]["weekly"]["next_run"] == "2026-08-24T09:30+08:00"
-    assert info["mails_sent_today"] == 5 and info["lock"] is None
+    assert info["mails_sent_today"] == 8 and info["lock"] is None  # 5 digests, 3 escalations
     result = CliRunner().invoke(main, ["status", str(example_root), "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["jobs"]["daily"]["last_outcome"] == "findings"
 
