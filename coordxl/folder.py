@@ -167,17 +167,22 @@ def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
         if not layout.roster.exists():
             raise FolderError(text("new.no_roster", lang, path=layout.roster))
         roster = load_roster(layout.roster, layout.settings["limits.max_unzipped_mb"] * 2**20)
-    person = roster.person(initiator)
+    person, problem = roster.resolve(initiator)
+    if problem == "ambiguous":
+        raise RosterError(text("new.ambiguous_initiator", lang, name=clean_name(initiator),
+                               choices=roster.choices(clean_name(initiator))))
     if person is None or not person.active:
         close = roster.suggest(initiator, roster.active_names())
         hint = text("hint.did_you_mean", lang, name=close) if close else text("hint.check_roster", lang)
+        if person is not None:  # in the roster, but has left
+            raise RosterError(text("new.inactive_initiator", lang, name=person.name, hint="").strip())
         raise RosterError(text("new.unknown_initiator", lang, name=clean_name(initiator), hint=hint))
     path = layout.active / f"{name}.xlsx"
     if path.exists():
         raise FolderError(text("new.exists", lang, path=path))
     wb, layouts = templates.item_workbook(lang, roster.departments, roster.active_names(), topic=title)
     templates.fill(wb, layouts, lang, "request", form=dict(
-        topic=title, initiator=person.name, initiating_department=person.department,
+        topic=title, initiator=person.key, initiating_department=person.department,
         sent_on=today, item_status="preparing"))
     templates.fill(wb, layouts, lang, "minutes", form=dict(topic=title))
     layout.active.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from .findings import WARNING, Finding, finding
 from .messages import text
 from .normalize import display, implausible, number_as_date, parse_date, parse_datetime, parse_number, parse_time
 from .reader import FormData, SheetData, TableData, WorkbookData, a1
-from .roster import EMAIL_RE, Roster, clean_name
+from .roster import EMAIL_RE, Roster, _split_hints, clean_name
 
 
 @dataclass(slots=True)
@@ -306,9 +306,7 @@ class _Normalizer:
                 return None
             return choice.key
         if f.type == schema.PERSON:
-            name = clean_name(raw)
-            self._check_person(name, f, sheet, cell)
-            return name
+            return self._person(f, raw, sheet, cell)
         if f.type == schema.DEPARTMENT:
             name = clean_name(raw)
             if self.roster is not None and self.roster.departments and name not in self.roster.departments:
@@ -356,18 +354,48 @@ class _Normalizer:
                     years=self.max_years,
                     hint=tuple(text("hint.date_year", lang, year=self.anchor.year) for lang in ("zh", "en")))
 
-    def _check_person(self, name: str, f: schema.Field, sheet: str, cell: str) -> None:
+    def _person(self, f: schema.Field, raw: Any, sheet: str, cell) -> str:
+        """The roster key of the person a cell names (its text when unknown; a repeated name stays bare
+        and is told apart by the row's department afterwards, see ``_repeated_names``)."""
+        name = clean_name(raw)
         if self.roster is None or not self.roster.people:
+            return name
+        person, problem = self.roster.resolve(raw)
+        if person is not None:
+            if not person.active:
+                self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
+                                             variant="-INACTIVE", field=(f.zh, f.en), value=person.name,
+                                             hint=("请改派给在职同事。", "Reassign it to a current colleague.")))
+            return person.key
+        if problem == "ambiguous":
+            return _split_hints(str(raw))[0]
+        close = self.roster.suggest(name)
+        self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), field=(f.zh, f.en),
+                                     value=name, hint=_did_you_mean(close)))
+        return name
+
+    def _ambiguous(self, f: schema.Field, name: str, sheet: str, cell) -> None:
+        self.add("F-PERSON-AMBIGUOUS", sheet, cell, field=(f.zh, f.en), value=name, choices=self.roster.choices(name))
+
+    def _repeated_names(self, fields, values: dict[str, list], raws: dict[str, list], rownums: list[int],
+                        columns: dict[str, int], sheet: str, invalid: dict[int, set[str]]) -> None:
+        """Tell apart people whose name the roster repeats by each row's 负责部门 (or an error)."""
+        repeated = self.roster.repeated if self.roster is not None else ()
+        if not repeated:
             return
-        person = self.roster.person(name)
-        if person is None:
-            close = self.roster.suggest(name)
-            self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), field=(f.zh, f.en),
-                                         value=name, hint=_did_you_mean(close)))
-        elif not person.active:
-            self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
-                                         variant="-INACTIVE", field=(f.zh, f.en), value=name,
-                                         hint=("请改派给在职同事。", "Reassign it to a current colleague.")))
+        departments = values.get("department") or [None] * len(rownums)
+        for f in fields:
+            column = values.get(f.key)
+            if f.type != schema.PERSON or column is None or repeated.isdisjoint(column):
+                continue
+            for i, name in enumerate(column):
+                if name in repeated:
+                    person, _ = self.roster.resolve(raws[f.key][i], departments[i] or "")
+                    if person is not None:
+                        column[i] = person.key
+                    else:
+                        self._ambiguous(f, name, sheet, (rownums[i], columns[f.key]))
+                        invalid.setdefault(rownums[i], set()).add(f.key)
 
     def form(self, data: FormData, fields: Iterable[schema.Field], sheet: str, optional: set[str] = frozenset()
              ) -> Row:
@@ -381,6 +409,15 @@ class _Normalizer:
             raws[f.key] = raw
             values[f.key] = self.value(f, raw, sheet, data.cell(f.key),
                                        required=f.required and f.key not in optional)
+        repeated = self.roster.repeated if self.roster is not None else ()
+        for f in fields:
+            if f.type == schema.PERSON and values.get(f.key) in repeated:
+                dept = values.get("initiating_department") or values.get("department") or ""
+                person, _ = self.roster.resolve(raws[f.key], dept)
+                if person is not None:
+                    values[f.key] = person.key
+                else:
+                    self._ambiguous(f, values[f.key], sheet, data.cell(f.key))
         return Row(sheet, 0, values, dict(data.cells), raws)
 
     def table(self, data: TableData, skip_required: set[str] = frozenset()) -> Rows:
@@ -400,6 +437,7 @@ class _Normalizer:
             for found in self.findings[before:]:
                 if found.is_error:
                     invalid.setdefault(_row_of(found.cell), set()).add(f.key)
+        self._repeated_names(data.table.fields, values, data.raw, data.rownums, data.columns, data.sheet, invalid)
         extra = {"item": data.items} if data.items is not None else {}
         if invalid:
             extra["invalid"] = [invalid.get(r) for r in data.rownums]
@@ -596,6 +634,13 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
             n.value(f, rec.values.get(key), table.sheet, rec.cell(key))
         name = clean_name(rec.get("name"))
         if name in seen:
-            n.add("F-DUPLICATE-ID", table.sheet, rec.cell("name"), value=name, other=seen[name])
+            # a warning: both are still mailed about what names them unambiguously
+            n.findings.append(finding("F-PERSON-AMBIGUOUS", workbook, table.sheet, rec.cell("name"), severity=WARNING,
+                                      variant="-ROSTER", value=name, cells=f"{seen[name]}、{rec.cell('name')}",
+                                      hint=("任务里写到此人时，请加上部门、邮箱或工号，如“{}”；或在名册中加“工号”列。"
+                                            .format(roster.choices(name).split("、")[0]),
+                                            "Where a task names this person, add the department, address or staff ID, "
+                                            "e.g. '{}'; or add a 工号 column to the roster.".format(
+                                                roster.choices(name).split("、")[0]))))
         seen.setdefault(name, rec.cell("name"))
     return out + n.findings

@@ -182,7 +182,7 @@ def _escalation(person: Person, roster: Roster) -> Person | None:
     """The owner's manager, else the head of their department (when that is someone else)."""
     for name in (person.manager, roster.departments.get(person.department, "")):
         boss = roster.person(name) if name else None
-        if boss and boss.name != person.name:
+        if boss and boss.key != person.key:
             return boss
     return None
 
@@ -216,10 +216,10 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
             return None
         why = allowed(person, settings)
         if why:
-            if why != "inactive" and person.name not in {r.name for r in refused}:
-                refused.append(Refusal(person.name, person.email, why))
+            if why != "inactive" and person.label not in {r.name for r in refused}:
+                refused.append(Refusal(person.label, person.email, why))
             return None
-        d = digests.setdefault(person.name, Digest(person))
+        d = digests.setdefault(person.key, Digest(person))
         d.reasons.add(reason)
         return d
 
@@ -235,7 +235,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         if note.state != assess.OVERDUE:
             continue
         level = (note.days >= manager_at, note.days >= initiator_at)
-        key = (d.person.name, note.workbook, level)
+        key = (d.person.key, note.workbook, level)
         if key not in copies:
             copied = []
             if level[0] and (boss := _escalation(d.person, roster)):
@@ -245,14 +245,14 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
                 for name in (item.initiator, item.decision_maker) if item else ():
                     if (p := roster.person(name)) is not None:
                         copied.append(p)
-            copies[key] = list({p.name: p for p in copied if p.name != d.person.name
+            copies[key] = list({p.key: p for p in copied if p.key != d.person.key
                                 and allowed(p, settings) is None}.values())
         if copies[key]:
             # an escalation is its own mail per owner, item and level: whoever is copied sees only
             # the tasks that escalate to them, never another item's
             e = escalations.get(key)
             if e is None:
-                e = escalations[key] = Digest(d.person, cc={p.name: p for p in copies[key]},
+                e = escalations[key] = Digest(d.person, cc={p.key: p for p in copies[key]},
                                               reasons={"escalation"}, kind="escalation", workbook=note.workbook)
             e.tasks.append(note)
     by_workbook: dict[str, list[Finding]] = defaultdict(list)
@@ -268,7 +268,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         # a colleague who left still owns open tasks: their manager (or head) reassigns them
         gone = roster.person(note.owner)
         boss = _escalation(gone, roster) if gone else None
-        if boss is not None and (d := digest_for(boss.name, "reassign")) is not None:
+        if boss is not None and (d := digest_for(boss.key, "reassign")) is not None:
             d.reassign.append(note)
         left[note.workbook].append(note)
     for workbook, item in collector.items.items():
@@ -291,7 +291,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         d.tasks.sort(key=_task_order)
         if not d.empty():
             out.append(d)
-    return sorted(out, key=lambda d: (d.person.name, d.kind, d.workbook, sorted(d.cc))), refused
+    return sorted(out, key=lambda d: (d.person.key, d.kind, d.workbook, sorted(d.cc))), refused
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from .findings import Finding
 from .reader import WorkbookData, read_workbook
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_EMAIL_IN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_QUALIFIED = re.compile(r"^(.+?)[(（\[【<《](.*?)[)）\]】>》]?$")  # 张伟（市场部） / 张伟(1023) / 张伟<a@b>
 
 
 def clean_name(value: object) -> str:
@@ -38,6 +42,12 @@ class Person:
     active: bool = True
     title: str = ""
     row: int = 0
+    staff_id: str = ""
+    key: str = ""  # unique in the roster: the name, or with the department or address when names repeat
+
+    @property
+    def label(self) -> str:
+        return self.key or self.name
 
 
 @dataclass
@@ -48,7 +58,15 @@ class Roster:
     source: WorkbookData | None = None
 
     def __post_init__(self) -> None:
-        self.people = {p.name: p for p in self.people_list}
+        named: dict[str, list[Person]] = defaultdict(list)
+        for p in self.people_list:
+            named[p.name].append(p)
+        self.people_list = [dataclasses.replace(p, key=_key(p, named[p.name])) for p in self.people_list]
+        self.by_name: dict[str, list[Person]] = defaultdict(list)
+        for p in self.people_list:
+            self.by_name[p.name].append(p)
+        self.repeated = {name for name, same in self.by_name.items() if len(same) > 1}
+        self.people = {p.key: p for p in self.people_list}
         self.departments: dict[str, str] = {}
         for p in self.people_list:
             self.departments.setdefault(p.department, "")
@@ -58,8 +76,32 @@ class Roster:
             if p.is_head and not self.departments.get(p.department):
                 self.departments[p.department] = p.name
 
-    def person(self, name: object) -> Person | None:
-        return self.people.get(clean_name(name))
+    def person(self, name: object, department: str = "") -> Person | None:
+        """The one roster person a cell names, or None (unknown, or several people of that name)."""
+        return self.resolve(name, department)[0]
+
+    def resolve(self, text: object, department: str = "") -> tuple[Person | None, str]:
+        """(person, '') or (None, 'unknown' | 'ambiguous') for what a cell says about one person.
+
+        A repeated name is told apart by the row's ``department`` or by what is written with it:
+        a department, an e-mail address or a 工号 ('张伟（市场部）', '张伟 zhangwei2@corp.example',
+        '张伟(1023)').
+        """
+        name = clean_name(text)
+        if name in self.people:
+            return self.people[name], ""
+        base, hints = _split_hints(str(text) if text is not None else "")
+        same = self.by_name.get(base, [])
+        if not same:
+            return None, "unknown"
+        if len(same) > 1:
+            for hint in hints + ([department] if department else []):
+                narrowed = [p for p in same if hint in (p.department, p.staff_id) or hint.lower() == p.email.lower()]
+                if narrowed:
+                    same = narrowed
+                if len(same) == 1:
+                    break
+        return (same[0], "") if len(same) == 1 else (None, "ambiguous")
 
     def suggest(self, name: object, candidates=None) -> str | None:
         """The closest roster name to a mistyped one (陈晶 → 陈静), or None."""
@@ -74,8 +116,37 @@ class Roster:
         head = self.departments.get(department, "")
         return self.people.get(head) if head else None
 
+    def choices(self, name: str) -> str:
+        """The unique ways to write a repeated name: '张伟（市场部）、张伟（技术部）'."""
+        return "、".join(p.key for p in self.by_name.get(name, ()))
+
     def active_names(self) -> list[str]:
-        return [p.name for p in self.people_list if p.active]
+        return [p.key for p in self.people_list if p.active]
+
+
+def _key(person: Person, same_name: list[Person]) -> str:
+    """The name; with the department when the name repeats; with the address when that repeats too."""
+    if len(same_name) == 1:
+        return person.name
+    if sum(p.department == person.department for p in same_name) == 1 and person.department:
+        return f"{person.name}（{person.department}）"
+    return f"{person.name}<{person.email}>"
+
+
+def _split_hints(text: str) -> tuple[str, list[str]]:
+    """'张伟（市场部）' → ('张伟', ['市场部']); '张伟 a@b.example' → ('张伟', ['a@b.example'])."""
+    hints = _EMAIL_IN.findall(text)
+    rest = clean_name(_EMAIL_IN.sub(" ", text))
+    m = _QUALIFIED.match(rest)
+    if m:
+        rest, extra = m.group(1), m.group(2)
+        if extra:
+            hints.append(extra)
+    digits = re.search(r"(\d{2,})$", rest)
+    if digits:
+        hints.append(digits.group(1))
+        rest = rest[:digits.start()]
+    return rest, hints
 
 
 def _yes(field: schema.Field, value: object, default: bool) -> bool:
@@ -105,6 +176,7 @@ def roster_from_workbook(data: WorkbookData) -> Roster:
                 active=_yes(active, rec.get("active"), True),
                 title=str(rec.get("title") or "").strip(),
                 row=rec.row,
+                staff_id=clean_name(rec.get("staff_id")),
             ))
     departments: list[tuple[str, str]] = []
     dept_sheet = data.first("departments")

@@ -235,6 +235,7 @@ PEOPLE_SHEET = Sheet("people", "人员", "People", (
         Field("is_head", "部门负责人", "Head of department", ENUM, choices=YES_NO, aliases=("负责人", "head")),
         Field("active", "在职", "Active", ENUM, choices=YES_NO, aliases=("是否在职", "状态")),
         Field("title", "职务", "Job title", TEXT, aliases=("岗位", "职位"), width=14),
+        Field("staff_id", "工号", "Staff ID", TEXT, aliases=("员工编号", "员工号", "employee id"), width=10),
     ), example_rows=50),
 ), aliases=("名册", "roster", "人员名单", "通讯录"))
 
