@@ -25,6 +25,7 @@ from .check import put_value
 from .errors import ConfigError, CoordxlError
 from .folder import Layout, safe_filename
 from .messages import text
+from .reader import Fingerprint
 from .review import draft_path, find_item, load_item
 from .writer import owner_files
 
@@ -34,6 +35,19 @@ MANIFEST = "manifest.json"
 
 class ArchiveRefused(CoordxlError):
     """The item is not ready to be archived; the message lists what is missing."""
+
+
+def _untouched(files: list[Path], read_at: dict[Path, str], lang: str) -> None:
+    """Refuse while a file is open (an owner or lock file beside it) or differs from what was read.
+
+    The same rule as the flag write-back: removing a workbook someone has open makes their next
+    save fail, and their last edit is lost.
+    """
+    for path in files:
+        if owners := owner_files(path):
+            raise ArchiveRefused(text("archive.open", lang, name=path.name, owner=owners[0].name))
+        if path in read_at and sha256(path) != read_at[path]:
+            raise ArchiveRefused(text("archive.changed", lang, name=path.name))
 
 
 def sha256(path: Path) -> str:
@@ -94,6 +108,10 @@ def archive_item(root: Path | str, name: str, today: dt.date, now: dt.datetime, 
     staging = layout.archive / str(year) / f".{stem}.partial"
     draft = draft_path(layout, path.stem)
     files = [path] + ([draft] if draft.exists() else [])
+    # what was read and judged is what gets archived: the workbook as fingerprinted at reading
+    read_at = {path: item.fingerprint.sha256} if isinstance(item.fingerprint, Fingerprint) else {}
+    read_at.update({p: sha256(p) for p in files if p not in read_at})
+    _untouched(files, read_at, lang)
     if dest.exists():
         # a previous run got as far as the rename: finish it if the archive is intact and the same files
         if not verify(dest):
@@ -118,11 +136,17 @@ def archive_item(root: Path | str, name: str, today: dt.date, now: dt.datetime, 
                 shutil.rmtree(staging)
                 raise CoordxlError(f"copy of {f['name']} does not match the original; nothing was archived")
         (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        try:
+            _untouched(files, read_at, lang)  # opened or saved while being copied: archive nothing
+        except ArchiveRefused:
+            shutil.rmtree(staging)
+            raise
         os.replace(staging, dest)
     if hook:
         hook("after_rename")
     written = append_index(layout, manifest, dest, accepted if isinstance(accepted, dt.date) else None)
     if written:
+        _untouched([p for p in files if p.exists()], read_at, lang)  # the last look before removing
         for src in files:
             if src.exists():
                 src.unlink()

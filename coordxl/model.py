@@ -386,16 +386,19 @@ class _Normalizer:
         departments = values.get("department") or [None] * len(rownums)
         for f in fields:
             column = values.get(f.key)
-            if f.type != schema.PERSON or column is None or repeated.isdisjoint(column):
+            if f.type != schema.PERSON or not column or repeated.isdisjoint(column):
                 continue
             for i, name in enumerate(column):
-                if name in repeated:
-                    person, _ = self.roster.resolve(raws[f.key][i], departments[i] or "")
-                    if person is not None:
-                        column[i] = person.key
-                    else:
-                        self._ambiguous(f, name, sheet, (rownums[i], columns[f.key]))
-                        invalid.setdefault(rownums[i], set()).add(f.key)
+                if name not in repeated:
+                    continue
+                # the row's department is the owner's (or requester's), not a reviewer's or approver's
+                department = (departments[i] or "") if f.key in _DEPARTMENT_OF else ""
+                person, _ = self.roster.resolve(raws[f.key][i], department)
+                if person is not None:
+                    column[i] = person.key
+                else:
+                    self._ambiguous(f, name, sheet, (rownums[i], columns[f.key]))
+                    invalid.setdefault(rownums[i], set()).add(f.key)
 
     def form(self, data: FormData, fields: Iterable[schema.Field], sheet: str, optional: set[str] = frozenset()
              ) -> Row:
@@ -504,6 +507,7 @@ class _Normalizer:
 
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
 _DATE_TYPES = (schema.DATE, schema.DATETIME)
+_DEPARTMENT_OF = ("owner", "requester")  # the people a table row's 负责部门 / 申请部门 belongs to
 
 
 def _row_of(cell: str) -> int:
