@@ -206,8 +206,9 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
             return
         for r, found in people_text(item, changed, current, column, store).items():
             # a colleague's note in the 预警 column is theirs: never overwritten, never cleared
-            result.findings.append(finding("W-FLAG-EDITED", item.workbook, item.tasks_sheet,
-                                           f"{col_letters(column)}{r}", value=found, wanted=_should_show(wanted[r])))
+            ref = f"{col_letters(column)}{r}"
+            result.findings.append(finding("W-FLAG-EDITED", item.workbook, item.tasks_sheet, ref, at=ref, value=found,
+                                           wanted=_should_show(wanted[r])))
             del changed[r]
         if not changed:
             return

@@ -85,7 +85,7 @@ def test_text_a_person_typed_in_the_alert_column_is_never_overwritten(share_with
     assert ws[f"M{ROW['T07']}"].value == "1个工作日后到期"
     edited = {f.cell: f for f in result.findings if f.code == "W-FLAG-EDITED"}
     assert sorted(edited) == [f"M{ROW['T01']}", f"M{ROW['T03']}"]
-    assert "已和孙丽沟通" in edited[f"M{ROW['T03']}"].message_zh
+    assert edited[f"M{ROW['T03']}"].message_zh.startswith(f"预警列 M{ROW['T03']} 中的“已和孙丽沟通”不是 coordxl 写入的")
     assert "逾期9个工作日" in edited[f"M{ROW['T03']}"].message_zh  # what the cell should show
     # the task is still assessed and reminded as usual
     [feng] = mails_to(share_with_roster, "fengxue", "digest")
