@@ -240,6 +240,10 @@ class _Normalizer:
         self.anchor = anchor  # the item's own date: '8月15日' is in its year; dates years away are slips
         self.default_year = anchor.year
         self.max_years = max_years
+        span = dt.timedelta(days=max_years * 366)
+        day_bounds = (anchor - span, anchor + span)
+        self.bounds = {schema.DATE: day_bounds,
+                       schema.DATETIME: tuple(dt.datetime.combine(d, t) for d, t in zip(day_bounds, (dt.time.min, dt.time.max)))}
         self.findings: list[Finding] = []
         self.memo = {} if memo is None else memo  # raw value -> (typed value, findings); see MEMO_LIMIT
         self.formulas = formulas  # (sheet, cell) of formulas the file holds no result for
@@ -347,7 +351,8 @@ class _Normalizer:
         return False
 
     def _too_far(self, value: dt.date) -> bool:
-        return abs((value - self.anchor).days) > self.max_years * 366
+        lo, hi = self.bounds[schema.DATE]
+        return not lo <= value <= hi
 
     def _distance_params(self, f: schema.Field, value: dt.date) -> dict:
         return dict(variant="-DISTANCE", field=(f.zh, f.en), value=value.isoformat(), anchor=self.anchor.isoformat(),
@@ -474,9 +479,11 @@ class _Normalizer:
             converted[raw] = done[0]
             if done[1]:
                 problems[raw] = done[1]
-            elif f.type in _DATE_TYPES and done[0] is not None:
-                day = done[0].date() if isinstance(done[0], dt.datetime) else done[0]
-                if self._too_far(day):  # depends on the item, so not part of the run-wide memo
+        if f.type in _DATE_TYPES:  # the distance from the item's date is not part of the run-wide memo
+            lo, hi = self.bounds[f.type]
+            for raw, value in converted.items():
+                if value is not None and not lo <= value <= hi:
+                    day = value.date() if isinstance(value, dt.datetime) else value
                     converted[raw] = None
                     problems[raw] = (finding("F-DATE", "", "", "", **self._distance_params(f, day)),)
         if problems:
