@@ -289,11 +289,11 @@ def test_two_people_with_one_name(share_with_roster, soffice):
     assert f"执行进度 E{ROW['T06']} F-PERSON-AMBIGUOUS" in initiator
 
 
-def test_a_departed_owner_s_open_tasks_go_to_their_manager_and_the_initiator(share_with_roster):
+def test_a_departed_owner_s_open_tasks_go_to_their_manager_and_the_initiator(share_with_roster, soffice):
     d = clean_launch()
     d["tasks"][5]["owner"] = "马超"   # T06, overdue; 马超 has left (在职 = 否), his manager is 孙丽
     d["tasks"][6]["owner"] = "马超"   # T07, due tomorrow
-    write_item(share_with_roster, d)
+    saved_by_libreoffice(soffice, write_item(share_with_roster, d))
     run_daily(share_with_roster, TODAY, NOW)
     [sun] = mails_to(share_with_roster, "sunli", "digest")
     assert "原负责人马超已离职，请重新指派" in body(sun)
@@ -311,7 +311,7 @@ def test_new_says_a_departed_colleague_has_left(share_with_roster):
 
 # --- 5. a mail shows a person only the tasks they are entitled to see -----------------------
 
-def test_no_recipient_sees_a_task_of_an_item_they_are_not_part_of(share_with_roster):
+def test_no_recipient_sees_a_task_of_an_item_they_are_not_part_of(share_with_roster, soffice):
     a = clean_launch()
     b = clean_launch()
     b["topic"] = "华南渠道拓展"
@@ -320,8 +320,8 @@ def test_no_recipient_sees_a_task_of_an_item_they_are_not_part_of(share_with_ros
     b["tasks"] = [copy.deepcopy(t) for t in b["tasks"]]
     for t in b["tasks"]:
         t["task"] = "华南-" + t["task"]
-    write_item(share_with_roster, a)
-    write_item(share_with_roster, b)
+    saved_by_libreoffice(soffice, write_item(share_with_roster, a))
+    saved_by_libreoffice(soffice, write_item(share_with_roster, b))
     run_daily(share_with_roster, TODAY, NOW)
     # who is part of which item: initiator, decision maker, and the owners and their managers
     part = {"Q3新品上市推广协调": {"张伟", "王海"}, "华南渠道拓展": {"孙丽", "陈静"}}
@@ -359,15 +359,15 @@ def test_no_recipient_sees_a_task_of_an_item_they_are_not_part_of(share_with_ros
 
 # --- 6. archive never removes a workbook that is open or has changed ------------------------
 
-def _closed_item(root: Path) -> Path:
+def _closed_item(root: Path, soffice) -> Path:
     from conftest import EXAMPLE
-    shutil.copytree(EXAMPLE / "进行中", root / "进行中", dirs_exist_ok=True)
-    (root / "进行中" / "Q3新品上市推广.xlsx").unlink()
-    return root / "进行中" / "618大促数据复盘对接.xlsx"
+    path = root / "进行中" / "618大促数据复盘对接.xlsx"
+    shutil.copy(EXAMPLE / "进行中" / path.name, path)
+    return saved_by_libreoffice(soffice, path)
 
 
-def test_archive_refuses_a_workbook_open_in_libreoffice(share_with_roster):
-    path = _closed_item(share_with_roster)
+def test_archive_refuses_a_workbook_open_in_libreoffice(share_with_roster, soffice):
+    path = _closed_item(share_with_roster, soffice)
     lock = path.with_name(f".~lock.{path.name}#")
     lock.write_text("孙丽,sunli,PC-17,29.08.2026 09:12,file:///home/sunli/.config/libreoffice/4;")
     before = sha256(path)
@@ -379,8 +379,8 @@ def test_archive_refuses_a_workbook_open_in_libreoffice(share_with_roster):
     assert not path.exists()
 
 
-def test_archive_refuses_a_workbook_saved_while_it_was_being_archived(share_with_roster):
-    path = _closed_item(share_with_roster)
+def test_archive_refuses_a_workbook_saved_while_it_was_being_archived(share_with_roster, soffice):
+    path = _closed_item(share_with_roster, soffice)
 
     def colleague_saves(step):
         if step == "after_copy":
