@@ -63,7 +63,7 @@ def one_row(ledger: Path, work: Path) -> None:
     patch_workbook_bytes(data, "执行进度", {25000: "逾期3个工作日"}, 14)
     patch = time.perf_counter() - t
     wb = python_calamine.CalamineWorkbook.from_path(str(path))
-    before = sheet_rows(wb, "执行进度")
+    before = sheet_rows(wb, "执行进度")[0]
     t = time.perf_counter()
     job = FlagWrite(path, path.name, "执行进度", 14, 1, {25000: "逾期3个工作日"}, Fingerprint.of(path), before=before)
     assert write_flags(job, work / "backups").written

@@ -45,6 +45,7 @@ class TaskState:
     state: str
     days: int = 0  # working days overdue, until due, or since the last update
     fields: tuple[str, ...] = ()  # INVALID: the fields to fix
+    holiday: dt.date | None = None  # DUE_TODAY / DUE_SOON: the real deadline, a non-working day
 
     def flag(self, lang: str = "zh") -> str:
         """The 预警 text: '逾期5个工作日', '2个工作日后到期', '今日到期', '7个工作日未更新', '受阻',
@@ -53,6 +54,8 @@ class TaskState:
             return ""
         if self.state == INVALID:
             return text("flag.invalid", lang, fields=field_labels(self.fields, lang))
+        if self.holiday is not None and self.state in (DUE_TODAY, DUE_SOON):
+            return text(f"flag.{self.state}_holiday", lang, days=self.days, date=self.holiday.strftime("%m-%d"))
         return text(f"flag.{self.state}", lang, days=self.days)
 
 
@@ -69,7 +72,8 @@ def _own_flag_pattern() -> re.Pattern:
     for key, pair in MESSAGES.items():
         if key.startswith("flag.") and key != "flag.header":
             for template in pair:
-                pattern = re.escape(template).replace(r"\{days\}", r"\d+").replace(r"\{fields\}", ".+")
+                pattern = re.sub(r"\\\{(\w+)\\\}", lambda m: r"\d+" if m.group(1) == "days" else ".+",
+                                 re.escape(template))
                 parts.append(pattern)
     return re.compile("^(?:" + "|".join(parts) + ")$")
 
@@ -102,11 +106,14 @@ def assess_task(row: Row, today: dt.date, calendar: WorkCalendar, settings: Sett
         if due < today:
             # due on a Saturday and checked on Monday is one working day late, never zero
             return TaskState(OVERDUE, max(1, calendar.count(due, today)))
-        if due == today:
-            return TaskState(DUE_TODAY)
-        ahead = calendar.count(today, due)
+        # a deadline on a holiday or weekend is due on the last working day before it
+        work_due = calendar.last_workday(due)
+        holiday = due if work_due != due else None
+        if work_due <= today:
+            return TaskState(DUE_TODAY, 0, (), holiday)
+        ahead = calendar.count(today, work_due)
         if ahead <= settings["rules.due_soon_workdays"]:
-            return TaskState(DUE_SOON, ahead)
+            return TaskState(DUE_SOON, ahead, (), holiday)
     if status == "blocked":
         return TaskState(BLOCKED)
     updated = values.get("updated_on")

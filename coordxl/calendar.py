@@ -96,3 +96,10 @@ class WorkCalendar:
         while not self.is_workday(day):
             day += dt.timedelta(days=1)
         return day
+
+    def last_workday(self, day: dt.date) -> dt.date:
+        """``day`` itself if it is a working day, else the working day before it (a deadline on 国庆
+        is due, in practice, on the last working day before the holiday)."""
+        while not self.is_workday(day):
+            day -= dt.timedelta(days=1)
+        return day

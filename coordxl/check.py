@@ -27,7 +27,7 @@ from . import schema
 from .calendar import WorkCalendar
 from .findings import Finding, finding, sort_key
 from .folder import Layout
-from .model import Item, Rows, build_item, roster_findings
+from .model import Item, Rows, at_merged_origin, build_item, roster_findings
 from .reader import name_matches, read_workbook
 from .roster import Roster, load_roster, roster_from_workbook
 from .rules import Context, Selection, run_rules
@@ -67,6 +67,7 @@ class Report:
     unreadable: int = 0
     item_count: int = 0
     task_count: int = 0
+    skipped_rows: int = 0  # section rows (一、市场部) and total rows (合计) in trackers
     roster: Roster | None = None
     workers: int = 1  # processes that validated the workbooks
 
@@ -89,6 +90,7 @@ class Report:
             "items": self.item_count,
             "unreadable": self.unreadable,
             "tasks": self.task_count,
+            "skipped_rows": self.skipped_rows,
             "errors": self.errors,
             "warnings": self.warnings,
             "by_code": dict(sorted(Counter(f.code for f in self.findings).items())),
@@ -264,6 +266,7 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
             done.update(dict.fromkeys(outcome.names, path))
         report.item_count += 1
         report.task_count += outcome.own_tasks
+        report.skipped_rows += outcome.skipped_rows
         if outcome.item is not None:
             if on_item:
                 on_item(outcome.item, ctx)
@@ -294,7 +297,7 @@ class _Run:
             self.ledgers.add(item.tasks)
         else:
             item.tasks.extend(self.ledgers.for_item(item))
-        return item, findings + run_rules(item, self.ctx, self.selection)
+        return item, at_merged_origin(findings + run_rules(item, self.ctx, self.selection), item.merged)
 
     def ledger_rules(self, item: Item) -> list[Finding]:
         """The rules that need a central ledger's rows, for an item validated without them (in a worker)."""
@@ -329,6 +332,7 @@ class _Outcome:
     ledger_tasks: Rows | None = None
     guessed_years: set[int] = dc_field(default_factory=set)
     for_ledgers: Item | None = None  # from a worker: what the ledger rules read of the item, run here
+    skipped_rows: int = 0
 
     @classmethod
     def of(cls, item: Item | None, findings: list[Finding], whole: bool = True,
@@ -340,7 +344,7 @@ class _Outcome:
             tasks = item.tasks if whole else item.tasks.slim(LEDGER_COLUMNS, extra=("item",))
         return cls(findings, item if whole else None, True, item.ledger,
                    tuple(dict.fromkeys((item.topic, Path(item.workbook).stem))), item.own_tasks, tasks,
-                   set(guessed_years))
+                   set(guessed_years), skipped_rows=item.skipped_rows)
 
 
 # --- several processes -------------------------------------------------------------------------
@@ -402,8 +406,8 @@ def _worker_start(root: str, today: dt.date, selection: Selection) -> None:
     global _WORKER
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
-    _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings),
-                   _without(LEDGER_RULES, selection))
+    _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings,
+                                           roster), _without(LEDGER_RULES, selection))
 
 
 def _worker_validate(path: Path) -> _Outcome:

@@ -17,7 +17,8 @@ from typing import Any, Iterable
 from . import schema
 from .findings import WARNING, Finding, finding
 from .messages import text
-from .normalize import display, implausible, number_as_date, parse_date, parse_datetime, parse_number, parse_time
+from .normalize import (display, implausible, number_as_date, parse_date, parse_datetime, parse_number, parse_time,
+                        percent_of)
 from .reader import FormData, SheetData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, _split_hints, clean_name
 
@@ -190,6 +191,8 @@ class Item:
     fingerprint: object = None
     tasks_rows: list | None = None  # the tracker sheet's cells as read, until the item is let go
     ambiguous: frozenset[str] = frozenset()  # documents with several candidate sheets: not acted on
+    merged: dict[str, dict[str, str]] = dc_field(default_factory=dict)  # sheet -> covered cell -> top-left
+    skipped_rows: int = 0  # section and total rows of the tracker
 
     @property
     def own(self) -> Rows:
@@ -215,6 +218,25 @@ class Item:
             if m.form.get("decision_maker"):
                 return m.form["decision_maker"]
         return None
+
+
+def at_merged_origin(findings: list[Finding], merged: dict[str, dict[str, str]]) -> list[Finding]:
+    """Findings about a value inside a merged range name the range's top-left cell, once."""
+    if not merged:
+        return findings
+    out, seen = [], set()
+    for f in findings:
+        origin = merged.get(f.sheet, {}).get(f.cell)
+        if origin is not None:
+            f = dataclasses.replace(f, cell=origin)
+            key = (f.code, f.sheet, f.cell, f.message_zh)
+            if key in seen:
+                continue
+            seen.add(key)
+        elif f.sheet in merged:
+            seen.add((f.code, f.sheet, f.cell, f.message_zh))
+        out.append(f)
+    return out
 
 
 def _ref(cell) -> str:
@@ -304,6 +326,8 @@ class _Normalizer:
             return value
         if f.type == schema.ENUM:
             choice = f.choice_for(display(raw))
+            if choice is None and f.choices is schema.TASK_STATUS:
+                choice = _status_variant(f, raw)
             if choice is None:
                 self.add("F-ENUM", sheet, cell, field=label, value=display(raw),
                          choices=("、".join(c.zh for c in f.choices), ", ".join(c.en for c in f.choices)))
@@ -361,20 +385,36 @@ class _Normalizer:
 
     def _person(self, f: schema.Field, raw: Any, sheet: str, cell) -> str:
         """The roster key of the person a cell names (its text when unknown; a repeated name stays bare
-        and is told apart by the row's department afterwards, see ``_repeated_names``)."""
+        and is told apart by the row's department afterwards, see ``_repeated_names``).
+
+        An owner cell may name several people ('周杰、赵敏', '高洁/罗婷'): each is checked on its own
+        and the value is their keys joined by '、'. Other person fields take one person.
+        """
         name = clean_name(raw)
         if self.roster is None or not self.roster.people:
             return name
+        parts = self.roster.split(raw)
+        if len(parts) > 1 and f.key not in SEVERAL_PEOPLE:
+            self.add("F-PERSON", sheet, cell, variant="-SEVERAL", field=(f.zh, f.en), value=display(raw))
+            return name
+        return "、".join(self._one_person(f, part, sheet, cell) for part in parts)
+
+    def _one_person(self, f: schema.Field, raw: str, sheet: str, cell) -> str:
         person, problem = self.roster.resolve(raw)
         if person is not None:
+            if problem == "dept":
+                self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
+                                             variant="-DEPT", value=clean_name(raw), name=person.name,
+                                             department=person.department))
             if not person.active:
                 self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
                                              variant="-INACTIVE", field=(f.zh, f.en), value=person.name,
                                              hint=("请改派给在职同事。", "Reassign it to a current colleague.")))
             return person.key
         if problem == "ambiguous":
-            return _split_hints(str(raw))[0]
-        close = self.roster.suggest(name)
+            return _split_hints(raw)[0]
+        name = clean_name(raw)
+        close = self.roster.suggest(name)  # per name, never for the whole cell
         self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), field=(f.zh, f.en),
                                      value=name, hint=_did_you_mean(close)))
         return name
@@ -435,6 +475,7 @@ class _Normalizer:
                 self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
         values = {}
         invalid: dict[int, set[str]] = {}  # sheet row -> fields whose value is an error
+        start = len(self.findings)
         for f in data.table.fields:
             col = data.columns.get(f.key)
             if col is None:
@@ -446,10 +487,40 @@ class _Normalizer:
                 if found.is_error:
                     invalid.setdefault(_row_of(found.cell), set()).add(f.key)
         self._repeated_names(data.table.fields, values, data.raw, data.rownums, data.columns, data.sheet, invalid)
+        self._missing_per_row(data, start)
         extra = {"item": data.items} if data.items is not None else {}
         if invalid:
             extra["invalid"] = [invalid.get(r) for r in data.rownums]
+        if data.table.key == "tasks" and (percent := _percents(data)) is not None:
+            extra["percent"] = percent
         return Rows(data.sheet, data.columns, data.rownums, values, data.raw, extra)
+
+    def _missing_per_row(self, data: TableData, start: int) -> None:
+        """One F-REQUIRED per row naming every missing field ('第7行缺少：负责人、截止日期'), not one per cell."""
+        found = self.findings[start:]
+        if not any(f.code == "F-REQUIRED" for f in found):
+            return
+        labels = {a1(1, data.columns[f.key])[:-1]: f for f in data.table.fields if f.key in data.columns}
+        rows: dict[int, list[Finding]] = {}
+        kept: list[Finding] = []
+        for f in found:
+            if f.code == "F-REQUIRED" and (f.sheet, f.cell) not in self.formulas:
+                rows.setdefault(_row_of(f.cell), []).append(f)
+                if len(rows[_row_of(f.cell)]) == 1:
+                    kept.append(f)  # the row's finding takes the first missing cell's place
+            else:
+                kept.append(f)
+        merged = []
+        for f in kept:
+            group = rows.get(_row_of(f.cell)) if f.code == "F-REQUIRED" else None
+            if group is None or group[0] is not f:
+                merged.append(f)
+                continue
+            fields = [labels[g.cell.rstrip("0123456789")] for g in group]
+            names = ("、".join(x.zh for x in fields), ", ".join(x.en for x in fields))
+            merged.append(finding("F-REQUIRED", self.workbook, f.sheet, f.cell, variant="-ROW",
+                                  row=_row_of(f.cell), fields=names))
+        self.findings[start:] = merged
 
     def _column(self, f: schema.Field, raws: list, rownums: list[int], col: int, sheet: str,
                 required: bool) -> list:
@@ -515,11 +586,39 @@ class _Normalizer:
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
 _DATE_TYPES = (schema.DATE, schema.DATETIME)
 _DEPARTMENT_OF = ("owner", "requester")  # the people a table row's 负责部门 / 申请部门 belongs to
+SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one cell
+
+
+_MARKS = re.compile(r"[✓✔√☑✅]")
+_REMARK = re.compile(r"[(（【\[].*?[)）】\]]")
+
+
+def _status_variant(f: schema.Field, raw: Any) -> schema.Choice | None:
+    """已完成√, 完成（待验收）, 100% → done; 0% → not started; 完成90%, 进行中(80%), 80% → in progress."""
+    text = _MARKS.sub("", display(raw)).strip()
+    for candidate in (text, _REMARK.sub("", text).strip()):
+        if candidate and (choice := f.choice_for(candidate)) is not None:
+            if percent_of(candidate) is None:
+                return choice
+    pct = percent_of(raw if not isinstance(raw, str) else text)
+    if pct is None:
+        return None
+    return f.choice("done" if pct >= 100 else "not_started" if pct == 0 else "in_progress")
 
 
 def _row_of(cell: str) -> int:
     """The row number of an A1 reference: 'AB12' → 12."""
     return int(cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") or 0)
+
+
+def _percents(data: TableData) -> list | None:
+    """Each task's percent complete: its 进度/完成率 column, else a percentage in its 状态 (完成90%)."""
+    column = [percent_of(v) for v in data.progress] if data.progress is not None else None
+    statuses = data.raw.get("status")
+    if statuses is not None and any(isinstance(v, str) and "%" in v for v in statuses):
+        from_status = [percent_of(v) if isinstance(v, str) else None for v in statuses]
+        column = [c if c is not None else s for c, s in zip(column or from_status, from_status)]
+    return column if column is not None and any(v is not None for v in column) else None
 
 
 def _blank(raw: Any) -> bool:
@@ -561,7 +660,8 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: 
     an empty required cell then names as such.
     """
     n = _Normalizer(data.name, roster, _anchor(data, today), memo, formulas, max_years)
-    item = Item(data.name, path=data.path, fingerprint=data.fingerprint, ambiguous=frozenset(data.ambiguous))
+    item = Item(data.name, path=data.path, fingerprint=data.fingerprint, ambiguous=frozenset(data.ambiguous),
+                merged={sd.name: sd.merged for sheets in data.sheets.values() for sd in sheets if sd.merged})
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets
     first_tasks = data.first("tasks")
     item.ledger = bool(tasks_only and first_tasks and "tasks" in first_tasks.tables
@@ -600,6 +700,7 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: 
             item.tasks_header = t.header_row
             item.tasks_width = t.header_width
             item.flag_column = t.columns.get("flag")
+            item.skipped_rows = t.skipped
         else:
             n.add("W-HEADER", first_tasks.name, "A1", field=(schema.TASKS.zh, schema.TASKS.en))
     for key in ("followups", "resources"):

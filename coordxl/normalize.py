@@ -143,6 +143,30 @@ def implausible(raw: Any, value: dt.date) -> str:
     return ""
 
 
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+
+
+def percent_of(value: Any) -> float | None:
+    """A percentage complete: 80%, '完成90%', '进行中(80%)', or a 0–1 fraction; None when there is none.
+
+    >>> percent_of("进行中（80%）"), percent_of(0.8), percent_of("100%"), percent_of("进行中")
+    (80.0, 80.0, 100.0, None)
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if math.isnan(value):
+            return None
+        if 0 <= value <= 1:
+            return round(float(value) * 100, 1)
+        return float(value) if 1 < value <= 100 else None
+    if isinstance(value, str):
+        m = _PERCENT.search(unicodedata.normalize("NFKC", value))
+        if m and float(m.group(1)) <= 100:
+            return float(m.group(1))
+    return None
+
+
 def parse_time(value: Any) -> dt.time | None:
     """A time of day: a time or datetime value, a fraction of a day, or '16:00', '16点30', '下午4点'."""
     if value is None or value == "":

@@ -64,6 +64,12 @@ class TaskNote:
     due: dt.date | None
     state: str
     days: int
+    holiday: dt.date | None = None  # the real deadline when it is a non-working day
+    percent: float | None = None  # percent complete, when the tracker says
+
+    def flag(self, lang: str) -> str:
+        """The same words as the 预警 cell: 逾期3个工作日, 今日到期（截止日10-01为假日）…"""
+        return assess.TaskState(self.state, self.days, (), self.holiday).flag(lang)
 
 
 @dataclass(frozen=True)
@@ -109,21 +115,28 @@ class Collector:
         lead = self.settings["reminders.lead_workdays"]
         if assessed is None:
             assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
+        gone = _departed(ctx.roster)
         for row, state in assessed:
             v = row.values
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
                 due = v.get("due")
                 if v.get("status") not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
-                    ahead = ctx.calendar.count(ctx.today, due)
+                    work_due = ctx.calendar.last_workday(due)  # lead times count back from it
+                    ahead = ctx.calendar.count(ctx.today, work_due)
                     if ahead in lead:
-                        state = assess.TaskState(assess.DUE_SOON, ahead)
-            departed = state.state not in CLOSED and ctx.roster is not None and _departed(ctx.roster, v.get("owner"))
-            if self.wants(state) or departed:
-                note = TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"), str(v.get("id") or ""),
-                                str(v.get("task") or ""), str(v.get("owner") or ""), v.get("due"), state.state,
-                                state.days)
-                (self.reassign if departed else self.tasks).append(note)
+                        state = assess.TaskState(assess.DUE_SOON, ahead, (), due if work_due != due else None)
+            wanted = self.wants(state)
+            if not wanted and (state.state in CLOSED or not gone):
+                continue
+            percent = row.extra.get("percent")
+            for owner in owners(v.get("owner")):  # '周杰、赵敏': each owner is reminded and escalated
+                departed = owner in gone and state.state not in CLOSED
+                if wanted or departed:
+                    note = TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"),
+                                    str(v.get("id") or ""), str(v.get("task") or ""), owner, v.get("due"),
+                                    state.state, state.days, state.holiday, percent)
+                    (self.reassign if departed else self.tasks).append(note)
         for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
             self.pending.append(PendingNote(item.workbook, path, item.topic, str(p.row.get("id") or ""), p.step,
                                             p.waiting, p.days, str(p.row.get("purpose") or "")))
@@ -132,9 +145,14 @@ class Collector:
 CLOSED = (assess.DONE, assess.CANCELLED)
 
 
-def _departed(roster: Roster, owner: object) -> bool:
-    person = roster.person(owner) if owner else None
-    return person is not None and not person.active
+def owners(value: object) -> list[str]:
+    """The owners a normalized owner value names ('周杰、赵敏' → ['周杰', '赵敏'])."""
+    return [o for o in str(value or "").split("、") if o] or [""]
+
+
+def _departed(roster: Roster | None) -> frozenset[str]:
+    """Colleagues who have left (在职 = 否), as task owners are written once normalized."""
+    return frozenset(p.key for p in roster.people_list if not p.active) if roster is not None else frozenset()
 
 
 # --- digests -------------------------------------------------------------------------------
@@ -393,15 +411,7 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
 
 
 def _days_text(lang: str):
-    def days_text(note: TaskNote) -> str:
-        if note.state == assess.OVERDUE:
-            return text("flag.overdue", lang, days=note.days)
-        if note.state == assess.DUE_SOON:
-            return text("flag.due_soon", lang, days=note.days)
-        if note.state == assess.STALE:
-            return text("flag.stale", lang, days=note.days)
-        return text("flag.due_today", lang)
-    return days_text
+    return lambda note: note.flag(lang)
 
 
 # --- transports ----------------------------------------------------------------------------

@@ -29,6 +29,10 @@ HEADER_SCAN_ROWS = 40
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 LEDGER_ITEM_LABELS = ("事项", "项目", "协调事项", "事项名称", "item", "project")
+# a tracker's own percent-complete column (read when present; not part of the template)
+PROGRESS_LABELS = ("进度", "完成率", "完成进度", "进度%", "完成百分比", "完成比例", "progress", "%complete", "percent complete")
+# a row whose first cell is one of these words (合计, 小计：, Total (Q3)) is a total, not a task
+_TOTAL = re.compile(r"^[\d.、一二三四五六七八九十]*(合计|小计|总计|汇总|total|subtotal)([(:].*)?$")
 
 
 def a1(row: int, col: int) -> str:
@@ -97,6 +101,8 @@ class TableData:
     item_column: int | None = None
     header_width: int = 0  # 1-based column of the header row's last non-empty cell
     items: list | None = None  # a ledger's 事项 value of each record
+    progress: list | None = None  # the 进度 / 完成率 column's value of each record, when there is one
+    skipped: int = 0  # section rows (一、市场部) and total rows (合计) between the records
 
     def __len__(self) -> int:
         return len(self.rownums)
@@ -137,6 +143,7 @@ class SheetData:
     form: FormData | None
     tables: dict[str, TableData]
     rows: list[list[Any]] | None = None  # every cell as read (kept for the flag write's comparison)
+    merged: dict[str, str] = dc_field(default_factory=dict)  # A1 of a cell inside a merged range -> its top-left
 
 
 @dataclass
@@ -202,19 +209,69 @@ def _ledger_labels() -> frozenset[str]:
     return frozenset(label_key(x) for x in LEDGER_ITEM_LABELS)
 
 
+@functools.lru_cache(maxsize=None)
+def _progress_labels() -> frozenset[str]:
+    return frozenset(label_key(x) for x in PROGRESS_LABELS)
+
+
+def _is_total(value: Any) -> bool:
+    return isinstance(value, str) and bool(_TOTAL.match(schema.fold(value)))
+
+
+def skippable(row: list[Any], first_col: int) -> bool:
+    """A section row (its only content a label in the table's first one or two columns: 一、市场部,
+    第二阶段) or a total row (合计, 小计, 总计, 汇总, Total in its first cells): not a task."""
+    filled = [c for c, v in enumerate(row) if v not in ("", None)]
+    if not filled:
+        return False
+    if any(_is_total(row[c]) for c in filled[:2] if c < first_col + 2):
+        return True
+    return len(filled) == 1 and filled[0] < first_col + 2 and isinstance(row[filled[0]], str)
+
+
+def fill_merged(rows: list[list[Any]], ranges) -> tuple[list[list[Any]], dict[str, str]]:
+    """Rows where a vertically merged value (负责部门 over four tasks, one 截止日期 over two) is in every
+    row the range covers, and where each covered cell's top-left is (for findings).
+
+    Only down, never across: a note merged over two columns is not a date in the second one.
+    ``rows`` itself is not changed (the write-back compares the sheet as stored).
+    """
+    if not ranges:
+        return rows, {}
+    out = list(rows)
+    origin: dict[str, str] = {}
+    copied: set[int] = set()
+    for (r0, c0), (r1, c1) in ranges:
+        if r1 <= r0 or r0 >= len(rows) or c0 >= len(rows[r0]):
+            continue
+        value = rows[r0][c0]
+        top = a1(r0 + 1, c0 + 1)
+        for r in range(r0 + 1, min(r1, len(out) - 1) + 1):
+            if r not in copied:
+                out[r] = list(out[r])
+                copied.add(r)
+            if c0 < len(out[r]):
+                out[r][c0] = value
+                origin[a1(r + 1, c0 + 1)] = top
+    return out, origin
+
+
 def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start: int,
                 stop_labels: set[str]) -> TableData | None:
     found = find_header(rows, table, start=start, stop=len(rows) if start else None)
     if not found:
         return None
     header, cols = found
-    item_col = None
+    item_col = progress_col = None
     if table.key == "tasks":
         for c, value in enumerate(rows[header]):
             if label_key(value) in _ledger_labels():
                 item_col = c
+            elif label_key(value) in _progress_labels() and c not in cols.values() and progress_col is None:
+                progress_col = c
     keys = list(cols)
-    wanted = list(cols.values()) + ([item_col] if item_col is not None else [])
+    extras = [c for c in (progress_col, item_col) if c is not None]
+    wanted = list(cols.values()) + extras
     width = max(wanted) + 1
     body = rows[header + 1:]
     if body and min(map(len, body)) < width:
@@ -224,22 +281,25 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
             if isinstance(row[0], str) and label_key(row[0]) in stop_labels:
                 body = body[:i]
                 break
+    first_col = min(cols.values())
+    skip = {i for i, row in enumerate(body) if skippable(row, first_col)} if body else set()
     # one tuple per row of the wanted cells, then columns by transposing: no per-cell Python work
     picked = list(map(operator.itemgetter(*wanted), body)) if len(wanted) > 1 else [(row[wanted[0]],) for row in body]
     n = len(keys)
     blank = ("",) * n
-    keep = [i for i, t in enumerate(picked) if t[:n] != blank]
+    keep = [i for i, t in enumerate(picked) if t[:n] != blank and i not in skip]
     if len(keep) != len(picked):
         picked = [picked[i] for i in keep]
     transposed = list(zip(*picked)) if picked else [()] * len(wanted)
     raw = {k: list(transposed[j]) for j, k in enumerate(keys)}
     items = list(transposed[-1]) if item_col is not None else None
+    progress = list(transposed[len(keys)]) if progress_col is not None else None
     first = header + 2
     rownums = [first + i for i in keep]
     missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]
     header_width = max((c + 1 for c, v in enumerate(rows[header]) if v not in ("", None)), default=0)
     return TableData(table, name, header + 1, {k: c + 1 for k, c in cols.items()}, rownums, raw, missing,
-                     item_col + 1 if item_col is not None else None, header_width, items)
+                     item_col + 1 if item_col is not None else None, header_width, items, progress, len(skip))
 
 
 def _read_form(rows, sheet: schema.Sheet, name: str, skip_rows: set[int]) -> FormData:
@@ -279,8 +339,13 @@ def _stop_labels(sheet: schema.Sheet, table: schema.Table) -> set[str]:
     return labels
 
 
-def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bool = False) -> SheetData:
-    """Read a sheet's rows (as calamine gives them, from A1) against its schema."""
+def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bool = False,
+               stored: list[list[Any]] | None = None, merged: dict[str, str] | None = None) -> SheetData:
+    """Read a sheet's rows (as calamine gives them, from A1, merged values filled down) against its schema.
+
+    ``stored``: the rows as the file holds them, when merged values were filled in (kept for the
+    flag write's comparison); ``merged``: where each filled cell's value really is.
+    """
     tables: dict[str, TableData] = {}
     header_rows: set[int] = set()
     start = 0
@@ -292,7 +357,8 @@ def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bo
             header_rows |= {r - 1 for r in data.rownums}
             start = data.header_row  # the next table is further down
     form = _read_form(rows, sheet, name, header_rows) if sheet.form else None
-    return SheetData(sheet, name, hidden, form, tables, rows if sheet.key == "tasks" else None)
+    return SheetData(sheet, name, hidden, form, tables,
+                     (stored if stored is not None else rows) if sheet.key == "tasks" else None, merged or {})
 
 
 def name_matches(sheet_name: str, sheet: schema.Sheet) -> bool:
@@ -404,8 +470,10 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def sheet_rows(wb, name: str) -> list[list[Any]]:
-    return wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+def sheet_rows(wb, name: str) -> tuple[list[list[Any]], list]:
+    """A sheet's cells from A1, and its merged ranges ((row, col), (row, col)), 0-based, inclusive."""
+    sheet = wb.get_sheet_by_name(name)
+    return sheet.to_python(skip_empty_area=False), sheet.merged_cell_ranges or []
 
 
 def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped_bytes: int,
@@ -420,7 +488,8 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
             if meta.typ != calamine.SheetTypeEnum.WorkSheet:
                 continue
             try:
-                rows = sheet_rows(wb, meta.name)
+                stored, ranges = sheet_rows(wb, meta.name)
+                rows, merged = fill_merged(stored, ranges)
             except Exception as exc:
                 out.findings.append(finding("W-UNREADABLE", out.name, sheet=meta.name, reason="corrupt",
                                             detail=_short(exc)))
@@ -429,7 +498,7 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
             if sheet is None:
                 continue
             hidden = meta.visible != calamine.SheetVisibleEnum.Visible
-            out.sheets.setdefault(sheet.key, []).append(read_sheet(rows, sheet, meta.name, hidden))
+            out.sheets.setdefault(sheet.key, []).append(read_sheet(rows, sheet, meta.name, hidden, stored, merged))
         choose_sheets(out)
     except Exception as exc:
         out.findings.append(finding("W-UNREADABLE", out.name, reason="corrupt", detail=_short(exc)))

@@ -31,9 +31,13 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
     if lang == "zh":
         line = (f"检查了 {s['workbooks']} 个工作簿、{s['items']} 个事项、{s['tasks']} 项任务："
                 f"{s['errors']} 个错误，{s['warnings']} 个提醒（{s['today']}）")
+        if s.get("skipped_rows"):
+            line += f"；跳过 {s['skipped_rows']} 个分节/合计行"
     else:
         line = (f"Checked {s['workbooks']} workbooks, {s['items']} items, {s['tasks']} tasks: "
                 f"{s['errors']} errors, {s['warnings']} warnings ({s['today']})")
+        if s.get("skipped_rows"):
+            line += f"; {s['skipped_rows']} section/total rows skipped"
     console.print(("[green]✔ " if report.ok else "[red]✘ ") + line + "[/]", highlight=False)
     if written:
         console.print(("校验报告：" if lang == "zh" else "Report: ") + str(written), highlight=False)
@@ -63,7 +67,8 @@ def print_daily(result, lang: str, console: Console) -> None:
     zh = lang == "zh"
     if result.report is not None:
         shown = Report(result.today, result.findings, workbooks=result.report.workbooks,
-                       item_count=result.report.item_count, task_count=result.report.task_count)
+                       item_count=result.report.item_count, task_count=result.report.task_count,
+                       skipped_rows=result.report.skipped_rows)
         print_report(shown, lang, console)
     labels = STATE_LABELS[lang]
     states = "，".join(f"{labels[s]} {n}" for s, n in sorted(result.states.items(), key=lambda kv: list(labels).index(kv[0])))

@@ -20,6 +20,8 @@ from .reader import WorkbookData, read_workbook
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _EMAIL_IN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_SEPARATORS = re.compile(r"[、/,，;；＋+&]|\s和\s")
+_DASHED = re.compile(r"^(.+?)[-－—–·•](.+)$")
 _QUALIFIED = re.compile(r"^(.+?)[(（\[【<《](.*?)[)）\]】>》]?$")  # 张伟（市场部） / 张伟(1023) / 张伟<a@b>
 
 
@@ -81,16 +83,22 @@ class Roster:
         return self.resolve(name, department)[0]
 
     def resolve(self, text: object, department: str = "") -> tuple[Person | None, str]:
-        """(person, '') or (None, 'unknown' | 'ambiguous') for what a cell says about one person.
+        """(person, '' | 'dept') or (None, 'unknown' | 'ambiguous') for what a cell says about one person.
 
         A repeated name is told apart by the row's ``department`` or by what is written with it:
         a department, an e-mail address or a 工号 ('张伟（市场部）', '张伟 zhangwei2@corp.example',
-        '张伟(1023)').
+        '张伟(1023)'). 'dept': the person is found, but the department written with the name
+        ('高洁（财务部）') is not theirs.
         """
         name = clean_name(text)
         if name in self.people:
             return self.people[name], ""
         base, hints = _split_hints(str(text) if text is not None else "")
+        if base not in self.by_name and (m := _DASHED.match(base)):  # 设计部-高洁 / 高洁-设计部
+            for who, where in ((m.group(2), m.group(1)), (m.group(1), m.group(2))):
+                if who in self.by_name:
+                    base, hints = who, hints + [where]
+                    break
         same = self.by_name.get(base, [])
         if not same:
             return None, "unknown"
@@ -101,7 +109,11 @@ class Roster:
                     same = narrowed
                 if len(same) == 1:
                     break
-        return (same[0], "") if len(same) == 1 else (None, "ambiguous")
+        if len(same) > 1:
+            return None, "ambiguous"
+        # a department written with the name must be theirs
+        wrong = [h for h in hints if h in self.departments and h != same[0].department]
+        return same[0], ("dept" if wrong else "")
 
     def suggest(self, name: object, candidates=None) -> str | None:
         """The closest roster name to a mistyped one (陈晶 → 陈静), or None."""
@@ -115,6 +127,17 @@ class Roster:
     def head_of(self, department: str) -> Person | None:
         head = self.departments.get(department, "")
         return self.people.get(head) if head else None
+
+    def split(self, text: object) -> list[str]:
+        """The people one cell names: '周杰、赵敏', '高洁/罗婷', '杨帆,何军', '周杰 赵敏' (spaces only when
+        every part is a roster name) → one text per person; a single person gives one text."""
+        raw = "" if text is None else str(text).strip()
+        parts = [p.strip() for p in _SEPARATORS.split(raw) if p.strip()]
+        if len(parts) == 1:
+            words = raw.split()
+            if len(words) > 1 and all(self.resolve(w)[0] is not None for w in words):
+                parts = words
+        return parts or [raw]
 
     def choices(self, name: str) -> str:
         """The unique ways to write a repeated name: '张伟（市场部）、张伟（技术部）'."""
