@@ -193,10 +193,15 @@ ITEM_STATUS = (
     Choice("closed", "已关闭", "Closed", ("关闭", "已结束", "结束", "完结")),
 )
 
+# the lower row of a two-level header (时间节点 over 开始 / 截止; 责任 over 部门 / 负责人)
+SUB_DEPARTMENT = ("部门", "责任部门", "承办部门")
+SUB_OWNER = ("责任人", "执行人", "负责人员", "人")
+SUB_DUE = ("截止", "截止日", "计划完成", "计划完成日期")
+
 TASK_STATUS = (
     Choice("not_started", "未开始", "Not started", ("待开始", "todo", "to do")),
     Choice("in_progress", "进行中", "In progress", ("执行中", "处理中", "doing", "wip")),
-    Choice("done", "已完成", "Done", ("完成", "已办结", "completed", "complete", "finished")),
+    Choice("done", "已完成", "Done", ("完成", "已办结", "已完结", "办结", "completed", "complete", "finished")),
     Choice("blocked", "受阻", "Blocked", ("阻塞", "卡住", "暂停", "on hold")),
     Choice("cancelled", "已取消", "Cancelled", ("取消", "作废", "canceled")),
 )
@@ -292,9 +297,9 @@ MINUTES = Sheet("minutes", "会议纪要", "Minutes", (
     Table("actions", "待办事项", "Action items", (
         Field("no", "序号", "No.", NUMBER, required=True, aliases=("编号", "#"), width=6),
         Field("action", "事项", "Action", TEXT, required=True, aliases=("待办", "任务"), width=36),
-        Field("department", "负责部门", "Department", DEPARTMENT, required=True),
-        Field("owner", "负责人", "Owner", PERSON, required=True),
-        Field("due", "截止日期", "Due", DATE, required=True, aliases=("截止时间", "完成时限", "期限")),
+        Field("department", "负责部门", "Department", DEPARTMENT, required=True, aliases=SUB_DEPARTMENT),
+        Field("owner", "负责人", "Owner", PERSON, required=True, aliases=SUB_OWNER),
+        Field("due", "截止日期", "Due", DATE, required=True, aliases=("截止时间", "完成时限", "期限") + SUB_DUE),
         Field("standard", "交付标准", "Delivery standard", TEXT, required=True,
               aliases=("交付物", "验收标准"), width=36),
     ), example_rows=15),
@@ -306,11 +311,11 @@ TASKS = Sheet("tasks", "执行进度", "Tracker", (
         Field("task", "任务", "Task", TEXT, required=True, aliases=("任务名称", "工作任务"), width=32),
         Field("source", "来源", "Source", TEXT, aliases=("任务来源",), width=14,
               prompt_zh="如：会议纪要#3（对应待办事项序号）", prompt_en="e.g. 会议纪要#3 (the action item's number)"),
-        Field("department", "负责部门", "Department", DEPARTMENT, required=True),
-        Field("owner", "负责人", "Owner", PERSON, required=True,
+        Field("department", "负责部门", "Department", DEPARTMENT, required=True, aliases=SUB_DEPARTMENT),
+        Field("owner", "负责人", "Owner", PERSON, required=True, aliases=SUB_OWNER,
               prompt_zh="从名册中选择", prompt_en="Choose from the roster"),
-        Field("start", "开始日期", "Start", DATE, aliases=("开始时间",)),
-        Field("due", "截止日期", "Due", DATE, required=True, aliases=("截止时间", "完成时限")),
+        Field("start", "开始日期", "Start", DATE, aliases=("开始时间", "开始", "开始日", "计划开始")),
+        Field("due", "截止日期", "Due", DATE, required=True, aliases=("截止时间", "完成时限") + SUB_DUE),
         Field("standard", "交付标准", "Delivery standard", TEXT, required=True, aliases=("交付物",), width=28),
         Field("status", "状态", "Status", ENUM, required=True, choices=TASK_STATUS, aliases=("进度状态",),
               prompt_zh="每日更新", prompt_en="Update daily"),

@@ -63,6 +63,7 @@ class TaskLine:
     status: str | None
     state: str
     days: int
+    percent: float | None = None  # percent complete, when the tracker says
 
 
 @dataclass
@@ -78,11 +79,18 @@ class ItemLine:
     due_next_week: int = 0
     pending_resources: int = 0
     last_followup: dt.date | None = None
+    open_percents: list = dc_field(default_factory=list)  # each open task's percent complete (None: not given)
 
     @property
     def progress(self) -> float | None:
+        """Done / (all − cancelled); when every open task gives its percent complete, the average of
+        those and 100 % for each done task."""
         base = self.total - self.cancelled
-        return self.done / base if base else None
+        if not base:
+            return None
+        if self.open_percents and None not in self.open_percents:
+            return (self.done * 100 + sum(self.open_percents)) / base / 100
+        return self.done / base
 
 
 @dataclass
@@ -147,8 +155,10 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
         t = TaskLine(item.workbook, item.topic, key, str(row.get("id") or ""), str(row.get("task") or ""),
                      str(row.get("department") or ""), str(row.get("owner") or ""),
                      due if isinstance(due, dt.date) else None, done if isinstance(done, dt.date) else None,
-                     row.get("status"), state.state, state.days)
+                     row.get("status"), state.state, state.days, row.extra.get("percent"))
         line.total += 1
+        if state.state not in ("done", "cancelled"):
+            line.open_percents.append(t.percent)
         line.cancelled += state.state == "cancelled"
         line.done += state.state == "done"
         line.overdue += state.state == "overdue"
@@ -285,11 +295,12 @@ def _setup(ws, widths: list[int], freeze: str | None) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
 
-def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: list[int]) -> None:
+def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: list[int],
+                percent: tuple[int, ...] = ()) -> None:
     sheet = _Sheet(wb, title)
     _setup(sheet.ws, widths, "A2")  # write-only sheets take their settings before any row
     sheet.ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(len(rows) + 1, 1)}"
-    sheet.table(headers, rows)
+    sheet.table(headers, rows, percent=percent)
 
 
 def write_workbook(weekly: Weekly, layout: Layout) -> Path:
@@ -352,11 +363,13 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
         ws.add_chart(line, anchor)
     task_head = [t(f"weekly.col.{k}") for k in ("topic", "id", "task", "department", "owner", "due")]
     widths = [28, 8, 30, 10, 10, 12]
-    _list_sheet(wb, t("weekly.sheet.overdue"), task_head + [t("weekly.col.days")],
-                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.days] for x in weekly.overdue],
-                widths + [10])
-    _list_sheet(wb, t("weekly.sheet.due_next_week"), task_head,
-                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or ""] for x in weekly.due_next_week], widths)
+    percent = lambda x: x.percent / 100 if x.percent is not None else ""  # noqa: E731
+    _list_sheet(wb, t("weekly.sheet.overdue"), task_head + [t("weekly.col.days"), t("weekly.col.progress")],
+                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.days, percent(x)]
+                 for x in weekly.overdue], widths + [10, 8], percent=(8,))
+    _list_sheet(wb, t("weekly.sheet.due_next_week"), task_head + [t("weekly.col.progress")],
+                [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", percent(x)]
+                 for x in weekly.due_next_week], widths + [8], percent=(7,))
     _list_sheet(wb, t("weekly.sheet.done"), task_head + [t("weekly.col.done_on"), t("weekly.col.on_time")],
                 [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.done_on,
                   "✔" if _on_time(x) else "✘"] for x in weekly.done_this_week], widths + [12, 8])
