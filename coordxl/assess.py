@@ -37,7 +37,7 @@ STATES = (OVERDUE, DUE_TODAY, DUE_SOON, STALE, BLOCKED, INVALID, DONE, CANCELLED
 URGENCY = {OVERDUE: 0, DUE_TODAY: 1, DUE_SOON: 2, BLOCKED: 3, STALE: 4, INVALID: 5, OK: 6, DONE: 7, CANCELLED: 8}
 
 # the fields a task's state is computed from: an error in one of them makes the state unknowable
-STATE_FIELDS = ("due", "status", "owner")
+STATE_FIELDS = ("owner", "due", "status")  # in the template's column order
 
 
 @dataclass(frozen=True)
