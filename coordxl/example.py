@@ -204,6 +204,56 @@ RECAP_MEASURES = [
 ]
 
 
+# An item whose tracker is laid out the way staff really fill one in: a section row per department,
+# 负责部门 merged over each department's tasks, two owners in one cell, a percentage in 状态,
+# a ✓ after 已完成, and a 合计 row at the end. It has no mistakes: everything in it is read.
+STORES = "华东门店焕新"
+STORES_REQUEST = dict(
+    topic="华东门店焕新", initiating_department="市场部", initiator="李娜",
+    participants="设计部（郑爽、冯雪）、销售部（孙丽、吴敏、周强）",
+    background="华东区20家门店9月起换新形象，需设计部出方案、销售部完成陈列培训与试点。",
+    problems="门店形象方案；陈列标准培训；试点门店。", expected_outcome="9月上旬完成试点门店焕新。",
+    prior_alignment="7月31日与郑爽、孙丽分别沟通。", attachments="门店清单.xlsx", sent_on=D(2026, 8, 3),
+    planned_meeting=T(2026, 8, 5, 14, 0), item_status="active")
+STORES_MINUTES = dict(
+    topic="华东门店焕新启动会", start=T(2026, 8, 5, 14, 0), end=T(2026, 8, 5, 15, 0), place="总部5楼会议室",
+    host="李娜", recorder="刘洋", attendees="李娜、郑爽、冯雪、孙丽、吴敏、周强", decision_maker="王海",
+    agenda="背景→需求→议题→共识→待办", materials_sent=T(2026, 8, 4, 10, 0), discussion="先做两家试点门店。",
+    consensus="设计部8月底前出方案，销售部9月4日前完成陈列培训。", minutes_sent=T(2026, 8, 5, 18, 0))
+STORES_ACTIONS = [
+    dict(no=1, action="门店形象设计方案", department="设计部", owner="郑爽", due=D(2026, 8, 24), standard="方案终稿"),
+    dict(no=2, action="门头灯箱效果图", department="设计部", owner="冯雪", due=D(2026, 8, 28), standard="效果图3张"),
+    dict(no=3, action="门店陈列培训", department="销售部", owner="吴敏", due=D(2026, 9, 4), standard="培训签到与考核"),
+    dict(no=4, action="试点门店选址", department="销售部", owner="周强", due=D(2026, 8, 14), standard="试点门店名单"),
+]
+STORES_TASKS = [
+    dict(id="一、设计部"),  # a section row: only a label
+    _task("H1", "门店形象设计方案", "会议纪要#1", "设计部", "郑爽、冯雪", D(2026, 8, 6), D(2026, 8, 24),
+          "方案终稿", "in_progress", None, "初稿已评审", D(2026, 8, 19)),
+    _task("H2", "门头灯箱效果图", "会议纪要#2", None, "冯雪", D(2026, 8, 10), D(2026, 8, 28),
+          "效果图3张", "完成90%", None, "等灯箱厂商确认尺寸", D(2026, 8, 19)),
+    dict(id="二、销售部"),
+    _task("H3", "门店陈列培训", "会议纪要#3", "销售部", "吴敏", D(2026, 8, 17), D(2026, 9, 4),
+          "培训签到与考核", "进行中(50%)", None, "课件已完成", D(2026, 8, 19)),
+    _task("H4", "试点门店选址", "会议纪要#4", None, "周强", D(2026, 8, 6), D(2026, 8, 14),
+          "试点门店名单", "已完成√", D(2026, 8, 13), "选定南京西路、徐家汇两店", D(2026, 8, 13)),
+    dict(id="合计", task="4项任务"),  # a total row
+]
+STORES_MERGED = ("D4:D5", "D7:D8")  # 负责部门 over each department's tasks
+STORES_FOLLOWUPS = [
+    dict(date=D(2026, 8, 12), start=dt.time(9, 30), end=dt.time(9, 50), attendees="李娜、郑爽、孙丽",
+         conclusion="试点选址完成", open_issues=""),
+    dict(date=D(2026, 8, 19), start=dt.time(9, 30), end=dt.time(9, 55), attendees="李娜、郑爽、孙丽、吴敏",
+         conclusion="设计初稿评审通过", open_issues="灯箱尺寸待厂商确认"),
+]
+
+
+def _real_life(wb) -> None:
+    ws = wb["执行进度"]
+    for area in STORES_MERGED:
+        ws.merge_cells(area)
+
+
 def _item(topic, request, minutes, actions, tasks, followups, resources=(), retro=None, metrics=(), measures=()):
     names = [p[0] for p in PEOPLE if p[5] == "yes"]
     wb, layouts = templates.item_workbook(LANG, [d for d, _ in DEPARTMENTS], names, topic=topic)
@@ -243,7 +293,10 @@ def build(root: Path) -> list[Path]:
                                          LAUNCH_FOLLOWUPS, LAUNCH_RESOURCES),
         active / f"{RECAP}.xlsx": _item(RECAP, RECAP_REQUEST, RECAP_MINUTES, RECAP_ACTIONS, RECAP_TASKS,
                                         RECAP_FOLLOWUPS, (), RECAP_RETRO, RECAP_METRICS, RECAP_MEASURES),
+        active / f"{STORES}.xlsx": _item(STORES, STORES_REQUEST, STORES_MINUTES, STORES_ACTIONS, STORES_TASKS,
+                                         STORES_FOLLOWUPS),
     }
+    _real_life(files[active / f"{STORES}.xlsx"])
     for path, wb in files.items():
         if path.exists():
             path.unlink()

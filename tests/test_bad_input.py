@@ -101,7 +101,7 @@ def test_owner_and_lock_files_are_skipped(example_root):
     (example_root / "进行中" / "~$Q3新品上市推广.xlsx").write_bytes(b"owner")
     (example_root / "进行中" / ".~lock.Q3新品上市推广.xlsx#").write_text("lock")
     report = run_check(example_root, TODAY)
-    assert report.workbooks == 2 and not [f for f in report.findings if "~" in f.workbook]
+    assert report.workbooks == 3 and not [f for f in report.findings if "~" in f.workbook]
 
 
 def test_hidden_sheet_and_duplicate_and_merged_headers_are_read(tmp_path, share_with_roster):

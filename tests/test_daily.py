@@ -17,9 +17,14 @@ EXPECTED = {"M5": "逾期9个工作日", "M8": "逾期4个工作日", "M9": "1�
             "M11": "逾期1个工作日", "M12": "逾期9个工作日", "M14": "今日到期"}
 
 
-def flags(root):
-    ws = openpyxl.load_workbook(root / "进行中" / "Q3新品上市推广.xlsx")["执行进度"]
+def flags(root, name="Q3新品上市推广"):
+    ws = openpyxl.load_workbook(root / "进行中" / f"{name}.xlsx")["执行进度"]
     return {f"M{r}": ws[f"M{r}"].value for r in range(3, 17) if ws[f"M{r}"].value}
+
+
+# the real-life tracker: H1 (two owners, in the merged 设计部 range) is due Monday; its section rows
+# (M3, M6) and 合计 row (M9) get nothing; H2 (完成90%) and H3 (进行中(50%)) are on track; H4 (已完成√) is done
+STORES_EXPECTED = {"M4": "2个工作日后到期"}
 
 
 def run(*args):
@@ -30,7 +35,8 @@ def test_daily_writes_the_flags_and_logs_the_run(example_root):
     result = run("daily", example_root, "--today", "2026-08-20")
     assert result.exit_code == 1  # the example has validation errors
     assert flags(example_root) == EXPECTED
-    assert "已更新 7 个预警单元格" in result.output
+    assert flags(example_root, "华东门店焕新") == STORES_EXPECTED
+    assert "已更新 8 个预警单元格" in result.output and "跳过3个分节/合计行" in "".join(result.output.split())
     [row] = sqlite3.connect(example_root / ".coordxl" / "state.db").execute(
         "SELECT job, today, outcome, finished_at FROM runs").fetchall()
     assert row[:3] == ("daily", "2026-08-20", "findings") and row[3]
@@ -64,7 +70,7 @@ def test_write_back_off(example_root):
     (example_root / "coordxl.toml").write_text("[writeback]\nenabled = false\n", encoding="utf-8")
     before = tree_hashes(example_root / "进行中")
     result = run_daily(example_root, TODAY, NOW)
-    assert len(result.planned) == 7 and result.written == []
+    assert len(result.planned) == 8 and result.written == []
     assert ("进行中/Q3新品上市推广.xlsx", "writeback_off") in result.skipped
     assert tree_hashes(example_root / "进行中") == before
 
@@ -102,7 +108,7 @@ def test_demo_flags_rows_writes_the_summary_and_the_mails(tmp_path):
     result = run("demo", "--dir", tmp_path / "demo")
     assert result.exit_code == 0, result.output
     demo = tmp_path / "demo"
-    assert flags(demo) == EXPECTED
+    assert flags(demo) == EXPECTED and flags(demo, "华东门店焕新") == STORES_EXPECTED
     assert (demo / "报告" / "校验报告-2026-08-20.xlsx").is_file()
     summary = demo / "报告" / "周报-2026-W34.xlsx"
     assert openpyxl.load_workbook(summary)["总览"]._charts
