@@ -615,7 +615,7 @@ def _percents(data: TableData) -> list | None:
     """Each task's percent complete: its 进度/完成率 column, else a percentage in its 状态 (完成90%)."""
     column = [percent_of(v) for v in data.progress] if data.progress is not None else None
     statuses = data.raw.get("status")
-    if statuses is not None and any(isinstance(v, str) and "%" in v for v in statuses):
+    if statuses is not None and any(isinstance(v, str) and "%" in v for v in set(statuses)):
         from_status = [percent_of(v) if isinstance(v, str) else None for v in statuses]
         column = [c if c is not None else s for c, s in zip(column or from_status, from_status)]
     return column if column is not None and any(v is not None for v in column) else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import operator
 import io
 import os
@@ -218,15 +219,26 @@ def _is_total(value: Any) -> bool:
     return isinstance(value, str) and bool(_TOTAL.match(schema.fold(value)))
 
 
-def skippable(row: list[Any], first_col: int) -> bool:
-    """A section row (its only content a label in the table's first one or two columns: 一、市场部,
-    第二阶段) or a total row (合计, 小计, 总计, 汇总, Total in its first cells): not a task."""
-    filled = [c for c, v in enumerate(row) if v not in ("", None)]
-    if not filled:
-        return False
-    if any(_is_total(row[c]) for c in filled[:2] if c < first_col + 2):
-        return True
-    return len(filled) == 1 and filled[0] < first_col + 2 and isinstance(row[filled[0]], str)
+def _section_and_total_rows(picked: list[tuple], wanted: list[int]) -> set[int]:
+    """Rows that are not tasks: a section row (its only content a label in the table's first one or
+    two columns: 一、市场部, 第二阶段) or a total row (合计, 小计, 总计, 汇总, Total in those columns).
+
+    Only rows with at least half their cells empty are looked at (a task fills most of its row),
+    so a 50,000-row tracker costs one C-level count per row.
+    """
+    leading = sorted(range(len(wanted)), key=wanted.__getitem__)[:2]
+    out = set()
+    half = (len(wanted) + 1) // 2
+    empties = map(tuple.count, picked, itertools.repeat(""))
+    for i in itertools.compress(itertools.count(), map(operator.le, itertools.repeat(half), empties)):
+        t = picked[i]
+        empty = t.count("")
+        if empty == len(t):
+            continue
+        labels = [t[j] for j in leading if isinstance(t[j], str) and t[j]]
+        if any(_is_total(v) for v in labels) or (empty == len(t) - 1 and labels):
+            out.add(i)
+    return out
 
 
 def fill_merged(rows: list[list[Any]], ranges) -> tuple[list[list[Any]], dict[str, str]]:
@@ -281,12 +293,11 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
             if isinstance(row[0], str) and label_key(row[0]) in stop_labels:
                 body = body[:i]
                 break
-    first_col = min(cols.values())
-    skip = {i for i, row in enumerate(body) if skippable(row, first_col)} if body else set()
     # one tuple per row of the wanted cells, then columns by transposing: no per-cell Python work
     picked = list(map(operator.itemgetter(*wanted), body)) if len(wanted) > 1 else [(row[wanted[0]],) for row in body]
     n = len(keys)
     blank = ("",) * n
+    skip = _section_and_total_rows(picked, wanted)
     keep = [i for i, t in enumerate(picked) if t[:n] != blank and i not in skip]
     if len(keep) != len(picked):
         picked = [picked[i] for i in keep]
