@@ -240,3 +240,27 @@ def test_a_deadline_on_a_holiday_is_due_on_the_working_day_before(share_with_ros
     assert flags(path).get(ROW["T12"]) == "逾期1个工作日"  # due 10-05 (holiday): one working day late on 10-08
     everything = "\n".join(text for day in seen for text in digests(share_with_roster, day).values())
     assert "0个工作日" not in everything
+
+
+# --- all of it in one workbook: the example's real-life tracker, saved by LibreOffice ---------
+
+def test_the_real_life_example_tracker_through_libreoffice(share_with_roster, soffice):
+    from conftest import EXAMPLE
+    path = share_with_roster / "进行中" / "华东门店焕新.xlsx"
+    shutil.copy(EXAMPLE / "进行中" / path.name, path)
+    saved_by_libreoffice(soffice, path)
+    report = run_check(share_with_roster, TODAY)
+    assert report.findings == [] and report.task_count == 4 and report.summary()["skipped_rows"] == 3
+    result = run_daily(share_with_roster, TODAY, NOW)
+    # H1 (郑爽、冯雪, 设计部 merged over H1:H2) is due Monday; H2 完成90% and H3 进行中(50%) are on track; H4 已完成√
+    assert flags(path) == {4: "2个工作日后到期"}
+    assert dict(result.states) == {"due_soon": 1, "ok": 2, "done": 1}
+    assert digests(share_with_roster) == {}  # 2 working days ahead is not a reminder day (3 and 1 are)
+    friday = dt.date(2026, 8, 21)  # the day after: 1 working day before H1's deadline, both owners reminded
+    run_daily(share_with_roster, friday, NOW)
+    mails = digests(share_with_roster, friday)
+    assert sorted(mails) == ["fengxue", "zhengshuang"]
+    assert all("H1 门店形象设计方案 | 截止日期 2026-08-24" in text and "1个工作日后到期" in text for text in mails.values())
+    run_weekly(share_with_roster, TODAY, NOW)
+    [line] = [r for r in weekly_sheet(share_with_roster, "总览") if r and r[0] == "华东门店焕新"]
+    assert line[3] == 0.25 and line[5] == 2  # 1 of 4 done (H1 gives no percentage); H1, H2 due next week
