@@ -21,6 +21,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from . import schema
+from .check import put_text  # check never imports this module, so this is no cycle
 from .messages import text
 
 LIST_SHEET = {"zh": "列表", "en": "Lists"}
@@ -103,7 +104,7 @@ def _validation_for(f: schema.Field, lang: str) -> DataValidation | None:
 
 
 def _write_title(ws, title: str, width_cols: int) -> None:
-    ws.cell(row=1, column=1, value=title).font = TITLE_FONT
+    _put(ws, 1, 1, title).font = TITLE_FONT
     ws.row_dimensions[1].height = 24
     if width_cols > 1:
         ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width_cols)
@@ -236,9 +237,9 @@ def _add_lists(wb: Workbook, lang: str, departments: Iterable[str], people: Iter
     ws.sheet_state = "hidden"
     ws["A1"], ws["B1"] = schema.DEPARTMENTS_SHEET.label(lang), schema.PEOPLE_SHEET.label(lang)
     for i, name in enumerate(departments, start=2):
-        ws.cell(row=i, column=1, value=name)
+        _put(ws, i, 1, name)
     for i, name in enumerate(people, start=2):
-        ws.cell(row=i, column=2, value=name)
+        _put(ws, i, 2, name)
     sheet = quote_sheetname(ws.title)
     wb.defined_names[DEPARTMENTS_NAME] = DefinedName(DEPARTMENTS_NAME, attr_text=f"{sheet}!$A$2:$A$300")
     wb.defined_names[PEOPLE_NAME] = DefinedName(PEOPLE_NAME, attr_text=f"{sheet}!$B$2:$B$2000")
@@ -288,7 +289,7 @@ def fill(wb: Workbook, layouts: dict[str, SheetLayout], lang: str, sheet_key: st
     ws = wb[sheet.label(lang)]
     layout = layouts[sheet_key]
     for key, value in (form or {}).items():
-        ws.cell(row=layout.form_rows[key], column=2, value=_cell_value(sheet.field(key), value, lang))
+        _put(ws, layout.form_rows[key], 2, _cell_value(sheet.field(key), value, lang))
     for table_key, records in (rows or {}).items():
         table = sheet.table(table_key)
         tl = layout.tables[table_key]
@@ -296,11 +297,19 @@ def fill(wb: Workbook, layouts: dict[str, SheetLayout], lang: str, sheet_key: st
             r = tl.first_row + offset
             for key, value in record.items():
                 f = next(f for f in table.fields if f.key == key)
-                c = ws.cell(row=r, column=tl.columns[key], value=_cell_value(f, value, lang))
+                c = _put(ws, r, tl.columns[key], _cell_value(f, value, lang))
                 if r > tl.last_row:
                     c.border = BORDER
                     if fmt := _number_format(f):
                         c.number_format = fmt
+
+
+def _put(ws, row: int, col: int, value: Any):
+    """Write a value; text is always text: a title or name starting with '=' never becomes a formula."""
+    if isinstance(value, str):
+        put_text(ws, row, col, value)
+        return ws.cell(row=row, column=col)
+    return ws.cell(row=row, column=col, value=value)
 
 
 def _cell_value(f: schema.Field, value: Any, lang: str) -> Any:

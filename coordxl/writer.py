@@ -391,20 +391,35 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
             result.reason = "locked"
             return result
         shutil.copymode(path, tmp)  # permissions only: the new mtime must say the file changed
+        ours = tmp.read_bytes()  # exactly what goes in place, to tell our file from a later save
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
+    if hook:
+        hook("after_replace", path)
+    written = _read_or_none(path)
+    if written != ours:
+        # another program saved the workbook just after our replace (Excel's save-as-temp-and-rename,
+        # a sync client): theirs is the newer file and stays; both versions are kept beside the backups
+        _fsync_write(folder / f"{stamp}-coordxl-{path.name}", ours)
+        result.findings.append(finding("W-CHANGED", job.display, job.sheet))
+        result.reason = "changed"
+        result.backup = backup
+        return result
     # every other part is byte-identical in content, so only the patched sheet's cells can differ
     allowed = {(job.sheet, r, job.column) for r in job.cells()}
     try:
-        written = path.read_bytes()
         diff = changed_parts(original, written, part)
         diff += differences({job.sheet: before}, {job.sheet: sheet_cells(written, job.sheet)}, allowed)
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:
+        if _read_or_none(path) != ours:  # saved by someone meanwhile: never put an old version over it
+            result.findings.append(finding("W-CHANGED", job.display, job.sheet))
+            result.reason = "changed"
+            return result
         restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{path.name}.tmp")
         shutil.copyfile(backup, restore)
         os.replace(restore, path)
@@ -415,6 +430,13 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     result.written = True
     result.backup = backup
     return result
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _fsync_dir(folder: Path) -> None:

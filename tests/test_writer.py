@@ -207,10 +207,32 @@ def test_a_lossy_write_is_restored(tmp_path):
     xlsxwriter_workbook(path)
     before = sha256(path)
     def corrupt_another_cell(stage, tmp):
-        rewrite_part(tmp, tmp, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b"<v>2</v>", b"<v>999</v>", 1))
+        if stage == "before_replace":
+            rewrite_part(tmp, tmp, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b"<v>2</v>", b"<v>999</v>", 1))
     result = flag(path, {2: "受阻"}, hook=corrupt_another_cell)
     assert [f.code for f in result.findings] == ["W-LOSSY"] and not result.written
     assert sha256(path) == before
+
+
+def test_a_save_right_after_ours_is_never_reverted(tmp_path):
+    """Excel's save-as-temp-and-rename or a sync client lands between our replace and our read-back."""
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    original = path.read_bytes()
+
+    def colleague_saves(stage, target):
+        if stage == "after_replace":
+            wb = openpyxl.load_workbook(target)
+            wb["执行进度"]["B3"] = "同事刚改的任务名"
+            wb.save(target)
+
+    result = flag(path, {2: "受阻"}, hook=colleague_saves)
+    assert [f.code for f in result.findings] == ["W-CHANGED"] and not result.written
+    assert openpyxl.load_workbook(path)["执行进度"]["B3"].value == "同事刚改的任务名"  # their save stays
+    kept = sorted((tmp_path / ".coordxl" / "backups").rglob("*.xlsx"))
+    assert any(p.read_bytes() == original for p in kept)                  # the version we read
+    [ours] = [p for p in kept if "-coordxl-" in p.name]                   # and the version we wrote
+    assert openpyxl.load_workbook(ours)["执行进度"]["H2"].value == "受阻"
 
 
 KILL = """
@@ -280,7 +302,8 @@ def test_a_change_to_any_other_part_is_caught_and_restored(tmp_path):
     xlsxwriter_workbook(path)
     before = sha256(path)
     def touch_shared_strings(stage, tmp):
-        rewrite_part(tmp, tmp, "xl/sharedStrings.xml", lambda xml: xml.replace("任务1".encode(), "任务X".encode(), 1))
+        if stage == "before_replace":
+            rewrite_part(tmp, tmp, "xl/sharedStrings.xml", lambda xml: xml.replace("任务1".encode(), "任务X".encode(), 1))
     result = flag(path, {2: "受阻"}, hook=touch_shared_strings)
     assert [f.code for f in result.findings] == ["W-LOSSY"] and "sharedStrings" in result.findings[0].hint_en
     assert sha256(path) == before
