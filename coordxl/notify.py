@@ -19,6 +19,7 @@ import os
 import re
 import smtplib
 import socket
+import ssl
 from collections import defaultdict
 from dataclasses import dataclass, field as dc_field
 from email.message import EmailMessage
@@ -465,10 +466,15 @@ class SmtpTransport:
         s = self.settings
         security = s["email.security"]
         skip_login = not s["email.user"]
+        # the certificate and the host name are verified (system trust store, or email.ca_file) before
+        # the password is sent; smtplib alone would accept any certificate
+        tls = tls_context(s["email.ca_file"]) if security in ("ssl", "starttls") else None
+        extra = {"context": tls} if security == "ssl" else {}
         self.client = yagmail.SMTP(
             user=s["email.user"] or s["email.sender"], password=self.password or "", host=s["email.host"],
-            port=s["email.port"], smtp_ssl=security == "ssl", smtp_starttls=security == "starttls",
-            smtp_skip_login=skip_login, timeout=self.timeout, soft_email_validation=False)
+            port=s["email.port"], smtp_ssl=security == "ssl",
+            smtp_starttls={"context": tls} if security == "starttls" else False,
+            smtp_skip_login=skip_login, timeout=self.timeout, soft_email_validation=False, **extra)
         self.client.login()
 
     def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
@@ -481,6 +487,14 @@ class SmtpTransport:
             except Exception:  # a dropped connection cannot be closed politely
                 pass
             self.client = None
+
+
+def tls_context(ca_file: str = "") -> ssl.SSLContext:
+    """A client context that verifies the server's certificate and host name."""
+    try:
+        return ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"email.ca_file {ca_file!r} cannot be used: {exc}") from None
 
 
 def smtp_password(settings: Settings, environ: dict) -> str | None:
@@ -551,6 +565,13 @@ def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings:
                 error = f"authentication failed: {exc.smtp_code}"
                 result.failed += [(m, error) for m in todo[index:]]
                 break
+            except ssl.SSLCertVerificationError as exc:
+                error = (f"the mail server's certificate was refused ({exc.verify_message}); nothing was sent. "
+                         f"If it is signed by your company's CA, set email.ca_file")
+                result.failed += [(m, error) for m in todo[index:]]
+                break
+            except ConfigError:
+                raise
             except Exception as exc:
                 error = f"cannot connect: {type(exc).__name__}: {exc}"
                 result.failed += [(m, error) for m in todo[index:]]

@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email.user", "", "SMTP 登录名；留空表示不登录", "SMTP login; empty means no login"),
     Setting("email.password_env", "COORDXL_SMTP_PASSWORD", "保存 SMTP 密码的环境变量名（不要把密码写在这里）",
             "Environment variable holding the SMTP password (never the password itself)"),
+    Setting("email.ca_file", "", "公司自签证书的 CA 文件路径；留空使用系统信任的证书",
+            "CA certificate file for a company-signed mail server; empty uses the system's trusted certificates"),
     Setting("email.allowed_domains", [], "只允许发往这些域名；留空表示名册中的任何地址",
             "Only send to these domains; empty means any roster address"),
     Setting("schedule.daily_time", "09:00", "每日任务时间（工作日）", "Time of the daily job (working days)"),

@@ -32,3 +32,88 @@ def test_new_writes_a_title_or_name_starting_with_equals_as_text(share_with_rost
     texts = {v for name in book.sheet_names for row in book.get_sheet_by_name(name).to_python() for v in row}
     assert "=1+2" in texts and "=HYPERLINK(\"http://x.example\",\"点我\")" in texts
     soffice(path)  # and LibreOffice opens it
+
+
+# --- TLS: the certificate and host name are verified before the password is sent --------------
+
+import ipaddress
+import ssl
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from coordxl.daily import run_daily
+from coordxl.folder import Layout
+from coordxl.notify import SmtpTransport
+
+from test_notify import Recorder, free_port
+
+
+def _self_signed(tmp_path, name: str, ip: str | None):
+    """A self-signed certificate for ``name`` (and ``ip``), as a company's own mail server might have."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    alt = [x509.DNSName(name)] + ([x509.IPAddress(ipaddress.ip_address(ip))] if ip else [])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(dt.datetime(2020, 1, 1)).not_valid_after(dt.datetime(2040, 1, 1))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An SMTP server on 127.0.0.1 speaking implicit TLS (port-465 style) with a certificate of our choosing."""
+    started = []
+
+    def start(name: str, ip: str | None):
+        cert, key = _self_signed(tmp_path, name, ip)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        handler = Recorder()
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ssl_context=context)
+        controller.start()
+        started.append(controller)
+        return handler, controller.port, cert
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def _configure_tls(root, port, extra=""):
+    (root / "coordxl.toml").write_text(
+        f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "ssl"\n'
+        f'user = "coordxl"\n{extra}', encoding="utf-8")
+    return Layout.of(root)
+
+
+def test_a_server_whose_certificate_names_another_host_never_gets_the_password(example_root, tls_server):
+    handler, port, _ = tls_server("mail.other.example", None)
+    layout = _configure_tls(example_root, port)
+    result = run_daily(example_root, TODAY, NOW, layout=layout,
+                       transport=SmtpTransport(layout.settings, "s3cret", timeout=5))
+    assert handler.messages == [] and not result.delivery.sent
+    [error] = {e for _, e in result.delivery.failed}
+    assert "certificate was refused" in error and "email.ca_file" in error
+
+
+def test_a_company_ca_file_is_trusted(example_root, tls_server):
+    handler, port, cert = tls_server("smtp.corp.example", "127.0.0.1")
+    (example_root / "coordxl.toml").write_text(
+        f'[email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "ssl"\n'
+        f'ca_file = "{cert}"\n', encoding="utf-8")
+    layout = Layout.of(example_root)
+    result = run_daily(example_root, TODAY, NOW, layout=layout,
+                       transport=SmtpTransport(layout.settings, None, timeout=5))
+    assert not result.delivery.failed and len(handler.messages) == len(result.delivery.sent) > 0
