@@ -25,7 +25,9 @@ def test_generated_config_round_trips_with_every_help_line(lang):
 
 def test_email_section_has_exactly_the_design_keys():
     keys = [s.key for s in SETTINGS if s.section == "email"]
-    assert keys == ["transport", "sender", "host", "port", "security", "user", "password_env", "allowed_domains"]
+    # DESIGN §6's keys, then ca_file (a company CA for TLS verification, asked for by the fault review)
+    assert keys == ["transport", "sender", "host", "port", "security", "user", "password_env", "allowed_domains",
+                    "ca_file"]
     assert Settings.defaults()["email.transport"] == "outbox"
 
 
