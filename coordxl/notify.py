@@ -542,45 +542,47 @@ def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings:
     """Send each mail once: skip what was sent, record after the server accepted, keep failures for the next run."""
     result = Delivery()
     cap = settings["reminders.max_mails_per_run"]
-    todo = []
+    todo = []  # (mail, the recipients it still has to reach)
     for mail in mails:
-        if not resend and store.was_sent(mail.key):
-            result.skipped.append(mail)
+        done = set() if resend else store.delivered_to(mail.key)
+        pending = [] if "*" in done else [r for r in mail.recipients() if r.lower() not in done]
+        if pending:
+            todo.append((mail, pending))
         else:
-            todo.append(mail)
+            result.skipped.append(mail)
     if len(todo) > cap:
-        result.held = todo[cap:]
+        result.held = [m for m, _ in todo[cap:]]
         todo = todo[:cap]
     if not todo:
         return result
     sender = header_safe(settings["email.sender"])
     connected = False
     reconnects = 0
-    for index, mail in enumerate(todo):
+    recorded: set[str] = set()  # keys whose outcome was recorded with its recipients
+    for index, (mail, pending) in enumerate(todo):
         if not connected:
             try:
                 transport.open()
                 connected = True
             except smtplib.SMTPAuthenticationError as exc:
                 error = f"authentication failed: {exc.smtp_code}"
-                result.failed += [(m, error) for m in todo[index:]]
+                result.failed += [(m, error) for m, _ in todo[index:]]
                 break
             except ssl.SSLCertVerificationError as exc:
                 error = (f"the mail server's certificate was refused ({exc.verify_message}); nothing was sent. "
                          f"If it is signed by your company's CA, set email.ca_file")
-                result.failed += [(m, error) for m in todo[index:]]
+                result.failed += [(m, error) for m, _ in todo[index:]]
                 break
             except ConfigError:
                 raise
             except Exception as exc:
                 error = f"cannot connect: {type(exc).__name__}: {exc}"
-                result.failed += [(m, error) for m in todo[index:]]
+                result.failed += [(m, error) for m, _ in todo[index:]]
                 break
         try:
-            refused = transport.send(mail.message(settings, today), sender, mail.recipients())
+            refused = transport.send(mail.message(settings, today), sender, pending) or {}
         except smtplib.SMTPRecipientsRefused as exc:
-            result.failed.append((mail, "refused: " + ", ".join(f"{a} {c}" for a, (c, _) in exc.recipients.items())))
-            continue
+            refused = exc.recipients  # nobody took it
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
             result.failed.append((mail, f"{type(exc).__name__}: {exc.smtp_code}"))
             continue
@@ -590,14 +592,27 @@ def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings:
             connected = False
             reconnects += 1
             if reconnects > 2:
-                result.failed += [(m, "not sent: the server keeps dropping the connection") for m in todo[index + 1:]]
+                result.failed += [(m, "not sent: the server keeps dropping the connection") for m, _ in todo[index + 1:]]
                 break
             continue
-        store.record_mail(mail, today, now, "sent", transport.name, refused=refused)
-        result.sent.append(mail)
-        for address, (code, _) in (refused or {}).items():
-            result.refused_recipients.append((mail, f"{address} {code}"))
+        # delivery is per recipient: a refused address is retried next run (4xx) or given up (5xx)
+        refused = {a.lower(): code for a, (code, _) in refused.items()}
+        accepted = {r.lower() for r in pending} - set(refused)
+        for_good = {a for a, code in refused.items() if code >= 500}
+        error = ", ".join(f"{a} {c}" for a, c in refused.items())
+        retry = set(refused) - for_good
+        if header_safe(mail.to.email).lower() in refused:  # the person it is for did not get it
+            result.failed.append((mail, f"refused: {error}"))
+            status = "partial" if retry else "refused"  # refused for good: reported, never retried
+        else:
+            status = "partial" if retry else "sent"
+            result.sent.append(mail)
+            result.refused_recipients += [(mail, f"{a} {c}") for a, c in refused.items()]
+        store.record_mail(mail, today, now, status, transport.name, error=f"refused: {error}" if refused else "",
+                          accepted=accepted, rejected=for_good)
+        recorded.add(mail.key)
     transport.close()
     for mail, error in result.failed:
-        store.record_mail(mail, today, now, "failed", transport.name, error=error)
+        if mail.key not in recorded:
+            store.record_mail(mail, today, now, "failed", transport.name, error=error)
     return result

@@ -86,6 +86,11 @@ SCHEMA = [
         PRIMARY KEY (workbook, sheet, cell)
     );
     """,
+    # version 6: delivery per recipient: who accepted a mail, who refused it for good
+    """
+    ALTER TABLE mails ADD COLUMN accepted TEXT NOT NULL DEFAULT '';
+    ALTER TABLE mails ADD COLUMN rejected TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -118,27 +123,48 @@ class Store:
             db.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ? WHERE id = ?",
                        (now.isoformat(timespec="seconds"), outcome, json.dumps(counts, ensure_ascii=False), run_id))
 
+    def delivered_to(self, key: str) -> set[str]:
+        """Addresses a mail needs no more attempts for: the server accepted it for them, or refused them
+        for good (5xx). A mail recorded as wholly sent counts for all its recipients (returns {'*'})."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT status, accepted, rejected FROM mails WHERE key = ?", (key,)).fetchone()
+        if not row:
+            return set()
+        if row["status"] == "sent":
+            return {"*"}
+        return {a for a in (row["accepted"] + "\n" + row["rejected"]).split("\n") if a}
+
     def was_sent(self, key: str) -> bool:
         with closing(self._connect()) as db:
             row = db.execute("SELECT status FROM mails WHERE key = ?", (key,)).fetchone()
         return bool(row) and row["status"] == "sent"
 
     def record_mail(self, mail, day: dt.date, now: dt.datetime, status: str, transport: str,
-                    error: str = "", refused: dict | None = None) -> None:
-        """Record a mail's outcome; a mail once sent stays sent (a later failed resend does not undo it)."""
+                    error: str = "", refused: dict | None = None, accepted: set[str] = frozenset(),
+                    rejected: set[str] = frozenset()) -> None:
+        """Record a mail's outcome; a mail once sent stays sent (a later failed resend does not undo it).
+
+        ``accepted`` / ``rejected``: the recipients the server took, or refused for good, this time;
+        they add to what earlier attempts recorded. 'partial': some recipients are still to be retried.
+        """
         if refused:
             error = "refused: " + ", ".join(f"{a} {c}" for a, (c, _) in refused.items())
         with closing(self._connect()) as db, db:
+            row = db.execute("SELECT accepted, rejected FROM mails WHERE key = ?", (mail.key,)).fetchone()
+            before_ok = set(filter(None, row["accepted"].split("\n"))) if row else set()
+            before_no = set(filter(None, row["rejected"].split("\n"))) if row else set()
             db.execute(
                 """INSERT INTO mails (key, day, kind, recipient, cc, subject, reasons, status, error, transport,
-                                      updated_at, workbooks, escalated)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      updated_at, workbooks, escalated, accepted, rejected)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET
                      status = CASE WHEN mails.status = 'sent' THEN 'sent' ELSE excluded.status END,
-                     attempts = mails.attempts + 1, error = excluded.error, updated_at = excluded.updated_at""",
+                     attempts = mails.attempts + 1, error = excluded.error, updated_at = excluded.updated_at,
+                     accepted = excluded.accepted, rejected = excluded.rejected""",
                 (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc),
                  mail.subject, ", ".join(mail.reasons), status, error, transport, now.isoformat(timespec="seconds"),
-                 "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc))))
+                 "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc)),
+                 "\n".join(sorted(before_ok | set(accepted))), "\n".join(sorted(before_no | set(rejected)))))
 
     def mails(self, day: dt.date | None = None) -> list[dict]:
         with closing(self._connect()) as db:

@@ -43,8 +43,8 @@ class Recorder:
         self.delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
+        if address in self.refuse:  # a set (refused for good) or address -> reply
+            return self.refuse[address] if isinstance(self.refuse, dict) else "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -179,15 +179,50 @@ def test_server_down_then_back(example_root, smtp):
     assert len(up.delivery.sent) == MAILS and len(smtp.messages) == MAILS
 
 
-def test_one_recipient_refused(example_root, smtp):
+def test_a_recipient_refused_for_now_is_retried_next_run(example_root, smtp):
     configure(example_root, smtp.port)
-    smtp.refuse = {"zhouqiang@corp.example"}
+    smtp.refuse = {"zhouqiang@corp.example": "450 4.2.1 mailbox busy, try later"}
     first = daily(example_root)
-    assert [m.to.name for m, _ in first.delivery.failed] == ["周强"] and "550" in first.delivery.failed[0][1]
+    assert [m.to.name for m, _ in first.delivery.failed] == ["周强"] and "450" in first.delivery.failed[0][1]
     smtp.refuse = set()
     second = daily(example_root)
     assert [m.to.name for m in second.delivery.sent] == ["周强"]
     assert sent_once(smtp) and len(smtp.messages) == MAILS
+
+
+def test_a_recipient_refused_for_good_is_reported_and_not_retried(example_root, smtp):
+    configure(example_root, smtp.port)
+    smtp.refuse = {"zhouqiang@corp.example"}  # 550: no such mailbox
+    first = daily(example_root)
+    assert [m.to.name for m, _ in first.delivery.failed] == ["周强"] and "550" in first.delivery.failed[0][1]
+    smtp.refuse = set()
+    second = daily(example_root)
+    assert second.delivery.sent == [] and len(smtp.messages) == MAILS - 1
+    [row] = [m for m in Store(example_root / ".coordxl" / "state.db").mails(TODAY)
+             if m["recipient"] == "zhouqiang@corp.example"]
+    assert row["status"] == "refused" and "550" in row["error"]
+
+
+def test_an_escalation_refused_for_its_owner_but_taken_for_the_manager_is_not_sent_twice(example_root, smtp):
+    """450 for the owner, 250 for the Cc'd manager: the owner gets it next run, the manager only once."""
+    configure(example_root, smtp.port)
+    smtp.refuse = {"fengxue@corp.example": "450 4.2.1 try later"}
+    first = daily(example_root)
+    assert sorted(m.to.name for m, _ in first.delivery.failed) == ["冯雪", "冯雪"]  # her digest and escalation
+    smtp.refuse = set()
+    second = daily(example_root)
+    assert sorted(m.to.name for m in second.delivery.sent) == ["冯雪", "冯雪"]
+    got = {}
+    for rcpts, msg in smtp.messages:
+        for r in rcpts:
+            got.setdefault((msg["X-Coordxl-Key"], r), 0)
+            got[(msg["X-Coordxl-Key"], r)] += 1
+    assert set(got.values()) == {1}  # every recipient got every mail exactly once
+    escalation = [rcpts for rcpts, msg in smtp.messages if msg["X-Coordxl-Kind"] == "escalation"
+                  and msg["To"].addresses[0].username == "fengxue"]
+    assert sorted(map(sorted, escalation)) == [["fengxue@corp.example"],
+                                               ["wanghai@corp.example", "zhangwei@corp.example",
+                                                "zhengshuang@corp.example"]]
 
 
 def test_connection_dropped_mid_batch(example_root, smtp):
