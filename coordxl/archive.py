@@ -24,6 +24,7 @@ from openpyxl.styles import Font, PatternFill
 from .check import put_value
 from .errors import ConfigError, CoordxlError
 from .folder import Layout, safe_filename
+from .lock import job_lock
 from .messages import text
 from .reader import Fingerprint
 from .review import draft_path, find_item, load_item
@@ -90,6 +91,12 @@ def verify(dest: Path) -> bool:
 def archive_item(root: Path | str, name: str, today: dt.date, now: dt.datetime, by: str, force: bool = False,
                  reason: str = "", hook: Callable[[str], None] | None = None) -> Archived:
     layout = Layout.of(root)
+    with job_lock(layout, "archive"):
+        return _archive(layout, name, today, now, by, force, reason, hook)
+
+
+def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: str, force: bool, reason: str,
+             hook: Callable[[str], None] | None) -> Archived:
     lang = layout.settings.lang
     if force and not reason.strip():
         raise ConfigError(text("archive.reason_needed", lang))

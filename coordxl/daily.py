@@ -16,6 +16,7 @@ from . import assess, notify
 from .check import Report, run_check
 from .findings import Finding, finding, sort_key
 from .folder import Layout
+from .lock import job_lock
 from .messages import text
 from .model import Item
 from .rules import Context, task_sources
@@ -167,6 +168,14 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
     CLI and jobs/ read from the environment).
     """
     layout = layout or Layout.of(root)
+    if dry_run:  # writes and sends nothing: needs no lock
+        return _run_daily(root, today, now, True, layout, hook, transport, resend)
+    with job_lock(layout, "daily"):
+        return _run_daily(root, today, now, False, layout, hook, transport, resend)
+
+
+def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: Layout, hook, transport,
+               resend: bool) -> DailyResult:
     settings = layout.settings
     lang = settings.lang
     result = DailyResult(today, dry_run)

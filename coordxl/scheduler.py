@@ -30,6 +30,7 @@ import schedule
 from .calendar import WorkCalendar
 from .errors import CoordxlError
 from .folder import Layout
+from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 from .store import Store
 
 log = logging.getLogger("coordxl.scheduler")
@@ -39,79 +40,13 @@ POLL_SECONDS = 30
 WAKE_GAP = dt.timedelta(minutes=5)  # a tick this late means the machine slept
 
 
-class LockHeld(CoordxlError):
-    """Another scheduler runs on this folder."""
+class SchedulerLock(FolderLock):
+    """.coordxl/scheduler.lock: one scheduler per folder."""
 
-    exit_code = 2
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class SchedulerLock:
-    """.coordxl/scheduler.lock holding the owner's PID and host; a dead owner's lock is taken over."""
+    what = "scheduler"
 
     def __init__(self, state_dir: Path, stale_after: dt.timedelta = dt.timedelta(minutes=10)):
-        self.path = Path(state_dir) / LOCK_NAME
-        self.stale_after = stale_after
-        self.mine = {"pid": os.getpid(), "host": socket.gethostname()}
-
-    def holder(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    def _stale(self, holder: dict | None) -> bool:
-        if holder is None:
-            return True
-        if holder.get("host") == self.mine["host"]:
-            return not _alive(int(holder.get("pid", 0)))
-        # another machine: only its heartbeat (the file's mtime) tells whether it lives
-        age = time.time() - self.path.stat().st_mtime
-        return age > self.stale_after.total_seconds()
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self.holder()
-                if not self._stale(holder):
-                    raise LockHeld(f"another scheduler runs on this folder: pid {holder.get('pid')} on "
-                                   f"{holder.get('host')} (since {holder.get('since')}); lock file {self.path}")
-                log.warning("taking over a stale scheduler lock from %s", holder)
-                try:
-                    self.path.unlink()
-                except FileNotFoundError:
-                    pass
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**self.mine, "since": dt.datetime.now().isoformat(timespec="seconds")}, fh)
-            return
-        raise LockHeld(f"could not take the scheduler lock {self.path}")
-
-    def heartbeat(self) -> None:
-        try:
-            os.utime(self.path)
-        except OSError:
-            pass
-
-    def release(self) -> None:
-        holder = self.holder()
-        if holder and holder.get("pid") == self.mine["pid"] and holder.get("host") == self.mine["host"]:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+        super().__init__(state_dir, LOCK_NAME, stale_after)
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -100,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("writeback.backups_keep", 10, "每个工作簿保留的备份份数", "Backups kept per workbook"),
     Setting("limits.max_unzipped_mb", 512, "单个工作簿解压后允许的最大体积（MB），防止压缩炸弹",
             "Largest uncompressed size of one workbook read, in MB (guards against zip bombs)"),
+    Setting("limits.lock_wait_seconds", 300, "另一个任务正在运行时最多等待几秒（之后退出并说明原因）",
+            "Seconds a job waits for another run on the same folder to finish before it gives up with a message"),
     Setting("limits.workers", 0, "校验时并行读取工作簿的进程数：0 为自动（CPU 核数，最多 4），1 为不并行",
             "Processes that read workbooks in parallel during a check: 0 = automatic (CPU cores, at most 4), "
             "1 = none"),

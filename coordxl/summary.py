@@ -27,6 +27,7 @@ from .check import Report, run_check
 from .daily import task_key
 from .findings import Finding
 from .folder import Layout
+from .lock import job_lock
 from .messages import text
 from .model import Item
 from .rules import Context
@@ -471,6 +472,11 @@ def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layou
                transport: notify.Transport | None = None, resend: bool = False) -> WeeklyResult:
     """Write the weekly summary workbook and mail it; the mails are sent once per ISO week."""
     layout = layout or Layout.of(root)
+    with job_lock(layout, "weekly"):
+        return _run_weekly(root, today, now, layout, transport, resend)
+
+
+def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transport, resend: bool) -> WeeklyResult:
     store = Store(layout.state / "state.db")
     run_id = store.start_run("weekly", today, now)
     outcome = "failed"

@@ -2,6 +2,7 @@
 one job at a time, a state.db that cannot brick a folder."""
 
 import datetime as dt
+import os
 
 import openpyxl
 import python_calamine
@@ -117,3 +118,45 @@ def test_a_company_ca_file_is_trusted(example_root, tls_server):
     result = run_daily(example_root, TODAY, NOW, layout=layout,
                        transport=SmtpTransport(layout.settings, None, timeout=5))
     assert not result.delivery.failed and len(handler.messages) == len(result.delivery.sent) > 0
+
+
+# --- one job at a time per folder -----------------------------------------------------------
+
+import subprocess
+import sys
+
+from coordxl.lock import FolderLock
+
+from test_notify import configure
+
+
+def test_two_daily_runs_started_together_send_each_mail_once(example_root):
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        configure(example_root, controller.port)
+        cmd = [sys.executable, "-m", "coordxl", "daily", str(example_root), "--today", "2026-08-20"]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+        assert [p.returncode for p in procs] == [1, 1], outputs  # both ran (findings), one after the other
+        keys = [(msg["X-Coordxl-Key"], r) for rcpts, msg in handler.messages for r in rcpts]
+        assert len(keys) == len(set(keys)) and len({k for k, _ in keys}) == 8
+    finally:
+        controller.stop()
+
+
+def test_a_run_that_cannot_get_the_lock_says_who_has_it(example_root):
+    config = example_root / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("lock_wait_seconds = 300", "lock_wait_seconds = 1"),
+                      encoding="utf-8")
+    held = FolderLock(example_root / ".coordxl", "job.lock")
+    held.acquire("weekly")
+    try:
+        result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"])
+    finally:
+        held.release()
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert "another weekly is in progress" in line and f"pid {os.getpid()}" in line
+    assert not (example_root / ".coordxl" / "outbox").exists()

@@ -1,0 +1,124 @@
+"""One job at a time per folder: a lock file in .coordxl/ holding the owner's PID, host and start time.
+
+The scheduler holds ``scheduler.lock`` while it runs; every job that writes or sends (daily, weekly,
+archive) holds ``job.lock`` while it works, whether the scheduler, cron or a person started it, so
+two runs on one folder can never both send the same reminders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Iterator
+
+from .errors import CoordxlError
+
+log = logging.getLogger(__name__)
+
+
+class LockHeld(CoordxlError):
+    """Another process holds the folder's lock."""
+
+    exit_code = 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FolderLock:
+    """.coordxl/<name> holding the owner's PID and host; a dead owner's lock is taken over.
+
+    On another machine only the file's age tells whether its owner lives (``heartbeat`` renews it).
+    """
+
+    what = "run"
+
+    def __init__(self, state_dir: Path, name: str = "job.lock", stale_after: dt.timedelta = dt.timedelta(minutes=10),
+                 what: str | None = None):
+        self.path = Path(state_dir) / name
+        self.stale_after = stale_after
+        self.what = what or self.what
+        self.mine = {"pid": os.getpid(), "host": socket.gethostname()}
+
+    def holder(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict | None) -> bool:
+        if holder is None:
+            return True
+        if holder.get("host") == self.mine["host"]:
+            return not _alive(int(holder.get("pid", 0)))
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return age > self.stale_after.total_seconds()
+
+    def try_acquire(self, job: str = "") -> dict | None:
+        """Take the lock; None when taken, else who holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.holder()
+                if not self._stale(holder):
+                    return holder or {}
+                log.warning("taking over a stale lock %s from %s", self.path.name, holder)
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({**self.mine, "job": job, "since": dt.datetime.now().isoformat(timespec="seconds")}, fh)
+            return None
+        return self.holder() or {}
+
+    def acquire(self, job: str = "", wait: float = 0.0, poll: float = 0.5) -> None:
+        """Take the lock, waiting up to ``wait`` seconds for its holder to finish."""
+        deadline = time.monotonic() + wait
+        while True:
+            holder = self.try_acquire(job)
+            if holder is None:
+                return
+            if time.monotonic() >= deadline:
+                raise LockHeld(f"another {holder.get('job') or self.what} is in progress on this folder: "
+                               f"pid {holder.get('pid')} on {holder.get('host')} (since {holder.get('since')}); "
+                               f"lock file {self.path}")
+            time.sleep(poll)
+
+    def heartbeat(self) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+
+    def release(self) -> None:
+        holder = self.holder()
+        if holder and holder.get("pid") == self.mine["pid"] and holder.get("host") == self.mine["host"]:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+@contextlib.contextmanager
+def job_lock(layout, job: str) -> Iterator[None]:
+    """Hold the folder's job lock for one run of ``job`` (waits up to ``limits.lock_wait_seconds``)."""
+    lock = FolderLock(layout.state, "job.lock")
+    lock.acquire(job, wait=layout.settings["limits.lock_wait_seconds"])
+    try:
+        yield
+    finally:
+        lock.release()
