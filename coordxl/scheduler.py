@@ -12,12 +12,10 @@ and a lock file keeps a second scheduler on the same folder from sending too.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import logging.handlers
 import os
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +26,6 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from .calendar import WorkCalendar
-from .errors import CoordxlError
 from .folder import Layout
 from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 from .store import Store

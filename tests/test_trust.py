@@ -18,7 +18,6 @@ import pytest
 import xlsxwriter
 from click.testing import CliRunner
 
-from coordxl import example as ex
 from coordxl.archive import ArchiveRefused, archive_item
 from coordxl.check import run_check
 from coordxl.cli import main
