@@ -6,12 +6,21 @@ crash leaves the database consistent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
+import os
+import re
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
+
+from .errors import CoordxlError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = [
     # version 1
@@ -94,17 +103,59 @@ SCHEMA = [
 ]
 
 
+class StateError(CoordxlError):
+    """state.db cannot be used as it is; the message says what to do."""
+
+    exit_code = 2
+
+
+def _migrate(db: sqlite3.Connection, number: int, script: str) -> None:
+    """Bring the schema to ``number`` in one transaction; steps already there (a run killed halfway by
+    an older coordxl) are skipped, so this never fails on 'table already exists'."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in filter(None, (part.strip() for part in script.split(";"))):
+            added = re.match(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", statement)
+            if added and added.group(2) in {r[1] for r in db.execute(f"PRAGMA table_info({added.group(1)})")}:
+                continue
+            db.execute(re.sub(r"^CREATE (TABLE|INDEX) ", r"CREATE \1 IF NOT EXISTS ", statement))
+        db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class Store:
     """The state database of one shared folder."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
+        self.moved_aside: Path | None = None  # a damaged state.db found and replaced by a fresh one
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if "file is not a database" not in str(exc) and "malformed" not in str(exc):
+                raise
+            self.moved_aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            os.replace(self.path, self.moved_aside)
+            for extra in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f"{self.path}{extra}")
+            log.error("state.db was damaged (%s): moved to %s and started afresh; the record of mails sent "
+                      "so far is in the old file", exc, self.moved_aside)
+            self._open()
+
+    def _open(self) -> None:
+        with closing(self._connect()) as db:
+            db.isolation_level = None  # explicit transactions: each migration is all or nothing
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(SCHEMA):
+                raise StateError(f"{self.path} was written by a newer coordxl (schema {version}; this one knows "
+                                 f"{len(SCHEMA)}): upgrade coordxl on this machine")
             for number, script in enumerate(SCHEMA[version:], start=version + 1):
-                db.executescript(script)
-                db.execute(f"PRAGMA user_version = {number}")
+                _migrate(db, number, script)
             db.execute("PRAGMA journal_mode = WAL")  # readers (status) never block the running job
 
     def _connect(self) -> sqlite3.Connection:

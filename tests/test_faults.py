@@ -160,3 +160,46 @@ def test_a_run_that_cannot_get_the_lock_says_who_has_it(example_root):
     [line] = result.output.strip().splitlines()
     assert "another weekly is in progress" in line and f"pid {os.getpid()}" in line
     assert not (example_root / ".coordxl" / "outbox").exists()
+
+
+# --- a state.db that cannot brick the folder ------------------------------------------------
+
+import sqlite3
+
+from coordxl.store import SCHEMA, Store
+
+
+def test_a_first_run_killed_between_creating_tables_and_recording_the_version_recovers(example_root):
+    db_path = example_root / ".coordxl" / "state.db"
+    db_path.parent.mkdir(parents=True)
+    db = sqlite3.connect(db_path)
+    db.executescript(SCHEMA[0] + SCHEMA[1])  # tables made, the version never written (as older versions could)
+    db.close()
+    result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"])
+    assert result.exit_code == 1 and "Traceback" not in result.output  # ran (the example has findings)
+    assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA)
+    assert len(Store(db_path).mails(TODAY)) == 8
+
+
+def test_a_state_db_from_a_newer_version_is_refused_in_one_line(example_root):
+    db_path = example_root / ".coordxl" / "state.db"
+    Store(db_path)
+    sqlite3.connect(db_path).execute(f"PRAGMA user_version = {len(SCHEMA) + 1}")
+    for command in (["daily", str(example_root), "--today", "2026-08-20"], ["status", str(example_root)],
+                    ["weekly", str(example_root), "--today", "2026-08-24"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, (command, result.output)
+        [line] = result.output.strip().splitlines()
+        assert "newer coordxl" in line and "upgrade" in line
+    assert not (example_root / ".coordxl" / "outbox").exists()  # nothing was sent on a ledger it cannot read
+
+
+def test_a_damaged_state_db_is_moved_aside_and_a_fresh_one_started(example_root):
+    db_path = example_root / ".coordxl" / "state.db"
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"\x00garbage, truncated by a full disk" * 100)
+    result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [aside] = db_path.parent.glob("state.db.damaged-*")
+    assert aside.read_bytes().startswith(b"\x00garbage")
+    assert len(Store(db_path).mails(TODAY)) == 8
