@@ -89,9 +89,23 @@ def sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str:
         if re.search(rf'\bId="{re.escape(rid)}"', attrs):
             target = html.unescape(re.search(r'\bTarget="([^"]*)"', attrs).group(1))
             if target.startswith("/"):
-                return target.lstrip("/")
-            return str(PurePosixPath("xl") / target).replace("xl/./", "xl/")
+                name = target.lstrip("/")
+            else:
+                name = str(PurePosixPath("xl") / target).replace("xl/./", "xl/")
+            return _part_name(zf, name)
     raise PatchError(f"relationship {rid} not found")
+
+
+def _part_name(zf: zipfile.ZipFile, name: str) -> str:
+    """The zip entry of a part: OPC part names are case-insensitive ('worksheets/Sheet1.xml' may be stored as
+    'worksheets/sheet1.xml', and Excel, LibreOffice and calamine all read it)."""
+    names = zf.namelist()
+    if name in names:
+        return name
+    same = [n for n in names if n.lower() == name.lower()]
+    if len(same) == 1:
+        return same[0]
+    raise PatchError(f"part {name} not in the file")
 
 
 def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
@@ -183,10 +197,17 @@ def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int, styled_rows: fr
     data_at = xml.find(b"<sheetData")
     if data_at < 0 and xml.find(b":sheetData") >= 0:
         raise PatchError("prefixed SpreadsheetML namespace")
+    arrays = _array_ranges(xml)  # a cell inside an array formula's range (legacy CSE or a spill) is a formula too
+    for r in sorted(cells):
+        if any(top <= r <= bottom and left <= col <= right for top, left, bottom, right in arrays):
+            raise FormulaCell(f"{col_letters(col)}{r}")
     out = []
     pos = 0
     for row_no in sorted(cells):
         start = xml.find(b'<row r="%d"' % row_no, pos)
+        if start < 0:  # attributes in another order (LibreOffice 4.x: <row collapsed="false" … r="7">)
+            m = re.compile(rb'<row\s[^>]*?\br="%d"' % row_no).search(xml, pos)
+            start = m.start() if m else -1
         if start < 0:
             raise PatchError(f"row {row_no} not found")
         head_end = xml.index(b">", start)
@@ -197,6 +218,21 @@ def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int, styled_rows: fr
     out.append(xml[pos:])
     patched = b"".join(out)
     return _widen_dimension(patched, col, max(cells) if cells else 1)
+
+
+_ARRAY = re.compile(rb'<f\b[^>]*\bt="array"[^>]*\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def _array_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
+    """(top, left, bottom, right) of every array formula's range in a sheet's XML."""
+    if b'"array"' not in xml:  # the common case costs one search
+        return []
+    out = []
+    for m in _ARRAY.finditer(xml):
+        c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
+        c2, r2 = (col_number(m.group(3).decode()), int(m.group(4))) if m.group(3) else (c1, r1)
+        out.append((r1, c1, r2, c2))
+    return out
 
 
 _DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>')
@@ -412,7 +448,9 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     allowed = {(job.sheet, r, job.column) for r in job.cells()}
     try:
         diff = changed_parts(original, written, part)
-        diff += differences({job.sheet: before}, {job.sheet: sheet_cells(written, job.sheet)}, allowed)
+        after = sheet_cells(written, job.sheet)
+        diff += differences({job.sheet: before}, {job.sheet: after}, allowed)
+        diff += _unwritten(after, job)  # and the flags must really be there: never report a write that was not
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:
@@ -430,6 +468,17 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     result.written = True
     result.backup = backup
     return result
+
+
+def _unwritten(cells: list[list], job: FlagWrite) -> list[str]:
+    """Flag cells that do not read back as what was written."""
+    out = []
+    for r, value in job.cells().items():
+        row = cells[r - 1] if r - 1 < len(cells) else []
+        got = row[job.column - 1] if job.column - 1 < len(row) else ""
+        if (got or "") != value:
+            out.append(f"{job.sheet}!{a1(r, job.column)} not written")
+    return out
 
 
 def _read_or_none(path: Path) -> bytes | None:

@@ -307,3 +307,64 @@ def test_a_change_to_any_other_part_is_caught_and_restored(tmp_path):
     result = flag(path, {2: "受阻"}, hook=touch_shared_strings)
     assert [f.code for f in result.findings] == ["W-LOSSY"] and "sharedStrings" in result.findings[0].hint_en
     assert sha256(path) == before
+
+
+# --- files other office programs write (issue: every office program's files) ------------------
+
+def test_a_sheet_part_named_in_another_letter_case_is_patched(tmp_path, soffice):
+    """OPC part names are case-insensitive: workbook.xml.rels may say worksheets/Sheet1.xml for sheet1.xml."""
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    rewrite_part(path, path, "xl/_rels/workbook.xml.rels",
+                 lambda xml: xml.replace(b"worksheets/sheet1.xml", b"worksheets/Sheet1.xml"))
+    before = path.read_bytes()
+    result = flag(path, {2: "受阻", 3: "逾期2个工作日"})
+    assert result.written and result.findings == []
+    assert_only_flags_changed(before, path, "xl/worksheets/sheet1.xml", {2: "受阻", 3: "逾期2个工作日"}, 8)
+    soffice(path)  # LibreOffice opens it too (openpyxl does not, with or without the flags)
+
+
+def test_rows_with_their_attributes_in_another_order_are_patched(tmp_path, soffice):
+    """LibreOffice 4.x writes <row collapsed="false" customFormat="false" … r="7">."""
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    rewrite_part(path, path, "xl/worksheets/sheet1.xml",
+                 lambda xml: re.sub(rb'<row r="(\d+)"', rb'<row collapsed="false" r="\1"', xml))
+    before = path.read_bytes()
+    result = flag(path, {2: "受阻"})
+    assert result.written and result.findings == []
+    assert_only_flags_changed(before, path, "xl/worksheets/sheet1.xml", {2: "受阻"}, 8)
+    soffice(path)
+
+
+def test_a_write_whose_flags_do_not_read_back_is_never_reported_written(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    before = sha256(path)
+    original = path.read_bytes()
+
+    def patch_went_nowhere(stage, tmp):
+        if stage == "before_replace":
+            tmp.write_bytes(original)  # as if the patch had missed its part
+    result = flag(path, {2: "受阻"}, hook=patch_went_nowhere)
+    assert not result.written and [f.code for f in result.findings] == ["W-LOSSY"]
+    assert "not written" in result.findings[0].hint_en and sha256(path) == before
+
+
+def test_cells_inside_an_array_formula_are_never_overwritten(tmp_path, soffice):
+    """An array formula (Ctrl+Shift+Enter, or a spilling dynamic array) over H2:H4 owns every cell of it."""
+    path = tmp_path / "tracker.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "任务", "负责人", "截止日期", "状态", "工时", "合计", "预警"])
+    for r in range(1, 6):
+        ws.write_row(r, 0, [f"T{r}", f"任务{r}", "张伟", "2026-08-10", "进行中", r])
+    ws.write_array_formula("H2:H4", "{=F2:F4*2}", None, 2)
+    wb.close()
+    before = sha256(path)
+    result = flag(path, {3: "逾期1个工作日"})  # H3 is inside the array
+    assert not result.written and [(f.code, f.cell) for f in result.findings] == [("W-FORMULA", "H3")]
+    assert sha256(path) == before
+    result = flag(path, {5: "逾期1个工作日"})  # H5 is outside it
+    assert result.written
+    soffice(path)
