@@ -256,12 +256,13 @@ class _Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
     def __init__(self, workbook: str, roster: Roster | None, anchor: dt.date, memo: dict | None = None,
-                 formulas: frozenset[tuple[str, str]] = frozenset(), max_years: int = 3):
+                 formulas: frozenset[tuple[str, str]] = frozenset(), max_years: int = 3, date1904: bool = False):
         self.workbook = workbook
         self.roster = roster
         self.anchor = anchor  # the item's own date: '8月15日' is in its year; dates years away are slips
         self.default_year = anchor.year
         self.max_years = max_years
+        self.date1904 = date1904  # a plain number in a date cell counts from 1904-01-01
         span = dt.timedelta(days=max_years * 366)
         day_bounds = (anchor - span, anchor + span)
         self.bounds = {schema.DATE: day_bounds,
@@ -293,6 +294,8 @@ class _Normalizer:
             if required:
                 self.add("F-REQUIRED", sheet, cell, field=label)
             return None
+        if f.type in _DATE_TYPES and self.date1904 and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            raw = raw + DAYS_1900_TO_1904
         if f.type == schema.DATE:
             parsed = parse_date(raw, self.default_year)
             if parsed.value is None:
@@ -541,7 +544,7 @@ class _Normalizer:
         problems: dict[Any, tuple[Finding, ...]] = {}
         memo, year = self.memo, self.default_year
         for raw in set(raws):
-            key = (id(f), required, year, raw.__class__, raw)
+            key = (id(f), required, year, self.date1904, raw.__class__, raw)
             done = memo.get(key)
             if done is None:
                 if len(memo) > MEMO_LIMIT:
@@ -585,6 +588,7 @@ class _Normalizer:
 
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
 _DATE_TYPES = (schema.DATE, schema.DATETIME)
+DAYS_1900_TO_1904 = 1462  # serial 0 in the 1904 system is serial 1462 in the 1900 one
 _DEPARTMENT_OF = ("owner", "requester")  # the people a table row's 负责部门 / 申请部门 belongs to
 SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one cell
 
@@ -641,8 +645,11 @@ def _anchor(data: WorkbookData, today: dt.date) -> dt.date:
     req = data.first("request")
     if req and req.form:
         for key in ("sent_on", "planned_meeting"):
-            parsed = parse_date(req.form.get(key))
-            if parsed.value and not parsed.year_guessed and not implausible(req.form.get(key), parsed.value):
+            raw = req.form.get(key)
+            if data.date1904 and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                raw += DAYS_1900_TO_1904
+            parsed = parse_date(raw)
+            if parsed.value and not parsed.year_guessed and not implausible(raw, parsed.value):
                 return parsed.value
     return today
 
@@ -659,7 +666,7 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: 
     with the same roster. A date more than ``max_years`` from the item's request date is F-DATE. ``formulas``: (sheet, cell) of formulas without a stored result, which
     an empty required cell then names as such.
     """
-    n = _Normalizer(data.name, roster, _anchor(data, today), memo, formulas, max_years)
+    n = _Normalizer(data.name, roster, _anchor(data, today), memo, formulas, max_years, data.date1904)
     item = Item(data.name, path=data.path, fingerprint=data.fingerprint, ambiguous=frozenset(data.ambiguous),
                 merged={sd.name: sd.merged for sheets in data.sheets.values() for sd in sheets if sd.merged})
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets

@@ -155,6 +155,7 @@ class WorkbookData:
     sheets: dict[str, list[SheetData]] = dc_field(default_factory=dict)  # schema key -> sheets (minutes: several)
     findings: list[Finding] = dc_field(default_factory=list)
     legacy: bool = False
+    date1904: bool = False  # Mac Excel's date system: a plain serial counts from 1904-01-01
     ambiguous: set[str] = dc_field(default_factory=set)  # schema keys with several candidate sheets, none exact
 
     def first(self, key: str) -> SheetData | None:
@@ -447,6 +448,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             data_out.findings.append(finding("W-UNREADABLE", display, reason="too_big",
                                              detail=f"{size // 2**20} MB"))
             return None, data_out
+        data_out.date1904 = _date1904(raw)
         if suffix == ".ods":
             data_out.findings.append(finding("W-LEGACY", display, reason="ods"))
             data_out.legacy = True
@@ -460,6 +462,19 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
         data_out.findings.append(finding("W-UNREADABLE", display, reason="corrupt", detail=_short(exc)))
         return None, data_out
     return wb, data_out
+
+
+_DATE1904 = re.compile(rb'<(?:\w+:)?workbookPr\b[^>]*\bdate1904="(?:1|true)"')
+
+
+def _date1904(raw: bytes) -> bool:
+    """Does the workbook count dates from 1904 (Mac Excel's setting)?"""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            head = zf.read("xl/workbook.xml")[:4096]
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return False
+    return bool(_DATE1904.search(head))
 
 
 def _looks_like_text(raw: bytes) -> bool:

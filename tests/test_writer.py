@@ -368,3 +368,28 @@ def test_cells_inside_an_array_formula_are_never_overwritten(tmp_path, soffice):
     result = flag(path, {5: "逾期1个工作日"})  # H5 is outside it
     assert result.written
     soffice(path)
+
+
+def test_a_mac_excel_workbook_counts_its_dates_from_1904(share_with_roster):
+    """date1904="1": typed dates and plain serials alike are read in the workbook's own date system."""
+    from coordxl.daily import run_daily
+    path = share_with_roster / "进行中" / "Mac事项.xlsx"
+    wb = xlsxwriter.Workbook(str(path), {"date_1904": True})
+    req = wb.add_worksheet("需求单")
+    for r, (label, value) in enumerate([("沟通主题", "Mac事项"), ("发起部门", "市场部"), ("发起人", "张伟"),
+                                        ("状态", "进行中")]):
+        req.write_row(r, 0, [label, value])
+    date = wb.add_format({"num_format": "yyyy-mm-dd"})
+    req.write(4, 0, "发出日期")
+    req.write_datetime(4, 1, dt.datetime(2026, 7, 1), date)
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "任务", "负责部门", "负责人", "截止日期", "交付标准", "状态", "预警"])
+    ws.write_row(1, 0, ["M1", "报价单", "设计部", "冯雪"])
+    ws.write_datetime(1, 4, dt.datetime(2026, 8, 7), date)                       # a typed date
+    ws.write_row(1, 5, ["报价单", "进行中"])
+    ws.write_row(2, 0, ["M2", "样品", "设计部", "冯雪", (dt.date(2026, 8, 7) - dt.date(1904, 1, 1)).days,
+                        "样品", "进行中"])                                        # a plain 1904 serial
+    wb.close()
+    run_daily(share_with_roster, dt.date(2026, 8, 20), NOW)
+    ws = openpyxl.load_workbook(path)["执行进度"]
+    assert ws["H2"].value == ws["H3"].value == "逾期9个工作日"  # not 1,000+ days, not a finding
