@@ -21,6 +21,7 @@ CODES: dict[str, str] = {
     "W-LEGACY": WARNING,
     "W-MISSING-SHEET": ERROR,
     "W-HEADER": ERROR,
+    "W-HEADER-DUPLICATE": WARNING,
     "W-LOCKED": WARNING,
     "W-CHANGED": WARNING,
     "W-LOSSY": ERROR,

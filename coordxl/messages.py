@@ -241,6 +241,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fix.W-MISSING-SHEET": ("请从模板复制该工作表。", "Copy the sheet from the template."),
     "finding.W-HEADER": ("找不到列“{field}”", "Column '{field}' is not found"),
     "fix.W-HEADER": ("请在表头行添加该列（可参照模板）。", "Add the column to the header row (see the template)."),
+    "finding.W-HEADER-DUPLICATE": ("两列都是“{field}”（{cells}），读取的是 {chosen} 列", "Two columns are '{field}' ({cells}); column {chosen} is read"),
+    "fix.W-HEADER-DUPLICATE": ("请删除或改名多余的一列。", "Delete or rename the extra column."),
     "finding.W-LOCKED": ("工作簿正被打开（{owner}），本次未写入预警", "The workbook is open ({owner}); alerts not written this run"),
     "fix.W-LOCKED": ("关闭文件后下次运行会自动写入。", "Close the file; the next run writes the alerts."),
     "finding.W-CHANGED": ("工作簿在运行期间被修改，本次未写入预警", "The workbook changed during the run; alerts not written"),

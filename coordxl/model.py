@@ -476,6 +476,11 @@ class _Normalizer:
         for f in data.missing:
             if f.required:
                 self.add("W-HEADER", data.sheet, a1(data.header_row, 1), field=(f.zh, f.en))
+        for key, chosen, others in data.duplicates:
+            f = data.table.field(key)
+            cells = "、".join(a1(data.header_row, c) for c in sorted([chosen, *others]))
+            self.add("W-HEADER-DUPLICATE", data.sheet, a1(data.header_row, chosen), field=(f.zh, f.en),
+                     cells=cells, chosen=a1(1, chosen)[:-1])
         values = {}
         invalid: dict[int, set[str]] = {}  # sheet row -> fields whose value is an error
         start = len(self.findings)

@@ -104,6 +104,7 @@ class TableData:
     items: list | None = None  # a ledger's 事项 value of each record
     progress: list | None = None  # the 进度 / 完成率 column's value of each record, when there is one
     skipped: int = 0  # section rows (一、市场部) and total rows (合计) between the records
+    duplicates: list = dc_field(default_factory=list)  # (field key, chosen column, other columns), 1-based
 
     def __len__(self) -> int:
         return len(self.rownums)
@@ -206,6 +207,29 @@ def find_header(rows: list[list[Any]], table: schema.Table, start: int = 0, stop
     return (best[0], best[2]) if best else None
 
 
+def duplicate_columns(rows: list[list[Any]], header: int, table: schema.Table, cols: dict[str, int]
+                      ) -> list[tuple[str, int, list[int]]]:
+    """Fields named by two header cells (an English 'Status' left of 状态): (key, chosen, others), 0-based.
+
+    The canonical Chinese label wins, then the column with more values below; ``cols`` is updated.
+    """
+    names = _spellings(table.fields)
+    seen: dict[str, list[int]] = {}
+    for c, value in enumerate(rows[header]):
+        if value.__class__ is str and value and (key := names.get(_label_key(value))):
+            seen.setdefault(key, []).append(c)
+    out = []
+    for key, found in seen.items():
+        if len(found) < 2:
+            continue
+        zh = label_key(table.field(key).zh)
+        filled = lambda c: sum(1 for row in rows[header + 1:] if c < len(row) and row[c] not in ("", None))  # noqa: E731
+        chosen = max(found, key=lambda c: (label_key(rows[header][c]) == zh, filled(c), -c))
+        cols[key] = chosen
+        out.append((key, chosen, [c for c in found if c != chosen]))
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def _ledger_labels() -> frozenset[str]:
     return frozenset(label_key(x) for x in LEDGER_ITEM_LABELS)
@@ -275,6 +299,7 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
     if not found:
         return None
     header, cols = found
+    duplicates = duplicate_columns(rows, header, table, cols)
     item_col = progress_col = None
     if table.key == "tasks":
         for c, value in enumerate(rows[header]):
@@ -311,7 +336,8 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
     missing = [f for f in table.fields if f.key not in cols and not f.written_by_jobs]
     header_width = max((c + 1 for c, v in enumerate(rows[header]) if v not in ("", None)), default=0)
     return TableData(table, name, header + 1, {k: c + 1 for k, c in cols.items()}, rownums, raw, missing,
-                     item_col + 1 if item_col is not None else None, header_width, items, progress, len(skip))
+                     item_col + 1 if item_col is not None else None, header_width, items, progress, len(skip),
+                     [(k, c + 1, [o + 1 for o in others]) for k, c, others in duplicates])
 
 
 def _read_form(rows, sheet: schema.Sheet, name: str, skip_rows: set[int]) -> FormData:

@@ -134,6 +134,9 @@ class Table:
     def label(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
 
+    def field(self, key: str) -> Field:
+        return next(f for f in self.fields if f.key == key)
+
 
 Part = Form | Table
 

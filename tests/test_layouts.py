@@ -264,3 +264,26 @@ def test_the_real_life_example_tracker_through_libreoffice(share_with_roster, so
     run_weekly(share_with_roster, TODAY, NOW)
     [line] = [r for r in weekly_sheet(share_with_roster, "总览") if r and r[0] == "华东门店焕新"]
     assert line[3] == 0.25 and line[5] == 2  # 1 of 4 done (H1 gives no percentage); H1, H2 due next week
+
+
+def test_two_header_cells_naming_one_field_prefer_the_chinese_one_and_say_so(share_with_roster, soffice):
+    def english_status_left(ws, wb):
+        ws.insert_cols(9)  # an English 'Status' column left of 状态, half filled in long ago
+        ws["I2"] = "Status"
+        for task in ("T03", "T06"):
+            ws[f"I{ROW[task]}"] = "In progress"
+    path = saved_by_libreoffice(soffice, tracker_workbook(share_with_roster, english_status_left,
+                                                          d=_done_t03()))
+    report = run_check(share_with_roster, TODAY)
+    [dup] = [f for f in report.findings if f.code == "W-HEADER-DUPLICATE"]
+    assert dup.cell == "J2" and "I2、J2" in dup.message_zh and dup.severity == "warning"
+    run_daily(share_with_roster, TODAY, NOW)
+    got = flags(path, col="N")
+    assert ROW["T03"] not in got  # 状态 says 已完成: no flag, no reminder
+    assert "T03" not in digests(share_with_roster).get("fengxue", "")
+
+
+def _done_t03():
+    d = clean_launch()
+    d["tasks"][2].update(status="done", done_on=dt.date(2026, 8, 19))
+    return d
