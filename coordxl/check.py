@@ -257,8 +257,8 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
             progress(path, len(paths))
         report.workbooks += 1
         found.extend(outcome.findings)
-        if not outcome.readable:
-            report.unreadable += 1
+        if not outcome.readable:  # unreadable, or readable but not a coordination item
+            report.unreadable += any(f.code == "W-UNREADABLE" for f in outcome.findings)
             continue
         if outcome.ledger and path not in first:
             late.append(outcome.ledger_tasks)

@@ -485,7 +485,10 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
     try:
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
     except Exception as exc:  # calamine raises several unrelated types for bad files
-        data_out.findings.append(finding("W-UNREADABLE", display, reason="corrupt", detail=_short(exc)))
+        # a legacy file that cannot be read at all is not "read, never written": only the real reason stays
+        data_out.findings = [f for f in data_out.findings if f.code != "W-LEGACY"]
+        reason = "encrypted" if re.search(r"password|encrypt", str(exc), re.I) else "corrupt"
+        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason, detail=_short(exc)))
         return None, data_out
     return wb, data_out
 

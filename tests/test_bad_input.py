@@ -151,3 +151,17 @@ def test_a_100k_row_tracker_is_read(share_with_roster):
     report = run_check(share_with_roster, TODAY, keep_items=True)
     [item] = [i for i in report.items if i.workbook.endswith("大表.xlsx")]
     assert len(item.tasks) == 100_000
+
+
+def test_what_cannot_be_read_and_what_is_no_item_are_told_apart(example_root):
+    import openpyxl
+    other = openpyxl.Workbook()
+    other.active.append(["月份", "销售额"])
+    other.save(example_root / "进行中" / "销售数据.xlsx")                  # a workbook, just not an item
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
+    (example_root / "进行中" / "旧账.xls").write_bytes(ole)                # an .xls that cannot be read at all
+    report = run_check(example_root, TODAY)
+    assert report.unreadable == 1
+    old = [f.code for f in report.findings if f.workbook == "进行中/旧账.xls"]
+    assert old == ["W-UNREADABLE"]  # not also "W-LEGACY: read, never written"
+    assert [f.code for f in report.findings if f.workbook == "进行中/销售数据.xlsx"] == ["W-MISSING-SHEET"]
