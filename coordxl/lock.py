@@ -21,6 +21,8 @@ from .errors import CoordxlError
 
 log = logging.getLogger(__name__)
 
+WRITING_GRACE = 10.0  # seconds a lock file may stay empty while its owner writes it
+
 
 class LockHeld(CoordxlError):
     """Another process holds the folder's lock."""
@@ -61,7 +63,11 @@ class FolderLock:
 
     def _stale(self, holder: dict | None) -> bool:
         if holder is None:
-            return True
+            # empty or half written: its owner may be writing it this very moment (create, then write)
+            try:
+                return time.time() - self.path.stat().st_mtime > WRITING_GRACE
+            except FileNotFoundError:
+                return True
         if holder.get("host") == self.mine["host"]:
             return not _alive(int(holder.get("pid", 0)))
         try:

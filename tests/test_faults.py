@@ -203,3 +203,11 @@ def test_a_damaged_state_db_is_moved_aside_and_a_fresh_one_started(example_root)
     [aside] = db_path.parent.glob("state.db.damaged-*")
     assert aside.read_bytes().startswith(b"\x00garbage")
     assert len(Store(db_path).mails(TODAY)) == 8
+
+
+def test_a_lock_file_still_being_written_is_not_taken_over(tmp_path):
+    (tmp_path / "job.lock").write_text("")  # another process created it and is about to write its pid
+    lock = FolderLock(tmp_path, "job.lock")
+    with pytest.raises(Exception, match="in progress"):
+        lock.acquire("daily", wait=0)
+    assert (tmp_path / "job.lock").read_text() == ""
