@@ -42,8 +42,11 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
     from .summary import run_weekly
 
     weekly = run_weekly(root, example.DEMO_TODAY, now.replace(hour=9, minute=30), layout=layout)
-    console.print(f"\n[bold]去看看 / where to look[/]", highlight=False)
+    console.print("\n[bold]去看看 / where to look[/]", highlight=False)
     console.print(f"  预警已写入 / flagged workbook: {layout.active / 'Q3新品上市推广.xlsx'}（执行进度 › 预警）",
+                  highlight=False)
+    console.print(f"  真实排版 / real-life layout:   {layout.active / (example.STORES + '.xlsx')}"
+                  "（分节行、合并单元格、两位负责人、完成90%、合计行 / sections, merged cells, two owners, 90%, a total row）",
                   highlight=False)
     console.print(f"  校验报告 / validation report:  {written}", highlight=False)
     console.print(f"  周报 / weekly summary:         {weekly.weekly.path}", highlight=False)
