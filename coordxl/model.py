@@ -461,7 +461,7 @@ class _Normalizer:
             values[f.key] = self.value(f, raw, sheet, data.cell(f.key),
                                        required=f.required and f.key not in optional)
         repeated = self.roster.repeated if self.roster is not None else ()
-        for f in fields:
+        for f in fields if repeated else ():
             if f.type == schema.PERSON and values.get(f.key) in repeated:
                 dept = values.get("initiating_department") or values.get("department") or ""
                 person, _ = self.roster.resolve(raws[f.key], dept)
@@ -560,7 +560,10 @@ class _Normalizer:
                 problems[raw] = done[1]
         if f.type in _DATE_TYPES:  # the distance from the item's date is not part of the run-wide memo
             lo, hi = self.bounds[f.type]
-            for raw, value in converted.items():
+            days = list(filter(None, converted.values()))  # dates are true, None is not
+            if days and lo <= min(days) and max(days) <= hi:
+                days = []  # the common case: every date near the item's own
+            for raw, value in (converted.items() if days else ()):
                 if value is not None and not lo <= value <= hi:
                     day = value.date() if isinstance(value, dt.datetime) else value
                     converted[raw] = None

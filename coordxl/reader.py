@@ -185,26 +185,31 @@ def _spellings(fields: tuple[schema.Field, ...]) -> dict[str, str]:
 
 
 def find_header(rows: list[list[Any]], table: schema.Table, start: int = 0, stop: int | None = None,
-                min_hits: int = 2) -> tuple[int, dict[str, int]] | None:
-    """The 0-based row index and field→0-based column map of the best header row, or None."""
+                min_hits: int = 2) -> tuple[int, dict[str, int], bool] | None:
+    """The 0-based row index and field→0-based column map of the best header row, and whether a
+    field is named twice in it; or None."""
     names = _spellings(table.fields)
-    best: tuple[int, int, dict[str, int]] | None = None
+    best: tuple[int, int, dict[str, int], bool] | None = None
     stop = min(len(rows), stop if stop is not None else start + HEADER_SCAN_ROWS)
     every = len(set(names.values()))
     for r in range(start, stop):
         columns: dict[str, int] = {}
+        twice = False
         for c, value in enumerate(rows[r]):
             if value.__class__ is not str or not value:
                 continue
             key = names.get(_label_key(value))
-            if key and key not in columns:
-                columns[key] = c
+            if key:
+                if key not in columns:
+                    columns[key] = c
+                else:
+                    twice = True
         hits = len(columns)
         if hits >= min_hits and (best is None or hits > best[1]):
-            best = (r, hits, columns)
+            best = (r, hits, columns, twice)
             if hits == every:
                 break  # every field found: no later row can match better
-    return (best[0], best[2]) if best else None
+    return (best[0], best[2], best[3]) if best else None
 
 
 def duplicate_columns(rows: list[list[Any]], header: int, table: schema.Table, cols: dict[str, int]
@@ -244,18 +249,25 @@ def _is_total(value: Any) -> bool:
     return isinstance(value, str) and bool(_TOTAL.match(schema.fold(value)))
 
 
-def _section_and_total_rows(picked: list[tuple], wanted: list[int]) -> set[int]:
+def _section_and_total_rows(picked: list[tuple], wanted: list[int], status: int | None = None) -> set[int]:
     """Rows that are not tasks: a section row (its only content a label in the table's first one or
     two columns: 一、市场部, 第二阶段) or a total row (合计, 小计, 总计, 汇总, Total in those columns).
 
-    Only rows with at least half their cells empty are looked at (a task fills most of its row),
-    so a 50,000-row tracker costs one C-level count per row.
+    Only rows with at least half their cells empty are looked at (a task fills most of its row), and
+    in a tracker only those without a 状态 (position ``status`` in the row): a 50,000-row tracker
+    costs a few C-level passes.
     """
     leading = sorted(range(len(wanted)), key=wanted.__getitem__)[:2]
     out = set()
     half = (len(wanted) + 1) // 2
-    empties = map(tuple.count, picked, itertools.repeat(""))
-    for i in itertools.compress(itertools.count(), map(operator.le, itertools.repeat(half), empties)):
+    rows = itertools.count()
+    if status is not None:
+        rows = list(itertools.compress(rows, map(operator.not_, map(operator.itemgetter(status), picked))))
+        candidates = [picked[i] for i in rows]
+    else:
+        candidates = picked
+    empties = map(tuple.count, candidates, itertools.repeat(""))
+    for i in itertools.compress(rows, map(operator.le, itertools.repeat(half), empties)):
         t = picked[i]
         empty = t.count("")
         if empty == len(t):
@@ -298,8 +310,8 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
     found = find_header(rows, table, start=start, stop=len(rows) if start else None)
     if not found:
         return None
-    header, cols = found
-    duplicates = duplicate_columns(rows, header, table, cols)
+    header, cols, twice = found
+    duplicates = duplicate_columns(rows, header, table, cols) if twice else []
     item_col = progress_col = None
     if table.key == "tasks":
         for c, value in enumerate(rows[header]):
@@ -323,7 +335,7 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
     picked = list(map(operator.itemgetter(*wanted), body)) if len(wanted) > 1 else [(row[wanted[0]],) for row in body]
     n = len(keys)
     blank = ("",) * n
-    skip = _section_and_total_rows(picked, wanted)
+    skip = _section_and_total_rows(picked, wanted, keys.index("status") if "status" in keys else None)
     keep = [i for i, t in enumerate(picked) if t[:n] != blank and i not in skip]
     if len(keep) != len(picked):
         picked = [picked[i] for i in keep]
@@ -438,9 +450,16 @@ def classify(sheet_name: str, rows: list[list[Any]], candidates: tuple[schema.Sh
     return best
 
 
-def _unzipped_size(data: bytes) -> int:
+def _zip_facts(data: bytes) -> tuple[int, bool]:
+    """(unpacked size, uses the 1904 date system) of a zipped workbook, from one look at the zip."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return sum(info.file_size for info in zf.infolist())
+        size = sum(info.file_size for info in zf.infolist())
+        try:
+            with zf.open("xl/workbook.xml") as fh:  # only its start: workbookPr comes first
+                head = fh.read(4096)
+        except Exception:  # .ods, not a workbook, or damaged (calamine will say so): no Excel date setting
+            head = b""
+    return size, bool(_DATE1904.search(head))
 
 
 def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = None):
@@ -466,7 +485,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             return None, data_out
     elif raw.startswith(ZIP_MAGIC):
         try:
-            size = _unzipped_size(raw)
+            size, data_out.date1904 = _zip_facts(raw)
         except (zipfile.BadZipFile, EOFError, ValueError) as exc:
             data_out.findings.append(finding("W-UNREADABLE", display, reason="corrupt", detail=str(exc)))
             return None, data_out
@@ -474,7 +493,6 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             data_out.findings.append(finding("W-UNREADABLE", display, reason="too_big",
                                              detail=f"{size // 2**20} MB"))
             return None, data_out
-        data_out.date1904 = _date1904(raw)
         if suffix == ".ods":
             data_out.findings.append(finding("W-LEGACY", display, reason="ods"))
             data_out.legacy = True
@@ -494,16 +512,6 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
 
 
 _DATE1904 = re.compile(rb'<(?:\w+:)?workbookPr\b[^>]*\bdate1904="(?:1|true)"')
-
-
-def _date1904(raw: bytes) -> bool:
-    """Does the workbook count dates from 1904 (Mac Excel's setting)?"""
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            head = zf.read("xl/workbook.xml")[:4096]
-    except (KeyError, zipfile.BadZipFile, OSError):
-        return False
-    return bool(_DATE1904.search(head))
 
 
 def _looks_like_text(raw: bytes) -> bool:
