@@ -52,11 +52,13 @@ STATE_LABELS = {
 SKIP_REASONS = {
     "zh": {"locked": "文件正被打开", "changed": "运行期间被修改", "writeback_off": "已关闭写回", "lossy": "写入会改变其他内容，已恢复",
            "formula": "预警列是公式", "format": "旧格式，不写入",
-           "ambiguous_sheet": "有多个执行进度表，无法确定读哪个"},
+           "ambiguous_sheet": "有多个执行进度表，无法确定读哪个", "readonly": "只读文件",
+           "permission": "无法保留文件所有者"},
     "en": {"locked": "open in Excel/LibreOffice", "changed": "changed during the run", "writeback_off": "write-back is off",
            "lossy": "would change other content; restored", "formula": "alert cell is a formula",
            "format": "old format, never written",
-           "ambiguous_sheet": "several tracker sheets; none is named exactly"},
+           "ambiguous_sheet": "several tracker sheets; none is named exactly", "readonly": "read-only file",
+           "permission": "its owner could not be kept"},
 }
 
 

@@ -385,6 +385,10 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         result.reason = f"unreadable: {exc}"
         return result
     current = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(original).hexdigest())
+    if not st.st_mode & 0o222:  # marked read-only by its owner: never written
+        result.findings.append(finding("W-READONLY", job.display, job.sheet))
+        result.reason = "readonly"
+        return result
     if job.fingerprint is not None and current != job.fingerprint:
         result.findings.append(finding("W-CHANGED", job.display, job.sheet))
         result.reason = "changed"
@@ -427,6 +431,10 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
             result.reason = "locked"
             return result
         shutil.copymode(path, tmp)  # permissions only: the new mtime must say the file changed
+        if not _same_owner(path, tmp, st):  # the colleague must still own (and be able to save) their file
+            result.findings.append(finding("W-PERMISSION", job.display, job.sheet))
+            result.reason = "permission"
+            return result
         ours = tmp.read_bytes()  # exactly what goes in place, to tell our file from a later save
         os.replace(tmp, path)
     finally:
@@ -479,6 +487,18 @@ def _unwritten(cells: list[list], job: FlagWrite) -> list[str]:
         if (got or "") != value:
             out.append(f"{job.sheet}!{a1(r, job.column)} not written")
     return out
+
+
+def _same_owner(path: Path, tmp: Path, st: os.stat_result) -> bool:
+    """Give ``tmp`` the owner and group of the workbook it replaces; False when that is not allowed."""
+    mine = os.stat(tmp)
+    if (mine.st_uid, mine.st_gid) == (st.st_uid, st.st_gid) or not hasattr(os, "chown"):
+        return True
+    try:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    except OSError:
+        return False
+    return True
 
 
 def _read_or_none(path: Path) -> bytes | None:

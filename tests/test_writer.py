@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -393,3 +394,25 @@ def test_a_mac_excel_workbook_counts_its_dates_from_1904(share_with_roster):
     run_daily(share_with_roster, dt.date(2026, 8, 20), NOW)
     ws = openpyxl.load_workbook(path)["执行进度"]
     assert ws["H2"].value == ws["H3"].value == "逾期9个工作日"  # not 1,000+ days, not a finding
+
+
+def test_a_read_only_workbook_is_never_written(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    path.chmod(0o444)
+    before = sha256(path)
+    result = flag(path, {2: "受阻"})
+    assert not result.written and [f.code for f in result.findings] == ["W-READONLY"]
+    assert sha256(path) == before and (path.stat().st_mode & 0o777) == 0o444
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give a file away")
+def test_a_colleague_s_workbook_stays_theirs_after_the_flags(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    os.chown(path, 4321, 4321)  # owned by a colleague, as on a shared folder
+    path.chmod(0o664)
+    result = flag(path, {2: "受阻"})
+    assert result.written
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4321, 4321, 0o664)
