@@ -389,6 +389,10 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         result.findings.append(finding("W-READONLY", job.display, job.sheet))
         result.reason = "readonly"
         return result
+    if not os.access(path.parent, os.W_OK | os.X_OK):  # before a backup is made that could never be used
+        result.findings.append(finding("W-PERMISSION", job.display, job.sheet))
+        result.reason = "permission"
+        return result
     if job.fingerprint is not None and current != job.fingerprint:
         result.findings.append(finding("W-CHANGED", job.display, job.sheet))
         result.reason = "changed"
