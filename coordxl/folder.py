@@ -8,6 +8,7 @@ existing roster; `new` refuses an existing file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import re
 import shutil
@@ -145,12 +146,31 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f
 
 
 def safe_filename(title: str, limit: int = 80) -> str:
-    """A title as a file name that works on Windows, macOS and Linux: 'Q3/Q4: 推广?' -> 'Q3_Q4_ 推广_'."""
+    """A title as a file name that works on Windows, macOS and Linux: 'Q3/Q4: 推广?' -> 'Q3_Q4_ 推广_'.
+
+    At most ``limit`` characters and 150 bytes (a CJK character is 3), so the names made from it
+    (backups, drafts, archive folders) stay under the file systems' 255 bytes.
+    """
     name = _ILLEGAL.sub("_", title).strip().strip(".").strip()
-    name = name[:limit].rstrip(". ")
+    name = fit_bytes(name[:limit].rstrip(". "), 150)
     if name.split(".")[0].upper() in _RESERVED:
         name = f"_{name}"
     return name
+
+
+def fit_bytes(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping its extension and a hash of the whole.
+
+    >>> len(fit_bytes("协" * 100 + ".xlsx", 120).encode()) <= 120
+    True
+    """
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".") if "." in name[-8:] else (name, "", "")
+    tail = f"-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}{dot}{ext}"
+    room = limit - len(tail.encode("utf-8"))
+    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return cut + tail
 
 
 def new_item(title: str, root: Path | str, initiator: str, today: dt.date,

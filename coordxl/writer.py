@@ -31,6 +31,7 @@ from typing import Callable
 import python_calamine as calamine
 
 from .findings import Finding, finding
+from .folder import fit_bytes
 from .reader import Fingerprint, a1
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -412,15 +413,16 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         result.reason = f"unsupported: {exc}"
         return result
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
-    folder = backups / f"{path.stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    folder = backups / f"{fit_bytes(path.stem, 150)}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    keep_name = fit_bytes(path.name, 200)  # the stamp and a suffix go in front: names stay under 255 bytes
     folder.mkdir(parents=True, exist_ok=True)
-    backup = folder / f"{stamp}-{path.name}"
+    backup = folder / f"{stamp}-{keep_name}"
     n = 1
     while backup.exists():  # two runs in the same instant (or one fixed clock): keep both
-        backup = folder / f"{stamp}.{n}-{path.name}"
+        backup = folder / f"{stamp}.{n}-{keep_name}"
         n += 1
     _fsync_write(backup, original)
-    tmp = path.with_name(f".~coordxl-{os.getpid()}-{path.name}.tmp")
+    tmp = path.with_name(f".~coordxl-{os.getpid()}-{keep_name}.tmp")
     try:
         _fsync_write(tmp, patched)
         if hook:
@@ -451,7 +453,7 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     if written != ours:
         # another program saved the workbook just after our replace (Excel's save-as-temp-and-rename,
         # a sync client): theirs is the newer file and stays; both versions are kept beside the backups
-        _fsync_write(folder / f"{stamp}-coordxl-{path.name}", ours)
+        _fsync_write(folder / f"{stamp}-coordxl-{keep_name}", ours)
         result.findings.append(finding("W-CHANGED", job.display, job.sheet))
         result.reason = "changed"
         result.backup = backup
@@ -470,13 +472,13 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
             result.findings.append(finding("W-CHANGED", job.display, job.sheet))
             result.reason = "changed"
             return result
-        restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{path.name}.tmp")
+        restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{keep_name}.tmp")
         shutil.copyfile(backup, restore)
         os.replace(restore, path)
         result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=", ".join(diff[:5])))
         result.reason = "lossy"
         return result
-    _rotate(folder, path.name, keep)
+    _rotate(folder, keep_name, keep)
     result.written = True
     result.backup = backup
     return result

@@ -211,3 +211,26 @@ def test_a_lock_file_still_being_written_is_not_taken_over(tmp_path):
     with pytest.raises(Exception, match="in progress"):
         lock.acquire("daily", wait=0)
     assert (tmp_path / "job.lock").read_text() == ""
+
+
+# --- long CJK titles: every name made from them stays under 255 bytes --------------------------
+
+def test_an_eighty_character_title_is_flagged_backed_up_and_reviewed(share_with_roster):
+    from coordxl.review import run_review
+    title = "关于二〇二六年第三季度华东华南华北三大区域新品上市推广与渠道铺货及门店陈列物料统一采购的跨部门协调事项" * 2
+    result = CliRunner().invoke(main, ["new", title[:80], "--root", str(share_with_roster), "--initiator", "张伟",
+                                       "--today", "2026-08-20"])
+    assert result.exit_code == 0, result.output
+    [path] = (share_with_roster / "进行中").glob("*.xlsx")
+    assert len(path.name.encode()) <= 160
+    wb = openpyxl.load_workbook(path)  # give it an overdue task so the job writes and backs it up
+    ws = wb["执行进度"]
+    ws["A3"], ws["B3"], ws["D3"], ws["E3"], ws["G3"], ws["H3"], ws["I3"] = (
+        "T1", "报价", "市场部", "张伟", dt.datetime(2026, 8, 10), "报价单", "进行中")
+    wb.save(path)
+    result = CliRunner().invoke(main, ["daily", str(share_with_roster), "--today", "2026-08-20"])
+    assert "Traceback" not in result.output and openpyxl.load_workbook(path)["执行进度"]["M3"].value
+    backups = list((share_with_roster / ".coordxl" / "backups").rglob("*.xlsx"))
+    assert backups and all(len(p.name.encode()) <= 255 for p in backups)
+    draft = run_review(share_with_roster, path.stem, TODAY)
+    assert draft.exists() and len(draft.name.encode()) <= 255
