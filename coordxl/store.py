@@ -185,11 +185,6 @@ class Store:
             return {"*"}
         return {a for a in (row["accepted"] + "\n" + row["rejected"]).split("\n") if a}
 
-    def was_sent(self, key: str) -> bool:
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT status FROM mails WHERE key = ?", (key,)).fetchone()
-        return bool(row) and row["status"] == "sent"
-
     def record_mail(self, mail, day: dt.date, now: dt.datetime, status: str, transport: str,
                     error: str = "", refused: dict | None = None, accepted: set[str] = frozenset(),
                     rejected: set[str] = frozenset()) -> None:
