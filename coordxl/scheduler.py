@@ -35,6 +35,7 @@ log = logging.getLogger("coordxl.scheduler")
 LOCK_NAME = "scheduler.lock"
 POLL_SECONDS = 30
 WAKE_GAP = dt.timedelta(minutes=5)  # a tick this late means the machine slept
+CLOCK_SLACK = dt.timedelta(minutes=5)  # runs stamped further ahead than this came from a clock now set back
 
 
 class SchedulerLock(FolderLock):
@@ -116,6 +117,7 @@ class Scheduler:
         self.stop = stop or threading.Event()  # set → the loop ends after the current job
         self.running: str | None = None
         self.last_tick: dt.datetime | None = None
+        self.future_runs: set[tuple[str, str]] = set()  # runs stamped after now, logged once each
         self.sched = schedule.Scheduler()
         self._plan()
 
@@ -127,10 +129,24 @@ class Scheduler:
         every.at(self.times.weekly.strftime("%H:%M"), tz).do(self.run_job, "weekly", True)
 
     def _attempted(self, job: str, since: dt.datetime) -> bool:
-        """Did ``job`` run (successfully or not) at or after ``since``? A failed run waits for the next slot."""
+        """Did ``job`` run (successfully or not) at or after ``since``? A failed run waits for the next slot.
+
+        A run stamped after now (the clock was set back, e.g. by NTP) never counts: it would
+        otherwise make every slot up to its date look done, silently.
+        """
         since = since.replace(tzinfo=None)
-        return any(not run["dry_run"] and dt.datetime.fromisoformat(run["started_at"]) >= since
-                   for run in self.store.runs(job))
+        now = self.clock().replace(tzinfo=None)
+        found = False
+        for run in self.store.runs(job):
+            started = dt.datetime.fromisoformat(run["started_at"])
+            if started > now + CLOCK_SLACK:
+                if (job, run["started_at"]) not in self.future_runs:
+                    self.future_runs.add((job, run["started_at"]))
+                    log.warning("%s: a run is recorded at %s, after now (%s): the clock was set back? "
+                                "It does not count as done", job, run["started_at"], now.isoformat(timespec="minutes"))
+                continue
+            found = found or (not run["dry_run"] and started >= since)
+        return found
 
     def run_job(self, job: str, scheduled: bool = False) -> None:
         """Run one job, whatever happens: log it, record it, never raise."""

@@ -181,3 +181,17 @@ def test_job_scripts_exit_codes(example_root, tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "jobs" / "daily.py"), "--root", str(example_root)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "rules.nope" in bad.stderr
+
+
+def test_a_run_recorded_in_the_future_does_not_count_after_the_clock_was_set_back(sched, caplog):
+    """NTP moved the clock back: a run stamped 09-01 must not make 08-20's daily look done."""
+    rec, make = sched
+    rec.job("daily")(dt.date(2026, 9, 1), dt.datetime(2026, 9, 1, 9, 0))  # recorded while the clock was wrong
+    with time_machine.travel(at(2026, 8, 20, 9, 5), tick=False) as t:
+        s = make()
+        s.tick()                                   # started after 09:00: today's daily is caught up
+        tick_at(t, s, at(2026, 8, 20, 9, 6))       # and not run again
+        tick_at(t, s, at(2026, 8, 20, 9, 7))
+    assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-09-01 09:00"), ("daily", "2026-08-20 09:05")]
+    warned = [r for r in caplog.records if "clock was set back" in r.getMessage()]
+    assert len(warned) == 1  # reported once, not at every poll
