@@ -422,8 +422,14 @@ class _Normalizer:
                                      value=name, hint=_did_you_mean(close)))
         return name
 
-    def _ambiguous(self, f: schema.Field, name: str, sheet: str, cell) -> None:
+    def _tell_apart(self, f: schema.Field, name: str, raw: Any, department: str, sheet: str, cell) -> str | None:
+        """The roster key of one of several people called ``name``, by ``department`` or what the cell
+        says besides the name; None (and F-PERSON-AMBIGUOUS) when nothing tells them apart."""
+        person, _ = self.roster.resolve(raw, department)
+        if person is not None:
+            return person.key
         self.add("F-PERSON-AMBIGUOUS", sheet, cell, field=(f.zh, f.en), value=name, choices=self.roster.choices(name))
+        return None
 
     def _repeated_names(self, fields, values: dict[str, list], raws: dict[str, list], rownums: list[int],
                         columns: dict[str, int], sheet: str, invalid: dict[int, set[str]]) -> None:
@@ -441,11 +447,10 @@ class _Normalizer:
                     continue
                 # the row's department is the owner's (or requester's), not a reviewer's or approver's
                 department = (departments[i] or "") if f.key in _DEPARTMENT_OF else ""
-                person, _ = self.roster.resolve(raws[f.key][i], department)
-                if person is not None:
-                    column[i] = person.key
+                key = self._tell_apart(f, name, raws[f.key][i], department, sheet, (rownums[i], columns[f.key]))
+                if key is not None:
+                    column[i] = key
                 else:
-                    self._ambiguous(f, name, sheet, (rownums[i], columns[f.key]))
                     invalid.setdefault(rownums[i], set()).add(f.key)
 
     def form(self, data: FormData, fields: Iterable[schema.Field], sheet: str, optional: set[str] = frozenset()
@@ -464,11 +469,8 @@ class _Normalizer:
         for f in fields if repeated else ():
             if f.type == schema.PERSON and values.get(f.key) in repeated:
                 dept = values.get("initiating_department") or values.get("department") or ""
-                person, _ = self.roster.resolve(raws[f.key], dept)
-                if person is not None:
-                    values[f.key] = person.key
-                else:
-                    self._ambiguous(f, values[f.key], sheet, data.cell(f.key))
+                key = self._tell_apart(f, values[f.key], raws[f.key], dept, sheet, data.cell(f.key))
+                values[f.key] = key or values[f.key]
         return Row(sheet, 0, values, dict(data.cells), raws)
 
     def table(self, data: TableData, skip_required: set[str] = frozenset()) -> Rows:
@@ -510,25 +512,22 @@ class _Normalizer:
             return
         labels = {a1(1, data.columns[f.key])[:-1]: f for f in data.table.fields if f.key in data.columns}
         rows: dict[int, list[Finding]] = {}
-        kept: list[Finding] = []
+        out: list = []  # findings, and in place of a row's first empty cell its row number
         for f in found:
             if f.code == "F-REQUIRED" and (f.sheet, f.cell) not in self.formulas:
-                rows.setdefault(_row_of(f.cell), []).append(f)
-                if len(rows[_row_of(f.cell)]) == 1:
-                    kept.append(f)  # the row's finding takes the first missing cell's place
+                r = _row_of(f.cell)
+                if r not in rows:
+                    rows[r] = []
+                    out.append(r)
+                rows[r].append(f)
             else:
-                kept.append(f)
-        merged = []
-        for f in kept:
-            group = rows.get(_row_of(f.cell)) if f.code == "F-REQUIRED" else None
-            if group is None or group[0] is not f:
-                merged.append(f)
-                continue
-            fields = [labels[g.cell.rstrip("0123456789")] for g in group]
-            names = ("、".join(x.zh for x in fields), ", ".join(x.en for x in fields))
-            merged.append(finding("F-REQUIRED", self.workbook, f.sheet, f.cell, variant="-ROW",
-                                  row=_row_of(f.cell), fields=names))
-        self.findings[start:] = merged
+                out.append(f)
+        for i, r in enumerate(out):
+            if isinstance(r, int):
+                fields = [labels[g.cell.rstrip("0123456789")] for g in rows[r]]
+                out[i] = finding("F-REQUIRED", self.workbook, rows[r][0].sheet, rows[r][0].cell, variant="-ROW", row=r,
+                                 fields=("、".join(x.zh for x in fields), ", ".join(x.en for x in fields)))
+        self.findings[start:] = out
 
     def _column(self, f: schema.Field, raws: list, rownums: list[int], col: int, sheet: str,
                 required: bool) -> list:
