@@ -78,6 +78,7 @@ class DailyResult:
             "mails_skipped": len(self.delivery.skipped) if self.delivery else 0,
             "mails_failed": self.failed_sends,
             "mails_held": len(self.delivery.held) if self.delivery else 0,
+            "mails_unknown": len(self.delivery.unknown) if self.delivery else 0,
         }
 
 

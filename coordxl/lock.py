@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -30,7 +31,10 @@ class LockHeld(CoordxlError):
     exit_code = 2
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Does a process with this PID run on this machine?"""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -69,7 +73,7 @@ class FolderLock:
             except FileNotFoundError:
                 return True
         if holder.get("host") == self.mine["host"]:
-            return not _alive(int(holder.get("pid", 0)))
+            return not pid_alive(int(holder.get("pid", 0)))
         try:
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
@@ -108,6 +112,12 @@ class FolderLock:
                                f"lock file {self.path}")
             time.sleep(poll)
 
+    def held(self) -> bool:
+        """Does a live process hold this lock now?"""
+        if not self.path.exists():
+            return False
+        return not self._stale(self.holder())
+
     def heartbeat(self) -> None:
         with contextlib.suppress(OSError):
             os.utime(self.path)
@@ -124,7 +134,18 @@ def job_lock(layout, job: str) -> Iterator[None]:
     """Hold the folder's job lock for one run of ``job`` (waits up to ``limits.lock_wait_seconds``)."""
     lock = FolderLock(layout.state, "job.lock")
     lock.acquire(job, wait=layout.settings["limits.lock_wait_seconds"])
+    # a long run renews the file, so another machine never takes the lock over as stale
+    stop = threading.Event()
+    beat = threading.Thread(target=_beat, args=(lock, stop), name="coordxl-lock-heartbeat", daemon=True)
+    beat.start()
     try:
         yield
     finally:
+        stop.set()
+        beat.join()
         lock.release()
+
+
+def _beat(lock: FolderLock, stop: threading.Event, every: float = 60.0) -> None:
+    while not stop.wait(every):
+        lock.heartbeat()

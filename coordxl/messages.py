@@ -220,6 +220,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "Cannot archive: {name} is open ({owner}); nothing was changed. Close it and run again."),
     "archive.changed": ("不能归档：{name} 在读取后被修改，未做任何修改。请重新运行。",
                         "Cannot archive: {name} changed after it was read; nothing was changed. Run it again."),
+    "mail.unknown": ("  ? {name} <{address}>：服务器收下邮件后未确认，可能已送达；不会自动重发。确认未收到后运行 coordxl daily --resend",
+                     "  ? {name} <{address}>: the server took the message but never confirmed it; it may have arrived. "
+                     "It is not resent automatically; if it did not arrive, run coordxl daily --resend"),
     "archive.done": ("已归档到 {dest}", "Archived to {dest}"),
     "archive.conflict": ("{dest} 已存在且内容不同，未做任何修改", "{dest} already exists with other content; nothing was changed"),
     "archive.index_locked": ("归档索引正被打开，索引行未写入；关闭后重新运行同一命令即可补写", "The archive index is open; its row was not written. Close it and run the same command again"),

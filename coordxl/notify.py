@@ -454,10 +454,11 @@ class SmtpTransport:
 
     name = "smtp"
 
-    def __init__(self, settings: Settings, password: str | None, timeout: float = 10.0):
+    def __init__(self, settings: Settings, password: str | None):
         self.settings = settings
         self.password = password
-        self.timeout = timeout
+        self.timeout = settings["email.timeout_seconds"]
+        self.data_timeout = settings["email.data_timeout_seconds"]
         self.client = None
 
     def open(self) -> None:
@@ -478,7 +479,44 @@ class SmtpTransport:
         self.client.login()
 
     def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
-        return self.client.smtp.sendmail(sender, recipients, msg.as_bytes())
+        """smtplib's sendmail, step by step, so that the one ambiguous moment is told apart: once the
+        message's content went out, a missing answer (waited for up to email.data_timeout_seconds, as
+        RFC 5321 §4.5.3.2 asks) raises DeliveryUnknown rather than an error that would be retried."""
+        smtp = self.client.smtp
+        smtp.sock.settimeout(self.timeout)
+        smtp.ehlo_or_helo_if_needed()
+        payload = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+        options = [f"size={len(payload)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            smtp.rset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        refused = {}
+        for address in recipients:
+            code, reply = smtp.rcpt(address)
+            if code not in (250, 251):
+                refused[address] = (code, reply)
+        if len(refused) == len(recipients):
+            smtp.rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = smtp.docmd("data")
+        if code != 354:
+            smtp.rset()
+            raise smtplib.SMTPDataError(code, reply)
+        body = re.sub(rb"(?m)^\.", b"..", payload)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        smtp.send(body + b".\r\n")
+        smtp.sock.settimeout(self.data_timeout)
+        try:
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:  # smtplib turns a timeout into a disconnect
+            raise DeliveryUnknown(f"no answer from the server within {self.data_timeout} s after the message "
+                                  f"was sent ({exc}); it may have been delivered") from exc
+        if code != 250:
+            smtp.rset()
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
 
     def close(self) -> None:
         if self.client is not None:
@@ -523,6 +561,10 @@ def make_transport(settings: Settings, state_dir: Path, today: dt.date, environ:
 
 # --- delivery ------------------------------------------------------------------------------
 
+class DeliveryUnknown(Exception):
+    """The message went to the server and no answer came back: it may or may not have been delivered."""
+
+
 @dataclass
 class Delivery:
     sent: list[Mail] = dc_field(default_factory=list)
@@ -531,6 +573,7 @@ class Delivery:
     held: list[Mail] = dc_field(default_factory=list)  # over the per-run cap, for the next run
     refused: list[Refusal] = dc_field(default_factory=list)
     refused_recipients: list[tuple[Mail, str]] = dc_field(default_factory=list)
+    unknown: list[tuple[Mail, str]] = dc_field(default_factory=list)  # never resent without --resend
 
 
 CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, socket.timeout,
@@ -579,8 +622,23 @@ def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings:
                 error = f"cannot connect: {type(exc).__name__}: {exc}"
                 result.failed += [(m, error) for m, _ in todo[index:]]
                 break
+        verdict = store.claim(mail, today, now, resend=resend)
+        if verdict != "claimed":
+            if verdict == "unknown":
+                result.unknown.append((mail, "the run sending it was killed before the server answered"))
+            else:  # sent meanwhile, or being sent by another process right now
+                result.skipped.append(mail)
+            recorded.add(mail.key)
+            continue
         try:
             refused = transport.send(mail.message(settings, today), sender, pending) or {}
+        except DeliveryUnknown as exc:
+            result.unknown.append((mail, str(exc)))
+            store.record_mail(mail, today, now, "unknown", transport.name, error=str(exc))
+            recorded.add(mail.key)
+            transport.close()
+            connected = False
+            continue
         except smtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients  # nobody took it
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
@@ -594,6 +652,9 @@ def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings:
             if reconnects > 2:
                 result.failed += [(m, "not sent: the server keeps dropping the connection") for m, _ in todo[index + 1:]]
                 break
+            continue
+        except smtplib.SMTPException as exc:  # any other refusal: this mail failed, its claim is released
+            result.failed.append((mail, f"{type(exc).__name__}: {exc}"))
             continue
         # delivery is per recipient: a refused address is retried next run (4xx) or given up (5xx)
         refused = {a.lower(): code for a, (code, _) in refused.items()}

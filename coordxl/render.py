@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .check import Report
+from .messages import text
 
 HEAD = {
     "zh": ("级别", "代码", "工作表", "单元格", "问题", "处理建议", "错误", "提醒"),
@@ -118,6 +119,9 @@ def print_mail_summary(result, lang: str, console: Console) -> None:
                   highlight=False)
     for mail, error in d.failed:
         console.print(f"  ✘ {mail.to.name} <{mail.to.email}>: {error}", highlight=False, markup=False)
+    for mail, _ in d.unknown:
+        console.print(text("mail.unknown", lang, name=mail.to.name, address=mail.to.email), style="yellow",
+                      highlight=False, markup=False)
     if d.held:
         console.print((f"[yellow]超过每次运行上限（reminders.max_mails_per_run），{len(d.held)} 封留待下次发送[/]" if zh else
                        f"[yellow]Over the per-run cap (reminders.max_mails_per_run): {len(d.held)} mails wait for the next run[/]"))

@@ -136,8 +136,13 @@ class Scheduler:
         """
         since = since.replace(tzinfo=None)
         now = self.clock().replace(tzinfo=None)
+        # a run killed halfway (SIGKILL, power loss) stays 'running': with nobody holding the job lock it
+        # is marked interrupted and does not count, so the job runs again the same day
+        self.store.settle_running(FolderLock(self.layout.state, "job.lock").held(), now)
         found = False
         for run in self.store.runs(job):
+            if run["outcome"] == "interrupted":
+                continue
             started = dt.datetime.fromisoformat(run["started_at"])
             if started > now + CLOCK_SLACK:
                 if (job, run["started_at"]) not in self.future_runs:
@@ -170,8 +175,7 @@ class Scheduler:
             log.info("heartbeat: %s %s %s in %.1f s", job, today, outcome, time.monotonic() - started)
         except Exception:
             log.exception("%s failed", job)
-            run_id = self.store.start_run(job, today, now.replace(tzinfo=None))
-            self.store.finish_run(run_id, "failed", {"error": "exception; see the log"}, now.replace(tzinfo=None))
+            self.store.record_failed_run(job, today, now.replace(tzinfo=None), {"error": "exception; see the log"})
         finally:
             self.running = None
 
@@ -279,6 +283,8 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     now = now or dt.datetime.now(times.zone)
     db = layout.state / "state.db"
     store = Store(db) if db.exists() else None
+    if store:
+        store.settle_running(FolderLock(layout.state, "job.lock").held(), now.replace(tzinfo=None))
     out = {"root": str(layout.root), "now": now.isoformat(timespec="minutes"), "jobs": {}}
     for job, nxt in (("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))):
         runs = [r for r in (store.runs(job) if store else []) if not r["dry_run"]]
@@ -292,6 +298,8 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     today = now.date()
     out["mails_sent_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "sent")
     out["mails_failed_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "failed")
+    out["mails_unknown"] = [{k: m[k] for k in ("day", "recipient", "subject", "error")}
+                            for m in (store.unknown_mails() if store else [])]
     lock = SchedulerLock(layout.state)
     holder = lock.holder()
     if holder:

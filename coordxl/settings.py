@@ -91,6 +91,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Only send to these domains; empty means any roster address"),
     Setting("email.ca_file", "", "公司自签证书的 CA 文件路径；留空使用系统信任的证书",
             "CA certificate file for a company-signed mail server; empty uses the system's trusted certificates"),
+    Setting("email.timeout_seconds", 30, "连接邮件服务器及每条 SMTP 命令的超时（秒）",
+            "Seconds to wait for the mail server to connect and answer each command"),
+    Setting("email.data_timeout_seconds", 600, "邮件内容发出后等待服务器确认的时间（秒，RFC 5321 建议 10 分钟）；"
+            "超时的邮件记为“未知”，不自动重发",
+            "Seconds to wait for the server to confirm a message after its content was sent (RFC 5321: 10 minutes); "
+            "a message without an answer is recorded 'unknown' and not resent automatically"),
     Setting("schedule.daily_time", "09:00", "每日任务时间（工作日）", "Time of the daily job (working days)"),
     Setting("schedule.weekly_day", "monday", "周报在星期几生成", "Weekday of the weekly job",
             ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")),

@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import re
+import socket
 import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
 
 from .errors import CoordxlError
+from .lock import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,37 @@ SCHEMA = [
     ALTER TABLE mails ADD COLUMN accepted TEXT NOT NULL DEFAULT '';
     ALTER TABLE mails ADD COLUMN rejected TEXT NOT NULL DEFAULT '';
     """,
+    # version 7: who runs a job and who is sending a mail right now (a claim), so a killed run is told
+    # from a live one and two processes can never both send one mail
+    """
+    ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    ALTER TABLE mails ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+    """,
 ]
+
+# mail states: sending (claimed by a live process) → sent | partial | failed | refused | unknown.
+# 'unknown': the message went to the server but no answer came back (a timeout after DATA, or the
+# sender was killed): the server may have delivered it, so it is never resent without `--resend`.
+FINAL = frozenset({"sent", "unknown", "refused"})
+
+
+def _claim_alive(claimed_by: str, stale_after: dt.timedelta) -> bool:
+    """Is the process that claimed a mail still sending it? On this host its PID says; from another
+    host only the claim's age can."""
+    try:
+        claim = json.loads(claimed_by)
+    except ValueError:
+        return False
+    if claim.get("host") == socket.gethostname():
+        return pid_alive(int(claim.get("pid", 0)))
+    age = dt.datetime.now() - dt.datetime.fromisoformat(claim.get("at", "2000-01-01T00:00:00"))
+    return age < stale_after
+
+
+def _mail_columns(mail, day: dt.date) -> tuple:
+    return (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc), mail.subject,
+            ", ".join(mail.reasons))
 
 
 class StateError(CoordxlError):
@@ -164,10 +196,40 @@ class Store:
         return db
 
     def start_run(self, job: str, today: dt.date, now: dt.datetime, dry_run: bool = False) -> int:
+        """Record a run starting. Called with the folder's job lock held (dry runs excepted), so any
+        other run still marked running was killed: it is marked 'interrupted'."""
         with closing(self._connect()) as db, db:
-            cur = db.execute("INSERT INTO runs (job, today, started_at, dry_run) VALUES (?, ?, ?, ?)",
-                             (job, today.isoformat(), now.isoformat(timespec="seconds"), int(dry_run)))
+            if not dry_run:
+                self._interrupt(db, "dry_run = 0", (), now)
+            cur = db.execute("INSERT INTO runs (job, today, started_at, dry_run, pid, host) VALUES (?, ?, ?, ?, ?, ?)",
+                             (job, today.isoformat(), now.isoformat(timespec="seconds"), int(dry_run), os.getpid(),
+                              socket.gethostname()))
             return cur.lastrowid
+
+    def record_failed_run(self, job: str, today: dt.date, now: dt.datetime, counts: dict) -> None:
+        """A run that failed before it could start (e.g. another run held the lock): one finished row."""
+        stamp = now.isoformat(timespec="seconds")
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT INTO runs (job, today, started_at, finished_at, outcome, counts, pid, host) "
+                       "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?)",
+                       (job, today.isoformat(), stamp, stamp, json.dumps(counts, ensure_ascii=False), os.getpid(),
+                        socket.gethostname()))
+
+    def settle_running(self, lock_alive: bool, now: dt.datetime) -> int:
+        """Runs still marked running although nobody holds the job lock (their process was killed) are
+        marked 'interrupted'; returns how many. ``lock_alive``: a live process holds the job lock."""
+        if lock_alive:
+            return 0
+        with closing(self._connect()) as db, db:
+            return self._interrupt(db, "dry_run = 0", (), now)
+
+    @staticmethod
+    def _interrupt(db: sqlite3.Connection, where: str, args: tuple, now: dt.datetime) -> int:
+        cur = db.execute(f"UPDATE runs SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'running' AND {where}",
+                         (now.isoformat(timespec="seconds"), *args))
+        if cur.rowcount:
+            log.warning("%d earlier run(s) were killed before they finished: marked interrupted", cur.rowcount)
+        return cur.rowcount
 
     def finish_run(self, run_id: int, outcome: str, counts: dict, now: dt.datetime) -> None:
         with closing(self._connect()) as db, db:
@@ -181,9 +243,53 @@ class Store:
             row = db.execute("SELECT status, accepted, rejected FROM mails WHERE key = ?", (key,)).fetchone()
         if not row:
             return set()
-        if row["status"] == "sent":
+        if row["status"] in FINAL and row["status"] != "refused":
             return {"*"}
         return {a for a in (row["accepted"] + "\n" + row["rejected"]).split("\n") if a}
+
+    def claim(self, mail, day: dt.date, now: dt.datetime, resend: bool = False,
+              stale_after: dt.timedelta = dt.timedelta(hours=2)) -> str:
+        """Claim a mail for sending, in one transaction, before it goes to the server.
+
+        'claimed': go ahead. 'busy': another live process is sending it right now. 'done': it needs
+        no more sending (sent, or unknown). 'unknown': a claim was found whose process died before
+        recording the outcome, so the server may have it; it is marked unknown and not sent.
+        ``resend``: the administrator asked to send again, whatever the ledger says.
+        """
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": now.isoformat(timespec="seconds")})
+        with closing(self._connect()) as db:
+            db.isolation_level = None
+            db.execute("BEGIN IMMEDIATE")  # the read and the claim are one step for every process
+            try:
+                row = db.execute("SELECT status, claimed_by FROM mails WHERE key = ?", (mail.key,)).fetchone()
+                verdict = "claimed"
+                if row and row["status"] == "sending":
+                    if _claim_alive(row["claimed_by"], stale_after):
+                        verdict = "busy"
+                    elif not resend:
+                        db.execute("UPDATE mails SET status = 'unknown', claimed_by = '', updated_at = ?, error = ? "
+                                   "WHERE key = ?", (now.isoformat(timespec="seconds"),
+                                                     "the run sending it was killed before the server answered",
+                                                     mail.key))
+                        verdict = "unknown"
+                elif row and row["status"] in ("sent", "unknown") and not resend:
+                    verdict = "done"
+                if verdict == "claimed":
+                    keep = row is not None and row["status"] == "sent"  # once sent stays sent, even on --resend
+                    db.execute(
+                        """INSERT INTO mails (key, day, kind, recipient, cc, subject, reasons, status, transport,
+                                              updated_at, workbooks, escalated, claimed_by, attempts)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', '', ?, ?, ?, ?, 0)
+                           ON CONFLICT(key) DO UPDATE SET status = ?, claimed_by = excluded.claimed_by,
+                                                          updated_at = excluded.updated_at""",
+                        (*_mail_columns(mail, day), now.isoformat(timespec="seconds"),
+                         "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc)), me,
+                         "sent" if keep else "sending"))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return verdict
 
     def record_mail(self, mail, day: dt.date, now: dt.datetime, status: str, transport: str,
                     error: str = "", refused: dict | None = None, accepted: set[str] = frozenset(),
@@ -206,11 +312,18 @@ class Store:
                    ON CONFLICT(key) DO UPDATE SET
                      status = CASE WHEN mails.status = 'sent' THEN 'sent' ELSE excluded.status END,
                      attempts = mails.attempts + 1, error = excluded.error, updated_at = excluded.updated_at,
-                     accepted = excluded.accepted, rejected = excluded.rejected""",
+                     accepted = excluded.accepted, rejected = excluded.rejected, claimed_by = '',
+                     transport = excluded.transport""",
                 (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc),
                  mail.subject, ", ".join(mail.reasons), status, error, transport, now.isoformat(timespec="seconds"),
                  "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc)),
                  "\n".join(sorted(before_ok | set(accepted))), "\n".join(sorted(before_no | set(rejected)))))
+
+    def unknown_mails(self) -> list[dict]:
+        """Mails whose delivery is unknown (the server never answered after the message): for the admin."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT * FROM mails WHERE status = 'unknown' ORDER BY updated_at, key").fetchall()
+        return [dict(r) for r in rows]
 
     def mails(self, day: dt.date | None = None) -> list[dict]:
         with closing(self._connect()) as db:

@@ -103,7 +103,7 @@ def test_a_server_whose_certificate_names_another_host_never_gets_the_password(e
     handler, port, _ = tls_server("mail.other.example", None)
     layout = _configure_tls(example_root, port)
     result = run_daily(example_root, TODAY, NOW, layout=layout,
-                       transport=SmtpTransport(layout.settings, "s3cret", timeout=5))
+                       transport=SmtpTransport(layout.settings, "s3cret"))
     assert handler.messages == [] and not result.delivery.sent
     [error] = {e for _, e in result.delivery.failed}
     assert "certificate was refused" in error and "email.ca_file" in error
@@ -116,7 +116,7 @@ def test_a_company_ca_file_is_trusted(example_root, tls_server):
         f'ca_file = "{cert}"\n', encoding="utf-8")
     layout = Layout.of(example_root)
     result = run_daily(example_root, TODAY, NOW, layout=layout,
-                       transport=SmtpTransport(layout.settings, None, timeout=5))
+                       transport=SmtpTransport(layout.settings, None))
     assert not result.delivery.failed and len(handler.messages) == len(result.delivery.sent) > 0
 
 
@@ -142,6 +142,35 @@ def test_two_daily_runs_started_together_send_each_mail_once(example_root):
         assert [p.returncode for p in procs] == [1, 1], outputs  # both ran (findings), one after the other
         keys = [(msg["X-Coordxl-Key"], r) for rcpts, msg in handler.messages for r in rcpts]
         assert len(keys) == len(set(keys)) and len({k for k, _ in keys}) == 8
+    finally:
+        controller.stop()
+
+
+BYPASS_THE_LOCK = """
+import datetime as dt, sys
+from coordxl.daily import _run_daily
+from coordxl.folder import Layout
+from coordxl.notify import SmtpTransport
+layout = Layout.of(sys.argv[1])
+_run_daily(sys.argv[1], dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), False, layout, None,
+           SmtpTransport(layout.settings, None), False)
+"""
+
+
+def test_two_processes_that_bypass_the_lock_still_send_each_mail_once(example_root):
+    """The ledger claims a mail (state 'sending') in a transaction before it goes out."""
+    handler = Recorder()
+    handler.delay = 0.3  # long sends: the two runs overlap for every mail
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        configure(example_root, controller.port)
+        procs = [subprocess.Popen([sys.executable, "-c", BYPASS_THE_LOCK, str(example_root)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        keys = [msg["X-Coordxl-Key"].strip() for _, msg in handler.messages]
+        assert len(keys) == len(set(keys)) == 8
     finally:
         controller.stop()
 

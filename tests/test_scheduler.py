@@ -195,3 +195,48 @@ def test_a_run_recorded_in_the_future_does_not_count_after_the_clock_was_set_bac
     assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-09-01 09:00"), ("daily", "2026-08-20 09:05")]
     warned = [r for r in caplog.records if "clock was set back" in r.getMessage()]
     assert len(warned) == 1  # reported once, not at every poll
+
+
+DIE_MIDWAY = """
+import datetime as dt, os, signal, sys
+from coordxl.folder import Layout
+from coordxl.lock import FolderLock
+from coordxl.store import Store
+layout = Layout.of(sys.argv[1])
+FolderLock(layout.state, "job.lock").acquire("daily")
+Store(layout.state / "state.db").start_run("daily", dt.date(2026, 8, 18), dt.datetime(2026, 8, 18, 9, 0))
+os.kill(os.getpid(), signal.SIGKILL)  # killed halfway: the run stays 'running', the lock file stays
+"""
+
+
+def test_a_job_killed_halfway_is_marked_interrupted_and_runs_again_the_same_day(sched, example_root):
+    rec, make = sched
+    rec.job("daily")(dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9, 0))  # ran yesterday
+    killed = subprocess.run([sys.executable, "-c", DIE_MIDWAY, str(example_root)])
+    assert killed.returncode == -signal.SIGKILL
+    with time_machine.travel(at(2026, 8, 18, 9, 40), tick=False) as t:
+        make().tick()                              # the scheduler restarts after the kill
+        tick_at(t, make(), at(2026, 8, 18, 11, 0))  # and once more: today's daily is done now
+    assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-08-17 09:00"), ("daily", "2026-08-18 09:40")]
+    outcomes = [r["outcome"] for r in Store(example_root / ".coordxl" / "state.db").runs("daily")]
+    assert outcomes == ["ok", "interrupted", "ok"]
+    info = CliRunner().invoke(main, ["status", str(example_root), "--json"])
+    assert json.loads(info.output)["jobs"]["daily"]["last_outcome"] == "ok"
+
+
+def test_a_live_run_is_not_taken_for_an_interrupted_one(sched, example_root):
+    """Another process holds the job lock and is running today's daily: the scheduler does not start it twice."""
+    from coordxl.lock import FolderLock
+    rec, make = sched
+    rec.job("daily")(dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9, 0))
+    lock = FolderLock(example_root / ".coordxl", "job.lock")
+    lock.acquire("daily")
+    try:
+        Store(example_root / ".coordxl" / "state.db").start_run("daily", dt.date(2026, 8, 18),
+                                                               dt.datetime(2026, 8, 18, 9, 0))
+        with time_machine.travel(at(2026, 8, 18, 9, 40), tick=False):
+            make().tick()
+    finally:
+        lock.release()
+    assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-08-17 09:00")]
+    assert [r["outcome"] for r in Store(example_root / ".coordxl" / "state.db").runs("daily")] == ["ok", "running"]

@@ -25,9 +25,10 @@ def test_generated_config_round_trips_with_every_help_line(lang):
 
 def test_email_section_has_exactly_the_design_keys():
     keys = [s.key for s in SETTINGS if s.section == "email"]
-    # DESIGN §6's keys, then ca_file (a company CA for TLS verification, asked for by the fault review)
+    # DESIGN §6's keys, then what the fault review asked for: ca_file (a company CA for TLS verification)
+    # and the two timeouts (commands; the answer after the message, RFC 5321's 10 minutes)
     assert keys == ["transport", "sender", "host", "port", "security", "user", "password_env", "allowed_domains",
-                    "ca_file"]
+                    "ca_file", "timeout_seconds", "data_timeout_seconds"]
     assert Settings.defaults()["email.transport"] == "outbox"
 
 
