@@ -240,10 +240,11 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
             return
         result.findings.extend(outcome.findings)
         if outcome.written:
+            written = {r: v for r, v in changed.items() if r not in outcome.formula_rows}
             result.written.append(item.workbook)
-            result.cells_written += len(changed)
+            result.cells_written += len(written)
             store.record_flags(item.workbook, item.tasks_sheet,
-                               {f"{col_letters(column)}{r}": v for r, v in changed.items()}, now)
+                               {f"{col_letters(column)}{r}": v for r, v in written.items()}, now)
         else:
             result.skipped.append((item.workbook, outcome.reason))
 

@@ -9,6 +9,7 @@ and :mod:`coordxl.rules` do.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -33,6 +34,8 @@ LEDGER_ITEM_LABELS = ("事项", "项目", "协调事项", "事项名称", "item"
 # a tracker's own percent-complete column (read when present; not part of the template)
 PROGRESS_LABELS = ("进度", "完成率", "完成进度", "进度%", "完成百分比", "完成比例", "progress", "%complete", "percent complete")
 # a row whose first cell is one of these words (合计, 小计：, Total (Q3)) is a total, not a task
+# a note or legend row under (or inside) a list: 说明：…, 备注, 注:, 图例, Note: … (NFKC folds ： to :)
+_NOTE = re.compile(r"^(说明|备注|注|注意|图例|填表说明|填写说明|note|notes|legend)(:.*)?$")
 _TOTAL = re.compile(r"^[\d.、一二三四五六七八九十]*(合计|小计|总计|汇总|total|subtotal)([(:].*)?$")
 
 
@@ -158,6 +161,7 @@ class WorkbookData:
     legacy: bool = False
     date1904: bool = False  # Mac Excel's date system: a plain serial counts from 1904-01-01
     ambiguous: set[str] = dc_field(default_factory=set)  # schema keys with several candidate sheets, none exact
+    tables: dict[str, tuple] = dc_field(default_factory=dict)  # Excel table name -> (ref, header rows, total rows)
 
     def first(self, key: str) -> SheetData | None:
         found = self.sheets.get(key)
@@ -249,9 +253,12 @@ def _is_total(value: Any) -> bool:
     return isinstance(value, str) and bool(_TOTAL.match(schema.fold(value)))
 
 
-def _section_and_total_rows(picked: list[tuple], wanted: list[int], status: int | None = None) -> set[int]:
+def _section_and_total_rows(picked: list[tuple], wanted: list[int], status: int | None = None,
+                            flag: int | None = None) -> set[int]:
     """Rows that are not tasks: a section row (its only content a label in the table's first one or
-    two columns: 一、市场部, 第二阶段) or a total row (合计, 小计, 总计, 汇总, Total in those columns).
+    two columns: 一、市场部, 第二阶段), a total row (合计, 小计, 总计, 汇总, Total in those columns) or a
+    note row (说明：…, 备注, 图例 first). Text in the 预警 column (position ``flag``) does not make
+    such a row a task: a legend often explains that very column.
 
     Only rows with at least half their cells empty are looked at (a task fills most of its row), and
     in a tracker only those without a 状态 (position ``status`` in the row): a 50,000-row tracker
@@ -269,11 +276,46 @@ def _section_and_total_rows(picked: list[tuple], wanted: list[int], status: int 
     empties = map(tuple.count, candidates, itertools.repeat(""))
     for i in itertools.compress(rows, map(operator.le, itertools.repeat(half), empties)):
         t = picked[i]
+        if flag is not None:
+            t = t[:flag] + t[flag + 1:]
         empty = t.count("")
         if empty == len(t):
             continue
         labels = [t[j] for j in leading if isinstance(t[j], str) and t[j]]
-        if any(_is_total(v) for v in labels) or (empty == len(t) - 1 and labels):
+        if (any(_is_total(v) for v in labels) or (empty == len(t) - 1 and labels)
+                or (labels and labels[0] is t[leading[0]] and _NOTE.match(schema.fold(labels[0])))):
+            out.add(i)
+    return out
+
+
+def _repeated_headers(picked: list[tuple], keys: list[str], header: list[Any], wanted: list[int],
+                      table: schema.Table) -> set[int]:
+    """Rows that repeat the table's header (a second section of the list starts with its own header):
+    at least two cells, and most of the row's filled cells, name their own column's field.
+
+    Candidates are found through one column's distinct values (状态 where there is one), so a long
+    tracker costs one C-level pass.
+    """
+    names = _spellings(table.fields)
+    own = [_label_key(header[c]) if c < len(header) and isinstance(header[c], str) and header[c] else ""
+           for c in wanted[:len(keys)]]
+
+    def names_its_column(j: int, value: Any) -> bool:
+        if value.__class__ is not str or not value:
+            return False
+        folded = _label_key(value)
+        return folded == own[j] or names.get(folded) == keys[j]
+
+    probe = keys.index("status") if "status" in keys else 0
+    column = list(map(operator.itemgetter(probe), picked))
+    labelish = {v for v in set(column) if names_its_column(probe, v)}
+    if not labelish:
+        return set()
+    out = set()
+    for i in itertools.compress(range(len(picked)), map(labelish.__contains__, column)):
+        t = picked[i][:len(keys)]
+        hits = sum(names_its_column(j, v) for j, v in enumerate(t))
+        if hits >= 2 and 2 * hits >= len(t) - t.count(""):
             out.add(i)
     return out
 
@@ -306,7 +348,7 @@ def fill_merged(rows: list[list[Any]], ranges) -> tuple[list[list[Any]], dict[st
 
 
 def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start: int,
-                stop_labels: set[str]) -> TableData | None:
+                stop_labels: set[str], not_records: frozenset[int] = frozenset()) -> TableData | None:
     found = find_header(rows, table, start=start, stop=len(rows) if start else None)
     if not found:
         return None
@@ -335,7 +377,10 @@ def _read_table(rows, sheet: schema.Sheet, table: schema.Table, name: str, start
     picked = list(map(operator.itemgetter(*wanted), body)) if len(wanted) > 1 else [(row[wanted[0]],) for row in body]
     n = len(keys)
     blank = ("",) * n
-    skip = _section_and_total_rows(picked, wanted, keys.index("status") if "status" in keys else None)
+    skip = _section_and_total_rows(picked, wanted, keys.index("status") if "status" in keys else None,
+                                   keys.index("flag") if "flag" in keys else None)
+    skip |= _repeated_headers(picked, keys, rows[header], wanted, table)
+    skip |= {i for i in (r - header - 1 for r in not_records) if 0 <= i < len(picked) and picked[i][:n] != blank}
     keep = [i for i, t in enumerate(picked) if t[:n] != blank and i not in skip]
     if len(keep) != len(picked):
         picked = [picked[i] for i in keep]
@@ -390,17 +435,19 @@ def _stop_labels(sheet: schema.Sheet, table: schema.Table) -> set[str]:
 
 
 def read_sheet(rows: list[list[Any]], sheet: schema.Sheet, name: str, hidden: bool = False,
-               stored: list[list[Any]] | None = None, merged: dict[str, str] | None = None) -> SheetData:
+               stored: list[list[Any]] | None = None, merged: dict[str, str] | None = None,
+               not_records: frozenset[int] = frozenset()) -> SheetData:
     """Read a sheet's rows (as calamine gives them, from A1, merged values filled down) against its schema.
 
     ``stored``: the rows as the file holds them, when merged values were filled in (kept for the
-    flag write's comparison); ``merged``: where each filled cell's value really is.
+    flag write's comparison); ``merged``: where each filled cell's value really is; ``not_records``:
+    0-based rows that are an Excel table's header or Total Row.
     """
     tables: dict[str, TableData] = {}
     header_rows: set[int] = set()
     start = 0
     for table in sheet.tables:
-        data = _read_table(rows, sheet, table, name, start, _stop_labels(sheet, table))
+        data = _read_table(rows, sheet, table, name, start, _stop_labels(sheet, table), not_records)
         if data is not None:
             tables[table.key] = data
             header_rows.add(data.header_row - 1)
@@ -450,16 +497,29 @@ def classify(sheet_name: str, rows: list[list[Any]], candidates: tuple[schema.Sh
     return best
 
 
-def _zip_facts(data: bytes) -> tuple[int, bool]:
-    """(unpacked size, uses the 1904 date system) of a zipped workbook, from one look at the zip."""
+def _zip_facts(data: bytes) -> tuple[int, bool, dict[str, tuple]]:
+    """(unpacked size, uses the 1904 date system, Excel tables) of a zipped workbook, from one look at the zip.
+
+    Tables: display name -> (ref such as 'A2:M17', header rows, total rows), from xl/tables/*.xml.
+    """
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        size = sum(info.file_size for info in zf.infolist())
+        infos = zf.infolist()
+        size = sum(info.file_size for info in infos)
         try:
             with zf.open("xl/workbook.xml") as fh:  # only its start: workbookPr comes first
                 head = fh.read(4096)
         except Exception:  # .ods, not a workbook, or damaged (calamine will say so): no Excel date setting
             head = b""
-    return size, bool(_DATE1904.search(head))
+        tables = {}
+        for info in infos:
+            if info.filename.lower().startswith("xl/tables/") and info.filename.lower().endswith(".xml"):
+                with contextlib.suppress(Exception):  # a damaged table part only loses this refinement
+                    found = _TABLE.search(zf.read(info)[:4096])
+                    attrs = dict(re.findall(rb'\b(\w+)="([^"]*)"', found.group(1)))
+                    tables[attrs[b"displayName"].decode("utf-8")] = (
+                        attrs[b"ref"].decode("ascii"), int(attrs.get(b"headerRowCount", b"1")),
+                        int(attrs.get(b"totalsRowCount", b"0")))
+    return size, bool(_DATE1904.search(head)), tables
 
 
 def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = None):
@@ -485,7 +545,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             return None, data_out
     elif raw.startswith(ZIP_MAGIC):
         try:
-            size, data_out.date1904 = _zip_facts(raw)
+            size, data_out.date1904, data_out.tables = _zip_facts(raw)
         except (zipfile.BadZipFile, EOFError, ValueError) as exc:
             data_out.findings.append(finding("W-UNREADABLE", display, reason="corrupt", detail=str(exc)))
             return None, data_out
@@ -501,7 +561,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
         data_out.findings.append(finding("W-UNREADABLE", display, reason=reason))
         return None, data_out
     try:
-        wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw), load_tables=bool(data_out.tables))
     except Exception as exc:  # calamine raises several unrelated types for bad files
         # a legacy file that cannot be read at all is not "read, never written": only the real reason stays
         data_out.findings = [f for f in data_out.findings if f.code != "W-LEGACY"]
@@ -511,6 +571,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
     return wb, data_out
 
 
+_TABLE = re.compile(rb"<(?:\w+:)?table\b([^>]*)>")
 _DATE1904 = re.compile(rb'<(?:\w+:)?workbookPr\b[^>]*\bdate1904="(?:1|true)"')
 
 
@@ -561,13 +622,28 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
             if sheet is None:
                 continue
             hidden = meta.visible != calamine.SheetVisibleEnum.Visible
-            out.sheets.setdefault(sheet.key, []).append(read_sheet(rows, sheet, meta.name, hidden, stored, merged))
+            out.sheets.setdefault(sheet.key, []).append(
+                read_sheet(rows, sheet, meta.name, hidden, stored, merged, table_rows(wb, out.tables, meta.name)))
         choose_sheets(out)
     except Exception as exc:
         out.findings.append(finding("W-UNREADABLE", out.name, reason="corrupt", detail=_short(exc)))
     finally:
         wb.close()
     return out
+
+
+def table_rows(wb, tables: dict[str, tuple], sheet_name: str) -> frozenset[int]:
+    """0-based rows of a sheet that an Excel table names as its header or its Total Row: never records."""
+    rows: set[int] = set()
+    for name, (ref, headers, totals) in tables.items():
+        try:
+            if wb.get_table_by_name(name).sheet != sheet_name:
+                continue
+            top, bottom = (int(re.sub(r"[^0-9]", "", corner)) - 1 for corner in ref.split(":"))
+        except Exception:  # an odd table part: read the sheet as if it had none
+            continue
+        rows |= set(range(top, top + headers)) | set(range(bottom - totals + 1, bottom + 1))
+    return frozenset(rows)
 
 
 def exact_name(sheet_name: str, sheet: schema.Sheet) -> bool:

@@ -16,6 +16,7 @@ differs (W-LOSSY).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import html
@@ -348,6 +349,7 @@ class WriteResult:
     findings: list[Finding] = dc_field(default_factory=list)
     backup: Path | None = None
     reason: str = ""
+    formula_rows: list[int] = dc_field(default_factory=list)  # rows left alone: their 预警 cell is a formula
 
 
 Hook = Callable[[str, Path], None]
@@ -402,12 +404,20 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         with zipfile.ZipFile(io.BytesIO(original)) as zf:
             part = sheet_part(zf, job.sheet)
         styled = frozenset({job.header_row}) if job.add_header else frozenset()
-        patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column, styled)
+        while True:
+            try:
+                patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column, styled)
+                break
+            except FormulaCell as exc:  # a formula in the 预警 column blocks only its own cell
+                result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))
+                row = int(re.sub(r"[A-Z]", "", exc.ref))
+                result.formula_rows.append(row)
+                job = dataclasses.replace(job, rows={r: v for r, v in job.rows.items() if r != row},
+                                          add_header="" if row == job.header_row else job.add_header)
+                if not job.cells():
+                    result.reason = "formula"
+                    return result
         before = job.before if job.before is not None else sheet_cells(original, job.sheet)
-    except FormulaCell as exc:
-        result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))
-        result.reason = "formula"
-        return result
     except (PatchError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=str(exc)[:200]))
         result.reason = f"unsupported: {exc}"

@@ -139,3 +139,23 @@ def soffice_optional(request):
     if _soffice() is None and not os.environ.get("CI"):
         return lambda path, to="pdf": None
     return request.getfixturevalue("soffice")
+
+
+@pytest.fixture(autouse=True)
+def patched_sheets_follow_the_schema(monkeypatch):
+    """Every worksheet the write-back patches, in every test, must still validate against ECMA-376's
+    sml.xsd wherever the sheet did before (a patch never adds a schema violation)."""
+    from coordxl import writer
+
+    from ooxml_schema import errors
+
+    patch = writer.patch_sheet_xml
+
+    def checked(xml, *args, **kwargs):
+        out = patch(xml, *args, **kwargs)
+        before, after = errors(xml), errors(out)
+        assert not after or before, f"the patched sheet breaks ECMA-376 sml.xsd: {after[:3]}"
+        assert len(after) <= len(before), f"the patch added schema violations: {after[:3]}"
+        return out
+
+    monkeypatch.setattr(writer, "patch_sheet_xml", checked)

@@ -5,6 +5,7 @@ import datetime as dt
 import email
 import re
 import shutil
+import zipfile
 from email import policy
 from pathlib import Path
 
@@ -287,3 +288,63 @@ def _done_t03():
     d = clean_launch()
     d["tasks"][2].update(status="done", done_on=dt.date(2026, 8, 19))
     return d
+
+
+# --- 3b. rows below the task list that are not tasks -----------------------------------------
+
+def _below_the_list(ws, wb):
+    for c in range(1, 14):                          # a second section starts with the header repeated
+        ws.cell(18, c).value = ws.cell(2, c).value
+    ws["A19"], ws["B19"], ws["C19"], ws["D19"], ws["E19"] = "T15", "发布会复盘材料", "会议纪要#3", "市场部", "张伟"
+    ws["F19"], ws["G19"], ws["H19"], ws["I19"] = dt.date(2026, 8, 20), dt.date(2026, 9, 30), "复盘PPT", "未开始"
+    ws["A21"], ws["B21"], ws["M21"] = "说明：", "逾期任务由系统在预警列标注", "请勿手工填写此列"  # a legend
+    ws["A22"], ws["M22"] = "图例", "红色=逾期"
+
+
+def test_rows_below_the_task_list_that_are_not_tasks_keep_their_text(share_with_roster, soffice):
+    path = saved_by_libreoffice(soffice, tracker_workbook(share_with_roster, _below_the_list))
+    report = run_check(share_with_roster, TODAY)
+    assert report.task_count == 15 and report.summary()["skipped_rows"] == 3
+    assert not [f for f in report.findings if f.sheet == "执行进度" and f.cell and f.cell[1:] in ("18", "21", "22")]
+    result = run_daily(share_with_roster, TODAY, NOW)
+    after = flags(path)
+    assert (after[18], after[21], after[22]) == ("预警", "请勿手工填写此列", "红色=逾期")
+    assert not [f for f in result.findings if f.code == "W-FLAG-EDITED"]
+    assert sum(result.states.values()) == 15 and 19 not in after  # T15 is a task, due later: no flag
+    assert after[ROW["T03"]].startswith("逾期")            # the list above still gets its flags
+
+
+# --- 3c. an Excel table with its Total Row ---------------------------------------------------
+
+def _as_a_table_with_totals(ws, wb):
+    from openpyxl.worksheet.table import Table
+    ws["A17"] = "汇总"
+    for col in "BCDEFGHIJKLM":  # Excel's Total Row: SUBTOTAL under every column, the last one is 预警
+        ws[f"{col}17"] = f"=SUBTOTAL(103,任务表[{ws[f'{col}2'].value}])"
+    table = Table(displayName="任务表", ref="A2:M17", totalsRowCount=1)
+    table._initialise_columns()
+    table.tableColumns[0].totalsRowLabel = "汇总"
+    for column in table.tableColumns[1:]:
+        column.totalsRowFunction = "count"
+    ws.add_table(table)
+    ws[f"M{ROW['T06']}"] = '=IF(G8>TODAY()+999,"远期","")'  # someone's own formula in one 预警 cell, showing ""
+
+
+def test_an_excel_table_s_total_row_is_not_a_task_and_a_formula_blocks_only_its_cell(share_with_roster, soffice):
+    path = saved_by_libreoffice(soffice, tracker_workbook(share_with_roster, _as_a_table_with_totals))
+    with zipfile.ZipFile(path) as zf:
+        assert "xl/tables/table1.xml" in zf.namelist()  # LibreOffice kept the table and its Total Row
+        table_before = zf.read("xl/tables/table1.xml")
+    report = run_check(share_with_roster, TODAY)
+    assert report.task_count == 14
+    assert not [f for f in report.findings if f.sheet == "执行进度" and f.cell and f.cell[1:] == "17"]
+    result = run_daily(share_with_roster, TODAY, NOW)
+    assert [(f.code, f.cell) for f in result.findings if f.code in ("W-FORMULA", "W-FLAG-EDITED", "W-LOSSY")] == [
+        ("W-FORMULA", f"M{ROW['T06']}")]
+    assert result.written == ["进行中/Q3新品上市推广.xlsx"]
+    ws = openpyxl.load_workbook(path)["执行进度"]
+    assert ws["M17"].value == "=SUBTOTAL(103,任务表[预警])" and ws[f"M{ROW['T06']}"].value.startswith("=IF(")
+    assert ws[f"M{ROW['T03']}"].value.startswith("逾期")
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("xl/tables/table1.xml") == table_before
+    soffice(path)  # and LibreOffice still opens it

@@ -366,8 +366,10 @@ def test_cells_inside_an_array_formula_are_never_overwritten(tmp_path, soffice):
     result = flag(path, {3: "逾期1个工作日"})  # H3 is inside the array
     assert not result.written and [(f.code, f.cell) for f in result.findings] == [("W-FORMULA", "H3")]
     assert sha256(path) == before
-    result = flag(path, {5: "逾期1个工作日"})  # H5 is outside it
-    assert result.written
+    before = path.read_bytes()
+    result = flag(path, {3: "逾期1个工作日", 5: "逾期1个工作日"})  # H5 is outside it: the array blocks only H3
+    assert result.written and [(f.code, f.cell) for f in result.findings] == [("W-FORMULA", "H3")]
+    assert_only_flags_changed(before, path, "xl/worksheets/sheet1.xml", {5: "逾期1个工作日"}, 8)
     soffice(path)
 
 
@@ -416,3 +418,20 @@ def test_a_colleague_s_workbook_stays_theirs_after_the_flags(tmp_path):
     assert result.written
     st = path.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4321, 4321, 0o664)
+
+
+def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
+    """The autouse check in conftest validates each patched sheet with ECMA-376 sml.xsd; it does catch
+    what a careless splice would write (text straight in <c>, a cell after its row's end)."""
+    from coordxl.writer import patch_sheet_xml
+    from ooxml_schema import errors
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    with zipfile.ZipFile(path) as zf:
+        xml = zf.read("xl/worksheets/sheet1.xml")
+    patched = patch_sheet_xml(xml, {2: "受阻"}, 8)
+    assert errors(xml) == [] and errors(patched) == []
+    careless = re.sub(rb'<c r="H2"[^>]*>.*?</c>', '<c r="H2" t="inlineStr"><t>受阻</t></c>'.encode(), patched)
+    assert careless != patched and errors(careless)
+    misplaced = patched.replace(b"</sheetData>", b"</sheetData><c r=\"Z1\"/>", 1)
+    assert errors(misplaced)
