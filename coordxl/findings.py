@@ -126,7 +126,8 @@ def _render(code: str, variant: str, reason: str | None, with_hint: bool, params
         return _format(MESSAGES.get(template_key, ("", ""))[i], local).strip()
 
     texts = (render(f"finding.{code}{variant}", 0), render(f"finding.{code}{variant}", 1))
-    return texts + ((render(f"fix.{code}", 0), render(f"fix.{code}", 1)) if with_hint else ())
+    fix = f"fix.{code}.{reason}" if reason and f"fix.{code}.{reason}" in MESSAGES else f"fix.{code}"
+    return texts + ((render(fix, 0), render(fix, 1)) if with_hint else ())
 
 
 def sort_key(f: Finding) -> tuple:

@@ -17,6 +17,7 @@ import operator
 import io
 import os
 import re
+import struct
 import zipfile
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -536,13 +537,13 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
     data_out.fingerprint = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest())
     suffix = path.suffix.lower()
     if raw.startswith(OLE_MAGIC):
-        if suffix == ".xls":
-            data_out.legacy = True
-            data_out.findings.append(finding("W-LEGACY", display, reason="xls"))
-        else:
+        kind, data_out.date1904 = _ole_facts(raw)
+        if kind in ("encrypted", "not_workbook"):
             # an .xlsx inside an OLE container is how Excel stores a password-protected workbook
-            data_out.findings.append(finding("W-UNREADABLE", display, reason="encrypted"))
+            data_out.findings.append(finding("W-UNREADABLE", display, reason=kind))
             return None, data_out
+        data_out.legacy = True
+        data_out.findings.append(finding("W-LEGACY", display, reason="xls"))
     elif raw.startswith(ZIP_MAGIC):
         try:
             size, data_out.date1904, data_out.tables = _zip_facts(raw)
@@ -565,10 +566,66 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
     except Exception as exc:  # calamine raises several unrelated types for bad files
         # a legacy file that cannot be read at all is not "read, never written": only the real reason stays
         data_out.findings = [f for f in data_out.findings if f.code != "W-LEGACY"]
-        reason = "encrypted" if re.search(r"password|encrypt", str(exc), re.I) else "corrupt"
-        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason, detail=_short(exc)))
+        reason = _why_unreadable(raw, exc)
+        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason,
+                                         detail="" if reason != "corrupt" else _short(exc)))
         return None, data_out
     return wb, data_out
+
+
+def _ole_facts(raw: bytes) -> tuple[str, bool]:
+    """('xls' | 'encrypted' | 'not_workbook', uses the 1904 date system) of an OLE compound file.
+
+    An Excel 97–2003 workbook keeps its records in the 'Workbook' stream ('Book' for Excel 5/95):
+    a FILEPASS record (0x2F) among the globals means it is encrypted, DATEMODE (0x22) = 1 the 1904
+    date system. An Office 2007+ workbook with a password is an OLE file with an 'EncryptedPackage'.
+    """
+    import olefile  # only for .xls and encrypted files
+
+    try:
+        with olefile.OleFileIO(raw) as ole:
+            if ole.exists("EncryptedPackage") or ole.exists("EncryptionInfo"):
+                return "encrypted", False
+            name = next((n for n in ("Workbook", "Book", "WORKBOOK", "BOOK") if ole.exists(n)), None)
+            if name is None:
+                return "not_workbook", False
+            data = ole.openstream(name).read()
+    except Exception:  # a damaged container: calamine will say what it can
+        return "xls", False
+    date1904 = False
+    pos = 0
+    while pos + 4 <= len(data):  # the globals substream, up to its EOF record
+        kind, size = struct.unpack_from("<HH", data, pos)
+        if kind == 0x002F:
+            return "encrypted", False
+        if kind == 0x0022 and size >= 2:
+            date1904 = struct.unpack_from("<H", data, pos + 4)[0] == 1
+        if kind == 0x000A:
+            break
+        pos += 4 + size
+    return "xls", date1904
+
+
+def _why_unreadable(raw: bytes, exc: Exception) -> str:
+    """The true reason calamine could not open a workbook (its own message is often only 'Cannot detect
+    file format' when reading from memory)."""
+    if re.search(r"password|encrypt", str(exc), re.I):
+        return "encrypted"
+    if raw.startswith(OLE_MAGIC):
+        kind, _ = _ole_facts(raw)
+        return "encrypted" if kind == "encrypted" else "corrupt"
+    if raw.startswith(ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                names = [n.lower() for n in zf.namelist()]
+                if "meta-inf/manifest.xml" in names and b"encryption-data" in zf.read(
+                        zf.namelist()[names.index("meta-inf/manifest.xml")]):
+                    return "encrypted"  # an OpenDocument file saved with a password
+                if any(n.startswith(("xl/macrosheets/", "xl/dialogsheets/")) for n in names):
+                    return "macrosheet"
+        except Exception:
+            pass
+    return "corrupt"
 
 
 _TABLE = re.compile(rb"<(?:\w+:)?table\b([^>]*)>")
