@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import folder
 from .errors import ConfigError, CoordxlError
@@ -33,15 +34,51 @@ def _today(value: str | None, settings: Settings) -> dt.date:
 
 
 def handle_errors(fn):
-    """Turn library errors into a one-line message and the error's exit code, never a traceback."""
+    """Turn library errors into a one-line message and the error's exit code, never a traceback.
+
+    Anything else is a fault of coordxl's own: one line naming the file its traceback went to, exit 3
+    (a scheduler or systemd unit gets a clear status, not a screen of Python). COORDXL_DEBUG=1 re-raises.
+    """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except CoordxlError as exc:
-            err_console.print(f"[bold red]coordxl:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]coordxl:[/] {escape(str(exc))}", highlight=False)
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            import os
+            if os.environ.get("COORDXL_DEBUG"):
+                raise
+            where = _record_crash(kwargs.get("root"))
+            err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(kwargs.get('root')), error=f'{type(exc).__name__}: {exc}', log=where))}",
+                              highlight=False)
+            sys.exit(3)
     return wrapper
+
+
+def _lang_of(root) -> str:
+    try:
+        return Settings.load(Path(root)).lang if root else "zh"
+    except Exception:
+        return "zh"
+
+
+def _record_crash(root) -> Path:
+    """Write the current exception's traceback to the folder's log (or a temp file); return where."""
+    import tempfile
+    import traceback
+    for folder in ([Path(root) / ".coordxl" / "logs"] if root else []) + [Path(tempfile.gettempdir())]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / ("coordxl.log" if folder.name == "logs" else "coordxl-crash.log")
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(sys.argv)}\n")
+                fh.write(traceback.format_exc())
+            return path
+        except OSError:
+            continue
+    return Path("-")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

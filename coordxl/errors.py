@@ -23,3 +23,9 @@ class RosterError(CoordxlError):
     """A name is not in the roster, or the roster cannot be read."""
 
     exit_code = 2
+
+
+class StateError(CoordxlError):
+    """The folder's state (.coordxl/: state.db, lock files) cannot be used as it is; the message says what to do."""
+
+    exit_code = 2

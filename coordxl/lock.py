@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .errors import CoordxlError
+from .errors import CoordxlError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,11 @@ class FolderLock:
 
     def try_acquire(self, job: str = "") -> dict | None:
         """Take the lock; None when taken, else who holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"state folder {self.path.parent} cannot be used ({exc}): it must be a folder "
+                             f"this user may write") from None
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

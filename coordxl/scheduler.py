@@ -27,6 +27,7 @@ import schedule
 
 from .calendar import WorkCalendar
 from .folder import Layout
+from .errors import StateError
 from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 from .store import Store
 
@@ -236,7 +237,11 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
 def setup_logging(layout: Layout) -> None:
     """Log to .coordxl/logs/coordxl.log (rotated: 5 × 1 MB) and to stderr."""
     folder = layout.state / "logs"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"state folder {layout.state} cannot be used ({exc}): it must be a folder this user "
+                         f"may write") from None
     root = logging.getLogger("coordxl")
     if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
         return
@@ -281,6 +286,8 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     times = Times.of(layout.settings)
     calendar = WorkCalendar.from_settings(layout.settings)
     now = now or dt.datetime.now(times.zone)
+    if layout.state.exists() and not layout.state.is_dir():
+        raise StateError(f"state folder {layout.state} is a file, not a folder: move it away; a fresh one is made")
     db = layout.state / "state.db"
     store = Store(db) if db.exists() else None
     if store:

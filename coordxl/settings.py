@@ -10,13 +10,20 @@ documents every name (a test checks both).
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import logging
+import os
+import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_NAME = "coordxl.toml"
 
@@ -28,6 +35,9 @@ class Setting:
     help_zh: str
     help_en: str
     choices: tuple[str, ...] = ()
+    kind: str = ""  # what a text or list value must be: see CHECKS
+    minimum: int | None = None  # for numbers
+    maximum: int | None = None
 
     @property
     def section(self) -> str:
@@ -42,75 +52,75 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("general.language", "zh", "界面、邮件、报告与模板的语言：zh 或 en",
             "Language of templates, mails, findings and reports: zh or en", ("zh", "en")),
     Setting("general.timezone", "Asia/Shanghai", "计算“今天”和会议时间所用的时区",
-            "Time zone used for 'today' and meeting times"),
-    Setting("folders.active", "进行中", "进行中事项的文件夹", "Folder of active coordination items"),
-    Setting("folders.archive", "归档", "已归档事项的文件夹", "Folder of archived items"),
-    Setting("folders.reports", "报告", "任务生成的报告（周报、校验报告、复盘草稿）", "Folder the jobs write reports to"),
-    Setting("folders.templates", "模板", "空白模板所在文件夹", "Folder holding the blank templates"),
-    Setting("folders.roster", "名册.xlsx", "名册工作簿（人员与部门）", "Roster workbook (people and departments)"),
+            "Time zone used for 'today' and meeting times", kind="zone"),
+    Setting("folders.active", "进行中", "进行中事项的文件夹", "Folder of active coordination items", kind="folder"),
+    Setting("folders.archive", "归档", "已归档事项的文件夹", "Folder of archived items", kind="folder"),
+    Setting("folders.reports", "报告", "任务生成的报告（周报、校验报告、复盘草稿）", "Folder the jobs write reports to", kind="folder"),
+    Setting("folders.templates", "模板", "空白模板所在文件夹", "Folder holding the blank templates", kind="folder"),
+    Setting("folders.roster", "名册.xlsx", "名册工作簿（人员与部门）", "Roster workbook (people and departments)", kind="folder"),
     Setting("calendar.extra_holidays", [], "额外的休息日，如公司年假，格式 \"2026-12-31\"",
-            "Extra non-working days, e.g. a company day off, as \"2026-12-31\""),
+            "Extra non-working days, e.g. a company day off, as \"2026-12-31\"", kind="dates"),
     Setting("calendar.extra_workdays", [], "额外的工作日（公司调休），格式 \"2026-12-26\"",
-            "Extra working days (company make-up days), as \"2026-12-26\""),
-    Setting("rules.notice_workdays", 2, "需求单至少提前几个工作日发出", "Working days a request form must precede the meeting"),
-    Setting("rules.materials_days", 1, "会议材料至少提前几天发出", "Days the materials must precede the meeting"),
-    Setting("rules.meeting_max_minutes", 90, "会议最长时长（分钟）", "Longest allowed meeting, in minutes"),
-    Setting("rules.minutes_max_hours", 24, "会后多少小时内须发出纪要", "Hours after the meeting within which minutes go out"),
-    Setting("rules.followup_max_minutes", 30, "跟进会最长时长（分钟）", "Longest allowed follow-up meeting, in minutes"),
+            "Extra working days (company make-up days), as \"2026-12-26\"", kind="dates"),
+    Setting("rules.notice_workdays", 2, "需求单至少提前几个工作日发出", "Working days a request form must precede the meeting", minimum=0),
+    Setting("rules.materials_days", 1, "会议材料至少提前几天发出", "Days the materials must precede the meeting", minimum=0),
+    Setting("rules.meeting_max_minutes", 90, "会议最长时长（分钟）", "Longest allowed meeting, in minutes", minimum=1),
+    Setting("rules.minutes_max_hours", 24, "会后多少小时内须发出纪要", "Hours after the meeting within which minutes go out", minimum=1),
+    Setting("rules.followup_max_minutes", 30, "跟进会最长时长（分钟）", "Longest allowed follow-up meeting, in minutes", minimum=1),
     Setting("rules.due_soon_workdays", 2, "截止前几个工作日内标记为“即将到期”",
-            "Working days before the due date a task counts as due soon"),
+            "Working days before the due date a task counts as due soon", minimum=0),
     Setting("rules.stale_workdays", 5, "进行中的任务多少个工作日未更新视为“未更新”",
-            "Working days without an update before an in-progress task is stale"),
+            "Working days without an update before an in-progress task is stale", minimum=1),
     Setting("rules.resource_pending_workdays", 3, "资源申请等待审核/审批超过几个工作日提醒",
-            "Working days a resource request may wait for review or approval"),
+            "Working days a resource request may wait for review or approval", minimum=1),
     Setting("rules.max_date_distance_years", 3, "日期与事项需求单日期相差超过几年视为填错（不提醒、不升级）",
-            "Years a date may be from the item's request date before it counts as a typing slip (never reminded)"),
+            "Years a date may be from the item's request date before it counts as a typing slip (never reminded)", minimum=1),
     Setting("reminders.lead_workdays", [3, 1], "截止前第几个工作日提醒负责人",
-            "Working days before the due date on which owners are reminded"),
+            "Working days before the due date on which owners are reminded", kind="counts"),
     Setting("reminders.escalate_manager_workdays", 3, "逾期达到几个工作日抄送上级或部门负责人",
-            "Working days overdue before the owner's manager or head is copied"),
+            "Working days overdue before the owner's manager or head is copied", minimum=1),
     Setting("reminders.escalate_initiator_workdays", 5, "逾期达到几个工作日再抄送发起人和决策人",
-            "Working days overdue before the initiator and decision maker are copied"),
+            "Working days overdue before the initiator and decision maker are copied", minimum=1),
     Setting("reminders.send_on_non_workdays", False, "休息日是否也发送提醒", "Send reminders on non-working days too"),
-    Setting("reminders.max_mails_per_run", 300, "每次运行最多发送的邮件数", "Most mails one run may send"),
+    Setting("reminders.max_mails_per_run", 300, "每次运行最多发送的邮件数", "Most mails one run may send", minimum=1),
     Setting("reminders.max_tasks_per_mail", 30, "每封提醒最多列出的任务数（最紧急的在前，其余只计数）",
-            "Most tasks one reminder lists (most urgent first; the rest are counted)"),
+            "Most tasks one reminder lists (most urgent first; the rest are counted)", minimum=1),
     Setting("reminders.management", [], "接收周报的管理层姓名（须在名册中）",
-            "Names (from the roster) of managers who get the weekly summary"),
+            "Names (from the roster) of managers who get the weekly summary", kind="names"),
     Setting("email.transport", "outbox", "outbox：写入 .coordxl/outbox/ 的 .eml 文件；smtp：真正发送",
             "outbox writes .eml files to .coordxl/outbox/; smtp sends", ("outbox", "smtp")),
-    Setting("email.sender", "coordxl@corp.example", "发件人地址（From）", "From address"),
-    Setting("email.host", "smtp.corp.example", "SMTP 服务器", "SMTP server"),
-    Setting("email.port", 465, "SMTP 端口", "SMTP port"),
+    Setting("email.sender", "coordxl@corp.example", "发件人地址（From）", "From address", kind="address"),
+    Setting("email.host", "smtp.corp.example", "SMTP 服务器", "SMTP server", kind="host"),
+    Setting("email.port", 465, "SMTP 端口", "SMTP port", minimum=1, maximum=65535),
     Setting("email.security", "ssl", "连接加密方式：ssl、starttls 或 none", "Connection security: ssl, starttls or none",
             ("ssl", "starttls", "none")),
     Setting("email.user", "", "SMTP 登录名；留空表示不登录", "SMTP login; empty means no login"),
     Setting("email.password_env", "COORDXL_SMTP_PASSWORD", "保存 SMTP 密码的环境变量名（不要把密码写在这里）",
-            "Environment variable holding the SMTP password (never the password itself)"),
+            "Environment variable holding the SMTP password (never the password itself)", kind="env"),
     Setting("email.allowed_domains", [], "只允许发往这些域名；留空表示名册中的任何地址",
-            "Only send to these domains; empty means any roster address"),
+            "Only send to these domains; empty means any roster address", kind="domains"),
     Setting("email.ca_file", "", "公司自签证书的 CA 文件路径；留空使用系统信任的证书",
-            "CA certificate file for a company-signed mail server; empty uses the system's trusted certificates"),
+            "CA certificate file for a company-signed mail server; empty uses the system's trusted certificates", kind="file"),
     Setting("email.timeout_seconds", 30, "连接邮件服务器及每条 SMTP 命令的超时（秒）",
-            "Seconds to wait for the mail server to connect and answer each command"),
+            "Seconds to wait for the mail server to connect and answer each command", minimum=1),
     Setting("email.data_timeout_seconds", 600, "邮件内容发出后等待服务器确认的时间（秒，RFC 5321 建议 10 分钟）；"
             "超时的邮件记为“未知”，不自动重发",
             "Seconds to wait for the server to confirm a message after its content was sent (RFC 5321: 10 minutes); "
-            "a message without an answer is recorded 'unknown' and not resent automatically"),
-    Setting("schedule.daily_time", "09:00", "每日任务时间（工作日）", "Time of the daily job (working days)"),
+            "a message without an answer is recorded 'unknown' and not resent automatically", minimum=1),
+    Setting("schedule.daily_time", "09:00", "每日任务时间（工作日）", "Time of the daily job (working days)", kind="time"),
     Setting("schedule.weekly_day", "monday", "周报在星期几生成", "Weekday of the weekly job",
             ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")),
-    Setting("schedule.weekly_time", "09:30", "周报生成时间", "Time of the weekly job"),
+    Setting("schedule.weekly_time", "09:30", "周报生成时间", "Time of the weekly job", kind="time"),
     Setting("writeback.enabled", True, "是否把预警写回执行进度表；OneDrive/SharePoint 协同编辑的文件夹请关闭",
             "Write the alert column back into trackers; turn off for co-authored OneDrive/SharePoint folders"),
-    Setting("writeback.backups_keep", 10, "每个工作簿保留的备份份数", "Backups kept per workbook"),
+    Setting("writeback.backups_keep", 10, "每个工作簿保留的备份份数", "Backups kept per workbook", minimum=1),
     Setting("limits.max_unzipped_mb", 512, "单个工作簿解压后允许的最大体积（MB），防止压缩炸弹",
-            "Largest uncompressed size of one workbook read, in MB (guards against zip bombs)"),
+            "Largest uncompressed size of one workbook read, in MB (guards against zip bombs)", minimum=1),
     Setting("limits.lock_wait_seconds", 300, "另一个任务正在运行时最多等待几秒（之后退出并说明原因）",
-            "Seconds a job waits for another run on the same folder to finish before it gives up with a message"),
+            "Seconds a job waits for another run on the same folder to finish before it gives up with a message", minimum=0),
     Setting("limits.workers", 0, "校验时并行读取工作簿的进程数：0 为自动（CPU 核数，最多 4），1 为不并行",
             "Processes that read workbooks in parallel during a check: 0 = automatic (CPU cores, at most 4), "
-            "1 = none"),
+            "1 = none", minimum=0),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -128,7 +138,7 @@ def _type_ok(setting: Setting, value: Any) -> bool:
 
 
 class Settings:
-    """Settings values, by dotted name, with every name known and typed."""
+    """Settings values, by dotted name, with every name known, typed and in its range."""
 
     def __init__(self, values: dict[str, Any], path: Path | None = None):
         self._values = values
@@ -144,35 +154,55 @@ class Settings:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
+            raise ConfigError(_say("config.toml", _lang_of(text), where=where, error=exc)) from None
+        lang = _lang_of(data)
         settings = cls.defaults()
         settings.path = path
         for section, table in data.items():
             if not isinstance(table, dict):
-                raise ConfigError(f"{where}: '{section}' must be a [section]; see the README's settings table")
+                raise ConfigError(_say("config.section", lang, where=where, section=section))
             for key, value in table.items():
-                settings._set(f"{section}.{key}", value, where)
+                settings._set(f"{section}.{key}", value, where, lang)
+        settings._check_together(where, lang)
         return settings
 
     @classmethod
     def load(cls, root: Path) -> "Settings":
-        """Settings of a shared folder: its coordxl.toml, or the defaults when there is none."""
+        """Settings of a shared folder: its coordxl.toml, or the defaults when there is none.
+
+        A file saved by Notepad as GBK/GB18030 is read too (and logged); one that is neither is refused.
+        """
         path = Path(root) / CONFIG_NAME
         if not path.exists():
             return cls.defaults()
-        return cls.from_toml(path.read_text(encoding="utf-8-sig"), path)
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                raise ConfigError(_say("config.encoding", "zh", where=path)) from None
+            log.warning("%s is saved as GBK/GB18030, not UTF-8: read anyway", path)
+        return cls.from_toml(text, path)
 
-    def _set(self, name: str, value: Any, where: str) -> None:
+    def _set(self, name: str, value: Any, where: str, lang: str = "zh") -> None:
         setting = _BY_NAME.get(name)
         if setting is None:
             close = difflib.get_close_matches(name, _BY_NAME, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown setting '{name}'{hint}")
-        if not _type_ok(setting, value):
-            raise ConfigError(f"{where}: '{name}' should look like {_toml_value(setting.default)}, got {value!r}")
-        if setting.choices and value not in setting.choices:
-            raise ConfigError(f"{where}: '{name}' must be one of {', '.join(setting.choices)}, got {value!r}")
+            hint = _say("config.did_you_mean", lang, close=close[0]) if close else ""
+            raise ConfigError(_say("config.unknown", lang, where=where, name=name, hint=hint))
+        problem = check_value(setting, value, lang)
+        if problem:
+            key, params = problem
+            raise ConfigError(_say(key, lang, where=where, name=name, value=_shown(params.pop("value", value)),
+                                   **params))
         self._values[name] = value
+
+    def _check_together(self, where: str, lang: str) -> None:
+        manager, initiator = self["reminders.escalate_manager_workdays"], self["reminders.escalate_initiator_workdays"]
+        if initiator < manager:
+            raise ConfigError(_say("config.order", lang, where=where, manager=manager, initiator=initiator))
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
@@ -181,12 +211,149 @@ class Settings:
         """A copy with some values changed; keys use '__' for the dot: ``rules__stale_workdays=3``."""
         new = Settings(dict(self._values), self.path)
         for key, value in changes.items():
-            new._set(key.replace("__", "."), value, "override")
+            new._set(key.replace("__", "."), value, "override", self.lang)
         return new
 
     @property
     def lang(self) -> str:
         return self["general.language"]
+
+
+# --- what each kind of value must be ----------------------------------------------------------
+
+Problem = tuple[str, dict] | None  # (message key, parameters) or None when the value is fine
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?\.)+"
+                     r"[A-Za-z\u0080-\uffff]{2,63}$")
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+# what people write for China's time zone
+_ZONE_ALIASES = {"beijing": "Asia/Shanghai", "北京": "Asia/Shanghai", "shanghai": "Asia/Shanghai", "上海": "Asia/Shanghai",
+                 "china": "Asia/Shanghai", "中国": "Asia/Shanghai", "cst": "Asia/Shanghai", "utc+8": "Asia/Shanghai",
+                 "gmt+8": "Asia/Shanghai", "hongkong": "Asia/Hong_Kong", "香港": "Asia/Hong_Kong",
+                 "taipei": "Asia/Taipei", "台北": "Asia/Taipei"}
+
+
+def _zone(value: str, lang: str) -> Problem:
+    try:
+        if value and value == value.strip():
+            ZoneInfo(value)
+            return None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    guess = _ZONE_ALIASES.get(value.strip().lower().replace(" ", ""))
+    if guess is None:
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        guess = close[0] if close else None
+    return "config.zone", {"hint": _say("config.did_you_mean", lang, close=guess) if guess else ""}
+
+
+def _time(value: str, lang: str) -> Problem:
+    return None if _TIME.match(value) else ("config.time", {})
+
+
+def _dates(value: list, lang: str) -> Problem:
+    for item in value:
+        try:
+            if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+                continue  # TOML's own date literal: 2026-12-31 without quotes
+            if isinstance(item, str) and dt.date.fromisoformat(item).isoformat() == item:
+                continue
+        except ValueError:
+            pass
+        hint = ""
+        parts = re.findall(r"\d+", str(item))
+        if len(parts) == 3:
+            try:
+                hint = _say("config.did_you_mean", lang, close=dt.date(*map(int, parts)).isoformat())
+            except ValueError:
+                pass
+        return "config.date", {"value": item, "hint": hint}
+    return None
+
+
+def _folder(value: str, lang: str) -> Problem:
+    path = PurePath(value.replace("\\", "/"))
+    if not value.strip() or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", value):
+        return "config.folder", {}
+    return None
+
+
+def _address(value: str, lang: str) -> Problem:
+    return None if _ADDRESS.match(value) else ("config.address", {})
+
+
+def _host(value: str, lang: str) -> Problem:
+    return None if value.strip() and not re.search(r"\s", value) else ("config.host", {})
+
+
+def _env(value: str, lang: str) -> Problem:
+    return None if _ENV.match(value) else ("config.env", {})
+
+
+def _domains(value: list, lang: str) -> Problem:
+    for item in value:
+        if not isinstance(item, str) or not _DOMAIN.match(item.lstrip("@")):
+            return "config.domains", {"value": item}
+    return None
+
+
+def _file(value: str, lang: str) -> Problem:
+    return None if not value or os.access(value, os.R_OK) and Path(value).is_file() else ("config.file", {})
+
+
+def _names(value: list, lang: str) -> Problem:
+    bad = [item for item in value if not isinstance(item, str) or not item.strip()]
+    return ("config.names", {"value": bad[0]}) if bad else None
+
+
+def _counts(value: list, lang: str) -> Problem:
+    bad = [item for item in value if not isinstance(item, int) or isinstance(item, bool) or item < 0]
+    return ("config.counts", {"value": bad[0]}) if bad else None
+
+
+CHECKS: dict[str, Callable[[Any, str], Problem]] = {
+    "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
+    "env": _env, "domains": _domains, "file": _file, "names": _names, "counts": _counts,
+}
+
+
+def check_value(setting: Setting, value: Any, lang: str = "zh") -> Problem:
+    """What is wrong with ``value`` for ``setting`` (type, choices, range, kind), or None."""
+    if not _type_ok(setting, value):
+        return "config.type", {"example": _toml_value(setting.default) if setting.default != "" else '"…"'}
+    if setting.choices and value not in setting.choices:
+        return "config.choice", {"choices": ", ".join(setting.choices)}
+    if setting.minimum is not None and value < setting.minimum:
+        return "config.minimum", {"minimum": setting.minimum}
+    if setting.maximum is not None and value > setting.maximum:
+        return "config.maximum", {"maximum": setting.maximum}
+    if setting.kind:
+        return CHECKS[setting.kind](value, lang)
+    return None
+
+
+def _lang_of(data: Any) -> str:
+    """The language the file asks for, to speak it in errors about the same file (zh by default)."""
+    if isinstance(data, str):
+        found = re.search(r'(?m)^\s*language\s*=\s*"(zh|en)"', data)
+        return found.group(1) if found else "zh"
+    general = data.get("general") if isinstance(data, dict) else None
+    lang = general.get("language") if isinstance(general, dict) else data.get("language")
+    return lang if lang in ("zh", "en") else "zh"
+
+
+def _say(key: str, lang: str, **values: Any) -> str:
+    from .messages import text
+    return text(key, lang, **values)
+
+
+def _shown(value: Any) -> str:
+    """A value as it would be written in the file."""
+    if isinstance(value, (bool, int, list, str)):
+        return _toml_value(value)
+    return repr(value)
 
 
 def _copy(value: Any) -> Any:

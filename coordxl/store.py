@@ -19,7 +19,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from .errors import CoordxlError
+from .errors import StateError
 from .lock import pid_alive
 
 log = logging.getLogger(__name__)
@@ -135,12 +135,6 @@ def _mail_columns(mail, day: dt.date) -> tuple:
             ", ".join(mail.reasons))
 
 
-class StateError(CoordxlError):
-    """state.db cannot be used as it is; the message says what to do."""
-
-    exit_code = 2
-
-
 def _migrate(db: sqlite3.Connection, number: int, script: str) -> None:
     """Bring the schema to ``number`` in one transaction; steps already there (a run killed halfway by
     an older coordxl) are skipped, so this never fails on 'table already exists'."""
@@ -163,13 +157,16 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.moved_aside: Path | None = None  # a damaged state.db found and replaced by a fresh one
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._open()
+        except StateError:
+            raise
         except sqlite3.DatabaseError as exc:
             if "file is not a database" not in str(exc) and "malformed" not in str(exc):
-                raise
+                raise StateError(f"state {self.path} cannot be opened ({exc}): check that it is a file this "
+                                 f"user may read and write") from None
             self.moved_aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
             os.replace(self.path, self.moved_aside)
             for extra in ("-wal", "-shm"):
@@ -178,6 +175,9 @@ class Store:
             log.error("state.db was damaged (%s): moved to %s and started afresh; the record of mails sent "
                       "so far is in the old file", exc, self.moved_aside)
             self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state {self.path} cannot be opened ({exc}): check that {self.path.parent} is a "
+                             f"folder this user may write") from None
 
     def _open(self) -> None:
         with closing(self._connect()) as db:

@@ -263,3 +263,45 @@ def test_an_eighty_character_title_is_flagged_backed_up_and_reviewed(share_with_
     assert backups and all(len(p.name.encode()) <= 255 for p in backups)
     draft = run_review(share_with_roster, path.stem, TODAY)
     assert draft.exists() and len(draft.name.encode()) <= 255
+
+
+# --- permissions, as a colleague without write access to 进行中/ sees them -------------------
+
+import shutil as _shutil
+from pathlib import Path
+import tempfile
+
+
+def _as_nobody() -> list[str] | None:
+    """A command prefix that runs as the unprivileged 'nobody' (root can drop to it), or None."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not _shutil.which("setpriv"):
+        return None
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(prefix + [sys.executable, "-c", "import coordxl"], capture_output=True)
+    return prefix if probe.returncode == 0 else None
+
+
+@pytest.mark.skipif(_as_nobody() is None, reason="needs root to run a job as an unprivileged user")
+def test_an_unwritable_active_folder_makes_no_backups_and_no_traceback_run_after_run(example_root):
+    """The job runs as a user who may read 进行中/ but not write it (root writes nothing as root here)."""
+    root = Path(tempfile.mkdtemp(prefix="coordxl-perm-", dir="/tmp"))
+    try:
+        _shutil.copytree(example_root, root, dirs_exist_ok=True)
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        active = root / "进行中"
+        for path in [active, *active.rglob("*")]:
+            os.chown(path, 0, 0)  # the folder and the workbooks stay another user's
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        before = {p.name: p.read_bytes() for p in active.glob("*.xlsx")}
+        cmd = _as_nobody() + [sys.executable, "-m", "coordxl", "daily", str(root), "--today", "2026-08-20"]
+        for _ in range(2):
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr, run.stdout + run.stderr
+        assert "W-PERMISSION" in run.stdout
+        assert {p.name: p.read_bytes() for p in active.glob("*.xlsx")} == before
+        backups = root / ".coordxl" / "backups"
+        assert not backups.exists() or not any(p.is_file() for p in backups.rglob("*"))
+        assert list((root / ".coordxl" / "outbox").rglob("*.eml"))  # the reminders still went out
+    finally:
+        _shutil.rmtree(root, ignore_errors=True)

@@ -43,9 +43,20 @@ def test_seed_thresholds_are_the_defaults():
     ('[rules]\nmeeting_max_minutes = "sixty"\n', "should look like 90"),
     ('[email]\ntransport = "pigeon"\n', "must be one of outbox, smtp"),
     ('[rules\n', "not valid TOML"),
-    ('language = "zh"\n', "must be a [section]"),
+    ('language = "en"\n', "must be a [section]"),
 ])
-def test_bad_config_is_a_clear_config_error(toml, message):
+def test_bad_config_is_a_clear_config_error_in_the_folder_s_language(toml, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_toml('[general]\nlanguage = "en"\n' + toml if toml.startswith("[") else toml)
+
+
+@pytest.mark.parametrize("toml,message", [
+    ('[rules]\nmeeting_max_minute = 60\n', "是否想写“rules.meeting_max_minutes”"),
+    ('[rules]\nmeeting_max_minutes = "sixty"\n', "应写成 90 这样"),
+    ('[email]\ntransport = "pigeon"\n', "只能是 outbox, smtp 之一"),
+    ('[rules\n', "不是有效的 TOML"),
+])
+def test_bad_config_is_said_in_chinese_by_default(toml, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         Settings.from_toml(toml)
 

@@ -1,0 +1,126 @@
+"""The administrator's side: settings that can never crash a job, damaged state that never gives a
+traceback, and (further down) the health digest."""
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from coordxl.cli import main
+from coordxl.settings import SETTINGS, Setting, _toml_value
+
+BAD_BY_KIND = {
+    "zone": '"Beijing"', "time": '"9点"', "dates": '["2026-10-9"]', "folder": '"../elsewhere"',
+    "address": '"not-an-address"', "host": '"smtp corp example"', "env": '"MY PASSWORD"',
+    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]",
+}
+
+
+def bad_values(s: Setting) -> list[str]:
+    """Values (as TOML) that the settings table says are wrong for ``s``: one of the wrong type, and
+    one outside its choices, its range or its kind."""
+    wrong_type = '"yes"' if isinstance(s.default, (bool, int, list)) else "123"
+    out = [wrong_type]
+    if s.choices:
+        out.append('"bogus"')
+    if s.minimum is not None:
+        out.append(str(s.minimum - 1))
+    if s.maximum is not None:
+        out.append(str(s.maximum + 1))
+    if s.kind:
+        out.append(BAD_BY_KIND[s.kind])  # a new kind without a bad example fails here
+    return out
+
+
+CASES = [(s.name, value) for s in SETTINGS for value in bad_values(s)]
+
+
+def test_every_setting_has_a_bad_value_beyond_its_type():
+    """A setting that only checks its type would take 9点 for a time or -1 for a count."""
+    for s in SETTINGS:
+        if isinstance(s.default, bool) or (isinstance(s.default, str) and not s.choices and not s.kind):
+            continue  # true/false; free text (email.user)
+        assert len(bad_values(s)) >= 2, f"{s.name} has no check of its own: give it a kind or a range"
+
+
+def _write(root: Path, name: str, value: str) -> None:
+    section, key = name.split(".", 1)
+    text = (root / "coordxl.toml").read_text(encoding="utf-8")
+    text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text.split(f"[{section}]", 1)[1], count=1)
+    head = (root / "coordxl.toml").read_text(encoding="utf-8").split(f"[{section}]", 1)[0]
+    (root / "coordxl.toml").write_text(f"{head}[{section}]{text}", encoding="utf-8")
+
+
+@pytest.mark.parametrize("name,value", CASES, ids=[f"{n}={v}" for n, v in CASES])
+def test_a_bad_value_is_one_line_and_exit_2_in_every_command(example_root, name, value, monkeypatch):
+    from coordxl import scheduler
+    monkeypatch.setattr(scheduler.Scheduler, "run_forever", lambda *a, **k: pytest.fail("schedule started"))
+    _write(example_root, name, value)
+    runner = CliRunner()
+    for command in (["check"], ["daily"], ["weekly"], ["status"], ["schedule"]):
+        args = command + [str(example_root)] + (["--today", "2026-08-20"] if command[0] in ("check", "daily", "weekly") else [])
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (command, result.output, result.exception)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0] and "Traceback" not in result.output, (command, result.output)
+    assert not (example_root / ".coordxl" / "state.db").exists()  # refused before anything ran
+
+
+def test_the_shipped_settings_and_the_defaults_pass():
+    from coordxl.settings import Settings, render_config
+    for lang in ("zh", "en"):
+        Settings.from_toml(render_config(lang))
+    assert all(_toml_value(s.default) for s in SETTINGS)
+
+
+def test_a_config_saved_by_notepad_as_gbk_is_read(example_root):
+    path = example_root / "coordxl.toml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gb18030"))
+    result = CliRunner().invoke(main, ["check", str(example_root), "--today", "2026-08-20", "--no-report", "--json"])
+    assert result.exit_code == 1 and '"findings"' in result.output  # it ran: the example has findings
+
+
+# --- damaged state: one line, exit 2, in every command -------------------------------------------
+
+def _state_is_a_folder(root: Path) -> None:
+    (root / ".coordxl" / "state.db").mkdir(parents=True)
+
+
+def _state_folder_is_a_file(root: Path) -> None:
+    (root / ".coordxl").write_text("not a folder")
+
+
+def _newer_schema(root: Path) -> None:
+    (root / ".coordxl").mkdir()
+    db = sqlite3.connect(root / ".coordxl" / "state.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+
+
+@pytest.mark.parametrize("damage", [_state_is_a_folder, _state_folder_is_a_file, _newer_schema])
+def test_damaged_state_is_one_line_and_exit_2_in_every_command(example_root, damage, monkeypatch):
+    from coordxl import scheduler
+    monkeypatch.setattr(scheduler.Scheduler, "run_forever", lambda *a, **k: pytest.fail("schedule started"))
+    damage(example_root)
+    for command in (["daily"], ["weekly"], ["status"], ["schedule"]):
+        args = command + [str(example_root)] + (["--today", "2026-08-20"] if command[0] in ("daily", "weekly") else [])
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (command, result.output, repr(result.exception))
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "state" in lines[0] and "Traceback" not in result.output, (command, result.output)
+
+
+def test_a_fault_of_coordxl_itself_is_one_line_exit_3_and_its_traceback_is_in_the_log(example_root, monkeypatch):
+    from coordxl import check
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(check, "run_check", broken)
+    monkeypatch.delenv("COORDXL_DEBUG", raising=False)
+    result = CliRunner().invoke(main, ["check", str(example_root), "--today", "2026-08-20"])
+    assert result.exit_code == 3
+    [line] = result.output.strip().splitlines()
+    assert "内部错误" in line and "RuntimeError: a bug" in line and "Traceback" not in result.output
+    log = (example_root / ".coordxl" / "logs" / "coordxl.log").read_text(encoding="utf-8")
+    assert "Traceback" in log and "a bug" in log
