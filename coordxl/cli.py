@@ -308,21 +308,32 @@ def status(root: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=1))
         return
-    table = Table(title=f"coordxl status — {info['root']}", title_justify="left")
-    for name in ("job", "last run", "outcome", "next run"):
-        table.add_column(name)
+    lang = Settings.load(root).lang
+    t = lambda key, **kw: escape(text(key, lang, **kw))  # noqa: E731
+    table = Table(title=t("status.title", root=info["root"]), title_justify="left")
+    for key in ("status.col.job", "status.col.last", "status.col.outcome", "status.col.next"):
+        table.add_column(t(key))
     for job, j in info["jobs"].items():
-        style = {"failed": "red", "ok": "green"}.get(j["last_outcome"] or "", "yellow")
-        table.add_row(job, j["last_run"] or "-", f"[{style}]{j['last_outcome'] or '-'}[/]", j["next_run"])
+        style = {"failed": "red", "interrupted": "red", "ok": "green"}.get(j["last_outcome"] or "", "yellow")
+        outcome = t(f"status.outcome.{j['last_outcome']}") if j["last_outcome"] else "-"
+        table.add_row(t(f"health.job.{job}"), j["last_run"] or "-", f"[{style}]{outcome}[/]", j["next_run"])
     console.print(table)
-    console.print(f"mails today: {info['mails_sent_today']} sent, {info['mails_failed_today']} failed")
+    console.print(t("status.mails", sent=info["mails_sent_today"], failed=info["mails_failed_today"],
+                    unknown=len(info["mails_unknown"])))
     lock = info["lock"]
     if lock:
-        state = "running" if lock["alive"] else "[red]stale (the process is gone)[/]"
-        console.print(f"scheduler: pid {lock['pid']} on {lock['host']} since {lock.get('since')}: {state}")
+        key = "status.scheduler.running" if lock["alive"] else "status.scheduler.stale"
+        console.print(t(key, pid=lock["pid"], host=lock["host"], since=lock.get("since")),
+                      style=None if lock["alive"] else "red")
     else:
-        console.print("scheduler: not running")
-    console.print(f"log: {info['log']}", highlight=False)
+        console.print(t("status.scheduler.none"))
+    if info["health"]:
+        console.print(f"[bold yellow]{t('status.health')}[/]")
+        for issue in info["health"]:
+            console.print(f"  • {escape(issue['text'])}", highlight=False)
+    else:
+        console.print(f"[green]{t('status.healthy')}[/]")
+    console.print(t("status.log", log=info["log"]), highlight=False)
 
 
 def example_source() -> Path | None:

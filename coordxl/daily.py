@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
-from . import assess, notify
+from . import assess, health, notify
 from .check import Report, run_check
 from .findings import Finding, finding, sort_key
 from .folder import Layout
@@ -51,6 +51,9 @@ class DailyResult:
     mails: list = dc_field(default_factory=list)  # rendered digests
     delivery: notify.Delivery | None = None
     mail_note: str = ""  # why no mail was sent, when none was
+    reassign: list = dc_field(default_factory=list)  # open tasks of colleagues who left
+    health: list = dc_field(default_factory=list)  # what the administrator should know (health.Issue)
+    admin_delivery: notify.Delivery | None = None
 
     @property
     def failed_sends(self) -> int:
@@ -79,6 +82,8 @@ class DailyResult:
             "mails_failed": self.failed_sends,
             "mails_held": len(self.delivery.held) if self.delivery else 0,
             "mails_unknown": len(self.delivery.unknown) if self.delivery else 0,
+            "skipped_workbooks": dict(self.skipped),
+            "health": [i.to_json("zh") for i in self.health if i.kind not in health.FROM_LEDGERS],
         }
 
 
@@ -252,7 +257,9 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     try:
         result.report = run_check(root, today, layout=layout, on_item=on_item)
         result.findings = sorted(result.report.findings + result.findings, key=sort_key)
+        result.reassign = collector.reassign
         remind(result, collector, layout, today, now, dry_run, transport, resend, store)
+        tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
         outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
     finally:
         if store:
@@ -282,6 +289,24 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
         transport = notify.OutboxTransport(layout.state / "outbox", today)
     result.delivery = notify.deliver(result.mails, transport, store, settings, today, now, resend=resend)
     result.delivery.refused = refused
+
+
+def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.datetime, dry_run: bool, transport,
+                store: Store | None, run_id: int | None) -> None:
+    """The health list of this run (kept with it), mailed once a day to reminders.admins when not empty."""
+    settings = layout.settings
+    roster = result.report.roster if result.report else None
+    people, unknown = health.admins(settings, roster)
+    issues = health.from_run(result, store, settings, today) + unknown
+    if store is not None:
+        issues += health.from_ledgers(store, settings, today, run_id)
+    result.health = health.ordered(issues)
+    if dry_run or store is None or not result.health or not people or result.mail_note == "non_workday":
+        return
+    mails = health.admin_mails(result.health, people, settings, today)
+    if transport is None:
+        transport = notify.OutboxTransport(layout.state / "outbox", today)
+    result.admin_delivery = notify.deliver(mails, transport, store, settings, today, now)
 
 
 def remove_stale_temps(layout: Layout) -> None:

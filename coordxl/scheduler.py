@@ -305,6 +305,9 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     today = now.date()
     out["mails_sent_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "sent")
     out["mails_failed_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "failed")
+    from .health import current, next_year_missing
+    issues = current(store, layout.settings, today) if store else next_year_missing(layout.settings, today)
+    out["health"] = [i.to_json(layout.settings.lang) for i in issues]
     out["mails_unknown"] = [{k: m[k] for k in ("day", "recipient", "subject", "error")}
                             for m in (store.unknown_mails() if store else [])]
     lock = SchedulerLock(layout.state)

@@ -62,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Extra non-working days, e.g. a company day off, as \"2026-12-31\"", kind="dates"),
     Setting("calendar.extra_workdays", [], "额外的工作日（公司调休），格式 \"2026-12-26\"",
             "Extra working days (company make-up days), as \"2026-12-26\"", kind="dates"),
+    Setting("calendar.warn_from", "12-01", "从每年的这一天起，若节假日数据缺少下一年，提醒管理员（月-日）",
+            "From this day of each year, tell the administrator when next year's holiday data is missing (month-day)",
+            kind="monthday"),
     Setting("rules.notice_workdays", 2, "需求单至少提前几个工作日发出", "Working days a request form must precede the meeting", minimum=0),
     Setting("rules.materials_days", 1, "会议材料至少提前几天发出", "Days the materials must precede the meeting", minimum=0),
     Setting("rules.meeting_max_minutes", 90, "会议最长时长（分钟）", "Longest allowed meeting, in minutes", minimum=1),
@@ -87,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Most tasks one reminder lists (most urgent first; the rest are counted)", minimum=1),
     Setting("reminders.management", [], "接收周报的管理层姓名（须在名册中）",
             "Names (from the roster) of managers who get the weekly summary", kind="names"),
+    Setting("reminders.admins", [], "接收每日运行状况邮件的管理员（名册中的姓名或邮箱地址）",
+            "Administrators (roster names or mail addresses) who get the daily health mail", kind="names"),
     Setting("email.transport", "outbox", "outbox：写入 .coordxl/outbox/ 的 .eml 文件；smtp：真正发送",
             "outbox writes .eml files to .coordxl/outbox/; smtp sends", ("outbox", "smtp")),
     Setting("email.sender", "coordxl@corp.example", "发件人地址（From）", "From address", kind="address"),
@@ -273,6 +278,15 @@ def _dates(value: list, lang: str) -> Problem:
     return None
 
 
+def _monthday(value: str, lang: str) -> Problem:
+    try:
+        month, day = (int(x) for x in value.split("-"))
+        dt.date(2024, month, day)  # a leap year: 02-29 is a day
+        return None if re.fullmatch(r"\d{2}-\d{2}", value) else ("config.monthday", {})
+    except ValueError:
+        return "config.monthday", {}
+
+
 def _folder(value: str, lang: str) -> Problem:
     path = PurePath(value.replace("\\", "/"))
     if not value.strip() or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", value):
@@ -315,7 +329,7 @@ def _counts(value: list, lang: str) -> Problem:
 
 CHECKS: dict[str, Callable[[Any, str], Problem]] = {
     "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
-    "env": _env, "domains": _domains, "file": _file, "names": _names, "counts": _counts,
+    "env": _env, "domains": _domains, "monthday": _monthday, "file": _file, "names": _names, "counts": _counts,
 }
 
 

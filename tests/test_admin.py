@@ -14,7 +14,7 @@ from coordxl.settings import SETTINGS, Setting, _toml_value
 BAD_BY_KIND = {
     "zone": '"Beijing"', "time": '"9点"', "dates": '["2026-10-9"]', "folder": '"../elsewhere"',
     "address": '"not-an-address"', "host": '"smtp corp example"', "env": '"MY PASSWORD"',
-    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]",
+    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]", "monthday": '"12月1日"',
 }
 
 
@@ -124,3 +124,94 @@ def test_a_fault_of_coordxl_itself_is_one_line_exit_3_and_its_traceback_is_in_th
     assert "内部错误" in line and "RuntimeError: a bug" in line and "Traceback" not in result.output
     log = (example_root / ".coordxl" / "logs" / "coordxl.log").read_text(encoding="utf-8")
     assert "Traceback" in log and "a bug" in log
+
+
+# --- the administrator's daily health mail -------------------------------------------------------
+
+import datetime as dt
+import email
+import json
+import shutil
+from email import policy
+from zoneinfo import ZoneInfo
+
+import openpyxl
+
+from coordxl.daily import run_daily
+from coordxl.health import has_calendar_data, next_year_missing
+from coordxl.scheduler import status
+from coordxl.settings import Settings
+
+from conftest import clean_launch, write_item
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def _admins(root: Path, extra: str = "") -> None:
+    config = root / "coordxl.toml"
+    text = config.read_text(encoding="utf-8").replace('admins = []', 'admins = ["ops@corp.example", "李娜"]')
+    config.write_text(text + extra, encoding="utf-8")
+
+
+def admin_mails(root: Path, day: dt.date) -> list:
+    folder = root / ".coordxl" / "outbox" / day.isoformat()
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(folder.glob("*.eml"))]
+    return [m for m in mails if m["X-Coordxl-Kind"] == "admin"]
+
+
+def test_no_admin_mail_when_all_is_well(share_with_roster):
+    _admins(share_with_roster)
+    write_item(share_with_roster, clean_launch())
+    result = run_daily(share_with_roster, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9))
+    assert result.health == [] and admin_mails(share_with_roster, dt.date(2026, 8, 20)) == []
+    assert status(share_with_roster, now=dt.datetime(2026, 8, 20, 10, tzinfo=SH))["health"] == []
+
+
+def test_the_admin_mail_lists_what_needs_the_administrator(share_with_roster):
+    _admins(share_with_roster)
+    config = share_with_roster / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("allowed_domains = []",
+                                                                 'allowed_domains = ["corp.example"]'), encoding="utf-8")
+    d = clean_launch()
+    d["tasks"][5]["owner"] = "马超"  # 马超 has left (在职 = 否): his open task needs a new owner
+    tracker = write_item(share_with_roster, d)
+    shutil.copy(CORPUS / "password_2002_40_xor.xls", share_with_roster / "进行中" / "旧台账.xls")
+    roster = share_with_roster / "名册.xlsx"
+    wb = openpyxl.load_workbook(roster)
+    for row in wb["人员"].iter_rows(min_row=3):
+        if row[0].value == "孙丽":
+            row[2].value = "sunli@gmail.example"  # outside the allowed domains
+    wb.save(roster)
+    lock = tracker.with_name(f".~lock.{tracker.name}#")  # LibreOffice has it open, day after day
+    lock.write_text("孙丽,sunli,pc,29.11.2026 09:00,file:///home/sunli/.config/libreoffice/4;")
+    # Monday: the job runs; Tuesday: the machine was off; Thursday: the job runs again
+    run_daily(share_with_roster, dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9))
+    result = run_daily(share_with_roster, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9))
+    kinds = {i.kind for i in result.health}
+    assert {"skipped", "unreadable", "departed", "refused", "run_missed"} <= kinds, kinds
+    [mail, *_] = [m for m in admin_mails(share_with_roster, dt.date(2026, 8, 20)) if m["To"].addresses[0].username == "ops"]
+    body = mail.get_body(("plain",)).get_content()
+    assert "Q3新品上市推广.xlsx：未写入预警（文件正被打开），已连续 2 次" in body
+    assert "旧台账.xls：无法读取工作簿：文件设置了打开密码（已加密）" in body
+    assert "已离职的 马超 还有 1 个未完成任务" in body
+    assert "未发给 孙丽 <sunli@gmail.example>：不在 email.allowed_domains 允许的域名内" in body
+    assert "2026-08-18 是工作日，但每日任务没有运行" in body and "2026-08-19 是工作日" in body
+    assert mail["Subject"].startswith("【coordxl 运行状况】2026-08-20")
+    assert {m["To"].addresses[0].username for m in admin_mails(share_with_roster, dt.date(2026, 8, 20))} == {"ops", "lina"}
+    # the same list in `coordxl status`, and exactly one admin mail per day however often the job runs
+    info = status(share_with_roster, now=dt.datetime(2026, 8, 20, 10, tzinfo=SH))
+    assert [h["text"] for h in info["health"]] == [i.text("zh") for i in result.health]
+    again = run_daily(share_with_roster, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 15))
+    assert not again.admin_delivery.sent and len(admin_mails(share_with_roster, dt.date(2026, 8, 20))) == 2
+
+
+def test_from_december_a_missing_next_year_of_holiday_data_is_reported():
+    year = 2098  # a year no chinesecalendar release will cover
+    assert not has_calendar_data(year + 1)
+    settings = Settings.defaults()
+    assert next_year_missing(settings, dt.date(year, 11, 30)) == []
+    [issue] = next_year_missing(settings, dt.date(year, 12, 1))
+    assert "pip install -U chinesecalendar" in issue.text("zh") and f"{year + 1} 年" in issue.text("zh")
+    covered = settings.replace(calendar__extra_holidays=[f"{year + 1}-01-01"])
+    assert next_year_missing(covered, dt.date(year, 12, 1)) == []
