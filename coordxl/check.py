@@ -48,8 +48,14 @@ def scan(layout: Layout) -> list[Path]:
     if not layout.active.is_dir():
         return []
     found = []
+    # coordxl's own output is never an item, even where the folders sit under 进行中/ (or 进行中 is the root)
+    own = {layout.reports.resolve(), layout.archive.resolve(), layout.templates.resolve(), layout.state.resolve()}
+    own_names = {Path(layout.settings[k]).name for k in ("folders.reports", "folders.archive", "folders.templates")}
     for path in layout.active.rglob("*"):
-        if any(part.startswith(".") for part in path.relative_to(layout.active).parts[:-1]):
+        folders = path.relative_to(layout.active).parts[:-1]
+        if any(part.startswith(".") or part in own_names for part in folders):
+            continue
+        if any(parent in own for parent in path.resolve().parents):
             continue
         if path.is_file() and path.suffix.lower() in WORKBOOK_SUFFIXES and not is_owner_or_temp(path):
             found.append(path)

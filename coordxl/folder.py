@@ -81,8 +81,23 @@ class Layout:
 
     @classmethod
     def of(cls, root: Path | str) -> "Layout":
+        """The layout of a coordxl folder; a folder without coordxl.toml is refused (FolderError), so no
+        command ever writes 报告/ or .coordxl/ into a folder someone pointed it at by mistake."""
         root = Path(root)
+        if not (root / CONFIG_NAME).is_file():
+            raise FolderError(not_a_folder(root))
         return cls(root, Settings.load(root))
+
+
+def not_a_folder(root: Path) -> str:
+    """'not a coordxl folder', with the nearest folder above that is one, or a folder below that is."""
+    resolved = Path(root).resolve()
+    nearby = next((p for p in resolved.parents if (p / CONFIG_NAME).is_file()), None)
+    if nearby is None and resolved.is_dir():
+        nearby = next((p.parent for p in sorted(resolved.glob(f"*/{CONFIG_NAME}"))), None)
+    lang = Settings.load(nearby).lang if nearby else "zh"
+    hint = text("folder.did_you_mean", lang, path=nearby) if nearby else text("folder.init_hint", lang, root=root)
+    return text("folder.not_coordxl", lang, root=root, hint=hint)
 
 
 def _save_new(wb, path: Path) -> None:

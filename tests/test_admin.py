@@ -215,3 +215,31 @@ def test_from_december_a_missing_next_year_of_holiday_data_is_reported():
     assert "pip install -U chinesecalendar" in issue.text("zh") and f"{year + 1} 年" in issue.text("zh")
     covered = settings.replace(calendar__extra_holidays=[f"{year + 1}-01-01"])
     assert next_year_missing(covered, dt.date(year, 12, 1)) == []
+
+
+# --- a folder that is not a coordxl folder ----------------------------------------------------
+
+def test_every_command_refuses_a_folder_without_coordxl_toml_and_writes_nothing(example_root):
+    inside = example_root / "进行中"  # a person pointed the job at the items folder, not the shared folder
+    before = sorted(p.name for p in inside.rglob("*"))
+    runner = CliRunner()
+    for args in (["check", str(inside)], ["daily", str(inside)], ["weekly", str(inside)], ["status", str(inside)],
+                 ["schedule", str(inside)], ["review", str(inside), "Q3新品上市推广"],
+                 ["archive", str(inside), "Q3新品上市推广"], ["new", "年终盘点", "--root", str(inside), "--initiator", "张伟"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        [line] = result.output.strip().splitlines()
+        assert "不是 coordxl 共享文件夹" in line and f"是否是指 {example_root.resolve()}" in line, line
+    assert sorted(p.name for p in inside.rglob("*")) == before  # no 报告/, no .coordxl/ in there
+
+
+def test_coordxl_s_own_folders_under_the_items_folder_are_never_read_as_items(example_root):
+    config = example_root / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('reports = "报告"', 'reports = "进行中/报告"'),
+                      encoding="utf-8")
+    weekly = CliRunner().invoke(main, ["weekly", str(example_root), "--today", "2026-08-24"])
+    assert weekly.exit_code == 0, weekly.output
+    assert list((example_root / "进行中" / "报告").glob("周报-*.xlsx"))
+    result = CliRunner().invoke(main, ["check", str(example_root), "--today", "2026-08-20", "--json", "--no-report"])
+    report = json.loads(result.output)
+    assert report["summary"]["items"] == 3 and not [f for f in report["findings"] if "报告" in f["workbook"]]
