@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 from . import schema
 from .calendar import WorkCalendar
 from .findings import Finding, finding, sort_key
-from .folder import Layout
+from .folder import Layout, workbook_link
 from .model import Item, Rows, at_merged_origin, build_item, roster_findings
 from .reader import name_matches, read_workbook
 from .roster import Roster, load_roster, roster_from_workbook
@@ -474,6 +474,7 @@ def write_report_workbook(report: Report, layout: Layout) -> Path:
     from openpyxl.styles import Font, PatternFill
 
     lang = layout.settings.lang
+    share = layout.settings["general.share_url"]  # a report mailed or copied elsewhere still links the files
     zh = lang == "zh"
     wb = Workbook()
     ws = wb.active
@@ -489,7 +490,8 @@ def write_report_workbook(report: Report, layout: Layout) -> Path:
         values = [severity[f.severity], f.code, f.workbook, f.sheet, f.cell, f.message(lang), f.hint(lang)]
         for c, value in enumerate(values, start=1):
             put_text(ws, r, c, value)
-        link = f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else "")
+        link = (workbook_link(share, f.workbook, f.sheet, f.cell)[0] if share else
+                f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else ""))
         ws.cell(row=r, column=3).hyperlink = link
         ws.cell(row=r, column=3).font = Font(color="0563C1", underline="single")
     for letter, width in zip("ABCDEFG", (8, 20, 36, 12, 8, 60, 50)):

@@ -89,6 +89,41 @@ class Layout:
         return cls(root, Settings.load(root))
 
 
+def workbook_link(share_url: str, workbook: str, sheet: str = "", cell: str = "") -> tuple[str, str]:
+    r"""(address to click or '', the full path to show) of a workbook named relative to the shared folder.
+
+    ``general.share_url`` is where people open the folder: a UNC path (\\fileserver\share\协调), a
+    mapped drive (S:\协调), or a file://, smb:// or https:// address (a SharePoint or NAS web folder).
+    File links carry the sheet and cell (Excel and LibreOffice open ``file.xlsx#'Sheet'!A1`` there);
+    web links open the workbook.
+
+    >>> workbook_link(r"\\fs\share\协调", "进行中/Q3 推广.xlsx", "执行进度", "M5")[1]
+    '\\\\fs\\share\\协调\\进行中\\Q3 推广.xlsx'
+    >>> workbook_link(r"\\fs\share\协调", "进行中/a.xlsx", "执行进度", "M5")[0]
+    "file://fs/share/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/a.xlsx#'执行进度'!M5"
+    >>> workbook_link("https://corp.example/sites/ops/协调", "进行中/a.xlsx")
+    ('https://corp.example/sites/ops/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/a.xlsx', 'https://corp.example/sites/ops/协调/进行中/a.xlsx')
+    >>> workbook_link("", "进行中/a.xlsx")
+    ('', '进行中/a.xlsx')
+    """
+    from urllib.parse import quote
+
+    relative = workbook.replace("\\", "/").lstrip("/")
+    if not share_url:
+        return "", relative
+    fragment = f"#'{sheet}'!{cell}" if sheet and cell else ""
+    if share_url.startswith("\\\\"):
+        full = share_url.rstrip("\\") + "\\" + relative.replace("/", "\\")
+        return "file:" + quote(full.replace("\\", "/"), safe="/") + fragment, full
+    if re.match(r"^[A-Za-z]:[\\/]", share_url):  # a mapped drive
+        full = share_url.rstrip("\\/") + "\\" + relative.replace("/", "\\")
+        return "file:///" + quote(full.replace("\\", "/"), safe="/:") + fragment, full
+    full = share_url.rstrip("/") + "/" + relative
+    scheme, rest = full.split("://", 1)
+    href = f"{scheme}://" + quote(rest, safe="/:@%?=&")
+    return href + (fragment if scheme == "file" else ""), full
+
+
 def not_a_folder(root: Path) -> str:
     """'not a coordxl folder', with the nearest folder above that is one, or a folder below that is."""
     resolved = Path(root).resolve()

@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 import jinja2
+from decimal import ROUND_HALF_UP, Decimal
+from markupsafe import Markup, escape
 
 from . import assess
 from .errors import ConfigError
 from .findings import Finding
+from .folder import workbook_link
 from .messages import text
 from .model import Item
 from .roster import EMAIL_RE, Person, Roster
@@ -166,6 +169,7 @@ class Digest:
     tasks: list[TaskNote] = dc_field(default_factory=list)
     errors: dict[str, list[Finding]] = dc_field(default_factory=dict)  # workbook -> findings (as initiator)
     overdue_summary: dict[str, int] = dc_field(default_factory=dict)  # workbook -> overdue tasks (as initiator)
+    item_overdue: dict[str, list[TaskNote]] = dc_field(default_factory=dict)  # workbook -> those tasks
     pending: list[PendingNote] = dc_field(default_factory=list)
     reassign: list[TaskNote] = dc_field(default_factory=list)  # open tasks of colleagues who left
     cc: dict[str, Person] = dc_field(default_factory=dict)
@@ -279,9 +283,11 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
             by_workbook[f.workbook].append(f)
     overdue = defaultdict(int)
+    overdue_notes: dict[str, list[TaskNote]] = defaultdict(list)
     for note in collector.tasks:
         if note.state == assess.OVERDUE:
             overdue[note.workbook] += 1
+            overdue_notes[note.workbook].append(note)
     left = defaultdict(list)
     for note in collector.reassign:
         # a colleague who left still owns open tasks: their manager (or head) reassigns them
@@ -300,6 +306,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
             d.errors[workbook] = by_workbook[workbook]
         if overdue.get(workbook):
             d.overdue_summary[workbook] = overdue[workbook]
+            d.item_overdue[workbook] = sorted(overdue_notes[workbook], key=_task_order)
         d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
     for note in collector.pending:
         d = digest_for(note.waiting, "reviewer" if note.step == "review" else "approver")
@@ -392,7 +399,27 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     for note in d.tasks[:limit]:  # most urgent first; a phone screen is not a spreadsheet
         groups[note.workbook].append(note)
     more = max(0, len(d.tasks) - limit)
+    room = limit  # the initiator's list of their items' overdue tasks shares the cap, most overdue first
+    item_overdue = {}
+    for workbook, notes in d.item_overdue.items():
+        if room > 0:
+            item_overdue[workbook] = notes[:room]
+            room -= len(item_overdue[workbook])
+    share = settings["general.share_url"]
+    where = lambda workbook: workbook_link(share, workbook)[1]  # noqa: E731
+
+    def topic_link(workbook: str) -> Markup:
+        href = workbook_link(share, workbook)[0]
+        topic = escape(items[workbook].topic if workbook in items else workbook)
+        return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{topic}</a>') if href else topic
+
+    def cell_link(n: TaskNote) -> Markup:
+        href, full = workbook_link(share, n.workbook, n.sheet, n.cell)
+        shown = escape(f"{full} › {n.sheet} › {n.cell}")
+        return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{shown}</a>') if href else shown
+
     context = dict(
+        where=where, topic_link=topic_link, cell_link=cell_link, item_overdue=item_overdue,
         t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
         cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
@@ -409,6 +436,18 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
                  | {n.workbook for n in d.reassign})
     return Mail(key, d.kind, d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons),
                 tuple(sorted(workbooks)))
+
+
+def percent(share: float | None) -> str:
+    """A share as the workbooks show it with the number format 0%: rounded half away from zero, as Excel
+    does (2/3 → 67%, never the 66% a truncation gives).
+
+    >>> percent(2 / 3), percent(0.125), percent(0.005), percent(None)
+    ('67%', '13%', '1%', '-')
+    """
+    if share is None:
+        return "-"
+    return f"{int(Decimal(repr(share * 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))}%"
 
 
 def _days_text(lang: str):

@@ -53,6 +53,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Language of templates, mails, findings and reports: zh or en", ("zh", "en")),
     Setting("general.timezone", "Asia/Shanghai", "计算“今天”和会议时间所用的时区",
             "Time zone used for 'today' and meeting times", kind="zone"),
+    Setting("general.share_url", "", "共享文件夹的访问地址（如 \\\\fileserver\\share\\协调、file:// 或 https:// 网址），"
+            "填写后邮件和报告中的工作簿可直接点击打开；留空只显示相对路径",
+            "Where people open the shared folder (\\\\fileserver\\share\\协调, a file:// or an https:// address): "
+            "mails and reports then link each workbook; empty shows relative paths", kind="share"),
     Setting("folders.active", "进行中", "进行中事项的文件夹", "Folder of active coordination items", kind="folder"),
     Setting("folders.archive", "归档", "已归档事项的文件夹", "Folder of archived items", kind="folder"),
     Setting("folders.reports", "报告", "任务生成的报告（周报、校验报告、复盘草稿）", "Folder the jobs write reports to", kind="folder"),
@@ -287,6 +291,12 @@ def _monthday(value: str, lang: str) -> Problem:
         return "config.monthday", {}
 
 
+def _share(value: str, lang: str) -> Problem:
+    if not value or value.startswith("\\\\") or re.match(r"^((file|https?|smb)://\S.*|[A-Za-z]:[\\/].*)$", value):
+        return None
+    return "config.share", {}
+
+
 def _folder(value: str, lang: str) -> Problem:
     path = PurePath(value.replace("\\", "/"))
     if not value.strip() or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", value):
@@ -329,7 +339,7 @@ def _counts(value: list, lang: str) -> Problem:
 
 CHECKS: dict[str, Callable[[Any, str], Problem]] = {
     "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
-    "env": _env, "domains": _domains, "monthday": _monthday, "file": _file, "names": _names, "counts": _counts,
+    "env": _env, "domains": _domains, "monthday": _monthday, "share": _share, "file": _file, "names": _names, "counts": _counts,
 }
 
 

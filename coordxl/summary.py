@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
+from markupsafe import Markup, escape
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
@@ -26,7 +27,7 @@ from . import assess, notify
 from .check import Report, run_check
 from .daily import task_key
 from .findings import Finding
-from .folder import Layout
+from .folder import Layout, workbook_link
 from .lock import job_lock
 from .messages import text
 from .model import Item
@@ -448,7 +449,14 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
         overdue = [x for x in weekly.overdue if mine(x)]
         figures = dict(done=sum(map(mine, weekly.done_this_week)), overdue=len(overdue),
                        next=sum(map(mine, weekly.due_next_week)))
-        context = dict(t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
+        share = settings["general.share_url"]
+
+        def topic_link(workbook: str, topic: str) -> Markup:
+            href = workbook_link(share, workbook)[0]
+            return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(topic)}</a>') if href else escape(topic)
+
+        context = dict(pct=notify.percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
+                       t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
                        rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
                        why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
         html = env.get_template("weekly.html").render(**context)

@@ -14,7 +14,7 @@ from coordxl.settings import SETTINGS, Setting, _toml_value
 BAD_BY_KIND = {
     "zone": '"Beijing"', "time": '"9点"', "dates": '["2026-10-9"]', "folder": '"../elsewhere"',
     "address": '"not-an-address"', "host": '"smtp corp example"', "env": '"MY PASSWORD"',
-    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]", "monthday": '"12月1日"',
+    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]", "monthday": '"12月1日"', "share": '"fileserver/share"',
 }
 
 
@@ -243,3 +243,34 @@ def test_coordxl_s_own_folders_under_the_items_folder_are_never_read_as_items(ex
     result = CliRunner().invoke(main, ["check", str(example_root), "--today", "2026-08-20", "--json", "--no-report"])
     report = json.loads(result.output)
     assert report["summary"]["items"] == 3 and not [f for f in report["findings"] if "报告" in f["workbook"]]
+
+
+# --- links people can click ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("share,href,shown", [
+    (r"\\fileserver\share\协调", "file://fileserver/share/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/",
+     "\\\\fileserver\\share\\协调\\进行中\\Q3新品上市推广.xlsx"),
+    ("https://corp.sharepoint.example/sites/ops/Shared Documents/协调",
+     "https://corp.sharepoint.example/sites/ops/Shared%20Documents/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/",
+     "https://corp.sharepoint.example/sites/ops/Shared Documents/协调/进行中/Q3新品上市推广.xlsx"),
+])
+def test_mails_link_each_workbook_and_show_its_full_path(example_root, share, href, shown):
+    config = example_root / "coordxl.toml"
+    escaped = share.replace("\\", "\\\\")
+    config.write_text(config.read_text(encoding="utf-8").replace('share_url = ""', f'share_url = "{escaped}"'),
+                      encoding="utf-8")
+    run_daily(example_root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9))
+    folder = example_root / ".coordxl" / "outbox" / "2026-08-20"
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(folder.glob("*.eml"))]
+    [initiator] = [m for m in mails if m["X-Coordxl-Kind"] == "digest" and m["To"].addresses[0].username == "zhangwei"]
+    html = initiator.get_body(("html",)).get_content()
+    plain = initiator.get_body(("plain",)).get_content()
+    assert f'href="{href}' in html and shown in plain
+    # the initiator sees their item's overdue tasks themselves, not only how many there are
+    overview = plain.split("== 您发起的事项中逾期的任务 ==")[1]
+    assert "逾期" in overview and "负责人" in overview and overview.count("\n- ") >= 2
+
+
+def test_a_percentage_in_the_mail_is_the_one_the_workbook_shows():
+    from coordxl.notify import percent
+    assert [percent(x) for x in (2 / 3, 0.125, 0.5, 1.0, 0.0)] == ["67%", "13%", "50%", "100%", "0%"]
