@@ -23,13 +23,98 @@ from .settings import Settings
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
+_ARGS: list[str] = []  # the arguments of the running invocation (for the language of --help and usage errors)
+
+
+def cli_lang(args: list[str] | None = None) -> str:
+    """The language to speak before a command has loaded its folder: ``--lang``, then COORDXL_LANG, then
+    the language of a coordxl folder named on the command line (or the current one), else Chinese."""
+    import os
+    args = _ARGS if args is None else args
+    if "--lang" in args[:-1]:
+        value = args[args.index("--lang") + 1]
+        if value in ("zh", "en"):
+            return value
+    if os.environ.get("COORDXL_LANG") in ("zh", "en"):
+        return os.environ["COORDXL_LANG"]
+    for arg in [a for a in args if not a.startswith("-")] + ["."]:
+        try:
+            if (Path(arg) / "coordxl.toml").is_file():
+                return Settings.load(Path(arg)).lang
+        except (OSError, CoordxlError):
+            continue
+    return "zh"
+
+
+class _Localized:
+    """help text from the message table, in the invocation's language (click reads ``help`` when it formats)."""
+
+    help_key = ""
+
+    @property
+    def help(self):
+        return text(self.help_key, cli_lang()) if self.help_key else self.__dict__.get("_help")
+
+    @help.setter
+    def help(self, value):
+        self.__dict__["_help"] = value
+
+
+class Command(_Localized, click.Command):
+    def __init__(self, *args, help_key: str = "", **kwargs):
+        self.help_key = help_key
+        super().__init__(*args, **kwargs)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return (self.help or "").split("\n")[0].rstrip("。.")
+
+
+class Option(_Localized, click.Option):
+    def __init__(self, *args, help_key: str = "", **kwargs):
+        self.help_key = help_key
+        super().__init__(*args, **kwargs)
+
+
+def option(*decls, key: str, **kwargs):
+    return click.option(*decls, cls=Option, help_key=key, **kwargs)
+
+
+class Group(_Localized, click.Group):
+    """The coordxl group: knows its invocation's arguments, and speaks Chinese in click's own texts too."""
+
+    command_class = Command
+    help_key = "help.main"
+
+    def main(self, args=None, *more, **kwargs):
+        _ARGS[:] = list(sys.argv[1:] if args is None else args)
+        _translate_click()
+        return super().main(args, *more, **kwargs)
+
+
+def _translate_click() -> None:  # noqa: D401 (also run once at import, below)
+    """click's own words (Usage:, Options, Missing argument …) from the message table in Chinese."""
+    from .messages import CLICK_ZH
+
+    def gettext(message: str) -> str:
+        return CLICK_ZH.get(message, message) if cli_lang() == "zh" else message
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return gettext(singular if n == 1 else plural)
+
+    for module in (click.core, click.decorators, click.exceptions, click.formatting, click.parser, click.types,
+                   click.utils, click.termui):
+        if hasattr(module, "_"):
+            module._ = gettext
+        if hasattr(module, "ngettext"):
+            module.ngettext = ngettext
+
 
 def _today(value: str | None, settings: Settings) -> dt.date:
     if value:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            raise ConfigError(f"--today must look like 2026-08-20, got {value!r}") from None
+            raise ConfigError(text("cli.bad_today", settings.lang, value=value)) from None
     return dt.datetime.now(ZoneInfo(settings["general.timezone"])).date()
 
 
@@ -81,8 +166,11 @@ def _record_crash(root) -> Path:
     return Path("-")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="coordxl")
+_translate_click()
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coordxl", cls=Option, help_key="opt.version")
 def main() -> None:
     """coordxl: run cross-department coordination on the Excel workbooks staff already use.
 
@@ -90,11 +178,10 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(help_key="help.init")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-              help="Language of the templates, settings comments and messages.")
-@click.option("--force", is_flag=True, help="Rewrite settings and templates (old ones go to .coordxl/backups/).")
+@option("--lang", key="opt.init.lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@option("--force", key="opt.init.force", is_flag=True)
 @handle_errors
 def init(root: Path, lang: str, force: bool) -> None:
     """Make a shared folder: settings, sample roster, templates, folders.
@@ -102,17 +189,16 @@ def init(root: Path, lang: str, force: bool) -> None:
     Example: coordxl init /srv/share/协调
     """
     written = folder.init_folder(root, lang=lang, force=force)
-    console.print(text("init.created", lang, root=root))
+    console.print(text("init.created", lang, root=root), markup=False)
     for path in written:
-        console.print(f"  {path}", highlight=False)
+        console.print(f"  {path}", highlight=False, markup=False)
 
 
-@main.command()
+@main.command(help_key="help.new")
 @click.argument("title")
-@click.option("--root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="The shared folder.")
-@click.option("--initiator", required=True, help="The initiator's name, as in the roster.")
-@click.option("--today", help="Date to write as 发出日期 (default: today).")
+@option("--root", key="opt.new.root", required=True, type=click.Path(file_okay=False, path_type=Path))
+@option("--initiator", key="opt.new.initiator", required=True)
+@option("--today", key="opt.new.today")
 @handle_errors
 def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     """Create a coordination workbook in 进行中/ from the template, prefilled.
@@ -121,7 +207,7 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     """
     settings = Settings.load(root)
     path = folder.new_item(title, root, initiator, _today(today, settings))
-    console.print(text("new.created", settings.lang, path=path), highlight=False)
+    console.print(text("new.created", settings.lang, path=path), highlight=False, markup=False)
 
 
 def _progress():
@@ -135,13 +221,13 @@ def _progress():
     return bar, lambda path, total: bar.update(task, advance=1, total=total, description=path.name[:40])
 
 
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document {findings, summary} on stdout.")
-@click.option("--today", help="Check as of this date, e.g. 2026-08-20 (default: today).")
-@click.option("--only", help="Only these finding codes or prefixes, comma-separated, e.g. R-NOTICE,F-.")
-@click.option("--skip", help="Leave out these finding codes or prefixes, e.g. R-FOLLOWUP.")
-@click.option("--no-report", is_flag=True, help="Do not write 报告/校验报告-<date>.xlsx.")
+@main.command(help_key="help.check")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--json", "as_json", key="opt.check.json", is_flag=True)
+@option("--today", key="opt.check.today")
+@option("--only", key="opt.check.only")
+@option("--skip", key="opt.check.skip")
+@option("--no-report", key="opt.check.no_report", is_flag=True)
 @handle_errors
 def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: str | None,
           no_report: bool) -> None:
@@ -157,7 +243,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     from .rules import Selection
 
     layout = Layout.of(root)
-    selection = Selection.parse(only, skip)
+    selection = Selection.parse(only, skip, layout.settings.lang)
     day = _today(today, layout.settings)
     bar, progress = _progress() if not as_json else (None, None)
     if bar:
@@ -173,11 +259,11 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     sys.exit(0 if report.ok else 1)
 
 
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--today", help="Run as of this date, e.g. 2026-08-20 (default: today).")
-@click.option("--dry-run", is_flag=True, help="Write and send nothing; show the 预警 cells and mails it would.")
-@click.option("--resend", is_flag=True, help="Send today's reminders again even if they were already sent.")
+@main.command(help_key="help.daily")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--today", key="opt.daily.today")
+@option("--dry-run", key="opt.daily.dry_run", is_flag=True)
+@option("--resend", key="opt.daily.resend", is_flag=True)
 @handle_errors
 def daily(root: Path, today: str | None, dry_run: bool, resend: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
@@ -200,10 +286,10 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool) -> None:
     sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
 
 
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--today", help="Run as of this date, e.g. 2026-08-24 (default: today).")
-@click.option("--resend", is_flag=True, help="Mail this week's summary again even if it was already sent.")
+@main.command(help_key="help.weekly")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--today", key="opt.weekly.today")
+@option("--resend", key="opt.weekly.resend", is_flag=True)
 @handle_errors
 def weekly(root: Path, today: str | None, resend: bool) -> None:
     """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
@@ -223,16 +309,16 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend)
     zh = layout.settings.lang == "zh"
     d = result.delivery
-    console.print(("周报：" if zh else "Weekly summary: ") + str(result.weekly.path), highlight=False)
+    console.print(("周报：" if zh else "Weekly summary: ") + str(result.weekly.path), highlight=False, markup=False)
     console.print((f"邮件：发送 {len(d.sent)}，本周已发跳过 {len(d.skipped)}，失败 {len(d.failed)}" if zh else
                    f"Mails: {len(d.sent)} sent, {len(d.skipped)} already sent this week, {len(d.failed)} failed"))
     sys.exit(1 if d.failed else 0)
 
 
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@main.command(help_key="help.review")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("item")
-@click.option("--today", help="As of this date (default: today).")
+@option("--today", key="opt.as_of")
 @handle_errors
 def review(root: Path, item: str, today: str | None) -> None:
     """Write the retrospective draft 报告/复盘草稿-<item>.xlsx for one item (by file name or topic).
@@ -245,15 +331,15 @@ def review(root: Path, item: str, today: str | None) -> None:
     layout = Layout.of(root)
     path = run_review(root, item, _today(today, layout.settings))
     console.print(("复盘草稿：" if layout.settings.lang == "zh" else "Retrospective draft: ") + str(path),
-                  highlight=False)
+                  highlight=False, markup=False)
 
 
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@main.command(help_key="help.archive")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("item")
-@click.option("--force", is_flag=True, help="Archive even though the item is not closed or lacks its retrospective.")
-@click.option("--reason", default="", help="Why --force was needed (recorded in the manifest and the index).")
-@click.option("--today", help="As of this date (default: today).")
+@option("--force", key="opt.archive.force", is_flag=True)
+@option("--reason", key="opt.archive.reason", default="")
+@option("--today", key="opt.as_of")
 @handle_errors
 def archive(root: Path, item: str, force: bool, reason: str, today: str | None) -> None:
     """Move a closed item (and its retrospective draft) to 归档/<year>/<item>/ with a manifest and index row.
@@ -269,15 +355,15 @@ def archive(root: Path, item: str, force: bool, reason: str, today: str | None) 
     zone = ZoneInfo(layout.settings["general.timezone"])
     result = archive_item(root, item, _today(today, layout.settings), dt.datetime.now(zone).replace(tzinfo=None),
                           by=getpass.getuser(), force=force, reason=reason)
-    console.print(text("archive.done", layout.settings.lang, dest=result.dest), highlight=False)
+    console.print(text("archive.done", layout.settings.lang, dest=result.dest), highlight=False, markup=False)
     if not result.index_written:
         err_console.print(text("archive.index_locked", layout.settings.lang))
         sys.exit(1)
 
 
-@main.command("schedule")
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--poll", default=30.0, show_default=True, help="Seconds between checks of the clock.")
+@main.command("schedule", help_key="help.schedule")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--poll", key="opt.schedule.poll", default=30.0, show_default=True)
 @handle_errors
 def schedule_cmd(root: Path, poll: float) -> None:
     """Run the daily job (working days) and the weekly job at their configured times until stopped.
@@ -289,9 +375,9 @@ def schedule_cmd(root: Path, poll: float) -> None:
     sys.exit(serve(root, poll))
 
 
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@main.command(help_key="help.status")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--json", "as_json", key="opt.status.json", is_flag=True)
 @handle_errors
 def status(root: Path, as_json: bool) -> None:
     """Last and next run of each job, its outcome, mails sent today, and who holds the scheduler lock.
@@ -342,9 +428,8 @@ def example_source() -> Path | None:
     return here if here.is_dir() else None
 
 
-@main.command()
-@click.option("--dir", "target", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to put the demo folder (default: a new temporary folder).")
+@main.command(help_key="help.demo")
+@option("--dir", "target", key="opt.demo.dir", type=click.Path(file_okay=False, path_type=Path))
 @handle_errors
 def demo(target: Path | None) -> None:
     """Copy the example folder somewhere temporary and run the jobs on it with the demo's date.

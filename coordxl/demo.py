@@ -7,8 +7,10 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import example
+from .messages import text
 
 
 def prepare(target: Path | None, source: Path | None) -> Path:
@@ -32,26 +34,24 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
     from .render import print_daily
 
     root = prepare(target, source)
-    console.print(f"[bold]coordxl demo[/] — 示例文件夹 / example folder: {root}", highlight=False)
-    console.print(f"演示日期 / demo date: {example.DEMO_TODAY.isoformat()}\n")
     layout = Layout.of(root)
+    lang = layout.settings.lang
+    t = lambda key, **kw: escape(text(key, lang, **kw))  # noqa: E731
+    console.print(f"[bold]coordxl demo[/] — {t('demo.folder', root=root)}", highlight=False)
+    console.print(t("demo.date", day=example.DEMO_TODAY.isoformat()) + "\n", highlight=False)
     now = dt.datetime.combine(example.DEMO_TODAY, dt.time(9, 0))
     result = run_daily(root, example.DEMO_TODAY, now, layout=layout)
     written = write_report_workbook(result.report, layout)
-    print_daily(result, layout.settings.lang, console)
+    print_daily(result, lang, console)
     from .summary import run_weekly
 
     weekly = run_weekly(root, example.DEMO_TODAY, now.replace(hour=9, minute=30), layout=layout)
-    console.print("\n[bold]去看看 / where to look[/]", highlight=False)
-    console.print(f"  预警已写入 / flagged workbook: {layout.active / 'Q3新品上市推广.xlsx'}（执行进度 › 预警）",
-                  highlight=False)
-    console.print(f"  真实排版 / real-life layout:   {layout.active / (example.STORES + '.xlsx')}"
-                  "（分节行、合并单元格、两位负责人、完成90%、合计行 / sections, merged cells, two owners, 90%, a total row）",
-                  highlight=False)
-    console.print(f"  校验报告 / validation report:  {written}", highlight=False)
-    console.print(f"  周报 / weekly summary:         {weekly.weekly.path}", highlight=False)
-    console.print(f"  邮件 / mails (.eml):           {layout.state / 'outbox' / example.DEMO_TODAY.isoformat()}",
-                  highlight=False)
-    console.print(f"  运行记录 / run log:            {layout.state / 'state.db'}", highlight=False)
-    console.print(f"  再试 / try: coordxl check {root} --today {example.DEMO_TODAY.isoformat()} --json", highlight=False)
+    console.print(f"\n[bold]{t('demo.look')}[/]", highlight=False)
+    for key, value in (("demo.flagged", layout.active / "Q3新品上市推广.xlsx"),
+                       ("demo.real_life", layout.active / (example.STORES + ".xlsx")),
+                       ("demo.report", written), ("demo.weekly", weekly.weekly.path),
+                       ("demo.mails", layout.state / "outbox" / example.DEMO_TODAY.isoformat()),
+                       ("demo.state", layout.state / "state.db")):
+        console.print("  " + t(key, path=value), highlight=False)
+    console.print("  " + t("demo.try", root=root, day=example.DEMO_TODAY.isoformat()), highlight=False)
     return root

@@ -6,6 +6,7 @@ from itertools import groupby
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .check import Report
@@ -20,13 +21,14 @@ HEAD = {
 def print_report(report: Report, lang: str, console: Console, written: Path | None = None) -> None:
     level, code, sheet, cell, problem, fix, err, warn = HEAD[lang]
     for workbook, group in groupby(report.findings, key=lambda f: f.workbook):
-        table = Table(title=workbook, title_justify="left", show_lines=False, expand=False)
+        # cell text and file names are shown as written: "[calendar]" is text, never rich markup
+        table = Table(title=escape(workbook), title_justify="left", show_lines=False, expand=False)
         for name in (level, code, sheet, cell, problem, fix):
             table.add_column(name, overflow="fold")
         for f in group:
             style = "red" if f.is_error else "yellow"
-            table.add_row(f"[{style}]{err if f.is_error else warn}[/]", f.code, f.sheet, f.cell,
-                          f.message(lang), f.hint(lang))
+            table.add_row(f"[{style}]{err if f.is_error else warn}[/]", f.code, escape(f.sheet), escape(f.cell),
+                          escape(f.message(lang)), escape(f.hint(lang)))
         console.print(table)
     s = report.summary()
     if lang == "zh":
@@ -41,7 +43,7 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
             line += f"; {s['skipped_rows']} section/total rows skipped"
     console.print(("[green]✔ " if report.ok else "[red]✘ ") + line + "[/]", highlight=False)
     if written:
-        console.print(("校验报告：" if lang == "zh" else "Report: ") + str(written), highlight=False)
+        console.print(("校验报告：" if lang == "zh" else "Report: ") + str(written), highlight=False, markup=False)
 
 
 STATE_LABELS = {
@@ -85,7 +87,7 @@ def print_daily(result, lang: str, console: Console) -> None:
         for name in (("工作簿", "工作表", "单元格", "原值", "新值") if zh else ("Workbook", "Sheet", "Cell", "Now", "New")):
             table.add_column(name, overflow="fold")
         for p in result.planned:
-            table.add_row(p.workbook, p.sheet, p.cell, p.old, p.new)
+            table.add_row(escape(p.workbook), escape(p.sheet), p.cell, escape(str(p.old)), escape(str(p.new)))
         if result.planned:
             console.print(table)
         console.print((f"试运行：{len(result.planned)} 个预警单元格将更新，未写入任何文件" if zh else
@@ -95,7 +97,8 @@ def print_daily(result, lang: str, console: Console) -> None:
                        f"Wrote {result.cells_written} alert cells in {len(result.written)} workbooks"), highlight=False)
     reasons = SKIP_REASONS[lang]
     for workbook, reason in result.skipped:
-        console.print(("  跳过 " if zh else "  skipped ") + f"{workbook}: {reasons.get(reason, reason)}", highlight=False)
+        console.print(("  跳过 " if zh else "  skipped ") + f"{workbook}: {reasons.get(reason, reason)}", highlight=False,
+                      markup=False)
     print_mail_summary(result, lang, console)
 
 

@@ -18,6 +18,7 @@ from . import schema
 from .calendar import WorkCalendar
 from .errors import ConfigError
 from .findings import CODES, Finding, finding
+from .messages import text
 from .model import Item
 from .roster import Roster
 from .settings import Settings
@@ -301,12 +302,12 @@ class Selection:
     skip: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, only: str | None, skip: str | None) -> "Selection":
-        def split(text):
-            codes = tuple(c.strip().upper() for c in (text or "").split(",") if c.strip())
+    def parse(cls, only: str | None, skip: str | None, lang: str = "zh") -> "Selection":
+        def split(value):
+            codes = tuple(c.strip().upper() for c in (value or "").split(",") if c.strip())
             for code in codes:
                 if not any(k.startswith(code) for k in CODES):
-                    raise ConfigError(f"unknown finding code {code!r}; codes: {', '.join(CODES)}")
+                    raise ConfigError(text("cli.bad_code", lang, code=code, codes=", ".join(CODES)))
             return codes
         return cls(split(only), split(skip))
 

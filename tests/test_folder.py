@@ -117,8 +117,10 @@ def test_libreoffice_opens_a_new_workbook(share, soffice):
 def test_python_m_coordxl_and_help_with_examples():
     out = subprocess.run([sys.executable, "-m", "coordxl", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "init" in out.stdout
-    for command in main.commands.values():
-        assert "Example:" in (command.help or ""), f"{command.name} help has no example"
+    from coordxl.messages import text
+    for command in main.commands.values():  # in both languages, from the message table
+        assert command.help_key and "Example: coordxl" in text(command.help_key, "en"), command.name
+        assert "示例：coordxl" in text(command.help_key, "zh"), command.name
 
 
 def test_a_new_item_only_asks_for_what_the_initiator_must_fill_in(share):
