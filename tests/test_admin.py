@@ -182,14 +182,25 @@ def test_the_admin_mail_lists_what_needs_the_administrator(share_with_roster):
     for row in wb["人员"].iter_rows(min_row=3):
         if row[0].value == "孙丽":
             row[2].value = "sunli@gmail.example"  # outside the allowed domains
+    wb["人员"].append(["张伟", "产品部", "zhangwei2@corp.example", "陈静", "否", "是", "产品助理"])  # one name, two people
     wb.save(roster)
     lock = tracker.with_name(f".~lock.{tracker.name}#")  # LibreOffice has it open, day after day
     lock.write_text("孙丽,sunli,pc,29.11.2026 09:00,file:///home/sunli/.config/libreoffice/4;")
-    # Monday: the job runs; Tuesday: the machine was off; Thursday: the job runs again
-    run_daily(share_with_roster, dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9))
+    # Monday: the job runs while the mail server is down; Tuesday: the machine was off; Wednesday: a weekly
+    # run is killed halfway; Thursday: the job runs again
+    from coordxl.folder import Layout
+    from coordxl.notify import SmtpTransport
+    from coordxl.store import Store
+    from test_notify import free_port
+    down = Layout.of(share_with_roster).settings.replace(email__transport="smtp", email__host="127.0.0.1",
+                                                         email__port=free_port(), email__security="none")
+    run_daily(share_with_roster, dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9), transport=SmtpTransport(down, None))
+    Store(share_with_roster / ".coordxl" / "state.db").start_run("weekly", dt.date(2026, 8, 19),
+                                                               dt.datetime(2026, 8, 19, 9, 30))
     result = run_daily(share_with_roster, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9))
     kinds = {i.kind for i in result.health}
-    assert {"skipped", "unreadable", "departed", "refused", "run_missed"} <= kinds, kinds
+    assert {"skipped", "unreadable", "departed", "refused", "run_missed", "send_failed", "run_failed",
+            "roster"} <= kinds, kinds
     [mail, *_] = [m for m in admin_mails(share_with_roster, dt.date(2026, 8, 20)) if m["To"].addresses[0].username == "ops"]
     body = mail.get_body(("plain",)).get_content()
     assert "Q3新品上市推广.xlsx：未写入预警（文件正被打开），已连续 2 次" in body
@@ -197,6 +208,9 @@ def test_the_admin_mail_lists_what_needs_the_administrator(share_with_roster):
     assert "已离职的 马超 还有 1 个未完成任务" in body
     assert "未发给 孙丽 <sunli@gmail.example>：不在 email.allowed_domains 允许的域名内" in body
     assert "2026-08-18 是工作日，但每日任务没有运行" in body and "2026-08-19 是工作日" in body
+    assert "2026-08-17 发给 zhangwei@corp.example 的" in body and "未送达：cannot connect" in body
+    assert "2026-08-19 的 周报 任务运行中途被终止" in body
+    assert "名册 人员!" in body and "张伟" in body
     assert mail["Subject"].startswith("【coordxl 运行状况】2026-08-20")
     assert {m["To"].addresses[0].username for m in admin_mails(share_with_roster, dt.date(2026, 8, 20))} == {"ops", "lina"}
     # the same list in `coordxl status`, and exactly one admin mail per day however often the job runs
