@@ -210,6 +210,10 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     console.print(text("new.created", settings.lang, path=path), highlight=False, markup=False)
 
 
+def _show(show_all: bool, summary_only: bool) -> str:
+    return "all" if show_all else "summary" if summary_only else "capped"
+
+
 def _progress():
     """A progress bar on stderr for long scans; off when stderr is not a terminal."""
     if not err_console.is_terminal:
@@ -228,9 +232,11 @@ def _progress():
 @option("--only", key="opt.check.only")
 @option("--skip", key="opt.check.skip")
 @option("--no-report", key="opt.check.no_report", is_flag=True)
+@option("--all", "show_all", key="opt.all", is_flag=True)
+@option("--summary", "summary_only", key="opt.summary", is_flag=True)
 @handle_errors
 def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: str | None,
-          no_report: bool) -> None:
+          no_report: bool, show_all: bool, summary_only: bool) -> None:
     """Validate the shared folder; exit 0 when clean, 1 when there are errors, 2 for usage errors.
 
     Example: coordxl check ./协调 --today 2026-08-20 --json
@@ -255,7 +261,8 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     if as_json:
         click.echo(json.dumps(report.to_json(layout.settings.lang), ensure_ascii=False, indent=1))
     else:
-        print_report(report, layout.settings.lang, console, written)
+        print_report(report, layout.settings.lang, console, written, layout.settings["output.max_rows"],
+                     _show(show_all, summary_only))
     sys.exit(0 if report.ok else 1)
 
 
@@ -264,8 +271,10 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 @option("--today", key="opt.daily.today")
 @option("--dry-run", key="opt.daily.dry_run", is_flag=True)
 @option("--resend", key="opt.daily.resend", is_flag=True)
+@option("--all", "show_all", key="opt.all", is_flag=True)
+@option("--summary", "summary_only", key="opt.summary", is_flag=True)
 @handle_errors
-def daily(root: Path, today: str | None, dry_run: bool, resend: bool) -> None:
+def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: bool, summary_only: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
@@ -282,7 +291,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool) -> None:
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend)
-    print_daily(result, layout.settings.lang, console)
+    print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"], _show(show_all, summary_only))
     sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
 
 

@@ -2,36 +2,71 @@
 
 from __future__ import annotations
 
+import operator
 from itertools import groupby
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .check import Report
 from .messages import text
 
-HEAD = {
-    "zh": ("级别", "代码", "工作表", "单元格", "问题", "处理建议", "错误", "提醒"),
-    "en": ("Level", "Code", "Sheet", "Cell", "Problem", "How to fix", "error", "warning"),
-}
+HEAD = {"zh": ("错误", "提醒"), "en": ("error", "warning")}
+_code = operator.attrgetter("code")
+DETAIL_WORKBOOKS = 5  # workbooks shown finding by finding before the rest are one line each (unless --all)
 
 
-def print_report(report: Report, lang: str, console: Console, written: Path | None = None) -> None:
-    level, code, sheet, cell, problem, fix, err, warn = HEAD[lang]
-    for workbook, group in groupby(report.findings, key=lambda f: f.workbook):
-        # cell text and file names are shown as written: "[calendar]" is text, never rich markup
-        table = Table(title=escape(workbook), title_justify="left", show_lines=False, expand=False)
-        for name in (level, code, sheet, cell, problem, fix):
-            table.add_column(name, overflow="fold")
-        for f in group:
-            style = "red" if f.is_error else "yellow"
-            table.add_row(f"[{style}]{err if f.is_error else warn}[/]", f.code, escape(f.sheet), escape(f.cell),
-                          escape(f.message(lang)), escape(f.hint(lang)))
-        console.print(table)
+def print_report(report: Report, lang: str, console: Console, written: Path | None = None, max_rows: int = 20,
+                 show: str = "capped") -> None:
+    """What a check found, readable at any size: a summary by code (count, one example, what to do), then
+    per workbook at most ``max_rows`` findings (``show="all"``: every one; ``"summary"``: none), then the
+    totals. Everything is printed as literal text (cell text is never markup), in one pass: the cost does
+    not grow with a table renderer's layout of thousands of rows."""
+    err, warn = HEAD[lang]
+    zh = lang == "zh"
+    findings = report.findings
+    cut = 0
+    if show != "summary" and findings:
+        out = Text()
+        detailed = 0
+        for workbook, group in groupby(findings, key=lambda f: f.workbook):
+            group = list(group)
+            errors = sum(f.is_error for f in group)
+            out.append(f"{workbook}", style="bold")
+            out.append((f"：{errors} 个错误，{len(group) - errors} 个提醒\n" if zh else
+                        f": {errors} errors, {len(group) - errors} warnings\n"))
+            limit = len(group) if show == "all" else (max_rows if detailed < DETAIL_WORKBOOKS else 0)
+            detailed += 1
+            for f in group[:limit]:
+                where = f"{f.sheet}!{f.cell}" if f.sheet and f.cell else (f.sheet or "-")
+                out.append(f"  {err if f.is_error else warn} ", style="red" if f.is_error else "yellow")
+                out.append(f"{f.code} {where} {f.message(lang)}")
+                hint = f.hint(lang)
+                out.append(f" — {hint}\n" if hint else "\n", style="dim")
+            if limit < len(group):
+                cut += len(group) - limit
+                if limit:
+                    out.append((f"  ……另有 {len(group) - limit} 条\n" if zh else f"  …and {len(group) - limit} more\n"),
+                               style="dim")
+        console.print(out, highlight=False, soft_wrap=True, end="")
+    if findings and (show == "summary" or len(findings) > max_rows):
+        by_code: dict[str, list] = {}
+        for code, group in groupby(sorted(findings, key=_code), key=_code):
+            by_code[code] = list(group)
+        out = Text("按问题代码汇总\n" if zh else "By finding code\n", style="bold")
+        for code, group in sorted(by_code.items(), key=lambda kv: (not kv[1][0].is_error, -len(kv[1]), kv[0])):
+            first = group[0]
+            where = " ".join(x for x in (first.workbook, f"{first.sheet}!{first.cell}" if first.cell else first.sheet) if x)
+            out.append(f"  {code} ×{len(group)} ", style="red" if first.is_error else "yellow")
+            out.append((f"例：{where} {first.message(lang)}" if zh else f"e.g. {where} {first.message(lang)}"))
+            hint = first.hint(lang)
+            out.append(f" — {hint}\n" if hint else "\n", style="dim")
+        console.print(out, highlight=False, soft_wrap=True, end="")
     s = report.summary()
-    if lang == "zh":
+    if zh:
         line = (f"检查了 {s['workbooks']} 个工作簿、{s['items']} 个事项、{s['tasks']} 项任务："
                 f"{s['errors']} 个错误，{s['warnings']} 个提醒（{s['today']}）")
         if s.get("skipped_rows"):
@@ -41,7 +76,13 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
                 f"{s['errors']} errors, {s['warnings']} warnings ({s['today']})")
         if s.get("skipped_rows"):
             line += f"; {s['skipped_rows']} section/total rows skipped"
-    console.print(("[green]✔ " if report.ok else "[red]✘ ") + line + "[/]", highlight=False)
+    ok = s["errors"] == 0
+    console.print(Text(("✔ " if ok else "✘ ") + line, style="green" if ok else "red"), highlight=False)
+    if cut:
+        where = str(written) if written else ("coordxl check --all" if zh else "coordxl check --all")
+        console.print(Text((f"另有 {cut} 条未逐条列出，完整列表见 {where}" if zh else
+                            f"{cut} more findings not listed one by one: the full list is in {where}"), style="dim"),
+                      highlight=False)
     if written:
         console.print(("校验报告：" if lang == "zh" else "Report: ") + str(written), highlight=False, markup=False)
 
@@ -65,7 +106,8 @@ SKIP_REASONS = {
 }
 
 
-def print_daily(result, lang: str, console: Console) -> None:
+def print_daily(result, lang: str, console: Console, max_rows: int = 20, show: str = "capped",
+                written: Path | None = None) -> None:
     """The daily job's summary: findings, tasks by state, flags written or planned, workbooks skipped."""
     from .check import Report
 
@@ -74,7 +116,7 @@ def print_daily(result, lang: str, console: Console) -> None:
         shown = Report(result.today, result.findings, workbooks=result.report.workbooks,
                        item_count=result.report.item_count, task_count=result.report.task_count,
                        skipped_rows=result.report.skipped_rows)
-        print_report(shown, lang, console)
+        print_report(shown, lang, console, written, max_rows, show)
     labels = STATE_LABELS[lang]
     states = "，".join(f"{labels[s]} {n}" for s, n in sorted(result.states.items(), key=lambda kv: list(labels).index(kv[0])))
     console.print(("任务状态：" if zh else "Tasks: ") + (states or "-"), highlight=False)
@@ -82,14 +124,15 @@ def print_daily(result, lang: str, console: Console) -> None:
         n = sum(result.untracked_actions.values())
         console.print(f"未拆解为任务的待办事项：{n}" if zh else f"Action items without a task: {n}")
     if result.dry_run:
-        table = Table(title="将写入的预警（未写入）" if zh else "Alerts that would be written (dry run)",
-                      title_justify="left")
-        for name in (("工作簿", "工作表", "单元格", "原值", "新值") if zh else ("Workbook", "Sheet", "Cell", "Now", "New")):
-            table.add_column(name, overflow="fold")
-        for p in result.planned:
-            table.add_row(escape(p.workbook), escape(p.sheet), p.cell, escape(str(p.old)), escape(str(p.new)))
-        if result.planned:
-            console.print(table)
+        planned = result.planned if show == "all" else result.planned[:max_rows * DETAIL_WORKBOOKS]
+        if planned and show != "summary":
+            out = Text("将写入的预警（未写入）\n" if zh else "Alerts that would be written (dry run)\n", style="bold")
+            for p in planned:
+                out.append(f"  {p.workbook} › {p.sheet} › {p.cell}: “{p.old}” → “{p.new}”\n")
+            if len(planned) < len(result.planned):
+                more = len(result.planned) - len(planned)
+                out.append(f"  ……另有 {more} 个\n" if zh else f"  …and {more} more\n", style="dim")
+            console.print(out, highlight=False, soft_wrap=True, end="")
         console.print((f"试运行：{len(result.planned)} 个预警单元格将更新，未写入任何文件" if zh else
                        f"Dry run: {len(result.planned)} alert cells would change; nothing was written"))
     else:

@@ -14,4 +14,6 @@ if __name__ == "__main__":  # a spawned worker process imports this file; it mus
     parser.add_argument("--root", required=True, help="the shared folder")
     parser.add_argument("--today", help="run as of this date, e.g. 2026-08-20")
     args, rest = parser.parse_known_args()
-    sys.exit(main(["daily", args.root] + (["--today", args.today] if args.today else []) + rest, standalone_mode=True))
+    # a log, not a terminal: the summary by code and the totals (the full list is in 报告/ and `coordxl check`)
+    sys.exit(main(["daily", args.root, "--summary"] + (["--today", args.today] if args.today else []) + rest,
+                  standalone_mode=True))

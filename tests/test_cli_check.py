@@ -125,3 +125,20 @@ def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(example_root):
     piped = subprocess.run([sys.executable, "-m", "coordxl", "check", str(example_root), "--today", "2026-08-20"],
                            capture_output=True, text=True)
     assert "扫描" not in piped.stderr and "\x1b" not in piped.stderr  # not a terminal: no bar at all
+
+
+def test_terminal_output_is_capped_with_a_summary_by_code_and_all_on_request(example_root):
+    import shutil
+    for n in range(8):  # a messy first run: many workbooks with the same mistakes
+        shutil.copy(example_root / "进行中" / "Q3新品上市推广.xlsx", example_root / "进行中" / f"副本{n}.xlsx")
+    config = example_root / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("max_rows = 20", "max_rows = 2"), encoding="utf-8")
+    capped = run("check", example_root, "--today", "2026-08-20").output
+    every = run("check", example_root, "--today", "2026-08-20", "--all").output
+    summary = run("check", example_root, "--today", "2026-08-20", "--summary").output
+    listed = lambda out: [line for line in out.splitlines() if line.startswith(("  错误 ", "  提醒 "))]  # noqa: E731
+    assert len(listed(every)) == 54  # 9 workbooks × 6 findings, every one
+    assert len(listed(capped)) == 2 * 5 and "……另有 4 条" in capped  # 2 per workbook, 5 workbooks in detail
+    assert "按问题代码汇总" in capped and "F-PERSON ×9" in capped and "完整列表见" in capped
+    assert "校验报告-2026-08-20.xlsx" in capped.replace("\n", "")
+    assert listed(summary) == [] and "F-DATE ×9" in summary
