@@ -281,7 +281,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
     """
     import os
 
-    from . import notify
+    from . import channels, notify
     from .daily import run_daily
     from .folder import Layout
     from .render import print_daily
@@ -290,7 +290,9 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
-    result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend)
+    posters = None if dry_run else channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
+    result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
+                       posters=posters)
     print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"], _show(show_all, summary_only))
     sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
 
@@ -415,6 +417,8 @@ def status(root: Path, as_json: bool) -> None:
     console.print(table)
     console.print(t("status.mails", sent=info["mails_sent_today"], failed=info["mails_failed_today"],
                     unknown=len(info["mails_unknown"])))
+    if info["posts_sent_today"] or info["posts_failed_today"] or Settings.load(root).channels:
+        console.print(t("status.posts", sent=info["posts_sent_today"], failed=info["posts_failed_today"]))
     lock = info["lock"]
     if lock:
         key = "status.scheduler.running" if lock["alive"] else "status.scheduler.stale"

@@ -53,6 +53,8 @@ class DailyResult:
     mail_note: str = ""  # why no mail was sent, when none was
     reassign: list = dc_field(default_factory=list)  # open tasks of colleagues who left
     health: list = dc_field(default_factory=list)  # what the administrator should know (health.Issue)
+    posts: list = dc_field(default_factory=list)  # to the chat groups (channels.Post)
+    post_delivery: object = None  # channels.PostDelivery
     admin_delivery: notify.Delivery | None = None
 
     @property
@@ -82,6 +84,9 @@ class DailyResult:
             "mails_failed": self.failed_sends,
             "mails_held": len(self.delivery.held) if self.delivery else 0,
             "mails_unknown": len(self.delivery.unknown) if self.delivery else 0,
+            "posts": len(self.posts),
+            "posts_sent": len(self.post_delivery.sent) if self.post_delivery else 0,
+            "posts_failed": len(self.post_delivery.failed) if self.post_delivery else 0,
             "skipped_workbooks": dict(self.skipped),
             "health": [i.to_json("zh") for i in self.health if i.kind not in health.FROM_LEDGERS],
         }
@@ -166,22 +171,23 @@ def untracked_actions(item: Item, ctx: Context) -> Counter:
 
 def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool = False,
               layout: Layout | None = None, hook=None, transport: notify.Transport | None = None,
-              resend: bool = False) -> DailyResult:
+              resend: bool = False, posters: dict | None = None) -> DailyResult:
     """One run of the daily job as of ``today``: validate, flag, remind.
 
     ``now`` stamps the run log, backups and mail log. ``transport`` sends the mails; without one the
     outbox is used when the settings say so (an smtp transport needs its password, which only the
-    CLI and jobs/ read from the environment).
+    CLI and jobs/ read from the environment). ``posters``: one per chat channel (channels.make_posters);
+    without them, channels whose transport is the outbox still get their posts.
     """
     layout = layout or Layout.of(root)
     if dry_run:  # writes and sends nothing: needs no lock
-        return _run_daily(root, today, now, True, layout, hook, transport, resend)
+        return _run_daily(root, today, now, True, layout, hook, transport, resend, posters)
     with job_lock(layout, "daily"):
-        return _run_daily(root, today, now, False, layout, hook, transport, resend)
+        return _run_daily(root, today, now, False, layout, hook, transport, resend, posters)
 
 
 def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: Layout, hook, transport,
-               resend: bool) -> DailyResult:
+               resend: bool, posters: dict | None = None) -> DailyResult:
     settings = layout.settings
     lang = settings.lang
     result = DailyResult(today, dry_run)
@@ -259,6 +265,7 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
         result.findings = sorted(result.report.findings + result.findings, key=sort_key)
         result.reassign = collector.reassign
         remind(result, collector, layout, today, now, dry_run, transport, resend, store)
+        post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
         tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
         outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
     finally:
@@ -289,6 +296,33 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
         transport = notify.OutboxTransport(layout.state / "outbox", today)
     result.delivery = notify.deliver(result.mails, transport, store, settings, today, now, resend=resend)
     result.delivery.refused = refused
+
+
+def post_to_groups(result: DailyResult, collector: notify.Collector, layout: Layout, today: dt.date,
+                   now: dt.datetime, dry_run: bool, store: Store | None, resend: bool, posters: dict | None) -> None:
+    """One post per item and chat group (channels), exactly once like mail; none on non-working days."""
+    from . import channels
+
+    settings = layout.settings
+    if not settings.channels or result.mail_note == "non_workday":
+        return
+    roster = result.report.roster if result.report else None
+    result.posts = channels.group_posts(collector, result.findings, roster, settings, store, today)
+    if dry_run or store is None or not result.posts:
+        return
+    posters = posters if posters is not None else outbox_posters(settings, layout, today)
+    result.post_delivery = channels.deliver_posts(result.posts, posters, store, today, now, resend)
+
+
+def outbox_posters(settings, layout: Layout, today: dt.date) -> dict:
+    """Posters for library callers: the outbox channels; a channel that sends needs the CLI or jobs/ (they
+    read its webhook from the environment)."""
+    from . import channels
+    from .errors import ConfigError
+
+    if any(c.transport != "outbox" for c in settings.channels.values()):
+        raise ConfigError("a channel has transport = \"send\": run through the CLI or jobs/, which read its webhook")
+    return channels.make_posters(settings, layout.state, today, {})
 
 
 def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.datetime, dry_run: bool, transport,

@@ -63,6 +63,7 @@ LAUNCH_REQUEST = dict(
     sent_on=D(2026, 7, 6),
     planned_meeting=T(2026, 7, 8, 14, 0),
     item_status="active",
+    group="q3-launch",
 )
 LAUNCH_MINUTES = dict(
     topic="Q3新品上市推广协调会",
@@ -268,9 +269,14 @@ def _item(topic, request, minutes, actions, tasks, followups, resources=(), retr
     return wb
 
 
+CHAT_IDS = {"张伟": ("13800138001", "zhangwei"), "冯雪": ("13800138011", ""), "孙丽": ("", "sunli"),
+            "周强": ("13800138008", "zhouqiang")}  # 手机 / 即时通讯ID, for @-mentions in the group
+
+
 def _roster():
     wb, layouts = templates.roster_workbook(LANG)
-    people = [dict(name=n, department=d, email=e, manager=m, is_head=h, active=a, title=t)
+    people = [dict(name=n, department=d, email=e, manager=m, is_head=h, active=a, title=t,
+                   mobile=CHAT_IDS.get(n, ("", ""))[0], im_id=CHAT_IDS.get(n, ("", ""))[1])
               for n, d, e, m, h, a, t in PEOPLE]
     templates.fill(wb, layouts, LANG, "people", rows={"people": people})
     templates.fill(wb, layouts, LANG, "departments",
@@ -301,11 +307,22 @@ def build(root: Path) -> list[Path]:
         if path.exists():
             path.unlink()
         if wb is None:
-            path.write_text(render_config(LANG), encoding="utf-8")
+            path.write_text(render_config(LANG) + EXAMPLE_CHANNEL, encoding="utf-8")
         else:
             _fixed_timestamps(wb)
             _save_new(wb, path)
     return list(files)
+
+
+# the launch item's follow-up group: a DingTalk robot, previewed in the outbox (transport = "outbox")
+EXAMPLE_CHANNEL = """
+[channels.q3-launch]
+kind = "dingtalk"
+webhook_env = "COORDXL_Q3_LAUNCH_WEBHOOK"
+keyword = "协调"
+items = ["Q3新品上市推广"]
+transport = "outbox"
+"""
 
 
 def _fixed_timestamps(wb) -> None:

@@ -213,6 +213,12 @@ class Item:
         return self.request.get("initiator") if self.request else None
 
     @property
+    def group(self) -> str | None:
+        """The 跟进群 (a channel name from the settings) the 需求单 names, if any."""
+        value = self.request.get("group") if self.request else None
+        return str(value).strip() or None if value else None
+
+    @property
     def decision_maker(self) -> str | None:
         for m in self.meetings:
             if m.form.get("decision_maker"):

@@ -106,6 +106,7 @@ class Collector:
         self.items: dict[str, ItemNote] = {}
         self.pending: list[PendingNote] = []
         self.reassign: list[TaskNote] = []  # open tasks whose owner has left (roster: 在职 = 否)
+        self.boards: dict = {}  # workbook -> channels.Board: what the item's chat group is told
 
     def wants(self, state: assess.TaskState) -> bool:
         if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
@@ -120,8 +121,15 @@ class Collector:
         if assessed is None:
             assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
         gone = _departed(ctx.roster)
+        board = None
+        if self.settings.channels:
+            from .channels import Board
+            board = self.boards[item.workbook] = Board(item.workbook, item.topic, item.group)
         for row, state in assessed:
             v = row.values
+            if board is not None and state.state in BOARD_STATES:
+                board.tasks.append((state.state, state.days, str(v.get("id") or ""), str(v.get("task") or ""),
+                                    tuple(owners(v.get("owner"))), v.get("due")))
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
                 due = v.get("due")
@@ -147,6 +155,7 @@ class Collector:
 
 
 CLOSED = (assess.DONE, assess.CANCELLED)
+BOARD_STATES = (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED)
 
 
 def owners(value: object) -> list[str]:

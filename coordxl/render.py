@@ -171,6 +171,13 @@ def print_mail_summary(result, lang: str, console: Console) -> None:
     if d.held:
         console.print((f"[yellow]超过每次运行上限（reminders.max_mails_per_run），{len(d.held)} 封留待下次发送[/]" if zh else
                        f"[yellow]Over the per-run cap (reminders.max_mails_per_run): {len(d.held)} mails wait for the next run[/]"))
+    if getattr(result, "post_delivery", None) is not None:
+        pd = result.post_delivery
+        console.print((f"群消息：发送 {len(pd.sent)}，已发过跳过 {len(pd.skipped)}，失败 {len(pd.failed)}" if zh else
+                       f"Group posts: {len(pd.sent)} sent, {len(pd.skipped)} already sent, {len(pd.failed)} failed"),
+                      highlight=False)
+        for post, error in pd.failed:
+            console.print(f"  ✘ #{post.channel.name}: {error}", highlight=False, markup=False)
     for r in d.refused:
         reason = {"domain": "不在允许的域名内" if zh else "outside the allowed domains",
                   "bad_address": "邮箱地址无效" if zh else "invalid address"}.get(r.reason, r.reason)

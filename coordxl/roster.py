@@ -45,6 +45,8 @@ class Person:
     title: str = ""
     row: int = 0
     staff_id: str = ""
+    mobile: str = ""  # for @-mentions in DingTalk / WeCom groups
+    im_id: str = ""  # DingTalk userId / WeCom userid / Feishu open_id
     key: str = ""  # unique in the roster: the name, or with the department or address when names repeat
 
     @property
@@ -200,6 +202,8 @@ def roster_from_workbook(data: WorkbookData) -> Roster:
                 title=str(rec.get("title") or "").strip(),
                 row=rec.row,
                 staff_id=clean_name(rec.get("staff_id")),
+                mobile=_mobile(rec.get("mobile")),
+                im_id=str(rec.get("im_id") or "").strip(),
             ))
     departments: list[tuple[str, str]] = []
     dept_sheet = data.first("departments")
@@ -208,6 +212,13 @@ def roster_from_workbook(data: WorkbookData) -> Roster:
             if name := clean_name(rec.get("department")):
                 departments.append((name, clean_name(rec.get("head"))))
     return Roster(people, departments, list(data.findings), data)
+
+
+def _mobile(value) -> str:
+    """A mobile number as DingTalk and WeCom want it: digits only (13800138000 typed as a number, '+86 138-0013-8000')."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return re.sub(r"[^0-9]", "", str(value or "").strip().removeprefix("+86"))
 
 
 def load_roster(path: Path, max_unzipped_bytes: int = 512 * 2**20) -> Roster:

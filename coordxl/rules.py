@@ -277,6 +277,14 @@ def retro(item: Item, ctx: Context) -> Iterator[Finding]:
                       problem=("、".join(missing_zh), ", ".join(missing_en)))
 
 
+def group_channel(item: Item, ctx: Context) -> Iterator[Finding]:
+    group = item.group
+    if group and group not in ctx.settings.channels:
+        known = "、".join(ctx.settings.channels) or "-"
+        yield finding("W-CHANNEL", item.workbook, item.request.sheet, item.request.cell("group"), value=group,
+                      known=known)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("date_order", ("F-DATE-ORDER",), date_order),
     Rule("done_date", ("F-DONE-DATE",), done_date),
@@ -291,6 +299,7 @@ RULES: tuple[Rule, ...] = (
     Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review),
     Rule("close", ("R-CLOSE",), close),
     Rule("retro", ("R-RETRO",), retro),
+    Rule("group_channel", ("W-CHANNEL",), group_channel),
 )
 
 

@@ -215,13 +215,15 @@ class Scheduler:
 
 def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
-    from . import notify
+    from . import channels, notify
     from .daily import run_daily
     from .summary import run_weekly
 
     def daily(today: dt.date, now: dt.datetime) -> str:
         transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
-        result = run_daily(layout.root, today, now, layout=Layout.of(layout.root), transport=transport)
+        posters = channels.make_posters(layout.settings, layout.state, today, dict(os.environ))
+        result = run_daily(layout.root, today, now, layout=Layout.of(layout.root), transport=transport,
+                           posters=posters)
         counts = result.counts()
         return (f"{counts['items']} items, {counts['tasks']} tasks, {counts['flags_changed']} flags, "
                 f"{counts['mails_sent']} mails sent, {counts['mails_failed']} failed")
@@ -303,8 +305,13 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
             "next_run": nxt.isoformat(timespec="minutes"),
         }
     today = now.date()
-    out["mails_sent_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "sent")
-    out["mails_failed_today"] = sum(1 for m in (store.mails(today) if store else []) if m["status"] == "failed")
+    ledger = store.mails(today) if store else []
+    mails = [m for m in ledger if not m["kind"].startswith("post")]
+    posts = [m for m in ledger if m["kind"].startswith("post")]
+    out["mails_sent_today"] = sum(1 for m in mails if m["status"] == "sent")
+    out["mails_failed_today"] = sum(1 for m in mails if m["status"] == "failed")
+    out["posts_sent_today"] = sum(1 for m in posts if m["status"] == "sent")
+    out["posts_failed_today"] = sum(1 for m in posts if m["status"] == "failed")
     from .health import current, next_year_missing
     issues = current(store, layout.settings, today) if store else next_year_missing(layout.settings, today)
     out["health"] = [i.to_json(layout.settings.lang) for i in issues]

@@ -244,6 +244,10 @@ PEOPLE_SHEET = Sheet("people", "人员", "People", (
         Field("active", "在职", "Active", ENUM, choices=YES_NO, aliases=("是否在职", "状态")),
         Field("title", "职务", "Job title", TEXT, aliases=("岗位", "职位"), width=14),
         Field("staff_id", "工号", "Staff ID", TEXT, aliases=("员工编号", "员工号", "employee id"), width=10),
+        Field("mobile", "手机", "Mobile", TEXT, aliases=("手机号", "手机号码", "电话", "mobile phone"), width=14,
+              prompt_zh="用于在钉钉/企业微信群里 @ 此人", prompt_en="Used to @-mention this person in DingTalk/WeCom groups"),
+        Field("im_id", "即时通讯ID", "Chat user ID", TEXT, aliases=("钉钉ID", "企业微信ID", "飞书ID", "userid", "open_id"),
+              width=16, prompt_zh="钉钉 userId / 企业微信 userid / 飞书 open_id", prompt_en="DingTalk userId / WeCom userid / Feishu open_id"),
     ), example_rows=50),
 ), aliases=("名册", "roster", "人员名单", "通讯录"))
 
@@ -275,6 +279,9 @@ REQUEST = Sheet("request", "需求单", "Request", (
               aliases=("会议时间", "拟开会时间")),
         Field("item_status", "状态", "Status", ENUM, required=True, choices=ITEM_STATUS,
               aliases=("事项状态",)),
+        Field("group", "跟进群", "Follow-up group", TEXT, aliases=("沟通协调跟进群", "协调群", "群"),
+              prompt_zh="coordxl.toml 中 [channels.名称] 的名称；留空则按设置的 items 匹配",
+              prompt_en="A channel name from [channels.<name>] in coordxl.toml; empty: matched by the channels' items"),
     )),
 ), aliases=("需求", "需求表", "沟通需求单"))
 

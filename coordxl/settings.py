@@ -149,12 +149,65 @@ def _type_ok(setting: Setting, value: Any) -> bool:
     return isinstance(value, str)
 
 
+CHANNEL_KINDS = ("dingtalk", "wecom", "feishu")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A chat group's custom robot: [channels.<name>] in coordxl.toml (its webhook URL is never in the file)."""
+
+    name: str
+    kind: str  # dingtalk | wecom | feishu
+    webhook_env: str  # the environment variable holding the webhook URL
+    secret_env: str = ""  # the environment variable holding the signing secret (DingTalk, Feishu)
+    keyword: str = ""  # the robot's required keyword, put in every message
+    items: tuple[str, ...] = ()  # topics or file names it serves; "*" for all
+    daily: bool = True
+    weekly: bool = True
+    transport: str = "outbox"  # outbox: .json files under .coordxl/outbox/; send: post to the robot
+    management: bool = False  # the weekly post is the overall summary (a management group)
+
+
+CHANNEL_KEYS = {"kind": str, "webhook_env": str, "secret_env": str, "keyword": str, "items": list, "daily": bool,
+                "weekly": bool, "transport": str, "management": bool}
+
+
+def _channel(name: str, table: Any, where: str, lang: str) -> Channel:
+    def bad(key: str, allowed: str, value: Any) -> ConfigError:
+        return ConfigError(_say("config.channel", lang, where=where, name=f"channels.{name}.{key}", value=_shown(value),
+                                allowed=allowed))
+    if not isinstance(table, dict):
+        raise bad("", "[channels.名称] 表" if lang == "zh" else "a [channels.<name>] table", table)
+    for key, value in table.items():
+        if key not in CHANNEL_KEYS:
+            close = difflib.get_close_matches(key, CHANNEL_KEYS, n=1)
+            hint = _say("config.did_you_mean", lang, close=close[0]) if close else ""
+            raise ConfigError(_say("config.unknown", lang, where=where, name=f"channels.{name}.{key}", hint=hint))
+        if not isinstance(value, CHANNEL_KEYS[key]) or (CHANNEL_KEYS[key] is int and isinstance(value, bool)):
+            raise bad(key, {bool: "true / false", str: '"…"', list: '["…"]'}[CHANNEL_KEYS[key]], value)
+    if table.get("kind") not in CHANNEL_KINDS:
+        raise bad("kind", ", ".join(CHANNEL_KINDS), table.get("kind", ""))
+    if table.get("transport", "outbox") not in ("outbox", "send"):
+        raise bad("transport", "outbox, send", table["transport"])
+    for key in ("webhook_env", "secret_env"):
+        value = table.get(key, "" if key == "secret_env" else f"COORDXL_{name.upper().replace('-', '_')}_WEBHOOK")
+        if value and not _ENV.match(value):
+            raise bad(key, _say("config.env_allowed", lang), value)
+    items = table.get("items", ["*"])
+    if not all(isinstance(i, str) and i.strip() for i in items):
+        raise bad("items", '["*"]', items)
+    return Channel(name, table["kind"], table.get("webhook_env") or f"COORDXL_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_WEBHOOK",
+                   table.get("secret_env", ""), table.get("keyword", ""), tuple(items), table.get("daily", True),
+                   table.get("weekly", True), table.get("transport", "outbox"), table.get("management", False))
+
+
 class Settings:
     """Settings values, by dotted name, with every name known, typed and in its range."""
 
-    def __init__(self, values: dict[str, Any], path: Path | None = None):
+    def __init__(self, values: dict[str, Any], path: Path | None = None, channels: dict[str, Channel] | None = None):
         self._values = values
         self.path = path
+        self.channels: dict[str, Channel] = dict(channels or {})
 
     @classmethod
     def defaults(cls) -> "Settings":
@@ -173,6 +226,10 @@ class Settings:
         for section, table in data.items():
             if not isinstance(table, dict):
                 raise ConfigError(_say("config.section", lang, where=where, section=section))
+            if section == "channels":
+                for name, channel in table.items():
+                    settings.channels[name] = _channel(name, channel, where, lang)
+                continue
             for key, value in table.items():
                 settings._set(f"{section}.{key}", value, where, lang)
         settings._check_together(where, lang)
@@ -221,7 +278,7 @@ class Settings:
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some values changed; keys use '__' for the dot: ``rules__stale_workdays=3``."""
-        new = Settings(dict(self._values), self.path)
+        new = Settings(dict(self._values), self.path, self.channels)
         for key, value in changes.items():
             new._set(key.replace("__", "."), value, "override", self.lang)
         return new
@@ -412,4 +469,35 @@ def render_config(lang: str = "zh", values: dict[str, Any] | None = None) -> str
             lines.append(f"\n[{section}]\n")
         lines.append(f"# {s.help_zh if lang == 'zh' else s.help_en}\n")
         lines.append(f"{s.key} = {_toml_value(values.get(s.name, s.default))}\n")
+    lines.append(CHANNELS_HELP[lang])
     return "".join(lines)
+
+
+CHANNELS_HELP = {
+    "zh": """
+# 跟进群（钉钉、企业微信、飞书的群机器人）：每个群一节 [channels.名称]，删去行首的 # 即可启用。
+# webhook 地址和加签密钥放在环境变量里（或 keyring set coordxl-channel 名称），不要写在这里。
+# [channels.q3-launch]
+# kind = "dingtalk"              # dingtalk | wecom | feishu
+# webhook_env = "COORDXL_Q3_LAUNCH_WEBHOOK"
+# secret_env = "COORDXL_Q3_LAUNCH_SECRET"   # 钉钉/飞书“加签”时填写
+# keyword = "协调"               # 机器人设置的自定义关键词
+# items = ["Q3新品上市推广"]      # 服务的事项（主题或文件名），"*" 为全部；需求单的“跟进群”也可指定
+# daily = true
+# weekly = true
+# transport = "outbox"           # outbox：写入 .coordxl/outbox/ 预览；send：真正发送
+""",
+    "en": """
+# Chat groups (DingTalk, WeCom, Feishu custom robots): one [channels.<name>] per group; remove the # to use it.
+# The webhook URL and signing secret go in environment variables (or keyring set coordxl-channel <name>), never here.
+# [channels.q3-launch]
+# kind = "dingtalk"              # dingtalk | wecom | feishu
+# webhook_env = "COORDXL_Q3_LAUNCH_WEBHOOK"
+# secret_env = "COORDXL_Q3_LAUNCH_SECRET"   # when the robot signs (DingTalk, Feishu)
+# keyword = "协调"               # the robot's custom keyword
+# items = ["Q3新品上市推广"]      # items it serves (topic or file name), "*" for all; 需求单's 跟进群 can name it too
+# daily = true
+# weekly = true
+# transport = "outbox"           # outbox: preview files in .coordxl/outbox/; send: post for real
+""",
+}

@@ -296,7 +296,7 @@ from coordxl.messages import CLICK_ZH, MESSAGES
 
 # what may stay in Latin letters inside Chinese text: commands, options, placeholders, dotted setting and
 # file names, paths, finding codes, <angle> and "quoted" values
-_KEPT = re.compile(r"coordxl [^，。；：）)\n]*|pip install[^，。；）)\n]*|--[\w-]+|\{[^}]*\}|\S+\.\S+|\S+/\S*"
+_KEPT = re.compile(r"coordxl [^，。；：）)\n]*|pip install[^，。；）)\n]*|keyring set[^，。；）)\n]*|--[\w-]+|\{[^}]*\}|\S+\.\S+|\S+/\S*"
                    r"|[A-Z][A-Z0-9]*-[A-Z0-9-]+|<[^>]*>|`[^`]*`|\"[^\"]*\"|'[^']*'")
 _SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[ ,'-]+[A-Za-z]{2,}){2,}")
 

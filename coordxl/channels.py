@@ -1,0 +1,466 @@
+"""The 跟进群: one post per chat group per run to its DingTalk, WeCom or Feishu custom robot.
+
+Three parts, each replaceable: *what to say* (:func:`daily_post`, :func:`weekly_post`: lines of text and
+@-mentions, platform-neutral), *how it reads on a platform* (:func:`bodies`: the JSON request bodies,
+split by bytes within the platform's limit, mentions in its syntax, its keyword added) and *how it goes
+out* (:class:`OutboxPoster` writes the bodies as .json files; :class:`RobotPoster` signs and posts them
+with httpx, within the platform's rate limits, reading its error codes). Posts share the mail ledger in
+state.db (claimed before sending, recorded after the platform accepted), so a rerun repeats nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+import urllib.parse
+from collections import deque
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import assess
+from .errors import ConfigError
+from .messages import text
+from .roster import Person, Roster
+from .settings import Channel, Settings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+# per platform: the largest request (bytes of the JSON body, or of the markdown content for WeCom) and the rates
+MAX_BYTES = {"dingtalk": 20000, "wecom": 4096, "feishu": 20 * 1024}
+PER_MINUTE = {"dingtalk": 20, "wecom": 20, "feishu": 100}
+PER_SECOND = {"feishu": 5}
+RATE_LIMITED = {"dingtalk": {130101}, "wecom": {45009}, "feishu": {11232, 9499}}
+REFUSED = {"dingtalk": {310000, 300001, 400101}, "wecom": {93000, 93004}, "feishu": {19021, 19022, 19024}}
+TIMEOUT = 10.0
+SHOWN_PER_LIST = 15  # tasks listed per section of a post; the rest are counted
+
+
+# --- what to say ----------------------------------------------------------------------------------
+
+@dataclass
+class Line:
+    """One line of a post: text with @-mentions in it."""
+
+    parts: list = dc_field(default_factory=list)  # str or Person
+
+    def plain(self) -> str:
+        return "".join(p if isinstance(p, str) else f"@{p.name}" for p in self.parts)
+
+
+@dataclass
+class Post:
+    """One message to one group; ``key`` makes it exactly-once in the ledger."""
+
+    channel: Channel
+    title: str
+    lines: list[Line]
+    kind: str  # post-daily | post-weekly
+    day: dt.date
+    workbooks: tuple[str, ...] = ()
+    key: str = ""
+
+    # what the mail ledger reads of a message
+    @property
+    def to(self) -> Person:
+        return Person(name=self.channel.name, department="", email=f"#{self.channel.name}", key=self.channel.name)
+
+    cc: tuple = ()
+    reasons: tuple = ("group",)
+
+    @property
+    def subject(self) -> str:
+        return self.title
+
+    def seal(self) -> "Post":
+        digest = hashlib.sha256("\n".join(line.plain() for line in self.lines).encode("utf-8")).hexdigest()[:16]
+        self.key = hashlib.sha256(f"#{self.channel.name}|{self.kind}|{','.join(self.workbooks)}|{self.day}|{digest}"
+                                  .encode()).hexdigest()
+        return self
+
+
+def serves(channel: Channel, workbook: str, topic: str, named: str | None) -> bool:
+    """Does ``channel`` take the posts of this item? The 需求单's 跟进群 names it, or its items list the
+    item (by topic, file name or '*')."""
+    if named == channel.name:
+        return True
+    stem = Path(workbook).stem
+    return any(i in ("*", topic, stem, Path(workbook).name) for i in channel.items)
+
+
+@dataclass
+class Board:
+    """An item's tasks as a group sees them, gathered by the daily run."""
+
+    workbook: str
+    topic: str
+    group: str | None
+    tasks: list[tuple] = dc_field(default_factory=list)  # (state, days, task_id, task, owners, due)
+
+
+def _who(names: Iterable[str], roster: Roster | None) -> list:
+    out: list = []
+    for name in names:
+        person = roster.person(name) if roster else None
+        if out:
+            out.append("、")
+        out.append(person if person is not None and (person.mobile or person.im_id) else name)
+    return out
+
+
+def daily_post(channel: Channel, board: Board, changes: dict, pending: list, errors: list, roster: Roster | None,
+               settings: Settings, today: dt.date) -> Post | None:
+    """Today's post for one item's group, or None when there is nothing to say."""
+    lang = settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    lines: list[Line] = []
+
+    def section(title: str, rows: list[Line]) -> None:
+        if rows:
+            if lines:
+                lines.append(Line([""]))  # a blank line: markdown keeps the sections apart
+            lines.append(Line([f"**{title}**"]))
+            lines.extend(rows[:SHOWN_PER_LIST])
+            if len(rows) > SHOWN_PER_LIST:
+                lines.append(Line([t("post.more", n=len(rows) - SHOWN_PER_LIST)]))
+
+    section(t("post.changes"), [Line([f"- {t('post.change.' + kind, task=f'{tid} {task}')}"])
+                                for kind, tid, task in changes.get(board.workbook, [])])
+    for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
+        rows = [Line([f"- {assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, roster))
+                for st, days, tid, task, owners, _ in sorted(board.tasks, key=lambda x: (-x[1], x[2])) if st == state]
+        section(t(f"post.state.{state}", n=len(rows)), rows)
+    section(t("post.pending", n=len(pending)),
+            [Line([f"- {p.request_id}（{p.purpose}）{t('post.waiting', step=t('mail.step.' + p.step), days=p.days)} · "]
+                  + _who([p.waiting], roster)) for p in pending])
+    if errors:
+        rows = [Line([f"- {f.sheet} {f.cell}：{f.message(lang)}"]) for f in errors[:3]]
+        section(t("post.errors", n=len(errors)), rows)
+    if not lines:
+        return None
+    title = t("post.title", topic=board.topic, day=today.isoformat())
+    return Post(channel, title, lines, "post-daily", today, (board.workbook,)).seal()
+
+
+def weekly_post(channel: Channel, items: list, label: str, settings: Settings, today: dt.date) -> Post | None:
+    """The week's figures of the items a group serves (a management group: every item)."""
+    lang = settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    from .notify import percent
+    lines = [Line([f"- {i.topic}：{t('weekly.col.progress')} {percent(i.progress)} · {t('weekly.col.overdue')} {i.overdue}"])
+             for i in items]
+    if not lines:
+        return None
+    return Post(channel, t("post.weekly_title", week=label), lines, "post-weekly", today,
+                tuple(sorted(i.workbook for i in items))).seal()
+
+
+# --- how it reads on each platform ------------------------------------------------------------------
+
+def _mention(person: Person, kind: str) -> tuple[str, dict]:
+    """(text in the message, what the request lists) for one @-mention."""
+    if kind == "dingtalk":
+        if person.im_id:
+            return f"@{person.im_id}", {"atUserIds": person.im_id}
+        return f"@{person.mobile}", {"atMobiles": person.mobile}
+    if kind == "wecom":
+        # WeCom markdown mentions only by userid; a person known by mobile only is named
+        return (f"<@{person.im_id}>", {}) if person.im_id else (person.name, {})
+    return "", {}
+
+
+def _render_lines(lines: list[Line], kind: str) -> tuple[list[str], dict[str, list[str]]]:
+    out, at = [], {"atMobiles": [], "atUserIds": []}
+    for line in lines:
+        chunk = []
+        for part in line.parts:
+            if isinstance(part, str):
+                chunk.append(part)
+            else:
+                shown, listed = _mention(part, kind)
+                chunk.append(f"{part.name}{shown}" if kind == "dingtalk" else shown)
+                for k, v in listed.items():
+                    if v not in at[k]:
+                        at[k].append(v)
+        out.append("".join(chunk))
+    return out, at
+
+
+def _feishu_paragraph(line: Line) -> list[dict]:
+    out = []
+    for part in line.parts:
+        if isinstance(part, str):
+            out.append({"tag": "text", "text": part.replace("**", "")})
+        elif part.im_id:
+            out.append({"tag": "at", "user_id": part.im_id})
+        else:
+            out.append({"tag": "text", "text": part.name})
+    return out
+
+
+def _body(kind: str, title: str, lines: list[Line], keyword: str) -> dict:
+    if keyword and keyword not in title:
+        title = f"【{keyword}】{title}"
+    if kind == "feishu":
+        content = [_feishu_paragraph(line) for line in lines]
+        return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title, "content": content}}}}
+    rendered, at = _render_lines(lines, kind)
+    body_text = "\n".join([f"#### {title}", ""] + rendered)
+    if kind == "dingtalk":
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": body_text},
+                "at": {"atMobiles": at["atMobiles"], "atUserIds": at["atUserIds"], "isAtAll": False}}
+    return {"msgtype": "markdown", "markdown": {"content": body_text}}
+
+
+def size(kind: str, body: dict) -> int:
+    """The bytes a platform counts against its limit (WeCom: the markdown content; others: the body)."""
+    if kind == "wecom":
+        return len(body["markdown"]["content"].encode("utf-8"))
+    return len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
+def bodies(post: Post) -> list[dict]:
+    """The request bodies of a post: one, or several numbered (1/3) when it is over the platform's limit,
+    split at line boundaries and kept in order."""
+    kind, limit = post.channel.kind, MAX_BYTES[post.channel.kind]
+    reserve = 16  # room for " (12/12)" in the title
+    chunks: list[list[Line]] = [[]]
+    for line in post.lines:
+        trial = chunks[-1] + [line]
+        if chunks[-1] and size(kind, _body(kind, post.title, trial, post.channel.keyword)) + reserve > limit:
+            chunks.append([line])
+        else:
+            chunks[-1] = trial
+    if len(chunks) == 1:
+        return [_body(kind, post.title, chunks[0], post.channel.keyword)]
+    return [_body(kind, f"{post.title} ({n}/{len(chunks)})", chunk, post.channel.keyword)
+            for n, chunk in enumerate(chunks, start=1)]
+
+
+# --- how it goes out --------------------------------------------------------------------------------
+
+class RateLimited(Exception):
+    """The platform says: too many messages; wait."""
+
+
+class ChannelRefused(Exception):
+    """The platform refuses the robot itself (signature, keyword, IP list): nothing more goes to it this run."""
+
+
+class Limiter:
+    """At most ``per_minute`` (and ``per_second``) posts in any window, waiting as needed; the clock and
+    the sleep are injectable so tests can simulate minutes."""
+
+    def __init__(self, per_minute: int, per_second: int | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.per_minute, self.per_second = per_minute, per_second
+        self.clock, self.sleep = clock, sleep
+        self.sent: deque[float] = deque()
+
+    def wait(self) -> None:
+        while True:
+            now = self.clock()
+            while self.sent and now - self.sent[0] >= 60:
+                self.sent.popleft()
+            recent = sum(1 for s in self.sent if now - s < 1)
+            if len(self.sent) < self.per_minute and (self.per_second is None or recent < self.per_second):
+                self.sent.append(now)
+                return
+            oldest_in_second = next((s for s in self.sent if now - s < 1), now)
+            pause = 60 - (now - self.sent[0]) if len(self.sent) >= self.per_minute else 1 - (now - oldest_in_second)
+            self.sleep(max(pause, 0.01))
+
+
+def sign_dingtalk(url: str, secret: str, now_ms: int) -> str:
+    """DingTalk: timestamp (ms) and sign = base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}")), URL-encoded."""
+    digest = hmac.new(secret.encode(), f"{now_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    sign = urllib.parse.quote_plus(base64.b64encode(digest))
+    return f"{url}{'&' if '?' in url else '?'}timestamp={now_ms}&sign={sign}"
+
+
+def sign_feishu(secret: str, now_s: int) -> dict:
+    """Feishu: timestamp (s) and sign = base64(HMAC-SHA256(key=f"{timestamp}\\n{secret}", msg="")) in the body."""
+    digest = hmac.new(f"{now_s}\n{secret}".encode(), b"", hashlib.sha256).digest()
+    return {"timestamp": str(now_s), "sign": base64.b64encode(digest).decode()}
+
+
+class OutboxPoster:
+    """Writes each request body to .coordxl/outbox/<date>/post-<channel>-<key>-<n>.json, for a preview."""
+
+    name = "outbox"
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def post(self, post: Post, body: dict, n: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"post-{post.channel.name}-{post.key[:12]}-{n}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+class RobotPoster:
+    """Posts to one channel's robot: signed, rate-limited, its error codes read (HTTP 200 is not success)."""
+
+    name = "robot"
+
+    def __init__(self, channel: Channel, url: str, secret: str = "", client=None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.time):
+        import httpx
+
+        self.channel, self.url, self.secret = channel, url, secret
+        self.client = client or httpx.Client(timeout=TIMEOUT)
+        self.limiter = Limiter(PER_MINUTE[channel.kind], PER_SECOND.get(channel.kind), clock, sleep)
+        self.sleep, self.wall = sleep, wall
+
+    def post(self, post: Post, body: dict, n: int) -> None:
+        kind = self.channel.kind
+        for attempt in range(3):
+            self.limiter.wait()
+            url, payload = self.url, dict(body)
+            if kind == "dingtalk" and self.secret:
+                url = sign_dingtalk(url, self.secret, int(self.wall() * 1000))
+            if kind == "feishu" and self.secret:
+                payload.update(sign_feishu(self.secret, int(self.wall())))
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            response = self.client.post(url, content=data, headers={"Content-Type": "application/json; charset=utf-8"})
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = {}
+            code = answer.get("errcode", answer.get("code", answer.get("StatusCode", 0 if response.is_success else -1)))
+            if response.is_success and code == 0:
+                return
+            message = answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage") or response.text[:120]
+            if code in RATE_LIMITED[kind] or response.status_code == 429:
+                log.warning("%s: rate limited (%s), waiting a minute", self.channel.name, code)
+                self.sleep(60)
+                continue
+            if code in REFUSED[kind]:
+                raise ChannelRefused(f"{code} {message}")
+            raise RuntimeError(f"{response.status_code} {code} {message}")
+        raise RateLimited(f"still rate limited after {attempt + 1} tries")
+
+
+def make_posters(settings: Settings, state_dir: Path, today: dt.date, environ: dict, **robot_options) -> dict:
+    """One poster per channel: the outbox, or its robot (webhook URL and secret from the environment or
+    the OS keyring; a missing one stops the run with a clear message, exit 2)."""
+    out = {}
+    for name, channel in settings.channels.items():
+        if channel.transport == "outbox":
+            out[name] = OutboxPoster(Path(state_dir) / "outbox" / today.isoformat())
+            continue
+        url = environ.get(channel.webhook_env) or _keyring(name)
+        if not url:
+            raise ConfigError(text("config.channel_env", settings.lang, channel=name, env=channel.webhook_env))
+        secret = environ.get(channel.secret_env, "") if channel.secret_env else ""
+        out[name] = RobotPoster(channel, url, secret, **robot_options)
+    return out
+
+
+def _keyring(name: str) -> str:
+    try:
+        import keyring
+        return keyring.get_password("coordxl-channel", name) or ""
+    except Exception:  # no keyring backend on a server is normal
+        return ""
+
+
+@dataclass
+class PostDelivery:
+    sent: list[Post] = dc_field(default_factory=list)
+    skipped: list[Post] = dc_field(default_factory=list)
+    failed: list[tuple[Post, str]] = dc_field(default_factory=list)
+    refused: dict[str, str] = dc_field(default_factory=dict)  # channel -> why it refused the robot
+
+
+def deliver_posts(posts: list[Post], posters: dict, store: Store, today: dt.date, now: dt.datetime,
+                  resend: bool = False) -> PostDelivery:
+    """Each post once: claimed in the ledger, sent part by part, recorded after the platform accepted it."""
+    import httpx
+
+    result = PostDelivery()
+    for post in posts:
+        channel = post.channel.name
+        if channel in result.refused:
+            result.failed.append((post, result.refused[channel]))
+            continue
+        verdict = store.claim(post, today, now, resend=resend)
+        if verdict == "unknown":
+            # a run killed while posting: unlike a mail (which the server may have queued), a group post
+            # is sent again: a repeated post in a group is better than a silently missing one
+            verdict = store.claim(post, today, now, resend=True)
+        if verdict != "claimed":
+            result.skipped.append(post)
+            continue
+        poster = posters[channel]
+        try:
+            for n, body in enumerate(bodies(post), start=1):
+                poster.post(post, body, n)
+        except ChannelRefused as exc:
+            why = f"{exc}: check channels.{channel}.secret_env / keyword / the robot's IP list"
+            result.refused[channel] = why
+            result.failed.append((post, why))
+            store.record_mail(post, today, now, "failed", poster.name, error=why)
+            continue
+        except (RateLimited, RuntimeError, httpx.HTTPError, OSError) as exc:
+            result.failed.append((post, f"{type(exc).__name__}: {exc}"))
+            store.record_mail(post, today, now, "failed", poster.name, error=f"{type(exc).__name__}: {exc}"[:300])
+            continue
+        result.sent.append(post)
+        store.record_mail(post, today, now, "sent", poster.name)
+    return result
+
+
+def changes(store: Store, today: dt.date) -> dict[str, list[tuple[str, str, str]]]:
+    """What changed since the last snapshot before today, per workbook: (newly_done | newly_overdue |
+    moved, task id, task), from the snapshots each daily run keeps."""
+    now = store.snapshot(today)
+    before = store.snapshot(today - dt.timedelta(days=1))
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    if not before:
+        return out
+    for (workbook, key), row in sorted(now.items()):
+        old = before.get((workbook, key))
+        if old is None:
+            continue
+        found = None
+        if row["state"] == assess.DONE and old["state"] != assess.DONE:
+            found = "newly_done"
+        elif row["state"] == assess.OVERDUE and old["state"] != assess.OVERDUE:
+            found = "newly_overdue"
+        elif row["due"] and old["due"] and row["due"] > old["due"]:
+            found = "moved"
+        if found:
+            out.setdefault(workbook, []).append((found, row["task_id"], row["task"]))
+    return out
+
+
+def group_posts(collector, findings: list, roster: Roster | None, settings: Settings, store: Store | None,
+                today: dt.date) -> list[Post]:
+    """The daily posts: one per item and group that serves it (channels with daily = true)."""
+    if not settings.channels:
+        return []
+    moved = changes(store, today) if store is not None else {}
+    errors: dict[str, list] = {}
+    for f in findings:
+        if f.is_error:
+            errors.setdefault(f.workbook, []).append(f)
+    posts = []
+    for workbook, board in sorted(collector.boards.items()):
+        pending = [p for p in collector.pending if p.workbook == workbook]
+        for channel in settings.channels.values():
+            if channel.daily and not channel.management and serves(channel, workbook, board.topic, board.group):
+                post = daily_post(channel, board, moved, pending, errors.get(workbook, []), roster, settings, today)
+                if post is not None:
+                    posts.append(post)
+    return posts
