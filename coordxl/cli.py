@@ -309,7 +309,7 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     """
     import os
 
-    from . import notify
+    from . import channels, notify
     from .folder import Layout
     from .summary import run_weekly
 
@@ -317,13 +317,18 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
-    result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend)
+    posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
+    result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
     zh = layout.settings.lang == "zh"
     d = result.delivery
     console.print(("周报：" if zh else "Weekly summary: ") + str(result.weekly.path), highlight=False, markup=False)
     console.print((f"邮件：发送 {len(d.sent)}，本周已发跳过 {len(d.skipped)}，失败 {len(d.failed)}" if zh else
                    f"Mails: {len(d.sent)} sent, {len(d.skipped)} already sent this week, {len(d.failed)} failed"))
-    sys.exit(1 if d.failed else 0)
+    if result.post_delivery is not None:
+        pd = result.post_delivery
+        console.print((f"群消息：发送 {len(pd.sent)}，本周已发跳过 {len(pd.skipped)}，失败 {len(pd.failed)}" if zh else
+                       f"Group posts: {len(pd.sent)} sent, {len(pd.skipped)} already sent this week, {len(pd.failed)} failed"))
+    sys.exit(1 if d.failed or (result.post_delivery and result.post_delivery.failed) else 0)
 
 
 @main.command(help_key="help.review")

@@ -51,7 +51,9 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
                        ("demo.real_life", layout.active / (example.STORES + ".xlsx")),
                        ("demo.report", written), ("demo.weekly", weekly.weekly.path),
                        ("demo.mails", layout.state / "outbox" / example.DEMO_TODAY.isoformat()),
-                       ("demo.state", layout.state / "state.db")):
+                       ("demo.state", layout.state / "state.db"),
+                       *(("demo.posts", path) for path in sorted(
+                           (layout.state / "outbox" / example.DEMO_TODAY.isoformat()).glob("post-*.json")))):
         console.print("  " + t(key, path=value), highlight=False)
     console.print("  " + t("demo.try", root=root, day=example.DEMO_TODAY.isoformat()), highlight=False)
     return root

@@ -23,7 +23,7 @@ from .store import Store
 
 LOOK_BACK_DAYS = 7  # how far back failed sends and missed runs are reported
 QUIET_SKIPS = frozenset({"writeback_off"})  # skipped on purpose: nothing to tell
-FROM_LEDGERS = frozenset({"send_unknown", "send_failed", "run_failed", "run_missed"})  # read live, never stored
+FROM_LEDGERS = frozenset({"send_unknown", "send_failed", "run_failed", "run_missed", "runs_missed"})  # read live, never stored
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Issue:
         return cls.of(data["kind"], **{k: v for k, v in data.items() if k not in ("kind", "text")})
 
 
-ORDER = ("state_moved", "run_failed", "run_missed", "send_unknown", "send_failed", "refused", "unreadable", "skipped",
+ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "refused", "unreadable", "skipped",
          "calendar", "calendar_next_year", "departed", "roster", "admin_unknown")
 
 
@@ -138,10 +138,15 @@ def from_ledgers(store: Store, settings: Settings, today: dt.date, run_id: int |
         calendar = WorkCalendar.from_settings(settings)
         first = min(daily_days)
         day = max(since, dt.date.fromisoformat(first))
+        missed = []
         while day < today:
             if calendar.is_workday(day) and day.isoformat() not in daily_days:
-                out.append(Issue.of("run_missed", day=day.isoformat()))
+                missed.append(day.isoformat())
             day += dt.timedelta(days=1)
+        if len(missed) == 1:
+            out.append(Issue.of("run_missed", day=missed[0]))
+        elif missed:  # one line for a machine that was off for days
+            out.append(Issue.of("runs_missed", first=missed[0], last=missed[-1], n=len(missed)))
     return out
 
 

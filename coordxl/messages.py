@@ -251,6 +251,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "health.job.archive": ("归档", "archive"),
     "health.run_missed": ("{day} 是工作日，但每日任务没有运行（机器关机或调度器停止？）",
                           "{day} was a working day but the daily job did not run (machine off or scheduler stopped?)"),
+    "health.runs_missed": ("{first} 至 {last} 的 {n} 个工作日，每日任务都没有运行（机器关机或调度器停止？）",
+                           "On {n} working days from {first} to {last} the daily job did not run (machine off or scheduler stopped?)"),
     "health.send_unknown": ("{day} 发给 {recipient} 的“{subject}”：服务器收下后未确认，可能已送达；确认未收到后运行 coordxl daily --resend",
                             "{day}, “{subject}” to {recipient}: the server never confirmed it and it may have arrived; "
                             "if it did not, run coordxl daily --resend"),
@@ -285,6 +287,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.report": ("校验报告：{path}", "Validation report: {path}"),
     "demo.weekly": ("周报：{path}", "Weekly summary: {path}"),
     "demo.mails": ("邮件（.eml）：{path}", "Mails (.eml): {path}"),
+    "demo.posts": ("跟进群消息（钉钉机器人，预览）：{path}", "Group post (DingTalk robot, preview): {path}"),
     "demo.state": ("运行记录：{path}", "Run log: {path}"),
     "demo.try": ("再试：coordxl check {root} --today {day} --json", "Try: coordxl check {root} --today {day} --json"),
     "cli.bad_code": ("没有问题代码 {code!r}；可用的代码：{codes}", "unknown finding code {code!r}; codes: {codes}"),

@@ -230,7 +230,9 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
 
     def weekly(today: dt.date, now: dt.datetime) -> str:
         transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
-        result = run_weekly(layout.root, today, now, layout=Layout.of(layout.root), transport=transport)
+        posters = channels.make_posters(layout.settings, layout.state, today, dict(os.environ))
+        result = run_weekly(layout.root, today, now, layout=Layout.of(layout.root), transport=transport,
+                            posters=posters)
         return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
 
     return {"daily": daily, "weekly": weekly}

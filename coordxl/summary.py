@@ -82,6 +82,7 @@ class ItemLine:
     pending_resources: int = 0
     last_followup: dt.date | None = None
     open_percents: list = dc_field(default_factory=list)  # each open task's percent complete (None: not given)
+    group: str | None = None  # the 跟进群 the 需求单 names
 
     @property
     def progress(self) -> float | None:
@@ -147,7 +148,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
     """Add one item's figures and lists to the week."""
     next_monday = weekly.sunday + dt.timedelta(days=1)
     next_sunday = next_monday + dt.timedelta(days=6)
-    line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "")
+    line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "", group=item.group)
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
@@ -474,21 +475,42 @@ class WeeklyResult:
     weekly: Weekly
     mails: list[notify.Mail]
     delivery: notify.Delivery | None
+    post_delivery: object = None  # channels.PostDelivery, when groups are set up
 
 
 def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layout | None = None,
-               transport: notify.Transport | None = None, resend: bool = False) -> WeeklyResult:
-    """Write the weekly summary workbook and mail it; the mails are sent once per ISO week."""
+               transport: notify.Transport | None = None, resend: bool = False,
+               posters: dict | None = None) -> WeeklyResult:
+    """Write the weekly summary workbook and mail it; the mails (and group posts) go once per ISO week."""
     layout = layout or Layout.of(root)
     with job_lock(layout, "weekly"):
-        return _run_weekly(root, today, now, layout, transport, resend)
+        return _run_weekly(root, today, now, layout, transport, resend, posters)
 
 
-def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transport, resend: bool) -> WeeklyResult:
+def week_posts(weekly: Weekly, settings) -> list:
+    """The weekly post of each group with weekly = true: its items' figures (a management group: all)."""
+    from . import channels
+
+    posts = []
+    for channel in settings.channels.values():
+        if not channel.weekly:
+            continue
+        items = [i for i in weekly.items if channel.management
+                 or channels.serves(channel, i.workbook, i.topic, i.group)]
+        post = channels.weekly_post(channel, items, weekly.label, settings, weekly.today)
+        if post is not None:
+            post.day = weekly.monday  # once per ISO week
+            posts.append(post.seal())
+    return posts
+
+
+def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transport, resend: bool,
+                posters: dict | None = None) -> WeeklyResult:
     store = Store(layout.state / "state.db")
     run_id = store.start_run("weekly", today, now)
     outcome = "failed"
     delivery = None
+    post_delivery = None
     mails: list[notify.Mail] = []
     weekly = None
     try:
@@ -499,10 +521,16 @@ def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transpor
             transport = notify.OutboxTransport(layout.state / "outbox", today)
         delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
         delivery.refused = refused
+        posts = week_posts(weekly, layout.settings)
+        if posts:
+            from . import channels
+            from .daily import outbox_posters
+            posters = posters if posters is not None else outbox_posters(layout.settings, layout, today)
+            post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend)
         outcome = "ok" if not delivery.failed else "failed_sends"
     finally:
         store.finish_run(run_id, outcome, {
             "week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
             "mails_sent": len(delivery.sent) if delivery else 0,
             "mails_failed": len(delivery.failed) if delivery else 0}, now)
-    return WeeklyResult(weekly, mails, delivery)
+    return WeeklyResult(weekly, mails, delivery, post_delivery)
