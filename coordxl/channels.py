@@ -149,6 +149,15 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
     return Post(channel, title, lines, "post-daily", today, (board.workbook,)).seal()
 
 
+def health_post(channel: Channel, issues: list, settings: Settings, today: dt.date) -> Post | None:
+    """The administrator's health list, for a group with admin = true."""
+    if not issues:
+        return None
+    lines = [Line([f"- {i.text(settings.lang)}"]) for i in issues]
+    return Post(channel, text("admin.subject", settings.lang, day=today.isoformat(), n=len(issues)), lines,
+                "post-admin", today).seal()
+
+
 def weekly_post(channel: Channel, items: list, label: str, settings: Settings, today: dt.date) -> Post | None:
     """The week's figures of the items a group serves (a management group: every item)."""
     lang = settings.lang
@@ -332,6 +341,10 @@ class RobotPoster:
             if kind == "feishu" and self.secret:
                 payload.update(sign_feishu(self.secret, int(self.wall())))
             data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            if kind == "feishu":  # Feishu asks robots not to post on the hour or half hour, when everyone does
+                second_of_half_hour = int(self.wall()) % 1800
+                if second_of_half_hour < 3:
+                    self.sleep(3 - second_of_half_hour)
             response = self.client.post(url, content=data, headers={"Content-Type": "application/json; charset=utf-8"})
             try:
                 answer = response.json()
@@ -459,7 +472,8 @@ def group_posts(collector, findings: list, roster: Roster | None, settings: Sett
     for workbook, board in sorted(collector.boards.items()):
         pending = [p for p in collector.pending if p.workbook == workbook]
         for channel in settings.channels.values():
-            if channel.daily and not channel.management and serves(channel, workbook, board.topic, board.group):
+            if (channel.daily and not channel.management and not channel.admin
+                    and serves(channel, workbook, board.topic, board.group)):
                 post = daily_post(channel, board, moved, pending, errors.get(workbook, []), roster, settings, today)
                 if post is not None:
                     posts.append(post)

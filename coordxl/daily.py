@@ -54,6 +54,7 @@ class DailyResult:
     reassign: list = dc_field(default_factory=list)  # open tasks of colleagues who left
     health: list = dc_field(default_factory=list)  # what the administrator should know (health.Issue)
     posts: list = dc_field(default_factory=list)  # to the chat groups (channels.Post)
+    posters: dict | None = None  # how posts go out this run
     post_delivery: object = None  # channels.PostDelivery
     admin_delivery: notify.Delivery | None = None
 
@@ -304,6 +305,7 @@ def post_to_groups(result: DailyResult, collector: notify.Collector, layout: Lay
     from . import channels
 
     settings = layout.settings
+    result.posters = posters
     if not settings.channels or result.mail_note == "non_workday":
         return
     roster = result.report.roster if result.report else None
@@ -311,6 +313,7 @@ def post_to_groups(result: DailyResult, collector: notify.Collector, layout: Lay
     if dry_run or store is None or not result.posts:
         return
     posters = posters if posters is not None else outbox_posters(settings, layout, today)
+    result.posters = posters
     result.post_delivery = channels.deliver_posts(result.posts, posters, store, today, now, resend)
 
 
@@ -335,7 +338,21 @@ def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.dat
     if store is not None:
         issues += health.from_ledgers(store, settings, today, run_id)
     result.health = health.ordered(issues)
-    if dry_run or store is None or not result.health or not people or result.mail_note == "non_workday":
+    if dry_run or store is None or not result.health or result.mail_note == "non_workday":
+        return
+    admin_groups = [c for c in settings.channels.values() if c.admin]
+    if admin_groups:
+        from . import channels
+        posts = [p for p in (channels.health_post(c, result.health, settings, today) for c in admin_groups) if p]
+        for post in posts:
+            post.key, post.day = "", today
+            post.seal()
+        try:
+            posters = outbox_posters(settings, layout, today) if result.posters is None else result.posters
+            channels.deliver_posts(posts, posters, store, today, now)
+        except Exception:  # the health list must never stop the run
+            log.exception("posting the health list failed")
+    if not people:
         return
     mails = health.admin_mails(result.health, people, settings, today)
     if transport is None:

@@ -166,10 +166,11 @@ class Channel:
     weekly: bool = True
     transport: str = "outbox"  # outbox: .json files under .coordxl/outbox/; send: post to the robot
     management: bool = False  # the weekly post is the overall summary (a management group)
+    admin: bool = False  # gets the administrator's daily health list (an IT or operations group)
 
 
 CHANNEL_KEYS = {"kind": str, "webhook_env": str, "secret_env": str, "keyword": str, "items": list, "daily": bool,
-                "weekly": bool, "transport": str, "management": bool}
+                "weekly": bool, "transport": str, "management": bool, "admin": bool}
 
 
 def _channel(name: str, table: Any, where: str, lang: str) -> Channel:
@@ -198,7 +199,8 @@ def _channel(name: str, table: Any, where: str, lang: str) -> Channel:
         raise bad("items", '["*"]', items)
     return Channel(name, table["kind"], table.get("webhook_env") or f"COORDXL_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_WEBHOOK",
                    table.get("secret_env", ""), table.get("keyword", ""), tuple(items), table.get("daily", True),
-                   table.get("weekly", True), table.get("transport", "outbox"), table.get("management", False))
+                   table.get("weekly", True), table.get("transport", "outbox"), table.get("management", False),
+                   table.get("admin", False))
 
 
 class Settings:

@@ -493,7 +493,7 @@ def week_posts(weekly: Weekly, settings) -> list:
 
     posts = []
     for channel in settings.channels.values():
-        if not channel.weekly:
+        if not channel.weekly or channel.admin:
             continue
         items = [i for i in weekly.items if channel.management
                  or channels.serves(channel, i.workbook, i.topic, i.group)]

@@ -205,3 +205,18 @@ def test_an_item_naming_an_unknown_group_is_a_finding_and_a_send_channel_without
     use_channels(example_root, block("q3-launch", "dingtalk"))
     daily = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"], env={"HOOK_Q3_LAUNCH": ""})
     assert daily.exit_code == 2 and "HOOK_Q3_LAUNCH" in daily.output and len(daily.output.strip().splitlines()) == 1
+
+
+def test_an_admin_group_gets_the_health_list_and_no_item_posts(example_root, robots, clock):
+    from coordxl.findings import finding
+    ops = robots("feishu", keyword="运行状况")
+    use_channels(example_root, '\n[channels.ops]\nkind = "feishu"\nwebhook_env = "HOOK_OPS"\nkeyword = "运行状况"\n'
+                 'admin = true\ntransport = "send"\n')
+    shutil_copy = __import__("shutil").copy
+    shutil_copy(Path(__file__).parent / "corpus" / "password_2002_40_xor.xls", example_root / "进行中" / "旧台账.xls")
+    posters = posters_for(example_root, {"ops": ops}, clock)
+    run_daily(example_root, TODAY, NOW, posters=posters)
+    [post] = ops.accepted
+    body = json.dumps(post, ensure_ascii=False)
+    assert "【coordxl 运行状况】2026-08-20" in body and "旧台账.xls：无法读取工作簿：文件设置了打开密码" in body
+    assert "Q3新品上市推广协调 · 进展同步" not in body  # item posts go to the items' groups, not here
