@@ -96,6 +96,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Names (from the roster) of managers who get the weekly summary", kind="names"),
     Setting("reminders.admins", [], "接收每日运行状况邮件的管理员（名册中的姓名或邮箱地址）",
             "Administrators (roster names or mail addresses) who get the daily health mail", kind="names"),
+    Setting("weekly.on_time_targets", [90, 75], "周报按时完成率的绿/黄门槛（%）：不低于第一个为绿，不低于第二个为黄，否则为红",
+            "On-time rate marks in the weekly page (%): green from the first, amber from the second, else red",
+            kind="targets"),
+    Setting("weekly.overdue_limits", [0, 5], "周报逾期类指标的绿/黄上限：不超过第一个为绿，不超过第二个为黄，否则为红",
+            "Overdue counts in the weekly page: green up to the first, amber up to the second, else red",
+            kind="targets"),
     Setting("email.transport", "outbox", "outbox：写入 .coordxl/outbox/ 的 .eml 文件；smtp：真正发送",
             "outbox writes .eml files to .coordxl/outbox/; smtp sends", ("outbox", "smtp")),
     Setting("email.sender", "coordxl@corp.example", "发件人地址（From）", "From address", kind="address"),
@@ -394,6 +400,11 @@ def _names(value: list, lang: str) -> Problem:
     return ("config.names", {"value": bad[0]}) if bad else None
 
 
+def _targets(value: list, lang: str) -> Problem:
+    ok = (len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value))
+    return None if ok else ("config.targets", {})
+
+
 def _counts(value: list, lang: str) -> Problem:
     bad = [item for item in value if not isinstance(item, int) or isinstance(item, bool) or item < 0]
     return ("config.counts", {"value": bad[0]}) if bad else None
@@ -401,7 +412,7 @@ def _counts(value: list, lang: str) -> Problem:
 
 CHECKS: dict[str, Callable[[Any, str], Problem]] = {
     "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
-    "env": _env, "domains": _domains, "monthday": _monthday, "share": _share, "file": _file, "names": _names, "counts": _counts,
+    "env": _env, "domains": _domains, "monthday": _monthday, "share": _share, "targets": _targets, "file": _file, "names": _names, "counts": _counts,
 }
 
 

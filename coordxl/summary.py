@@ -23,7 +23,7 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from . import assess, notify
+from . import assess, decisions, notify
 from .check import Report, run_check
 from .daily import task_key
 from .findings import Finding
@@ -66,6 +66,7 @@ class TaskLine:
     state: str
     days: int
     percent: float | None = None  # percent complete, when the tracker says
+    note: str = ""  # 进展说明
 
 
 @dataclass
@@ -134,6 +135,11 @@ class Weekly:
     trend: list[tuple[str, float | None, int | None]] = dc_field(default_factory=list)  # (week, on-time, overdue)
     report: Report | None = None
     path: Path | None = None
+    tasks: list[TaskLine] = dc_field(default_factory=list)  # every task of every item
+    blocked: list[TaskLine] = dc_field(default_factory=list)
+    invalid: list[TaskLine] = dc_field(default_factory=list)  # 待修正: a date or owner the job cannot read
+    snapshots: dict = dc_field(default_factory=dict)  # now / prev / prev2: the task states the page compares
+    page: object = None  # decisions.Page for every item (the workbook's decision sheet)
 
     @property
     def label(self) -> str:
@@ -158,7 +164,13 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
         t = TaskLine(item.workbook, item.topic, key, str(row.get("id") or ""), str(row.get("task") or ""),
                      str(row.get("department") or ""), str(row.get("owner") or ""),
                      due if isinstance(due, dt.date) else None, done if isinstance(done, dt.date) else None,
-                     row.get("status"), state.state, state.days, row.extra.get("percent"))
+                     row.get("status"), state.state, state.days, row.extra.get("percent"),
+                     str(row.get("note") or ""))
+        weekly.tasks.append(t)
+        if state.state == "blocked" or (row.get("status") == "blocked" and state.state == "overdue"):
+            weekly.blocked.append(t)  # blocked, overdue or not: the reason is what a director acts on
+        elif state.state == "invalid":
+            weekly.invalid.append(t)
         line.total += 1
         if state.state not in ("done", "cancelled"):
             line.open_percents.append(t.percent)
@@ -230,6 +242,10 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     weekly.report = run_check(root, today, layout=layout, on_item=on_item)
     weekly.findings = [f for f in weekly.report.findings if f.is_error]
     trend(store, weekly)
+    if store is not None:
+        weekly.snapshots = {"now": store.snapshot(min(sunday, today)), "prev": previous,
+                            "prev2": store.snapshot(sunday - dt.timedelta(days=14))}
+    weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
     weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
     weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))
@@ -306,11 +322,70 @@ def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: li
     sheet.table(headers, rows, percent=percent)
 
 
+def kpi_value(k, lang: str) -> str:
+    if k.value is None:
+        return "-"
+    return notify.percent(k.value) if k.percent else str(k.value)
+
+
+def kpi_last(k, lang: str) -> str:
+    if k.last is None:
+        return "-"
+    return notify.percent(k.last) if k.percent else str(k.last)
+
+
+def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
+    """The first sheet: what a director reads in 30 seconds (decisions.Page for every item)."""
+    sheet = _Sheet(wb, t("decide.sheet"))
+    _setup(sheet.ws, [22, 14, 12, 60, 12], None)
+    sheet.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
+                size=14)
+    sheet.title(t("decide.title"))
+    if page.asks:
+        sheet.table([t("decide.col.item"), t("decide.col.kind"), t("decide.col.who"), t("decide.col.ask")],
+                    [[a.topic, t(f"decide.kind.{a.kind}"), a.owner, a.detail] for a in page.asks])
+    else:
+        sheet.append([t("decide.none")])
+    sheet.blank()
+    sheet.title(t("decide.kpis"))
+    colors = {"green": "00B050", "amber": "C65911", "red": "C00000", "none": "808080"}
+    sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.trend",
+                                 "decide.col.mark")], font=sheet.bold, fill=HEADER_FILL)
+    for k in page.kpis:
+        sheet.ws.append([t(f"decide.kpi.{k.key}"), kpi_value(k, ""), kpi_last(k, ""), k.arrow,
+                         sheet.cell(t(f"decide.mark.{k.mark}"), font=Font(bold=True, color=colors[k.mark]))])
+        sheet.row += 1
+    sheet.blank()
+    sheet.title(t("decide.aging"))
+    sheet.table([t("decide.col.department"), *page.tiers],
+                [[d, *counts] for d, counts in sorted(page.aging.items())] or [["-", 0, 0, 0]])
+    sheet.blank()
+    sheet.title(t("decide.plan"))
+    if weekly.snapshots.get("prev"):
+        sheet.append([t("decide.plan_line", planned=page.planned, on_time=page.on_time, late=page.late,
+                        open=page.still_open)])
+        if page.slipped:
+            sheet.table([t("decide.col.item"), t("decide.col.due"), t("decide.col.who"), t("decide.col.task")],
+                        [[x.topic, due, x.owner, f"{x.task_id} {x.task}"] for x, due in page.slipped])
+    else:
+        sheet.append([t("decide.plan_none")])
+    sheet.blank()
+    sheet.title(t("decide.next_week"))
+    rows = [[d, x.due, x.owner, f"{x.topic} · {x.task_id} {x.task}"]
+            for d, tasks in sorted(page.next_week.items()) for x in tasks]
+    if rows:
+        sheet.table([t("decide.col.department"), t("decide.col.due"), t("decide.col.who"), t("decide.col.task")], rows)
+    else:
+        sheet.append(["-"])
+
+
 def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     """报告/周报-<ISO week>.xlsx: 总览 with charts, then one sheet per list."""
     lang = layout.settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     wb = Workbook(write_only=True)
+    if weekly.page is not None:
+        _decision_sheet(wb, weekly, weekly.page, t)
     ov = _Sheet(wb, t("weekly.sheet.overview"))
     _setup(ov.ws, [30, 10, 10, 10, 10, 12, 14, 16], "A4")
     ov.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
@@ -448,6 +523,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             return a["all"] or task.workbook in a["items"] or task.department in a["departments"]
 
         overdue = [x for x in weekly.overdue if mine(x)]
+        scope = decisions.Scope(a["all"], a["items"], a["departments"])
+        page = decisions.page(weekly, settings, scope, weekly.snapshots)
         figures = dict(done=sum(map(mine, weekly.done_this_week)), overdue=len(overdue),
                        next=sum(map(mine, weekly.due_next_week)))
         share = settings["general.share_url"]
@@ -456,7 +533,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             href = workbook_link(share, workbook)[0]
             return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(topic)}</a>') if href else escape(topic)
 
-        context = dict(pct=notify.percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
+        context = dict(page=page, kpi_value=lambda k: kpi_value(k, lang), kpi_last=lambda k: kpi_last(k, lang),
+                       has_prev=bool(weekly.snapshots.get("prev")), pct=notify.percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                        t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
                        rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
                        why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))

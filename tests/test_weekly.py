@@ -143,3 +143,113 @@ def test_a_department_head_reads_their_departments_figures(example_root):
     assert "当前逾期 3 项" in sun.text and "销售部" in sun.text and "逾期任务 3 项" in sun.subject
     chen = next(m for m in result.mails if m.to.name == "陈静")  # 产品部: nothing overdue
     assert "当前逾期 0 项" in chen.text
+
+
+# --- the decision page --------------------------------------------------------------------------
+
+import sqlite3
+
+from coordxl import decisions
+
+
+def _two_weeks(root):
+    """Daily runs over two weeks, so the week has a snapshot from last week and the week before."""
+    for day in (dt.date(2026, 8, 7), dt.date(2026, 8, 10), dt.date(2026, 8, 14), dt.date(2026, 8, 17),
+                dt.date(2026, 8, 20)):
+        run_daily(root, day, dt.datetime.combine(day, dt.time(9)))
+
+
+def _snapshot(root, day):
+    db = sqlite3.connect(root / ".coordxl" / "state.db")
+    db.row_factory = sqlite3.Row
+    latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
+    return [dict(r) for r in db.execute("SELECT * FROM snapshots WHERE day = ?", (latest,))]
+
+
+def _tracker_rows(root):
+    """Every task row of every item, read here with openpyxl: (workbook, id, department, owner, due, status, done)."""
+    out = []
+    for path in sorted((root / "进行中").glob("*.xlsx")):
+        ws = openpyxl.load_workbook(path, data_only=True)["执行进度"]
+        for merged in list(ws.merged_cells.ranges):  # a department merged over several tasks applies to each
+            value = ws.cell(merged.min_row, merged.min_col).value
+            ws.unmerge_cells(str(merged))
+            for r in range(merged.min_row, merged.max_row + 1):
+                ws.cell(r, merged.min_col).value = value
+        head = [c.value for c in ws[2]]
+        col = {name: head.index(name) for name in ("编号", "负责部门", "负责人", "截止日期", "状态", "完成日期")}
+        for row in ws.iter_rows(min_row=3, values_only=True):
+            due = row[col["截止日期"]]
+            if isinstance(due, str) and due.count("/") == 2:  # typed as text, as staff do: 2026/8/19
+                due = dt.datetime(*map(int, due.split("/")))
+            if not row[col["编号"]] or not isinstance(due, dt.datetime):
+                continue
+            done = row[col["完成日期"]]
+            out.append((f"进行中/{path.name}", row[col["编号"]], row[col["负责部门"]], row[col["负责人"]], due.date(),
+                        str(row[col["状态"]]), done.date() if isinstance(done, dt.datetime) else None))
+    return out
+
+
+def test_the_decision_page_figures_are_what_the_rows_and_snapshots_say(example_root):
+    _two_weeks(example_root)
+    result = run_weekly(example_root, MONDAY, NOW)
+    page = result.weekly.page
+    cal = WorkCalendar()
+    rows = _tracker_rows(example_root)
+    open_rows = [r for r in rows if not r[5].startswith(("已完成", "已取消"))]
+    # overdue now, by tier (1–2, 3–4, ≥5 working days with the default escalation settings), per department
+    tiers: dict = {}
+    for wb, tid, dept, owner, due, status, done in open_rows:
+        days = cal.count(due, MONDAY) if due < MONDAY else 0
+        if days > 0:
+            tiers.setdefault(dept, [0, 0, 0])[0 if days < 3 else 1 if days < 5 else 2] += 1
+    assert page.aging == tiers
+    escalated = sorted(tid for wb, tid, dept, owner, due, status, done in open_rows
+                       if due < MONDAY and cal.count(due, MONDAY) >= 5)
+    assert sorted(a.detail.split(" ")[0] for a in page.asks if a.kind == "escalated") == escalated
+    # plan vs actual: last week's snapshot (to Sunday 08-16) listed what was due 08-17 – 08-23
+    planned = {(r["workbook"], r["task_id"]): dt.date.fromisoformat(r["due"])
+               for r in _snapshot(example_root, dt.date(2026, 8, 16))
+               if r["due"] and dt.date(2026, 8, 17) <= dt.date.fromisoformat(r["due"]) <= dt.date(2026, 8, 23)
+               and r["state"] not in ("done", "cancelled")}
+    now = {(wb, tid): (status, done) for wb, tid, dept, owner, due, status, done in rows}
+    on_time = sum(1 for k, due in planned.items() if now[k][0].startswith("已完成") and now[k][1] <= due)
+    late = sum(1 for k, due in planned.items() if now[k][0].startswith("已完成") and now[k][1] > due)
+    assert (page.planned, page.on_time, page.late, page.still_open) == (len(planned), on_time, late,
+                                                                         len(planned) - on_time - late)
+    assert sorted(x.task_id for x, _ in page.slipped) == sorted(tid for (wb, tid), due in planned.items()
+                                                                 if not (now[(wb, tid)][0].startswith("已完成")
+                                                                         and now[(wb, tid)][1] <= due))
+    # KPIs: open overdue now vs the snapshot at the end of last week; the arrow follows
+    kpi = {k.key: k for k in page.kpis}
+    last_overdue = sum(1 for r in _snapshot(example_root, dt.date(2026, 8, 16)) if r["state"] == "overdue")
+    assert (kpi["overdue"].value, kpi["overdue"].last) == (sum(sum(v) for v in tiers.values()), last_overdue)
+    assert kpi["overdue"].arrow == ("↑" if kpi["overdue"].value > last_overdue else "↓" if kpi["overdue"].value < last_overdue else "→")
+    assert kpi["overdue"].mark == ("green" if kpi["overdue"].value == 0 else "amber" if kpi["overdue"].value <= 5 else "red")
+    # next week's deadlines (08-24 – 08-30), per department
+    nxt = sorted((dept, tid) for wb, tid, dept, owner, due, status, done in open_rows
+                 if dt.date(2026, 8, 24) <= due <= dt.date(2026, 8, 30))
+    assert sorted((d, x.task_id) for d, xs in page.next_week.items() for x in xs) == nxt
+    # the page is the workbook's first sheet
+    [path] = (example_root / "报告").glob("周报-*.xlsx")
+    assert python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names[0] == "决策页"
+
+
+def test_a_head_s_and_an_initiator_s_page_cover_only_what_is_theirs(example_root):
+    _two_weeks(example_root)
+    weekly = run_weekly(example_root, MONDAY, NOW).weekly
+    design = decisions.page(weekly, Layout_settings(example_root), decisions.Scope(departments={"设计部"}),
+                            weekly.snapshots)
+    assert set(design.aging) <= {"设计部"} and set(design.next_week) <= {"设计部"}
+    assert all(x.department == "设计部" for x, _ in design.slipped)
+    launch = "进行中/Q3新品上市推广.xlsx"
+    initiator = decisions.page(weekly, Layout_settings(example_root), decisions.Scope(items={launch}), weekly.snapshots)
+    assert all(x.workbook == launch for xs in initiator.next_week.values() for x in xs)
+    assert {a.topic for a in initiator.asks} <= {ex.LAUNCH_REQUEST["topic"]}
+    everything = weekly.page
+    assert sum(map(sum, initiator.aging.values())) <= sum(map(sum, everything.aging.values()))
+
+
+def Layout_settings(root):
+    from coordxl.folder import Layout
+    return Layout.of(root).settings

@@ -1,0 +1,195 @@
+"""The weekly decision page: what a director reads in 30 seconds, first sheet of 周报 and the mail body.
+
+In this order: what needs a decision or coordination (escalated, blocked, approvals waiting, items
+without a follow-up meeting, tasks left to fix for over a week), KPIs with last week's value, an arrow
+and a red/amber/green mark, the aging of overdue tasks by escalation tier per department, plan vs
+actual for the tasks that were due this week, and next week's deadlines per department. Every figure
+is computed for one reader's scope (``mine``), so an initiator or a head sees only what is theirs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field as dc_field
+from typing import Callable
+
+from .messages import text
+from .settings import Settings
+
+
+@dataclass
+class Ask:
+    """One line of 需要决策/协调: the item, who, and what is asked."""
+
+    kind: str  # escalated | blocked | approval | no_followup | stale_error
+    topic: str
+    owner: str
+    detail: str
+
+
+@dataclass
+class Kpi:
+    key: str  # on_time_week | on_time_total | overdue | newly_overdue | moved
+    value: float | int | None
+    last: float | int | None
+    mark: str  # green | amber | red | none
+    percent: bool = False
+
+    @property
+    def arrow(self) -> str:
+        if self.value is None or self.last is None or self.value == self.last:
+            return "→"
+        return "↑" if self.value > self.last else "↓"
+
+
+@dataclass
+class Page:
+    asks: list[Ask] = dc_field(default_factory=list)
+    kpis: list[Kpi] = dc_field(default_factory=list)
+    tiers: tuple[str, str, str] = ("", "", "")
+    aging: dict[str, list[int]] = dc_field(default_factory=dict)  # department -> counts per tier
+    planned: int = 0
+    on_time: int = 0
+    late: int = 0
+    still_open: int = 0
+    slipped: list = dc_field(default_factory=list)  # (TaskLine, due) not done on time
+    next_week: dict[str, list] = dc_field(default_factory=dict)  # department -> TaskLines
+
+
+def _mark(value, targets: list[int], higher_is_better: bool) -> str:
+    if value is None:
+        return "none"
+    green, amber = targets
+    if higher_is_better:
+        value = value * 100
+        return "green" if value >= green else "amber" if value >= amber else "red"
+    return "green" if value <= green else "amber" if value <= amber else "red"
+
+
+def _rate(done: list) -> float | None:
+    return sum(1 for t in done if t.done_on and t.due and t.done_on <= t.due) / len(done) if done else None
+
+
+def _changes(now: dict, before: dict, keep: Callable[[dict], bool]) -> tuple[int, int]:
+    """(newly overdue, deadlines moved later) between two snapshots, for the rows ``keep`` accepts."""
+    newly = moved = 0
+    for key, row in now.items():
+        old = before.get(key)
+        if old is None or not keep(row):
+            continue
+        newly += row["state"] == "overdue" and old["state"] != "overdue"
+        moved += bool(row["due"] and old["due"] and row["due"] > old["due"])
+    return newly, moved
+
+
+def page(weekly, settings: Settings, mine: Callable, snapshots: dict) -> Page:
+    """The decision page for one reader. ``mine(task)`` says whether a task is in their scope;
+    ``snapshots``: {'prev': snapshot at the end of last week, 'prev2': a week before that}."""
+    lang = settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    manager_at = settings["reminders.escalate_manager_workdays"]
+    initiator_at = settings["reminders.escalate_initiator_workdays"]
+    out = Page()
+    overdue = [x for x in weekly.overdue if mine(x)]
+    # --- 1. what needs a decision or coordination
+    blocked = {(x.workbook, x.key): x for x in weekly.blocked if mine(x)}
+    for x in overdue:
+        if x.days >= initiator_at:
+            detail = t("decide.escalated", task=f"{x.task_id} {x.task}", days=x.days)
+            if blocked.pop((x.workbook, x.key), None) is not None:
+                detail += t("decide.and_blocked", note=x.note or "-")
+            out.asks.append(Ask("escalated", x.topic, x.owner, detail))
+    for x in blocked.values():
+        out.asks.append(Ask("blocked", x.topic, x.owner, t("decide.blocked", task=f"{x.task_id} {x.task}",
+                                                           note=x.note or "-")))
+    topics = {i.workbook: i for i in weekly.items}
+    for p in weekly.pending:
+        if p.step == "approval" and (p.workbook in {i.workbook for i in weekly.items if mine.item(i)}):
+            out.asks.append(Ask("approval", p.topic, p.waiting, t("decide.approval", id=p.request_id, purpose=p.purpose,
+                                                                  days=p.days)))
+    for workbook, topic, _ in weekly.missing_followups:
+        if workbook in topics and mine.item(topics[workbook]):
+            out.asks.append(Ask("no_followup", topic, topics[workbook].initiator, t("decide.no_followup")))
+    prev = snapshots.get("prev", {})
+    for x in weekly.invalid:
+        before = prev.get((x.workbook, x.key))
+        if mine(x) and before is not None and before["state"] == "invalid":
+            out.asks.append(Ask("stale_error", x.topic, x.owner, t("decide.stale_error", task=f"{x.task_id} {x.task}")))
+    # --- 2. KPIs: this week and last week, an arrow, a mark
+    done = [x for x in weekly.done_ever if mine(x)]
+    last_monday, last_sunday = weekly.monday - dt.timedelta(days=7), weekly.sunday - dt.timedelta(days=7)
+    this_week = [x for x in done if weekly.monday <= x.done_on <= weekly.sunday]
+    last_week = [x for x in done if last_monday <= x.done_on <= last_sunday]
+    to_date = [x for x in done if x.done_on <= weekly.sunday]
+    to_last = [x for x in done if x.done_on <= last_sunday]
+
+    def scoped(row: dict) -> bool:
+        return mine.row(row)
+
+    newly_now, moved_now = _changes(snapshots.get("now", {}), prev, scoped)
+    newly_last, moved_last = _changes(prev, snapshots.get("prev2", {}), scoped) if snapshots.get("prev2") else (None, None)
+    overdue_last = sum(1 for row in prev.values() if row["state"] == "overdue" and scoped(row)) if prev else None
+    on_time, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
+    out.kpis = [
+        Kpi("on_time_week", _rate(this_week), _rate(last_week), _mark(_rate(this_week), on_time, True), True),
+        Kpi("on_time_total", _rate(to_date), _rate(to_last), _mark(_rate(to_date), on_time, True), True),
+        Kpi("overdue", len(overdue), overdue_last, _mark(len(overdue), limits, False)),
+        Kpi("newly_overdue", newly_now if prev else None, newly_last,
+            _mark(newly_now if prev else None, limits, False)),
+        Kpi("moved", moved_now if prev else None, moved_last, _mark(moved_now if prev else None, limits, False)),
+    ]
+    # --- 3. aging by escalation tier, per department
+    out.tiers = (f"1–{manager_at - 1}", f"{manager_at}–{initiator_at - 1}", f"≥{initiator_at}")
+    for x in overdue:
+        tier = 0 if x.days < manager_at else 1 if x.days < initiator_at else 2
+        out.aging.setdefault(x.department or "-", [0, 0, 0])[tier] += 1
+    # --- 4. plan vs actual: what last week's snapshot said was due this week
+    current = {(x.workbook, x.key): x for x in weekly.tasks}
+    for key, row in prev.items():
+        due = dt.date.fromisoformat(row["due"]) if row["due"] else None
+        if not due or not (weekly.monday <= due <= weekly.sunday) or row["state"] in ("done", "cancelled"):
+            continue
+        if not scoped(row):
+            continue
+        x = current.get(key)
+        if x is None or x.state == "cancelled":
+            continue
+        out.planned += 1
+        if x.state == "done" and x.done_on and x.done_on <= due:
+            out.on_time += 1
+        else:
+            if x.state == "done":
+                out.late += 1
+            else:
+                out.still_open += 1
+            out.slipped.append((x, due))
+    # --- 5. next week's deadlines per department
+    for x in weekly.due_next_week:
+        if mine(x):
+            out.next_week.setdefault(x.department or "-", []).append(x)
+    return out
+
+
+class Scope:
+    """Who a page is for: everything, some items (an initiator), some departments (a head)."""
+
+    def __init__(self, everything: bool = False, items: set[str] | frozenset = frozenset(),
+                 departments: set[str] | frozenset = frozenset()):
+        self.everything, self.items, self.departments = everything, set(items), set(departments)
+
+    def __call__(self, task) -> bool:
+        return self.everything or task.workbook in self.items or task.department in self.departments
+
+    def item(self, line) -> bool:
+        return self.everything or line.workbook in self.items
+
+    def row(self, row: dict) -> bool:
+        return self.everything or row["workbook"] in self.items or row["department"] in self.departments
+
+
+def by_department(tasks: list) -> dict[str, list]:
+    out = defaultdict(list)
+    for x in tasks:
+        out[x.department or "-"].append(x)
+    return dict(out)
