@@ -349,10 +349,10 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     sheet.blank()
     sheet.title(t("decide.kpis"))
     colors = {"green": "00B050", "amber": "C65911", "red": "C00000", "none": "808080"}
-    sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.trend",
-                                 "decide.col.mark")], font=sheet.bold, fill=HEADER_FILL)
-    for k in page.kpis:
-        sheet.ws.append([t(f"decide.kpi.{k.key}"), kpi_value(k, ""), kpi_last(k, ""), k.arrow,
+    sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.mark")],
+                 font=sheet.bold, fill=HEADER_FILL)
+    for k in page.kpis:  # the value with its arrow; the mark in the wide column, where it is seen first
+        sheet.ws.append([t(f"decide.kpi.{k.key}"), f"{kpi_value(k, '')} {k.arrow}", kpi_last(k, ""),
                          sheet.cell(t(f"decide.mark.{k.mark}"), font=Font(bold=True, color=colors[k.mark]))])
         sheet.row += 1
     sheet.blank()
