@@ -103,6 +103,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "weekly.chart.trend": ("近8周趋势", "Last 8 weeks"),
     "weekly.chart.on_time": ("按期完成率", "On-time completion rate"),
     "weekly.chart.overdue": ("逾期任务数", "Overdue tasks"),
+    "weekly.trend_legend": ("柱：按期完成率；下方数字：逾期任务数", "Bars: on-time completion rate; the numbers below: overdue tasks"),
     "weekly.col.topic": ("事项", "Item"),
     "weekly.col.initiator": ("发起人", "Initiator"),
     "weekly.col.status": ("状态", "Status"),

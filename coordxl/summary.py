@@ -533,7 +533,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             href = workbook_link(share, workbook)[0]
             return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(topic)}</a>') if href else escape(topic)
 
-        context = dict(page=page, kpi_value=lambda k: kpi_value(k, lang), kpi_last=lambda k: kpi_last(k, lang),
+        context = dict(trend=weekly.trend if a["all"] else [],  # the whole-folder trend, for management only
+                       page=page, kpi_value=lambda k: kpi_value(k, lang), kpi_last=lambda k: kpi_last(k, lang),
                        has_prev=bool(weekly.snapshots.get("prev")), pct=notify.percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                        t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
                        rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
