@@ -31,7 +31,7 @@ from .folder import Layout, workbook_link
 from .model import Item, Rows, at_merged_origin, build_item, roster_findings
 from .reader import name_matches, read_workbook
 from .roster import Roster, load_roster, roster_from_workbook
-from .rules import Context, Selection, run_rules
+from .rules import LEDGER_COLUMNS, LEDGER_RULES, Context, Selection, run_rules
 
 log = logging.getLogger(__name__)
 
@@ -321,9 +321,6 @@ def _without(codes: tuple[str, ...], selection: Selection) -> Selection:
     return Selection(selection.only, selection.skip + codes)
 
 
-# The rules that need a central ledger's rows, and the task columns they read.
-LEDGER_RULES = ("R-BREAKDOWN", "R-CLOSE")
-LEDGER_COLUMNS = ("id", "status", "source")
 
 
 @dataclass

@@ -34,9 +34,15 @@ class Context:
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule and what it reads. ``ledger_columns``: the task columns it reads of ``item.tasks`` — every
+    task of the item, a central ledger's rows included; such a rule runs where the ledgers are (the
+    parent process), on those columns only. A rule reading only ``item.own`` (this workbook's tasks)
+    declares none and runs in the workers. tests/test_rules.py checks each declaration against the code."""
+
     name: str
     codes: tuple[str, ...]
     check: Callable[[Item, Context], Iterable[Finding]]
+    ledger_columns: tuple[str, ...] = ()
 
 
 def _label(sheet: schema.Sheet, key: str) -> tuple[str, str]:
@@ -294,10 +300,10 @@ RULES: tuple[Rule, ...] = (
     Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length),
     Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h),
     Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete),
-    Rule("breakdown", ("R-BREAKDOWN",), breakdown),
+    Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",)),
     Rule("followup", ("R-FOLLOWUP",), followup),
     Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review),
-    Rule("close", ("R-CLOSE",), close),
+    Rule("close", ("R-CLOSE",), close, ledger_columns=("id", "status")),
     Rule("retro", ("R-RETRO",), retro),
     Rule("group_channel", ("W-CHANNEL",), group_channel),
 )
@@ -326,6 +332,11 @@ class Selection:
         if self.only and not any(code.startswith(c) for c in self.only):
             return False
         return not any(code.startswith(c) for c in self.skip)
+
+
+# the rules that need a central ledger's rows, and the task columns they read: derived, never listed by hand
+LEDGER_RULES: tuple[str, ...] = tuple(code for rule in RULES if rule.ledger_columns for code in rule.codes)
+LEDGER_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(c for rule in RULES for c in rule.ledger_columns))
 
 
 def run_rules(item: Item, ctx: Context, selection: Selection = Selection()) -> list[Finding]:

@@ -132,3 +132,29 @@ def test_rules_selectable_by_code(share_with_roster):
     skip = run_check(share_with_roster, TODAY, Selection.parse(None, "R-MEETING-LENGTH")).findings
     assert [f.code for f in only] == ["R-MEETING-LENGTH"]
     assert [f.code for f in skip] == ["F-REQUIRED"]
+
+
+def test_every_rule_that_reads_the_ledger_s_rows_says_so_and_reads_only_what_it_declares():
+    """A rule reading item.tasks (a central ledger's rows included) without declaring it would find
+    nothing in a worker process and something with limits.workers = 1: the declaration is checked
+    against the code of the rule and the module functions it calls."""
+    import inspect
+    import re as _re
+
+    from coordxl import rules as mod
+    from coordxl.rules import LEDGER_COLUMNS, LEDGER_RULES, RULES
+
+    def source_with_helpers(fn) -> str:
+        code = inspect.getsource(fn)
+        called = set(_re.findall(r"\b([a-z_]\w*)\(", code))
+        helpers = [getattr(mod, name) for name in called if inspect.isfunction(getattr(mod, name, None))
+                   and getattr(mod, name).__module__ == mod.__name__ and getattr(mod, name) is not fn]
+        return code + "".join(inspect.getsource(h) for h in helpers)
+
+    for rule in RULES:
+        code = source_with_helpers(rule.check)
+        reads_ledger = "item.tasks" in code
+        assert reads_ledger == bool(rule.ledger_columns), f"{rule.name}: declare ledger_columns, or read item.own"
+        for column in set(_re.findall(r'column\("(\w+)"\)', code)) if reads_ledger else ():
+            assert column in rule.ledger_columns, f"{rule.name} reads the task column {column!r}: declare it"
+    assert set(LEDGER_RULES) == {"R-BREAKDOWN", "R-CLOSE"} and set(LEDGER_COLUMNS) == {"id", "status", "source"}
