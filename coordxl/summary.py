@@ -140,6 +140,7 @@ class Weekly:
     invalid: list[TaskLine] = dc_field(default_factory=list)  # 待修正: a date or owner the job cannot read
     snapshots: dict = dc_field(default_factory=dict)  # now / prev / prev2: the task states the page compares
     page: object = None  # decisions.Page for every item (the workbook's decision sheet)
+    burnup: dict = dc_field(default_factory=dict)  # workbook -> [(week, done, total)] over 8 weeks
 
     @property
     def label(self) -> str:
@@ -227,6 +228,29 @@ def trend(store: Store | None, weekly: Weekly) -> None:
         weekly.trend.append((week_label(monday), rate, overdue))
 
 
+def burnup(store: Store | None, weekly: Weekly) -> None:
+    """Per item, 8 weeks of (week, done, total − cancelled) from the snapshot at each week's end; a week
+    without a run (a holiday week) repeats the week before, so the line stays flat."""
+    weeks = [weekly.monday - dt.timedelta(weeks=back) for back in range(7, -1, -1)]
+    per_week = []
+    for monday in weeks[:-1]:
+        rows = store.snapshot(monday + dt.timedelta(days=6)) if store is not None else {}
+        counts: dict[str, list[int]] = {}
+        for (workbook, _), row in rows.items():
+            c = counts.setdefault(workbook, [0, 0])
+            c[0] += row["state"] == "done"
+            c[1] += row["state"] != "cancelled"
+        per_week.append(counts)
+    current = {i.workbook: [i.done, i.total - i.cancelled] for i in weekly.items}
+    per_week.append(current)
+    for item in weekly.items:
+        series = []
+        for monday, counts in zip(weeks, per_week):
+            done, total = counts.get(item.workbook, series[-1][1:] if series else [0, 0])
+            series.append((week_label(monday), done, total))
+        weekly.burnup[item.workbook] = series
+
+
 def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Weekly:
     """Read the folder and compute the week's figures (writes nothing)."""
     layout = layout or Layout.of(root)
@@ -245,6 +269,7 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     if store is not None:
         weekly.snapshots = {"now": store.snapshot(min(sunday, today)), "prev": previous,
                             "prev2": store.snapshot(sunday - dt.timedelta(days=14))}
+    burnup(store, weekly)
     weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
     weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
@@ -334,6 +359,34 @@ def kpi_last(k, lang: str) -> str:
     return notify.percent(k.last) if k.percent else str(k.last)
 
 
+BURNUP_CHARTS = 12  # items drawn (most open tasks first); every item is in the table
+
+
+def _burnup_sheet(wb, weekly: Weekly, t) -> None:
+    """Per item, done against all tasks over 8 weeks: a table and a line chart for each busy item."""
+    items = sorted((i for i in weekly.items if i.workbook in weekly.burnup),
+                   key=lambda i: (-(i.total - i.cancelled - i.done), i.topic))
+    if not items:
+        return
+    sheet = _Sheet(wb, t("weekly.sheet.burnup"))
+    _setup(sheet.ws, [12] + [10] * (2 * len(items)), "B3")
+    sheet.append([t("weekly.sheet.burnup")] + [x for i in items for x in (i.topic, "")], font=sheet.bold)
+    top, last = sheet.table([t("weekly.col.week")] + [x for _ in items for x in (t("weekly.col.done"), t("weekly.col.total"))],
+                            [[week] + [v for i in items for v in weekly.burnup[i.workbook][n][1:]]
+                             for n, (week, *_) in enumerate(weekly.burnup[items[0].workbook])])
+    for k, item in enumerate(items[:BURNUP_CHARTS]):
+        chart = LineChart()
+        chart.title = item.topic
+        chart.add_data(Reference(sheet.ws, min_col=2 + 2 * k, max_col=3 + 2 * k, min_row=top, max_row=last),
+                       titles_from_data=True)
+        chart.set_categories(Reference(sheet.ws, min_col=1, min_row=top + 1, max_row=last))
+        chart.height, chart.width = 6, 12
+        for series in chart.series:
+            series.smooth = False
+        col = 2 + 2 * len(items) + 1 + (k % 2) * 8
+        sheet.ws.add_chart(chart, f"{get_column_letter(col)}{3 + (k // 2) * 13}")
+
+
 def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     """The first sheet: what a director reads in 30 seconds (decisions.Page for every item)."""
     sheet = _Sheet(wb, t("decide.sheet"))
@@ -357,8 +410,17 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
         sheet.row += 1
     sheet.blank()
     sheet.title(t("decide.aging"))
-    sheet.table([t("decide.col.department"), *page.tiers],
-                [[d, *counts] for d, counts in sorted(page.aging.items())] or [["-", 0, 0, 0]])
+    aging_top, aging_last = sheet.table([t("decide.col.department"), *page.tiers],
+                                        [[d, *counts] for d, counts in sorted(page.aging.items())] or [["-", 0, 0, 0]])
+    bar = BarChart()
+    bar.type, bar.grouping, bar.overlap = "bar", "stacked", 100
+    bar.title = t("decide.aging")
+    bar.add_data(Reference(sheet.ws, min_col=2, max_col=4, min_row=aging_top, max_row=aging_last), titles_from_data=True)
+    bar.set_categories(Reference(sheet.ws, min_col=1, min_row=aging_top + 1, max_row=aging_last))
+    bar.height, bar.width = 6, 12
+    for series, color in zip(bar.series, ("F4B183", "ED7D31", "C00000")):
+        series.graphicalProperties.solidFill = color
+    sheet.ws.add_chart(bar, "G3")
     sheet.blank()
     sheet.title(t("decide.plan"))
     if weekly.snapshots.get("prev"):
@@ -439,6 +501,7 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
         for series in line.series:
             series.smooth = False  # a weekly figure is a step, not a curve
         ws.add_chart(line, anchor)
+    _burnup_sheet(wb, weekly, t)
     task_head = [t(f"weekly.col.{k}") for k in ("topic", "id", "task", "department", "owner", "due")]
     widths = [28, 8, 30, 10, 10, 12]
     percent = lambda x: x.percent / 100 if x.percent is not None else ""  # noqa: E731

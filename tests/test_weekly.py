@@ -253,3 +253,21 @@ def test_a_head_s_and_an_initiator_s_page_cover_only_what_is_theirs(example_root
 def Layout_settings(root):
     from coordxl.folder import Layout
     return Layout.of(root).settings
+
+
+def test_burn_up_per_item_follows_the_snapshots_and_the_charts_point_at_their_tables(example_root):
+    import zipfile
+    _two_weeks(example_root)
+    weekly = run_weekly(example_root, MONDAY, NOW).weekly
+    launch = "进行中/Q3新品上市推广.xlsx"
+    series = dict((week, (done, total)) for week, done, total in weekly.burnup[launch])
+    end_w32 = [r for r in _snapshot(example_root, dt.date(2026, 8, 9)) if r["workbook"] == launch]
+    assert series["2026-W32"] == (sum(r["state"] == "done" for r in end_w32), sum(r["state"] != "cancelled" for r in end_w32))
+    item = next(i for i in weekly.items if i.workbook == launch)
+    assert series["2026-W34"] == (item.done, item.total - item.cancelled)
+    assert series["2026-W31"] == (0, 0)  # no run that week: nothing is invented
+    [path] = (example_root / "报告").glob("周报-*.xlsx")
+    with zipfile.ZipFile(path) as zf:
+        drawings = {n: zf.read(n).decode() for n in zf.namelist() if n.startswith("xl/charts/chart")}
+    refs = " ".join(drawings.values())
+    assert "'决策页'!$B$" in refs and "'进度走势'!$B$" in refs  # the aging bars and a burn-up line read their tables
