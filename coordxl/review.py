@@ -150,6 +150,31 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     put_text(ws, row, 1, t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
     tasks = list(item.own)
+    # one page first: the outcome, on time or not, the worst delays, the rules not kept, what to improve
+    done_tasks = [r for r in tasks if r.get("status") == "done"]
+    done_delays = [(_delay(ctx, r.get("due"), r.get("done_on")), r) for r in done_tasks]
+    checks = compliance(item, findings, ctx, lang)
+    counted = [r for r in tasks if r.get("status") != "cancelled"]
+    worst = sorted(((d, r) for d, r in done_delays if d > 0), key=lambda x: -x[0])[:3]
+    summary = [
+        [t("review.sum.outcome"), (str(item.retro.get("acceptance")) if item.retro and item.retro.get("acceptance")
+                                   else t("review.sum.no_acceptance"))],
+        [t("review.sum.done"), t("review.sum.done_value", done=len(done_tasks), total=len(counted),
+                                 standards=sum(1 for r in done_tasks if r.get("standard")))],
+        [t("review.sum.on_time"), (f"{sum(1 for d, _ in done_delays if d == 0) / len(done_tasks):.0%}"
+                                   if done_tasks else "-")],
+        [t("review.sum.worst"), "；".join(f"{r.get('id') or ''} {r.get('task') or ''}（{d}）" for d, r in worst) or "-"],
+        [t("review.sum.failed_rules"), "；".join(t(f"review.rule.{code}") for code, ok, _ in checks if not ok) or "-"],
+        [t("review.sum.measures"), str(sum(1 for m in item.measures if m.get("measure"))) + t("review.sum.measures_hint")],
+    ]
+    title(t("review.summary"))
+    for label, value in summary:
+        put_text(ws, row, 1, label)
+        ws.cell(row=row, column=1).font = bold
+        put_text(ws, row, 2, value)
+        ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=9)
+        ws.cell(row=row, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+        row += 1
     title(t("review.acceptance"))
     records = []
     for r in tasks:
@@ -196,8 +221,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
           resources)
     title(t("review.compliance"))
     table([t("review.col.rule"), t("review.col.result"), t("review.col.evidence")],
-          [[t(f"review.rule.{code}"), "✔" if ok else "✘", evidence]
-           for code, ok, evidence in compliance(item, findings, ctx, lang)])
+          [[t(f"review.rule.{code}"), "✔" if ok else "✘", evidence] for code, ok, evidence in checks])
     for key in ("went_well", "went_wrong"):
         title(t(f"review.{key}"))
         for _ in range(4):

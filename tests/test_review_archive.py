@@ -139,3 +139,17 @@ def test_manifest_hashes_verify_and_detect_tampering(example_root):
     assert verify(done.dest)
     (done.dest / f"{RECAP}.xlsx").write_bytes(b"tampered")
     assert not verify(done.dest)
+
+
+def test_the_draft_opens_with_a_one_page_summary(example_root):
+    path = run_review(example_root, "Q3新品上市推广", TODAY)
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    start = next(i for i, r in enumerate(rows) if r[0] == "一页摘要")
+    summary = {r[0]: r[1] for r in rows[start + 1:start + 7]}
+    assert start < next(i for i, r in enumerate(rows) if str(r[0]).startswith("一、验收情况"))  # the summary first
+    assert summary["验收结论"] == "尚未填写验收结论（复盘表）"
+    assert summary["完成情况"].startswith("完成 5/") and summary["按时完成率"] == "80%"
+    assert summary["延期最多（工作日）"].startswith("T02 主视觉设计（3稿）（")  # the one late task
+    failed = summary["未遵守的流程规定"].split("；")
+    assert set(failed) == {"会后24小时内发出纪要", "待办有负责人、截止日期、交付标准", "每周召开不超过30分钟的跟进会",
+                           "资源申请先审核后审批"}
