@@ -226,6 +226,20 @@ def test_the_decision_page_figures_are_what_the_rows_and_snapshots_say(example_r
     assert (kpi["overdue"].value, kpi["overdue"].last) == (sum(sum(v) for v in tiers.values()), last_overdue)
     assert kpi["overdue"].arrow == ("↑" if kpi["overdue"].value > last_overdue else "↓" if kpi["overdue"].value < last_overdue else "→")
     assert kpi["overdue"].mark == ("green" if kpi["overdue"].value == 0 else "amber" if kpi["overdue"].value <= 5 else "red")
+    # on-time rates from the rows' 完成日期 against 截止日期, this week and to date; newly overdue and moved
+    # deadlines from the snapshots at the end of this week and of last week
+    done = [(due, fin) for wb, tid, dept, owner, due, status, fin in rows if status.startswith("已完成") and fin]
+    week = [(due, fin) for due, fin in done if dt.date(2026, 8, 17) <= fin <= dt.date(2026, 8, 23)]
+    to_date = [(due, fin) for due, fin in done if fin <= dt.date(2026, 8, 23)]
+    rate = lambda xs: sum(fin <= due for due, fin in xs) / len(xs) if xs else None  # noqa: E731
+    assert kpi["on_time_week"].value == rate(week) and kpi["on_time_total"].value == pytest.approx(rate(to_date))
+    now_rows = {(r["workbook"], r["task_key"]): r for r in _snapshot(example_root, dt.date(2026, 8, 23))}
+    before = {(r["workbook"], r["task_key"]): r for r in _snapshot(example_root, dt.date(2026, 8, 16))}
+    newly = sum(1 for k, r in now_rows.items() if k in before and r["state"] == "overdue"
+                and before[k]["state"] != "overdue")
+    moved = sum(1 for k, r in now_rows.items() if k in before and r["due"] and before[k]["due"]
+                and r["due"] > before[k]["due"])
+    assert (kpi["newly_overdue"].value, kpi["moved"].value) == (newly, moved)
     # next week's deadlines (08-24 – 08-30), per department
     nxt = sorted((dept, tid) for wb, tid, dept, owner, due, status, done in open_rows
                  if dt.date(2026, 8, 24) <= due <= dt.date(2026, 8, 30))
