@@ -467,36 +467,47 @@ def year_span(years: set[int]) -> str:
 
 
 def write_report_workbook(report: Report, layout: Layout) -> Path:
-    """报告/校验报告-<date>.xlsx: one row per finding, a link to the file, filterable, frozen header."""
+    """报告/校验报告-<date>.xlsx: one row per finding, a link to the file, filterable, frozen header.
+
+    Streamed (openpyxl write-only) with one named style per kind of cell rather than a style object
+    per cell. Measured on 10,000 findings (python benchmarks/bench_report.py): 1.2 s, from 1.5 s;
+    xlsxwriter would take 0.7 s but writes relative links with Windows backslashes (..\\进行中\\x.xlsx).
+    """
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font, NamedStyle, PatternFill
 
     lang = layout.settings.lang
     share = layout.settings["general.share_url"]  # a report mailed or copied elsewhere still links the files
     zh = lang == "zh"
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "校验问题" if zh else "Findings"
-    headers = (["级别", "代码", "工作簿", "工作表", "单元格", "问题", "处理建议"] if zh else
-               ["Severity", "Code", "Workbook", "Sheet", "Cell", "Problem", "How to fix"])
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", start_color="DDEBF7")
-    severity = {"error": "错误" if zh else "Error", "warning": "提醒" if zh else "Warning"}
-    for r, f in enumerate(report.findings, start=2):
-        values = [severity[f.severity], f.code, f.workbook, f.sheet, f.cell, f.message(lang), f.hint(lang)]
-        for c, value in enumerate(values, start=1):
-            put_text(ws, r, c, value)
-        link = (workbook_link(share, f.workbook, f.sheet, f.cell)[0] if share else
-                f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else ""))
-        ws.cell(row=r, column=3).hyperlink = link
-        ws.cell(row=r, column=3).font = Font(color="0563C1", underline="single")
+    wb = Workbook(write_only=True)
+    for style in (NamedStyle("coordxl-head", font=Font(bold=True), fill=PatternFill("solid", start_color="DDEBF7")),
+                  NamedStyle("coordxl-link", font=Font(color="0563C1", underline="single"))):
+        wb.add_named_style(style)
+    ws = wb.create_sheet("校验问题" if zh else "Findings")
     for letter, width in zip("ABCDEFG", (8, 20, 36, 12, 8, 60, 50)):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:G{max(1, len(report.findings) + 1)}"
     ws.page_setup.orientation = "landscape"
+
+    def text_cell(value, style: str | None = None) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value="" if value is None else str(value))
+        cell.data_type = "s"  # text stays text: a message starting with '=' is never a formula
+        if style:
+            cell.style = style
+        return cell
+
+    headers = (["级别", "代码", "工作簿", "工作表", "单元格", "问题", "处理建议"] if zh else
+               ["Severity", "Code", "Workbook", "Sheet", "Cell", "Problem", "How to fix"])
+    ws.append([text_cell(h, "coordxl-head") for h in headers])
+    severity = {"error": "错误" if zh else "Error", "warning": "提醒" if zh else "Warning"}
+    for f in report.findings:
+        link = text_cell(f.workbook, "coordxl-link")
+        link.hyperlink = (workbook_link(share, f.workbook, f.sheet, f.cell)[0] if share else
+                          f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else ""))
+        ws.append([text_cell(severity[f.severity]), text_cell(f.code), link, text_cell(f.sheet), text_cell(f.cell),
+                   text_cell(f.message(lang)), text_cell(f.hint(lang))])
     layout.reports.mkdir(parents=True, exist_ok=True)
     path = layout.reports / (f"校验报告-{report.today.isoformat()}.xlsx" if zh else
                              f"validation-{report.today.isoformat()}.xlsx")

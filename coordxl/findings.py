@@ -102,6 +102,8 @@ def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity:
     """
     if code not in CODES:
         raise KeyError(f"unknown finding code {code}")
+    if f"finding.{code}{variant}" not in MESSAGES:  # a finding must never render as an empty line
+        raise KeyError(f"no message for finding.{code}{variant}")
     reason = params.pop("reason", None)
     key = (code, variant, reason, hint is None, tuple(sorted(params.items())))
     try:

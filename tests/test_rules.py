@@ -158,3 +158,11 @@ def test_every_rule_that_reads_the_ledger_s_rows_says_so_and_reads_only_what_it_
         for column in set(_re.findall(r'column\("(\w+)"\)', code)) if reads_ledger else ():
             assert column in rule.ledger_columns, f"{rule.name} reads the task column {column!r}: declare it"
     assert set(LEDGER_RULES) == {"R-BREAKDOWN", "R-CLOSE"} and set(LEDGER_COLUMNS) == {"id", "status", "source"}
+
+
+def test_every_finding_code_has_its_message_and_its_fix_in_both_languages():
+    from coordxl.findings import CODES
+    from coordxl.messages import MESSAGES
+    for code in CODES:
+        for key in (f"finding.{code}", f"fix.{code}"):
+            assert key in MESSAGES and all(MESSAGES[key]), key
