@@ -394,15 +394,20 @@ class PostDelivery:
     skipped: list[Post] = dc_field(default_factory=list)
     failed: list[tuple[Post, str]] = dc_field(default_factory=list)
     refused: dict[str, str] = dc_field(default_factory=dict)  # channel -> why it refused the robot
+    held: list[Post] = dc_field(default_factory=list)  # over the per-run cap: for the next run
 
 
 def deliver_posts(posts: list[Post], posters: dict, store: Store, today: dt.date, now: dt.datetime,
-                  resend: bool = False) -> PostDelivery:
-    """Each post once: claimed in the ledger, sent part by part, recorded after the platform accepted it."""
+                  resend: bool = False, cap: int | None = None) -> PostDelivery:
+    """Each post once: claimed in the ledger, sent part by part, recorded after the platform accepted it.
+    ``cap``: the run's limit (reminders.max_mails_per_run), as for mail; the rest wait for the next run."""
     import httpx
 
     result = PostDelivery()
     for post in posts:
+        if cap is not None and len(result.sent) + len(result.failed) >= cap:
+            result.held.append(post)
+            continue
         channel = post.channel.name
         if channel in result.refused:
             result.failed.append((post, result.refused[channel]))

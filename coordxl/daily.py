@@ -290,11 +290,7 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     if dry_run:
         result.delivery = notify.Delivery(refused=refused)
         return
-    if transport is None:
-        if settings["email.transport"] != "outbox":
-            from .errors import ConfigError
-            raise ConfigError("email.transport is smtp: run through the CLI or jobs/, which read the password")
-        transport = notify.OutboxTransport(layout.state / "outbox", today)
+    transport = notify.transport_or_outbox(transport, settings, layout.state, today)
     result.delivery = notify.deliver(result.mails, transport, store, settings, today, now, resend=resend)
     result.delivery.refused = refused
 
@@ -314,7 +310,8 @@ def post_to_groups(result: DailyResult, collector: notify.Collector, layout: Lay
         return
     posters = posters if posters is not None else outbox_posters(settings, layout, today)
     result.posters = posters
-    result.post_delivery = channels.deliver_posts(result.posts, posters, store, today, now, resend)
+    result.post_delivery = channels.deliver_posts(result.posts, posters, store, today, now, resend,
+                                                  cap=settings["reminders.max_mails_per_run"])
 
 
 def outbox_posters(settings, layout: Layout, today: dt.date) -> dict:
@@ -355,8 +352,7 @@ def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.dat
     if not people:
         return
     mails = health.admin_mails(result.health, people, settings, today)
-    if transport is None:
-        transport = notify.OutboxTransport(layout.state / "outbox", today)
+    transport = notify.transport_or_outbox(transport, settings, layout.state, today)
     result.admin_delivery = notify.deliver(mails, transport, store, settings, today, now)
 
 

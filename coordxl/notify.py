@@ -601,6 +601,17 @@ def smtp_password(settings: Settings, environ: dict) -> str | None:
                       f"or store it with: keyring set coordxl {settings['email.user']}")
 
 
+def transport_or_outbox(transport: Transport | None, settings: Settings, state_dir: Path, today: dt.date) -> Transport:
+    """The transport a job was given, or, for library callers, the outbox when the settings say so; an
+    smtp setting without a transport is refused (only the CLI and jobs/ read the password). One rule
+    for the daily, weekly and admin mails alike."""
+    if transport is not None:
+        return transport
+    if settings["email.transport"] != "outbox":
+        raise ConfigError("email.transport is smtp: run through the CLI or jobs/, which read the password")
+    return OutboxTransport(Path(state_dir) / "outbox", today)
+
+
 def make_transport(settings: Settings, state_dir: Path, today: dt.date, environ: dict) -> Transport:
     if settings["email.transport"] == "outbox":
         return OutboxTransport(Path(state_dir) / "outbox", today)

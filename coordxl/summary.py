@@ -659,8 +659,7 @@ def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transpor
         weekly = build(root, today, layout)
         write_workbook(weekly, layout)
         mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
-        if transport is None:
-            transport = notify.OutboxTransport(layout.state / "outbox", today)
+        transport = notify.transport_or_outbox(transport, layout.settings, layout.state, today)
         delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
         delivery.refused = refused
         posts = week_posts(weekly, layout.settings)
@@ -668,7 +667,8 @@ def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transpor
             from . import channels
             from .daily import outbox_posters
             posters = posters if posters is not None else outbox_posters(layout.settings, layout, today)
-            post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend)
+            post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
+                                                   cap=layout.settings["reminders.max_mails_per_run"])
         outcome = "ok" if not delivery.failed else "failed_sends"
     finally:
         store.finish_run(run_id, outcome, {

@@ -220,3 +220,16 @@ def test_an_admin_group_gets_the_health_list_and_no_item_posts(example_root, rob
     body = json.dumps(post, ensure_ascii=False)
     assert "【coordxl 运行状况】2026-08-20" in body and "旧台账.xls：无法读取工作簿：文件设置了打开密码" in body
     assert "Q3新品上市推广协调 · 进展同步" not in body  # item posts go to the items' groups, not here
+
+
+def test_posts_keep_the_per_run_cap_like_mail_and_the_rest_go_next_run(example_root, robots, clock):
+    robot = robots("wecom")
+    channel = Channel("w", "wecom", "HOOK", transport="send")
+    posts = [Post(channel, f"事项{n}", [Line([f"- 进展 {n}"])], "post-daily", TODAY, (f"进行中/{n}.xlsx",)).seal()
+             for n in range(5)]
+    poster = channels.RobotPoster(channel, robot.url, clock=clock, sleep=clock.sleep, wall=clock.wall)
+    store = Store(example_root / ".coordxl" / "cap.db")
+    first = deliver_posts(posts, {"w": poster}, store, TODAY, NOW, cap=3)
+    assert len(first.sent) == 3 and len(first.held) == 2
+    second = deliver_posts(posts, {"w": poster}, store, TODAY, NOW.replace(hour=10), cap=3)
+    assert len(second.sent) == 2 and len(second.skipped) == 3 and len(robot.accepted) == 5
