@@ -180,8 +180,7 @@ def _mention(person: Person, kind: str) -> tuple[str, dict]:
             return f"@{person.im_id}", {"atUserIds": person.im_id}
         return f"@{person.mobile}", {"atMobiles": person.mobile}
     if kind == "wecom":
-        # WeCom markdown mentions only by userid; a person known by mobile only is named
-        return (f"<@{person.im_id}>", {}) if person.im_id else (person.name, {})
+        return (f"<@{person.im_id}>", {}) if person.im_id else (person.name, {})  # markdown: userid only
     return "", {}
 
 
@@ -220,6 +219,14 @@ def _body(kind: str, title: str, lines: list[Line], keyword: str) -> dict:
     if kind == "feishu":
         content = [_feishu_paragraph(line) for line in lines]
         return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title, "content": content}}}}
+    if kind == "wecom" and any(isinstance(p, Person) and p.mobile and not p.im_id for line in lines for p in line.parts):
+        # WeCom markdown mentions by userid only: someone known by mobile needs a text message
+        people = [p for line in lines for p in line.parts if isinstance(p, Person)]
+        content = "\n".join([title, ""] + [line.plain().replace("**", "") for line in lines])
+        return {"msgtype": "text", "text": {
+            "content": content,
+            "mentioned_list": list(dict.fromkeys(p.im_id for p in people if p.im_id)),
+            "mentioned_mobile_list": list(dict.fromkeys(p.mobile for p in people if p.mobile and not p.im_id))}}
     rendered, at = _render_lines(lines, kind)
     body_text = "\n".join([f"#### {title}", ""] + rendered)
     if kind == "dingtalk":
@@ -229,21 +236,27 @@ def _body(kind: str, title: str, lines: list[Line], keyword: str) -> dict:
 
 
 def size(kind: str, body: dict) -> int:
-    """The bytes a platform counts against its limit (WeCom: the markdown content; others: the body)."""
+    """The bytes a platform counts against its limit (WeCom: the content; others: the body)."""
     if kind == "wecom":
-        return len(body["markdown"]["content"].encode("utf-8"))
+        return len(body[body["msgtype"]]["content"].encode("utf-8"))
     return len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
+def limit(kind: str, body: dict) -> int:
+    """The platform's limit for this body: WeCom text messages take 2,048 bytes, markdown 4,096."""
+    return 2048 if kind == "wecom" and body["msgtype"] == "text" else MAX_BYTES[kind]
 
 
 def bodies(post: Post) -> list[dict]:
     """The request bodies of a post: one, or several numbered (1/3) when it is over the platform's limit,
     split at line boundaries and kept in order."""
-    kind, limit = post.channel.kind, MAX_BYTES[post.channel.kind]
+    kind = post.channel.kind
     reserve = 16  # room for " (12/12)" in the title
     chunks: list[list[Line]] = [[]]
     for line in post.lines:
         trial = chunks[-1] + [line]
-        if chunks[-1] and size(kind, _body(kind, post.title, trial, post.channel.keyword)) + reserve > limit:
+        body = _body(kind, post.title, trial, post.channel.keyword)
+        if chunks[-1] and size(kind, body) + reserve > limit(kind, body):
             chunks.append([line])
         else:
             chunks[-1] = trial

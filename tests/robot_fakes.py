@@ -88,9 +88,10 @@ class Robot:
                 return {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
             return {"errcode": 0, "errmsg": "ok"}
         if self.kind == "wecom":
-            content = body.get("markdown", {}).get("content", "")
-            if len(content.encode("utf-8")) > limit:
-                return {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
+            kind = body.get("msgtype")
+            content = body.get(kind, {}).get("content", "")
+            if len(content.encode("utf-8")) > (2048 if kind == "text" else limit):
+                return {"errcode": 40058, "errmsg": f"{kind}.content exceed max length"}
             if len(recent) >= per_minute:
                 return {"errcode": 45009, "errmsg": "api freq out of limit"}
             return {"errcode": 0, "errmsg": "ok"}

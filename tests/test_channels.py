@@ -79,8 +79,10 @@ def test_each_platform_gets_its_own_format_with_mentions_and_signature(example_r
     # DingTalk markdown: @mobile / @userId in the text and in "at" (冯雪 has a mobile only, 孙丽 a userId)
     assert d["msgtype"] == "markdown" and "T03 包装设计定稿 · 冯雪@13800138011" in d["markdown"]["text"]
     assert "13800138011" in d["at"]["atMobiles"] and "sunli" in d["at"]["atUserIds"] and d["at"]["isAtAll"] is False
-    # WeCom markdown: <@userid>; a person with a mobile only is named
-    assert "<@sunli>" in w["markdown"]["content"] and "冯雪" in w["markdown"]["content"]
+    # WeCom: markdown mentions by <@userid> only, so with 冯雪 known by mobile alone the post is a text
+    # message listing userids and mobiles (2,048 bytes)
+    assert w["msgtype"] == "text" and "冯雪" in w["text"]["content"]
+    assert "13800138011" in w["text"]["mentioned_mobile_list"] and "sunli" in w["text"]["mentioned_list"]
     # Feishu post: <at> elements, the keyword in the title, signed in the body
     paragraphs = f["content"]["post"]["zh_cn"]["content"]
     assert {"tag": "at", "user_id": "sunli"} in [e for p in paragraphs for e in p] and "sign" in f
@@ -97,7 +99,7 @@ def test_a_long_post_is_split_in_order_within_each_platform_s_limit(example_root
         channel = Channel(kind, kind, f"HOOK_{kind.upper()}", keyword="协调", transport="send")
         post = Post(channel, "长列表", lines, "post-daily", TODAY, ("进行中/x.xlsx",)).seal()
         parts = bodies(post)
-        assert len(parts) > 1 and all(size(kind, b) <= channels.MAX_BYTES[kind] for b in parts)
+        assert len(parts) > 1 and all(size(kind, b) <= channels.limit(kind, b) for b in parts)
         poster = channels.RobotPoster(channel, robot.url, clock=clock, sleep=clock.sleep, wall=clock.wall)
         store = Store(example_root / ".coordxl" / f"{kind}.db")
         result = deliver_posts([post], {kind: poster}, store, TODAY, NOW)
