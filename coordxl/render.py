@@ -156,6 +156,9 @@ def print_mail_summary(result, lang: str, console: Console) -> None:
             console.print(f"  ✉ {mail.to.name} <{mail.to.email}>{cc}: {mail.subject}", highlight=False, markup=False)
         console.print((f"试运行：将发送 {len(result.mails)} 封提醒邮件（未发送）" if zh else
                        f"Dry run: {len(result.mails)} reminder mails would be sent"))
+        for post in getattr(result, "posts", []):
+            console.print((f"  # {post.channel.name}：{post.title}（未发送）" if zh else
+                           f"  # {post.channel.name}: {post.title} (not sent)"), highlight=False, markup=False)
         return
     d = result.delivery
     if d is None:
