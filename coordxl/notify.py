@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import jinja2
 from decimal import ROUND_HALF_UP, Decimal
@@ -350,6 +350,15 @@ class Mail:
     reasons: list[str]
     workbooks: tuple[str, ...] = ()
     attachments: tuple = ()  # paths attached to the message (the weekly summary workbook)
+    renderer: Callable[[], tuple[str, str]] | None = None  # (text, html) made when first needed
+
+    def bodies(self) -> tuple[str, str]:
+        """The plain-text and HTML parts; a digest is rendered only when it is really sent (a rerun
+        skips what went out, and a run's cap holds the rest: thousands of digests need no rendering)."""
+        if self.renderer is not None:
+            self.text, self.html = self.renderer()
+            self.renderer = None
+        return self.text, self.html
 
     def recipients(self) -> list[str]:
         return [header_safe(self.to.email)] + [header_safe(p.email) for p in self.cc]
@@ -367,8 +376,9 @@ class Mail:
         msg["Message-ID"] = make_msgid(idstring=self.key[:16], domain=sender.rsplit("@", 1)[-1] or None)
         msg["X-Coordxl-Key"] = self.key
         msg["X-Coordxl-Kind"] = self.kind  # digest | escalation | weekly: for mail rules
-        msg.set_content(self.text)
-        msg.add_alternative(self.html, subtype="html")
+        plain, html = self.bodies()
+        msg.set_content(plain)
+        msg.add_alternative(html, subtype="html")
         for path in self.attachments:
             path = Path(path)
             msg.add_attachment(path.read_bytes(), maintype="application",
@@ -436,15 +446,28 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=lambda n: (n.workbook, n.task_id, n.cell)),
         escalated_days=min((n.days for n in d.tasks), default=0),
     )
-    html = HTML_TEMPLATES.get_template("digest.html").render(**context)
-    plain = TEXT_TEMPLATES.get_template("digest.txt").render(**context)
+    def bodies() -> tuple[str, str]:
+        return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
+                HTML_TEMPLATES.get_template("digest.html").render(**context))
+
     subject = subject_for(d, lang, items)
-    digest = hashlib.sha256(plain.encode("utf-8")).hexdigest()[:16]
+    # the key: who, what kind, which day, and a digest of everything the mail says (its data, so it is
+    # known without rendering): a rerun with the same content sends nothing, a change sends anew
+    named = _workbooks(d)
+    said = repr((d.tasks[:limit], len(d.tasks), sorted((k, [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
+                                                       for k, v in d.errors.items()),
+                 sorted(d.overdue_summary.items()), sorted((k, v[:limit]) for k, v in d.item_overdue.items()),
+                 d.pending, sorted(d.reassign, key=lambda n: (n.workbook, n.task_id, n.cell)), sorted(d.cc),
+                 sorted(d.reasons), lang, share, [items[k] for k in sorted(named) if k in items]))
+    digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
-    workbooks = ({n.workbook for n in d.tasks} | set(d.errors) | set(d.overdue_summary) | {p.workbook for p in d.pending}
-                 | {n.workbook for n in d.reassign})
-    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, plain, html, sorted(d.reasons),
-                tuple(sorted(workbooks)))
+    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
+                tuple(sorted(named)), renderer=bodies)
+
+
+def _workbooks(d: Digest) -> set[str]:
+    return ({n.workbook for n in d.tasks} | set(d.errors) | set(d.overdue_summary) | {p.workbook for p in d.pending}
+            | {n.workbook for n in d.reassign})
 
 
 def percent(share: float | None) -> str:
@@ -645,8 +668,10 @@ def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings:
     result = Delivery()
     cap = settings["reminders.max_mails_per_run"]
     todo = []  # (mail, the recipients it still has to reach)
+    mails = list(mails)
+    known = {} if resend else store.delivered_to_many([m.key for m in mails])
     for mail in mails:
-        done = set() if resend else store.delivered_to(mail.key)
+        done = known.get(mail.key, set())
         pending = [] if "*" in done else [r for r in mail.recipients() if r.lower() not in done]
         if pending:
             todo.append((mail, pending))

@@ -130,6 +130,12 @@ def _claim_alive(claimed_by: str, stale_after: dt.timedelta) -> bool:
     return age < stale_after
 
 
+def _delivered(row) -> set[str]:
+    if row["status"] in FINAL and row["status"] != "refused":
+        return {"*"}
+    return {a for a in (row["accepted"] + "\n" + row["rejected"]).split("\n") if a}
+
+
 def _mail_columns(mail, day: dt.date) -> tuple:
     return (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc), mail.subject,
             ", ".join(mail.reasons))
@@ -236,16 +242,24 @@ class Store:
             db.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ? WHERE id = ?",
                        (now.isoformat(timespec="seconds"), outcome, json.dumps(counts, ensure_ascii=False), run_id))
 
+    def delivered_to_many(self, keys: list[str]) -> dict[str, set[str]]:
+        """``delivered_to`` for many mails in one query (a run with thousands of digests)."""
+        out: dict[str, set[str]] = {}
+        with closing(self._connect()) as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                rows = db.execute(f"SELECT key, status, accepted, rejected FROM mails WHERE key IN "
+                                  f"({','.join('?' * len(chunk))})", chunk).fetchall()
+                for row in rows:
+                    out[row["key"]] = _delivered(row)
+        return out
+
     def delivered_to(self, key: str) -> set[str]:
         """Addresses a mail needs no more attempts for: the server accepted it for them, or refused them
         for good (5xx). A mail recorded as wholly sent counts for all its recipients (returns {'*'})."""
         with closing(self._connect()) as db:
             row = db.execute("SELECT status, accepted, rejected FROM mails WHERE key = ?", (key,)).fetchone()
-        if not row:
-            return set()
-        if row["status"] in FINAL and row["status"] != "refused":
-            return {"*"}
-        return {a for a in (row["accepted"] + "\n" + row["rejected"]).split("\n") if a}
+        return _delivered(row) if row else set()
 
     def claim(self, mail, day: dt.date, now: dt.datetime, resend: bool = False,
               stale_after: dt.timedelta = dt.timedelta(hours=2)) -> str:
