@@ -157,7 +157,11 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str, style_from_lef
     self_closing = head_bytes.endswith(b"/>")
     body = b"" if self_closing else row_xml[head.end():row_xml.rindex(b"</row>")]
     ref = f"{col_letters(col)}{row_no}"
-    new_body = None
+    new_body = None if style_from_left else _quick_splice(body, ref, col, value)
+    if new_body is not None:
+        if new_body == body:
+            return row_xml  # nothing there, nothing to clear
+        return _close_row(head_bytes, self_closing, new_body, col)
     insert_at = len(body)
     left_style = None
     for m in _CELL.finditer(body):
@@ -182,6 +186,10 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str, style_from_lef
             return row_xml  # nothing there, nothing to clear
         style = left_style if style_from_left else None
         new_body = body[:insert_at] + _inline_cell(ref, style, value) + body[insert_at:]
+    return _close_row(head_bytes, self_closing, new_body, col)
+
+
+def _close_row(head_bytes: bytes, self_closing: bool, new_body: bytes, col: int) -> bytes:
     if self_closing:
         head_bytes = head_bytes[:-2].rstrip() + b">"
     spans = re.search(rb'\bspans="(\d+):(\d+)"', head_bytes)
@@ -189,6 +197,44 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value: str, style_from_lef
         lo, hi = min(int(spans.group(1)), col), max(int(spans.group(2)), col)
         head_bytes = head_bytes[:spans.start()] + b'spans="%d:%d"' % (lo, hi) + head_bytes[spans.end():]
     return head_bytes + new_body + b"</row>"
+
+
+_CELL_START = re.compile(rb"<c(?:\s[^>]*)?\Z")  # a cell's tag from its '<' up to a position inside it
+
+
+def _quick_splice(body: bytes, ref: str, col: int, value: str) -> bytes | None:
+    """The common cases without walking the row cell by cell: the flag cell is there (found by its
+    reference inside a cell tag), or the row ends before its column (the new cell goes last). None:
+    anything else (the careful walk decides). A cell is never overwritten if it holds a formula."""
+    token = b' r="%s"' % ref.encode()
+    at = body.find(token)
+    if at >= 0:
+        start = body.rfind(b"<", 0, at)
+        if start < 0 or not _CELL_START.match(body, start, at):
+            return None  # the text is somewhere else (a value, another element): walk the row
+        m = _CELL.match(body, start)
+        if m is None:
+            return None
+        cell = m.group(0)
+        if _FORMULA.search(cell):
+            raise FormulaCell(ref)
+        style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
+        return body[:start] + _inline_cell(ref, style and style.group(1), value) + body[m.end():]
+    last = body.rfind(b' r="')
+    if last < 0:
+        if body.strip():
+            return None
+        return _inline_cell(ref, None, value) if value else b""
+    start = body.rfind(b"<", 0, last)
+    letters = re.match(rb' r="([A-Z]+)\d+"', body[last:last + 16])
+    if start < 0 or letters is None or not _CELL_START.match(body, start, last):
+        return None
+    if col_number(letters.group(1).decode()) >= col:
+        return None  # the flag column is inside the row: walk it
+    if not value:
+        return body  # nothing there, nothing to clear
+    return body + _inline_cell(ref, None, value)
+
 
 
 def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int, styled_rows: frozenset[int] = frozenset()) -> bytes:

@@ -435,3 +435,21 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
     assert careless != patched and errors(careless)
     misplaced = patched.replace(b"</sheetData>", b"</sheetData><c r=\"Z1\"/>", 1)
     assert errors(misplaced)
+
+
+@pytest.mark.parametrize("row", [
+    b'<row r="2"><c r="A2" t="s"><v>0</v></c><c r="B2" s="3"><v>5</v></c></row>',             # flag cell missing
+    b'<row r="2" spans="1:2"><c r="A2"><v>1</v></c></row>',                                     # spans to widen
+    b'<row r="2"><c r="A2"><v>1</v></c><c r="H2" s="7" t="inlineStr"><is><t>old</t></is></c></row>',  # flag there
+    b'<row r="2"><c r="A2"><v>1</v></c><c r="H2"/><c r="K2"><v>9</v></c></row>',                # a cell after it
+    b'<row r="2"><c r="A2" t="inlineStr"><is><t>a note: r="H2"</t></is></c></row>',            # the ref in a text
+    b'<row r="2"/>',                                                                             # an empty row
+    b'<row r="2"><c s="4" r="H2"><v>3</v></c></row>',                                           # attributes in another order
+])
+@pytest.mark.parametrize("value", ["逾期1个工作日", ""])
+def test_the_quick_splice_writes_exactly_what_the_careful_walk_writes(row, value, monkeypatch):
+    from coordxl import writer
+    xml = b'<worksheet><sheetData>' + row + b'</sheetData></worksheet>'
+    quick = writer.patch_sheet_xml(xml, {2: value}, 8)
+    monkeypatch.setattr(writer, "_quick_splice", lambda *a: None)
+    assert quick == writer.patch_sheet_xml(xml, {2: value}, 8)
