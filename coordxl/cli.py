@@ -221,7 +221,7 @@ def _progress():
     from rich.progress import Progress
 
     bar = Progress(console=err_console, transient=True)
-    task = bar.add_task("扫描 / scanning", total=None)
+    task = bar.add_task(text("out.scanning", cli_lang()), total=None)
     return bar, lambda path, total: bar.update(task, advance=1, total=total, description=path.name[:40])
 
 
@@ -319,15 +319,13 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
-    zh = layout.settings.lang == "zh"
+    lang = layout.settings.lang
     d = result.delivery
-    console.print(("周报：" if zh else "Weekly summary: ") + str(result.weekly.path), highlight=False, markup=False)
-    console.print((f"邮件：发送 {len(d.sent)}，本周已发跳过 {len(d.skipped)}，失败 {len(d.failed)}" if zh else
-                   f"Mails: {len(d.sent)} sent, {len(d.skipped)} already sent this week, {len(d.failed)} failed"))
+    console.print(text("out.weekly", lang, path=result.weekly.path), highlight=False, markup=False)
+    console.print(text("out.weekly_mails", lang, sent=len(d.sent), skipped=len(d.skipped), failed=len(d.failed)))
     if result.post_delivery is not None:
         pd = result.post_delivery
-        console.print((f"群消息：发送 {len(pd.sent)}，本周已发跳过 {len(pd.skipped)}，失败 {len(pd.failed)}" if zh else
-                       f"Group posts: {len(pd.sent)} sent, {len(pd.skipped)} already sent this week, {len(pd.failed)} failed"))
+        console.print(text("out.weekly_posts", lang, sent=len(pd.sent), skipped=len(pd.skipped), failed=len(pd.failed)))
     sys.exit(1 if d.failed or (result.post_delivery and result.post_delivery.failed) else 0)
 
 
@@ -346,8 +344,7 @@ def review(root: Path, item: str, today: str | None) -> None:
 
     layout = Layout.of(root)
     path = run_review(root, item, _today(today, layout.settings))
-    console.print(("复盘草稿：" if layout.settings.lang == "zh" else "Retrospective draft: ") + str(path),
-                  highlight=False, markup=False)
+    console.print(text("out.review", layout.settings.lang, path=path), highlight=False, markup=False)
 
 
 @main.command(help_key="help.archive")

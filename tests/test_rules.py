@@ -166,3 +166,26 @@ def test_every_finding_code_has_its_message_and_its_fix_in_both_languages():
     for code in CODES:
         for key in (f"finding.{code}", f"fix.{code}"):
             assert key in MESSAGES and all(MESSAGES[key]), key
+
+
+# modules whose user-facing text all comes from coordxl/messages.py (the rest are listed in the issue
+# that tracks them: check's report headers, archive's index, model's and rules' inline hints)
+TEXT_FROM_THE_TABLE = ("render", "cli", "notify", "health", "channels", "decisions", "scheduler", "store", "lock",
+                       "writer", "assess", "calendar", "findings", "errors")
+
+
+def test_these_modules_say_nothing_in_chinese_outside_the_message_table():
+    import ast
+    import importlib.util
+    import re as _re
+    from pathlib import Path
+    cjk = _re.compile(r"[\u4e00-\u9fff]")
+    folder = Path(importlib.util.find_spec("coordxl").origin).parent
+    for name in TEXT_FROM_THE_TABLE:
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        inline = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                  and cjk.search(n.value) and id(n) not in docstrings]
+        assert inline == [], f"coordxl/{name}.py: put these in messages.py: {inline[:3]}"
