@@ -341,9 +341,6 @@ def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.dat
     if admin_groups:
         from . import channels
         posts = [p for p in (channels.health_post(c, result.health, settings, today) for c in admin_groups) if p]
-        for post in posts:
-            post.key, post.day = "", today
-            post.seal()
         try:
             posters = outbox_posters(settings, layout, today) if result.posters is None else result.posters
             channels.deliver_posts(posts, posters, store, today, now)

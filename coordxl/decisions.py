@@ -83,9 +83,9 @@ def _changes(now: dict, before: dict, keep: Callable[[dict], bool]) -> tuple[int
     return newly, moved
 
 
-def page(weekly, settings: Settings, mine: Callable, snapshots: dict) -> Page:
+def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     """The decision page for one reader. ``mine(task)`` says whether a task is in their scope;
-    ``snapshots``: {'prev': snapshot at the end of last week, 'prev2': a week before that}."""
+    ``snapshots``: {'now': this week's, 'prev': at the end of last week, 'prev2': a week before that}."""
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     manager_at = settings["reminders.escalate_manager_workdays"]
@@ -104,12 +104,13 @@ def page(weekly, settings: Settings, mine: Callable, snapshots: dict) -> Page:
         out.asks.append(Ask("blocked", x.topic, x.owner, t("decide.blocked", task=f"{x.task_id} {x.task}",
                                                            note=x.note or "-")))
     topics = {i.workbook: i for i in weekly.items}
+    readable = {i.workbook for i in weekly.items if mine.item(i)}
     for p in weekly.pending:
-        if p.step == "approval" and (p.workbook in {i.workbook for i in weekly.items if mine.item(i)}):
+        if p.step == "approval" and p.workbook in readable:
             out.asks.append(Ask("approval", p.topic, p.waiting, t("decide.approval", id=p.request_id, purpose=p.purpose,
                                                                   days=p.days)))
     for workbook, topic, _ in weekly.missing_followups:
-        if workbook in topics and mine.item(topics[workbook]):
+        if workbook in readable:
             out.asks.append(Ask("no_followup", topic, topics[workbook].initiator, t("decide.no_followup")))
     prev = snapshots.get("prev", {})
     for x in weekly.invalid:
@@ -124,9 +125,7 @@ def page(weekly, settings: Settings, mine: Callable, snapshots: dict) -> Page:
     to_date = [x for x in done if x.done_on <= weekly.sunday]
     to_last = [x for x in done if x.done_on <= last_sunday]
 
-    def scoped(row: dict) -> bool:
-        return mine.row(row)
-
+    scoped = mine.row
     newly_now, moved_now = _changes(snapshots.get("now", {}), prev, scoped)
     newly_last, moved_last = _changes(prev, snapshots.get("prev2", {}), scoped) if snapshots.get("prev2") else (None, None)
     overdue_last = sum(1 for row in prev.values() if row["state"] == "overdue" and scoped(row)) if prev else None

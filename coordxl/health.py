@@ -93,8 +93,8 @@ def from_run(result, store: Store | None, settings: Settings, today: dt.date) ->
 
 
 def skip_reason(reason: str, lang: str) -> str:
-    from .render import SKIP_REASONS
-    return SKIP_REASONS[lang].get(reason, reason)
+    key = f"out.skip.{reason}"
+    return text(key, lang) if key in MESSAGES else reason
 
 
 def next_year_missing(settings: Settings, today: dt.date) -> list[Issue]:

@@ -428,14 +428,11 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     where = lambda workbook: workbook_link(share, workbook)[1]  # noqa: E731
 
     def topic_link(workbook: str) -> Markup:
-        href = workbook_link(share, workbook)[0]
-        topic = escape(items[workbook].topic if workbook in items else workbook)
-        return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{topic}</a>') if href else topic
+        return linked(workbook_link(share, workbook)[0], items[workbook].topic if workbook in items else workbook)
 
     def cell_link(n: TaskNote) -> Markup:
         href, full = workbook_link(share, n.workbook, n.sheet, n.cell)
-        shown = escape(f"{full} › {n.sheet} › {n.cell}")
-        return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{shown}</a>') if href else shown
+        return linked(href, f"{full} › {n.sheet} › {n.cell}")
 
     context = dict(
         where=where, topic_link=topic_link, cell_link=cell_link, item_overdue=item_overdue,
@@ -463,6 +460,13 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
     return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
                 tuple(sorted(named)), renderer=bodies)
+
+
+def linked(href: str, shown: str) -> Markup:
+    """``shown`` as HTML, a link to ``href`` when there is one (general.share_url is set)."""
+    if not href:
+        return escape(shown)
+    return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(shown)}</a>')
 
 
 def _workbooks(d: Digest) -> set[str]:

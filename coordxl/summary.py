@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
-from markupsafe import Markup, escape
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
@@ -347,16 +346,11 @@ def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: li
     sheet.table(headers, rows, percent=percent)
 
 
-def kpi_value(k, lang: str) -> str:
-    if k.value is None:
+def kpi_text(value, percent: bool) -> str:
+    """A KPI value as the page shows it: a share as a percentage, a count as is, '-' when unknown."""
+    if value is None:
         return "-"
-    return notify.percent(k.value) if k.percent else str(k.value)
-
-
-def kpi_last(k, lang: str) -> str:
-    if k.last is None:
-        return "-"
-    return notify.percent(k.last) if k.percent else str(k.last)
+    return notify.percent(value) if percent else str(value)
 
 
 BURNUP_CHARTS = 12  # items drawn (most open tasks first); every item is in the table
@@ -405,7 +399,7 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.mark")],
                  font=sheet.bold, fill=HEADER_FILL)
     for k in page.kpis:  # the value with its arrow; the mark in the wide column, where it is seen first
-        sheet.ws.append([t(f"decide.kpi.{k.key}"), f"{kpi_value(k, '')} {k.arrow}", kpi_last(k, ""),
+        sheet.ws.append([t(f"decide.kpi.{k.key}"), f"{kpi_text(k.value, k.percent)} {k.arrow}", kpi_text(k.last, k.percent),
                          sheet.cell(t(f"decide.mark.{k.mark}"), font=Font(bold=True, color=colors[k.mark]))])
         sheet.row += 1
     sheet.blank()
@@ -592,12 +586,11 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                        next=sum(map(mine, weekly.due_next_week)))
         share = settings["general.share_url"]
 
-        def topic_link(workbook: str, topic: str) -> Markup:
-            href = workbook_link(share, workbook)[0]
-            return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(topic)}</a>') if href else escape(topic)
+        def topic_link(workbook: str, topic: str):
+            return notify.linked(workbook_link(share, workbook)[0], topic)
 
         context = dict(trend=weekly.trend if a["all"] else [],  # the whole-folder trend, for management only
-                       page=page, kpi_value=lambda k: kpi_value(k, lang), kpi_last=lambda k: kpi_last(k, lang),
+                       page=page, kpi_value=lambda k: kpi_text(k.value, k.percent), kpi_last=lambda k: kpi_text(k.last, k.percent),
                        has_prev=bool(weekly.snapshots.get("prev")), pct=notify.percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                        t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
                        rate=DeptLine.rate, figures=figures, overdue=overdue[:20],

@@ -3,6 +3,8 @@ signatures, byte limits, rates, exactly once, and the outbox preview."""
 
 import datetime as dt
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,7 +178,7 @@ def test_killed_while_posting_repeats_at_most_one_post_and_loses_none(example_ro
     robot = robots("dingtalk")
     robot.delay = 0.5  # each post takes half a second: the kill lands mid-batch
     use_channels(example_root, block("ding", "dingtalk", items='["*"]'))
-    env = dict(__import__("os").environ, HOOK_DING=robot.url)
+    env = dict(os.environ, HOOK_DING=robot.url)
     proc = subprocess.Popen([sys.executable, "-c", KILL, str(example_root)], env=env)
     deadline = time.time() + 60
     while len(robot.accepted) < 1 and time.time() < deadline:
@@ -214,8 +216,7 @@ def test_an_admin_group_gets_the_health_list_and_no_item_posts(example_root, rob
     ops = robots("feishu", keyword="运行状况")
     use_channels(example_root, '\n[channels.ops]\nkind = "feishu"\nwebhook_env = "HOOK_OPS"\nkeyword = "运行状况"\n'
                  'admin = true\ntransport = "send"\n')
-    shutil_copy = __import__("shutil").copy
-    shutil_copy(Path(__file__).parent / "corpus" / "password_2002_40_xor.xls", example_root / "进行中" / "旧台账.xls")
+    shutil.copy(Path(__file__).parent / "corpus" / "password_2002_40_xor.xls", example_root / "进行中" / "旧台账.xls")
     posters = posters_for(example_root, {"ops": ops}, clock)
     run_daily(example_root, TODAY, NOW, posters=posters)
     [post] = ops.accepted

@@ -252,19 +252,19 @@ def test_the_decision_page_figures_are_what_the_rows_and_snapshots_say(example_r
 def test_a_head_s_and_an_initiator_s_page_cover_only_what_is_theirs(example_root):
     _two_weeks(example_root)
     weekly = run_weekly(example_root, MONDAY, NOW).weekly
-    design = decisions.page(weekly, Layout_settings(example_root), decisions.Scope(departments={"设计部"}),
+    design = decisions.page(weekly, settings_of(example_root), decisions.Scope(departments={"设计部"}),
                             weekly.snapshots)
     assert set(design.aging) <= {"设计部"} and set(design.next_week) <= {"设计部"}
     assert all(x.department == "设计部" for x, _ in design.slipped)
     launch = "进行中/Q3新品上市推广.xlsx"
-    initiator = decisions.page(weekly, Layout_settings(example_root), decisions.Scope(items={launch}), weekly.snapshots)
+    initiator = decisions.page(weekly, settings_of(example_root), decisions.Scope(items={launch}), weekly.snapshots)
     assert all(x.workbook == launch for xs in initiator.next_week.values() for x in xs)
     assert {a.topic for a in initiator.asks} <= {ex.LAUNCH_REQUEST["topic"]}
     everything = weekly.page
     assert sum(map(sum, initiator.aging.values())) <= sum(map(sum, everything.aging.values()))
 
 
-def Layout_settings(root):
+def settings_of(root):
     from coordxl.folder import Layout
     return Layout.of(root).settings
 
