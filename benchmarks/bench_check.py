@@ -127,6 +127,7 @@ def run_check(root: Path, workers: int | None = None) -> dict:
 def run_naive(root: Path) -> dict:
     """What a first attempt with openpyxl looks like: load every workbook, walk the rows, check fields."""
     import openpyxl
+
     from coordxl.normalize import parse_date
     names = {p for p, _ in PEOPLE}
     depts = {d for _, d in PEOPLE}

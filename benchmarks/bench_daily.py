@@ -52,9 +52,11 @@ def measure(kind: str, root: Path) -> dict:
 
 def one_row(ledger: Path, work: Path) -> None:
     import openpyxl
-    from coordxl.reader import Fingerprint, sheet_rows
-    from coordxl.writer import FlagWrite, patch_workbook_bytes, write_flags
     import python_calamine
+
+    from coordxl.reader import sheet_rows
+    from coordxl.writer import FlagWrite, patch_workbook_bytes, write_flags
+    from coordxl.xlsxparts import Fingerprint
 
     path = work / "ledger.xlsx"
     shutil.copy(ledger, path)

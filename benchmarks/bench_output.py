@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import statistics
 import sys
 import time
@@ -22,8 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
-from coordxl.check import Report  # noqa: E402
 from coordxl.findings import finding  # noqa: E402
+from coordxl.pipeline import Report  # noqa: E402
 from coordxl.render import print_report  # noqa: E402
 
 

@@ -22,11 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from robot_fakes import FakeClock, Robot  # noqa: E402
+
 from coordxl import channels  # noqa: E402
 from coordxl.roster import Person, Roster  # noqa: E402
 from coordxl.settings import Channel, Settings  # noqa: E402
 from coordxl.store import Store  # noqa: E402
-from robot_fakes import FakeClock, Robot  # noqa: E402
 
 TODAY = dt.date(2026, 8, 20)
 

@@ -19,18 +19,15 @@ from pathlib import Path
 from typing import Callable
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font, PatternFill
 
-from .check import put_value
+from . import xlsxout
 from .errors import ConfigError, CoordxlError
-from .folder import Layout, safe_filename
+from .layout import Layout, draft_path, safe_filename
 from .lock import job_lock
 from .messages import text
-from .reader import Fingerprint
-from .review import draft_path, find_item, load_item
-from .writer import owner_files
+from .pipeline import find_item, load_item
+from .xlsxparts import Fingerprint, owner_files
 
-INDEX_NAME = {"zh": "归档索引.xlsx", "en": "archive-index.xlsx"}
 MANIFEST = "manifest.json"
 
 
@@ -100,7 +97,7 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
     lang = layout.settings.lang
     if force and not reason.strip():
         raise ConfigError(text("archive.reason_needed", lang))
-    path = find_item(layout, name)
+    path = find_item(layout, name, today)
     item, findings, ctx = load_item(layout, path, today)
     missing = []
     if item.status != "closed":
@@ -163,7 +160,7 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
 def append_index(layout: Layout, manifest: dict, dest: Path, accepted: dt.date | None) -> bool:
     """Add the item's row to 归档/归档索引.xlsx (once); False when the index is open in Excel."""
     lang = layout.settings.lang
-    path = layout.archive / INDEX_NAME[lang]
+    path = layout.archive / text("file.archive_index", lang)
     if path.exists() and owner_files(path):
         return False
     location = dest.relative_to(layout.archive).as_posix()
@@ -175,24 +172,16 @@ def append_index(layout: Layout, manifest: dict, dest: Path, accepted: dt.date |
     else:
         wb = Workbook()
         ws = wb.active
-        ws.title = "归档索引" if lang == "zh" else "Archive"
-        ws.append(["事项", "工作簿", "发起人", "验收日期", "归档时间", "归档人", "位置", "强制归档原因", "文件数"]
-                  if lang == "zh" else
-                  ["Item", "Workbook", "Initiator", "Accepted on", "Archived at", "By", "Location", "Forced because",
-                   "Files"])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-            cell.fill = PatternFill("solid", start_color="DDEBF7")
+        ws.title = text("archive.sheet", lang)
+        ws.append(text("archive.headers", lang).split("|"))
+        xlsxout.header(ws[1])
         ws.freeze_panes = "A2"
-        for letter, width in zip("ABCDEFGHI", (30, 30, 10, 12, 20, 10, 30, 30, 8)):
-            ws.column_dimensions[letter].width = width
+        xlsxout.widths(ws, (30, 30, 10, 12, 20, 10, 30, 30, 8))
     r = ws.max_row + 1
     values = [manifest["item"], manifest["workbook"], manifest["initiator"], accepted, manifest["archived_at"],
               manifest["archived_by"], location, manifest["reason"], len(manifest["files"])]
     for c, value in enumerate(values, start=1):
-        put_value(ws, r, c, value)
+        xlsxout.put_value(ws, r, c, value)
     ws.auto_filter.ref = f"A1:I{r}"
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    os.replace(tmp, path)
+    xlsxout.save(wb, path)
     return True

@@ -33,7 +33,6 @@ CANCELLED = "cancelled"
 INVALID = "invalid"  # its due date, status or owner cannot be read: never assessed as overdue
 OK = "ok"
 
-STATES = (OVERDUE, DUE_TODAY, DUE_SOON, STALE, BLOCKED, INVALID, DONE, CANCELLED, OK)
 URGENCY = {OVERDUE: 0, DUE_TODAY: 1, DUE_SOON: 2, BLOCKED: 3, STALE: 4, INVALID: 5, OK: 6, DONE: 7, CANCELLED: 8}
 
 # the fields a task's state is computed from: an error in one of them makes the state unknowable

@@ -91,12 +91,6 @@ class WorkCalendar:
         self._counts[(start, end)] = days
         return days
 
-    def next_workday(self, day: dt.date) -> dt.date:
-        """``day`` itself if it is a working day, else the next one."""
-        while not self.is_workday(day):
-            day += dt.timedelta(days=1)
-        return day
-
     def last_workday(self, day: dt.date) -> dt.date:
         """``day`` itself if it is a working day, else the working day before it (a deadline on 国庆
         is due, in practice, on the last working day before the holiday)."""

@@ -20,13 +20,14 @@ import os
 import time
 import urllib.parse
 from collections import deque
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from . import assess
 from .errors import ConfigError
-from .messages import text
+from .messages import percent, text
 from .roster import Person, Roster
 from .settings import Channel, Settings
 from .store import Store
@@ -162,7 +163,6 @@ def weekly_post(channel: Channel, items: list, label: str, settings: Settings, t
     """The week's figures of the items a group serves (a management group: every item)."""
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
-    from .notify import percent
     lines = [Line([f"- {i.topic}：{t('weekly.col.progress')} {percent(i.progress)} · {t('weekly.col.overdue')} {i.overdue}"])
              for i in items]
     if not lines:
@@ -391,6 +391,14 @@ def make_posters(settings: Settings, state_dir: Path, today: dt.date, environ: d
         secret = environ.get(channel.secret_env, "") if channel.secret_env else ""
         out[name] = RobotPoster(channel, url, secret, **robot_options)
     return out
+
+
+def outbox_posters(settings: Settings, state_dir: Path, today: dt.date) -> dict:
+    """Posters for library callers: the outbox channels; a channel that sends needs the CLI or jobs/ (they
+    read its webhook from the environment)."""
+    if any(c.transport != "outbox" for c in settings.channels.values()):
+        raise ConfigError("a channel has transport = \"send\": run through the CLI or jobs/, which read its webhook")
+    return make_posters(settings, state_dir, today, {})
 
 
 def _keyring(name: str) -> str:

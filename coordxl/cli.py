@@ -1,6 +1,8 @@
 """The coordxl command line: each command parses, calls one library function, renders the result.
 
-Only this module (and jobs/) reads the real clock, the environment and secrets.
+Only this module, the scheduler and jobs/ decide what day it is (every job is handed ``today`` and
+``now``) and read the environment and secrets; elsewhere the wall clock only dates lock files,
+claims and backup names.
 """
 
 from __future__ import annotations
@@ -153,10 +155,10 @@ def _record_crash(root) -> Path:
     """Write the current exception's traceback to the folder's log (or a temp file); return where."""
     import tempfile
     import traceback
-    for folder in ([Path(root) / ".coordxl" / "logs"] if root else []) + [Path(tempfile.gettempdir())]:
+    for place in ([Path(root) / ".coordxl" / "logs"] if root else []) + [Path(tempfile.gettempdir())]:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / ("coordxl.log" if folder.name == "logs" else "coordxl-crash.log")
+            place.mkdir(parents=True, exist_ok=True)
+            path = place / ("coordxl.log" if place.name == "logs" else "coordxl-crash.log")
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(sys.argv)}\n")
                 fh.write(traceback.format_exc())
@@ -244,7 +246,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     import json
 
     from .check import run_check, write_report_workbook
-    from .folder import Layout
+    from .layout import Layout
     from .render import print_report
     from .rules import Selection
 
@@ -283,7 +285,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
 
     from . import channels, notify
     from .daily import run_daily
-    from .folder import Layout
+    from .layout import Layout
     from .render import print_daily
 
     layout = Layout.of(root)
@@ -310,7 +312,7 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     import os
 
     from . import channels, notify
-    from .folder import Layout
+    from .layout import Layout
     from .summary import run_weekly
 
     layout = Layout.of(root)
@@ -339,7 +341,7 @@ def review(root: Path, item: str, today: str | None) -> None:
 
     Example: coordxl review ./协调 618大促数据复盘对接
     """
-    from .folder import Layout
+    from .layout import Layout
     from .review import run_review
 
     layout = Layout.of(root)
@@ -362,7 +364,7 @@ def archive(root: Path, item: str, force: bool, reason: str, today: str | None) 
     import getpass
 
     from .archive import archive_item
-    from .folder import Layout
+    from .layout import Layout
 
     layout = Layout.of(root)
     zone = ZoneInfo(layout.settings["general.timezone"])

@@ -1,4 +1,5 @@
-"""The daily job: validate → assess → write the 预警 flags (→ remind, in the next issue).
+"""The daily job: one pass over the folder (validate → assess → write the 预警 flags), then one digest
+per person, one post per chat group and the administrator's health list, each sent once.
 
 Each workbook is flagged as soon as it has been read and validated, so a run's
 memory does not grow with the folder and one bad workbook never stops the rest.
@@ -9,19 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
-from . import assess, health, notify
-from .check import Report, run_check
+from . import assess, channels, health, notify
+from .calendar import WorkCalendar
 from .findings import Finding, finding, sort_key
-from .folder import Layout
+from .layout import Layout
 from .lock import job_lock
-from .messages import text
-from .model import Item
+from .messages import both, text
+from .model import Item, task_key
+from .pipeline import FolderCheck, Report
 from .rules import Context, task_sources
 from .store import Store
-from .writer import FlagWrite, col_letters, write_flags
+from .writer import FlagWrite, write_flags
+from .xlsxparts import col_letters
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +138,7 @@ def people_text(item: Item, changed: dict[int, str], current: dict[int, str], co
 
 
 def _should_show(flag: str) -> tuple[str, str] | str:
-    return (f"（本应显示“{flag}”）", f" (it should show '{flag}')") if flag else ""
-
-
-def task_key(row) -> str:
-    """A task's identity across runs: its 编号 (survives sorting and inserted rows), else its name."""
-    v = row.values
-    return f"id:{v['id']}" if v.get("id") else f"task:{v.get('task') or row.row}"
+    return both("flag.should_show", flag=flag) if flag else ""
 
 
 def snapshot_rows(assessed) -> list[tuple]:
@@ -189,32 +187,52 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
 
 def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: Layout, hook, transport,
                resend: bool, posters: dict | None = None) -> DailyResult:
-    settings = layout.settings
-    lang = settings.lang
     result = DailyResult(today, dry_run)
-    store = None if dry_run else Store(layout.state / "state.db")
+    store = None if dry_run else layout.open_store()
     run_id = store.start_run("daily", today, now, dry_run) if store else None
-    writeback = settings["writeback.enabled"]
     if not dry_run:
         remove_stale_temps(layout)
+    collector = notify.Collector(layout.settings)
+    flags = Flagger(layout, result, store, now, hook)
+    outcome = "failed"
+    try:
+        checking = FolderCheck(layout, today)
+        for item in checking:
+            try:
+                assessed = assess.assess_item(item, today, checking.ctx.calendar, layout.settings)
+                flags.flag(item, checking.ctx, assessed)
+                collector.add(item, checking.ctx, assessed)
+            finally:
+                item.tasks_rows = None  # the raw cells were only needed for this write
+        result.report = checking.report
+        result.findings = sorted(result.report.findings + result.findings, key=sort_key)
+        result.reassign = collector.reassign
+        remind(result, collector, layout, today, now, dry_run, transport, resend, store)
+        post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
+        tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
+        outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
+    finally:
+        if store:
+            store.finish_run(run_id, outcome, result.counts(), now)
+    return result
 
-    collector = notify.Collector(settings)
 
-    def on_item(item: Item, ctx: Context) -> None:
-        try:
-            assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
-            flag_item(item, ctx, assessed)
-            collector.add(item, ctx, assessed)
-        finally:
-            item.tasks_rows = None  # the raw cells were only needed for this write
+class Flagger:
+    """The 预警 half of a daily run: each item's flags worked out, planned, and written (or not)."""
 
-    def flag_item(item: Item, ctx: Context, assessed) -> None:
+    def __init__(self, layout: Layout, result: DailyResult, store: Store | None, now: dt.datetime, hook=None):
+        self.layout, self.result, self.store, self.now, self.hook = layout, result, store, now, hook
+        self.settings = layout.settings
+        self.lang = self.settings.lang
+
+    def flag(self, item: Item, ctx: Context, assessed) -> None:
+        result, store, lang, settings = self.result, self.store, self.lang, self.settings
         if store is not None:
-            store.save_snapshot(today, item.workbook, snapshot_rows(assessed))
+            store.save_snapshot(ctx.today, item.workbook, snapshot_rows(assessed))
         wanted, current, states = desired_flags(assessed, lang)
         result.states.update(states)
         result.untracked_actions.update(untracked_actions(item, ctx))
-        result.pending_resources += len(assess.pending_resources(item, today, ctx.calendar, settings))
+        result.pending_resources += len(assess.pending_resources(item, ctx.today, ctx.calendar, settings))
         if "tasks" in item.ambiguous:
             result.skipped.append((item.workbook, "ambiguous_sheet"))
             return
@@ -237,15 +255,20 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
         for r, new in sorted(changed.items()):
             result.planned.append(PlannedFlag(item.workbook, item.tasks_sheet, f"{col_letters(column)}{r}",
                                               current.get(r, ""), new))
-        if dry_run:
+        if result.dry_run:
             return
-        if not writeback:
+        if not settings["writeback.enabled"]:
             result.skipped.append((item.workbook, "writeback_off"))
             return
+        self.write(item, column, changed, add_header)
+
+    def write(self, item: Item, column: int, changed: dict[int, str], add_header: str) -> None:
+        result = self.result
         job = FlagWrite(Path(item.path), item.workbook, item.tasks_sheet, column, item.tasks_header, changed,
                         item.fingerprint, add_header, item.tasks_rows)
         try:
-            outcome = write_flags(job, layout.backups, settings["writeback.backups_keep"], now, hook)
+            outcome = write_flags(job, self.layout.backups, self.settings["writeback.backups_keep"], self.now,
+                                  self.hook)
         except Exception as exc:  # never let one workbook stop the run
             log.exception("writing flags into %s failed", item.path)
             result.skipped.append((item.workbook, f"error: {exc}"))
@@ -255,30 +278,15 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
             written = {r: v for r, v in changed.items() if r not in outcome.formula_rows}
             result.written.append(item.workbook)
             result.cells_written += len(written)
-            store.record_flags(item.workbook, item.tasks_sheet,
-                               {f"{col_letters(column)}{r}": v for r, v in written.items()}, now)
+            self.store.record_flags(item.workbook, item.tasks_sheet,
+                                    {f"{col_letters(column)}{r}": v for r, v in written.items()}, self.now)
         else:
             result.skipped.append((item.workbook, outcome.reason))
-
-    outcome = "failed"
-    try:
-        result.report = run_check(root, today, layout=layout, on_item=on_item)
-        result.findings = sorted(result.report.findings + result.findings, key=sort_key)
-        result.reassign = collector.reassign
-        remind(result, collector, layout, today, now, dry_run, transport, resend, store)
-        post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
-        tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
-        outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
-    finally:
-        if store:
-            store.finish_run(run_id, outcome, result.counts(), now)
-    return result
 
 
 def remind(result: DailyResult, collector: notify.Collector, layout: Layout, today: dt.date, now: dt.datetime,
            dry_run: bool, transport, resend: bool, store: Store | None) -> None:
     """The reminder half: one digest per person; sent once; nothing on non-working days."""
-    from .calendar import WorkCalendar
 
     settings = layout.settings
     if not settings["reminders.send_on_non_workdays"] and not WorkCalendar.from_settings(settings).is_workday(today):
@@ -298,7 +306,6 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
 def post_to_groups(result: DailyResult, collector: notify.Collector, layout: Layout, today: dt.date,
                    now: dt.datetime, dry_run: bool, store: Store | None, resend: bool, posters: dict | None) -> None:
     """One post per item and chat group (channels), exactly once like mail; none on non-working days."""
-    from . import channels
 
     settings = layout.settings
     result.posters = posters
@@ -308,21 +315,10 @@ def post_to_groups(result: DailyResult, collector: notify.Collector, layout: Lay
     result.posts = channels.group_posts(collector, result.findings, roster, settings, store, today)
     if dry_run or store is None or not result.posts:
         return
-    posters = posters if posters is not None else outbox_posters(settings, layout, today)
+    posters = posters if posters is not None else channels.outbox_posters(settings, layout.state, today)
     result.posters = posters
     result.post_delivery = channels.deliver_posts(result.posts, posters, store, today, now, resend,
                                                   cap=settings["reminders.max_mails_per_run"])
-
-
-def outbox_posters(settings, layout: Layout, today: dt.date) -> dict:
-    """Posters for library callers: the outbox channels; a channel that sends needs the CLI or jobs/ (they
-    read its webhook from the environment)."""
-    from . import channels
-    from .errors import ConfigError
-
-    if any(c.transport != "outbox" for c in settings.channels.values()):
-        raise ConfigError("a channel has transport = \"send\": run through the CLI or jobs/, which read its webhook")
-    return channels.make_posters(settings, layout.state, today, {})
 
 
 def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.datetime, dry_run: bool, transport,
@@ -339,10 +335,9 @@ def tell_admins(result: DailyResult, layout: Layout, today: dt.date, now: dt.dat
         return
     admin_groups = [c for c in settings.channels.values() if c.admin]
     if admin_groups:
-        from . import channels
         posts = [p for p in (channels.health_post(c, result.health, settings, today) for c in admin_groups) if p]
         try:
-            posters = outbox_posters(settings, layout, today) if result.posters is None else result.posters
+            posters = channels.outbox_posters(settings, layout.state, today) if result.posters is None else result.posters
             channels.deliver_posts(posts, posters, store, today, now)
         except Exception:  # the health list must never stop the run
             log.exception("posting the health list failed")

@@ -30,7 +30,7 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
 
     from .check import write_report_workbook
     from .daily import run_daily
-    from .folder import Layout
+    from .layout import Layout
     from .render import print_daily
 
     root = prepare(target, source)
@@ -51,7 +51,7 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
                        ("demo.real_life", layout.active / (example.STORES + ".xlsx")),
                        ("demo.report", written), ("demo.weekly", weekly.weekly.path),
                        ("demo.mails", layout.state / "outbox" / example.DEMO_TODAY.isoformat()),
-                       ("demo.state", layout.state / "state.db"),
+                       ("demo.state", layout.db),
                        *(("demo.posts", path) for path in sorted(
                            (layout.state / "outbox" / example.DEMO_TODAY.isoformat()).glob("post-*.json")))):
         console.print("  " + t(key, path=value), highlight=False)

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 from . import templates
-from .folder import ITEM_TEMPLATE, ROSTER_TEMPLATE, _save_new
+from .folder import _save_new
+from .layout import ITEM_TEMPLATE, ROSTER_TEMPLATE
 from .settings import CONFIG_NAME, render_config
 
 DEMO_TODAY = dt.date(2026, 8, 20)

@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "F-REQUIRED": ERROR,
     "F-DATE": ERROR,
     "F-ENUM": ERROR,
+    "F-NUMBER": ERROR,
     "F-PERSON": ERROR,
     "F-PERSON-AMBIGUOUS": ERROR,
     "F-DEPT": ERROR,

@@ -8,22 +8,15 @@ existing roster; `new` refuses an existing file.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import schema
 from .errors import FolderError, RosterError
+from .layout import ENGLISH_FOLDERS, ITEM_TEMPLATE, ROSTER_TEMPLATE, Layout, safe_filename
 from .messages import text
 from .roster import Roster, clean_name, load_roster
-from .settings import CONFIG_NAME, Settings, render_config
-
-STATE_DIR = ".coordxl"
-ITEM_TEMPLATE = {"zh": "协调事项模板.xlsx", "en": "coordination-item-template.xlsx"}
-ROSTER_TEMPLATE = {"zh": "名册模板.xlsx", "en": "roster-template.xlsx"}
+from .settings import Settings, render_config
 
 # A small sample roster so a new folder works at once; the admin replaces it with the real one.
 SAMPLE_PEOPLE = (
@@ -34,106 +27,6 @@ SAMPLE_PEOPLE = (
     ("孙丽", "销售部", "sunli@corp.example", "王海", "yes"),
     ("郑爽", "设计部", "zhengshuang@corp.example", "王海", "yes"),
 )
-
-
-ENGLISH_FOLDERS = {"folders.active": "active", "folders.archive": "archive", "folders.reports": "reports",
-                   "folders.templates": "templates", "folders.roster": "roster.xlsx"}
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where everything lives in one shared folder (names from settings)."""
-
-    root: Path
-    settings: Settings
-
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG_NAME
-
-    @property
-    def roster(self) -> Path:
-        return self.root / self.settings["folders.roster"]
-
-    @property
-    def active(self) -> Path:
-        return self.root / self.settings["folders.active"]
-
-    @property
-    def archive(self) -> Path:
-        return self.root / self.settings["folders.archive"]
-
-    @property
-    def reports(self) -> Path:
-        return self.root / self.settings["folders.reports"]
-
-    @property
-    def templates(self) -> Path:
-        return self.root / self.settings["folders.templates"]
-
-    @property
-    def state(self) -> Path:
-        return self.root / STATE_DIR
-
-    @property
-    def backups(self) -> Path:
-        return self.state / "backups"
-
-    @classmethod
-    def of(cls, root: Path | str) -> "Layout":
-        """The layout of a coordxl folder; a folder without coordxl.toml is refused (FolderError), so no
-        command ever writes 报告/ or .coordxl/ into a folder someone pointed it at by mistake."""
-        root = Path(root)
-        if not (root / CONFIG_NAME).is_file():
-            raise FolderError(not_a_folder(root))
-        return cls(root, Settings.load(root))
-
-
-def workbook_link(share_url: str, workbook: str, sheet: str = "", cell: str = "") -> tuple[str, str]:
-    r"""(address to click or '', the full path to show) of a workbook named relative to the shared folder.
-
-    ``general.share_url`` is where people open the folder: a UNC path (\\fileserver\share\协调), a
-    mapped drive (S:\协调), or a file://, smb:// or https:// address (a SharePoint or NAS web folder).
-    File links carry the sheet and cell (Excel and LibreOffice open ``file.xlsx#'Sheet'!A1`` there);
-    web links open the workbook.
-
-    >>> workbook_link(r"\\fs\share\协调", "进行中/Q3 推广.xlsx", "执行进度", "M5")[1]
-    '\\\\fs\\share\\协调\\进行中\\Q3 推广.xlsx'
-    >>> workbook_link(r"\\fs\share\协调", "进行中/a.xlsx", "执行进度", "M5")[0]
-    "file://fs/share/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/a.xlsx#'执行进度'!M5"
-    >>> workbook_link("https://corp.example/sites/ops/协调", "进行中/a.xlsx")
-    ('https://corp.example/sites/ops/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/a.xlsx', 'https://corp.example/sites/ops/协调/进行中/a.xlsx')
-    >>> workbook_link("", "进行中/a.xlsx")
-    ('', '进行中/a.xlsx')
-    """
-    from urllib.parse import quote
-
-    relative = workbook.replace("\\", "/").lstrip("/")
-    if not share_url:
-        return "", relative
-    fragment = f"#'{sheet}'!{cell}" if sheet and cell else ""
-    if share_url.startswith("\\\\"):
-        full = share_url.rstrip("\\") + "\\" + relative.replace("/", "\\")
-        return "file:" + quote(full.replace("\\", "/"), safe="/") + fragment, full
-    if re.match(r"^[A-Za-z]:[\\/]", share_url):  # a mapped drive
-        full = share_url.rstrip("\\/") + "\\" + relative.replace("/", "\\")
-        return "file:///" + quote(full.replace("\\", "/"), safe="/:") + fragment, full
-    full = share_url.rstrip("/") + "/" + relative
-    scheme, rest = full.split("://", 1)
-    href = f"{scheme}://" + quote(rest, safe="/:@%?=&")
-    return href + (fragment if scheme == "file" else ""), full
-
-
-def not_a_folder(root: Path) -> str:
-    """'not a coordxl folder', with the nearest folder above that is one, or a folder below that is."""
-    resolved = Path(root).resolve()
-    nearby = next((p for p in resolved.parents if (p / CONFIG_NAME).is_file()), None)
-    if nearby is None and resolved.is_dir():
-        nearby = next((p.parent for p in sorted(resolved.glob(f"*/{CONFIG_NAME}"))), None)
-    lang = Settings.load(nearby).lang if nearby else "zh"
-    hint = text("folder.did_you_mean", lang, path=nearby) if nearby else text("folder.init_hint", lang, root=root)
-    return text("folder.not_coordxl", lang, root=root, hint=hint)
-
 
 def _save_new(wb, path: Path) -> None:
     """Save a workbook to a path that must not exist yet (exclusive create: no race, no overwrite)."""
@@ -191,38 +84,6 @@ def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
     return written
 
 
-_ILLEGAL = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-
-
-def safe_filename(title: str, limit: int = 80) -> str:
-    """A title as a file name that works on Windows, macOS and Linux: 'Q3/Q4: 推广?' -> 'Q3_Q4_ 推广_'.
-
-    At most ``limit`` characters and 150 bytes (a CJK character is 3), so the names made from it
-    (backups, drafts, archive folders) stay under the file systems' 255 bytes.
-    """
-    name = _ILLEGAL.sub("_", title).strip().strip(".").strip()
-    name = fit_bytes(name[:limit].rstrip(". "), 150)
-    if name.split(".")[0].upper() in _RESERVED:
-        name = f"_{name}"
-    return name
-
-
-def fit_bytes(name: str, limit: int) -> str:
-    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping its extension and a hash of the whole.
-
-    >>> len(fit_bytes("协" * 100 + ".xlsx", 120).encode()) <= 120
-    True
-    """
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    stem, dot, ext = name.rpartition(".") if "." in name[-8:] else (name, "", "")
-    tail = f"-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}{dot}{ext}"
-    room = limit - len(tail.encode("utf-8"))
-    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
-    return cut + tail
-
-
 def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
              roster: Roster | None = None) -> Path:
     """Create 进行中/<title>.xlsx from the template, prefilled from the roster."""
@@ -262,6 +123,3 @@ def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
         raise FolderError(text("new.exists", lang, path=path)) from None
     return path
 
-
-def item_sheet_names(lang: str) -> list[str]:
-    return [s.label(lang) for s in schema.ITEM_SHEETS]

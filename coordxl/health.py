@@ -17,6 +17,7 @@ import chinese_calendar
 
 from .calendar import WorkCalendar
 from .messages import MESSAGES, text
+from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
 from .roster import Person, Roster
 from .settings import Settings
 from .store import Store
@@ -187,7 +188,6 @@ def admins(settings: Settings, roster: Roster | None) -> tuple[list[Person], lis
 
 def admin_mails(issues: list[Issue], recipients: list[Person], settings: Settings, today: dt.date):
     """One mail per administrator, at most once a day (the key is the day and the address)."""
-    from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
 
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731

@@ -6,7 +6,40 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 MESSAGES: dict[str, tuple[str, str]] = {
+    # generated workbooks: file names, sheets and headers
+    "file.validation": ("校验报告-{day}.xlsx", "validation-{day}.xlsx"),
+    "file.weekly": ("周报-{week}.xlsx", "weekly-{week}.xlsx"),
+    "file.draft": ("复盘草稿-{item}.xlsx", "retrospective-{item}.xlsx"),
+    "file.item_template": ("协调事项模板.xlsx", "coordination-item-template.xlsx"),
+    "file.roster_template": ("名册模板.xlsx", "roster-template.xlsx"),
+    "file.archive_index": ("归档索引.xlsx", "archive-index.xlsx"),
+    "report.sheet": ("校验问题", "Findings"),
+    "report.headers": ("级别|代码|工作簿|工作表|单元格|问题|处理建议", "Severity|Code|Workbook|Sheet|Cell|Problem|How to fix"),
+    "report.error": ("错误", "Error"),
+    "report.warning": ("提醒", "Warning"),
+    "archive.sheet": ("归档索引", "Archive"),
+    "archive.headers": ("事项|工作簿|发起人|验收日期|归档时间|归档人|位置|强制归档原因|文件数",
+                        "Item|Workbook|Initiator|Accepted on|Archived at|By|Location|Forced because|Files"),
+    # parts named inside findings
+    "part.request_or_tracker": ("需求单 / 执行进度", "Request / Tracker"),
+    "part.roster": ("名册", "Roster"),
+    "part.people": ("人员", "People"),
+    "part.owner": ("负责人", "owner"),
+    "part.due": ("截止日期", "deadline"),
+    "part.standard": ("交付标准", "delivery standard"),
+    "part.went_well": ("成功经验", "what went well"),
+    "part.went_wrong": ("不足", "what went wrong"),
+    "part.measures": ("改进措施", "improvement measures"),
+    "hint.formula_uncached": ("请在 Excel 中打开并保存一次，让公式算出结果；或直接填写值。",
+                              "Open the file in Excel and save it once so the formula is calculated, or type the value."),
+    "hint.roster_twin": ("任务里写到此人时，请加上部门、邮箱或工号，如“{example}”；或在名册中加“工号”列。",
+                         "Where a task names this person, add the department, address or staff ID, e.g. '{example}'; or add a 工号 column to the roster."),
+    "hint.reassign": ("请改派给在职同事。", "Reassign it to a current colleague."),
+    "hint.check_roster_spelling": ("请核对名册中的写法。", "Check the spelling in the roster."),
+    "flag.should_show": ("（本应显示“{flag}”）", " (it should show '{flag}')"),
     # templates
     "template.dv_error_choice": ("请从下拉列表中选择。", "Please choose from the list."),
     "template.dv_error_roster": ("此名称不在名册中，确定要使用吗？", "This name is not in the roster. Use it anyway?"),
@@ -603,6 +636,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fix.F-YEAR-GUESSED": ("请写完整日期，如 {year}-08-15。", "Write the full date, e.g. {year}-08-15."),
     "finding.F-ENUM": ("“{field}”的值“{value}”不在可选项中", "'{field}' value '{value}' is not one of the choices"),
     "fix.F-ENUM": ("可选：{choices}", "Choose one of: {choices}"),
+    "finding.F-NUMBER": ("“{field}”应为数字，现为“{value}”", "'{field}' should be a number, not '{value}'"),
+    "fix.F-NUMBER": ("只填数字，如 3 或 2.5，不带单位和说明。", "Type the number alone, e.g. 3 or 2.5, without a unit or a note."),
     "finding.F-PERSON": ("“{value}”不在名册中（{field}）", "'{value}' is not in the roster ({field})"),
     "fix.F-PERSON": ("请填写名册中的姓名，或请管理员把此人加入名册。", "Write a name from the roster, or have the administrator add the person."),
     "finding.F-PERSON-SEVERAL": ("“{field}”只能填写一人，这里写了：{value}", "'{field}' takes one person; it says: {value}"),
@@ -663,6 +698,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.R-RETRO": ("事项已关闭，但缺少{problem}", "The item is closed but lacks {problem}"),
     "fix.R-RETRO": ("请在“复盘”表填写成功经验、不足与改进措施。", "Fill in the retrospective: what went well, what went wrong, improvements."),
 }
+
+
+def percent(share: float | None) -> str:
+    """A share as the workbooks show it with the number format 0%: rounded half away from zero, as Excel
+    does (2/3 → 67%, never the 66% a truncation gives).
+
+    >>> percent(2 / 3), percent(0.125), percent(0.005), percent(None)
+    ('67%', '13%', '1%', '-')
+    """
+    if share is None:
+        return "-"
+    return f"{int(Decimal(repr(share * 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))}%"
+
+
+def both(key: str, **values: object) -> tuple[str, str]:
+    """The message ``key`` in Chinese and in English, for a finding's parameters and hints."""
+    return text(key, "zh", **values), text(key, "en", **values)
 
 
 def text(key: str, lang: str = "zh", **values: object) -> str:

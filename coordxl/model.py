@@ -11,15 +11,24 @@ import dataclasses
 import datetime as dt
 import operator
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Iterable
 
 from . import schema
 from .findings import WARNING, Finding, finding
-from .messages import text
-from .normalize import (display, implausible, number_as_date, parse_date, parse_datetime, parse_number, parse_time,
-                        percent_of)
-from .reader import FormData, SheetData, TableData, WorkbookData, a1
+from .messages import both, text
+from .normalize import (
+    display,
+    implausible,
+    number_as_date,
+    parse_date,
+    parse_datetime,
+    parse_number,
+    parse_time,
+    percent_of,
+)
+from .reader import FormData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, _split_hints, clean_name
 
 
@@ -250,8 +259,7 @@ def _ref(cell) -> str:
     return a1(*cell) if isinstance(cell, tuple) else cell
 
 
-FORMULA_HINT = ("请在 Excel 中打开并保存一次，让公式算出结果；或直接填写值。",
-                "Open the file in Excel and save it once so the formula is calculated, or type the value.")
+FORMULA_HINT = both("hint.formula_uncached")
 
 # A value's conversion depends only on its field, the year used for '8月15日' and the roster, so a run
 # converts each distinct value once across all its workbooks (a memo dict passed to build_item).
@@ -330,8 +338,7 @@ class _Normalizer:
         if f.type == schema.NUMBER:
             value = parse_number(raw)
             if value is None:
-                self.add("F-ENUM", sheet, cell, field=label, value=display(raw),
-                         choices=("数字", "a number"))
+                self.add("F-NUMBER", sheet, cell, field=label, value=display(raw))
             return value
         if f.type == schema.ENUM:
             choice = f.choice_for(display(raw))
@@ -418,7 +425,7 @@ class _Normalizer:
             if not person.active:
                 self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
                                              variant="-INACTIVE", field=(f.zh, f.en), value=person.name,
-                                             hint=("请改派给在职同事。", "Reassign it to a current colleague.")))
+                                             hint=both("hint.reassign")))
             return person.key
         if problem == "ambiguous":
             return _split_hints(raw)[0]
@@ -644,8 +651,8 @@ def _blank(raw: Any) -> bool:
 
 def _did_you_mean(name: str | None) -> tuple[str, str]:
     if not name:
-        return ("请核对名册中的写法。", "Check the spelling in the roster.")
-    return (f"您是否指“{name}”？", f"Did you mean '{name}'?")
+        return both("hint.check_roster_spelling")
+    return both("hint.did_you_mean", name=name)
 
 
 def _sheet_number(name: str) -> int:
@@ -748,7 +755,7 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
         return out
     people = data.first("people")
     if people is None or "people" not in people.tables:
-        out.append(finding("W-MISSING-SHEET", workbook, sheet_label=("人员", "People")))
+        out.append(finding("W-MISSING-SHEET", workbook, sheet_label=both("part.people")))
         return out
     n = _Normalizer(workbook, roster, dt.date(2000, 1, 1))
     table = people.tables["people"]
@@ -769,10 +776,12 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
             # a warning: both are still mailed about what names them unambiguously
             n.findings.append(finding("F-PERSON-AMBIGUOUS", workbook, table.sheet, rec.cell("name"), severity=WARNING,
                                       variant="-ROSTER", value=name, cells=f"{seen[name]}、{rec.cell('name')}",
-                                      hint=("任务里写到此人时，请加上部门、邮箱或工号，如“{}”；或在名册中加“工号”列。"
-                                            .format(roster.choices(name).split("、")[0]),
-                                            "Where a task names this person, add the department, address or staff ID, "
-                                            "e.g. '{}'; or add a 工号 column to the roster.".format(
-                                                roster.choices(name).split("、")[0]))))
+                                      hint=both("hint.roster_twin", example=roster.choices(name).split("、")[0])))
         seen.setdefault(name, rec.cell("name"))
     return out + n.findings
+
+
+def task_key(row) -> str:
+    """A task's identity across runs: its 编号 (survives sorting and inserted rows), else its name."""
+    v = row.values
+    return f"id:{v['id']}" if v.get("id") else f"task:{v.get('task') or row.row}"

@@ -21,7 +21,8 @@ import smtplib
 import socket
 import ssl
 from collections import defaultdict
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, make_msgid
@@ -29,13 +30,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import jinja2
-from decimal import ROUND_HALF_UP, Decimal
 from markupsafe import Markup, escape
 
 from . import assess
+from .channels import Board
 from .errors import ConfigError
 from .findings import Finding
-from .folder import workbook_link
+from .layout import workbook_link
 from .messages import text
 from .model import Item
 from .roster import EMAIL_RE, Person, Roster
@@ -123,7 +124,6 @@ class Collector:
         gone = _departed(ctx.roster)
         board = None
         if self.settings.channels:
-            from .channels import Board
             board = self.boards[item.workbook] = Board(item.workbook, item.topic, item.group)
         for row, state in assessed:
             v = row.values
@@ -472,18 +472,6 @@ def linked(href: str, shown: str) -> Markup:
 def _workbooks(d: Digest) -> set[str]:
     return ({n.workbook for n in d.tasks} | set(d.errors) | set(d.overdue_summary) | {p.workbook for p in d.pending}
             | {n.workbook for n in d.reassign})
-
-
-def percent(share: float | None) -> str:
-    """A share as the workbooks show it with the number format 0%: rounded half away from zero, as Excel
-    does (2/3 → 67%, never the 66% a truncation gives).
-
-    >>> percent(2 / 3), percent(0.125), percent(0.005), percent(None)
-    ('67%', '13%', '1%', '-')
-    """
-    if share is None:
-        return "-"
-    return f"{int(Decimal(repr(share * 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))}%"
 
 
 def _days_text(lang: str):

@@ -12,14 +12,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import itertools
 import operator
-import io
 import os
 import re
 import struct
 import zipfile
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import python_calamine as calamine
 
 from . import schema
 from .findings import ERROR, Finding, finding
+from .xlsxparts import Fingerprint, a1
 
 HEADER_SCAN_ROWS = 40
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -40,15 +42,6 @@ _NOTE = re.compile(r"^(说明|备注|注|注意|图例|填表说明|填写说明
 _TOTAL = re.compile(r"^[\d.、一二三四五六七八九十]*(合计|小计|总计|汇总|total|subtotal)([(:].*)?$")
 
 
-def a1(row: int, col: int) -> str:
-    """Excel A1 reference of a 1-based row and column: a1(3, 28) == 'AB3'."""
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
-
-
 def label_key(value: Any) -> str:
     """A cell's text folded for matching labels: no spaces, marks or trailing colons."""
     if not isinstance(value, str) or not value:
@@ -59,19 +52,6 @@ def label_key(value: Any) -> str:
 @functools.lru_cache(maxsize=65536)
 def _label_key(value: str) -> str:
     return re.sub(r"^[*＊※]+|[*＊※:：]+$", "", schema.fold(value))
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    size: int
-    mtime_ns: int
-    sha256: str
-
-    @classmethod
-    def of(cls, path: Path) -> "Fingerprint":
-        data = Path(path).read_bytes()
-        st = os.stat(path)
-        return cls(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
 
 
 @dataclass
@@ -121,10 +101,6 @@ class TableData:
         return [Record(self.sheet, r, dict(zip(keys, vals)), self.columns,
                        {"item": it} if self.items is not None else {})
                 for r, vals, it in zip(self.rownums, zip(*self.raw.values()) if keys else [()] * len(self), items)]
-
-    def header_cell(self, key: str) -> str:
-        col = self.columns.get(key)
-        return a1(self.header_row, col) if col else a1(self.header_row, 1)
 
 
 @dataclass

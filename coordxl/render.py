@@ -7,13 +7,10 @@ from itertools import groupby
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
-from .check import Report
 from .messages import MESSAGES, text
-
+from .pipeline import Report
 
 _code = operator.attrgetter("code")
 DETAIL_WORKBOOKS = 5  # workbooks shown finding by finding before the rest are one line each (unless --all)
@@ -86,7 +83,6 @@ SKIP_REASONS = {lang: {k: text(f"out.skip.{k}", lang) for k in SKIPS} for lang i
 def print_daily(result, lang: str, console: Console, max_rows: int = 20, show: str = "capped",
                 written: Path | None = None) -> None:
     """The daily job's summary: findings, tasks by state, flags written or planned, workbooks skipped."""
-    from .check import Report
 
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     if result.report is not None:

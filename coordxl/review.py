@@ -10,68 +10,24 @@ compliance with each seed rule (✔/✘ with the evidence), then leaves 成功�
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Side
 
-from . import schema
-from .calendar import WorkCalendar
-from .check import load_folder_roster, put_text, put_value, read_item, scan
-from .daily import task_key
-from .errors import CoordxlError
+from . import schema, xlsxout
 from .findings import Finding
-from .folder import Layout, safe_filename
+from .layout import Layout, draft_path
 from .messages import text
-from .model import Item
-from .rules import Context, Selection, run_rules
-from .store import Store
+from .model import Item, task_key
+from .pipeline import find_item, load_item
+from .rules import Context
+from .xlsxout import put_text, put_value
 
 COMPLIANCE = ("R-NOTICE", "R-MATERIALS", "R-MEETING-LENGTH", "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-BREAKDOWN",
               "R-FOLLOWUP", "R-RESOURCE-REVIEW")
-
-
-class ItemNotFound(CoordxlError):
-    """No active item has that name."""
-
-    exit_code = 2
-
-
-def find_item(layout: Layout, name: str) -> Path:
-    """The workbook of an active item, by file name (with or without .xlsx) or by its topic."""
-    wanted = name.strip()
-    paths = scan(layout)
-    for path in paths:
-        if wanted in (path.name, path.stem):
-            return path
-    roster, _ = load_folder_roster(layout)
-    for path in paths:
-        item, _ = read_item(path, layout, roster, dt.date.today())
-        if item is not None and item.topic == wanted:
-            return path
-    close = difflib.get_close_matches(wanted, [p.stem for p in paths], n=1, cutoff=0.3)
-    hint = text("hint.did_you_mean", layout.settings.lang, name=close[0]) if close else ""
-    raise ItemNotFound(text("review.not_found", layout.settings.lang, name=wanted, folder=layout.active, hint=hint))
-
-
-def load_item(layout: Layout, path: Path, today: dt.date) -> tuple[Item, list[Finding], Context]:
-    roster, _ = load_folder_roster(layout)
-    item, findings = read_item(path, layout, roster, today)
-    if item is None:
-        raise CoordxlError("; ".join(f.message(layout.settings.lang) for f in findings))
-    ctx = Context(today, WorkCalendar.from_settings(layout.settings), layout.settings)
-    return item, findings + run_rules(item, ctx), ctx
-
-
-@dataclass
-class Review:
-    item: Item
-    findings: list[Finding]
-    rows: list[list] = dc_field(default_factory=list)
 
 
 def _delay(ctx: Context, due, done) -> int:
@@ -119,21 +75,18 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     wb = Workbook()
     ws = wb.active
     ws.title = t("review.sheet")
-    bold, head_fill = Font(bold=True), PatternFill("solid", start_color="DDEBF7")
     thin = Side(style="thin", color="BFBFBF")
     row = 1
 
     def title(label: str) -> None:
         nonlocal row
         row += 1
-        ws.cell(row=row, column=1, value=label).font = Font(size=12, bold=True)
+        ws.cell(row=row, column=1, value=label).font = xlsxout.title_font(12)
         row += 1
 
     def table(headers: list[str], records: list[list], blank_rows: int = 0, percent: tuple[int, ...] = ()) -> None:
         nonlocal row
-        for c, h in enumerate(headers, start=1):
-            cell = ws.cell(row=row, column=c, value=h)
-            cell.font, cell.fill = bold, head_fill
+        xlsxout.header(ws.cell(row=row, column=c, value=h) for c, h in enumerate(headers, start=1))
         for record in records + [[""] * len(headers)] * blank_rows:
             row += 1
             for c, value in enumerate(record, start=1):
@@ -144,7 +97,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
         row += 1
 
-    ws.cell(row=row, column=1, value=t("review.title", topic=item.topic)).font = Font(size=14, bold=True)
+    ws.cell(row=row, column=1, value=t("review.title", topic=item.topic)).font = xlsxout.title_font(14)
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
     row += 1
     put_text(ws, row, 1, t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))
@@ -170,7 +123,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     title(t("review.summary"))
     for label, value in summary:
         put_text(ws, row, 1, label)
-        ws.cell(row=row, column=1).font = bold
+        ws.cell(row=row, column=1).font = xlsxout.HEADER_FONT
         put_text(ws, row, 2, value)
         ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=9)
         ws.cell(row=row, column=2).alignment = Alignment(wrap_text=True, vertical="top")
@@ -229,18 +182,9 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
             row += 1
     title(t("review.measures"))
     table([t("review.col.measure"), t("review.col.owner"), t("review.col.measure_due")], [], blank_rows=6)
-    for letter, width in zip("ABCDEFGHI", (26, 30, 12, 30, 12, 12, 10, 8, 10)):
-        ws.column_dimensions[letter].width = width
-    ws.page_setup.orientation = "portrait"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    layout.reports.mkdir(parents=True, exist_ok=True)
-    path = draft_path(layout, item)
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
-    return path
+    xlsxout.widths(ws, (26, 30, 12, 30, 12, 12, 10, 8, 10))
+    xlsxout.print_setup(ws, landscape=False)
+    return xlsxout.save(wb, draft_path(layout, item))
 
 
 def _label(sheet: schema.Sheet, key: str, value, lang: str) -> str:
@@ -253,18 +197,11 @@ def _label(sheet: schema.Sheet, key: str, value, lang: str) -> str:
         return str(value)
 
 
-def draft_path(layout: Layout, item_or_stem) -> Path:
-    stem = item_or_stem if isinstance(item_or_stem, str) else Path(item_or_stem.workbook).stem
-    prefix = "复盘草稿" if layout.settings.lang == "zh" else "retrospective"
-    return layout.reports / f"{prefix}-{safe_filename(stem)}.xlsx"
-
-
 def _history(layout: Layout, item: Item, ctx: Context) -> tuple[list[list], tuple[int, int]]:
     """Slipped deadlines (first recorded due date vs now) and reminders/escalations sent, from state.db."""
-    db = layout.state / "state.db"
-    if not db.exists():
+    store = layout.open_store(existing=True)
+    if store is None:
         return [], (0, 0)
-    store = Store(db)
     first_due = store.first_due_dates(item.workbook)
     slipped = []
     for r in item.own:
@@ -279,6 +216,6 @@ def _history(layout: Layout, item: Item, ctx: Context) -> tuple[list[list], tupl
 
 def run_review(root: Path | str, name: str, today: dt.date) -> Path:
     layout = Layout.of(root)
-    path = find_item(layout, name)
+    path = find_item(layout, name, today)
     item, findings, ctx = load_item(layout, path, today)
     return write_review(layout, item, findings, ctx)

@@ -11,7 +11,8 @@ import dataclasses
 import difflib
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 from . import schema

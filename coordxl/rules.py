@@ -1,6 +1,6 @@
 """Process rules: small functions over a normalized Item that yield Findings.
 
-The list :data:`RULES` is data; :func:`select` picks rules by finding code
+The list :data:`RULES` is data; a :class:`Selection` picks rules by finding code
 (``--only R-NOTICE,R-MINUTES-24H`` / ``--skip R-FOLLOWUP``). Field-level
 codes (F-REQUIRED, F-DATE, …) come from :mod:`coordxl.model` while values are
 normalized, and are filtered by the same selection.
@@ -158,17 +158,21 @@ def minutes_24h(item: Item, ctx: Context) -> Iterator[Finding]:
             yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"), hours=hours, limit=limit)
 
 
-ACTION_NEEDS = (("owner", "负责人", "owner"), ("due", "截止日期", "deadline"), ("standard", "交付标准", "delivery standard"))
+ACTION_NEEDS = ("owner", "due", "standard")  # named by the message table's part.<key>
+
+
+def _listed(parts: list[str]) -> tuple[str, str]:
+    """Parts of a document named in both languages: ('负责人、截止日期', 'owner, deadline')."""
+    return "、".join(text(f"part.{p}", "zh") for p in parts), ", ".join(text(f"part.{p}", "en") for p in parts)
 
 
 def action_incomplete(item: Item, ctx: Context) -> Iterator[Finding]:
     for m in item.meetings:
         for row in m.actions:
-            missing = [(zh, en, key) for key, zh, en in ACTION_NEEDS if row.raw.get(key) in ("", None)]
+            missing = [key for key in ACTION_NEEDS if row.raw.get(key) in ("", None)]
             if missing:
-                yield finding("R-ACTION-INCOMPLETE", item.workbook, m.sheet, row.cell(missing[0][2]),
-                              no=row.get("no") or row.row,
-                              missing=("、".join(z for z, _, _ in missing), ", ".join(e for _, e, _ in missing)))
+                yield finding("R-ACTION-INCOMPLETE", item.workbook, m.sheet, row.cell(missing[0]),
+                              no=row.get("no") or row.row, missing=_listed(missing))
 
 
 _SOURCE = re.compile(r"(?:会议纪要|纪要|minutes)?\s*(\d*)\s*[#＃]\s*(\d+)", re.IGNORECASE)
@@ -270,17 +274,13 @@ def close(item: Item, ctx: Context) -> Iterator[Finding]:
 def retro(item: Item, ctx: Context) -> Iterator[Finding]:
     if item.status != "closed":
         return
-    missing_zh, missing_en = [], []
-    if not item.retro or not item.retro.get("went_well"):
-        missing_zh.append("成功经验"); missing_en.append("what went well")
-    if not item.retro or not item.retro.get("went_wrong"):
-        missing_zh.append("不足"); missing_en.append("what went wrong")
+    missing = [key for key in ("went_well", "went_wrong") if not item.retro or not item.retro.get(key)]
     if not any(r.get("measure") for r in item.measures):
-        missing_zh.append("改进措施"); missing_en.append("improvement measures")
-    if missing_zh:
+        missing.append("measures")
+    if missing:
         yield finding("R-RETRO", item.workbook, item.retro_sheet or schema.RETRO.zh,
                       item.retro.cell("went_well") if item.retro else "A1",
-                      problem=("、".join(missing_zh), ", ".join(missing_en)))
+                      problem=_listed(missing))
 
 
 def group_channel(item: Item, ctx: Context) -> Iterator[Finding]:

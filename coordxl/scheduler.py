@@ -26,10 +26,9 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from .calendar import WorkCalendar
-from .folder import Layout
 from .errors import StateError
+from .layout import Layout
 from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
-from .store import Store
 
 log = logging.getLogger("coordxl.scheduler")
 
@@ -112,7 +111,7 @@ class Scheduler:
         self.settings = self.layout.settings
         self.times = Times.of(self.settings)
         self.calendar = WorkCalendar.from_settings(self.settings)
-        self.store = Store(self.layout.state / "state.db")
+        self.store = self.layout.open_store()
         self.clock = clock or (lambda: dt.datetime.now(self.times.zone))
         self.jobs = jobs or default_jobs(self.layout)
         self.stop = stop or threading.Event()  # set → the loop ends after the current job
@@ -292,8 +291,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     now = now or dt.datetime.now(times.zone)
     if layout.state.exists() and not layout.state.is_dir():
         raise StateError(f"state folder {layout.state} is a file, not a folder: move it away; a fresh one is made")
-    db = layout.state / "state.db"
-    store = Store(db) if db.exists() else None
+    store = layout.open_store(existing=True)
     if store:
         store.settle_running(FolderLock(layout.state, "job.lock").held(), now.replace(tzinfo=None))
     out = {"root": str(layout.root), "now": now.isoformat(timespec="minutes"), "jobs": {}}

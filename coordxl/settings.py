@@ -22,6 +22,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .errors import ConfigError
+from .messages import text
 
 log = logging.getLogger(__name__)
 
@@ -442,7 +443,6 @@ def _lang_of(data: Any) -> str:
 
 
 def _say(key: str, lang: str, **values: Any) -> str:
-    from .messages import text
     return text(key, lang, **values)
 
 

@@ -12,28 +12,28 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field as dc_field
+from collections import Counter
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from . import assess, decisions, notify
-from .check import Report, run_check
-from .daily import task_key
+from . import assess, channels, decisions, notify, xlsxout
 from .findings import Finding
-from .folder import Layout, workbook_link
+from .layout import Layout, workbook_link
 from .lock import job_lock
+from .messages import percent as as_percent
 from .messages import text
-from .model import Item
+from .model import Item, task_key
+from .pipeline import FolderCheck, Report
 from .rules import Context
 from .store import Store
 
-HEADER_FILL = PatternFill("solid", start_color="DDEBF7")
 STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "ok", "done", "cancelled")
 
 
@@ -255,14 +255,13 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     layout = layout or Layout.of(root)
     monday, sunday = report_week(today)
     weekly = Weekly(today, monday, sunday)
-    db = layout.state / "state.db"
-    store = Store(db) if db.exists() else None
+    store = layout.open_store(existing=True)
     previous = store.snapshot(sunday - dt.timedelta(days=7)) if store else {}
 
-    def on_item(item: Item, ctx: Context) -> None:
-        collect(item, ctx, weekly, previous)
-
-    weekly.report = run_check(root, today, layout=layout, on_item=on_item)
+    checking = FolderCheck(layout, today)
+    for item in checking:
+        collect(item, checking.ctx, weekly, previous)
+    weekly.report = checking.report
     weekly.findings = [f for f in weekly.report.findings if f.is_error]
     trend(store, weekly)
     if store is not None:
@@ -284,7 +283,7 @@ class _Sheet:
     def __init__(self, wb, title: str):
         self.ws = wb.create_sheet(title)
         self.row = 0
-        self.bold = Font(bold=True)
+        self.bold = xlsxout.HEADER_FONT
 
     def cell(self, value, **style):
         c = WriteOnlyCell(self.ws, value=value)
@@ -308,7 +307,7 @@ class _Sheet:
 
     def table(self, headers: list[str], rows: list[list], percent: tuple[int, ...] = ()) -> tuple[int, int]:
         """Header and records; returns (header row, last row). Dates as dates, rates as percentages."""
-        header = self.append(headers, font=self.bold, fill=HEADER_FILL,
+        header = self.append(headers, font=self.bold, fill=xlsxout.HEADER_FILL,
                              alignment=Alignment(horizontal="center", vertical="center", wrap_text=True))
         for values in rows:
             out = []
@@ -327,15 +326,10 @@ class _Sheet:
 
 
 def _setup(ws, widths: list[int], freeze: str | None) -> None:
-    for c, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(c)].width = width
+    xlsxout.widths(ws, widths)
     if freeze:
         ws.freeze_panes = freeze
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = 9  # A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    xlsxout.print_setup(ws)
 
 
 def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: list[int],
@@ -350,7 +344,7 @@ def kpi_text(value, percent: bool) -> str:
     """A KPI value as the page shows it: a share as a percentage, a count as is, '-' when unknown."""
     if value is None:
         return "-"
-    return notify.percent(value) if percent else str(value)
+    return as_percent(value) if percent else str(value)
 
 
 BURNUP_CHARTS = 12  # items drawn (most open tasks first); every item is in the table
@@ -397,7 +391,7 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     sheet.title(t("decide.kpis"))
     colors = {"green": "00B050", "amber": "C65911", "red": "C00000", "none": "808080"}
     sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.mark")],
-                 font=sheet.bold, fill=HEADER_FILL)
+                 font=sheet.bold, fill=xlsxout.HEADER_FILL)
     for k in page.kpis:  # the value with its arrow; the mark in the wide column, where it is seen first
         sheet.ws.append([t(f"decide.kpi.{k.key}"), f"{kpi_text(k.value, k.percent)} {k.arrow}", kpi_text(k.last, k.percent),
                          sheet.cell(t(f"decide.mark.{k.mark}"), font=Font(bold=True, color=colors[k.mark]))])
@@ -523,14 +517,8 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     _list_sheet(wb, t("weekly.sheet.followups"), [t("weekly.col.topic"), t("weekly.col.workbook"),
                                                   t("weekly.col.problem")],
                 [[topic, workbook, message] for workbook, topic, message in weekly.missing_followups], [28, 32, 50])
-    layout.reports.mkdir(parents=True, exist_ok=True)
-    name = f"周报-{weekly.label}.xlsx" if lang == "zh" else f"weekly-{weekly.label}.xlsx"
-    path = layout.reports / name
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
-    weekly.path = path
-    return path
+    weekly.path = xlsxout.save(wb, layout.reports / text("file.weekly", lang, week=weekly.label))
+    return weekly.path
 
 
 # --- the mails -----------------------------------------------------------------------------
@@ -591,7 +579,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
 
         context = dict(trend=weekly.trend if a["all"] else [],  # the whole-folder trend, for management only
                        page=page, kpi_value=lambda k: kpi_text(k.value, k.percent), kpi_last=lambda k: kpi_text(k.last, k.percent),
-                       has_prev=bool(weekly.snapshots.get("prev")), pct=notify.percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
+                       has_prev=bool(weekly.snapshots.get("prev")), pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                        t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
                        rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
                        why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
@@ -624,7 +612,6 @@ def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layou
 
 def week_posts(weekly: Weekly, settings) -> list:
     """The weekly post of each group with weekly = true: its items' figures (a management group: all)."""
-    from . import channels
 
     posts = []
     for channel in settings.channels.values():
@@ -641,7 +628,7 @@ def week_posts(weekly: Weekly, settings) -> list:
 
 def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transport, resend: bool,
                 posters: dict | None = None) -> WeeklyResult:
-    store = Store(layout.state / "state.db")
+    store = layout.open_store()
     run_id = store.start_run("weekly", today, now)
     outcome = "failed"
     delivery = None
@@ -657,9 +644,7 @@ def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transpor
         delivery.refused = refused
         posts = week_posts(weekly, layout.settings)
         if posts:
-            from . import channels
-            from .daily import outbox_posters
-            posters = posters if posters is not None else outbox_posters(layout.settings, layout, today)
+            posters = posters if posters is not None else channels.outbox_posters(layout.settings, layout.state, today)
             post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
                                                    cap=layout.settings["reminders.max_mails_per_run"])
         outcome = "ok" if not delivery.failed else "failed_sends"

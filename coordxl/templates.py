@@ -10,7 +10,8 @@ the 预警 cell written by the daily job starts with 逾期.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Iterable
 
 from openpyxl import Workbook
@@ -21,8 +22,9 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from . import schema
-from .check import put_text  # check never imports this module, so this is no cycle
+from .layout import ITEM_TEMPLATE, ROSTER_TEMPLATE
 from .messages import text
+from .xlsxout import HEADER_FILL, HEADER_FONT, print_setup, put_text
 
 LIST_SHEET = {"zh": "列表", "en": "Lists"}
 PEOPLE_NAME = "coordxl_people"
@@ -42,10 +44,8 @@ GREY_TEXT = "808080"
 
 _thin = Side(style="thin", color="BFBFBF")
 BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
-HEADER_FILL = PatternFill("solid", start_color="DDEBF7")
 LABEL_FILL = PatternFill("solid", start_color="F2F2F2")
 TITLE_FONT = Font(size=14, bold=True)
-HEADER_FONT = Font(bold=True)
 REQUIRED_FONT = Font(bold=True, color="C00000")
 WRAP = Alignment(wrap_text=True, vertical="top")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -194,14 +194,7 @@ def _task_colouring(ws, table: schema.Table, first: int, last: int, lang: str) -
 
 
 def _print_setup(ws, header_row: int | None) -> None:
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_options.horizontalCentered = True
-    if header_row:
-        ws.print_title_rows = f"{header_row}:{header_row}"
+    print_setup(ws, title_row=header_row, centered=True)
 
 
 def add_sheet(wb: Workbook, sheet: schema.Sheet, lang: str, title: str | None = None) -> SheetLayout:
@@ -324,7 +317,6 @@ def _cell_value(f: schema.Field, value: Any, lang: str) -> Any:
 def write_templates(directory, langs=("zh", "en")) -> list:
     """Write the item and roster templates for each language (what workbooks/templates/ holds)."""
     from pathlib import Path
-    from .folder import ITEM_TEMPLATE, ROSTER_TEMPLATE
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,9 @@ part with byte-identical content. It never touches a formula cell.
 The protocol around the patch (:func:`write_flags`): skip when an owner or
 lock file is beside the workbook (W-LOCKED) or the file changed since it was
 read (W-CHANGED); write a temp file in the same folder, fsync, keep the
-previous version in .coordxl/backups/, atomically replace; then re-read every
-cell of every sheet and restore the backup if anything outside the flag cells
+previous version in .coordxl/backups/, atomically replace; then check that
+every other zip part is byte-identical in content, re-read every cell of the
+patched sheet, and restore the backup if anything outside the flag cells
 differs (W-LOSSY).
 """
 
@@ -25,22 +26,27 @@ import os
 import re
 import shutil
 import zipfile
-from dataclasses import dataclass, field as dc_field
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
 from typing import Callable
 
 import python_calamine as calamine
 
 from .findings import Finding, finding
-from .folder import fit_bytes
-from .reader import Fingerprint, a1
-
-MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-
-
-class PatchError(Exception):
-    """The sheet's XML is laid out in a way the patcher does not handle; nothing is written."""
+from .layout import fit_bytes
+from .xlsxparts import (
+    _CELL,
+    _CELL_REF,
+    _FORMULA,
+    Fingerprint,
+    PatchError,
+    a1,
+    col_letters,
+    col_number,
+    owner_files,
+    sheet_part,
+)
 
 
 class FormulaCell(Exception):
@@ -49,65 +55,6 @@ class FormulaCell(Exception):
     def __init__(self, ref: str):
         super().__init__(ref)
         self.ref = ref
-
-
-def col_number(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ord(ch) - 64)
-    return n
-
-
-def col_letters(n: int) -> str:
-    return a1(1, n)[:-1]
-
-
-_CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
-
-
-def owner_files(path: Path) -> list[Path]:
-    """Excel's owner file (~$name.xlsx) and LibreOffice's lock (.~lock.name.xlsx#) beside a workbook."""
-    folder, name = path.parent, path.name
-    candidates = [folder / f"~${name}", folder / f"~${name[2:]}", folder / f".~lock.{name}#"]
-    return [p for p in candidates if p.exists()]
-
-
-def sheet_part(zf: zipfile.ZipFile, sheet_name: str) -> str:
-    """The zip path of a worksheet's XML part, found through workbook.xml and its relationships."""
-    workbook = zf.read("xl/workbook.xml").decode("utf-8")
-    rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8")
-    rid = None
-    for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*)/?>", workbook):
-        attrs = m.group(1)
-        name = re.search(r'\bname="([^"]*)"', attrs)
-        if name and html.unescape(name.group(1)) == sheet_name:
-            rid_m = re.search(r'\br:id="([^"]*)"|\b\w+:id="([^"]*)"', attrs)
-            rid = rid_m and (rid_m.group(1) or rid_m.group(2))
-            break
-    if not rid:
-        raise PatchError(f"sheet {sheet_name!r} not in workbook.xml")
-    for m in re.finditer(r"<Relationship\b([^>]*)/?>", rels):
-        attrs = m.group(1)
-        if re.search(rf'\bId="{re.escape(rid)}"', attrs):
-            target = html.unescape(re.search(r'\bTarget="([^"]*)"', attrs).group(1))
-            if target.startswith("/"):
-                name = target.lstrip("/")
-            else:
-                name = str(PurePosixPath("xl") / target).replace("xl/./", "xl/")
-            return _part_name(zf, name)
-    raise PatchError(f"relationship {rid} not found")
-
-
-def _part_name(zf: zipfile.ZipFile, name: str) -> str:
-    """The zip entry of a part: OPC part names are case-insensitive ('worksheets/Sheet1.xml' may be stored as
-    'worksheets/sheet1.xml', and Excel, LibreOffice and calamine all read it)."""
-    names = zf.namelist()
-    if name in names:
-        return name
-    same = [n for n in names if n.lower() == name.lower()]
-    if len(same) == 1:
-        return same[0]
-    raise PatchError(f"part {name} not in the file")
 
 
 def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
@@ -121,30 +68,6 @@ def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
 
 
 _ROW_OPEN = re.compile(rb"<row\b[^>]*>")
-_CELL = re.compile(rb"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
-_FORMULA = re.compile(rb"<f[\s>/]")
-_EMPTY_VALUE = re.compile(rb"<v\s*/>|<v>\s*</v>")
-
-
-def uncached_formulas(path: Path, cells: set[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-    """Those of ``cells`` ((sheet, A1) pairs) that hold a formula with no stored result (files written
-    by a program and never opened in Excel); empty when the file cannot be looked into."""
-    out = set()
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for sheet in {s for s, _ in cells}:
-                xml = zf.read(sheet_part(zf, sheet))
-                for f in _FORMULA.finditer(xml):  # only the formulas, not every cell, are looked at
-                    start, end = xml.rfind(b"<c ", 0, f.start()), xml.find(b"</c>", f.start())
-                    cell = xml[start:end]
-                    ref = _CELL_REF.search(cell[:cell.find(b">") + 1])
-                    if ref and (b"<v" not in cell or _EMPTY_VALUE.search(cell)):
-                        out.add((sheet, (ref.group(1) + ref.group(2)).decode()))
-    except (OSError, KeyError, zipfile.BadZipFile, PatchError):
-        return frozenset()
-    return frozenset(out & cells)
-
-
 def _patch_row(row_xml: bytes, row_no: int, col: int, value: str, style_from_left: bool = False) -> bytes:
     """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to an inline string (or clear it).
 

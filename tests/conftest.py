@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import hashlib
 import io
 import os
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+
+from coordxl import example as ex
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "workbooks" / "example"
@@ -93,10 +97,7 @@ def soffice(tmp_path_factory):
 
 # --- building item workbooks for rule tests -------------------------------------------------
 
-import copy
-import datetime as dt
 
-from coordxl import example as ex
 
 
 def clean_launch() -> dict:
@@ -146,9 +147,9 @@ def soffice_optional(request):
 def patched_sheets_follow_the_schema(monkeypatch):
     """Every worksheet the write-back patches, in every test, must still validate against ECMA-376's
     sml.xsd wherever the sheet did before (a patch never adds a schema violation)."""
-    from coordxl import writer
-
     from ooxml_schema import errors
+
+    from coordxl import writer
 
     patch = writer.patch_sheet_xml
 

@@ -1,15 +1,27 @@
 """The administrator's side: settings that can never crash a job, damaged state that never gives a
 traceback, and (further down) the health digest."""
 
+import datetime as dt
+import email
+import json
 import re
+import shutil
 import sqlite3
+from email import policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import clean_launch, write_item
 
 from coordxl.cli import main
-from coordxl.settings import SETTINGS, Setting
+from coordxl.daily import run_daily
+from coordxl.health import has_calendar_data, next_year_missing
+from coordxl.messages import CLICK_ZH, MESSAGES
+from coordxl.scheduler import status
+from coordxl.settings import SETTINGS, Setting, Settings
 
 BAD_BY_KIND = {
     "zone": '"Beijing"', "time": '"9点"', "dates": '["2026-10-9"]', "folder": '"../elsewhere"',
@@ -128,21 +140,8 @@ def test_a_fault_of_coordxl_itself_is_one_line_exit_3_and_its_traceback_is_in_th
 
 # --- the administrator's daily health mail -------------------------------------------------------
 
-import datetime as dt
-import email
-import json
-import shutil
-from email import policy
-from zoneinfo import ZoneInfo
 
-import openpyxl
 
-from coordxl.daily import run_daily
-from coordxl.health import has_calendar_data, next_year_missing
-from coordxl.scheduler import status
-from coordxl.settings import Settings
-
-from conftest import clean_launch, write_item
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 SH = ZoneInfo("Asia/Shanghai")
@@ -188,10 +187,11 @@ def test_the_admin_mail_lists_what_needs_the_administrator(share_with_roster):
     lock.write_text("孙丽,sunli,pc,29.11.2026 09:00,file:///home/sunli/.config/libreoffice/4;")
     # Monday: the job runs while the mail server is down; Tuesday: the machine was off; Wednesday: a weekly
     # run is killed halfway; Thursday: the job runs again
-    from coordxl.folder import Layout
+    from test_notify import free_port
+
+    from coordxl.layout import Layout
     from coordxl.notify import SmtpTransport
     from coordxl.store import Store
-    from test_notify import free_port
     down = Layout.of(share_with_roster).settings.replace(email__transport="smtp", email__host="127.0.0.1",
                                                          email__port=free_port(), email__security="none")
     run_daily(share_with_roster, dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9), transport=SmtpTransport(down, None))
@@ -286,13 +286,12 @@ def test_mails_link_each_workbook_and_show_its_full_path(example_root, share, hr
 
 
 def test_a_percentage_in_the_mail_is_the_one_the_workbook_shows():
-    from coordxl.notify import percent
+    from coordxl.messages import percent
     assert [percent(x) for x in (2 / 3, 0.125, 0.5, 1.0, 0.0)] == ["67%", "13%", "50%", "100%", "0%"]
 
 
 # --- Chinese throughout in a Chinese folder -----------------------------------------------------
 
-from coordxl.messages import CLICK_ZH, MESSAGES
 
 # what may stay in Latin letters inside Chinese text: commands, options, placeholders, dotted setting and
 # file names, paths, finding codes, <angle> and "quoted" values

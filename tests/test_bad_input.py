@@ -6,10 +6,9 @@ import shutil
 
 import pytest
 import xlsxwriter
+from conftest import EXAMPLE, rewrite_part, sha256, tree_hashes
 
 from coordxl.check import run_check
-
-from conftest import EXAMPLE, rewrite_part, sha256, tree_hashes
 
 TODAY = dt.date(2026, 8, 20)
 LAUNCH = EXAMPLE / "进行中" / "Q3新品上市推广.xlsx"
@@ -24,7 +23,7 @@ def truncated_zip(path):
 
 
 def encrypted(path):
-    msoffcrypto = pytest.importorskip("msoffcrypto")
+    pytest.importorskip("msoffcrypto")
     from msoffcrypto.format.ooxml import OOXMLFile
     out = io.BytesIO()
     with open(LAUNCH, "rb") as fh:

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from robot_fakes import FakeClock, Robot
 
 from coordxl import channels
 from coordxl.channels import Line, Post, bodies, deliver_posts, make_posters, size
 from coordxl.cli import main
 from coordxl.daily import run_daily
-from coordxl.folder import Layout
+from coordxl.layout import Layout
 from coordxl.settings import Channel
 from coordxl.store import Store
-
-from robot_fakes import FakeClock, Robot
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -166,7 +165,7 @@ KILL = """
 import datetime as dt, os, sys
 from coordxl.daily import run_daily
 from coordxl.channels import make_posters
-from coordxl.folder import Layout
+from coordxl.layout import Layout
 root = sys.argv[1]
 layout = Layout.of(root)
 posters = make_posters(layout.settings, layout.state, dt.date(2026, 8, 20), dict(os.environ))
@@ -212,7 +211,6 @@ def test_an_item_naming_an_unknown_group_is_a_finding_and_a_send_channel_without
 
 
 def test_an_admin_group_gets_the_health_list_and_no_item_posts(example_root, robots, clock):
-    from coordxl.findings import finding
     ops = robots("feishu", keyword="运行状况")
     use_channels(example_root, '\n[channels.ops]\nkind = "feishu"\nwebhook_env = "HOOK_OPS"\nkeyword = "运行状况"\n'
                  'admin = true\ntransport = "send"\n')

@@ -8,10 +8,9 @@ import openpyxl
 import pytest
 import python_calamine
 from click.testing import CliRunner
+from conftest import tree_hashes
 
 from coordxl.cli import main
-
-from conftest import tree_hashes
 
 
 def run(*args):
@@ -80,7 +79,7 @@ def test_cell_text_starting_with_equals_stays_text(example_root):
 
     from coordxl.check import Report, write_report_workbook
     from coordxl.findings import finding
-    from coordxl.folder import Layout
+    from coordxl.layout import Layout
 
     evil = finding("F-REQUIRED", "进行中/x.xlsx", sheet='=HYPERLINK("http://evil.example","x")', cell="A1",
                    field="=1+1")

@@ -5,11 +5,10 @@ import sqlite3
 
 import openpyxl
 from click.testing import CliRunner
+from conftest import sha256, tree_hashes
 
 from coordxl.cli import main
 from coordxl.daily import run_daily
-
-from conftest import sha256, tree_hashes
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)

@@ -1,10 +1,9 @@
 """The bundled example folder is what the generator makes (so the demo and its planted mistakes never drift)."""
 
 import python_calamine
+from conftest import EXAMPLE
 
 from coordxl import example
-
-from conftest import EXAMPLE
 
 
 def cells(path):

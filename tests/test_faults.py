@@ -2,13 +2,29 @@
 one job at a time, a state.db that cannot brick a folder."""
 
 import datetime as dt
+import ipaddress
 import os
+import shutil as _shutil
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import openpyxl
+import pytest
 import python_calamine
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from test_notify import Recorder, configure, free_port
 
 from coordxl.cli import main
+from coordxl.daily import run_daily
+from coordxl.layout import Layout
+from coordxl.lock import FolderLock
+from coordxl.notify import SmtpTransport
+from coordxl.store import SCHEMA, Store
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -37,17 +53,8 @@ def test_new_writes_a_title_or_name_starting_with_equals_as_text(share_with_rost
 
 # --- TLS: the certificate and host name are verified before the password is sent --------------
 
-import ipaddress
-import ssl
 
-import pytest
-from aiosmtpd.controller import Controller
 
-from coordxl.daily import run_daily
-from coordxl.folder import Layout
-from coordxl.notify import SmtpTransport
-
-from test_notify import Recorder, free_port
 
 
 def _self_signed(tmp_path, name: str, ip: str | None):
@@ -122,12 +129,8 @@ def test_a_company_ca_file_is_trusted(example_root, tls_server):
 
 # --- one job at a time per folder -----------------------------------------------------------
 
-import subprocess
-import sys
 
-from coordxl.lock import FolderLock
 
-from test_notify import configure
 
 
 def test_two_daily_runs_started_together_send_each_mail_once(example_root):
@@ -149,7 +152,7 @@ def test_two_daily_runs_started_together_send_each_mail_once(example_root):
 BYPASS_THE_LOCK = """
 import datetime as dt, sys
 from coordxl.daily import _run_daily
-from coordxl.folder import Layout
+from coordxl.layout import Layout
 from coordxl.notify import SmtpTransport
 layout = Layout.of(sys.argv[1])
 _run_daily(sys.argv[1], dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), False, layout, None,
@@ -193,9 +196,7 @@ def test_a_run_that_cannot_get_the_lock_says_who_has_it(example_root):
 
 # --- a state.db that cannot brick the folder ------------------------------------------------
 
-import sqlite3
 
-from coordxl.store import SCHEMA, Store
 
 
 def test_a_first_run_killed_between_creating_tables_and_recording_the_version_recovers(example_root):
@@ -267,9 +268,6 @@ def test_an_eighty_character_title_is_flagged_backed_up_and_reviewed(share_with_
 
 # --- permissions, as a colleague without write access to 进行中/ sees them -------------------
 
-import shutil as _shutil
-from pathlib import Path
-import tempfile
 
 
 def _as_nobody() -> list[str] | None:

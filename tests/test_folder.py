@@ -8,13 +8,12 @@ import openpyxl
 import pytest
 import python_calamine
 from click.testing import CliRunner
+from conftest import sha256, tree_hashes
 
 from coordxl import schema
 from coordxl.cli import main
-from coordxl.folder import safe_filename
+from coordxl.layout import safe_filename
 from coordxl.reader import read_workbook
-
-from conftest import sha256, tree_hashes
 
 
 def run(*args):

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import openpyxl
 import python_calamine
+from conftest import clean_launch, write_item
 
 from coordxl.check import run_check
 from coordxl.daily import run_daily
 from coordxl.summary import run_weekly
-
-from conftest import clean_launch, write_item
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)

@@ -3,7 +3,6 @@
 import asyncio
 import datetime as dt
 import email
-import os
 import signal
 import socket
 import subprocess
@@ -15,13 +14,12 @@ import openpyxl
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from conftest import clean_launch, write_item
 
 from coordxl.daily import run_daily
-from coordxl.folder import Layout
-from coordxl.notify import OutboxTransport, SmtpTransport, header_safe
+from coordxl.layout import Layout
+from coordxl.notify import SmtpTransport, header_safe
 from coordxl.store import Store
-
-from conftest import clean_launch, write_item
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -178,7 +176,7 @@ def test_nothing_on_a_non_working_day(example_root, smtp):
 
 
 def test_server_down_then_back(example_root, smtp):
-    layout = configure(example_root, free_port())  # nothing listens there
+    configure(example_root, free_port())  # nothing listens there
     down = daily(example_root)
     assert len(down.delivery.failed) == MAILS and down.failed_sends == MAILS
     configure(example_root, smtp.port)
@@ -253,6 +251,7 @@ def test_a_slow_server_is_waited_for_and_nothing_is_sent_twice(example_root, smt
 
 def test_no_answer_after_the_message_is_unknown_and_never_resent_blindly(example_root, smtp):
     from click.testing import CliRunner
+
     from coordxl.cli import main
     configure(example_root, smtp.port, "data_timeout_seconds = 1\n")
     smtp.slow_once = 2.5  # the server stores the first message but answers after the client gave up
@@ -293,6 +292,7 @@ def test_authentication_failure(example_root):
 
 def test_missing_password_is_a_config_error_exit_2(example_root, monkeypatch):
     from click.testing import CliRunner
+
     from coordxl.cli import main
     configure(example_root, 2525, 'user = "coordxl"\npassword_env = "COORDXL_TEST_NO_SUCH_VAR"\n')
     monkeypatch.delenv("COORDXL_TEST_NO_SUCH_VAR", raising=False)
@@ -303,7 +303,7 @@ def test_missing_password_is_a_config_error_exit_2(example_root, monkeypatch):
 KILL = """
 import datetime as dt, sys
 from coordxl.daily import run_daily
-from coordxl.folder import Layout
+from coordxl.layout import Layout
 from coordxl.notify import SmtpTransport
 root = sys.argv[1]
 layout = Layout.of(root)

@@ -6,11 +6,10 @@ import os
 import shutil
 
 import xlsxwriter
-
-from coordxl import check
-from coordxl.check import run_check
-
 from conftest import clean_launch, sha256, write_item
+
+from coordxl import pipeline
+from coordxl.check import run_check
 
 TODAY = dt.date(2026, 8, 20)
 
@@ -70,14 +69,14 @@ def test_a_worker_that_dies_leaves_nothing_unchecked(example_root, monkeypatch):
         shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
     expected = run_check(example_root, TODAY, workers=1)
     parent = os.getpid()
-    real = check.read_item
+    real = pipeline.read_item
 
     def dies_in_a_worker(path, *args):
         if os.getpid() != parent and path.name == "副本05.xlsx":
             os._exit(9)  # as if killed for memory: no exception, no result
         return real(path, *args)
 
-    monkeypatch.setattr(check, "read_item", dies_in_a_worker)  # the workers are forked with it
+    monkeypatch.setattr(pipeline, "read_item", dies_in_a_worker)  # the workers are forked with it
     report = run_check(example_root, TODAY, workers=2)
     assert report.workers == 2
     assert [dataclasses.astuple(f) for f in report.findings] == [dataclasses.astuple(f) for f in expected.findings]

@@ -7,12 +7,11 @@ import openpyxl
 import pytest
 import python_calamine
 from click.testing import CliRunner
+from conftest import sha256
 
 from coordxl.archive import archive_item, verify
 from coordxl.cli import main
 from coordxl.review import run_review
-
-from conftest import sha256
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 18, 0)
@@ -65,8 +64,9 @@ def test_review_counts_reminders_sent(example_root):
 
 
 def test_review_lists_deadlines_moved_later(share_with_roster):
-    from coordxl.daily import run_daily
     from conftest import clean_launch, write_item
+
+    from coordxl.daily import run_daily
     d = clean_launch()
     write_item(share_with_roster, d)
     run_daily(share_with_roster, dt.date(2026, 8, 10), dt.datetime(2026, 8, 10, 9))

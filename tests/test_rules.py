@@ -3,11 +3,10 @@
 import datetime as dt
 
 import pytest
+from conftest import clean_launch, write_item
 
 from coordxl.check import run_check
 from coordxl.settings import Settings
-
-from conftest import clean_launch, write_item
 
 TODAY = dt.date(2026, 8, 20)
 D, T = dt.date, dt.datetime
@@ -54,6 +53,7 @@ CASES = [
     ("follow-up ran 40 minutes", _set(("followups", 0, "end"), dt.time(16, 40)), "R-FOLLOWUP", "跟进会", "C3"),
     ("approved before review", _set(("resources", 0, "reviewed_on"), D(2026, 7, 15)),
      "R-RESOURCE-REVIEW", "资源申请", "M3"),
+    ("amount typed as words", _set(("resources", 0, "amount"), "两万左右"), "F-NUMBER", "资源申请", "F3"),
 ]
 
 
@@ -168,24 +168,46 @@ def test_every_finding_code_has_its_message_and_its_fix_in_both_languages():
             assert key in MESSAGES and all(MESSAGES[key]), key
 
 
-# modules whose user-facing text all comes from coordxl/messages.py (the rest are listed in the issue
-# that tracks them: check's report headers, archive's index, model's and rules' inline hints)
-TEXT_FROM_THE_TABLE = ("render", "cli", "notify", "health", "channels", "decisions", "scheduler", "store", "lock",
-                       "writer", "assess", "calendar", "findings", "errors")
+# Modules whose Chinese strings are not texts coordxl says, with the reason; every other module's
+# user-facing text comes from coordxl/messages.py (a new module is held to that from its first line).
+NOT_SAID = {
+    "messages": "the table itself",
+    "schema": "the labels coordxl recognises in staff's sheets (and writes into templates)",
+    "reader": "labels recognised in cells (事项, 进度, 说明, 合计 …)",
+    "normalize": "patterns for what staff type (8月15日, 下午3点, 周五)",
+    "roster": "the separators staff put between two names (、 和 ／)",
+    "rules": "the 来源 pattern staff type (会议纪要#3)",
+    "templates": "conditional-format formulas that match the flag texts' first words (逾期, 到期)",
+    "settings": "time zone aliases (北京, 上海) and the commented coordxl.toml written at init",
+    "folder": "the sample roster's people",
+    "example": "the example folder's content",
+    "demo": "the example folder's default folder names",
+}
 
 
-def test_these_modules_say_nothing_in_chinese_outside_the_message_table():
-    import ast
+def _modules():
     import importlib.util
-    import re as _re
     from pathlib import Path
-    cjk = _re.compile(r"[\u4e00-\u9fff]")
     folder = Path(importlib.util.find_spec("coordxl").origin).parent
-    for name in TEXT_FROM_THE_TABLE:
-        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+    return {p.stem: p for p in folder.glob("*.py")}
+
+
+def test_every_module_but_the_listed_ones_says_nothing_in_chinese_outside_the_message_table():
+    import ast
+    import re as _re
+    cjk = _re.compile(r"[\u4e00-\u9fff]")
+    checked = 0
+    for name, path in sorted(_modules().items()):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
                       and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
         inline = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                   and cjk.search(n.value) and id(n) not in docstrings]
+        if name in NOT_SAID:
+            continue
+        checked += 1
         assert inline == [], f"coordxl/{name}.py: put these in messages.py: {inline[:3]}"
+    assert checked >= 25 and set(NOT_SAID) <= set(_modules())
+
+

@@ -13,12 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from click.testing import CliRunner
+from conftest import REPO
 
 from coordxl.cli import main
 from coordxl.scheduler import LockHeld, Scheduler, SchedulerLock, status
 from coordxl.store import Store
-
-from conftest import REPO
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -199,7 +198,7 @@ def test_a_run_recorded_in_the_future_does_not_count_after_the_clock_was_set_bac
 
 DIE_MIDWAY = """
 import datetime as dt, os, signal, sys
-from coordxl.folder import Layout
+from coordxl.layout import Layout
 from coordxl.lock import FolderLock
 from coordxl.store import Store
 layout = Layout.of(sys.argv[1])

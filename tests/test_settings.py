@@ -1,11 +1,10 @@
 import re
 
 import pytest
+from conftest import REPO
 
 from coordxl.errors import ConfigError
 from coordxl.settings import SETTINGS, Settings, render_config
-
-from conftest import REPO
 
 
 def test_every_setting_is_documented_in_the_readme():

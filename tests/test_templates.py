@@ -1,16 +1,14 @@
 """The templates staff copy: every field, drop-downs, live colouring, print setup — and no drift."""
 
-import datetime as dt
 
 import openpyxl
 import pytest
 import python_calamine
+from conftest import TEMPLATES, structure
 
 from coordxl import schema, templates
-from coordxl.folder import ITEM_TEMPLATE, ROSTER_TEMPLATE
+from coordxl.layout import ITEM_TEMPLATE, ROSTER_TEMPLATE
 from coordxl.reader import read_workbook
-
-from conftest import TEMPLATES, structure
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +131,31 @@ def test_templates_open_in_calamine(generated, lang):
 def test_libreoffice_opens_every_template(generated, soffice, name):
     pdf = soffice(generated / name)
     assert pdf.stat().st_size > 5000
+
+
+def test_every_flag_the_daily_job_writes_is_coloured_by_the_template_s_rules(generated):
+    """The templates colour a row from the 预警 text's first words; a reworded flag in the message
+    table must still start with them, in both languages, or staff lose the red and amber rows."""
+    import re
+
+    from coordxl.messages import text
+
+    ws = openpyxl.load_workbook(generated / ITEM_TEMPLATE["zh"])["执行进度"]
+    rules = _cf_rules(ws)
+    red = " ".join(f for _, f, fill in rules if fill and fill.endswith(templates.RED))
+    amber = " ".join(f for _, f, fill in rules if fill and fill.endswith(templates.AMBER))
+    lefts = lambda formulas: [w for _, w in re.findall(r'LEFT\(\$M3,(\d+)\)="([^"]+)"', formulas)]  # noqa: E731
+    searched = lambda formulas: re.findall(r'SEARCH\("([^"]+)",\$M3\)', formulas)  # noqa: E731
+
+    def coloured(flag: str, formulas: str) -> bool:
+        return any(flag.startswith(w) for w in lefts(formulas)) or any(w in flag for w in searched(formulas))
+
+    params = dict(days=3, date="10-01")
+    for lang in ("zh", "en"):
+        assert coloured(text("flag.overdue", lang, **params), red), lang
+        for key in ("flag.due_today", "flag.due_soon", "flag.due_today_holiday", "flag.due_soon_holiday"):
+            flag = text(key, lang, **params)
+            assert coloured(flag, amber) and not coloured(flag, red), (key, lang, flag)
+        for key in ("flag.stale", "flag.blocked", "flag.invalid"):
+            flag = text(key, lang, fields="负责人", **params)
+            assert not coloured(flag, red) and not coloured(flag, amber), (key, lang, flag)

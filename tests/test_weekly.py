@@ -2,19 +2,19 @@
 
 import datetime as dt
 import email
-import shutil
+import sqlite3
 from email import policy
 
 import openpyxl
 import pytest
 import python_calamine
+from conftest import clean_launch, write_item
 
+from coordxl import decisions
 from coordxl import example as ex
 from coordxl.calendar import WorkCalendar
 from coordxl.daily import run_daily
 from coordxl.summary import report_week, run_weekly
-
-from conftest import clean_launch, write_item
 
 MONDAY = dt.date(2026, 8, 24)
 NOW = dt.datetime(2026, 8, 24, 9, 30)
@@ -147,9 +147,7 @@ def test_a_department_head_reads_their_departments_figures(example_root):
 
 # --- the decision page --------------------------------------------------------------------------
 
-import sqlite3
 
-from coordxl import decisions
 
 
 def _two_weeks(root):
@@ -265,7 +263,7 @@ def test_a_head_s_and_an_initiator_s_page_cover_only_what_is_theirs(example_root
 
 
 def settings_of(root):
-    from coordxl.folder import Layout
+    from coordxl.layout import Layout
     return Layout.of(root).settings
 
 

@@ -14,11 +14,10 @@ import openpyxl
 import pytest
 import python_calamine
 import xlsxwriter
+from conftest import rewrite_part, sha256
 
-from coordxl.reader import Fingerprint
 from coordxl.writer import FlagWrite, all_cells, patch_sheet_xml, write_flags
-
-from conftest import EXAMPLE, rewrite_part, sha256
+from coordxl.xlsxparts import Fingerprint
 
 NOW = dt.datetime(2026, 8, 20, 9, 0)
 PNG = bytes.fromhex(
@@ -239,7 +238,7 @@ def test_a_save_right_after_ours_is_never_reverted(tmp_path):
 KILL = """
 import sys, os, datetime as dt
 from pathlib import Path
-from coordxl.reader import Fingerprint
+from coordxl.xlsxparts import Fingerprint
 from coordxl.writer import FlagWrite, write_flags
 path = Path(sys.argv[1])
 job = FlagWrite(path, path.name, "执行进度", 8, 1, {2: "受阻"}, Fingerprint.of(path))
@@ -423,8 +422,9 @@ def test_a_colleague_s_workbook_stays_theirs_after_the_flags(tmp_path):
 def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
     """The autouse check in conftest validates each patched sheet with ECMA-376 sml.xsd; it does catch
     what a careless splice would write (text straight in <c>, a cell after its row's end)."""
-    from coordxl.writer import patch_sheet_xml
     from ooxml_schema import errors
+
+    from coordxl.writer import patch_sheet_xml
     path = tmp_path / "tracker.xlsx"
     xlsxwriter_workbook(path)
     with zipfile.ZipFile(path) as zf:

@@ -1,0 +1,166 @@
+"""Where everything lives in one shared folder: its folders and files (names from settings), the
+ledger's place, links to a workbook and safe file names. The bottom of the house: it imports only
+settings, messages and the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import FolderError
+from .messages import text
+from .settings import CONFIG_NAME, Settings
+from .store import Store
+
+STATE_DIR = ".coordxl"
+ITEM_TEMPLATE = {lang: text("file.item_template", lang) for lang in ("zh", "en")}
+ROSTER_TEMPLATE = {lang: text("file.roster_template", lang) for lang in ("zh", "en")}
+ENGLISH_FOLDERS = {"folders.active": "active", "folders.archive": "archive", "folders.reports": "reports",
+                   "folders.templates": "templates", "folders.roster": "roster.xlsx"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything lives in one shared folder (names from settings)."""
+
+    root: Path
+    settings: Settings
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def roster(self) -> Path:
+        return self.root / self.settings["folders.roster"]
+
+    @property
+    def active(self) -> Path:
+        return self.root / self.settings["folders.active"]
+
+    @property
+    def archive(self) -> Path:
+        return self.root / self.settings["folders.archive"]
+
+    @property
+    def reports(self) -> Path:
+        return self.root / self.settings["folders.reports"]
+
+    @property
+    def templates(self) -> Path:
+        return self.root / self.settings["folders.templates"]
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def backups(self) -> Path:
+        return self.state / "backups"
+
+    @property
+    def db(self) -> Path:
+        return self.state / "state.db"
+
+    def open_store(self, existing: bool = False) -> Store | None:
+        """The folder's ledger (state.db); with ``existing``, None when no job has made one yet (a
+        read-only look, such as `status` or the weekly summary, never creates it)."""
+        if existing and not self.db.exists():
+            return None
+        return Store(self.db)
+
+    @classmethod
+    def of(cls, root: Path | str) -> "Layout":
+        """The layout of a coordxl folder; a folder without coordxl.toml is refused (FolderError), so no
+        command ever writes 报告/ or .coordxl/ into a folder someone pointed it at by mistake."""
+        root = Path(root)
+        if not (root / CONFIG_NAME).is_file():
+            raise FolderError(not_a_folder(root))
+        return cls(root, Settings.load(root))
+
+
+def workbook_link(share_url: str, workbook: str, sheet: str = "", cell: str = "") -> tuple[str, str]:
+    r"""(address to click or '', the full path to show) of a workbook named relative to the shared folder.
+
+    ``general.share_url`` is where people open the folder: a UNC path (\\fileserver\share\协调), a
+    mapped drive (S:\协调), or a file://, smb:// or https:// address (a SharePoint or NAS web folder).
+    File links carry the sheet and cell (Excel and LibreOffice open ``file.xlsx#'Sheet'!A1`` there);
+    web links open the workbook.
+
+    >>> workbook_link(r"\\fs\share\协调", "进行中/Q3 推广.xlsx", "执行进度", "M5")[1]
+    '\\\\fs\\share\\协调\\进行中\\Q3 推广.xlsx'
+    >>> workbook_link(r"\\fs\share\协调", "进行中/a.xlsx", "执行进度", "M5")[0]
+    "file://fs/share/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/a.xlsx#'执行进度'!M5"
+    >>> workbook_link("https://corp.example/sites/ops/协调", "进行中/a.xlsx")
+    ('https://corp.example/sites/ops/%E5%8D%8F%E8%B0%83/%E8%BF%9B%E8%A1%8C%E4%B8%AD/a.xlsx', 'https://corp.example/sites/ops/协调/进行中/a.xlsx')
+    >>> workbook_link("", "进行中/a.xlsx")
+    ('', '进行中/a.xlsx')
+    """
+    from urllib.parse import quote
+
+    relative = workbook.replace("\\", "/").lstrip("/")
+    if not share_url:
+        return "", relative
+    fragment = f"#'{sheet}'!{cell}" if sheet and cell else ""
+    if share_url.startswith("\\\\"):
+        full = share_url.rstrip("\\") + "\\" + relative.replace("/", "\\")
+        return "file:" + quote(full.replace("\\", "/"), safe="/") + fragment, full
+    if re.match(r"^[A-Za-z]:[\\/]", share_url):  # a mapped drive
+        full = share_url.rstrip("\\/") + "\\" + relative.replace("/", "\\")
+        return "file:///" + quote(full.replace("\\", "/"), safe="/:") + fragment, full
+    full = share_url.rstrip("/") + "/" + relative
+    scheme, rest = full.split("://", 1)
+    href = f"{scheme}://" + quote(rest, safe="/:@%?=&")
+    return href + (fragment if scheme == "file" else ""), full
+
+
+def not_a_folder(root: Path) -> str:
+    """'not a coordxl folder', with the nearest folder above that is one, or a folder below that is."""
+    resolved = Path(root).resolve()
+    nearby = next((p for p in resolved.parents if (p / CONFIG_NAME).is_file()), None)
+    if nearby is None and resolved.is_dir():
+        nearby = next((p.parent for p in sorted(resolved.glob(f"*/{CONFIG_NAME}"))), None)
+    lang = Settings.load(nearby).lang if nearby else "zh"
+    hint = text("folder.did_you_mean", lang, path=nearby) if nearby else text("folder.init_hint", lang, root=root)
+    return text("folder.not_coordxl", lang, root=root, hint=hint)
+
+
+_ILLEGAL = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_filename(title: str, limit: int = 80) -> str:
+    """A title as a file name that works on Windows, macOS and Linux: 'Q3/Q4: 推广?' -> 'Q3_Q4_ 推广_'.
+
+    At most ``limit`` characters and 150 bytes (a CJK character is 3), so the names made from it
+    (backups, drafts, archive folders) stay under the file systems' 255 bytes.
+    """
+    name = _ILLEGAL.sub("_", title).strip().strip(".").strip()
+    name = fit_bytes(name[:limit].rstrip(". "), 150)
+    if name.split(".")[0].upper() in _RESERVED:
+        name = f"_{name}"
+    return name
+
+
+def fit_bytes(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping its extension and a hash of the whole.
+
+    >>> len(fit_bytes("协" * 100 + ".xlsx", 120).encode()) <= 120
+    True
+    """
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".") if "." in name[-8:] else (name, "", "")
+    tail = f"-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}{dot}{ext}"
+    room = limit - len(tail.encode("utf-8"))
+    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return cut + tail
+
+
+def draft_path(layout: Layout, item_or_stem) -> Path:
+    """报告/复盘草稿-<item>.xlsx: where the retrospective draft of an item (or a workbook stem) goes."""
+    stem = item_or_stem if isinstance(item_or_stem, str) else Path(item_or_stem.workbook).stem
+    return layout.reports / text("file.draft", layout.settings.lang, item=safe_filename(stem))
