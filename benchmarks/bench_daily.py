@@ -62,7 +62,7 @@ def one_row(ledger: Path, work: Path) -> None:
     shutil.copy(ledger, path)
     data = path.read_bytes()
     t = time.perf_counter()
-    patch_workbook_bytes(data, "执行进度", {25000: "逾期3个工作日"}, 14)
+    patch_workbook_bytes(data, "执行进度", {(25000, 14): "逾期3个工作日"})
     patch = time.perf_counter() - t
     wb = python_calamine.CalamineWorkbook.from_path(str(path))
     before = sheet_rows(wb, "执行进度")[0]

@@ -57,14 +57,50 @@ class FormulaCell(Exception):
         self.ref = ref
 
 
-def _inline_cell(ref: str, style: bytes | None, value: str) -> bytes:
+@dataclass(frozen=True)
+class Styled:
+    """A value written with a given cell style (an index into styles.xml's cellXfs), e.g. a date
+    with the style of the column's other dates."""
+
+    value: object
+    style: int
+
+
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+def serial(value: dt.date | dt.datetime) -> float | int:
+    """A date as Excel stores it: days since 1899-12-30 (1900 date system), the time as a fraction.
+
+    >>> serial(dt.date(2026, 8, 20)), serial(dt.datetime(2026, 8, 20, 18))
+    (46254, 46254.75)
+    """
+    if not isinstance(value, dt.datetime):
+        return (value - EXCEL_EPOCH.date()).days
+    delta = value.replace(tzinfo=None) - EXCEL_EPOCH
+    return delta.days + delta.seconds / 86400 if delta.seconds else delta.days
+
+
+def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
+    """One cell's XML: text as an inline string, a number or a date as a value, '' or None empty."""
+    if isinstance(value, Styled):
+        style, value = str(value.style).encode(), value.value
     s = b' s="' + style + b'"' if style else b""
-    if not value:
-        return b'<c r="' + ref.encode() + b'"' + s + b"/>"
+    head = b'<c r="' + ref.encode() + b'"' + s
+    if value is None or value == "":
+        return head + b"/>"
+    if isinstance(value, bool):
+        return head + b' t="b"><v>' + (b"1" if value else b"0") + b"</v></c>"
+    if isinstance(value, (dt.date, dt.datetime)):
+        value = serial(value)
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise PatchError(f"{ref}: {value} is not a number a cell can hold")
+        return head + b"><v>" + repr(value).encode() + b"</v></c>"
+    value = str(value)
     escaped = html.escape(value, quote=False).encode("utf-8")
     space = b' xml:space="preserve"' if value != value.strip() else b""
-    return (b'<c r="' + ref.encode() + b'"' + s + b' t="inlineStr"><is><t' + space + b">" + escaped
-            + b"</t></is></c>")
+    return head + b' t="inlineStr"><is><t' + space + b">" + escaped + b"</t></is></c>"
 
 
 _ROW_OPEN = re.compile(rb"<row\b[^>]*>")
@@ -160,35 +196,68 @@ def _quick_splice(body: bytes, ref: str, col: int, value: str) -> bytes | None:
 
 
 
-def patch_sheet_xml(xml: bytes, cells: dict[int, str], col: int, styled_rows: frozenset[int] = frozenset()) -> bytes:
-    """Set ``col`` in each given row (row number → text; '' clears) by splicing the bytes row by row.
-
-    A new cell in one of ``styled_rows`` takes the style of the cell to its left.
+def patch_sheet_xml(xml: bytes, cells: dict[tuple[int, int], object],
+                    styled: frozenset[tuple[int, int]] = frozenset()) -> bytes:
+    """Set each (row, column) cell to its value (text, number, date, :class:`Styled`; '' or None
+    clears), splicing the bytes row by row. A new cell in ``styled`` takes the style of the cell to
+    its left (a re-added header). A formula cell is never overwritten (:class:`FormulaCell`).
     """
     data_at = xml.find(b"<sheetData")
     if data_at < 0 and xml.find(b":sheetData") >= 0:
         raise PatchError("prefixed SpreadsheetML namespace")
     arrays = _array_ranges(xml)  # a cell inside an array formula's range (legacy CSE or a spill) is a formula too
-    for r in sorted(cells):
-        if any(top <= r <= bottom and left <= col <= right for top, left, bottom, right in arrays):
-            raise FormulaCell(f"{col_letters(col)}{r}")
+    for r, c in sorted(cells):
+        if any(top <= r <= bottom and left <= c <= right for top, left, bottom, right in arrays):
+            raise FormulaCell(f"{col_letters(c)}{r}")
+    by_row: dict[int, list[int]] = {}
+    for r, c in sorted(cells):
+        by_row.setdefault(r, []).append(c)
+    if b"<sheetData/>" in xml:
+        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
     out = []
     pos = 0
-    for row_no in sorted(cells):
-        start = xml.find(b'<row r="%d"' % row_no, pos)
-        if start < 0:  # attributes in another order (LibreOffice 4.x: <row collapsed="false" … r="7">)
-            m = re.compile(rb'<row\s[^>]*?\br="%d"' % row_no).search(xml, pos)
-            start = m.start() if m else -1
-        if start < 0:
-            raise PatchError(f"row {row_no} not found")
-        head_end = xml.index(b">", start)
-        end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")
+    for row_no, columns in sorted(by_row.items()):
+        start, found = _locate_row(xml, row_no, pos)
+        if found:
+            head_end = xml.index(b">", start)
+            end = (head_end + 1 if xml[head_end - 1:head_end] == b"/" else
+                   xml.index(b"</row>", head_end) + len(b"</row>"))
+            row_xml = xml[start:end]
+        else:  # a row nobody typed in yet: a new <row> in its place
+            end, row_xml = start, b'<row r="%d"/>' % row_no
         out.append(xml[pos:start])
-        out.append(_patch_row(xml[start:end], row_no, col, cells[row_no], row_no in styled_rows))
+        for col in columns:
+            row_xml = _patch_row(row_xml, row_no, col, cells[(row_no, col)], (row_no, col) in styled)
+        out.append(row_xml)
         pos = end
     out.append(xml[pos:])
     patched = b"".join(out)
-    return _widen_dimension(patched, col, max(cells) if cells else 1)
+    if cells:
+        rows, columns = [r for r, _ in cells], [c for _, c in cells]
+        patched = _widen_dimension(patched, min(columns), min(rows))
+        patched = _widen_dimension(patched, max(columns), max(rows))
+    return patched
+
+
+_ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
+
+
+def _locate_row(xml: bytes, row_no: int, pos: int) -> tuple[int, bool]:
+    """Where row ``row_no`` starts at or after ``pos`` (True), or where a new one goes: before the
+    first row below it, else at the end of sheetData (False)."""
+    start = xml.find(b'<row r="%d"' % row_no, pos)
+    if start >= 0:
+        return start, True
+    m = re.compile(rb'<row\s[^>]*?\br="%d"' % row_no).search(xml, pos)  # attributes in another order
+    if m:
+        return m.start(), True
+    for m in _ROW_NUMBER.finditer(xml, pos):
+        if int(m.group(1)) > row_no:
+            return m.start(), False
+    end = xml.find(b"</sheetData>", pos)
+    if end < 0:
+        raise PatchError(f"row {row_no}: no place for it in sheetData")
+    return end, False
 
 
 _ARRAY = re.compile(rb'<f\b[^>]*\bt="array"[^>]*\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
@@ -224,8 +293,8 @@ def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
     return xml[:m.start()] + b'<dimension ref="' + ref + b'"/>' + xml[m.end():]
 
 
-def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], col: int,
-                         styled_rows: frozenset[int] = frozenset()) -> bytes:
+def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, int], object],
+                         styled: frozenset[tuple[int, int]] = frozenset()) -> bytes:
     """A new .xlsx with one sheet part patched and every other part's content unchanged."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as zin:
@@ -234,7 +303,7 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[int, str], co
             for info in zin.infolist():
                 content = zin.read(info)
                 if info.filename == part:
-                    content = patch_sheet_xml(content, cells, col, styled_rows)
+                    content = patch_sheet_xml(content, cells, styled)
                     zout.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
                 else:
                     zout.writestr(info, content, compress_type=info.compress_type)
@@ -292,8 +361,22 @@ def differences(before: dict, after: dict, allowed: set[tuple[str, int, int]]) -
 
 
 @dataclass
+class SheetPatch:
+    """Cells to set in one sheet of one workbook: (row, column) → value (text, number, date,
+    :class:`Styled`; '' clears), written by :func:`write_patch`'s protocol."""
+
+    path: Path
+    display: str
+    sheet: str
+    cells: dict[tuple[int, int], object]
+    fingerprint: Fingerprint | None
+    styled: frozenset[tuple[int, int]] = frozenset()  # new cells that take the style on their left
+    before: list[list] | None = None  # the sheet's cells as read at ``fingerprint`` (saves a re-read)
+
+
+@dataclass
 class FlagWrite:
-    """The flags one workbook should show: row number → text, in one sheet's column."""
+    """The flags one workbook should show: row number → text, in one sheet's column (a SheetPatch)."""
 
     path: Path
     display: str
@@ -311,6 +394,11 @@ class FlagWrite:
             cells[self.header_row] = self.add_header
         return cells
 
+    def patch(self) -> SheetPatch:
+        styled = frozenset({(self.header_row, self.column)}) if self.add_header else frozenset()
+        return SheetPatch(self.path, self.display, self.sheet, {(r, self.column): v for r, v in self.cells().items()},
+                          self.fingerprint, styled, self.before)
+
 
 @dataclass
 class WriteResult:
@@ -318,7 +406,11 @@ class WriteResult:
     findings: list[Finding] = dc_field(default_factory=list)
     backup: Path | None = None
     reason: str = ""
-    formula_rows: list[int] = dc_field(default_factory=list)  # rows left alone: their 预警 cell is a formula
+    formula_cells: list[tuple[int, int]] = dc_field(default_factory=list)  # (row, col) left alone: formulas
+
+    @property
+    def formula_rows(self) -> list[int]:
+        return [r for r, _ in self.formula_cells]
 
 
 Hook = Callable[[str, Path], None]
@@ -340,6 +432,13 @@ def _rotate(folder: Path, stem: str, keep: int) -> None:
 def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime | None = None,
                 hook: Hook | None = None) -> WriteResult:
     """Patch the flag cells into the workbook following the write protocol. Never raises on bad files."""
+    return write_patch(job.patch(), backups, keep, now, hook)
+
+
+def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime | None = None,
+                hook: Hook | None = None) -> WriteResult:
+    """Set the patch's cells following the write protocol: locks, fingerprint, backup, temp file and
+    atomic replace, read back and compare, restore on any loss. Never raises on bad files."""
     path = job.path
     result = WriteResult()
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
@@ -372,18 +471,17 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     try:
         with zipfile.ZipFile(io.BytesIO(original)) as zf:
             part = sheet_part(zf, job.sheet)
-        styled = frozenset({job.header_row}) if job.add_header else frozenset()
         while True:
             try:
-                patched = patch_workbook_bytes(original, job.sheet, job.cells(), job.column, styled)
+                patched = patch_workbook_bytes(original, job.sheet, job.cells, job.styled)
                 break
-            except FormulaCell as exc:  # a formula in the 预警 column blocks only its own cell
+            except FormulaCell as exc:  # a formula blocks only its own cell
                 result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))
-                row = int(re.sub(r"[A-Z]", "", exc.ref))
-                result.formula_rows.append(row)
-                job = dataclasses.replace(job, rows={r: v for r, v in job.rows.items() if r != row},
-                                          add_header="" if row == job.header_row else job.add_header)
-                if not job.cells():
+                letters = re.match(r"[A-Z]+", exc.ref).group(0)
+                blocked = (int(exc.ref[len(letters):]), col_number(letters))
+                result.formula_cells.append(blocked)
+                job = dataclasses.replace(job, cells={k: v for k, v in job.cells.items() if k != blocked})
+                if not job.cells:
                     result.reason = "formula"
                     return result
         before = job.before if job.before is not None else sheet_cells(original, job.sheet)
@@ -438,12 +536,12 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
         result.backup = backup
         return result
     # every other part is byte-identical in content, so only the patched sheet's cells can differ
-    allowed = {(job.sheet, r, job.column) for r in job.cells()}
+    allowed = {(job.sheet, r, c) for r, c in job.cells}
     try:
         diff = changed_parts(original, written, part)
         after = sheet_cells(written, job.sheet)
         diff += differences({job.sheet: before}, {job.sheet: after}, allowed)
-        diff += _unwritten(after, job)  # and the flags must really be there: never report a write that was not
+        diff += _unwritten(after, job)  # and the cells must really be there: never report a write that was not
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:
@@ -463,15 +561,32 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     return result
 
 
-def _unwritten(cells: list[list], job: FlagWrite) -> list[str]:
-    """Flag cells that do not read back as what was written."""
+def _unwritten(cells: list[list], job: SheetPatch) -> list[str]:
+    """Patched cells that do not read back as what was written."""
     out = []
-    for r, value in job.cells().items():
+    for (r, c), value in job.cells.items():
         row = cells[r - 1] if r - 1 < len(cells) else []
-        got = row[job.column - 1] if job.column - 1 < len(row) else ""
-        if (got or "") != value:
-            out.append(f"{job.sheet}!{a1(r, job.column)} not written")
+        got = row[c - 1] if c - 1 < len(row) else ""
+        if not _reads_as(got, value.value if isinstance(value, Styled) else value):
+            out.append(f"{job.sheet}!{a1(r, c)} not written")
     return out
+
+
+def _reads_as(got, value) -> bool:
+    """Whether calamine's reading of a cell is the value written (a date reads as a date where its
+    style is a date format, else as its serial number)."""
+    if value is None or value == "":
+        return got in ("", None)
+    if isinstance(value, bool):
+        return got is value or got == value
+    if isinstance(value, (dt.date, dt.datetime)):
+        if isinstance(got, (dt.date, dt.datetime)):
+            return got == value if type(got) is type(value) else (
+                isinstance(got, dt.datetime) and got == dt.datetime.combine(value, dt.time()))
+        return isinstance(got, (int, float)) and abs(got - serial(value)) < 1e-9
+    if isinstance(value, (int, float)):
+        return isinstance(got, (int, float)) and not isinstance(got, bool) and got == value
+    return got == str(value)
 
 
 def _same_owner(path: Path, tmp: Path, st: os.stat_result) -> bool:

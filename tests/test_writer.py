@@ -144,7 +144,7 @@ def test_patch_keeps_cells_in_column_order_and_widens_spans():
     xml = (b'<worksheet><dimension ref="A1:C3"/><sheetData><row r="1" spans="1:3"><c r="A1" t="s"><v>0</v></c>'
            b'<c r="C1"><v>1</v></c></row><row r="3" spans="1:3"><c r="A3"><v>2</v></c><c r="E3"><v>5</v></c>'
            b'</row></sheetData></worksheet>')
-    out = patch_sheet_xml(xml, {1: "x", 3: "y<&>"}, 4)
+    out = patch_sheet_xml(xml, {(1, 4): "x", (3, 4): "y<&>"})
     assert b'<row r="1" spans="1:4">' in out
     assert b'<c r="C1"><v>1</v></c><c r="D1" t="inlineStr"><is><t>x</t></is></c></row>' in out
     assert b'<c r="A3"><v>2</v></c><c r="D3" t="inlineStr"><is><t>y&lt;&amp;&gt;</t></is></c><c r="E3">' in out
@@ -153,7 +153,7 @@ def test_patch_keeps_cells_in_column_order_and_widens_spans():
 
 def test_clearing_a_flag_keeps_the_cell_style(tmp_path):
     xml = b'<sheetData><row r="2"><c r="A2"><v>1</v></c><c r="B2" s="7" t="inlineStr"><is><t>old</t></is></c></row></sheetData>'
-    assert b'<c r="B2" s="7"/>' in patch_sheet_xml(xml, {2: ""}, 2)
+    assert b'<c r="B2" s="7"/>' in patch_sheet_xml(xml, {(2, 2): ""})
 
 
 def test_formula_in_the_alert_cell_is_never_overwritten(tmp_path):
@@ -429,7 +429,7 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
     xlsxwriter_workbook(path)
     with zipfile.ZipFile(path) as zf:
         xml = zf.read("xl/worksheets/sheet1.xml")
-    patched = patch_sheet_xml(xml, {2: "受阻"}, 8)
+    patched = patch_sheet_xml(xml, {(2, 8): "受阻"})
     assert errors(xml) == [] and errors(patched) == []
     careless = re.sub(rb'<c r="H2"[^>]*>.*?</c>', '<c r="H2" t="inlineStr"><t>受阻</t></c>'.encode(), patched)
     assert careless != patched and errors(careless)
@@ -450,6 +450,6 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
 def test_the_quick_splice_writes_exactly_what_the_careful_walk_writes(row, value, monkeypatch):
     from coordxl import writer
     xml = b'<worksheet><sheetData>' + row + b'</sheetData></worksheet>'
-    quick = writer.patch_sheet_xml(xml, {2: value}, 8)
+    quick = writer.patch_sheet_xml(xml, {(2, 8): value})
     monkeypatch.setattr(writer, "_quick_splice", lambda *a: None)
-    assert quick == writer.patch_sheet_xml(xml, {2: value}, 8)
+    assert quick == writer.patch_sheet_xml(xml, {(2, 8): value})
