@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import assess
+from .delivery import Delivery, Failed, deliver
 from .errors import ConfigError
 from .messages import percent, text
 from .roster import Person, Roster
@@ -75,6 +76,9 @@ class Post:
 
     cc: tuple = ()
     reasons: tuple = ("group",)
+
+    def recipients(self) -> list[str]:
+        return [self.to.email]
 
     @property
     def subject(self) -> str:
@@ -409,55 +413,43 @@ def _keyring(name: str) -> str:
         return ""
 
 
-@dataclass
-class PostDelivery:
-    sent: list[Post] = dc_field(default_factory=list)
-    skipped: list[Post] = dc_field(default_factory=list)
-    failed: list[tuple[Post, str]] = dc_field(default_factory=list)
-    refused: dict[str, str] = dc_field(default_factory=dict)  # channel -> why it refused the robot
-    held: list[Post] = dc_field(default_factory=list)  # over the per-run cap: for the next run
+class PostCourier:
+    """Group posts as delivery.py carries them: a post split into its bodies, each to the poster (the
+    outbox or the channel's robot), and what the platforms' errors mean."""
+
+    def __init__(self, channel: str, poster):
+        self.channel, self.poster = channel, poster
+        self.name = f"{poster.name}:{channel}"  # the ledger's transport column; one refusing robot stops only its channel
+
+    def open(self) -> None:
+        pass
+
+    def carry(self, post: Post, pending: list[str]) -> dict[str, int]:
+        import httpx
+
+        try:
+            for n, body in enumerate(bodies(post), start=1):
+                self.poster.post(post, body, n)
+        except ChannelRefused as exc:
+            raise Failed(f"{exc}: check channels.{self.channel}.secret_env / keyword / the robot's IP list",
+                         "courier") from exc
+        except (RateLimited, RuntimeError, httpx.HTTPError, OSError) as exc:
+            raise Failed(f"{type(exc).__name__}: {exc}") from exc
+        return {}
+
+    def close(self) -> None:
+        pass
 
 
 def deliver_posts(posts: list[Post], posters: dict, store: Store, today: dt.date, now: dt.datetime,
-                  resend: bool = False, cap: int | None = None) -> PostDelivery:
-    """Each post once: claimed in the ledger, sent part by part, recorded after the platform accepted it.
-    ``cap``: the run's limit (reminders.max_mails_per_run), as for mail; the rest wait for the next run."""
-    import httpx
-
-    result = PostDelivery()
-    for post in posts:
-        if cap is not None and len(result.sent) + len(result.failed) >= cap:
-            result.held.append(post)
-            continue
-        channel = post.channel.name
-        if channel in result.refused:
-            result.failed.append((post, result.refused[channel]))
-            continue
-        verdict = store.claim(post, today, now, resend=resend)
-        if verdict == "unknown":
-            # a run killed while posting: unlike a mail (which the server may have queued), a group post
-            # is sent again: a repeated post in a group is better than a silently missing one
-            verdict = store.claim(post, today, now, resend=True)
-        if verdict != "claimed":
-            result.skipped.append(post)
-            continue
-        poster = posters[channel]
-        try:
-            for n, body in enumerate(bodies(post), start=1):
-                poster.post(post, body, n)
-        except ChannelRefused as exc:
-            why = f"{exc}: check channels.{channel}.secret_env / keyword / the robot's IP list"
-            result.refused[channel] = why
-            result.failed.append((post, why))
-            store.record_mail(post, today, now, "failed", poster.name, error=why)
-            continue
-        except (RateLimited, RuntimeError, httpx.HTTPError, OSError) as exc:
-            result.failed.append((post, f"{type(exc).__name__}: {exc}"))
-            store.record_mail(post, today, now, "failed", poster.name, error=f"{type(exc).__name__}: {exc}"[:300])
-            continue
-        result.sent.append(post)
-        store.record_mail(post, today, now, "sent", poster.name)
-    return result
+                  resend: bool = False, cap: int | None = None) -> Delivery:
+    """Each post once, through the same seam as mail (delivery.deliver): claimed in the ledger, sent
+    part by part, recorded after the platform accepted it. ``cap``: the run's limit
+    (reminders.max_mails_per_run), as for mail; the rest wait for the next run. A post whose run was
+    killed mid-send is posted again: a repeated post in a group is better than a silently missing one."""
+    couriers = {name: PostCourier(name, poster) for name, poster in posters.items()}
+    return deliver(posts, lambda post: couriers[post.channel.name], store, today, now, resend=resend, cap=cap,
+                   repeat_unknown=True)
 
 
 def changes(store: Store, today: dt.date) -> dict[str, list[tuple[str, str, str]]]:

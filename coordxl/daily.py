@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import assess, channels, health, notify
 from .calendar import WorkCalendar
+from .delivery import Delivery
 from .findings import Finding, finding, sort_key
 from .layout import Layout
 from .lock import job_lock
@@ -53,14 +54,14 @@ class DailyResult:
     findings: list[Finding] = dc_field(default_factory=list)  # check's and the writer's
     pending_resources: int = 0
     mails: list = dc_field(default_factory=list)  # rendered digests
-    delivery: notify.Delivery | None = None
+    delivery: Delivery | None = None
     mail_note: str = ""  # why no mail was sent, when none was
     reassign: list = dc_field(default_factory=list)  # open tasks of colleagues who left
     health: list = dc_field(default_factory=list)  # what the administrator should know (health.Issue)
     posts: list = dc_field(default_factory=list)  # to the chat groups (channels.Post)
     posters: dict | None = None  # how posts go out this run
-    post_delivery: object = None  # channels.PostDelivery
-    admin_delivery: notify.Delivery | None = None
+    post_delivery: Delivery | None = None  # the group posts
+    admin_delivery: Delivery | None = None
 
     @property
     def failed_sends(self) -> int:
@@ -296,7 +297,7 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     digests, refused = notify.build_digests(collector, result.findings, roster, settings)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     if dry_run:
-        result.delivery = notify.Delivery(refused=refused)
+        result.delivery = Delivery(refused=refused)
         return
     transport = notify.transport_or_outbox(transport, settings, layout.state, today)
     result.delivery = notify.deliver(result.mails, transport, store, settings, today, now, resend=resend)

@@ -32,8 +32,10 @@ from typing import Callable, Iterable, Protocol
 import jinja2
 from markupsafe import Markup, escape
 
-from . import assess
+from . import assess, delivery
 from .channels import Board
+from .delivery import Delivery, Failed
+from .delivery import Unknown as DeliveryUnknown
 from .errors import ConfigError
 from .findings import Finding
 from .layout import workbook_link
@@ -633,123 +635,55 @@ def make_transport(settings: Settings, state_dir: Path, today: dt.date, environ:
     return SmtpTransport(settings, smtp_password(settings, environ))
 
 
-# --- delivery ------------------------------------------------------------------------------
-
-class DeliveryUnknown(Exception):
-    """The message went to the server and no answer came back: it may or may not have been delivered."""
-
-
-@dataclass
-class Delivery:
-    sent: list[Mail] = dc_field(default_factory=list)
-    skipped: list[Mail] = dc_field(default_factory=list)  # already sent earlier today
-    failed: list[tuple[Mail, str]] = dc_field(default_factory=list)
-    held: list[Mail] = dc_field(default_factory=list)  # over the per-run cap, for the next run
-    refused: list[Refusal] = dc_field(default_factory=list)
-    refused_recipients: list[tuple[Mail, str]] = dc_field(default_factory=list)
-    unknown: list[tuple[Mail, str]] = dc_field(default_factory=list)  # never resent without --resend
-
+# --- delivery: mail through the one seam (delivery.py) ----------------------------------------
 
 CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, socket.timeout,
                      TimeoutError, OSError)
 
 
-def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings: Settings, today: dt.date,
-            now: dt.datetime, resend: bool = False) -> Delivery:
-    """Send each mail once: skip what was sent, record after the server accepted, keep failures for the next run."""
-    result = Delivery()
-    cap = settings["reminders.max_mails_per_run"]
-    todo = []  # (mail, the recipients it still has to reach)
-    mails = list(mails)
-    known = {} if resend else store.delivered_to_many([m.key for m in mails])
-    for mail in mails:
-        done = known.get(mail.key, set())
-        pending = [] if "*" in done else [r for r in mail.recipients() if r.lower() not in done]
-        if pending:
-            todo.append((mail, pending))
-        else:
-            result.skipped.append(mail)
-    if len(todo) > cap:
-        result.held = [m for m, _ in todo[cap:]]
-        todo = todo[:cap]
-    if not todo:
-        return result
-    sender = header_safe(settings["email.sender"])
-    connected = False
-    reconnects = 0
-    recorded: set[str] = set()  # keys whose outcome was recorded with its recipients
-    for index, (mail, pending) in enumerate(todo):
-        if not connected:
-            try:
-                transport.open()
-                connected = True
-            except smtplib.SMTPAuthenticationError as exc:
-                error = f"authentication failed: {exc.smtp_code}"
-                result.failed += [(m, error) for m, _ in todo[index:]]
-                break
-            except ssl.SSLCertVerificationError as exc:
-                error = (f"the mail server's certificate was refused ({exc.verify_message}); nothing was sent. "
-                         f"If it is signed by your company's CA, set email.ca_file")
-                result.failed += [(m, error) for m, _ in todo[index:]]
-                break
-            except ConfigError:
-                raise
-            except Exception as exc:
-                error = f"cannot connect: {type(exc).__name__}: {exc}"
-                result.failed += [(m, error) for m, _ in todo[index:]]
-                break
-        verdict = store.claim(mail, today, now, resend=resend)
-        if verdict != "claimed":
-            if verdict == "unknown":
-                result.unknown.append((mail, "the run sending it was killed before the server answered"))
-            else:  # sent meanwhile, or being sent by another process right now
-                result.skipped.append(mail)
-            recorded.add(mail.key)
-            continue
+class MailCourier:
+    """Mail as delivery.py carries it: a transport (the outbox or SMTP) and what its errors mean."""
+
+    def __init__(self, transport: Transport, settings: Settings, today: dt.date):
+        self.transport, self.settings, self.today = transport, settings, today
+        self.name = transport.name
+        self.sender = header_safe(settings["email.sender"])
+
+    def open(self) -> None:
         try:
-            refused = transport.send(mail.message(settings, today), sender, pending) or {}
-        except DeliveryUnknown as exc:
-            result.unknown.append((mail, str(exc)))
-            store.record_mail(mail, today, now, "unknown", transport.name, error=str(exc))
-            recorded.add(mail.key)
-            transport.close()
-            connected = False
-            continue
+            self.transport.open()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise Failed(f"authentication failed: {exc.smtp_code}", "courier") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise Failed(f"the mail server's certificate was refused ({exc.verify_message}); nothing was sent. "
+                         f"If it is signed by your company's CA, set email.ca_file", "courier") from exc
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise Failed(f"cannot connect: {type(exc).__name__}: {exc}", "courier") from exc
+
+    def carry(self, mail: Mail, pending: list[str]) -> dict[str, int]:
+        try:
+            refused = self.transport.send(mail.message(self.settings, self.today), self.sender, pending) or {}
+        except DeliveryUnknown:
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients  # nobody took it
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
-            result.failed.append((mail, f"{type(exc).__name__}: {exc.smtp_code}"))
-            continue
+            raise Failed(f"{type(exc).__name__}: {exc.smtp_code}") from exc
         except CONNECTION_ERRORS as exc:
-            result.failed.append((mail, f"{type(exc).__name__}: {exc}"))
-            transport.close()
-            connected = False
-            reconnects += 1
-            if reconnects > 2:
-                result.failed += [(m, "not sent: the server keeps dropping the connection") for m, _ in todo[index + 1:]]
-                break
-            continue
+            raise Failed(f"{type(exc).__name__}: {exc}", "connection") from exc
         except smtplib.SMTPException as exc:  # any other refusal: this mail failed, its claim is released
-            result.failed.append((mail, f"{type(exc).__name__}: {exc}"))
-            continue
-        # delivery is per recipient: a refused address is retried next run (4xx) or given up (5xx)
-        refused = {a.lower(): code for a, (code, _) in refused.items()}
-        accepted = {r.lower() for r in pending} - set(refused)
-        for_good = {a for a, code in refused.items() if code >= 500}
-        error = ", ".join(f"{a} {c}" for a, c in refused.items())
-        retry = set(refused) - for_good
-        if header_safe(mail.to.email).lower() in refused:  # the person it is for did not get it
-            result.failed.append((mail, f"refused: {error}"))
-            status = "partial" if retry else "refused"  # refused for good: reported, never retried
-        else:
-            status = "partial" if retry else "sent"
-            result.sent.append(mail)
-            result.refused_recipients += [(mail, f"{a} {c}") for a, c in refused.items()]
-        store.record_mail(mail, today, now, status, transport.name, error=f"refused: {error}" if refused else "",
-                          accepted=accepted, rejected=for_good)
-        recorded.add(mail.key)
-    transport.close()
-    for mail, error in result.failed:
-        if mail.key not in recorded:
-            store.record_mail(mail, today, now, "failed", transport.name, error=error)
-    return result
+            raise Failed(f"{type(exc).__name__}: {exc}") from exc
+        return {address: code for address, (code, _) in refused.items()}
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def deliver(mails: Iterable[Mail], transport: Transport, store: Store, settings: Settings, today: dt.date,
+            now: dt.datetime, resend: bool = False) -> Delivery:
+    """Send each mail once (delivery.deliver): skip what was sent, record after the server accepted,
+    keep failures for the next run, at most reminders.max_mails_per_run a run."""
+    return delivery.deliver(mails, MailCourier(transport, settings, today), store, today, now, resend=resend,
+                            cap=settings["reminders.max_mails_per_run"])

@@ -35,7 +35,7 @@ from .messages import both, text
 from .model import Item, Rows, at_merged_origin, build_item, roster_findings
 from .reader import name_matches, read_workbook
 from .roster import Roster, load_roster
-from .rules import LEDGER_COLUMNS, LEDGER_RULES, Context, Selection, run_rules
+from .rules import Context, Selection, ledger_columns, ledger_rules, run_rules
 from .xlsxparts import is_owner_or_temp, sheet_names, uncached_formulas
 
 log = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ class _Run:
     def ledger_rules(self, item: Item) -> list[Finding]:
         """The rules that need a central ledger's rows, for an item validated without them (in a worker)."""
         item.tasks.extend(self.ledgers.for_item(item))
-        return run_rules(item, self.ctx, _only(LEDGER_RULES, self.selection))
+        return run_rules(item, self.ctx, _only(ledger_rules(), self.selection))
 
 
 def _only(codes: tuple[str, ...], selection: Selection) -> Selection:
@@ -348,7 +348,7 @@ class _Outcome:
             return cls(findings, readable=False, guessed_years=set(guessed_years))
         tasks = None
         if item.ledger:
-            tasks = item.tasks if whole else item.tasks.slim(LEDGER_COLUMNS, extra=("item",))
+            tasks = item.tasks if whole else item.tasks.slim(ledger_columns(), extra=("item",))
         return cls(findings, item if whole else None, True, item.ledger,
                    tuple(dict.fromkeys((item.topic, Path(item.workbook).stem))), item.own_tasks, tasks,
                    set(guessed_years), skipped_rows=item.skipped_rows)
@@ -414,7 +414,7 @@ def _worker_start(root: str, today: dt.date, selection: Selection) -> None:
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
     _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings,
-                                           roster), _without(LEDGER_RULES, selection))
+                                           roster), _without(ledger_rules(), selection))
 
 
 def _worker_validate(path: Path) -> _Outcome:
@@ -437,7 +437,7 @@ def _for_ledgers(item: Item) -> Item:
     """What R-BREAKDOWN and R-CLOSE read of an item: its request, meetings, retrospective form and the
     tasks' id, status and source (small enough to send back from a worker)."""
     return Item(item.workbook, request=item.request, request_sheet=item.request_sheet, meetings=item.meetings,
-                tasks=item.tasks.slim(LEDGER_COLUMNS, extra=()), own_tasks=item.own_tasks, retro=item.retro,
+                tasks=item.tasks.slim(ledger_columns(), extra=()), own_tasks=item.own_tasks, retro=item.retro,
                 retro_sheet=item.retro_sheet, ledger=item.ledger)
 
 
@@ -453,8 +453,9 @@ def _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection)
         if item is None:
             continue
         item.tasks.extend(ledgers.for_item(item))
-        found = [f for f in found if not (f.workbook == item.workbook and f.code in LEDGER_RULES)]
-        found.extend(run_rules(item, ctx, _only(LEDGER_RULES, selection)))
+        codes = ledger_rules()
+        found = [f for f in found if not (f.workbook == item.workbook and f.code in codes)]
+        found.extend(run_rules(item, ctx, _only(codes, selection)))
     return found
 
 

@@ -335,8 +335,14 @@ class Selection:
 
 
 # the rules that need a central ledger's rows, and the task columns they read: derived, never listed by hand
-LEDGER_RULES: tuple[str, ...] = tuple(code for rule in RULES if rule.ledger_columns for code in rule.codes)
-LEDGER_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(c for rule in RULES for c in rule.ledger_columns))
+def ledger_rules() -> tuple[str, ...]:
+    """The codes of the rules that read a central ledger's rows (derived from RULES, never listed by hand)."""
+    return tuple(code for rule in RULES if rule.ledger_columns for code in rule.codes)
+
+
+def ledger_columns() -> tuple[str, ...]:
+    """The task columns those rules read: all a worker sends back of an item's tasks."""
+    return tuple(dict.fromkeys(c for rule in RULES for c in rule.ledger_columns))
 
 
 def run_rules(item: Item, ctx: Context, selection: Selection = Selection()) -> list[Finding]:

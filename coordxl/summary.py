@@ -24,6 +24,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from . import assess, channels, decisions, notify, xlsxout
+from .delivery import Delivery
 from .findings import Finding
 from .layout import Layout, workbook_link
 from .lock import job_lock
@@ -597,8 +598,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
 class WeeklyResult:
     weekly: Weekly
     mails: list[notify.Mail]
-    delivery: notify.Delivery | None
-    post_delivery: object = None  # channels.PostDelivery, when groups are set up
+    delivery: Delivery | None
+    post_delivery: Delivery | None = None  # the group posts, when groups are set up
 
 
 def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layout | None = None,

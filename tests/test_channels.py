@@ -132,7 +132,8 @@ def test_a_bad_signature_fails_that_channel_in_one_line_and_the_others_still_pos
     result = run_daily(example_root, TODAY, NOW, posters=posters)
     failed = {p.channel.name for p, _ in result.post_delivery.failed}
     assert failed == {"ding"} and ding.accepted == [] and len(ding.refusals) == 1  # not tried again and again
-    assert "310000" in result.post_delivery.refused["ding"] and "channels.ding.secret_env" in result.post_delivery.refused["ding"]
+    why = result.post_delivery.broken["robot:ding"]
+    assert "310000" in why and "channels.ding.secret_env" in why
     assert len(wecom.accepted) == 2  # one post per item with something to say (the closed one has nothing)
 
 

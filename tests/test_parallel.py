@@ -95,3 +95,45 @@ def test_workers_started_without_fork_find_the_same(example_root, monkeypatch):
     report = run_check(example_root, TODAY, workers=2)
     assert report.workers == 2
     assert [dataclasses.astuple(f) for f in report.findings] == [dataclasses.astuple(f) for f in expected.findings]
+
+
+def test_a_new_rule_that_reads_a_ledger_s_rows_finds_the_same_with_one_and_two_workers(example_root, monkeypatch):
+    """The trap a hand-kept list of ledger rules set: a new rule reading item.tasks (ledger rows
+    included) gave findings with one worker and none with two. The hand-over to the workers is now
+    derived from what each rule declares, so declaring is all a new rule needs — and the declaration
+    is what makes the difference (checked with it removed)."""
+    from coordxl import findings, messages, rules
+
+    monkeypatch.setitem(findings.CODES, "R-TEST-LEDGER", "warning")
+    monkeypatch.setitem(messages.MESSAGES, "finding.R-TEST-LEDGER", ("台账任务 {id}", "ledger task {id}"))
+    monkeypatch.setitem(messages.MESSAGES, "fix.R-TEST-LEDGER", ("无", "none"))
+
+    def ledger_tasks(item, ctx):  # one finding per task that came to an item from a central ledger
+        if item.ledger:
+            return
+        own = set(item.own.column("id"))
+        for task_id in item.tasks.column("id"):
+            if task_id not in own:
+                yield findings.finding("R-TEST-LEDGER", item.workbook, id=task_id)
+
+    active = example_root / "进行中"
+    for n in range(18):
+        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+    _ledger(active / "总台账.xlsx", "执行进度",
+            [[f"副本{n:02d}", f"L{n}", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"]
+             for n in range(18)])
+
+    base = rules.RULES
+
+    def run(columns):
+        monkeypatch.setattr(rules, "RULES", base + (rules.Rule("ledger_tasks", ("R-TEST-LEDGER",),
+                                                                      ledger_tasks, ledger_columns=columns),))
+        one, two = run_check(example_root, TODAY, workers=1), run_check(example_root, TODAY, workers=2)
+        assert (one.workers, two.workers) == (1, 2)
+        return ([(f.workbook, f.message_en) for f in one.findings if f.code == "R-TEST-LEDGER"],
+                [(f.workbook, f.message_en) for f in two.findings if f.code == "R-TEST-LEDGER"])
+
+    one, two = run(("id",))
+    assert len(one) == 18 and two == one
+    one, two = run(())  # undeclared: the workers never see the ledger's rows
+    assert len(one) == 18 and two == []

@@ -142,7 +142,7 @@ def test_every_rule_that_reads_the_ledger_s_rows_says_so_and_reads_only_what_it_
     import re as _re
 
     from coordxl import rules as mod
-    from coordxl.rules import LEDGER_COLUMNS, LEDGER_RULES, RULES
+    from coordxl.rules import RULES, ledger_columns, ledger_rules
 
     def source_with_helpers(fn) -> str:
         code = inspect.getsource(fn)
@@ -157,7 +157,7 @@ def test_every_rule_that_reads_the_ledger_s_rows_says_so_and_reads_only_what_it_
         assert reads_ledger == bool(rule.ledger_columns), f"{rule.name}: declare ledger_columns, or read item.own"
         for column in set(_re.findall(r'column\("(\w+)"\)', code)) if reads_ledger else ():
             assert column in rule.ledger_columns, f"{rule.name} reads the task column {column!r}: declare it"
-    assert set(LEDGER_RULES) == {"R-BREAKDOWN", "R-CLOSE"} and set(LEDGER_COLUMNS) == {"id", "status", "source"}
+    assert set(ledger_rules()) == {"R-BREAKDOWN", "R-CLOSE"} and set(ledger_columns()) == {"id", "status", "source"}
 
 
 def test_every_finding_code_has_its_message_and_its_fix_in_both_languages():
