@@ -5,7 +5,7 @@
 
 The jobs run on a temporary copy of FOLDER (the folder itself is never touched): `daily` (flags,
 digests and group posts to the outbox), the validation report workbook, `weekly` (workbook, mails,
-posts) and `review` for every item. The snapshot holds the findings, every cell of every workbook
+posts) and `review` for the first 20 items. The snapshot holds the findings, every cell of every workbook
 in the copy (the flagged ones and the generated ones, read with calamine), and every outbox file
 (mail headers that vary per run — Date, Message-ID, MIME boundaries — left out). Byte-level
 differences that change no cell (zip timestamps) are deliberately not compared.
@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+REVIEWS = 20  # retrospective drafts made (the first items by name): each reads the roster again
 sys.path.insert(0, str(REPO))
 
 
@@ -50,20 +51,33 @@ def mail(path: Path) -> dict:
         if part.get_content_maintype() == "multipart":
             continue
         body = part.get_content()
-        parts.setdefault(part.get_content_type(), []).append(body if isinstance(body, str) else len(body))
+        if isinstance(body, bytes) and part.get_filename("").endswith(".xlsx"):
+            with tempfile.NamedTemporaryFile(suffix=".xlsx") as fh:  # an attached workbook: its cells
+                fh.write(body)
+                fh.flush()
+                body = cells(Path(fh.name))
+        parts.setdefault(part.get_content_type(), []).append(body if isinstance(body, (str, dict)) else len(body))
     return {"headers": {k: str(msg[k]) for k in ("From", "To", "Cc", "Subject", "X-Coordxl-Key") if msg[k]},
             "parts": parts}
 
 
 def take(source: Path, today: dt.date) -> dict:
+    import coordxl
     from coordxl.check import write_report_workbook
     from coordxl.daily import run_daily
-    from coordxl.layout import Layout
+    if (Path(coordxl.__file__).parent / "layout.py").exists():
+        from coordxl.layout import Layout
+    else:  # a checkout from before layout.py (to take the "before" snapshot of a refactor)
+        from coordxl.folder import Layout
     from coordxl.review import run_review
     from coordxl.summary import run_weekly
 
-    with tempfile.TemporaryDirectory(prefix="coordxl-snapshot-") as tmp:
-        root = Path(tmp) / source.name
+    # always the same place: what the jobs derive from paths (a mail's key) is the same run to run
+    place = Path(tempfile.gettempdir()) / "coordxl-snapshot"
+    shutil.rmtree(place, ignore_errors=True)
+    place.mkdir()
+    try:
+        root = place / source.name
         shutil.copytree(source, root, ignore=shutil.ignore_patterns(".coordxl"))
         layout = Layout.of(root)
         now = dt.datetime.combine(today, dt.time(9, 0))
@@ -71,7 +85,7 @@ def take(source: Path, today: dt.date) -> dict:
         write_report_workbook(result.report, layout)
         run_weekly(root, today, now.replace(minute=30), layout=layout)
         reviews = {}
-        for path in sorted(layout.active.glob("*.xls*")):
+        for path in sorted(layout.active.glob("*.xls*"))[:REVIEWS]:
             try:
                 run_review(root, path.stem, today)
             except Exception as exc:  # an item that cannot be reviewed says so in the snapshot
@@ -93,6 +107,8 @@ def take(source: Path, today: dt.date) -> dict:
             elif path.suffix == ".json":
                 snap["outbox"][str(path.relative_to(outbox))] = json.loads(path.read_text(encoding="utf-8"))
         return json.loads(json.dumps(snap, ensure_ascii=False, default=str))
+    finally:
+        shutil.rmtree(place, ignore_errors=True)
 
 
 def compare(before: dict, after: dict, where: str = "") -> list[str]:
