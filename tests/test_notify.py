@@ -240,11 +240,12 @@ def test_connection_dropped_mid_batch(example_root, smtp):
 
 
 def test_a_slow_server_is_waited_for_and_nothing_is_sent_twice(example_root, smtp):
-    configure(example_root, smtp.port, "data_timeout_seconds = 10\n")
-    smtp.delay = 1.5  # stores each message, then takes 1.5 s to say so
+    # the answer after a message's content is waited for up to data_timeout_seconds, not the 1 s each
+    # command gets: a server that queues first and confirms after 1.5 s is not taken for dead
+    configure(example_root, smtp.port, "timeout_seconds = 1\ndata_timeout_seconds = 10\n")
+    smtp.slow_once = 1.5  # stores the first message, then takes 1.5 s to say so
     first = daily(example_root)
     assert len(first.delivery.sent) == MAILS and not first.delivery.failed and not first.delivery.unknown
-    smtp.delay = 0
     second = daily(example_root)
     assert not second.delivery.sent and len(smtp.messages) == MAILS and sent_once(smtp)
 
