@@ -103,6 +103,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mail.state.due_today": ("今日到期", "Due today"),
     "mail.state.due_soon": ("即将到期", "Due soon"),
     "mail.state.stale": ("未更新", "Not updated"),
+    "weekly.more_sheets": ("……另有 {n} 条，见后面各表", "…and {n} more: see the sheets that follow"),
+    "weekly.more": ("……另有 {n} 条，见所附周报表格", "…and {n} more in the attached workbook"),
     "mail.more": ("……另有 {n} 项任务未列出，请查看表格中的“预警”列。", "…and {n} more tasks: see the alert column in the workbooks."),
     "mail.errors": ("您发起的事项中需要修正的问题", "Problems to fix in the items you started"),
     "mail.item_overdue": ("共 {n} 项任务逾期", "{n} tasks overdue"),

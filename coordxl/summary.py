@@ -348,6 +348,8 @@ def kpi_text(value, percent: bool) -> str:
     return as_percent(value) if percent else str(value)
 
 
+PAGE_LIST_MAX = 30  # rows per list on the decision page (one page); the sheets after it have every row
+MAIL_LIST_MAX = 15  # lines per list in the weekly mail (read on a phone); the workbook has them all
 BURNUP_CHARTS = 12  # items drawn (most open tasks first); every item is in the table
 
 
@@ -385,7 +387,8 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     sheet.title(t("decide.title"))
     if page.asks:
         sheet.table([t("decide.col.item"), t("decide.col.kind"), t("decide.col.who"), t("decide.col.ask")],
-                    [[a.topic, t(f"decide.kind.{a.kind}"), a.owner, a.detail] for a in page.asks])
+                    [[a.topic, t(f"decide.kind.{a.kind}"), a.owner, a.detail] for a in page.asks[:PAGE_LIST_MAX]])
+        _more(sheet, len(page.asks), t)
     else:
         sheet.append([t("decide.none")])
     sheet.blank()
@@ -417,7 +420,8 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
                         open=page.still_open)])
         if page.slipped:
             sheet.table([t("decide.col.item"), t("decide.col.due"), t("decide.col.who"), t("decide.col.task")],
-                        [[x.topic, due, x.owner, f"{x.task_id} {x.task}"] for x, due in page.slipped])
+                        [[x.topic, due, x.owner, f"{x.task_id} {x.task}"] for x, due in page.slipped[:PAGE_LIST_MAX]])
+            _more(sheet, len(page.slipped), t)
     else:
         sheet.append([t("decide.plan_none")])
     sheet.blank()
@@ -425,9 +429,17 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     rows = [[d, x.due, x.owner, f"{x.topic} · {x.task_id} {x.task}"]
             for d, tasks in sorted(page.next_week.items()) for x in tasks]
     if rows:
-        sheet.table([t("decide.col.department"), t("decide.col.due"), t("decide.col.who"), t("decide.col.task")], rows)
+        sheet.table([t("decide.col.department"), t("decide.col.due"), t("decide.col.who"), t("decide.col.task")],
+                    rows[:PAGE_LIST_MAX])
+        _more(sheet, len(rows), t)
     else:
         sheet.append(["-"])
+
+
+def _more(sheet: "_Sheet", total: int, t) -> None:
+    """The count of what a list on the decision page leaves out (the sheets after it have every row)."""
+    if total > PAGE_LIST_MAX:
+        sheet.append([t("weekly.more_sheets", n=total - PAGE_LIST_MAX)], font=Font(italic=True, color="808080"))
 
 
 def write_workbook(weekly: Weekly, layout: Layout) -> Path:
@@ -560,7 +572,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
     env = notify.HTML_TEMPLATES
     mails = []
     for name, a in sorted(audiences.items()):
-        items = [i for i in weekly.items if a["all"] or i.workbook in a["items"]]
+        # the items most behind first: a long list is cut in the mail, never in the workbook
+        items = sorted((i for i in weekly.items if a["all"] or i.workbook in a["items"]), key=lambda i: -i.overdue)
         depts = [d for d in weekly.departments.values() if a["all"] or d.department in a["departments"]]
         t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
 
@@ -582,7 +595,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                        page=page, kpi_value=lambda k: kpi_text(k.value, k.percent), kpi_last=lambda k: kpi_text(k.last, k.percent),
                        has_prev=bool(weekly.snapshots.get("prev")), pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                        t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
-                       rate=DeptLine.rate, figures=figures, overdue=overdue[:20],
+                       rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
+                       next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
                        why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
         html = env.get_template("weekly.html").render(**context)
         plain = notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context)

@@ -283,3 +283,36 @@ def test_burn_up_per_item_follows_the_snapshots_and_the_charts_point_at_their_ta
         drawings = {n: zf.read(n).decode() for n in zf.namelist() if n.startswith("xl/charts/chart")}
     refs = " ".join(drawings.values())
     assert "'决策页'!$B$" in refs and "'进度走势'!$B$" in refs  # the aging bars and a burn-up line read their tables
+
+
+def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(example_root):
+    """Read on a phone: at most summary.MAIL_LIST_MAX lines per list, the items most behind first, and
+    how many more there are; the attached workbook keeps every row."""
+    import shutil
+
+    from coordxl.summary import MAIL_LIST_MAX
+
+    (example_root / "coordxl.toml").write_text('[reminders]\nmanagement = ["王海"]\n', encoding="utf-8")
+    active = example_root / "进行中"
+    for n in range(MAIL_LIST_MAX + 4):
+        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+    result = run_weekly(example_root, MONDAY, NOW)
+    [mail] = [m for m in result.mails if m.to.name == "王海"]
+    plain, html = mail.bodies()
+    items = len(result.weekly.items)
+    assert items > MAIL_LIST_MAX
+    assert f"另有 {items - MAIL_LIST_MAX} 条，见所附周报表格" in plain and f"另有 {items - MAIL_LIST_MAX} 条" in html
+    listed = [line for line in plain.splitlines() if line.startswith("- ") and " (进行中/" in line]
+    assert len(listed) == MAIL_LIST_MAX
+    most_behind = sorted((i.overdue for i in result.weekly.items), reverse=True)[:MAIL_LIST_MAX]
+    assert [int(line.rsplit(" ", 1)[1]) for line in listed] == most_behind
+    wb = openpyxl.load_workbook(result.weekly.path, read_only=True)
+    topics = {i.topic for i in result.weekly.items}
+    assert sum(1 for r in wb.worksheets[1].iter_rows(values_only=True) if r and r[0] in topics) == items
+    # the decision page stays a page: the first PAGE_LIST_MAX asks and the count of the rest
+    from coordxl.summary import PAGE_LIST_MAX
+    asks = len(result.weekly.page.asks)
+    assert asks > PAGE_LIST_MAX
+    page = [r[0] for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0]]
+    assert sum(1 for v in page if v in topics) <= PAGE_LIST_MAX + 2 * PAGE_LIST_MAX  # asks, slipped, next week
+    assert f"……另有 {asks - PAGE_LIST_MAX} 条，见后面各表" in page
