@@ -8,7 +8,9 @@ subprocess so peak memory (max RSS) is the run's own:
   check   coordxl.check.run_check (read, normalize, validate, all rules), with its default worker
           processes (limits.workers = 0: one per core, at most 4) and again in one process
   naive   openpyxl load_workbook + the same field checks (required, dates, choices, roster names)
-and check's peak memory over a third and over all of the item workbooks (no ledger), to show
+the same on a "many findings" folder (--mistakes of the task rows carry a typical mistake: a
+misspelt name, an empty owner, 月底 for a date, an unknown status …), and check's peak memory over a
+third and over all of the item workbooks (no ledger), to show
 whether memory grows with the number of workbooks.
 """
 
@@ -38,14 +40,22 @@ TASK_HEAD = ["编号", "任务", "来源", "负责部门", "负责人", "开始�
              "进展说明", "更新日期", "预警"]
 
 
-def _task_row(rng: random.Random, i: int, base: dt.date) -> list:
+# what people really get wrong in a tracker, for the "many findings" folder: (column, wrong value)
+MISTAKES = ((4, "孙莉"), (4, ""), (6, "月底"), (8, "进行"), (3, "市场"), (7, ""), (6, "10.09"))
+
+
+def _task_row(rng: random.Random, i: int, base: dt.date, mistakes: float = 0.0) -> list:
     name, dept = rng.choice(PEOPLE)
     start = base + dt.timedelta(days=rng.randint(0, 30))
     due = start + dt.timedelta(days=rng.randint(5, 40))
     status = rng.choice(STATUSES)
     done = due - dt.timedelta(days=rng.randint(-3, 3)) if status == "已完成" else None
-    return [f"T{i:05d}", f"任务{i}", f"会议纪要#{i % 8 + 1}", dept, name, start, due, "交付物说明", status, done,
-            "进展正常", due - dt.timedelta(days=2), ""]
+    row = [f"T{i:05d}", f"任务{i}", f"会议纪要#{i % 8 + 1}", dept, name, start, due, "交付物说明", status, done,
+           "进展正常", due - dt.timedelta(days=2), ""]
+    if mistakes and rng.random() < mistakes:
+        column, wrong = rng.choice(MISTAKES)
+        row[column] = wrong
+    return row
 
 
 def _write_tasks(wb, ws, rows, date_fmt, first_row=1, item_col=False):
@@ -58,7 +68,7 @@ def _write_tasks(wb, ws, rows, date_fmt, first_row=1, item_col=False):
                 ws.write(r, c, v)
 
 
-def generate(root: Path, items: int, rows: int, ledger: int) -> None:
+def generate(root: Path, items: int, rows: int, ledger: int, mistakes: float = 0.0) -> None:
     from coordxl import example
 
     if root.exists():
@@ -89,7 +99,7 @@ def generate(root: Path, items: int, rows: int, ledger: int) -> None:
         for a in range(8):
             mins.write_row(11 + a, 0, [a + 1, f"待办{a + 1}", "市场部", "张伟", "2026-08-01", "标准"])
         ws = wb.add_worksheet("执行进度")
-        _write_tasks(wb, ws, (_task_row(rng, i, base) for i in range(rows)), date_fmt)
+        _write_tasks(wb, ws, (_task_row(rng, i, base, mistakes) for i in range(rows)), date_fmt)
         fu = wb.add_worksheet("跟进会")
         fu.write_row(0, 0, ["日期", "开始时间", "结束时间", "参会人员", "检查结论", "待协调问题"])
         for w in range(8):
@@ -101,7 +111,7 @@ def generate(root: Path, items: int, rows: int, ledger: int) -> None:
     wb = xlsxwriter.Workbook(str(root / "进行中" / "总台账.xlsx"), {"constant_memory": True})
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     ws = wb.add_worksheet("执行进度")
-    _write_tasks(wb, ws, ([f"事项{i % items:03d}"] + _task_row(rng, i, base) for i in range(ledger)), date_fmt,
+    _write_tasks(wb, ws, ([f"事项{i % items:03d}"] + _task_row(rng, i, base, mistakes) for i in range(ledger)), date_fmt,
                  item_col=True)
     wb.close()
 
@@ -209,6 +219,8 @@ def main() -> None:
     ap.add_argument("--ledger", type=int, default=50_000)
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--repeat", type=int, default=5, help="runs of floor and check; the median counts")
+    ap.add_argument("--mistakes", type=float, default=0.05,
+                    help="share of task rows with a typical mistake in the 'many findings' folder")
     args = ap.parse_args()
     # byte-compile coordxl first, as `pip install` does: with PYTHONDONTWRITEBYTECODE set, every
     # timed process would otherwise compile the package from source
@@ -235,6 +247,14 @@ def main() -> None:
           f"{check1['seconds'] / floor['seconds']:.2f}x in one process (target <= 1.3x)")
     print(f"naive / check = {naive['seconds'] / check['seconds']:.1f}x with {check['workers']} processes, "
           f"{naive['seconds'] / check1['seconds']:.1f}x in one process (target >= 10x)")
+    messy = args.dir / f"messy-{args.mistakes}"
+    if args.regenerate or not (messy / "进行中").is_dir():
+        generate(messy, args.items, args.rows, args.ledger, args.mistakes)
+    floor_m, check_m, check1_m = measure_alternating(("floor", "check", "check1"), messy, max(3, args.repeat // 2))
+    print(f"many findings ({check_m['findings']} findings, {args.mistakes:.0%} of rows with a mistake): "
+          f"floor {floor_m['seconds']:.2f} s, check {check_m['seconds']:.2f} s with {check_m['workers']} processes "
+          f"({check_m['seconds'] / floor_m['seconds']:.2f}x), {check1_m['seconds']:.2f} s in one process "
+          f"({check1_m['seconds'] / floor_m['seconds']:.2f}x); runs {check_m['all_seconds']} / {check1_m['all_seconds']}")
     third_root, whole_root = subset(root, args.dir / "third", args.items // 3), subset(root, args.dir / "whole", args.items)
     for kind, label in (("check1", "one process"), ("check", "default processes")):
         third, whole = measure(kind, third_root), measure(kind, whole_root)
