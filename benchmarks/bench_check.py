@@ -247,6 +247,13 @@ def main() -> None:
           f"{check1['seconds'] / floor['seconds']:.2f}x in one process (target <= 1.3x)")
     print(f"naive / check = {naive['seconds'] / check['seconds']:.1f}x with {check['workers']} processes, "
           f"{naive['seconds'] / check1['seconds']:.1f}x in one process (target >= 10x)")
+    third_root, whole_root = subset(root, args.dir / "third", args.items // 3), subset(root, args.dir / "whole", args.items)
+    for kind, label in (("check1", "one process"), ("check", "default processes")):
+        third, whole = measure(kind, third_root), measure(kind, whole_root)
+        print(f"check peak memory ({label}, no ledger): {args.items // 3} workbooks {third['peak_mb']} MB "
+              f"(workers {third['worker_peak_mb']} MB), {args.items} workbooks {whole['peak_mb']} MB "
+              f"(workers {whole['worker_peak_mb']} MB)")
+    # last: generating it grows this process, and a child's peak memory (ru_maxrss) starts from its parent's
     messy = args.dir / f"messy-{args.mistakes}"
     if args.regenerate or not (messy / "进行中").is_dir():
         generate(messy, args.items, args.rows, args.ledger, args.mistakes)
@@ -255,12 +262,7 @@ def main() -> None:
           f"floor {floor_m['seconds']:.2f} s, check {check_m['seconds']:.2f} s with {check_m['workers']} processes "
           f"({check_m['seconds'] / floor_m['seconds']:.2f}x), {check1_m['seconds']:.2f} s in one process "
           f"({check1_m['seconds'] / floor_m['seconds']:.2f}x); runs {check_m['all_seconds']} / {check1_m['all_seconds']}")
-    third_root, whole_root = subset(root, args.dir / "third", args.items // 3), subset(root, args.dir / "whole", args.items)
-    for kind, label in (("check1", "one process"), ("check", "default processes")):
-        third, whole = measure(kind, third_root), measure(kind, whole_root)
-        print(f"check peak memory ({label}, no ledger): {args.items // 3} workbooks {third['peak_mb']} MB "
-              f"(workers {third['worker_peak_mb']} MB), {args.items} workbooks {whole['peak_mb']} MB "
-              f"(workers {whole['worker_peak_mb']} MB)")
+
 
 if __name__ == "__main__":
     main()
