@@ -66,9 +66,7 @@ def ratio(label: str, job: str, runs: list[tuple[dict, dict]], target: float) ->
 
 def one_row(ledger: Path, work: Path) -> None:
     import openpyxl
-    import python_calamine
 
-    from coordxl.reader import sheet_rows
     from coordxl.writer import FlagWrite, patch_workbook_bytes, write_flags
     from coordxl.xlsxparts import Fingerprint
 
@@ -78,10 +76,8 @@ def one_row(ledger: Path, work: Path) -> None:
     t = time.perf_counter()
     patch_workbook_bytes(data, "执行进度", {(25000, 14): "逾期3个工作日"})
     patch = time.perf_counter() - t
-    wb = python_calamine.CalamineWorkbook.from_path(str(path))
-    before = sheet_rows(wb, "执行进度")[0]
     t = time.perf_counter()
-    job = FlagWrite(path, path.name, "执行进度", 14, 1, {25000: "逾期3个工作日"}, Fingerprint.of(path), before=before)
+    job = FlagWrite(path, path.name, "执行进度", 14, 1, {25000: "逾期3个工作日"}, Fingerprint.of(path))
     assert write_flags(job, work / "backups").written
     protocol = time.perf_counter() - t
     t = time.perf_counter()

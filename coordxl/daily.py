@@ -266,7 +266,7 @@ class Flagger:
     def write(self, item: Item, column: int, changed: dict[int, str], add_header: str) -> None:
         result = self.result
         job = FlagWrite(Path(item.path), item.workbook, item.tasks_sheet, column, item.tasks_header, changed,
-                        item.fingerprint, add_header, item.tasks_rows)
+                        item.fingerprint, add_header)
         try:
             outcome = write_flags(job, self.layout.backups, self.settings["writeback.backups_keep"], self.now,
                                   self.hook)

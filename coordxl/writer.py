@@ -1,18 +1,19 @@
-"""Write the 预警 column into a staff workbook losslessly, or not at all.
+"""Write cells (the 预警 flags, or any :class:`SheetPatch`) into a staff workbook losslessly, or not at all.
 
 A full openpyxl load + save drops images, shapes, x14 validations, slicers and
 every cached formula result. So this module patches one worksheet XML part:
-it sets or inserts inline-string cells in the flag column, in column order,
-widens the row ``spans`` and the ``<dimension>``, and copies every other zip
-part with byte-identical content. It never touches a formula cell.
+it sets or inserts cells (inline strings, numbers, dates) in column order,
+adds rows that are not there yet, widens the row ``spans`` and the
+``<dimension>``, and copies every other zip part with byte-identical content.
+It never touches a formula cell.
 
-The protocol around the patch (:func:`write_flags`): skip when an owner or
+The protocol around the patch (:func:`write_patch`): skip when an owner or
 lock file is beside the workbook (W-LOCKED) or the file changed since it was
 read (W-CHANGED); write a temp file in the same folder, fsync, keep the
-previous version in .coordxl/backups/, atomically replace; then check that
-every other zip part is byte-identical in content, re-read every cell of the
-patched sheet, and restore the backup if anything outside the flag cells
-differs (W-LOSSY).
+previous version in .coordxl/backups/, atomically replace; then read the file
+back from the disk and check that every other zip part is byte-identical, that
+the patched sheet is byte-identical outside the patched cells, and that each of
+them holds what was meant; else restore the backup (W-LOSSY).
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Callable
 
-import python_calamine as calamine
-
 from .findings import Finding, finding
 from .layout import fit_bytes
 from .xlsxparts import (
@@ -41,7 +40,6 @@ from .xlsxparts import (
     _FORMULA,
     Fingerprint,
     PatchError,
-    a1,
     col_letters,
     col_number,
     owner_files,
@@ -310,13 +308,100 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, in
     return out.getvalue()
 
 
-def sheet_cells(data: bytes, sheet: str) -> list[list]:
-    """Every cell of one sheet, as calamine reads it."""
-    wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    try:
-        return wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    finally:
-        wb.close()
+# --- verifying a patched sheet without re-reading it cell by cell ------------------------------
+# Everything outside the patched cells must be byte-identical to the original sheet (but for the
+# row spans and the <dimension>, which the patch widens, and the empty rows it adds), and each
+# patched cell must be exactly one of the forms the patch writes, holding the value meant.
+
+_SPANS = re.compile(rb'\sspans="[^"]*"')
+_DIMENSION_ANY = re.compile(rb"<dimension\b[^>]*/>")
+_BARE_ROW = re.compile(rb'<row r="\d+"(?:/>|></row>)')
+_TEXT = rb'(?:[^<&]|&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)*'
+_WRITTEN_CELL = re.compile(
+    rb'<c r="[A-Z]+\d+"(?: s="\d+")?(?:/>'
+    rb'| t="inlineStr"><is><t(?: xml:space="preserve")?>(?P<text>' + _TEXT + rb')</t></is></c>'
+    rb'| t="b"><v>(?P<bool>[01])</v></c>'
+    rb'|><v>(?P<number>-?[0-9.]+(?:[eE][-+]?\d+)?)</v></c>)\Z')
+
+
+def _skeleton(xml: bytes, cells: list[tuple[int, int]]) -> tuple[bytes, dict[bytes, bytes]]:
+    """The sheet without what a patch of ``cells`` may touch — those cells, their rows' spans, rows
+    left empty without them, the dimension, an empty sheetData's form — and those cells' XML by
+    reference. Rows are found in document order from where the last one was: one pass."""
+    by_row: dict[int, list[int]] = {}
+    for r, c in sorted(cells):
+        by_row.setdefault(r, []).append(c)
+    out, found, pos = [], {}, 0
+    for r, columns in by_row.items():
+        try:
+            start, exists = _locate_row(xml, r, pos)
+        except PatchError:  # no rows at all (<sheetData/>): nothing of the patch is there
+            break
+        if not exists:
+            continue
+        head_end = xml.index(b">", start)
+        end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")
+        head, body = _SPANS.sub(b"", xml[start:head_end + 1], 1), xml[head_end + 1:end]
+        for c in columns:
+            ref = f"{col_letters(c)}{r}".encode()
+            token = b' r="' + ref + b'"'
+            at = body.find(token)
+            while at >= 0:
+                cell_start = body.rfind(b"<", 0, at)
+                m = _CELL.match(body, cell_start) if cell_start >= 0 and _CELL_START.match(body, cell_start, at) else None
+                if m:
+                    found[ref] = m.group(0)
+                    body = body[:cell_start] + body[m.end():]
+                    break
+                at = body.find(token, at + 1)
+        row = head + body
+        out.append(xml[pos:start])
+        out.append(b"" if _BARE_ROW.fullmatch(row) else row)
+        pos = end
+    out.append(xml[pos:])
+    skeleton = b"".join(out)
+    data_at = skeleton.find(b"<sheetData")
+    top = _DIMENSION_ANY.sub(b"", skeleton[:data_at], 1) if data_at >= 0 else skeleton
+    rest = skeleton[data_at:] if data_at >= 0 else b""
+    if rest.startswith(b"<sheetData></sheetData>"):
+        rest = b"<sheetData/>" + rest[len(b"<sheetData></sheetData>"):]
+    return top + rest, found
+
+
+def sheet_differences(original: bytes, written: bytes, cells: dict[tuple[int, int], object],
+                      sheet: str) -> list[str]:
+    """What the patch changed besides ``cells`` ('sheet!row N'), and the cells that do not hold what
+    was meant ('sheet!A1 not written'); [] when the written sheet is exactly the patch."""
+    before, _ = _skeleton(original, list(cells))
+    after, found = _skeleton(written, list(cells))
+    out = []
+    if before != after:
+        at = next((i for i, (x, y) in enumerate(zip(before, after)) if x != y), min(len(before), len(after)))
+        row = re.findall(rb'<row\b[^>]*?\br="(\d+)"', after[max(0, at - 20000):at])
+        out.append(f"{sheet}!row {int(row[-1]) if row else '?'}")
+    for (r, c), value in sorted(cells.items()):
+        ref = f"{col_letters(c)}{r}".encode()
+        if not _holds(found.get(ref), value.value if isinstance(value, Styled) else value):
+            out.append(f"{sheet}!{ref.decode()} not written")
+    return out
+
+
+def _holds(cell: bytes | None, value) -> bool:
+    """Whether a written cell's XML is one the patch makes, holding ``value``."""
+    if cell is None:
+        return value is None or value == ""
+    m = _WRITTEN_CELL.match(cell)
+    if m is None:
+        return False
+    if value is None or value == "":
+        return cell.endswith(b"/>")
+    if isinstance(value, bool):
+        return m.group("bool") == (b"1" if value else b"0")
+    if isinstance(value, (dt.date, dt.datetime)):
+        value = serial(value)
+    if isinstance(value, (int, float)):
+        return m.group("number") is not None and float(m.group("number")) == value
+    return m.group("text") is not None and html.unescape(m.group("text").decode("utf-8")) == str(value)
 
 
 def changed_parts(old: bytes, new: bytes, patched: str) -> list[str]:
@@ -327,36 +412,6 @@ def changed_parts(old: bytes, new: bytes, patched: str) -> list[str]:
         for name in names_a:
             if name != patched and name in names_b and a.read(name) != b.read(name):
                 out.append(name)
-    return out
-
-
-def all_cells(data: bytes) -> dict[str, list[list]]:
-    """Every cell of every sheet, as calamine reads it (for the before/after comparison)."""
-    wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    try:
-        return {name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in wb.sheet_names}
-    finally:
-        wb.close()
-
-
-def differences(before: dict, after: dict, allowed: set[tuple[str, int, int]]) -> list[str]:
-    """Cells (as 'sheet!A1') that differ outside the ``allowed`` (sheet, row, col) cells."""
-    out = []
-    for name in set(before) | set(after):
-        if name not in before or name not in after:
-            out.append(f"{name}!*")
-            continue
-        b, a = before[name], after[name]
-        for r in range(max(len(b), len(a))):
-            rb_ = b[r] if r < len(b) else []
-            ra = a[r] if r < len(a) else []
-            if rb_ == ra:
-                continue
-            for c in range(max(len(rb_), len(ra))):
-                vb = rb_[c] if c < len(rb_) else ""
-                va = ra[c] if c < len(ra) else ""
-                if vb != va and (name, r + 1, c + 1) not in allowed:
-                    out.append(f"{name}!{a1(r + 1, c + 1)}")
     return out
 
 
@@ -371,7 +426,6 @@ class SheetPatch:
     cells: dict[tuple[int, int], object]
     fingerprint: Fingerprint | None
     styled: frozenset[tuple[int, int]] = frozenset()  # new cells that take the style on their left
-    before: list[list] | None = None  # the sheet's cells as read at ``fingerprint`` (saves a re-read)
 
 
 @dataclass
@@ -386,7 +440,6 @@ class FlagWrite:
     rows: dict[int, str]
     fingerprint: Fingerprint | None
     add_header: str = ""  # the 预警 header text when the column is new
-    before: list[list] | None = None  # the sheet's cells as read at ``fingerprint`` (saves a re-read)
 
     def cells(self) -> dict[int, str]:
         cells = dict(self.rows)
@@ -397,7 +450,7 @@ class FlagWrite:
     def patch(self) -> SheetPatch:
         styled = frozenset({(self.header_row, self.column)}) if self.add_header else frozenset()
         return SheetPatch(self.path, self.display, self.sheet, {(r, self.column): v for r, v in self.cells().items()},
-                          self.fingerprint, styled, self.before)
+                          self.fingerprint, styled)
 
 
 @dataclass
@@ -484,7 +537,8 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
                 if not job.cells:
                     result.reason = "formula"
                     return result
-        before = job.before if job.before is not None else sheet_cells(original, job.sheet)
+        with zipfile.ZipFile(io.BytesIO(original)) as zf:
+            before = zf.read(part)
     except (PatchError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=str(exc)[:200]))
         result.reason = f"unsupported: {exc}"
@@ -535,13 +589,13 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
         result.reason = "changed"
         result.backup = backup
         return result
-    # every other part is byte-identical in content, so only the patched sheet's cells can differ
-    allowed = {(job.sheet, r, c) for r, c in job.cells}
+    # every other part byte-identical in content, the patched sheet byte-identical outside its cells,
+    # and each cell holding what was meant: never report a write that was not
     try:
         diff = changed_parts(original, written, part)
-        after = sheet_cells(written, job.sheet)
-        diff += differences({job.sheet: before}, {job.sheet: after}, allowed)
-        diff += _unwritten(after, job)  # and the cells must really be there: never report a write that was not
+        with zipfile.ZipFile(io.BytesIO(written)) as zf:  # read back from the disk, CRC checked
+            after = zf.read(part)
+        diff += sheet_differences(before, after, job.cells, job.sheet)
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:
@@ -559,34 +613,6 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
     result.written = True
     result.backup = backup
     return result
-
-
-def _unwritten(cells: list[list], job: SheetPatch) -> list[str]:
-    """Patched cells that do not read back as what was written."""
-    out = []
-    for (r, c), value in job.cells.items():
-        row = cells[r - 1] if r - 1 < len(cells) else []
-        got = row[c - 1] if c - 1 < len(row) else ""
-        if not _reads_as(got, value.value if isinstance(value, Styled) else value):
-            out.append(f"{job.sheet}!{a1(r, c)} not written")
-    return out
-
-
-def _reads_as(got, value) -> bool:
-    """Whether calamine's reading of a cell is the value written (a date reads as a date where its
-    style is a date format, else as its serial number)."""
-    if value is None or value == "":
-        return got in ("", None)
-    if isinstance(value, bool):
-        return got is value or got == value
-    if isinstance(value, (dt.date, dt.datetime)):
-        if isinstance(got, (dt.date, dt.datetime)):
-            return got == value if type(got) is type(value) else (
-                isinstance(got, dt.datetime) and got == dt.datetime.combine(value, dt.time()))
-        return isinstance(got, (int, float)) and abs(got - serial(value)) < 1e-9
-    if isinstance(value, (int, float)):
-        return isinstance(got, (int, float)) and not isinstance(got, bool) and got == value
-    return got == str(value)
 
 
 def _same_owner(path: Path, tmp: Path, st: os.stat_result) -> bool:

@@ -16,13 +16,22 @@ import python_calamine
 import xlsxwriter
 from conftest import rewrite_part, sha256
 
-from coordxl.writer import FlagWrite, all_cells, patch_sheet_xml, write_flags
+from coordxl.writer import FlagWrite, patch_sheet_xml, write_flags
 from coordxl.xlsxparts import Fingerprint
 
 NOW = dt.datetime(2026, 8, 20, 9, 0)
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000185d114090000000049454e44ae426082")
+
+
+def all_cells(data: bytes) -> dict[str, list[list]]:
+    """Every cell of every sheet, as calamine reads it (for the before/after comparison)."""
+    wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
+        return {name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in wb.sheet_names}
+    finally:
+        wb.close()
 
 
 def xlsxwriter_workbook(path: Path, with_flag_column: bool = True) -> None:
@@ -453,3 +462,34 @@ def test_the_quick_splice_writes_exactly_what_the_careful_walk_writes(row, value
     quick = writer.patch_sheet_xml(xml, {(2, 8): value})
     monkeypatch.setattr(writer, "_quick_splice", lambda *a: None)
     assert quick == writer.patch_sheet_xml(xml, {(2, 8): value})
+
+
+def test_a_changed_style_outside_the_flag_cells_is_caught_too(tmp_path):
+    """The read-back compares the sheet's bytes outside the patched cells, so a change no cell value
+    shows (a style index, a row's height) is a loss too, and the original comes back."""
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    before = sha256(path)
+
+    def restyle_a_cell(stage, tmp):
+        if stage == "before_replace":
+            rewrite_part(tmp, tmp, "xl/worksheets/sheet1.xml",
+                         lambda xml: re.sub(rb'<c r="A3"( s="\d+")?', b'<c r="A3" s="0"', xml, count=1)
+                         if b'<c r="A3" s="0"' not in xml else xml.replace(b'<c r="A3" s="0"', b'<c r="A3" s="1"', 1))
+    result = flag(path, {2: "受阻"}, hook=restyle_a_cell)
+    assert [f.code for f in result.findings] == ["W-LOSSY"] and "row 3" in result.findings[0].hint_en
+    assert sha256(path) == before
+
+
+def test_a_flag_cell_written_in_another_form_is_not_reported_written(tmp_path):
+    """Each patched cell must be one of the forms the patch writes, holding the text meant."""
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    before = sha256(path)
+
+    def other_text(stage, tmp):
+        if stage == "before_replace":
+            rewrite_part(tmp, tmp, "xl/worksheets/sheet1.xml", lambda xml: xml.replace("受阻".encode(), "受".encode(), 1))
+    result = flag(path, {2: "受阻"}, hook=other_text)
+    assert [f.code for f in result.findings] == ["W-LOSSY"] and "not written" in result.findings[0].hint_en
+    assert sha256(path) == before
