@@ -302,6 +302,10 @@ def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(exampl
     items = len(result.weekly.items)
     assert items > MAIL_LIST_MAX
     assert f"另有 {items - MAIL_LIST_MAX} 条，见所附周报表格" in plain and f"另有 {items - MAIL_LIST_MAX} 条" in html
+    # the aging bars are scaled to the largest count: they fit a phone's width however many tasks are late
+    import re
+    bars = [int(w) for w in re.findall(r"height:10px;width:(\d+)px", html)]
+    assert bars and max(bars) == 48 and min(bars) >= 2
     listed = [line for line in plain.splitlines() if line.startswith("- ") and " (进行中/" in line]
     assert len(listed) == MAIL_LIST_MAX
     most_behind = sorted((i.overdue for i in result.weekly.items), reverse=True)[:MAIL_LIST_MAX]
