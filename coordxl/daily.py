@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -198,13 +201,16 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     outcome = "failed"
     try:
         checking = FolderCheck(layout, today)
-        for item in checking:
-            try:
-                assessed = assess.assess_item(item, today, checking.ctx.calendar, layout.settings)
-                flags.flag(item, checking.ctx, assessed)
-                collector.add(item, checking.ctx, assessed)
-            finally:
-                item.tasks_rows = None  # the raw cells were only needed for this write
+        try:
+            for item in checking:
+                try:
+                    assessed = assess.assess_item(item, today, checking.ctx.calendar, layout.settings)
+                    flags.flag(item, checking.ctx, assessed)
+                    collector.add(item, checking.ctx, assessed)
+                finally:
+                    item.tasks_rows = None  # the raw cells were only needed to find the flag column
+        finally:
+            flags.finish()  # every write handed over is waited for and recorded, even when the pass failed
         result.report = checking.report
         result.findings = sorted(result.report.findings + result.findings, key=sort_key)
         result.reassign = collector.reassign
@@ -225,6 +231,8 @@ class Flagger:
         self.layout, self.result, self.store, self.now, self.hook = layout, result, store, now, hook
         self.settings = layout.settings
         self.lang = self.settings.lang
+        self.pool = None  # the writer process, started with the first write (False: none can be started)
+        self.pending: list = []
 
     def flag(self, item: Item, ctx: Context, assessed) -> None:
         result, store, lang, settings = self.result, self.store, self.lang, self.settings
@@ -264,25 +272,66 @@ class Flagger:
         self.write(item, column, changed, add_header)
 
     def write(self, item: Item, column: int, changed: dict[int, str], add_header: str) -> None:
-        result = self.result
+        """Hand the workbook's flags to the writer process: it writes while this process reads the next
+        workbooks; :meth:`finish` collects the outcomes in order. In this process when the machine
+        cannot start one, or a test hook watches the write."""
         job = FlagWrite(Path(item.path), item.workbook, item.tasks_sheet, column, item.tasks_header, changed,
                         item.fingerprint, add_header)
+        args = (job, self.layout.backups, self.settings["writeback.backups_keep"], self.now)
+        future = None
+        if self.hook is None and self._writer():
+            try:
+                future = self.pool.submit(write_flags, *args)
+            except BrokenProcessPool:  # the writer died (killed, out of memory): the rest is written here
+                log.warning("the flag writer process stopped; writing in this process")
+                self.pool = False
+        if future is None:
+            future = Future()
+            try:
+                future.set_result(write_flags(*args, self.hook))
+            except Exception as exc:
+                future.set_exception(exc)
+        self.pending.append((item.workbook, item.tasks_sheet, item.path, column, changed, future))
+
+    def _writer(self) -> ProcessPoolExecutor | None:
+        """The writer process, started with the first write: forked where the system can (it starts at
+        once with everything imported, as check's workers do), else spawned."""
+        if self.pool is None and self.settings["limits.workers"] != 1:
+            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                                  else "spawn")
+            try:
+                self.pool = ProcessPoolExecutor(1, mp_context=context)
+            except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
+                log.warning("writing flags in this process: %s", exc)
+                self.pool = False
+        return self.pool or None
+
+    def finish(self) -> None:
+        """Every write handed over, in the order handed over: its outcome recorded."""
+        for workbook, sheet, path, column, changed, future in self.pending:
+            self._done(workbook, sheet, path, column, changed, future)
+        self.pending.clear()
+        if self.pool:
+            self.pool.shutdown()
+        self.pool = None
+
+    def _done(self, workbook: str, sheet: str, path, column: int, changed: dict[int, str], future) -> None:
+        result = self.result
         try:
-            outcome = write_flags(job, self.layout.backups, self.settings["writeback.backups_keep"], self.now,
-                                  self.hook)
-        except Exception as exc:  # never let one workbook stop the run
-            log.exception("writing flags into %s failed", item.path)
-            result.skipped.append((item.workbook, f"error: {exc}"))
+            outcome = future.result()
+        except Exception as exc:  # never let one workbook stop the run (a writer that died: written next run)
+            log.error("writing flags into %s failed", path, exc_info=exc)
+            result.skipped.append((workbook, f"error: {exc}"))
             return
         result.findings.extend(outcome.findings)
         if outcome.written:
             written = {r: v for r, v in changed.items() if r not in outcome.formula_rows}
-            result.written.append(item.workbook)
+            result.written.append(workbook)
             result.cells_written += len(written)
-            self.store.record_flags(item.workbook, item.tasks_sheet,
-                                    {f"{col_letters(column)}{r}": v for r, v in written.items()}, self.now)
+            self.store.record_flags(workbook, sheet, {f"{col_letters(column)}{r}": v for r, v in written.items()},
+                                    self.now)
         else:
-            result.skipped.append((item.workbook, outcome.reason))
+            result.skipped.append((workbook, outcome.reason))
 
 
 def remind(result: DailyResult, collector: notify.Collector, layout: Layout, today: dt.date, now: dt.datetime,

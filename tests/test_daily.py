@@ -141,3 +141,66 @@ def test_a_rerun_the_same_day_records_a_workbook_changed_in_between(example_root
     assert after[(launch, task)]["status"] == "done" and after[(launch, task)]["state"] == "done"
     assert {k: v for k, v in after.items() if k != (launch, task)} == {
         k: v for k, v in before.items() if k != (launch, task)}
+
+
+# --- the writer process: flags are written while the next workbooks are read ---------------------
+
+def _copies(root, n=8):
+    import shutil
+    for k in range(n):
+        shutil.copy(root / "进行中" / "Q3新品上市推广.xlsx", root / "进行中" / f"副本{k}.xlsx")
+
+
+def _cells(root):
+    import python_calamine
+    out = {}
+    for path in sorted((root / "进行中").glob("*.xlsx")):
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        out[path.name] = {name: book.get_sheet_by_name(name).to_python() for name in book.sheet_names}
+    return out
+
+
+def test_the_writer_process_writes_exactly_what_one_process_writes(example_root, tmp_path):
+    import shutil
+    _copies(example_root)
+    alone = tmp_path / "alone"
+    shutil.copytree(example_root, alone)
+    config = alone / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("workers = 0", "workers = 1"), encoding="utf-8")
+    beside, one = run_daily(example_root, TODAY, NOW), run_daily(alone, TODAY, NOW)
+    assert beside.cells_written == one.cells_written > 0 and beside.written == one.written
+    assert [(f.code, f.workbook, f.cell) for f in beside.findings] == [(f.code, f.workbook, f.cell) for f in one.findings]
+    assert _cells(example_root) == _cells(alone)
+    assert flags(example_root) == EXPECTED
+
+
+def test_a_writer_process_that_dies_loses_nothing_and_the_next_run_writes_the_rest(example_root, monkeypatch):
+    """Killed (out of memory, an administrator): the workbooks it had not finished are told as skipped
+    and left as they were, the rest are written in the job's own process, and the next run completes."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from coordxl import daily
+
+    _copies(example_root)
+    before = _cells(example_root)
+
+    def killed_writer(self):
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            self.pool.submit(os._exit, 9)  # the writer process dies before it writes anything
+        return self.pool or None
+
+    with monkeypatch.context() as m:
+        m.setattr(daily.Flagger, "_writer", killed_writer)
+        first = run_daily(example_root, TODAY, NOW)
+    errors = [w for w, why in first.skipped if why.startswith("error")]
+    assert errors and set(errors) | set(first.written) >= {f"进行中/副本{k}.xlsx" for k in range(8)}
+    after = _cells(example_root)
+    for name in errors:  # what the dead writer held is untouched
+        assert after[name.split("/")[-1]] == before[name.split("/")[-1]]
+    second = run_daily(example_root, TODAY, NOW)
+    assert set(second.written) == set(errors)
+    for k in range(8):
+        assert flags(example_root, f"副本{k}") == EXPECTED
