@@ -186,6 +186,18 @@ class Store:
                              f"folder this user may write") from None
 
     def _open(self) -> None:
+        """Bring the schema up to date and switch to WAL. Two runs opening a new state.db at the same
+        instant can meet SQLite's deadlock guard ('database is locked' at once, without waiting):
+        the later one tries again."""
+        for attempt in range(6):
+            try:
+                return self._open_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 5:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+    def _open_once(self) -> None:
         with closing(self._connect()) as db:
             db.isolation_level = None  # explicit transactions: each migration is all or nothing
             version = db.execute("PRAGMA user_version").fetchone()[0]
