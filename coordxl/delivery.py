@@ -68,17 +68,11 @@ class Delivery:
     unknown: list[tuple[object, str]] = dc_field(default_factory=list)  # never repeated without --resend
     broken: dict[str, str] = dc_field(default_factory=dict)  # courier name -> why nothing went through it
 
-    def __iadd__(self, other: "Delivery") -> "Delivery":
-        for name in ("sent", "skipped", "failed", "held", "refused", "refused_recipients", "unknown"):
-            getattr(self, name).extend(getattr(other, name))
-        self.broken.update(other.broken)
-        return self
-
 
 MAX_RECONNECTS = 2
 
 
-def deliver(parcels: Iterable, courier_for: Courier | Callable[[object], Courier], store: Store, today: dt.date,
+def deliver(parcels: Iterable[Parcel], courier_for: Courier | Callable[[Parcel], Courier], store: Store, today: dt.date,
             now: dt.datetime, resend: bool = False, cap: int | None = None, repeat_unknown: bool = False
             ) -> Delivery:
     """Send each parcel once.

@@ -61,6 +61,18 @@ def from_serial(value: float) -> dt.datetime | None:
     return EXCEL_EPOCH + dt.timedelta(days=float(value))
 
 
+def to_serial(value: dt.date | dt.datetime) -> float | int:
+    """A date as Excel stores it (the inverse of from_serial): days since 1899-12-30, the time as a fraction.
+
+    >>> to_serial(dt.date(2026, 8, 20)), to_serial(dt.datetime(2026, 8, 20, 18))
+    (46254, 46254.75)
+    """
+    if not isinstance(value, dt.datetime):
+        return (value - EXCEL_EPOCH.date()).days
+    delta = value.replace(tzinfo=None) - EXCEL_EPOCH
+    return delta.days + delta.seconds / 86400 if delta.seconds else delta.days
+
+
 def _split_datetime(s: str) -> tuple[str, str]:
     """'2026/7/8 14:00' -> ('2026/7/8', '14:00'); '7月8日14:00' -> ('7月8日', '14:00')."""
     m = re.match(r"^(.*?[日号])\s*(.+)$", s)

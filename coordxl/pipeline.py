@@ -236,12 +236,6 @@ class FolderCheck:
         self.ctx = Context(today, WorkCalendar.from_settings(settings), settings, self.roster)
         self.report = Report(today, [], roster=self.roster)
 
-    def run(self) -> Report:
-        """The whole pass, for its report alone."""
-        for _ in self:
-            pass
-        return self.report
-
     def __iter__(self) -> Iterator[Item]:
         layout, ctx, report, found = self.layout, self.ctx, self.report, self._found
         settings = layout.settings
@@ -283,11 +277,6 @@ class FolderCheck:
         if ctx.calendar.guessed_years:
             found.append(finding("W-CALENDAR", "coordxl.toml", year=year_span(ctx.calendar.guessed_years)))
         report.findings = sorted((f for f in found if self.selection.wants(f.code)), key=sort_key)
-
-
-def items_of(layout: Layout, today: dt.date, selection: Selection = Selection()) -> FolderCheck:
-    """The pass the jobs loop over: ``for item in (checking := items_of(layout, today)): …``."""
-    return FolderCheck(layout, today, selection, items=True)
 
 
 class _Run:

@@ -34,6 +34,7 @@ from typing import Callable
 
 from .findings import Finding, finding
 from .layout import fit_bytes
+from .normalize import to_serial
 from .xlsxparts import (
     _CELL,
     _CELL_REF,
@@ -64,21 +65,6 @@ class Styled:
     style: int
 
 
-EXCEL_EPOCH = dt.datetime(1899, 12, 30)
-
-
-def serial(value: dt.date | dt.datetime) -> float | int:
-    """A date as Excel stores it: days since 1899-12-30 (1900 date system), the time as a fraction.
-
-    >>> serial(dt.date(2026, 8, 20)), serial(dt.datetime(2026, 8, 20, 18))
-    (46254, 46254.75)
-    """
-    if not isinstance(value, dt.datetime):
-        return (value - EXCEL_EPOCH.date()).days
-    delta = value.replace(tzinfo=None) - EXCEL_EPOCH
-    return delta.days + delta.seconds / 86400 if delta.seconds else delta.days
-
-
 def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
     """One cell's XML: text as an inline string, a number or a date as a value, '' or None empty."""
     if isinstance(value, Styled):
@@ -90,7 +76,7 @@ def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
     if isinstance(value, bool):
         return head + b' t="b"><v>' + (b"1" if value else b"0") + b"</v></c>"
     if isinstance(value, (dt.date, dt.datetime)):
-        value = serial(value)
+        value = to_serial(value)
     if isinstance(value, (int, float)):
         if value != value or value in (float("inf"), float("-inf")):
             raise PatchError(f"{ref}: {value} is not a number a cell can hold")
@@ -102,8 +88,10 @@ def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
 
 
 _ROW_OPEN = re.compile(rb"<row\b[^>]*>")
-def _patch_row(row_xml: bytes, row_no: int, col: int, value: str, style_from_left: bool = False) -> bytes:
-    """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to an inline string (or clear it).
+
+
+def _patch_row(row_xml: bytes, row_no: int, col: int, value, style_from_left: bool = False) -> bytes:
+    """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to a value (see _inline_cell; '' clears).
 
     ``style_from_left``: a new cell takes the style of the cell to its left (a re-added header).
     """
@@ -159,7 +147,7 @@ def _close_row(head_bytes: bytes, self_closing: bool, new_body: bytes, col: int)
 _CELL_START = re.compile(rb"<c(?:\s[^>]*)?\Z")  # a cell's tag from its '<' up to a position inside it
 
 
-def _quick_splice(body: bytes, ref: str, col: int, value: str) -> bytes | None:
+def _quick_splice(body: bytes, ref: str, col: int, value) -> bytes | None:
     """The common cases without walking the row cell by cell: the flag cell is there (found by its
     reference inside a cell tag), or the row ends before its column (the new cell goes last). None:
     anything else (the careful walk decides). A cell is never overwritten if it holds a formula."""
@@ -398,7 +386,7 @@ def _holds(cell: bytes | None, value) -> bool:
     if isinstance(value, bool):
         return m.group("bool") == (b"1" if value else b"0")
     if isinstance(value, (dt.date, dt.datetime)):
-        value = serial(value)
+        value = to_serial(value)
     if isinstance(value, (int, float)):
         return m.group("number") is not None and float(m.group("number")) == value
     return m.group("text") is not None and html.unescape(m.group("text").decode("utf-8")) == str(value)
