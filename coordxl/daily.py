@@ -221,6 +221,7 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     finally:
         if store:
             store.finish_run(run_id, outcome, result.counts(), now)
+            store.close()
     return result
 
 

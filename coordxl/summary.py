@@ -668,4 +668,5 @@ def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transpor
             "week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
             "mails_sent": len(delivery.sent) if delivery else 0,
             "mails_failed": len(delivery.failed) if delivery else 0}, now)
+        store.close()
     return WeeklyResult(weekly, mails, delivery, post_delivery)
