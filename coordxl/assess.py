@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from . import schema
 from .calendar import WorkCalendar
 from .messages import MESSAGES, text
-from .model import Item, Row
+from .model import Item, Row, Rows
 from .settings import Settings
 
 OVERDUE = "overdue"
@@ -89,18 +89,23 @@ def is_own_flag(value: str) -> bool:
 
 
 def assess_task(row: Row, today: dt.date, calendar: WorkCalendar, settings: Settings) -> TaskState:
-    values = row.values  # hot path: every task of every workbook, every run
-    status = values.get("status")
+    values = row.values
+    invalid = row.extra.get("invalid")
+    fields = tuple(k for k in STATE_FIELDS if k in invalid) if invalid else ()
+    return _assess(values.get("status"), fields, values.get("due"), values.get("updated_on"), today, calendar,
+                   settings)
+
+
+def _assess(status, fields: tuple[str, ...], due, updated, today: dt.date, calendar: WorkCalendar,
+            settings: Settings) -> TaskState:
+    """A task's state from what it depends on: its status, the state fields that cannot be read, its
+    due date and last update."""
     if status == "done":
         return TaskState(DONE)
     if status == "cancelled":
         return TaskState(CANCELLED)
-    invalid = row.extra.get("invalid")
-    if invalid:
-        fields = tuple(k for k in STATE_FIELDS if k in invalid)
-        if fields:
-            return TaskState(INVALID, 0, fields)
-    due = values.get("due")
+    if fields:
+        return TaskState(INVALID, 0, fields)
     if isinstance(due, dt.date):
         if due < today:
             # due on a Saturday and checked on Monday is one working day late, never zero
@@ -115,7 +120,6 @@ def assess_task(row: Row, today: dt.date, calendar: WorkCalendar, settings: Sett
             return TaskState(DUE_SOON, ahead, (), holiday)
     if status == "blocked":
         return TaskState(BLOCKED)
-    updated = values.get("updated_on")
     if status == "in_progress" and isinstance(updated, dt.date) and updated < today:
         idle = calendar.count(updated, today)
         if idle >= settings["rules.stale_workdays"]:
@@ -154,12 +158,52 @@ def pending_resources(item: Item, today: dt.date, calendar: WorkCalendar, settin
     return out
 
 
-def assess_item(item: Item, today: dt.date, calendar: WorkCalendar, settings: Settings) -> list[tuple[Row, TaskState]]:
+class Assessed:
+    """Tasks with their states, column by column: ``rows`` (model.Rows) and ``states``, one per row.
+
+    Iterating gives (Row, TaskState) pairs, making every Row; the daily job reads the columns
+    instead and makes a Row only for a task someone is reminded of.
+    """
+
+    def __init__(self, rows: Rows, states: list[TaskState]):
+        self.rows, self.states = rows, states
+
+    def __iter__(self):
+        return zip(self.rows, self.states)
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+def assess_rows(rows: Rows, today: dt.date, calendar: WorkCalendar, settings: Settings) -> list[TaskState]:
+    """:func:`assess_task` for every row of a table, read column by column. A state depends only on the
+    status, due date, last update and which of those cannot be read: rows alike share one answer
+    (a 50,000-row ledger has a few hundred distinct ones)."""
+    memo: dict = {}
+    out = []
+    for status, due, updated, invalid in zip(rows.column("status"), rows.column("due"), rows.column("updated_on"),
+                                             rows.extra_column("invalid")):
+        fields = tuple(k for k in STATE_FIELDS if k in invalid) if invalid else ()
+        key = (status, due, updated, fields)
+        try:
+            state = memo.get(key)
+        except TypeError:  # a value that cannot be a key (never made by normalize, but cheap to allow)
+            key, state = None, None
+        if state is None:
+            state = _assess(status, fields, due, updated, today, calendar, settings)
+            if key is not None:
+                memo[key] = state
+        out.append(state)
+    return out
+
+
+def assess_item(item: Item, today: dt.date, calendar: WorkCalendar, settings: Settings) -> Assessed:
     """Every task of the item's own tracker with its state (a ledger's rows are assessed with the ledger).
 
     Nothing when the workbook has several tracker sheets and none is named exactly: which one is
     current is unknown, so nothing is flagged or reminded (the initiator is told to fix it).
     """
     if "tasks" in item.ambiguous:
-        return []
-    return [(row, assess_task(row, today, calendar, settings)) for row in item.own]
+        return Assessed(Rows(), [])
+    own = item.own
+    return Assessed(own, assess_rows(own, today, calendar, settings))

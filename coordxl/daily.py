@@ -3,6 +3,9 @@ per person, one post per chat group and the administrator's health list, each se
 
 Each workbook is flagged as soon as it has been read and validated, so a run's
 memory does not grow with the folder and one bad workbook never stops the rest.
+On a folder big enough for check's worker processes, each worker does the whole
+per-workbook part (validate, assess, snapshot, write the flags, gather what needs
+reminding) and this process only merges, then builds and sends the mail.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .findings import Finding, finding, sort_key
 from .layout import Layout
 from .lock import job_lock
 from .messages import both, text
-from .model import Item, task_key
+from .model import Item, key_of
 from .pipeline import FolderCheck, Report
 from .rules import Context, task_sources
 from .store import Store
@@ -66,6 +69,17 @@ class DailyResult:
     post_delivery: Delivery | None = None  # the group posts
     admin_delivery: Delivery | None = None
 
+    def merge(self, part: "DailyResult") -> None:
+        """Add what a worker did on its workbooks (the flag half of a run) to this run's result."""
+        self.states.update(part.states)
+        self.untracked_actions.update(part.untracked_actions)
+        self.planned += part.planned
+        self.written += part.written
+        self.cells_written += part.cells_written
+        self.skipped += part.skipped
+        self.findings += part.findings
+        self.pending_resources += part.pending_resources
+
     @property
     def failed_sends(self) -> int:
         return len(self.delivery.failed) if self.delivery else 0
@@ -101,15 +115,17 @@ class DailyResult:
         }
 
 
-def desired_flags(assessed, lang: str) -> tuple[dict[int, str], dict[int, str], Counter]:
+def desired_flags(assessed: assess.Assessed, lang: str) -> tuple[dict[int, str], dict[int, str], Counter]:
     """(row → wanted flag text, row → current text, states) for the item's own tracker rows."""
-    wanted, current, states = {}, {}, Counter()
-    for row, state in assessed:
-        states[state.state] += 1
-        wanted[row.row] = state.flag(lang)
-        raw = row.raw.get("flag")
-        current[row.row] = "" if raw in (None, "") else str(raw).strip()
-    return wanted, current, states
+    texts: dict[assess.TaskState, str] = {}  # a few distinct states among thousands of rows
+    wanted, current = {}, {}
+    for r, state, raw in zip(assessed.rows.rownums, assessed.states, assessed.rows.raw_column("flag")):
+        flag = texts.get(state)
+        if flag is None:
+            flag = texts[state] = state.flag(lang)
+        wanted[r] = flag
+        current[r] = "" if raw in (None, "") else str(raw).strip()
+    return wanted, current, Counter(state.state for state in assessed.states)
 
 
 def free_column(rows: list[list] | None, width: int) -> int | None:
@@ -145,19 +161,19 @@ def _should_show(flag: str) -> tuple[str, str] | str:
     return both("flag.should_show", flag=flag) if flag else ""
 
 
-def snapshot_rows(assessed) -> list[tuple]:
+def snapshot_rows(assessed: assess.Assessed) -> list[tuple]:
+    rows = assessed.rows
     out, seen = [], set()
-    for row, state in assessed:
-        key = task_key(row)
+    for r, ident, name, department, owner, due, done, status, state in zip(
+            rows.rownums, rows.column("id"), rows.column("task"), rows.column("department"), rows.column("owner"),
+            rows.column("due"), rows.column("done_on"), rows.column("status"), assessed.states):
+        key = key_of(ident, name, r)
         if key in seen:
             continue  # a repeated 编号 is a finding already; keep the first
         seen.add(key)
-        v = row.values
-        due, done = v.get("due"), v.get("done_on")
-        out.append((key, str(v.get("id") or ""), str(v.get("task") or ""), str(v.get("department") or ""),
-                    str(v.get("owner") or ""), due.isoformat() if isinstance(due, dt.date) else None,
-                    done.isoformat() if isinstance(done, dt.date) else None, v.get("status"), state.state,
-                    state.days))
+        out.append((key, str(ident or ""), str(name or ""), str(department or ""), str(owner or ""),
+                    due.isoformat() if isinstance(due, dt.date) else None,
+                    done.isoformat() if isinstance(done, dt.date) else None, status, state.state, state.days))
     return out
 
 
@@ -200,15 +216,17 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     flags = Flagger(layout, result, store, now, hook)
     outcome = "failed"
     try:
-        checking = FolderCheck(layout, today)
+        # a test's hook watches each write: then every workbook is done here
+        checking = FolderCheck(layout, today, work=ItemWork(now, dry_run), workers=1 if hook else None)
         try:
-            for item in checking:
-                try:
-                    assessed = assess.assess_item(item, today, checking.ctx.calendar, layout.settings)
-                    flags.flag(item, checking.ctx, assessed)
-                    collector.add(item, checking.ctx, assessed)
-                finally:
-                    item.tasks_rows = None  # the raw cells were only needed to find the flag column
+            for item, done in checking:
+                # action items no task names: the ledgers' tasks count, so this is done here
+                result.untracked_actions.update(untracked_actions(item, checking.ctx))
+                if done is None:  # validated in this process
+                    work_on(item, checking.ctx, flags, collector)
+                else:
+                    result.merge(done[0])
+                    collector.merge(done[1])
         finally:
             flags.finish()  # every write handed over is waited for and recorded, even when the pass failed
         result.report = checking.report
@@ -225,14 +243,52 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     return result
 
 
+def work_on(item: Item, ctx: Context, flags: "Flagger", collector: notify.Collector) -> None:
+    """One item's part of the daily run: assess its tasks, snapshot and flag them, note what needs reminding."""
+    try:
+        assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
+        flags.flag(item, ctx, assessed)
+        collector.add(item, ctx, assessed)
+    finally:
+        item.tasks_rows = None  # the raw cells were only needed to find the flag column
+
+
+@dataclass
+class ItemWork:
+    """A daily run's work on one item in a check worker (pipeline.FolderCheck's ``work``): assess,
+    snapshot, plan and write its flags, gather what needs reminding. It returns (the run's result
+    for this item, its reminder notes) for this process to merge."""
+
+    now: dt.datetime
+    dry_run: bool
+    store: Store | None = None  # the worker's own connection, opened with its first item
+
+    def __getstate__(self) -> dict:  # spawned workers get no connection; they open their own
+        return {**self.__dict__, "store": None}
+
+    def __call__(self, item: Item, layout: Layout, ctx: Context) -> tuple[DailyResult, tuple]:
+        if self.store is None and not self.dry_run:
+            self.store = layout.open_store()
+        result = DailyResult(ctx.today, self.dry_run)
+        collector = notify.Collector(layout.settings)
+        flags = Flagger(layout, result, self.store, self.now, writer=False)  # a worker writes its own
+        try:
+            work_on(item, ctx, flags, collector)
+        finally:
+            flags.finish()
+        return result, collector.notes()
+
+
 class Flagger:
     """The 预警 half of a daily run: each item's flags worked out, planned, and written (or not)."""
 
-    def __init__(self, layout: Layout, result: DailyResult, store: Store | None, now: dt.datetime, hook=None):
+    def __init__(self, layout: Layout, result: DailyResult, store: Store | None, now: dt.datetime, hook=None,
+                 writer: bool = True):
         self.layout, self.result, self.store, self.now, self.hook = layout, result, store, now, hook
         self.settings = layout.settings
         self.lang = self.settings.lang
-        self.pool = None  # the writer process, started with the first write (False: none can be started)
+        # the writer process, started with the first write (False: none, writes are done here)
+        self.pool = None if writer else False
         self.pending: list = []
 
     def flag(self, item: Item, ctx: Context, assessed) -> None:
@@ -241,7 +297,6 @@ class Flagger:
             store.save_snapshot(ctx.today, item.workbook, snapshot_rows(assessed))
         wanted, current, states = desired_flags(assessed, lang)
         result.states.update(states)
-        result.untracked_actions.update(untracked_actions(item, ctx))
         result.pending_resources += len(assess.pending_resources(item, ctx.today, ctx.calendar, settings))
         if "tasks" in item.ambiguous:
             result.skipped.append((item.workbook, "ambiguous_sheet"))

@@ -108,6 +108,14 @@ class Rows:
         col = self.colmaps[i].get(key)
         return a1(self.rownums[i], col) if col else f"A{self.rownums[i]}"
 
+    def row(self, i: int) -> Row:
+        """Row ``i`` alone, without making the others (see :meth:`rows`)."""
+        if self._rows is not None:
+            return self._rows[i]
+        return Row(self.sheets[i], self.rownums[i], {k: col[i] for k, col in self.values.items()}, {},
+                   {k: col[i] for k, col in self.raw.items()}, {k: col[i] for k, col in self.extra.items()},
+                   self.colmaps[i])
+
     def rows(self) -> list[Row]:
         if self._rows is None:
             vkeys, rkeys, xkeys = list(self.values), list(self.raw), list(self.extra)
@@ -784,4 +792,9 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
 def task_key(row) -> str:
     """A task's identity across runs: its 编号 (survives sorting and inserted rows), else its name."""
     v = row.values
-    return f"id:{v['id']}" if v.get("id") else f"task:{v.get('task') or row.row}"
+    return key_of(v.get("id"), v.get("task"), row.row)
+
+
+def key_of(ident, name, row: int) -> str:
+    """:func:`task_key` from a task's 编号, name and row number (a table read column by column)."""
+    return f"id:{ident}" if ident else f"task:{name or row}"

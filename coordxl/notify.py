@@ -110,13 +110,26 @@ class Collector:
         self.pending: list[PendingNote] = []
         self.reassign: list[TaskNote] = []  # open tasks whose owner has left (roster: 在职 = 否)
         self.boards: dict = {}  # workbook -> channels.Board: what the item's chat group is told
+        self._ahead: dict = {}  # due date -> (working days ahead, its working day): today is one day
+
+    def notes(self) -> tuple:
+        """What was gathered, without the settings: a worker sends it back to the run (see merge)."""
+        return self.tasks, self.items, self.pending, self.reassign, self.boards
+
+    def merge(self, notes: tuple) -> None:
+        tasks, items, pending, reassign, boards = notes
+        self.tasks += tasks
+        self.items.update(items)
+        self.pending += pending
+        self.reassign += reassign
+        self.boards.update(boards)
 
     def wants(self, state: assess.TaskState) -> bool:
         if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
             return True
         return state.state == assess.DUE_SOON and state.days in self.settings["reminders.lead_workdays"]
 
-    def add(self, item: Item, ctx: Context, assessed=None) -> None:
+    def add(self, item: Item, ctx: Context, assessed: assess.Assessed | None = None) -> None:
         path = str(item.path or item.workbook)
         self.items[item.workbook] = ItemNote(item.workbook, path, item.topic, item.initiator or "",
                                              item.decision_maker or "")
@@ -127,29 +140,32 @@ class Collector:
         board = None
         if self.settings.channels:
             board = self.boards[item.workbook] = Board(item.workbook, item.topic, item.group)
-        for row, state in assessed:
-            v = row.values
+        rows = assessed.rows  # column by column: a Row is made only for a task someone is told about
+        ids, names, people, dues, statuses = (rows.column(k) for k in ("id", "task", "owner", "due", "status"))
+        percents = rows.extra_column("percent")
+        for i, state in enumerate(assessed.states):
             if board is not None and state.state in BOARD_STATES:
-                board.tasks.append((state.state, state.days, str(v.get("id") or ""), str(v.get("task") or ""),
-                                    tuple(owners(v.get("owner"))), v.get("due")))
+                board.tasks.append((state.state, state.days, str(ids[i] or ""), str(names[i] or ""),
+                                    tuple(owners(people[i])), dues[i]))
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
-                due = v.get("due")
-                if v.get("status") not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
-                    work_due = ctx.calendar.last_workday(due)  # lead times count back from it
-                    ahead = ctx.calendar.count(ctx.today, work_due)
-                    if ahead in lead:
-                        state = assess.TaskState(assess.DUE_SOON, ahead, (), due if work_due != due else None)
+                due = dues[i]
+                if statuses[i] not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
+                    ahead = self._ahead.get(due)
+                    if ahead is None:
+                        work_due = ctx.calendar.last_workday(due)  # lead times count back from it
+                        ahead = self._ahead[due] = (ctx.calendar.count(ctx.today, work_due), work_due)
+                    if ahead[0] in lead:
+                        state = assess.TaskState(assess.DUE_SOON, ahead[0], (), due if ahead[1] != due else None)
             wanted = self.wants(state)
             if not wanted and (state.state in CLOSED or not gone):
                 continue
-            percent = row.extra.get("percent")
-            for owner in owners(v.get("owner")):  # '周杰、赵敏': each owner is reminded and escalated
+            for owner in owners(people[i]):  # '周杰、赵敏': each owner is reminded and escalated
                 departed = owner in gone and state.state not in CLOSED
                 if wanted or departed:
-                    note = TaskNote(item.workbook, path, item.topic, row.sheet, row.cell("task"),
-                                    str(v.get("id") or ""), str(v.get("task") or ""), owner, v.get("due"),
-                                    state.state, state.days, state.holiday, percent)
+                    note = TaskNote(item.workbook, path, item.topic, rows.sheets[i], rows.cell(i, "task"),
+                                    str(ids[i] or ""), str(names[i] or ""), owner, dues[i], state.state, state.days,
+                                    state.holiday, percents[i])
                     (self.reassign if departed else self.tasks).append(note)
         for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
             self.pending.append(PendingNote(item.workbook, path, item.topic, str(p.row.get("id") or ""), p.step,

@@ -225,29 +225,39 @@ class FolderCheck:
     workbooks over ``workers`` processes (default: the ``limits.workers`` setting) while this process
     reads the ledgers; the findings are the same either way. ``progress`` is called with each
     workbook's path and the number of workbooks.
+
+    ``work(item, layout, ctx)``, a picklable callable, spreads a job's own per-workbook work over the
+    same processes: each worker runs it on the items it validated, right after their rules, and sends
+    back what it returns. Iterating then yields ``(item, done)`` pairs: ``done`` is what ``work``
+    returned in a worker, and ``item`` what the ledger rules read of the item there (request,
+    meetings, retrospective form; the tasks' id, status and source, the ledgers' rows joined); or,
+    where the item was validated in this process (too few workbooks, one worker, or a worker that
+    died), the whole item and ``done`` None: the caller does the work itself.
     """
 
     def __init__(self, layout: Layout, today: dt.date, selection: Selection = Selection(), items: bool = True,
-                 workers: int | None = None, progress: Callable[[Path, int], None] | None = None):
+                 workers: int | None = None, progress: Callable[[Path, int], None] | None = None,
+                 work: Callable | None = None):
         self.layout, self.today, self.selection, self.items = layout, today, selection, items
-        self.workers, self.progress = workers, progress
+        self.workers, self.progress, self.work = workers, progress, work
         settings = layout.settings
         self.roster, self._found = load_folder_roster(layout)
         self.ctx = Context(today, WorkCalendar.from_settings(settings), settings, self.roster)
         self.report = Report(today, [], roster=self.roster)
 
-    def __iter__(self) -> Iterator[Item]:
+    def __iter__(self) -> Iterator:
         layout, ctx, report, found = self.layout, self.ctx, self.report, self._found
         settings = layout.settings
         paths = scan(layout)
         first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]
         rest = [p for p in paths if p not in set(first)]
-        run = _Run(layout, self.roster, ctx, self.selection)
+        run = _Run(layout, self.roster, ctx, self.selection, self.work)
         whole = self.items  # else only findings and counts are kept of each item
         count = _worker_count(settings["limits.workers"] if self.workers is None else self.workers, len(rest))
         # workers start on the items at once; the ledgers are read here meanwhile (the ledger rules of
         # the items the workers send back are run here, once every ledger is known)
-        parallel = _in_processes(run, rest, count) if count > 1 and not whole else None
+        spread = count > 1 and (not whole or self.work is not None)
+        parallel = _in_processes(run, rest, count) if spread else None
         report.workers = count if parallel else 1
         # in one process, ledgers come first: the items they name need their rows
         ledgers = [(p, _Outcome.of(*run.validate(p), whole=whole)) for p in first]
@@ -270,7 +280,9 @@ class FolderCheck:
             report.item_count += 1
             report.task_count += outcome.own_tasks
             report.skipped_rows += outcome.skipped_rows
-            if outcome.item is not None:
+            if self.work is not None and (outcome.item is not None or outcome.for_ledgers is not None):
+                yield (outcome.item, None) if outcome.item is not None else (outcome.for_ledgers, outcome.done)
+            elif outcome.item is not None:
                 yield outcome.item
         found = _recheck_for_late_ledgers(late, done, found, layout, self.roster, ctx, self.selection)
         ctx.calendar.is_workday(self.today)
@@ -282,8 +294,9 @@ class FolderCheck:
 class _Run:
     """What validating one workbook needs from its run: the folder, roster, rules, ledgers, memo."""
 
-    def __init__(self, layout: Layout, roster: Roster, ctx: Context, selection: Selection):
-        self.layout, self.roster, self.ctx, self.selection = layout, roster, ctx, selection
+    def __init__(self, layout: Layout, roster: Roster, ctx: Context, selection: Selection,
+                 work: Callable | None = None):
+        self.layout, self.roster, self.ctx, self.selection, self.work = layout, roster, ctx, selection, work
         self.ledgers = _Ledgers()
         self.memo: dict = {}  # conversions shared by the run's workbooks
 
@@ -329,6 +342,7 @@ class _Outcome:
     guessed_years: set[int] = dc_field(default_factory=set)
     for_ledgers: Item | None = None  # from a worker: what the ledger rules read of the item, run here
     skipped_rows: int = 0
+    done: object = None  # from a worker: what the job's own work on the item returned
 
     @classmethod
     def of(cls, item: Item | None, findings: list[Finding], whole: bool = True,
@@ -363,7 +377,7 @@ def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Pa
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     try:
         pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
-                                   initargs=(str(run.layout.root), run.ctx.today, run.selection))
+                                   initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
         results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
     except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
         log.warning("checking in one process: %s", exc)
@@ -378,17 +392,18 @@ def _collect(pool: ProcessPoolExecutor, results: Iterator[_Outcome], run: _Run, 
     try:
         for path, outcome in zip(paths, results):
             run.ctx.calendar.guessed_years |= outcome.guessed_years
-            if outcome.for_ledgers is not None:
-                outcome.findings += run.ledger_rules(outcome.for_ledgers)
-                outcome.for_ledgers = None
-            elif outcome.ledger:
+            if outcome.ledger:
                 run.ledgers.add(outcome.ledger_tasks)  # a ledger found by its labels, in a worker
+            elif outcome.for_ledgers is not None:
+                outcome.findings += run.ledger_rules(outcome.for_ledgers)
+                if run.work is None:
+                    outcome.for_ledgers = None
             done += 1
             yield path, outcome
     except BrokenProcessPool as exc:  # a worker died (killed, out of memory): finish here
         log.warning("a check worker stopped (%s); checking the rest in this process", exc)
-        for path in paths[done:]:
-            yield path, _Outcome.of(*run.validate(path), whole=False)
+        for path in paths[done:]:  # with a job's work: the whole items, for the job to work on here
+            yield path, _Outcome.of(*run.validate(path), whole=run.work is not None)
     finally:
         pool.shutdown(cancel_futures=True)
 
@@ -396,14 +411,15 @@ def _collect(pool: ProcessPoolExecutor, results: Iterator[_Outcome], run: _Run, 
 _WORKER: _Run | None = None
 
 
-def _worker_start(root: str, today: dt.date, selection: Selection) -> None:
+def _worker_start(root: str, today: dt.date, selection: Selection, work: Callable | None = None) -> None:
     """A worker validates items without the ledgers (the parent reads them meanwhile): every rule
-    but the ledger rules, which the parent runs on what ``_for_ledgers`` keeps of each item."""
+    but the ledger rules, which the parent runs on what ``_for_ledgers`` keeps of each item; then
+    the job's ``work`` on each item, if any."""
     global _WORKER
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
     _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings,
-                                           roster), _without(ledger_rules(), selection))
+                                           roster), _without(ledger_rules(), selection), work)
 
 
 def _worker_validate(path: Path) -> _Outcome:
@@ -419,6 +435,10 @@ def _worker_validate(path: Path) -> _Outcome:
     outcome = _Outcome.of(item, findings, whole=False, guessed_years=run.ctx.calendar.guessed_years - before)
     if item is not None and not item.ledger:
         outcome.for_ledgers = _for_ledgers(item)
+    if item is not None and run.work is not None:
+        outcome.done = run.work(item, run.layout, run.ctx)
+        if outcome.for_ledgers is None:  # a ledger's own tasks: the job hears of it like any item
+            outcome.for_ledgers = _for_ledgers(item)
     return outcome
 
 

@@ -54,3 +54,26 @@ def test_pending_resource_requests():
     pending = pending_resources(item, D(2026, 8, 20), WorkCalendar(), Settings.defaults())
     assert [(p.row["id"], p.step, p.waiting, p.days) for p in pending] == [
         ("R1", "review", "李娜", 8), ("R3", "approval", "王海", 7)]
+
+
+def test_a_table_assessed_column_by_column_gets_each_row_s_own_state():
+    """assess_rows shares one answer among rows alike: every row still gets exactly assess_task's state,
+    whatever mix of statuses, dates, numbers where dates belong and unreadable fields the table has."""
+    import itertools
+
+    from coordxl.assess import assess_rows
+    from coordxl.model import Rows
+
+    statuses = ["in_progress", "not_started", "blocked", "done", "cancelled", None]
+    dues = [D(2026, 8, 14), D(2026, 8, 20), D(2026, 8, 22), D(2026, 8, 24), D(2026, 9, 30), 46000, "下周", None]
+    updates = [D(2026, 8, 11), D(2026, 8, 19), None]
+    invalids = [None, {"due"}, {"owner", "status"}, {"note"}]
+    combos = list(itertools.product(statuses, dues, updates, invalids))
+    rows = Rows("执行进度", {"status": 9, "due": 7, "updated_on": 11}, list(range(3, 3 + 2 * len(combos))),
+                {"status": [c[0] for c in combos] * 2, "due": [c[1] for c in combos] * 2,
+                 "updated_on": [c[2] for c in combos] * 2},
+                extra={"invalid": [c[3] for c in combos] * 2})
+    today, calendar, settings = D(2026, 8, 20), WorkCalendar(), Settings.defaults()
+    states = assess_rows(rows, today, calendar, settings)
+    assert states == [assess_task(row, today, calendar, settings) for row in rows]
+    assert len(set(states)) > 10  # the table really has many different states

@@ -1,5 +1,6 @@
 """`coordxl daily`: validate, assess, write the flags; dry runs write nothing; reruns write nothing new."""
 
+import dataclasses
 import datetime as dt
 import sqlite3
 
@@ -204,3 +205,106 @@ def test_a_writer_process_that_dies_loses_nothing_and_the_next_run_writes_the_re
     assert set(second.written) == set(errors)
     for k in range(8):
         assert flags(example_root, f"副本{k}") == EXPECTED
+
+
+# --- check's worker processes: each does the whole per-workbook part of the run -----------------
+
+def _workers(root, n: int) -> None:
+    config = root / "coordxl.toml"
+    text = config.read_text(encoding="utf-8")
+    assert "workers = 0" in text
+    config.write_text(text.replace("workers = 0", f"workers = {n}"), encoding="utf-8")
+
+
+def _big_folder(root) -> None:
+    """Enough workbooks for two workers; a colleague's note in one 预警 cell; an item whose action 8
+    only a central ledger breaks down (its untracked actions are counted with the ledger's rows)."""
+    from conftest import clean_launch, write_item
+    from test_parallel import _ledger
+
+    _copies(root, 17)
+    path = root / "进行中" / "副本3.xlsx"
+    wb = openpyxl.load_workbook(path)
+    wb["执行进度"]["M8"] = "已和孙丽沟通，周五前交"
+    wb.save(path)
+    missing = clean_launch()
+    del missing["tasks"][9]
+    write_item(root, missing, name="缺任务")
+    _ledger(root / "进行中" / "总台账.xlsx", "执行进度",
+            [["缺任务", "L1", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"]])
+
+
+def _state(root) -> tuple:
+    db = sqlite3.connect(root / ".coordxl" / "state.db")
+    return (db.execute("SELECT * FROM snapshots ORDER BY workbook, task_key").fetchall(),
+            db.execute("SELECT workbook, sheet, cell, text FROM flags ORDER BY workbook, cell").fetchall(),
+            db.execute("SELECT recipient, subject, status FROM mails ORDER BY recipient, subject").fetchall())
+
+
+def test_the_daily_work_done_in_check_s_workers_equals_one_process(example_root, tmp_path):
+    import shutil
+    _big_folder(example_root)
+    alone = tmp_path / "alone"
+    shutil.copytree(example_root, alone)
+    _workers(example_root, 2)
+    _workers(alone, 1)
+
+    dry_two, dry_one = run_daily(example_root, TODAY, NOW, dry_run=True), run_daily(alone, TODAY, NOW, dry_run=True)
+    assert (dry_two.report.workers, dry_one.report.workers) == (2, 1)
+    assert dry_two.planned == dry_one.planned and len(dry_two.planned) > 100
+
+    two, one = run_daily(example_root, TODAY, NOW), run_daily(alone, TODAY, NOW)
+    assert two.report.workers == 2
+    assert two.counts() == one.counts()
+    assert two.untracked_actions == one.untracked_actions  # 缺任务's action 8 is the ledger's L1
+    assert two.written == one.written and two.cells_written == one.cells_written > 100
+    assert [dataclasses.astuple(f) for f in two.findings] == [dataclasses.astuple(f) for f in one.findings]
+    assert any(f.code == "W-FLAG-EDITED" and f.workbook == "进行中/副本3.xlsx" for f in two.findings)
+    def said(result, root):  # a mail's key and links name the folder's path: the two folders differ there
+        return [(m.to.email, m.kind, m.subject, m.bodies()[0].replace(str(root), "<root>")) for m in result.mails]
+    assert said(two, example_root) == said(one, alone) and two.mails
+    assert _cells(example_root) == _cells(alone)
+    assert _state(example_root) == _state(alone)
+    assert flags(example_root, "副本3")["M8"] == "已和孙丽沟通，周五前交"  # the colleague's note stays
+    assert flags(example_root, "副本4") == EXPECTED
+
+
+def test_a_check_worker_that_dies_mid_run_loses_nothing(example_root, monkeypatch):
+    """A worker killed while it flags a workbook (out of memory): that workbook and the ones after it
+    are done in the job's own process; nothing is written twice and the next run has nothing to do."""
+    import os
+
+    from coordxl import daily
+
+    _big_folder(example_root)
+    _workers(example_root, 2)
+    parent = os.getpid()
+    real = daily.ItemWork.__call__
+
+    def dies_in_a_worker(self, item, layout, ctx):
+        done = real(self, item, layout, ctx)  # written, not yet handed back
+        if os.getpid() != parent and item.workbook == "进行中/副本5.xlsx":
+            os._exit(9)
+        return done
+
+    monkeypatch.setattr(daily.ItemWork, "__call__", dies_in_a_worker)
+    first = run_daily(example_root, TODAY, NOW)
+    assert first.report.workers == 2 and not first.skipped
+    for k in range(17):
+        assert flags(example_root, f"副本{k}") == (EXPECTED if k != 3 else {**EXPECTED, "M8": "已和孙丽沟通，周五前交"})
+    again = run_daily(example_root, TODAY, NOW)
+    assert again.written == [] and again.planned == []
+
+
+def test_daily_workers_started_without_fork_do_the_same(example_root, monkeypatch):
+    """Windows and macOS spawn a fresh interpreter for each worker: the work travels there pickled."""
+    import multiprocessing
+
+    _big_folder(example_root)
+    _workers(example_root, 2)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    result = run_daily(example_root, TODAY, NOW)
+    assert result.report.workers == 2 and not result.skipped
+    assert flags(example_root, "副本9") == EXPECTED
+    assert any(f.code == "W-FLAG-EDITED" and f.workbook == "进行中/副本3.xlsx" for f in result.findings)
+    assert _state(example_root)[1]  # the workers recorded what they wrote
