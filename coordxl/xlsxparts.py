@@ -5,6 +5,7 @@ Imports nothing of coordxl.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import os
@@ -23,11 +24,7 @@ class PatchError(Exception):
 
 def a1(row: int, col: int) -> str:
     """Excel A1 reference of a 1-based row and column: a1(3, 28) == 'AB3'."""
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
+    return f"{col_letters(col)}{row}"
 
 
 def col_number(letters: str) -> int:
@@ -37,8 +34,14 @@ def col_number(letters: str) -> int:
     return n
 
 
+@functools.lru_cache(maxsize=1024)
 def col_letters(n: int) -> str:
-    return a1(1, n)[:-1]
+    """28 -> 'AB' (a few hundred columns, asked for hundreds of thousands of times a run)."""
+    letters = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
