@@ -27,9 +27,9 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
 def write_report_workbook(report: Report, layout: Layout) -> Path:
     """报告/校验报告-<date>.xlsx: one row per finding, a link to the file, filterable, frozen header.
 
-    Streamed (openpyxl write-only) with one named style per kind of cell rather than a style object
-    per cell. Measured on 10,000 findings (python benchmarks/bench_report.py): 1.2 s, from 1.5 s;
-    xlsxwriter would take 0.7 s but writes relative links with Windows backslashes (..\\进行中\\x.xlsx).
+    The header through openpyxl (write-only), the findings as SpreadsheetML straight (xlsxout.Body).
+    Measured on 10,000 findings (python benchmarks/bench_report.py): see README; openpyxl cell by
+    cell took 1.2 s, xlsxwriter 0.7 s (and writes relative links with Windows backslashes).
     """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -49,19 +49,18 @@ def write_report_workbook(report: Report, layout: Layout) -> Path:
     ws.auto_filter.ref = f"A1:G{max(1, len(report.findings) + 1)}"
     xlsxout.print_setup(ws)
 
-    def text_cell(value, style: str | None = None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(ws, value="" if value is None else str(value))
-        cell.data_type = "s"  # text stays text: a message starting with '=' is never a formula
-        if style:
-            cell.style = style
+    def head(value: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        cell.style = "coordxl-head"
         return cell
 
-    ws.append([text_cell(h, "coordxl-head") for h in text("report.headers", lang).split("|")])
+    ws.append([head(h) for h in text("report.headers", lang).split("|")])
     severity = {"error": text("report.error", lang), "warning": text("report.warning", lang)}
+    body = xlsxout.Body(ws, 2, styles={3: xlsxout.style(ws, style="coordxl-link")})
     for f in report.findings:
-        link = text_cell(f.workbook, "coordxl-link")
-        link.hyperlink = (workbook_link(share, f.workbook, f.sheet, f.cell)[0] if share else
-                          f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else ""))
-        ws.append([text_cell(severity[f.severity]), text_cell(f.code), link, text_cell(f.sheet), text_cell(f.cell),
-                   text_cell(f.message(lang)), text_cell(f.hint(lang))])
-    return xlsxout.save(wb, layout.reports / text("file.validation", lang, day=report.today.isoformat()))
+        target = (workbook_link(share, f.workbook, f.sheet, f.cell)[0] if share else
+                  f"../{f.workbook}" + (f"#'{f.sheet}'!{f.cell}" if f.sheet and f.cell else ""))
+        body.rows.append([severity[f.severity], f.code, xlsxout.Link(f.workbook, target), f.sheet, f.cell,
+                          f.message(lang), f.hint(lang)])
+    return xlsxout.save(wb, layout.reports / text("file.validation", lang, day=report.today.isoformat()), [body])

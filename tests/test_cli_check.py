@@ -141,3 +141,51 @@ def test_terminal_output_is_capped_with_a_summary_by_code_and_all_on_request(exa
     assert "按问题代码汇总" in capped and "F-PERSON ×9" in capped and "完整列表见" in capped
     assert "校验报告-2026-08-20.xlsx" in capped.replace("\n", "")
     assert listed(summary) == [] and "F-DATE ×9" in summary
+
+
+def _report_sheet(path):
+    import zipfile
+
+    from coordxl.xlsxparts import sheet_part
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(sheet_part(zf, "校验问题"))
+
+
+def test_the_report_s_long_table_is_valid_spreadsheetml_and_keeps_every_value(example_root):
+    """The findings are written as XML straight (xlsxout.Body): what a colleague typed reaches the report
+    exactly — markup characters, leading spaces, a control character dropped — and the sheet follows
+    ECMA-376's schema, so Excel opens it without a repair prompt."""
+    import datetime as dt
+
+    from ooxml_schema import errors
+
+    from coordxl.check import Report, write_report_workbook
+    from coordxl.findings import finding
+    from coordxl.layout import Layout
+
+    odd = [finding("F-REQUIRED", "进行中/a&b <c>.xlsx", sheet="执行进度", cell="E3", field=" 负责人\x0b"),
+           finding("F-REQUIRED", "进行中/x.xlsx", sheet="", cell="", field="=SUM(A1)")]
+    path = write_report_workbook(Report(dt.date(2026, 8, 20), odd * 3), Layout.of(example_root))
+    assert errors(_report_sheet(path)) == []
+    ws = openpyxl.load_workbook(path)["校验问题"]
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 6 and rows[0][2] == "进行中/a&b <c>.xlsx"
+    assert rows[0][5] == odd[0].message("zh").replace("\x0b", "") and " 负责人" in rows[0][5]
+    assert rows[1][3] is None and rows[1][5] == odd[1].message("zh")  # '=SUM(A1)' stays text
+    assert [c.hyperlink.target for c in ws["C"][1:3]] == ["../进行中/a&b <c>.xlsx#'执行进度'!E3", "../进行中/x.xlsx"]
+    assert ws["C2"].font.color.rgb.endswith("0563C1") and ws["A1"].fill.start_color.rgb.endswith("DDEBF7")
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_follows_the_report_s_links_to_the_cells(example_root, soffice):
+    import re
+    import urllib.parse
+
+    assert run("check", example_root, "--today", "2026-08-20").exit_code == 1
+    page = soffice(example_root / "报告" / "校验报告-2026-08-20.xlsx", "html").read_text(encoding="utf-8",
+                                                                                       errors="replace")
+    links = [urllib.parse.unquote(h) for h in re.findall(r'<a href="([^"]+)"', page)]
+    assert len(links) == 6
+    target = (example_root / "进行中" / "Q3新品上市推广.xlsx").as_uri()
+    assert f"{urllib.parse.unquote(target)}#'执行进度'!E10" in links
+    assert all(link.startswith(f"{urllib.parse.unquote(target)}#") for link in links)

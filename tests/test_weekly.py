@@ -77,6 +77,30 @@ def test_overview_figures_equal_the_rows(example_root):
     assert len(overdue_sheet) - 1 == sum(v[1] for v in expected.values())
 
 
+def test_the_list_sheets_hold_dates_as_dates_and_follow_the_schema(example_root):
+    """The lists are written as XML straight (xlsxout.Body): due dates stay dates a manager can sort
+    and filter, the filter covers every row, and each sheet validates against ECMA-376."""
+    import zipfile
+
+    from ooxml_schema import errors
+
+    from coordxl.xlsxparts import sheet_part
+
+    result = run_weekly(example_root, MONDAY, NOW)
+    wb = openpyxl.load_workbook(result.weekly.path)
+    ws = wb["逾期清单"]
+    rows = list(ws.iter_rows(min_row=2))
+    assert len(rows) == len(result.weekly.overdue) > 3
+    for row, task in zip(rows, result.weekly.overdue):
+        assert [c.value for c in row[:3]] == [task.topic, task.task_id, task.task]
+        assert row[5].value.date() == task.due and row[5].number_format == "yyyy-mm-dd"
+        assert row[6].value == task.days
+    assert ws.auto_filter.ref == f"A1:H{len(rows) + 1}" and ws.freeze_panes == "A2"
+    with zipfile.ZipFile(result.weekly.path) as zf:
+        for name in ("逾期清单", "下周到期", "本周完成", "资源申请待办", "校验问题"):
+            assert errors(zf.read(sheet_part(zf, name))) == [], name
+
+
 def test_charts_exist_and_reference_the_tables(example_root):
     run_weekly(example_root, MONDAY, NOW)
     ws = openpyxl.load_workbook(example_root / "报告" / "周报-2026-W34.xlsx")["总览"]
