@@ -26,7 +26,13 @@ class Ask:
     kind: str  # escalated | blocked | approval | no_followup | stale_error
     topic: str
     owner: str
-    detail: str
+    lang: str
+    said: tuple[tuple[str, dict], ...]  # the message table's (key, values) the line is made of
+
+    @property
+    def detail(self) -> str:
+        """The line's text, made when shown: a page counts tens of thousands of asks and shows 30."""
+        return "".join(text(key, self.lang, **values) for key, values in self.said)
 
 
 @dataclass
@@ -72,23 +78,49 @@ def _rate(done: list) -> float | None:
     return sum(1 for t in done if t.done_on and t.due and t.done_on <= t.due) / len(done) if done else None
 
 
-def _changes(now: dict, before: dict, keep: Callable[[dict], bool]) -> tuple[int, int]:
-    """(newly overdue, deadlines moved later) between two snapshots, for the rows ``keep`` accepts."""
-    newly = moved = 0
+def _changes(now: dict, before: dict) -> list[tuple[dict, bool, bool]]:
+    """The tasks that became overdue or whose deadline moved later between two snapshots:
+    (row now, newly overdue, moved). Few of a folder's tasks: each reader's page counts its own."""
+    out = []
     for key, row in now.items():
         old = before.get(key)
-        if old is None or not keep(row):
+        if old is None:
             continue
-        newly += row["state"] == "overdue" and old["state"] != "overdue"
-        moved += bool(row["due"] and old["due"] and row["due"] > old["due"])
-    return newly, moved
+        newly = row["state"] == "overdue" and old["state"] != "overdue"
+        moved = bool(row["due"] and old["due"] and row["due"] > old["due"])
+        if newly or moved:
+            out.append((row, newly, moved))
+    return out
+
+
+def _facts(weekly, snapshots: dict) -> dict:
+    """What every reader's page reads of the snapshots (each holds every task of the folder), worked
+    out once for the week: the changes, last week's overdue tasks, last week's plan for this week."""
+    cached = getattr(weekly, "_decision_facts", None)
+    if cached is not None and cached[0] is snapshots:
+        return cached[1]
+    now, prev, prev2 = snapshots.get("now", {}), snapshots.get("prev", {}), snapshots.get("prev2", {})
+    planned = []
+    for key, row in prev.items():
+        due = dt.date.fromisoformat(row["due"]) if row["due"] else None
+        if due and weekly.monday <= due <= weekly.sunday and row["state"] not in ("done", "cancelled"):
+            planned.append((key, row, due))
+    facts = {"changes_now": _changes(now, prev), "changes_last": _changes(prev, prev2) if prev2 else None,
+             "overdue_prev": [row for row in prev.values() if row["state"] == "overdue"], "planned": planned}
+    weekly._decision_facts = (snapshots, facts)
+    return facts
+
+
+def _count(changes: list[tuple[dict, bool, bool]], keep: Callable[[dict], bool]) -> tuple[int, int]:
+    """(newly overdue, deadlines moved later) among the changes ``keep`` accepts."""
+    mine = [(newly, moved) for row, newly, moved in changes if keep(row)]
+    return sum(n for n, _ in mine), sum(m for _, m in mine)
 
 
 def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     """The decision page for one reader. ``mine(task)`` says whether a task is in their scope;
     ``snapshots``: {'now': this week's, 'prev': at the end of last week, 'prev2': a week before that}."""
     lang = settings.lang
-    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     manager_at = settings["reminders.escalate_manager_workdays"]
     initiator_at = settings["reminders.escalate_initiator_workdays"]
     out = Page()
@@ -97,27 +129,28 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     blocked = {(x.workbook, x.key): x for x in weekly.blocked if mine(x)}
     for x in overdue:
         if x.days >= initiator_at:
-            detail = t("decide.escalated", task=f"{x.task_id} {x.task}", days=x.days)
+            said = (("decide.escalated", {"task": f"{x.task_id} {x.task}", "days": x.days}),)
             if blocked.pop((x.workbook, x.key), None) is not None:
-                detail += t("decide.and_blocked", note=x.note or "-")
-            out.asks.append(Ask("escalated", x.topic, x.owner, detail))
+                said += (("decide.and_blocked", {"note": x.note or "-"}),)
+            out.asks.append(Ask("escalated", x.topic, x.owner, lang, said))
     for x in blocked.values():
-        out.asks.append(Ask("blocked", x.topic, x.owner, t("decide.blocked", task=f"{x.task_id} {x.task}",
-                                                           note=x.note or "-")))
+        out.asks.append(Ask("blocked", x.topic, x.owner, lang,
+                            (("decide.blocked", {"task": f"{x.task_id} {x.task}", "note": x.note or "-"}),)))
     topics = {i.workbook: i for i in weekly.items}
     readable = {i.workbook for i in weekly.items if mine.item(i)}
     for p in weekly.pending:
         if p.step == "approval" and p.workbook in readable:
-            out.asks.append(Ask("approval", p.topic, p.waiting, t("decide.approval", id=p.request_id, purpose=p.purpose,
-                                                                  days=p.days)))
+            out.asks.append(Ask("approval", p.topic, p.waiting, lang,
+                                (("decide.approval", {"id": p.request_id, "purpose": p.purpose, "days": p.days}),)))
     for workbook, topic, _ in weekly.missing_followups:
         if workbook in readable:
-            out.asks.append(Ask("no_followup", topic, topics[workbook].initiator, t("decide.no_followup")))
+            out.asks.append(Ask("no_followup", topic, topics[workbook].initiator, lang, (("decide.no_followup", {}),)))
     prev = snapshots.get("prev", {})
     for x in weekly.invalid:
         before = prev.get((x.workbook, x.key))
         if mine(x) and before is not None and before["state"] == "invalid":
-            out.asks.append(Ask("stale_error", x.topic, x.owner, t("decide.stale_error", task=f"{x.task_id} {x.task}")))
+            out.asks.append(Ask("stale_error", x.topic, x.owner, lang,
+                                (("decide.stale_error", {"task": f"{x.task_id} {x.task}"}),)))
     # --- 2. KPIs: this week and last week, an arrow, a mark
     done = [x for x in weekly.done_ever if mine(x)]
     last_monday, last_sunday = weekly.monday - dt.timedelta(days=7), weekly.sunday - dt.timedelta(days=7)
@@ -127,9 +160,10 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     to_last = [x for x in done if x.done_on <= last_sunday]
 
     scoped = mine.row
-    newly_now, moved_now = _changes(snapshots.get("now", {}), prev, scoped)
-    newly_last, moved_last = _changes(prev, snapshots.get("prev2", {}), scoped) if snapshots.get("prev2") else (None, None)
-    overdue_last = sum(1 for row in prev.values() if row["state"] == "overdue" and scoped(row)) if prev else None
+    facts = _facts(weekly, snapshots)
+    newly_now, moved_now = _count(facts["changes_now"], scoped)
+    newly_last, moved_last = _count(facts["changes_last"], scoped) if facts["changes_last"] is not None else (None, None)
+    overdue_last = sum(1 for row in facts["overdue_prev"] if scoped(row)) if prev else None
     on_time, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
     out.kpis = [
         Kpi("on_time_week", _rate(this_week), _rate(last_week), _mark(_rate(this_week), on_time, True), True),
@@ -145,11 +179,8 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
         tier = 0 if x.days < manager_at else 1 if x.days < initiator_at else 2
         out.aging.setdefault(x.department or "-", [0, 0, 0])[tier] += 1
     # --- 4. plan vs actual: what last week's snapshot said was due this week
-    current = {(x.workbook, x.key): x for x in weekly.tasks}
-    for key, row in prev.items():
-        due = dt.date.fromisoformat(row["due"]) if row["due"] else None
-        if not due or not (weekly.monday <= due <= weekly.sunday) or row["state"] in ("done", "cancelled"):
-            continue
+    current = weekly.task_index()
+    for key, row, due in facts["planned"]:
         if not scoped(row):
             continue
         x = current.get(key)

@@ -435,8 +435,21 @@ class Store:
         latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
         if latest is None:
             return {}
-        rows = db.execute("SELECT * FROM snapshots WHERE day = ?", (latest,)).fetchall()
-        return {(r["workbook"], r["task_key"]): dict(r) for r in rows}
+        cursor = db.execute("SELECT * FROM snapshots WHERE day = ?", (latest,))
+        cursor.row_factory = None  # plain tuples: a snapshot holds every task of the folder
+        columns = [c[0] for c in cursor.description]
+        return {(r[1], r[2]): dict(zip(columns, r)) for r in cursor}  # (workbook, task_key)
+
+    def done_and_total(self, day: dt.date) -> dict[str, list[int]]:
+        """Per workbook, [done, all but cancelled] in the latest snapshot taken on or before ``day``
+        (counted by SQLite: a burn-up needs eight of them)."""
+        db = self.db()
+        latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
+        if latest is None:
+            return {}
+        rows = db.execute("SELECT workbook, SUM(state = 'done'), SUM(state != 'cancelled') FROM snapshots "
+                          "WHERE day = ? GROUP BY workbook", (latest,)).fetchall()
+        return {workbook: [done, total] for workbook, done, total in rows}
 
     def overdue_in_week(self, monday: dt.date, sunday: dt.date) -> int | None:
         """Overdue tasks in the week's last snapshot, or None when no snapshot was taken that week."""

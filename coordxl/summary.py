@@ -30,7 +30,7 @@ from .layout import Layout, workbook_link
 from .lock import job_lock
 from .messages import percent as as_percent
 from .messages import text
-from .model import Item, task_key
+from .model import Item, key_of
 from .pipeline import FolderCheck, Report
 from .rules import Context
 from .store import Store
@@ -141,10 +141,17 @@ class Weekly:
     snapshots: dict = dc_field(default_factory=dict)  # now / prev / prev2: the task states the page compares
     page: object = None  # decisions.Page for every item (the workbook's decision sheet)
     burnup: dict = dc_field(default_factory=dict)  # workbook -> [(week, done, total)] over 8 weeks
+    _index: dict | None = dc_field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
         return week_label(self.monday)
+
+    def task_index(self) -> dict:
+        """(workbook, task key) -> TaskLine, made once: every reader's decision page looks tasks up."""
+        if self._index is None:
+            self._index = {(x.workbook, x.key): x for x in self.tasks}
+        return self._index
 
 
 def _on_time(line: TaskLine) -> bool:
@@ -159,16 +166,18 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
-    for row, state in assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings):
-        key = task_key(row)
-        due, done = row.get("due"), row.get("done_on")
-        t = TaskLine(item.workbook, item.topic, key, str(row.get("id") or ""), str(row.get("task") or ""),
-                     str(row.get("department") or ""), str(row.get("owner") or ""),
-                     due if isinstance(due, dt.date) else None, done if isinstance(done, dt.date) else None,
-                     row.get("status"), state.state, state.days, row.extra.get("percent"),
-                     str(row.get("note") or ""))
+    assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
+    rows = assessed.rows  # column by column: a 50,000-row ledger makes no Row objects
+    for r, ident, name, department, owner, due, done, status, percent, note, state in zip(
+            rows.rownums, *(rows.column(k) for k in ("id", "task", "department", "owner", "due", "done_on", "status")),
+            rows.extra_column("percent"), rows.column("note"), assessed.states):
+        key = key_of(ident, name, r)
+        t = TaskLine(item.workbook, item.topic, key, str(ident or ""), str(name or ""), str(department or ""),
+                     str(owner or ""), due if isinstance(due, dt.date) else None,
+                     done if isinstance(done, dt.date) else None, status, state.state, state.days, percent,
+                     str(note or ""))
         weekly.tasks.append(t)
-        if state.state == "blocked" or (row.get("status") == "blocked" and state.state == "overdue"):
+        if state.state == "blocked" or (status == "blocked" and state.state == "overdue"):
             weekly.blocked.append(t)  # blocked, overdue or not: the reason is what a director acts on
         elif state.state == "invalid":
             weekly.invalid.append(t)
@@ -178,7 +187,9 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
         line.cancelled += state.state == "cancelled"
         line.done += state.state == "done"
         line.overdue += state.state == "overdue"
-        dept = weekly.departments.setdefault(t.department or "-", DeptLine(t.department or "-"))
+        dept = weekly.departments.get(t.department or "-")
+        if dept is None:
+            dept = weekly.departments[t.department or "-"] = DeptLine(t.department or "-")
         dept.states[state.state] += 1
         if state.state == "overdue":
             weekly.overdue.append(t)
@@ -234,13 +245,7 @@ def burnup(store: Store | None, weekly: Weekly) -> None:
     weeks = [weekly.monday - dt.timedelta(weeks=back) for back in range(7, -1, -1)]
     per_week = []
     for monday in weeks[:-1]:
-        rows = store.snapshot(monday + dt.timedelta(days=6)) if store is not None else {}
-        counts: dict[str, list[int]] = {}
-        for (workbook, _), row in rows.items():
-            c = counts.setdefault(workbook, [0, 0])
-            c[0] += row["state"] == "done"
-            c[1] += row["state"] != "cancelled"
-        per_week.append(counts)
+        per_week.append(store.done_and_total(monday + dt.timedelta(days=6)) if store is not None else {})
     current = {i.workbook: [i.done, i.total - i.cancelled] for i in weekly.items}
     per_week.append(current)
     for item in weekly.items:
@@ -589,29 +594,37 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             return a["all"] or task.workbook in a["items"] or task.department in a["departments"]
 
         overdue = [x for x in weekly.overdue if mine(x)]
-        scope = decisions.Scope(a["all"], a["items"], a["departments"])
-        page = decisions.page(weekly, settings, scope, weekly.snapshots)
         figures = dict(done=sum(map(mine, weekly.done_this_week)), overdue=len(overdue),
                        next=sum(map(mine, weekly.due_next_week)))
-        share = settings["general.share_url"]
 
-        def topic_link(workbook: str, topic: str):
-            return notify.linked(workbook_link(share, workbook)[0], topic)
+        def bodies(a=a, t=t, items=items, depts=depts, overdue=overdue, figures=figures) -> tuple[str, str]:
+            """The mail's text and HTML, made when it is sent (a rerun in the week sends nothing again)."""
+            scope = decisions.Scope(a["all"], a["items"], a["departments"])
+            # everyone's figures: the workbook's decision sheet has that page already
+            page = (weekly.page if a["all"] and weekly.page is not None else
+                    decisions.page(weekly, settings, scope, weekly.snapshots))
+            share = settings["general.share_url"]
 
-        context = dict(trend=weekly.trend if a["all"] else [],  # the whole-folder trend, for management only
-                       page=page, kpi_value=lambda k: kpi_text(k.value, k.percent), kpi_last=lambda k: kpi_text(k.last, k.percent),
-                       has_prev=bool(weekly.snapshots.get("prev")), pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
-                       t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
-                       rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
-                       next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
-                       why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
-        html = env.get_template("weekly.html").render(**context)
-        plain = notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context)
+            def topic_link(workbook: str, topic: str):
+                return notify.linked(workbook_link(share, workbook)[0], topic)
+
+            context = dict(trend=weekly.trend if a["all"] else [],  # the whole-folder trend, for management only
+                           page=page, kpi_value=lambda k: kpi_text(k.value, k.percent),
+                           kpi_last=lambda k: kpi_text(k.last, k.percent), has_prev=bool(weekly.snapshots.get("prev")),
+                           pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
+                           t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
+                           rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
+                           next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
+                           why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
+            return (notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context),
+                    env.get_template("weekly.html").render(**context))
+
         # one summary per person per ISO week, even if the figures moved since it was sent
         key = hashlib.sha256(f"{a['person'].email.lower()}|weekly|{weekly.label}".encode()).hexdigest()
         subject = t("weekly.subject", week=weekly.label, overdue=figures["overdue"])
-        mails.append(notify.Mail(key, "weekly", a["person"], [], subject, plain, html, sorted(a["reasons"]),
-                                 tuple(i.workbook for i in items), (weekly.path,) if weekly.path else ()))
+        mails.append(notify.Mail(key, "weekly", a["person"], [], subject, "", "", sorted(a["reasons"]),
+                                 tuple(i.workbook for i in items), (weekly.path,) if weekly.path else (),
+                                 renderer=bodies))
     return mails, refused
 
 
