@@ -147,6 +147,23 @@ class Weekly:
     def label(self) -> str:
         return week_label(self.monday)
 
+    def merge(self, part: "Weekly") -> None:
+        """Add what a worker collected (its items, in order) to the week."""
+        self.items += part.items
+        for name, dept in part.departments.items():
+            mine = self.departments.get(name)
+            if mine is None:
+                self.departments[name] = dept
+                continue
+            mine.states.update(dept.states)
+            mine.done_week += dept.done_week
+            mine.on_time_week += dept.on_time_week
+            mine.done_total += dept.done_total
+            mine.on_time_total += dept.on_time_total
+        for name in ("tasks", "overdue", "due_next_week", "done_this_week", "done_ever", "newly_done", "newly_overdue",
+                     "slipped", "pending", "missing_followups", "blocked", "invalid"):
+            getattr(self, name).extend(getattr(part, name))
+
     def task_index(self) -> dict:
         """(workbook, task key) -> TaskLine, made once: every reader's decision page looks tasks up."""
         if self._index is None:
@@ -225,6 +242,21 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
     weekly.items.append(line)
 
 
+@dataclass
+class WeekWork:
+    """The weekly's work on one item in a check worker (pipeline.FolderCheck's ``work``): its figures
+    and lists, collected into a Weekly of its own for this process to merge."""
+
+    monday: dt.date
+    sunday: dt.date
+    previous: dict  # last week's snapshot (a forked worker shares it; a spawned one gets a copy)
+
+    def __call__(self, item: Item, layout: Layout, ctx: Context) -> Weekly:
+        part = Weekly(ctx.today, self.monday, self.sunday)
+        collect(item, ctx, part, self.previous)
+        return part
+
+
 def trend(store: Store | None, weekly: Weekly) -> None:
     """On-time completion rate per week (from 完成日期 vs 截止日期) and overdue count (from snapshots), 8 weeks."""
     for back in range(7, -1, -1):
@@ -264,9 +296,13 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     store = layout.open_store(existing=True)
     previous = store.snapshot(sunday - dt.timedelta(days=7)) if store else {}
 
-    checking = FolderCheck(layout, today)
-    for item in checking:
-        collect(item, checking.ctx, weekly, previous)
+    # on a folder big enough for check's workers, each worker collects the items it read
+    checking = FolderCheck(layout, today, work=WeekWork(monday, sunday, previous))
+    for item, part in checking:
+        if part is None:  # read in this process
+            collect(item, checking.ctx, weekly, previous)
+        else:
+            weekly.merge(part)
     weekly.report = checking.report
     weekly.findings = [f for f in weekly.report.findings if f.is_error]
     trend(store, weekly)

@@ -344,3 +344,33 @@ def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(exampl
     page = [r[0] for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0]]
     assert sum(1 for v in page if v in topics) <= PAGE_LIST_MAX + 2 * PAGE_LIST_MAX  # asks, slipped, next week
     assert f"……另有 {asks - PAGE_LIST_MAX} 条，见后面各表" in page
+
+
+def test_the_week_collected_in_check_s_workers_equals_one_process(example_root, tmp_path):
+    """On a folder big enough for check's workers, each collects the items it read: the figures, the
+    lists, the workbook and the mails are the ones one process makes."""
+    import shutil
+
+    from test_daily import _big_folder, _workers
+
+    from coordxl.daily import run_daily
+
+    _big_folder(example_root)
+    run_daily(example_root, dt.date(2026, 8, 14), dt.datetime(2026, 8, 14, 9))  # last week's snapshot
+    alone = tmp_path / "alone"
+    shutil.copytree(example_root, alone)
+    _workers(example_root, 2)
+    _workers(alone, 1)
+    two, one = run_weekly(example_root, MONDAY, NOW), run_weekly(alone, MONDAY, NOW)
+    assert (two.weekly.report.workers, one.weekly.report.workers) == (2, 1)
+    for name in ("items", "departments", "overdue", "due_next_week", "done_this_week", "newly_overdue", "slipped",
+                 "missing_followups", "blocked", "trend", "burnup"):
+        assert getattr(two.weekly, name) == getattr(one.weekly, name), name
+    assert [p.path.replace(str(example_root), "") for p in two.weekly.pending] == [  # each folder's own path
+        p.path.replace(str(alone), "") for p in one.weekly.pending] and two.weekly.pending
+    assert two.weekly.tasks == one.weekly.tasks and len(two.weekly.tasks) > 200 and two.weekly.newly_overdue
+    book = lambda path: {name: python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(name).to_python()
+                         for name in python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names}  # noqa: E731
+    assert book(two.weekly.path) == book(one.weekly.path)
+    said = lambda result, root: [(m.to.email, m.subject, m.text.replace(str(root), "<root>")) for m in result.mails]  # noqa: E731
+    assert said(two, example_root) == said(one, alone) and two.mails
