@@ -1,6 +1,10 @@
 """Benchmark the daily and weekly jobs against check (run benchmarks/bench_check.py first: it makes the folder).
 
-    python benchmarks/bench_daily.py [--dir /tmp/coordxl-bench] [--repeat 3]
+    python benchmarks/bench_daily.py [--dir /tmp/coordxl-bench] [--repeat 3] [--baseline /tmp/before]
+
+``--baseline``: a checkout of an earlier commit (git worktree add /tmp/before <commit>); each job is
+then also run with that code, interleaved with this one's, on copies of its own, and each row shows
+both side by side (same check, same minutes of the machine).
 
 1. Flag one row of the 50k-row central ledger: the part-level patch alone, and the whole write
    protocol (fingerprint, patch, backup, temp + fsync + atomic replace, read back and compare),
@@ -19,6 +23,7 @@ import argparse
 import compileall
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def _child(kind: str, root: str, day: str = "2026-08-20") -> None:
+def _child(kind: str, root: str, day: str = "2026-08-20", repo: str = "") -> None:
+    if repo:  # the baseline's code (nothing of coordxl is imported yet)
+        sys.path.insert(0, repo)
     from coordxl.check import run_check
     from coordxl.daily import run_daily
     today = dt.date.fromisoformat(day)
@@ -48,20 +55,28 @@ def _child(kind: str, root: str, day: str = "2026-08-20") -> None:
     print(json.dumps({"seconds": round(time.perf_counter() - start, 2), **extra}))
 
 
-def measure(kind: str, root: Path, day: dt.date = dt.date(2026, 8, 20)) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(root), day.isoformat()],
+def measure(kind: str, root: Path, day: dt.date = dt.date(2026, 8, 20), repo: Path | None = None) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(root), day.isoformat(), str(repo or "")],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ratio(label: str, job: str, runs: list[tuple[dict, dict]], target: float, check: str = "check") -> None:
-    """The median of alternating (check, job) pairs, as a ratio; what the job did in its median run."""
-    checks = sorted(c["seconds"] for c, _ in runs)
-    jobs = sorted(runs, key=lambda r: r[1]["seconds"])
-    median_check, median_job = checks[len(checks) // 2], jobs[len(jobs) // 2][1]
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def ratio(label: str, job: str, runs: list[tuple], target: float, check: str = "check") -> None:
+    """The medians of alternating (check, job[, job with the baseline's code]) runs, as ratios to check;
+    what the job did in its median run."""
+    median_check = _median([r[0]["seconds"] for r in runs])
+    median_job = sorted((r[1] for r in runs), key=lambda j: j["seconds"])[len(runs) // 2]
     did = ", ".join(f"{median_job[k]} {k.replace('_', ' ')}" for k in ("workbooks_written", "cells", "mails")
                     if k in median_job)
-    print(f"{label:<34} {check:<7} {median_check:5.2f} s   {job} {median_job['seconds']:6.2f} s   "
+    before = ""
+    if len(runs[0]) > 2:
+        base = _median([r[2]["seconds"] for r in runs])
+        before = f"   before {base:6.2f} s {base / median_check:5.2f}x"
+    print(f"{label:<40} {check:<6} {median_check:5.2f} s{before}   {job} {median_job['seconds']:6.2f} s "
           f"{median_job['seconds'] / median_check:5.2f}x (target <= {target}x)   {did}   "
           f"runs {[r[1]['seconds'] for r in runs]}")
 
@@ -97,8 +112,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=Path("/tmp/coordxl-bench"))
     ap.add_argument("--repeat", type=int, default=3, help="alternating runs per row; the median counts")
+    ap.add_argument("--baseline", type=Path, help="a checkout of an earlier commit, to compare with")
     args = ap.parse_args()
-    compileall.compile_dir(str(REPO / "coordxl"), quiet=1)  # as `pip install` does (see bench_check.py)
+    for repo in (REPO, args.baseline):  # as `pip install` does (see bench_check.py)
+        if repo:
+            compileall.compile_dir(str(repo / "coordxl"), quiet=1)
     source = args.dir / "share"
     if not (source / "进行中").is_dir():
         sys.exit("run benchmarks/bench_check.py first to generate the folder")
@@ -108,25 +126,33 @@ def main() -> None:
     work.mkdir(parents=True)
     one_row(source / "进行中" / "总台账.xlsx", work)
     print(f"(each row: the median of {args.repeat} alternating runs of check and the job, each in a fresh "
-          f"process; 'check' uses limits.workers processes as the daily job does, 'check1' one process)")
+          f"process; 'check' uses limits.workers processes, 'check1' one process"
+          + (f"; 'before': the job with the code in {args.baseline}, on copies of its own)" if args.baseline else ")"))
     day, next_day, monday = dt.date(2026, 8, 20), dt.date(2026, 8, 21), dt.date(2026, 8, 24)
-    roots = []
-    first = []
+    trees = [(REPO, "")] + ([(args.baseline, "-before")] if args.baseline else [])
+    roots: dict[str, list[Path]] = {suffix: [] for _, suffix in trees}
     for n in range(args.repeat):  # a first run changes the folder: each on its own copy
-        root = work / f"share{n}"
-        shutil.copytree(source, root)
-        roots.append(root)
-        first.append((measure("check", root, day), measure("daily", root, day)))
-    ratio("daily, first run (writes flags)", "daily", first, 1.3)
-    root = roots[0]
-    ratio("daily, same-day rerun", "daily", [(measure("check", root, day), measure("daily", root, day))
-                                             for _ in range(args.repeat)], 1.3)
-    ratio("daily, next working day", "daily", [(measure("check", r, next_day), measure("daily", r, next_day))
-                                               for r in roots], 1.3)
-    weekly = [(measure("check1", r, monday), measure("weekly", r, monday)) for r in roots]
+        for _, suffix in trees:
+            roots[suffix].append(work / f"share{n}{suffix}")
+            shutil.copytree(source, roots[suffix][-1])
+    os.sync()  # the copies' writes are on the disk before anything is timed
+
+    def runs(check: str, job: str, day: dt.date, same_copy: bool = False) -> list[tuple]:
+        out = []
+        for n in range(args.repeat):
+            k = 0 if same_copy else n
+            row = [measure(check, roots[""][k], day)]
+            row += [measure(job, roots[suffix][k], day, None if repo == REPO else repo) for repo, suffix in trees]
+            out.append(tuple(row))
+        return out
+
+    ratio("daily, first run (writes flags)", "daily", runs("check", "daily", day), 1.3)
+    ratio("daily, same-day rerun", "daily", runs("check", "daily", day, same_copy=True), 1.3)
+    ratio("daily, next working day", "daily", runs("check", "daily", next_day), 1.3)
+    weekly = runs("check1", "weekly", monday)
     ratio("weekly (first of the week on each copy)", "weekly", weekly, 1.5, "check1")
     ratio("  the same runs against check", "weekly",
-          [(measure("check", r, monday), w) for r, (_, w) in zip(roots, weekly)], 1.5)
+          [(measure("check", roots[""][n], monday),) + r[1:] for n, r in enumerate(weekly)], 1.5)
     print("(a daily run sends at most reminders.max_mails_per_run digests; what it held goes out in the next "
           "runs, so a rerun on the same day still sends mail: the 'mails' figure says how many)")
 

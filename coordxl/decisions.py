@@ -124,9 +124,9 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     manager_at = settings["reminders.escalate_manager_workdays"]
     initiator_at = settings["reminders.escalate_initiator_workdays"]
     out = Page()
-    overdue = [x for x in weekly.overdue if mine(x)]
+    overdue = in_scope(weekly, "overdue", mine)
     # --- 1. what needs a decision or coordination
-    blocked = {(x.workbook, x.key): x for x in weekly.blocked if mine(x)}
+    blocked = {(x.workbook, x.key): x for x in in_scope(weekly, "blocked", mine)}
     for x in overdue:
         if x.days >= initiator_at:
             said = (("decide.escalated", {"task": f"{x.task_id} {x.task}", "days": x.days}),)
@@ -146,13 +146,13 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
         if workbook in readable:
             out.asks.append(Ask("no_followup", topic, topics[workbook].initiator, lang, (("decide.no_followup", {}),)))
     prev = snapshots.get("prev", {})
-    for x in weekly.invalid:
+    for x in in_scope(weekly, "invalid", mine):
         before = prev.get((x.workbook, x.key))
-        if mine(x) and before is not None and before["state"] == "invalid":
+        if before is not None and before["state"] == "invalid":
             out.asks.append(Ask("stale_error", x.topic, x.owner, lang,
                                 (("decide.stale_error", {"task": f"{x.task_id} {x.task}"}),)))
     # --- 2. KPIs: this week and last week, an arrow, a mark
-    done = [x for x in weekly.done_ever if mine(x)]
+    done = in_scope(weekly, "done_ever", mine)
     last_monday, last_sunday = weekly.monday - dt.timedelta(days=7), weekly.sunday - dt.timedelta(days=7)
     this_week = [x for x in done if weekly.monday <= x.done_on <= weekly.sunday]
     last_week = [x for x in done if last_monday <= x.done_on <= last_sunday]
@@ -163,7 +163,8 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     facts = _facts(weekly, snapshots)
     newly_now, moved_now = _count(facts["changes_now"], scoped)
     newly_last, moved_last = _count(facts["changes_last"], scoped) if facts["changes_last"] is not None else (None, None)
-    overdue_last = sum(1 for row in facts["overdue_prev"] if scoped(row)) if prev else None
+    overdue_last = len(mine.pick(facts["overdue_prev"], _groups(weekly, "overdue_prev", facts["overdue_prev"]))) \
+        if prev else None
     on_time, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
     out.kpis = [
         Kpi("on_time_week", _rate(this_week), _rate(last_week), _mark(_rate(this_week), on_time, True), True),
@@ -196,9 +197,8 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
                 out.still_open += 1
             out.slipped.append((x, due))
     # --- 5. next week's deadlines per department
-    for x in weekly.due_next_week:
-        if mine(x):
-            out.next_week.setdefault(x.department or "-", []).append(x)
+    for x in in_scope(weekly, "due_next_week", mine):
+        out.next_week.setdefault(x.department or "-", []).append(x)
     return out
 
 
@@ -217,6 +217,41 @@ class Scope:
 
     def row(self, row: dict) -> bool:
         return self.everything or row["workbook"] in self.items or row["department"] in self.departments
+
+    def pick(self, rows: list, groups: tuple[dict, dict]) -> list:
+        """The rows in this scope, in their order, from their positions grouped by workbook and by
+        department (see _groups): a reader's few items among tens of thousands of tasks."""
+        if self.everything:
+            return rows
+        at: set[int] = set()
+        for workbook in self.items:
+            at.update(groups[0].get(workbook, ()))
+        for department in self.departments:
+            at.update(groups[1].get(department, ()))
+        return [rows[i] for i in sorted(at)]
+
+
+def _groups(weekly, name: str, rows: list) -> tuple[dict, dict]:
+    """Positions in one of the week's lists (its tasks, or snapshot rows) by workbook and by department,
+    made once a week: every reader's page picks its scope from them. The lists do not change once
+    pages are made (build sorts them first)."""
+    cache = weekly.__dict__.setdefault("_scope_groups", {})
+    if name not in cache:
+        by_workbook: dict = defaultdict(list)
+        by_department: dict = defaultdict(list)
+        for i, row in enumerate(rows):
+            workbook, department = (row["workbook"], row["department"]) if isinstance(row, dict) else (
+                row.workbook, row.department)
+            by_workbook[workbook].append(i)
+            by_department[department].append(i)
+        cache[name] = (by_workbook, by_department)
+    return cache[name]
+
+
+def in_scope(weekly, name: str, scope: Scope) -> list:
+    """The tasks of ``weekly.<name>`` (overdue, blocked, done_ever, …) in a reader's scope, in order."""
+    rows = getattr(weekly, name)
+    return rows if scope.everything else scope.pick(rows, _groups(weekly, name, rows))
 
 
 def by_department(tasks: list) -> dict[str, list]:

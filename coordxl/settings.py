@@ -137,10 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest uncompressed size of one workbook read, in MB (guards against zip bombs)", minimum=1),
     Setting("limits.lock_wait_seconds", 300, "另一个任务正在运行时最多等待几秒（之后退出并说明原因）",
             "Seconds a job waits for another run on the same folder to finish before it gives up with a message", minimum=0),
-    Setting("limits.workers", 0, "校验时并行读取工作簿的进程数：0 为自动（CPU 核数，最多 4），1 为不并行"
-            "（每日任务写预警也不另开进程）",
-            "Processes that read workbooks in parallel during a check: 0 = automatic (CPU cores, at most 4), "
-            "1 = none (and the daily job writes its flags in its own process)", minimum=0),
+    Setting("limits.workers", 0, "校验、每日任务与周报并行处理工作簿的进程数：0 为自动（CPU 核数，最多 4），"
+            "1 为不并行（每日任务写预警也不另开进程）",
+            "Processes that work on workbooks in parallel in check, daily and weekly: 0 = automatic (CPU cores, "
+            "at most 4), 1 = none (and the daily job writes its flags in its own process)", minimum=0),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -310,10 +310,11 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
         weekly.snapshots = {"now": store.snapshot(min(sunday, today)), "prev": previous,
                             "prev2": store.snapshot(sunday - dt.timedelta(days=14))}
     burnup(store, weekly)
-    weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
     weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
     weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))
+    # after the sorts: the page lists the longest overdue first, as every reader's mail does
+    weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
     return weekly
 
 
@@ -625,17 +626,15 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
         depts = [d for d in weekly.departments.values() if a["all"] or d.department in a["departments"]]
         t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
 
-        def mine(task: TaskLine, a=a) -> bool:
-            """A task this reader answers for: in an item they started, or in the department they head."""
-            return a["all"] or task.workbook in a["items"] or task.department in a["departments"]
+        # the tasks this reader answers for: in an item they started, or in the department they head
+        scope = decisions.Scope(a["all"], a["items"], a["departments"])
+        overdue = decisions.in_scope(weekly, "overdue", scope)
+        figures = dict(done=len(decisions.in_scope(weekly, "done_this_week", scope)), overdue=len(overdue),
+                       next=len(decisions.in_scope(weekly, "due_next_week", scope)))
 
-        overdue = [x for x in weekly.overdue if mine(x)]
-        figures = dict(done=sum(map(mine, weekly.done_this_week)), overdue=len(overdue),
-                       next=sum(map(mine, weekly.due_next_week)))
-
-        def bodies(a=a, t=t, items=items, depts=depts, overdue=overdue, figures=figures) -> tuple[str, str]:
+        def bodies(a=a, t=t, items=items, depts=depts, overdue=overdue, figures=figures, scope=scope
+                   ) -> tuple[str, str]:
             """The mail's text and HTML, made when it is sent (a rerun in the week sends nothing again)."""
-            scope = decisions.Scope(a["all"], a["items"], a["departments"])
             # everyone's figures: the workbook's decision sheet has that page already
             page = (weekly.page if a["all"] and weekly.page is not None else
                     decisions.page(weekly, settings, scope, weekly.snapshots))

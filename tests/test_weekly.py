@@ -286,6 +286,22 @@ def test_a_head_s_and_an_initiator_s_page_cover_only_what_is_theirs(example_root
     assert sum(map(sum, initiator.aging.values())) <= sum(map(sum, everything.aging.values()))
 
 
+def test_a_reader_s_scope_picks_exactly_their_tasks_in_the_list_s_order(example_root):
+    """Pages pick a scope's tasks from positions grouped once a week: the same tasks, in the same order,
+    as asking each task whether it is in the scope, for a head, an initiator, both, and everyone."""
+    _two_weeks(example_root)
+    weekly = run_weekly(example_root, MONDAY, NOW).weekly
+    launch, stores = "进行中/Q3新品上市推广.xlsx", "进行中/华东门店焕新.xlsx"
+    scopes = [decisions.Scope(departments={"设计部"}), decisions.Scope(items={launch}),
+              decisions.Scope(items={stores}, departments={"销售部", "设计部"}), decisions.Scope(everything=True),
+              decisions.Scope(items={"进行中/不存在.xlsx"})]
+    for name in ("overdue", "blocked", "done_ever", "due_next_week", "done_this_week", "invalid"):
+        tasks = getattr(weekly, name)
+        for scope in scopes:
+            assert decisions.in_scope(weekly, name, scope) == [x for x in tasks if scope(x)], (name, scope.__dict__)
+    assert any(decisions.in_scope(weekly, "overdue", s) for s in scopes[:3])
+
+
 def settings_of(root):
     from coordxl.layout import Layout
     return Layout.of(root).settings
