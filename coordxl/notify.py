@@ -420,7 +420,10 @@ class Mail:
 
 
 def _text_part(content: str, subtype: str) -> MIMEText:
-    """A text part in UTF-8, base64-encoded: no line is ever too long for a mail server."""
+    """A text part in UTF-8, base64-encoded (no line is ever too long for a mail server), its lines
+    ending in CRLF as RFC 2046 has text in canonical form."""
+    content = content.replace("\r\n", "\n")
+    content = (content if content.endswith("\n") else content + "\n").replace("\n", "\r\n")
     return MIMEText(content, subtype, "utf-8", policy=compat32)
 
 
@@ -542,7 +545,7 @@ class OutboxTransport:
         name = re.sub(r"[^A-Za-z0-9@._-]", "_", recipients[0])
         path = self.folder / f"{name}-{key}.eml"
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(msg.as_bytes())
+        tmp.write_bytes(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))  # as it goes over SMTP
         os.replace(tmp, path)
         return {}
 
