@@ -385,8 +385,12 @@ def test_the_week_collected_in_check_s_workers_equals_one_process(example_root, 
     assert [p.path.replace(str(example_root), "") for p in two.weekly.pending] == [  # each folder's own path
         p.path.replace(str(alone), "") for p in one.weekly.pending] and two.weekly.pending
     assert two.weekly.tasks == one.weekly.tasks and len(two.weekly.tasks) > 200 and two.weekly.newly_overdue
-    book = lambda path: {name: python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(name).to_python()
-                         for name in python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names}  # noqa: E731
+    def book(path):
+        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        return {name: wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names}
+
+    def said(result, root):  # the mails name each folder's own path
+        return [(m.to.email, m.subject, m.text.replace(str(root), "<root>")) for m in result.mails]
+
     assert book(two.weekly.path) == book(one.weekly.path)
-    said = lambda result, root: [(m.to.email, m.subject, m.text.replace(str(root), "<root>")) for m in result.mails]  # noqa: E731
     assert said(two, example_root) == said(one, alone) and two.mails
