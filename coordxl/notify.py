@@ -452,9 +452,34 @@ def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) 
 
 
 def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemNote]) -> Mail:
+    """The digest as a mail: its subject and key now, its text and HTML when it is sent (a rerun or
+    a run's cap leaves thousands of digests that never need them)."""
     lang = settings.lang
-    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     limit = settings["reminders.max_tasks_per_mail"]
+    share = settings["general.share_url"]
+    subject = subject_for(d, lang, items)
+    # the key: who, what kind, which day, and a digest of everything the mail says (its data, so it is
+    # known without rendering): a rerun with the same content sends nothing, a change sends anew
+    named = _workbooks(d)
+    said = repr((d.tasks[:limit], len(d.tasks), sorted((k, [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
+                                                       for k, v in d.errors.items()),
+                 sorted(d.overdue_summary.items()), sorted((k, v[:limit]) for k, v in d.item_overdue.items()),
+                 d.pending, sorted(d.reassign, key=_reassign_order), sorted(d.cc), sorted(d.reasons), lang, share,
+                 [items[k] for k in sorted(named) if k in items]))
+    digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
+    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
+                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items))
+
+
+def _reassign_order(note: TaskNote) -> tuple:
+    return note.workbook, note.task_id, note.cell
+
+
+def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str, items: dict[str, ItemNote]
+                   ) -> tuple[str, str]:
+    """A digest's plain-text and HTML bodies."""
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     groups: dict[str, list[TaskNote]] = defaultdict(list)
     for note in d.tasks[:limit]:  # most urgent first; a phone screen is not a spreadsheet
         groups[note.workbook].append(note)
@@ -465,7 +490,6 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
         if room > 0:
             item_overdue[workbook] = notes[:room]
             room -= len(item_overdue[workbook])
-    share = settings["general.share_url"]
     where = lambda workbook: workbook_link(share, workbook)[1]  # noqa: E731
 
     def topic_link(workbook: str) -> Markup:
@@ -481,26 +505,11 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
         cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
-        more=more, kind=d.kind, reassign=sorted(d.reassign, key=lambda n: (n.workbook, n.task_id, n.cell)),
+        more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
         escalated_days=min((n.days for n in d.tasks), default=0),
     )
-    def bodies() -> tuple[str, str]:
-        return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
-                HTML_TEMPLATES.get_template("digest.html").render(**context))
-
-    subject = subject_for(d, lang, items)
-    # the key: who, what kind, which day, and a digest of everything the mail says (its data, so it is
-    # known without rendering): a rerun with the same content sends nothing, a change sends anew
-    named = _workbooks(d)
-    said = repr((d.tasks[:limit], len(d.tasks), sorted((k, [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
-                                                       for k, v in d.errors.items()),
-                 sorted(d.overdue_summary.items()), sorted((k, v[:limit]) for k, v in d.item_overdue.items()),
-                 d.pending, sorted(d.reassign, key=lambda n: (n.workbook, n.task_id, n.cell)), sorted(d.cc),
-                 sorted(d.reasons), lang, share, [items[k] for k in sorted(named) if k in items]))
-    digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
-    key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
-    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
-                tuple(sorted(named)), renderer=bodies)
+    return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
+            HTML_TEMPLATES.get_template("digest.html").render(**context))
 
 
 def linked(href: str, shown: str) -> Markup:
