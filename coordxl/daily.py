@@ -28,7 +28,7 @@ from .layout import Layout
 from .lock import job_lock
 from .messages import both, text
 from .model import Item, key_of
-from .pipeline import FolderCheck, Report
+from .pipeline import FolderCheck, Report, heap_frozen
 from .rules import Context, task_sources
 from .store import Store
 from .writer import FlagWrite, write_flags
@@ -232,9 +232,10 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
         result.report = checking.report
         result.findings = sorted(result.report.findings + result.findings, key=sort_key)
         result.reassign = collector.reassign
-        remind(result, collector, layout, today, now, dry_run, transport, resend, store)
-        post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
-        tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
+        with heap_frozen():
+            remind(result, collector, layout, today, now, dry_run, transport, resend, store)
+            post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
+            tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
         outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
     finally:
         if store:

@@ -31,7 +31,7 @@ from .lock import job_lock
 from .messages import percent as as_percent
 from .messages import text
 from .model import Item, key_of
-from .pipeline import FolderCheck, Report
+from .pipeline import FolderCheck, Report, heap_frozen
 from .rules import Context
 from .store import Store
 
@@ -305,6 +305,14 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
             weekly.merge(part)
     weekly.report = checking.report
     weekly.findings = [f for f in weekly.report.findings if f.is_error]
+    with heap_frozen():
+        _figures(weekly, store, previous, layout, today)
+    return weekly
+
+
+def _figures(weekly: Weekly, store: Store | None, previous: dict, layout: Layout, today: dt.date) -> None:
+    """The week's trend, snapshots, burn-up and decision page, once every item is collected."""
+    sunday = weekly.sunday
     trend(store, weekly)
     if store is not None:
         weekly.snapshots = {"now": store.snapshot(min(sunday, today)), "prev": previous,
@@ -315,7 +323,6 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))
     # after the sorts: the page lists the longest overdue first, as every reader's mail does
     weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
-    return weekly
 
 
 # --- the workbook ---------------------------------------------------------------------------
@@ -707,16 +714,18 @@ def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transpor
     weekly = None
     try:
         weekly = build(root, today, layout)
-        write_workbook(weekly, layout)
-        mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
-        transport = notify.transport_or_outbox(transport, layout.settings, layout.state, today)
-        delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
-        delivery.refused = refused
-        posts = week_posts(weekly, layout.settings)
-        if posts:
-            posters = posters if posters is not None else channels.outbox_posters(layout.settings, layout.state, today)
-            post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
-                                                   cap=layout.settings["reminders.max_mails_per_run"])
+        with heap_frozen():  # the week's tasks stay put while the workbook, pages and mails are made
+            write_workbook(weekly, layout)
+            mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
+            transport = notify.transport_or_outbox(transport, layout.settings, layout.state, today)
+            delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
+            delivery.refused = refused
+            posts = week_posts(weekly, layout.settings)
+            if posts:
+                posters = (posters if posters is not None else
+                           channels.outbox_posters(layout.settings, layout.state, today))
+                post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
+                                                       cap=layout.settings["reminders.max_mails_per_run"])
         outcome = "ok" if not delivery.failed else "failed_sends"
     finally:
         store.finish_run(run_id, outcome, {
