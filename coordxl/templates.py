@@ -175,14 +175,14 @@ def _task_colouring(ws, table: schema.Table, first: int, last: int, lang: str) -
     area = f"A{first}:{get_column_letter(len(table.fields))}{last}"
     due, status, flag = f"${cols['due']}{first}", f"${cols['status']}{first}", f"${cols['flag']}{first}"
     status_field = table.fields[[f.key for f in table.fields].index("status")]
-    closed = [status_field.choice(k) for k in ("done", "cancelled")]
-    open_test = ",".join(f'{status}<>"{label}"' for c in closed for label in (c.zh, c.en))
-    done_test = ",".join(f'{status}="{label}"' for label in (closed[0].zh, closed[0].en))
+    done, cancelled = (_status_is(status, status_field.choice(k)) for k in ("done", "cancelled"))
+    done_test = f"OR({done},AND(ISNUMBER({status}),{status}>=1))"  # 100% typed as a number is done too
+    open_test = f"NOT({done_test}),NOT({cancelled})"
     red = dict(fill=PatternFill("solid", start_color=RED, end_color=RED), font=Font(color=RED_TEXT))
     amber = dict(fill=PatternFill("solid", start_color=AMBER, end_color=AMBER), font=Font(color=AMBER_TEXT))
     grey = dict(fill=PatternFill("solid", start_color=GREY, end_color=GREY), font=Font(color=GREY_TEXT))
     rules = [
-        (f"OR({done_test})", grey),
+        (done_test, grey),
         # the job's own flag: red even when the live formula cannot tell (a date typed as text)
         (f'OR(LEFT({flag},2)="逾期",LEFT({flag},7)="Overdue")', red),
         (f"AND(ISNUMBER({due}),{due}<TODAY(),{open_test})", red),
@@ -191,6 +191,20 @@ def _task_colouring(ws, table: schema.Table, first: int, last: int, lang: str) -
     ]
     for formula, style in rules:
         ws.conditional_formatting.add(area, FormulaRule(formula=[formula], stopIfTrue=True, **style))
+
+
+def _status_is(ref: str, choice: schema.Choice) -> str:
+    """A formula true when the 状态 cell means ``choice`` the way the daily job reads it: any of its
+    spellings, ticks (√ ✓) and spaces ignored, a remark in brackets after it ignored — 已完成√ and
+    完成（待验收） are done, 完成90% is not (model._status_variant). No array arithmetic: LibreOffice
+    evaluates a conditional format's formula cell by cell."""
+    bare = ref
+    for old, new in (("✓", ""), ("✔", ""), ("√", ""), ("☑", ""), ("✅", ""), (" ", ""), ("　", ""),
+                     ("（", "("), ("【", "("), ("[", "(")):
+        bare = f'SUBSTITUTE({bare},"{old}","{new}")'
+    cut = f'LEFT({bare},FIND("(",{bare}&"(")-1)'  # the text before its first bracket
+    spellings = ",".join(f'"{s}"' for s in dict.fromkeys(choice.spellings()))
+    return f"ISNUMBER(MATCH({cut},{{{spellings}}},0))"
 
 
 def _print_setup(ws, header_row: int | None) -> None:

@@ -1,6 +1,10 @@
 """The templates staff copy: every field, drop-downs, live colouring, print setup — and no drift."""
 
 
+import datetime as dt
+import os
+import shutil
+
 import openpyxl
 import pytest
 import python_calamine
@@ -106,9 +110,9 @@ def test_task_rows_are_coloured_live(generated):
     amber = [f for _, f, fill in rules if fill and fill.endswith(templates.AMBER)]
     grey = [f for _, f, fill in rules if fill and fill.endswith(templates.GREY)]
     assert any('LEFT($M3,2)="逾期"' in f for f in red), "flag-keyed red rule"
-    assert any("$G3<TODAY()" in f and '$I3<>"已完成"' in f and '$I3<>"已取消"' in f for f in red)
+    assert any("$G3<TODAY()" in f and 'NOT(ISNUMBER(MATCH(' in f and '"已完成"' in f and '"已取消"' in f for f in red)
     assert any("$G3-TODAY()<=2" in f for f in amber)
-    assert any('$I3="已完成"' in f for f in grey)
+    assert any('MATCH(' in f and '"已完成","Done","done","完成"' in f for f in grey)
     # done wins over overdue: it comes first and stops
     assert formulas.index(grey[0]) == 0
 
@@ -124,6 +128,57 @@ def test_committed_templates_match_the_generator(generated):
 def test_templates_open_in_calamine(generated, lang):
     wb = python_calamine.CalamineWorkbook.from_path(str(generated / ITEM_TEMPLATE[lang]))
     assert [s.label(lang) for s in schema.ITEM_SHEETS] == wb.sheet_names[:len(schema.ITEM_SHEETS)]
+
+
+def _row_colours(pdf, words: list[str]) -> dict[str, tuple[int, int, int]]:
+    """The fill colour LibreOffice painted right of each word on the PDF's first page (at 100 dpi)."""
+    import re
+    import subprocess
+
+    ppm = subprocess.run(["pdftoppm", "-r", "100", "-f", "1", "-l", "1", str(pdf)], capture_output=True,
+                         check=True).stdout
+    head = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", ppm)
+    width, height, pixels = int(head.group(1)), int(head.group(2)), ppm[head.end():]
+    boxes = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', boxes)
+    sx, sy = width / float(page.group(1)), height / float(page.group(2))
+    out = {}
+    for word in words:
+        box = re.search(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">' + word, boxes)
+        x0, y0, x1, y1 = map(float, box.groups())
+        at = 3 * (int((y0 + y1) / 2 * sy) * width + int((x1 + 4) * sx))
+        out[word] = tuple(pixels[at:at + 3])
+    return out
+
+
+@pytest.mark.libreoffice
+def test_a_task_marked_done_the_way_staff_write_it_is_grey_not_red(generated, soffice, tmp_path):
+    """已完成√, 完成（待验收）, Done ✓ and 100% typed as a number are done, as the daily job reads them:
+    grey in the tracker although their deadline has passed; 完成90% and 未完成 are still open: red.
+    Painted by LibreOffice (PDF at 100 dpi), the colours sampled beside each task's name."""
+    if shutil.which("pdftoppm") is None:
+        if os.environ.get("CI"):
+            pytest.fail("poppler-utils is required on CI (.ci/run installs it)")
+        pytest.skip("poppler-utils not installed")
+    wb = openpyxl.load_workbook(generated / ITEM_TEMPLATE["zh"])
+    for name in wb.sheetnames:
+        if name != "执行进度":
+            del wb[name]
+    ws = wb["执行进度"]
+    cases = {"甲甲甲": ("已完成√", "grey"), "乙乙乙": ("完成（待验收）", "grey"), "丙丙丙": ("完成90%", "red"),
+             "丁丁丁": ("进行中", "red"), "戊戊戊": ("已完成", "grey"), "己己己": ("已取消", "white"),
+             "庚庚庚": ("Done ✓", "grey"), "辛辛辛": ("未完成", "red"), "壬壬壬": (1, "grey")}
+    for row, (task, (status, _)) in enumerate(cases.items(), start=3):
+        ws.cell(row, 1, f"T{row}")
+        ws.cell(row, 2, task)
+        ws.cell(row, 7, dt.date(2026, 1, 5))  # long past, whenever the test runs
+        ws.cell(row, 9, status)
+    wb.save(tmp_path / "tracker.xlsx")
+    painted = _row_colours(soffice(tmp_path / "tracker.xlsx"), list(cases))
+    colour = {"grey": templates.GREY, "red": templates.RED, "white": "FFFFFF"}
+    want = {task: tuple(bytes.fromhex(colour[c])) for task, (_, c) in cases.items()}
+    assert painted == want
 
 
 @pytest.mark.libreoffice
