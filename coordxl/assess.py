@@ -161,8 +161,8 @@ def pending_resources(item: Item, today: dt.date, calendar: WorkCalendar, settin
 class Assessed:
     """Tasks with their states, column by column: ``rows`` (model.Rows) and ``states``, one per row.
 
-    Iterating gives (Row, TaskState) pairs, making every Row; the daily job reads the columns
-    instead and makes a Row only for a task someone is reminded of.
+    Iterating gives (Row, TaskState) pairs, making every Row; the daily and weekly jobs read the
+    columns instead (a 50,000-row ledger makes no Row objects).
     """
 
     def __init__(self, rows: Rows, states: list[TaskState]):

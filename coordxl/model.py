@@ -108,14 +108,6 @@ class Rows:
         col = self.colmaps[i].get(key)
         return a1(self.rownums[i], col) if col else f"A{self.rownums[i]}"
 
-    def row(self, i: int) -> Row:
-        """Row ``i`` alone, without making the others (see :meth:`rows`)."""
-        if self._rows is not None:
-            return self._rows[i]
-        return Row(self.sheets[i], self.rownums[i], {k: col[i] for k, col in self.values.items()}, {},
-                   {k: col[i] for k, col in self.raw.items()}, {k: col[i] for k, col in self.extra.items()},
-                   self.colmaps[i])
-
     def rows(self) -> list[Row]:
         if self._rows is None:
             vkeys, rkeys, xkeys = list(self.values), list(self.raw), list(self.extra)
