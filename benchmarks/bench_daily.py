@@ -108,6 +108,40 @@ def one_row(ledger: Path, work: Path) -> None:
           f"whole write protocol {protocol:.2f} s; openpyxl load + save {naive:.2f} s")
 
 
+def one_item(item: Path, work: Path, copies: int = 40) -> None:
+    """What a first run pays per item workbook: every task row's flag written (the whole protocol),
+    next to reading and validating it as check does."""
+    import datetime as dt
+
+    import python_calamine
+
+    from coordxl.layout import Layout
+    from coordxl.pipeline import load_folder_roster, read_item
+    from coordxl.writer import FlagWrite, write_flags
+    from coordxl.xlsxparts import Fingerprint
+
+    rows = len(python_calamine.CalamineWorkbook.from_path(str(item)).get_sheet_by_name("执行进度").to_python())
+    paths = []
+    for n in range(copies):
+        paths.append(work / f"item{n}.xlsx")
+        shutil.copy(item, paths[-1])
+    os.sync()
+    jobs = [FlagWrite(p, p.name, "执行进度", 14, 2, {r: f"逾期{r % 20 + 1}个工作日" for r in range(3, rows + 1)},
+                      Fingerprint.of(p)) for p in paths]
+    t = time.perf_counter()
+    for job in jobs:
+        assert write_flags(job, work / "backups").written
+    write = (time.perf_counter() - t) / copies
+    layout = Layout.of(item.parent.parent)
+    roster, _ = load_folder_roster(layout)
+    t = time.perf_counter()
+    for p in paths:
+        read_item(p, layout, roster, dt.date(2026, 8, 20))
+    read = (time.perf_counter() - t) / copies
+    print(f"one item workbook ({item.stat().st_size // 1024} KB, {rows - 2} flags): written and verified "
+          f"{write * 1000:.1f} ms; read and normalized as check does {read * 1000:.1f} ms (mean of {copies} files)")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return _child(*sys.argv[2:])
@@ -127,6 +161,7 @@ def main() -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     one_row(source / "进行中" / "总台账.xlsx", work)
+    one_item(source / "进行中" / "事项001.xlsx", work)
     print(f"(each row: the median of {args.repeat} alternating runs of check and the job, each in a fresh "
           f"process; 'check' uses limits.workers processes, 'check1' one process"
           + (f"; 'before': the job with the code in {args.baseline}, on copies of its own)" if args.baseline else ")"))
