@@ -96,7 +96,7 @@ def _changes(now: dict, before: dict) -> list[tuple[dict, bool, bool]]:
 def _facts(weekly, snapshots: dict) -> dict:
     """What every reader's page reads of the snapshots (each holds every task of the folder), worked
     out once for the week: the changes, last week's overdue tasks, last week's plan for this week."""
-    cached = getattr(weekly, "_decision_facts", None)
+    cached = weekly.cache.get("facts")
     if cached is not None and cached[0] is snapshots:
         return cached[1]
     now, prev, prev2 = snapshots.get("now", {}), snapshots.get("prev", {}), snapshots.get("prev2", {})
@@ -107,7 +107,7 @@ def _facts(weekly, snapshots: dict) -> dict:
             planned.append((key, row, due))
     facts = {"changes_now": _changes(now, prev), "changes_last": _changes(prev, prev2) if prev2 else None,
              "overdue_prev": [row for row in prev.values() if row["state"] == "overdue"], "planned": planned}
-    weekly._decision_facts = (snapshots, facts)
+    weekly.cache["facts"] = (snapshots, facts)
     return facts
 
 
@@ -163,8 +163,7 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     facts = _facts(weekly, snapshots)
     newly_now, moved_now = _count(facts["changes_now"], scoped)
     newly_last, moved_last = _count(facts["changes_last"], scoped) if facts["changes_last"] is not None else (None, None)
-    overdue_last = len(mine.pick(facts["overdue_prev"], _groups(weekly, "overdue_prev", facts["overdue_prev"]))) \
-        if prev else None
+    overdue_last = len(_picked(weekly, "overdue_prev", facts["overdue_prev"], mine)) if prev else None
     on_time, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
     out.kpis = [
         Kpi("on_time_week", _rate(this_week), _rate(last_week), _mark(_rate(this_week), on_time, True), True),
@@ -235,7 +234,7 @@ def _groups(weekly, name: str, rows: list) -> tuple[dict, dict]:
     """Positions in one of the week's lists (its tasks, or snapshot rows) by workbook and by department,
     made once a week: every reader's page picks its scope from them. The lists do not change once
     pages are made (build sorts them first)."""
-    cache = weekly.__dict__.setdefault("_scope_groups", {})
+    cache = weekly.cache.setdefault("groups", {})
     if name not in cache:
         by_workbook: dict = defaultdict(list)
         by_department: dict = defaultdict(list)
@@ -250,7 +249,10 @@ def _groups(weekly, name: str, rows: list) -> tuple[dict, dict]:
 
 def in_scope(weekly, name: str, scope: Scope) -> list:
     """The tasks of ``weekly.<name>`` (overdue, blocked, done_ever, …) in a reader's scope, in order."""
-    rows = getattr(weekly, name)
+    return _picked(weekly, name, getattr(weekly, name), scope)
+
+
+def _picked(weekly, name: str, rows: list, scope: Scope) -> list:
     return rows if scope.everything else scope.pick(rows, _groups(weekly, name, rows))
 
 

@@ -141,7 +141,8 @@ class Weekly:
     snapshots: dict = dc_field(default_factory=dict)  # now / prev / prev2: the task states the page compares
     page: object = None  # decisions.Page for every item (the workbook's decision sheet)
     burnup: dict = dc_field(default_factory=dict)  # workbook -> [(week, done, total)] over 8 weeks
-    _index: dict | None = dc_field(default=None, repr=False, compare=False)
+    # what the decision pages work out once a week (the task index, the snapshots' facts, scopes)
+    cache: dict = dc_field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -166,9 +167,9 @@ class Weekly:
 
     def task_index(self) -> dict:
         """(workbook, task key) -> TaskLine, made once: every reader's decision page looks tasks up."""
-        if self._index is None:
-            self._index = {(x.workbook, x.key): x for x in self.tasks}
-        return self._index
+        if "index" not in self.cache:
+            self.cache["index"] = {(x.workbook, x.key): x for x in self.tasks}
+        return self.cache["index"]
 
 
 def _on_time(line: TaskLine) -> bool:
