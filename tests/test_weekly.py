@@ -394,3 +394,27 @@ def test_the_week_collected_in_check_s_workers_equals_one_process(example_root, 
 
     assert book(two.weekly.path) == book(one.weekly.path)
     assert said(two, example_root) == said(one, alone) and two.mails
+
+
+def test_a_job_leaves_garbage_collection_as_it_found_it(example_root):
+    """The jobs freeze what a pass left alive while they make pages and mails; the scheduler runs job
+    after job in one process, so each must unfreeze it, also when sending fails."""
+    import gc
+
+    from coordxl.daily import run_daily
+    from coordxl.errors import ConfigError
+
+    assert gc.get_freeze_count() == 0
+    run_daily(example_root, dt.date(2026, 8, 21), dt.datetime(2026, 8, 21, 9))
+    run_weekly(example_root, MONDAY, NOW)
+    assert gc.get_freeze_count() == 0
+
+    class Broken:
+        name = "broken"
+
+        def open(self):
+            raise ConfigError("no way to send")
+
+    with pytest.raises(ConfigError):
+        run_weekly(example_root, MONDAY + dt.timedelta(days=7), NOW + dt.timedelta(days=7), transport=Broken())
+    assert gc.get_freeze_count() == 0
