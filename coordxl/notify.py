@@ -114,7 +114,7 @@ class Collector:
         self.pending: list[PendingNote] = []
         self.reassign: list[TaskNote] = []  # open tasks whose owner has left (roster: 在职 = 否)
         self.boards: dict = {}  # workbook -> channels.Board: what the item's chat group is told
-        self._ahead: dict = {}  # due date -> (working days ahead, its working day): today is one day
+        self._ahead: dict = {}  # due date -> (working days from today, the working day it falls due)
 
     def notes(self) -> tuple:
         """What was gathered, without the settings: a worker sends it back to the run (see merge)."""
@@ -144,7 +144,7 @@ class Collector:
         board = None
         if self.settings.channels:
             board = self.boards[item.workbook] = Board(item.workbook, item.topic, item.group)
-        rows = assessed.rows  # column by column: a Row is made only for a task someone is told about
+        rows = assessed.rows  # column by column: no Row objects for thousands of tasks nobody is told about
         ids, names, people, dues, statuses = (rows.column(k) for k in ("id", "task", "owner", "due", "status"))
         percents = rows.extra_column("percent")
         for i, state in enumerate(assessed.states):

@@ -1,10 +1,10 @@
 """Job state in .coordxl/state.db (SQLite): the run log, which later jobs extend.
 
-A Store keeps one connection per process and thread, opened on first use: opening and closing a
-WAL database checkpoints it on every close (measured: 1,200 opens cost a daily run a second). Every
-write is its own transaction, so a crash leaves the database consistent; the mail log's commits
-are fully durable, the statistics' (snapshots, flags written) survive a crash but may lose their
-last commits on a power cut.
+A Store keeps one connection per process and thread, opened on first use: a WAL database is
+checkpointed on every close (measured: a first daily run's 1,200 opens and closes cost it 1–2 s).
+Every write is its own transaction, so a crash leaves the database consistent; every commit is
+fully durable except the daily snapshots', which survive a crash but may lose their last commits
+on a power cut (they are rewritten every run).
 """
 
 from __future__ import annotations
@@ -233,8 +233,9 @@ class Store:
     def _tx(self, durable: bool = True):
         """One writing transaction. It takes the write lock before it reads (BEGIN IMMEDIATE): the read
         and the write are one step for every process, and a deferred one that read first would fail at
-        once, without waiting, when another process wrote in between. ``durable=False``: no fsync at the commit (WAL survives a
-        crash; a power cut may lose the last commits) — for statistics rewritten every run."""
+        once, without waiting, when another process wrote in between. ``durable=False``: no fsync at
+        the commit (WAL survives a crash; a power cut may lose the last commits) — for statistics
+        rewritten every run."""
         db = self.db()
         if not durable:
             db.execute("PRAGMA synchronous = NORMAL")
@@ -255,12 +256,6 @@ class Store:
         if self._db is not None and self._owner == (os.getpid(), threading.get_ident()):
             self._db.close()
         self._db = self._owner = None
-
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def start_run(self, job: str, today: dt.date, now: dt.datetime, dry_run: bool = False) -> int:
         """Record a run starting. Called with the folder's job lock held (dry runs excepted), so any

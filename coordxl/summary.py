@@ -391,8 +391,8 @@ def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: li
     _setup(sheet.ws, widths, "A2")  # write-only sheets take their settings before any row
     sheet.ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(len(rows) + 1, 1)}"
     sheet.table(headers, [])
-    share = xlsxout.style(sheet.ws, number_format="0%")
-    return xlsxout.Body(sheet.ws, 2, rows, styles=dict.fromkeys(percent, share),
+    percent_style = xlsxout.style(sheet.ws, number_format="0%")
+    return xlsxout.Body(sheet.ws, 2, rows, styles=dict.fromkeys(percent, percent_style),
                         date_style=xlsxout.style(sheet.ws, number_format="yyyy-mm-dd"))
 
 
