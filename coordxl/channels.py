@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 import urllib.parse
 from collections import deque
@@ -49,12 +50,43 @@ SHOWN_PER_LIST = 15  # tasks listed per section of a post; the rest are counted
 
 @dataclass
 class Line:
-    """One line of a post: text with @-mentions in it."""
+    """One line of a post: text with @-mentions in it. Every text part is shown as text, never read as
+    markup (cell text reaches it); the line's ``style`` is the only markup, added per platform."""
 
     parts: list = dc_field(default_factory=list)  # str or Person
+    style: str = "text"  # text | item (a list bullet) | heading (bold)
+
+    def words(self) -> str:
+        return "".join(p if isinstance(p, str) else f"@{p.name}" for p in self.parts)
 
     def plain(self) -> str:
-        return "".join(p if isinstance(p, str) else f"@{p.name}" for p in self.parts)
+        return {"item": "- {}", "heading": "**{}**"}.get(self.style, "{}").format(self.words())
+
+
+# line breaks and the other characters a chat client starts a new line at
+_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# markdown's active characters (emphasis, code, strike-through, HTML tags, quotes, escapes), as their
+# full-width forms: they read the same and do nothing
+_INERT = str.maketrans({"*": "＊", "_": "＿", "~": "～", "`": "｀", "<": "＜", ">": "＞", "\\": "＼"})
+
+
+def one_line(value: str) -> str:
+    r"""Cell text as a chat client shows it as text: on one line (a line break in a cell must not start a
+    line of its own in a post), and no bare address the client would turn into a link.
+
+    >>> one_line("开会\n以下任务已取消 http://x.example")
+    '开会 以下任务已取消 http：//x.example'
+    """
+    return _BREAKS.sub(" ", value).replace("://", "：//")
+
+
+def markdown_text(value: str) -> str:
+    r"""Text shown as itself in DingTalk's and WeCom's markdown: no emphasis, tag, link, image or mention.
+
+    >>> markdown_text("[点此](http://x.example/a_b) **急**\n# 已取消")
+    '[点此]（http：//x.example/a＿b) ＊＊急＊＊ # 已取消'
+    """
+    return one_line(value).translate(_INERT).replace("](", "]（")
 
 
 @dataclass
@@ -131,22 +163,22 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
         if rows:
             if lines:
                 lines.append(Line([""]))  # a blank line: markdown keeps the sections apart
-            lines.append(Line([f"**{title}**"]))
+            lines.append(Line([title], "heading"))
             lines.extend(rows[:SHOWN_PER_LIST])
             if len(rows) > SHOWN_PER_LIST:
                 lines.append(Line([t("post.more", n=len(rows) - SHOWN_PER_LIST)]))
 
-    section(t("post.changes"), [Line([f"- {t('post.change.' + kind, task=f'{tid} {task}')}"])
+    section(t("post.changes"), [Line([t('post.change.' + kind, task=f'{tid} {task}')], "item")
                                 for kind, tid, task in changes.get(board.workbook, [])])
     for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
-        rows = [Line([f"- {assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, roster))
+        rows = [Line([f"{assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, roster), "item")
                 for st, days, tid, task, owners, _ in sorted(board.tasks, key=lambda x: (-x[1], x[2])) if st == state]
         section(t(f"post.state.{state}", n=len(rows)), rows)
     section(t("post.pending", n=len(pending)),
-            [Line([f"- {p.request_id}（{p.purpose}）{t('post.waiting', step=t('mail.step.' + p.step), days=p.days)} · "]
-                  + _who([p.waiting], roster)) for p in pending])
+            [Line([f"{p.request_id}（{p.purpose}）{t('post.waiting', step=t('mail.step.' + p.step), days=p.days)} · "]
+                  + _who([p.waiting], roster), "item") for p in pending])
     if errors:
-        rows = [Line([f"- {f.sheet} {f.cell}：{f.message(lang)}"]) for f in errors[:3]]
+        rows = [Line([f"{f.sheet} {f.cell}：{f.message(lang)}"], "item") for f in errors[:3]]
         section(t("post.errors", n=len(errors)), rows)
     if not lines:
         return None
@@ -158,7 +190,7 @@ def health_post(channel: Channel, issues: list, settings: Settings, today: dt.da
     """The administrator's health list, for a group with admin = true."""
     if not issues:
         return None
-    lines = [Line([f"- {i.text(settings.lang)}"]) for i in issues]
+    lines = [Line([i.text(settings.lang)], "item") for i in issues]
     return Post(channel, text("admin.subject", settings.lang, day=today.isoformat(), n=len(issues)), lines,
                 "post-admin", today).seal()
 
@@ -167,8 +199,8 @@ def weekly_post(channel: Channel, items: list, label: str, settings: Settings, t
     """The week's figures of the items a group serves (a management group: every item)."""
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
-    lines = [Line([f"- {i.topic}：{t('weekly.col.progress')} {percent(i.progress)} · {t('weekly.col.overdue')} {i.overdue}"])
-             for i in items]
+    lines = [Line([f"{i.topic}：{t('weekly.col.progress')} {percent(i.progress)} · {t('weekly.col.overdue')} {i.overdue}"],
+                  "item") for i in items]
     if not lines:
         return None
     return Post(channel, t("post.weekly_title", week=label), lines, "post-weekly", today,
@@ -179,60 +211,69 @@ def weekly_post(channel: Channel, items: list, label: str, settings: Settings, t
 
 def _mention(person: Person, kind: str) -> tuple[str, dict]:
     """(text in the message, what the request lists) for one @-mention."""
+    userid = re.sub(r"[^\w.@-]", "", person.im_id)  # a roster cell must not close the mention and add markup
     if kind == "dingtalk":
-        if person.im_id:
-            return f"@{person.im_id}", {"atUserIds": person.im_id}
+        if userid:
+            return f"@{userid}", {"atUserIds": userid}
         return f"@{person.mobile}", {"atMobiles": person.mobile}
-    if kind == "wecom":
-        return (f"<@{person.im_id}>", {}) if person.im_id else (person.name, {})  # markdown: userid only
+    if kind == "wecom":  # markdown: userid only
+        return (f"<@{userid}>", {}) if userid else (markdown_text(person.name), {})
     return "", {}
 
 
 def _render_lines(lines: list[Line], kind: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Markdown lines (DingTalk, WeCom): the line's style as markup, every text part inert."""
     out, at = [], {"atMobiles": [], "atUserIds": []}
     for line in lines:
         chunk = []
         for part in line.parts:
             if isinstance(part, str):
-                chunk.append(part)
+                chunk.append(markdown_text(part))
             else:
                 shown, listed = _mention(part, kind)
-                chunk.append(f"{part.name}{shown}" if kind == "dingtalk" else shown)
+                chunk.append(f"{markdown_text(part.name)}{shown}" if kind == "dingtalk" else shown)
                 for k, v in listed.items():
                     if v not in at[k]:
                         at[k].append(v)
-        out.append("".join(chunk))
+        out.append({"item": "- {}", "heading": "**{}**"}.get(line.style, "{}").format("".join(chunk)))
     return out, at
 
 
+def _text_line(line: Line) -> str:
+    """A line of a plain-text message: no markup at all, one line."""
+    return ("- " if line.style == "item" else "") + one_line(line.words())
+
+
 def _feishu_paragraph(line: Line) -> list[dict]:
-    out = []
+    """A Feishu post paragraph: text and at elements (Feishu reads no markup in a text element)."""
+    out = [{"tag": "text", "text": "- "}] if line.style == "item" else []
     for part in line.parts:
         if isinstance(part, str):
-            out.append({"tag": "text", "text": part.replace("**", "")})
+            out.append({"tag": "text", "text": one_line(part)})
         elif part.im_id:
             out.append({"tag": "at", "user_id": part.im_id})
         else:
-            out.append({"tag": "text", "text": part.name})
+            out.append({"tag": "text", "text": one_line(part.name)})
     return out
 
 
 def _body(kind: str, title: str, lines: list[Line], keyword: str) -> dict:
     if keyword and keyword not in title:
         title = f"【{keyword}】{title}"
+    title = one_line(title)
     if kind == "feishu":
         content = [_feishu_paragraph(line) for line in lines]
         return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title, "content": content}}}}
     if kind == "wecom" and any(isinstance(p, Person) and p.mobile and not p.im_id for line in lines for p in line.parts):
         # WeCom markdown mentions by userid only: someone known by mobile needs a text message
         people = [p for line in lines for p in line.parts if isinstance(p, Person)]
-        content = "\n".join([title, ""] + [line.plain().replace("**", "") for line in lines])
+        content = "\n".join([title, ""] + [_text_line(line) for line in lines])
         return {"msgtype": "text", "text": {
             "content": content,
             "mentioned_list": list(dict.fromkeys(p.im_id for p in people if p.im_id)),
             "mentioned_mobile_list": list(dict.fromkeys(p.mobile for p in people if p.mobile and not p.im_id))}}
     rendered, at = _render_lines(lines, kind)
-    body_text = "\n".join([f"#### {title}", ""] + rendered)
+    body_text = "\n".join([f"#### {markdown_text(title)}", ""] + rendered)
     if kind == "dingtalk":
         return {"msgtype": "markdown", "markdown": {"title": title, "text": body_text},
                 "at": {"atMobiles": at["atMobiles"], "atUserIds": at["atUserIds"], "isAtAll": False}}

@@ -235,3 +235,48 @@ def test_posts_keep_the_per_run_cap_like_mail_and_the_rest_go_next_run(example_r
     assert len(first.sent) == 3 and len(first.held) == 2
     second = deliver_posts(posts, {"w": poster}, store, TODAY, NOW.replace(hour=10), cap=3)
     assert len(second.sent) == 2 and len(second.skipped) == 3 and len(robot.accepted) == 5
+
+
+HOSTILE = ("包装设计定稿\n**以下任务已取消** ![x](http://evil.example/p.png) [点此](http://evil.example/a) "
+           "<font color=red>急</font> <@all> `code` ~~删~~")
+
+
+def test_a_hostile_cell_is_shown_as_text_on_every_platform_never_as_markup(example_root, robots, clock):
+    """Whoever can edit a workbook must not make the robot post a link, an image, a heading, a mention of
+    everyone or a forged line of its own: cell text is text on DingTalk, WeCom and Feishu alike."""
+    import openpyxl
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    wb = openpyxl.load_workbook(path)
+    ws = wb["执行进度"]
+    [cell] = [row[1] for row in ws.iter_rows(min_row=2) if row[0].value == "T03"]
+    cell.value = HOSTILE
+    wb.save(path)
+    ding, wecom, feishu = robots("dingtalk"), robots("wecom"), robots("feishu")
+    use_channels(example_root, block("ding", "dingtalk") + block("wecom", "wecom") + block("fei", "feishu"))
+    run_daily(example_root, TODAY, NOW, posters=posters_for(example_root, {"ding": ding, "wecom": wecom,
+                                                                           "fei": feishu}, clock))
+    [d], [w], [f] = ding.accepted, wecom.accepted, feishu.accepted
+    assert w["msgtype"] == "text"  # 冯雪 is known by mobile only: WeCom gets a text message, markup is moot
+    for shown in (d["markdown"]["text"], w["text"]["content"]):
+        lines = shown.splitlines()
+        assert not any(line.lstrip("- ").startswith(("**以下", "以下")) for line in lines)  # no forged line
+        assert "http://" not in shown  # no address the client makes a link of
+        t03 = next(line for line in lines if "T03" in line)
+        assert t03.startswith("- ") and "以下任务已取消" in t03 and "点此" in t03  # the text itself is all there
+    markdown = d["markdown"]["text"]
+    assert "](" not in markdown and "**以下" not in markdown  # no link, no image, no emphasis from the cell
+    assert "<font" not in markdown and "<@all>" not in markdown and "`" not in markdown and "~~" not in markdown
+    # WeCom markdown (everyone mentioned has a userid): the same cell text, inert there too
+    person = channels.Person(name="冯雪", department="设计部", email="fx@corp.example", im_id="fengxue")
+    post = Post(Channel("w", "wecom", "HOOK"), "Q3", [Line([f"T03 {HOSTILE} · ", person], "item")], "post-daily",
+                TODAY).seal()
+    [body] = bodies(post)
+    content = body["markdown"]["content"]
+    assert body["msgtype"] == "markdown" and "<@fengxue>" in content and "<@all>" not in content
+    assert "](" not in content and "**以下" not in content and "<font" not in content and "http://" not in content
+    assert len(content.splitlines()) == 3  # title, blank, the one task line
+    texts = [e["text"] for p in f["content"]["post"]["zh_cn"]["content"] for e in p if e["tag"] == "text"]
+    assert {e["tag"] for p in f["content"]["post"]["zh_cn"]["content"] for e in p} <= {"text", "at"}
+    assert not any("\n" in t for t in texts)
+    assert any("以下任务已取消" in t and "[点此](http：//evil.example/a)" in t for t in texts)  # no markup in Feishu
+    assert not any("http://" in t for t in texts)
