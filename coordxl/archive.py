@@ -107,24 +107,16 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
         raise ArchiveRefused(text("archive.refused", lang, item=item.topic, missing="；".join(missing)))
     accepted = item.retro.get("accepted_on") if item.retro else None
     year = (accepted if isinstance(accepted, dt.date) else today).year
-    stem = safe_filename(path.stem)
-    dest = layout.archive / str(year) / stem
-    staging = layout.archive / str(year) / f".{stem}.partial"
     draft = draft_path(layout, path.stem)
     files = [path] + ([draft] if draft.exists() else [])
     # what was read and judged is what gets archived: the workbook as fingerprinted at reading
     read_at = {path: item.fingerprint.sha256} if isinstance(item.fingerprint, Fingerprint) else {}
     read_at.update({p: sha256(p) for p in files if p not in read_at})
     _untouched(files, read_at, lang)
-    if dest.exists():
-        # a previous run got as far as the rename: finish it if the archive is intact and the same files
-        if not verify(dest):
-            raise CoordxlError(text("archive.conflict", lang, dest=dest))
-        manifest = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
-        recorded = {f["name"]: f["sha256"] for f in manifest["files"]}
-        if any(p.name in recorded and sha256(p) != recorded[p.name] for p in files):
-            raise CoordxlError(text("archive.conflict", lang, dest=dest))
-    else:
+    dest, manifest = _destination(layout.archive / str(year), safe_filename(path.stem), item, files, read_at,
+                                 lang)
+    staging = dest.with_name(f".{dest.name}.partial")
+    if manifest is None:
         if staging.exists():
             shutil.rmtree(staging)  # an interrupted copy: start it again
         staging.mkdir(parents=True)
@@ -155,6 +147,31 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
             if src.exists():
                 src.unlink()
     return Archived(dest, manifest, written)
+
+
+def _destination(folder: Path, stem: str, item, files: list[Path], read_at: dict[Path, str], lang: str
+                 ) -> tuple[Path, dict | None]:
+    """Where the item goes, and the manifest of a previous run that already put it there.
+
+    A topic that recurs (a monthly review, a yearly campaign) archives beside last time's, never onto
+    it: 归档/<year>/<stem>, else <stem>-<request date>, else <stem>-2, -3, …. A folder that holds
+    exactly these files is this item's, left by a run interrupted after the rename: it is finished.
+    Nothing already archived is ever changed.
+    """
+    sent = item.request.get("sent_on") if item.request else None
+    names = [stem] + ([f"{stem}-{sent:%Y-%m-%d}"] if isinstance(sent, dt.date) else [])
+    names += [f"{stem}-{n}" for n in range(2, 100)]
+    for name in names:
+        dest = folder / name
+        if not dest.exists():
+            return dest, None
+        if verify(dest):
+            manifest = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+            recorded = {f["name"]: f["sha256"] for f in manifest["files"]}
+            if recorded.get(files[0].name) == read_at[files[0]] and all(
+                    recorded.get(p.name, read_at[p]) == read_at[p] for p in files):
+                return dest, manifest
+    raise CoordxlError(text("archive.conflict", lang, dest=folder / stem))
 
 
 def append_index(layout: Layout, manifest: dict, dest: Path, accepted: dt.date | None) -> bool:

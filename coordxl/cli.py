@@ -210,6 +210,12 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     settings = Settings.load(root)
     path = folder.new_item(title, root, initiator, _today(today, settings))
     console.print(text("new.created", settings.lang, path=path), highlight=False, markup=False)
+    from .layout import Layout
+
+    layout = Layout.of(root)
+    if earlier := folder.archived_like(layout, path.stem):
+        where = "、".join(p.relative_to(layout.root).as_posix() for p in earlier)
+        console.print(text("new.archived_before", settings.lang, where=where), highlight=False, markup=False)
 
 
 def _show(show_all: bool, summary_only: bool) -> str:

@@ -8,6 +8,7 @@ existing roster; `new` refuses an existing file.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import io
 import shutil
 from pathlib import Path
@@ -94,6 +95,8 @@ def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
     name = safe_filename(title)
     if not name:
         raise FolderError(text("new.empty_title", lang))
+    if name.startswith(("~", ".~lock")):  # the names of Excel's and LibreOffice's own files, which every job skips
+        raise FolderError(text("new.skipped_title", lang, name=name))
     if roster is None:
         if not layout.roster.exists():
             raise FolderError(text("new.no_roster", lang, path=layout.roster))
@@ -123,3 +126,10 @@ def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
         raise FolderError(text("new.exists", lang, path=path)) from None
     return path
 
+
+def archived_like(layout: Layout, stem: str) -> list[Path]:
+    """Archived items filed under this name (归档/<year>/<stem> and its recurring <stem>-… neighbours)."""
+    if not layout.archive.is_dir():
+        return []
+    return sorted(p for p in layout.archive.glob(f"*/{glob.escape(stem)}*")
+                  if p.is_dir() and (p.name == stem or p.name.startswith(f"{stem}-")))

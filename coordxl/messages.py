@@ -59,6 +59,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                 "The roster has several people named '{name}'; say which one: {choices}"),
     "new.unknown_initiator": ("名册中没有“{name}”。{hint}", "'{name}' is not in the roster. {hint}"),
     "new.empty_title": ("标题不能为空。", "The title cannot be empty."),
+    "new.skipped_title": ("“{name}”以 ~ 开头，是 Excel/LibreOffice 临时文件的名字，所有任务都会跳过它。请换一个标题。",
+                          "'{name}' starts with ~, the name of Excel's and LibreOffice's own temporary files, which "
+                          "every job skips. Choose another title."),
+    "new.archived_before": ("注意：归档中已有同名事项 {where}。新事项归档时会放在它旁边，不会覆盖。",
+                            "Note: the archive already holds an item of this name ({where}). This one will be "
+                            "archived beside it, never over it."),
     "new.no_roster": ("找不到名册 {path}。请先运行 coordxl init。", "No roster at {path}. Run coordxl init first."),
     "hint.did_you_mean": ("您是否指“{name}”？", "Did you mean '{name}'?"),
     "hint.check_roster": ("请检查名册。", "Please check the roster."),

@@ -1,6 +1,7 @@
 """`coordxl review` and `coordxl archive`."""
 
 import datetime as dt
+import io
 import json
 
 import openpyxl
@@ -153,3 +154,33 @@ def test_the_draft_opens_with_a_one_page_summary(example_root):
     failed = summary["未遵守的流程规定"].split("；")
     assert set(failed) == {"会后24小时内发出纪要", "待办有负责人、截止日期、交付标准", "每周召开不超过30分钟的跟进会",
                            "资源申请先审核后审批"}
+
+
+def test_a_recurring_topic_is_archived_beside_last_time_s_and_new_says_so(example_root):
+    """A monthly review archived in March and again in June: two folders, two index rows, nothing
+    changed in the first; `new` with that name warns that the archive already holds one."""
+    workbook = example_root / "进行中" / f"{RECAP}.xlsx"
+    kept = workbook.read_bytes()
+    first = archive_item(example_root, RECAP, TODAY, NOW, "李娜")
+    first_files = {p.name: sha256(p) for p in first.dest.iterdir()}
+    wb = openpyxl.load_workbook(io.BytesIO(kept))  # the same topic again, another round with other content
+    ws = wb["需求单"]
+    [label] = [row[0] for row in ws.iter_rows() if row[0].value == "发出日期"]
+    ws.cell(label.row, label.column + 1).value = dt.datetime(2026, 9, 1)
+    wb.save(workbook)
+    second = CliRunner().invoke(main, ["archive", str(example_root), RECAP, "--today", "2026-08-21"])
+    assert second.exit_code == 0, second.output
+    dest = example_root / "归档" / "2026" / f"{RECAP}-2026-09-01"  # named by its request date
+    assert verify(dest) and not workbook.exists()
+    assert {p.name: sha256(p) for p in first.dest.iterdir()} == first_files  # last time's archive untouched
+    ws = openpyxl.load_workbook(example_root / "归档" / "归档索引.xlsx").active
+    assert [r[6] for r in ws.iter_rows(min_row=2, values_only=True)] == [f"2026/{RECAP}", f"2026/{RECAP}-2026-09-01"]
+    made = CliRunner().invoke(main, ["new", RECAP, "--root", str(example_root), "--initiator", "李娜"])
+    assert made.exit_code == 0 and "归档中已有同名事项" in made.output and f"2026/{RECAP}-2026-09-01" in made.output
+
+
+@pytest.mark.parametrize("title", ["~$周会", "~临时"])
+def test_new_refuses_a_title_every_job_would_skip(example_root, title):
+    result = CliRunner().invoke(main, ["new", title, "--root", str(example_root), "--initiator", "李娜"])
+    assert result.exit_code == 2 and "临时文件" in result.output
+    assert not list((example_root / "进行中").glob("~*"))
