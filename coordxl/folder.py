@@ -13,7 +13,7 @@ import io
 import shutil
 from pathlib import Path
 
-from .errors import FolderError, RosterError
+from .errors import CoordxlError, FolderError, RosterError
 from .layout import ENGLISH_FOLDERS, ITEM_TEMPLATE, ROSTER_TEMPLATE, Layout, safe_filename
 from .messages import text
 from .roster import Roster, clean_name, load_roster
@@ -52,16 +52,28 @@ def _sample_roster(lang: str):
 
 def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
                 now: dt.datetime | None = None) -> list[Path]:
-    """Make a shared folder: settings, a sample roster, templates and the folders. Returns what it wrote."""
+    """Make a shared folder: settings, a sample roster, templates and the folders. Returns what it wrote.
+
+    ``force`` re-creates the templates and whatever is missing, and keeps the folder's settings and roster:
+    a folder that has items keeps its language and folder names (changing them would hide every live item
+    from the jobs), so asking for others is refused with how to migrate.
+    """
     from . import templates  # openpyxl (and numpy) load only when a workbook is made
     root = Path(root)
     values = {"general.language": lang, **(ENGLISH_FOLDERS if lang == "en" else {})}
     settings = Settings.defaults().replace(**{k.replace(".", "__"): v for k, v in values.items()})
     layout = Layout(root, settings)
+    current = _current_settings(layout) if force else None
+    if current is not None:
+        if _names(current) != _names(settings) and (items := _items(Layout(root, current))):
+            raise FolderError(text("init.live_folder", current.lang, n=len(items),
+                                   active=Layout(root, current).active.name))
+        if _names(current) == _names(settings):
+            layout = Layout(root, current)  # same language and names: keep the admin's settings as they are
     item_tpl = layout.templates / ITEM_TEMPLATE[lang]
     roster_tpl = layout.templates / ROSTER_TEMPLATE[lang]
-    replaceable = [layout.config, item_tpl, roster_tpl]
-    existing = [p for p in replaceable + [layout.roster] if p.exists()]
+    replaceable = ([] if layout.settings is current else [layout.config]) + [item_tpl, roster_tpl]
+    existing = [p for p in [layout.config, item_tpl, roster_tpl, layout.roster] if p.exists()]
     if existing and not force:
         raise FolderError(text("init.exists", lang, path=", ".join(str(p) for p in existing)))
     for d in (root, layout.active, layout.archive, layout.reports, layout.templates, layout.state,
@@ -74,8 +86,9 @@ def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
             keep.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), keep)
     written = []
-    layout.config.write_text(render_config(lang, values), encoding="utf-8")
-    written.append(layout.config)
+    if layout.config in replaceable:
+        layout.config.write_text(render_config(lang, values), encoding="utf-8")
+        written.append(layout.config)
     if not layout.roster.exists():
         _save_new(_sample_roster(lang), layout.roster)
         written.append(layout.roster)
@@ -125,6 +138,27 @@ def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
     except FileExistsError:
         raise FolderError(text("new.exists", lang, path=path)) from None
     return path
+
+
+def _current_settings(layout: Layout) -> Settings | None:
+    """The folder's own settings, when it has a readable coordxl.toml (an unreadable one may be replaced)."""
+    if not layout.config.exists():
+        return None
+    try:
+        return Settings.load(layout.root)
+    except CoordxlError:
+        return None
+
+
+def _names(settings: Settings) -> tuple:
+    return (settings.lang,) + tuple(settings[key] for key in ENGLISH_FOLDERS)
+
+
+def _items(layout: Layout) -> list[Path]:
+    """The workbooks in a folder's 进行中/ (any kind: the jobs would stop seeing all of them)."""
+    if not layout.active.is_dir():
+        return []
+    return [p for p in layout.active.rglob("*") if p.is_file() and not p.name.startswith((".", "~$"))]
 
 
 def archived_like(layout: Layout, stem: str) -> list[Path]:

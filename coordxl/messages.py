@@ -47,9 +47,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "template.date_prompt": ("日期格式：2026-08-15", "Date, e.g. 2026-08-15"),
     # init / new
     "init.created": ("已创建共享文件夹 {root}", "Created the shared folder {root}"),
-    "init.exists": ("{path} 已存在，未做任何修改。如需覆盖模板和设置，请加 --force（不会删除任何文件）。",
-                    "{path} already exists; nothing was changed. Use --force to rewrite the settings and "
-                    "templates (nothing is ever deleted)."),
+    "init.exists": ("{path} 已存在，未做任何修改。如需重建模板和缺少的文件，请加 --force（设置和名册保持不变，不会删除任何文件）。",
+                    "{path} already exists; nothing was changed. Use --force to re-create the templates and "
+                    "whatever is missing (the settings and the roster are kept; nothing is ever deleted)."),
+    "init.live_folder": ("未做任何修改：此文件夹的 {active}/ 中有 {n} 个事项工作簿，改变语言或文件夹名会让所有任务都找不到它们。"
+                         "如确需迁移：先把文件夹改名，再在 coordxl.toml 中改 general.language 和 [folders]，然后运行 coordxl check 确认。",
+                         "Nothing was changed: {active}/ holds {n} item workbooks, and another language or other "
+                         "folder names would hide them all from the jobs. To migrate: rename the folders, then set "
+                         "general.language and [folders] in coordxl.toml, and run coordxl check to confirm."),
     "new.created": ("已创建 {path}", "Created {path}"),
     "new.exists": ("{path} 已存在，不会覆盖。请换一个标题。", "{path} already exists and is never overwritten. "
                    "Choose another title."),

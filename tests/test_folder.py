@@ -46,14 +46,30 @@ def test_init_refuses_to_overwrite_and_changes_nothing(share):
     assert tree_hashes(share) == before
 
 
-def test_init_force_keeps_the_roster_and_backs_up_what_it_replaces(share):
+def test_init_force_keeps_the_settings_and_roster_and_backs_up_the_templates_it_re_creates(share):
     roster_hash = sha256(share / "名册.xlsx")
     (share / "coordxl.toml").write_text('[rules]\nstale_workdays = 3\n', encoding="utf-8")
+    (share / "模板" / "名册模板.xlsx").unlink()
+    (share / "模板" / "协调事项模板.xlsx").write_bytes(b"an old template")
     result = run("init", share, "--force")
     assert result.exit_code == 0, result.output
     assert sha256(share / "名册.xlsx") == roster_hash
-    backups = list((share / ".coordxl" / "backups").rglob("coordxl.toml"))
-    assert backups and "stale_workdays = 3" in backups[0].read_text(encoding="utf-8")
+    assert (share / "coordxl.toml").read_text(encoding="utf-8") == '[rules]\nstale_workdays = 3\n'
+    assert (share / "模板" / "名册模板.xlsx").is_file()  # what was missing is made again
+    backups = list((share / ".coordxl" / "backups").rglob("协调事项模板.xlsx"))
+    assert backups and backups[0].read_bytes() == b"an old template"
+
+
+def test_init_force_in_another_language_never_orphans_a_live_folder(share):
+    """`init --force --lang en` on a Chinese folder with items would point every job at empty English
+    folders: refused in one line that says how to migrate, nothing changed."""
+    assert run("new", "Q3新品上市推广", "--root", share, "--initiator", "张伟").exit_code == 0
+    before = tree_hashes(share)
+    result = run("init", share, "--force", "--lang", "en")
+    assert result.exit_code == 2 and "1 个事项工作簿" in result.output and "general.language" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert tree_hashes(share) == before
+    assert "检查了 1 个工作簿" in run("check", share, "--no-report").output
 
 
 def test_new_creates_a_prefilled_workbook(share):
