@@ -57,7 +57,9 @@ def scan(layout: Layout) -> list[Path]:
             continue
         if any(parent in own for parent in path.resolve().parents):
             continue
-        if path.is_file() and path.suffix.lower() in WORKBOOK_SUFFIXES and not is_owner_or_temp(path):
+        # a broken link named *.xlsx is read too, so the run names it (W-UNREADABLE) instead of skipping it
+        if ((path.is_file() or path.is_symlink()) and path.suffix.lower() in WORKBOOK_SUFFIXES
+                and not is_owner_or_temp(path)):
             found.append(path)
     return sorted(found)
 

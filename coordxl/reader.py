@@ -508,7 +508,10 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
         raw = path.read_bytes()
         st = os.stat(path)
     except OSError as exc:
-        data_out.findings.append(finding("W-UNREADABLE", display, detail=str(exc)))
+        if path.is_symlink() and not path.exists():  # a link whose file was moved or deleted
+            data_out.findings.append(finding("W-UNREADABLE", display, reason="broken_link", detail=""))
+        else:
+            data_out.findings.append(finding("W-UNREADABLE", display, reason="os_error", detail=exc.strerror or ""))
         return None, data_out
     data_out.fingerprint = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest())
     suffix = path.suffix.lower()

@@ -480,12 +480,14 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
                 hook: Hook | None = None) -> WriteResult:
     """Set the patch's cells following the write protocol: locks, fingerprint, backup, temp file and
     atomic replace, read back and compare, restore on any loss. Never raises on bad files."""
-    path = job.path
     result = WriteResult()
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+    if job.path.suffix.lower() not in (".xlsx", ".xlsm"):
         result.reason = "format"
         return result
-    if owners := owner_files(path):
+    # a workbook in 进行中/ may be a link to a department's own file: that file is patched, in its own
+    # folder, and the link stays a link (replacing the link would leave staff editing a stale original)
+    path = Path(os.path.realpath(job.path))
+    if owners := owner_files(job.path) + (owner_files(path) if path != job.path else []):
         result.findings.append(finding("W-LOCKED", job.display, job.sheet, owner=owners[0].name))
         result.reason = "locked"
         return result

@@ -2,6 +2,8 @@
 
 import dataclasses
 import datetime as dt
+import os
+import shutil
 import sqlite3
 
 import openpyxl
@@ -308,3 +310,21 @@ def test_daily_workers_started_without_fork_do_the_same(example_root, monkeypatc
     assert flags(example_root, "副本9") == EXPECTED
     assert any(f.code == "W-FLAG-EDITED" and f.workbook == "进行中/副本3.xlsx" for f in result.findings)
     assert _state(example_root)[1]  # the workers recorded what they wrote
+
+
+def test_a_workbook_linked_into_the_folder_is_patched_where_it_lives_and_stays_a_link(example_root, tmp_path):
+    """进行中/Q3….xlsx is a symlink to the department's own file: the flags go into that file, the link
+    stays a link to it, and a broken link is named in the run's output."""
+    department = tmp_path / "市场部共享"
+    department.mkdir()
+    target = department / "Q3新品上市推广.xlsx"
+    link = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    shutil.move(link, target)
+    link.symlink_to(target)
+    (example_root / "进行中" / "已删除的事项.xlsx").symlink_to(department / "gone.xlsx")
+    result = run("daily", example_root, "--today", "2026-08-20")
+    assert result.exit_code in (0, 1), result.output
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert flags(example_root) == EXPECTED  # read through the link: the department's file holds the flags
+    assert sorted(p.name for p in department.iterdir()) == ["Q3新品上市推广.xlsx"]  # no temp file left there
+    assert "已删除的事项.xlsx" in result.output and "它指向的文件已被移走或删除" in result.output
