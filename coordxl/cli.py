@@ -443,6 +443,7 @@ def status(root: Path, as_json: bool) -> None:
     else:
         console.print(f"[green]{t('status.healthy')}[/]")
     console.print(t("status.log", log=info["log"]), highlight=False)
+    console.print(t("status.state_size", mb=f"{info['state_bytes'] / 2**20:.1f}"), highlight=False)
 
 
 def example_source() -> Path | None:

@@ -236,6 +236,8 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
             remind(result, collector, layout, today, now, dry_run, transport, resend, store)
             post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
             tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
+        if store:
+            store.prune_snapshots(today, layout.settings["state.keep_daily_weeks"], layout.settings["state.keep_weeks"])
         outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
     finally:
         if store:

@@ -528,6 +528,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                "Scheduler: a stale lock (pid {pid} on {host} is gone); the next start takes it over"),
     "status.scheduler.none": ("调度器：未运行", "Scheduler: not running"),
     "status.log": ("日志：{log}", "Log: {log}"),
+    "status.state_size": ("state.db：{mb} MB（每日快照保留 state.keep_daily_weeks 周，之后每周一份）",
+                          "state.db: {mb} MB (daily snapshots for state.keep_daily_weeks weeks, then one a week)"),
     "status.health": ("需要处理", "Needs attention"),
     "status.healthy": ("一切正常", "All is well"),
     # settings (coordxl.toml): one line each, naming the key, the bad value and what is allowed

@@ -323,4 +323,6 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
         holder["alive"] = not lock._stale(holder)
     out["lock"] = holder
     out["log"] = str(layout.state / "logs" / "coordxl.log")
+    db = layout.state / "state.db"
+    out["state_bytes"] = sum(p.stat().st_size for p in (db, db.with_name("state.db-wal")) if p.exists())
     return out

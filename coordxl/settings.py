@@ -141,6 +141,11 @@ SETTINGS: tuple[Setting, ...] = (
             "1 为不并行（每日任务写预警也不另开进程）",
             "Processes that work on workbooks in parallel in check, daily and weekly: 0 = automatic (CPU cores, "
             "at most 4), 1 = none (and the daily job writes its flags in its own process)", minimum=0),
+    Setting("state.keep_daily_weeks", 8, "state.db 中每日任务快照保留几周；更早的每周只留一份",
+            "Weeks of daily task snapshots state.db keeps; older weeks keep one snapshot each", minimum=3),
+    Setting("state.keep_weeks", 104, "任务快照最多保留几周（更早的删除；邮件与群消息记录不删）",
+            "Weeks of task snapshots kept at all (older ones are deleted; the mail and post ledgers are kept)",
+            minimum=4),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

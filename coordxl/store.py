@@ -112,6 +112,16 @@ SCHEMA = [
     ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
     ALTER TABLE mails ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
     """,
+    # version 8: each task's deadline as first recorded, kept when its old daily snapshots are thinned out
+    """
+    CREATE TABLE first_due (
+        workbook TEXT NOT NULL,
+        task_key TEXT NOT NULL,
+        due TEXT NOT NULL,
+        day TEXT NOT NULL,
+        PRIMARY KEY (workbook, task_key)
+    );
+    """,
 ]
 
 # mail states: sending (claimed by a live process) → sent | partial | failed | refused | unknown.
@@ -459,9 +469,34 @@ class Store:
     def first_due_dates(self, workbook: str) -> dict[str, dt.date]:
         """Each task's due date as first recorded, by task key."""
         db = self.db()
-        rows = db.execute("SELECT task_key, due FROM snapshots WHERE workbook = ? AND due IS NOT NULL "
-                          "ORDER BY day DESC", (workbook,)).fetchall()
+        rows = db.execute("SELECT task_key, due FROM (SELECT task_key, due, day FROM snapshots WHERE workbook = ? "
+                          "AND due IS NOT NULL UNION ALL SELECT task_key, due, day FROM first_due WHERE workbook = ?) "
+                          "ORDER BY day DESC", (workbook, workbook)).fetchall()
         return {key: dt.date.fromisoformat(due) for key, due in rows}  # the earliest day is written last
+
+    def prune_snapshots(self, today: dt.date, daily_weeks: int, keep_weeks: int) -> int:
+        """Keep state.db bounded: daily snapshots for ``daily_weeks``, then the last one of each week, and
+        none older than ``keep_weeks``; each task's first deadline is kept aside for plan-vs-actual.
+        Returns the rows deleted."""
+        thin_before = (today - dt.timedelta(weeks=daily_weeks)).isoformat()
+        drop_before = (today - dt.timedelta(weeks=keep_weeks)).isoformat()
+        db = self.db()
+        days = [r[0] for r in db.execute("SELECT DISTINCT day FROM snapshots WHERE day < ?", (thin_before,))]
+        last_of_week: dict[tuple, str] = {}
+        for day in days:  # ascending: the primary key starts with the day
+            last_of_week[dt.date.fromisoformat(day).isocalendar()[:2]] = day
+        gone = [d for d in days if d < drop_before or last_of_week[dt.date.fromisoformat(d).isocalendar()[:2]] != d]
+        if not gone:
+            return 0
+        marks = ", ".join("?" * len(gone))
+        with self._tx(durable=False) as db:
+            db.execute(f"INSERT INTO first_due (workbook, task_key, due, day) SELECT workbook, task_key, due, MIN(day) "
+                       f"FROM snapshots WHERE day IN ({marks}) AND due IS NOT NULL GROUP BY workbook, task_key "
+                       f"ON CONFLICT (workbook, task_key) DO UPDATE SET due = excluded.due, day = excluded.day "
+                       f"WHERE excluded.day < first_due.day", gone)
+            deleted = db.execute(f"DELETE FROM snapshots WHERE day IN ({marks})", gone).rowcount
+            db.execute(f"DELETE FROM snapshot_digests WHERE day IN ({marks})", gone)
+        return deleted
 
     def runs(self, job: str | None = None) -> list[dict]:
         db = self.db()

@@ -1,0 +1,70 @@
+"""state.db stays bounded: daily snapshots for a few weeks, then one a week, none after two years; each
+task's first deadline survives the thinning (plan against actual)."""
+
+import datetime as dt
+import sqlite3
+
+from click.testing import CliRunner
+
+from coordxl.cli import main
+from coordxl.store import Store
+
+START = dt.date(2026, 1, 1)
+
+
+def snapshot_rows(tasks: int, day: dt.date) -> list[tuple]:
+    return [(f"k{n}", f"T{n}", f"任务{n}的说明文字", "市场部", "张伟", (day + dt.timedelta(days=n % 30)).isoformat(),
+             None, "进行中", "open", n % 7) for n in range(tasks)]
+
+
+def test_a_year_of_daily_snapshots_keeps_eight_weeks_daily_then_one_a_week(tmp_path):
+    """365 daily runs of 500 tasks: the snapshots kept are the last 8 weeks' days plus one day per older
+    week (about 100 days, not 365), so the file stops growing; a task's first deadline is still known."""
+    store = Store(tmp_path / "state.db")
+    day = START
+    sizes = {}
+    for _ in range(365):
+        store.save_snapshot(day, "进行中/促销.xlsx", snapshot_rows(500, day))
+        store.prune_snapshots(day, daily_weeks=8, keep_weeks=104)
+        if day.day == 1:
+            store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            sizes[day.month] = (tmp_path / "state.db").stat().st_size
+        day += dt.timedelta(days=1)
+    db = store.db()
+    days = [dt.date.fromisoformat(r[0]) for r in db.execute("SELECT DISTINCT day FROM snapshots ORDER BY day")]
+    last = day - dt.timedelta(days=1)
+    recent = [d for d in days if d >= last - dt.timedelta(weeks=8)]
+    older = [d for d in days if d < last - dt.timedelta(weeks=8)]
+    assert len(recent) == 8 * 7 + 1  # every day of the last eight weeks
+    assert len({d.isocalendar()[:2] for d in older}) == len(older)  # one a week before that
+    assert len(days) <= 110
+    a_year_unthinned = sizes[2] / 31 * 365  # January's 31 days, all kept, scaled to a year
+    assert sizes[12] < a_year_unthinned / 3  # freed pages are reused: the file holds ~100 days, not 365
+    # the deadline T1 had on its first day, 2026-01-02, long thinned out, is still the plan
+    assert store.first_due_dates("进行中/促销.xlsx")["k1"] == dt.date(2026, 1, 2)
+
+
+def test_snapshots_older_than_keep_weeks_go_and_a_first_deadline_stays(tmp_path):
+    store = Store(tmp_path / "state.db")
+    store.save_snapshot(dt.date(2024, 3, 4), "进行中/旧.xlsx", [("k1", "T1", "旧任务", "", "", "2024-03-20", None,
+                                                                "", "open", 0)])
+    store.save_snapshot(dt.date(2024, 3, 11), "进行中/旧.xlsx", [("k1", "T1", "旧任务", "", "", "2024-04-30", None,
+                                                                 "", "open", 0)])
+    assert store.prune_snapshots(dt.date(2026, 12, 3), daily_weeks=8, keep_weeks=104) == 2
+    assert not store.db().execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
+    assert store.first_due_dates("进行中/旧.xlsx") == {"k1": dt.date(2024, 3, 20)}
+
+
+def test_the_daily_job_thins_old_snapshots_and_status_shows_the_size(example_root):
+    assert CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-06-01", "--dry-run"]).exit_code in (0, 1)
+    store = Store(example_root / ".coordxl" / "state.db")
+    for n in range(14):  # two weeks of daily snapshots, long ago
+        store.save_snapshot(dt.date(2026, 5, 4) + dt.timedelta(days=n), "进行中/Q3新品上市推广.xlsx",
+                            snapshot_rows(3, dt.date(2026, 5, 4)))
+    store.close()
+    CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"])
+    db = sqlite3.connect(example_root / ".coordxl" / "state.db")
+    old = [r[0] for r in db.execute("SELECT DISTINCT day FROM snapshots WHERE day < '2026-06-01' ORDER BY day")]
+    assert old == ["2026-05-10", "2026-05-17"]  # each old week's last day
+    status = CliRunner().invoke(main, ["status", str(example_root)])
+    assert "state.db：" in status.output and " MB" in status.output
