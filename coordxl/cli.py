@@ -274,15 +274,38 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     sys.exit(0 if report.ok else 1)
 
 
+def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
+    """Say what --resend will send again, before anything is sent: the mails whose delivery is unknown
+    (plain --resend), everything (--resend all), or the keys and addresses named (comma-separated)."""
+    if not resend:
+        return None
+    lang = layout.settings.lang
+    if resend == "unknown":
+        unknown = layout.open_store().unknown_mails()
+        if not unknown:
+            console.print(text("resend.none_unknown", lang), highlight=False, markup=False)
+            return None
+        for m in unknown:
+            console.print(text("resend.unknown", lang, day=m["day"], recipient=m["recipient"], subject=m["subject"],
+                               code=m["key"][:12]), highlight=False, markup=False)
+        return "unknown"
+    if resend == "all":
+        console.print(text("resend.all", lang), highlight=False, markup=False)
+        return "all"
+    names = [n.strip() for n in resend.split(",") if n.strip()]
+    console.print(text("resend.named", lang, names="、".join(names)), highlight=False, markup=False)
+    return names
+
+
 @main.command(help_key="help.daily")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--today", key="opt.daily.today")
 @option("--dry-run", key="opt.daily.dry_run", is_flag=True)
-@option("--resend", key="opt.daily.resend", is_flag=True)
+@option("--resend", key="opt.daily.resend", is_flag=False, flag_value="unknown", default=None, metavar="[all|KEY|ADDRESS]")
 @option("--all", "show_all", key="opt.all", is_flag=True)
 @option("--summary", "summary_only", key="opt.summary", is_flag=True)
 @handle_errors
-def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: bool, summary_only: bool) -> None:
+def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, show_all: bool, summary_only: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
@@ -299,6 +322,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = None if dry_run else channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
+    resend = _announce_resend(layout, resend)
     result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
                        posters=posters)
     print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"], _show(show_all, summary_only))
@@ -308,9 +332,9 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
 @main.command(help_key="help.weekly")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--today", key="opt.weekly.today")
-@option("--resend", key="opt.weekly.resend", is_flag=True)
+@option("--resend", key="opt.weekly.resend", is_flag=False, flag_value="unknown", default=None, metavar="[all|KEY|ADDRESS]")
 @handle_errors
-def weekly(root: Path, today: str | None, resend: bool) -> None:
+def weekly(root: Path, today: str | None, resend: str | None) -> None:
     """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
 
     Example: coordxl weekly ./协调 --today 2026-08-24
@@ -326,6 +350,7 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
+    resend = _announce_resend(layout, resend)
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
     lang = layout.settings.lang
     d = result.delivery

@@ -67,25 +67,56 @@ class Delivery:
     refused_recipients: list[tuple[object, str]] = dc_field(default_factory=list)  # sent, but some addresses refused
     unknown: list[tuple[object, str]] = dc_field(default_factory=list)  # never repeated without --resend
     broken: dict[str, str] = dc_field(default_factory=dict)  # courier name -> why nothing went through it
+    resent: list[str] = dc_field(default_factory=list)  # keys sent again on the administrator's word
 
 
 MAX_RECONNECTS = 2
 
 
+Resend = bool | str | Iterable[str] | None
+
+
+def resend_command(kind: str) -> str:
+    """The command that sends again a mail or post of this kind whose delivery is unknown."""
+    return f"coordxl {'weekly' if 'weekly' in kind else 'daily'} --resend"
+
+
+def to_resend(parcels: list[Parcel], store: Store, resend: Resend) -> set[str]:
+    """The keys of the parcels the administrator asked to send again.
+
+    ``resend``: False/None nothing; "unknown" those whose delivery is unknown (the server may or may not
+    have them: the one case a person must decide); True or "all" every one; else names, each a key (or
+    its first characters, as `status` shows them) or a recipient's address or roster key.
+    """
+    if not resend:
+        return set()
+    if resend is True or resend == "all":
+        return {p.key for p in parcels}
+    if resend == "unknown":
+        states = store.statuses([p.key for p in parcels])
+        return {p.key for p in parcels if states.get(p.key) == "unknown"}
+    names = {str(n).strip().lower() for n in ([resend] if isinstance(resend, str) else resend) if str(n).strip()}
+    return {p.key for p in parcels
+            if any(p.key.startswith(n) for n in names) or {p.to.email.lower(), p.to.key.lower()} & names}
+
+
 def deliver(parcels: Iterable[Parcel], courier_for: Courier | Callable[[Parcel], Courier], store: Store, today: dt.date,
-            now: dt.datetime, resend: bool = False, cap: int | None = None, repeat_unknown: bool = False
+            now: dt.datetime, resend: Resend = False, cap: int | None = None, repeat_unknown: bool = False
             ) -> Delivery:
     """Send each parcel once.
 
-    ``courier_for``: one courier for all, or a function choosing each parcel's. ``cap``: parcels
-    beyond it wait for the next run. ``repeat_unknown``: a parcel whose sending run was killed is
-    sent again (a group post: repeated is better than missing) instead of being reported unknown (a
-    mail: the server may have queued it; only --resend repeats it).
+    ``courier_for``: one courier for all, or a function choosing each parcel's. ``resend``: which to send
+    again whatever the ledger says (:func:`to_resend`). ``cap``: parcels beyond it wait for the next
+    run. ``repeat_unknown``: a parcel whose sending run was killed is sent again (a group post:
+    repeated is better than missing) instead of being reported unknown (a mail: the server may have
+    queued it; only --resend repeats it).
     """
     pick = courier_for if callable(courier_for) and not hasattr(courier_for, "carry") else (lambda _: courier_for)
     result = Delivery()
     parcels = list(parcels)
-    known = {} if resend else store.delivered_to_many([p.key for p in parcels])
+    again = to_resend(parcels, store, resend)
+    result.resent = sorted(again)
+    known = store.delivered_to_many([p.key for p in parcels if p.key not in again])
     todo = []  # (parcel, the recipients it still has to reach)
     for parcel in parcels:
         done = known.get(parcel.key, set())
@@ -113,7 +144,7 @@ def deliver(parcels: Iterable[Parcel], courier_for: Courier | Callable[[Parcel],
                 result.failed.append((parcel, exc.reason))
                 continue
             opened[id(courier)] = courier
-        verdict = store.claim(parcel, today, now, resend=resend)
+        verdict = store.claim(parcel, today, now, resend=parcel.key in again)
         if verdict == "unknown" and repeat_unknown:
             verdict = store.claim(parcel, today, now, resend=True)
         if verdict != "claimed":

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import chinese_calendar
 
 from .calendar import WorkCalendar
+from .delivery import resend_command
 from .messages import MESSAGES, text
 from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
 from .roster import Person, Roster
@@ -124,7 +125,8 @@ def from_ledgers(store: Store, settings: Settings, today: dt.date, run_id: int |
     out: list[Issue] = []
     for m in store.unknown_mails():
         if m["day"] >= since.isoformat():
-            out.append(Issue.of("send_unknown", day=m["day"], recipient=m["recipient"], subject=m["subject"]))
+            out.append(Issue.of("send_unknown", day=m["day"], recipient=m["recipient"], subject=m["subject"],
+                                command=resend_command(m["kind"])))
     for m in store.mails():
         if m["status"] in ("failed", "partial") and m["day"] >= since.isoformat() and m["kind"] != "admin":
             out.append(Issue.of("send_failed", day=m["day"], recipient=m["recipient"], subject=m["subject"],

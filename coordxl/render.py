@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from .delivery import resend_command
 from .messages import MESSAGES, text
 from .pipeline import Report
 
@@ -137,7 +138,8 @@ def print_mail_summary(result, lang: str, console: Console) -> None:
     for mail, error in d.failed:
         console.print(f"  ✘ {mail.to.name} <{mail.to.email}>: {error}", highlight=False, markup=False)
     for mail, _ in d.unknown:
-        console.print(t("mail.unknown", name=mail.to.name, address=mail.to.email), style="yellow",
+        console.print(t("mail.unknown", name=mail.to.name, address=mail.to.email, command=resend_command(mail.kind)),
+                      style="yellow",
                       highlight=False, markup=False)
     if d.held:
         console.print(t("out.held", n=len(d.held)), style="yellow", highlight=False)

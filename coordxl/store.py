@@ -392,6 +392,16 @@ class Store:
                  "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc)),
                  "\n".join(sorted(before_ok | set(accepted))), "\n".join(sorted(before_no | set(rejected)))))
 
+    def statuses(self, keys: list[str]) -> dict[str, str]:
+        """The ledger's status of each of these keys that it holds."""
+        db = self.db()
+        out: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            out.update(db.execute(f"SELECT key, status FROM mails WHERE key IN ({', '.join('?' * len(chunk))})",
+                                  chunk).fetchall())
+        return out
+
     def unknown_mails(self) -> list[dict]:
         """Mails whose delivery is unknown (the server never answered after the message): for the admin."""
         db = self.db()

@@ -267,9 +267,20 @@ def test_no_answer_after_the_message_is_unknown_and_never_resent_blindly(example
     import json
     unknown = json.loads(status.output)["mails_unknown"]
     assert [u["recipient"] for u in unknown] == [slow.to.email]
-    # the administrator decides: --resend sends it (and only it is new work) again
-    third = daily(example_root, resend=True)
-    assert slow.key in {m.key for m in third.delivery.sent}
+    # the administrator decides: plain --resend sends that one mail again, and only it, after naming it
+    resent = CliRunner().invoke(main, ["daily", str(example_root), "--today", TODAY.isoformat(), "--resend"])
+    assert resent.output.index("将重发（状态未知）") < resent.output.index("提醒邮件：发送 1")
+    assert slow.to.email in resent.output and len(smtp.messages) == MAILS + 1
+    assert smtp.messages[-1][1]["X-Coordxl-Key"].strip() == slow.key
+    nothing = CliRunner().invoke(main, ["daily", str(example_root), "--today", TODAY.isoformat(), "--resend"])
+    assert "没有状态未知的邮件" in nothing.output and len(smtp.messages) == MAILS + 1
+    # a recipient named: only their mails; `all`: the whole day again, on purpose
+    named = CliRunner().invoke(main, ["daily", str(example_root), "--today", TODAY.isoformat(),
+                                      "--resend", "fengxue@corp.example"])
+    assert "将重发：fengxue@corp.example" in named.output
+    assert {r[0] for r, _ in smtp.messages[MAILS + 1:]} == {"fengxue@corp.example"}
+    again = daily(example_root, resend="all")
+    assert len(again.delivery.sent) == MAILS
 
 
 def test_authentication_failure(example_root):
