@@ -36,7 +36,7 @@ from .model import Item, Rows, at_merged_origin, build_item, roster_findings
 from .reader import name_matches, read_workbook
 from .roster import Roster, load_roster
 from .rules import Context, Selection, ledger_columns, ledger_rules, run_rules
-from .xlsxparts import is_owner_or_temp, sheet_names, uncached_formulas
+from .xlsxparts import is_owner_or_temp, sheet_names, shown, uncached_formulas
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ class Report:
 
 def _rel(path: Path, root: Path) -> str:
     try:
-        return path.relative_to(root).as_posix()
+        return shown(path.relative_to(root).as_posix())
     except ValueError:
-        return path.name
+        return shown(path.name)
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ from .xlsxparts import (
     col_number,
     owner_files,
     sheet_part,
+    shown,
 )
 
 
@@ -534,8 +535,8 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
         result.reason = f"unsupported: {exc}"
         return result
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
-    folder = backups / f"{fit_bytes(path.stem, 150)}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
-    keep_name = fit_bytes(path.name, 200)  # the stamp and a suffix go in front: names stay under 255 bytes
+    folder = backups / f"{fit_bytes(shown(path.stem), 150)}-{hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:8]}"
+    keep_name = fit_bytes(shown(path.name), 200)  # the stamp and a suffix go in front: names stay under 255 bytes
     folder.mkdir(parents=True, exist_ok=True)
     backup = folder / f"{stamp}-{keep_name}"
     n = 1

@@ -47,6 +47,27 @@ def col_letters(n: int) -> str:
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 
 
+def shown(name: str) -> str:
+    r"""A file name as text that can be stored, compared and printed: bytes that are not UTF-8 (a zip
+    made on a Chinese Windows, a Samba share with the wrong charset) come as lone surrogates from the
+    file system and are shown as \xNN escapes, one per byte, so two such files never look alike.
+
+    >>> shown("进行中/\udcbb\udcaa.xlsx")
+    '进行中/\\xbb\\xaa.xlsx'
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in name):
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def legacy_reading(name: str) -> str | None:
+    """What a name that is not UTF-8 says read as GB18030 (what Windows in Chinese writes), if it reads."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("gb18030")
+    except UnicodeError:
+        return None
+
+
 def owner_files(path: Path) -> list[Path]:
     """Excel's owner file (~$name.xlsx) and LibreOffice's lock (.~lock.name.xlsx#) beside a workbook."""
     folder, name = path.parent, path.name

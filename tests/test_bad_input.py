@@ -2,13 +2,17 @@
 
 import datetime as dt
 import io
+import json
 import shutil
 
+import openpyxl
 import pytest
 import xlsxwriter
+from click.testing import CliRunner
 from conftest import EXAMPLE, rewrite_part, sha256, tree_hashes
 
 from coordxl.check import run_check
+from coordxl.cli import main
 
 TODAY = dt.date(2026, 8, 20)
 LAUNCH = EXAMPLE / "进行中" / "Q3新品上市推广.xlsx"
@@ -164,3 +168,38 @@ def test_what_cannot_be_read_and_what_is_no_item_are_told_apart(example_root):
     old = [f.code for f in report.findings if f.workbook == "进行中/旧账.xls"]
     assert old == ["W-UNREADABLE"]  # not also "W-LEGACY: read, never written"
     assert [f.code for f in report.findings if f.workbook == "进行中/销售数据.xlsx"] == ["W-MISSING-SHEET"]
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_and_stops_nothing(share_with_roster):
+    """A workbook whose name came from a Chinese Windows zip or a Samba share with the wrong charset
+    (GBK bytes): every job runs, reminds and writes it like any other, and shows its name as \\xNN escapes."""
+    import copy
+    import os
+    import sqlite3
+
+    from conftest import clean_launch, write_item
+
+    item = clean_launch()
+    item["topic"] = "东区促销"
+    made = write_item(share_with_roster, item, "tmp-name")
+    os.rename(made, os.path.join(os.fsencode(made.parent), "东区促销".encode("gbk") + b".xlsx"))
+    other = copy.deepcopy(item)
+    other["topic"] = "西区促销"
+    write_item(share_with_roster, other)
+    shown = "进行中/\\xb6\\xab\\xc7\\xf8\\xb4\\xd9\\xcf\\xfa.xlsx"
+    for command in (["check", "--no-report", "--json"], ["daily"], ["weekly"], ["review", "西区促销"]):
+        result = CliRunner().invoke(main, [command[0], str(share_with_roster), *command[1:], "--today", "2026-08-20"]
+                                    if command[0] != "review" else [command[0], str(share_with_roster), command[1]])
+        assert result.exit_code in (0, 1), (command, result.output)
+        assert "UnicodeEncodeError" not in result.output and "内部错误" not in result.output
+        if command[0] == "check":
+            summary = json.loads(result.output)["summary"]
+            assert (summary["workbooks"], summary["items"], summary["unreadable"]) == (2, 2, 0)
+        if command[0] == "daily":
+            assert "写入 2 个工作簿" in result.output
+    db = sqlite3.connect(share_with_roster / ".coordxl" / "state.db")
+    assert shown in {r[0] for r in db.execute("SELECT DISTINCT workbook FROM snapshots")}
+    assert any(shown in r[0] for r in db.execute("SELECT workbooks FROM mails"))
+    [path] = [p for p in (share_with_roster / "进行中").iterdir() if "\udcb6" in str(p)]
+    ws = openpyxl.load_workbook(path)["执行进度"]
+    assert any(str(c.value or "").startswith(("逾期", "今日到期")) for c in ws["M"])  # its flags were written
