@@ -274,6 +274,13 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     sys.exit(0 if report.ok else 1)
 
 
+def _start_ledger(layout, new_ledger: bool) -> None:
+    """--new-ledger: the administrator confirms that state.db is gone for good and a fresh one is wanted."""
+    if new_ledger:
+        layout.open_store(new_ledger=True).close()
+        console.print(text("state.new_ledger", layout.settings.lang, db=layout.db), highlight=False, markup=False)
+
+
 def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
     """Say what --resend will send again, before anything is sent: the mails whose delivery is unknown
     (plain --resend), everything (--resend all), or the keys and addresses named (comma-separated)."""
@@ -302,10 +309,12 @@ def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
 @option("--today", key="opt.daily.today")
 @option("--dry-run", key="opt.daily.dry_run", is_flag=True)
 @option("--resend", key="opt.daily.resend", is_flag=False, flag_value="unknown", default=None, metavar="[all|KEY|ADDRESS]")
+@option("--new-ledger", key="opt.new_ledger", is_flag=True)
 @option("--all", "show_all", key="opt.all", is_flag=True)
 @option("--summary", "summary_only", key="opt.summary", is_flag=True)
 @handle_errors
-def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, show_all: bool, summary_only: bool) -> None:
+def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_ledger: bool, show_all: bool,
+          summary_only: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
@@ -318,6 +327,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, show
     from .render import print_daily
 
     layout = Layout.of(root)
+    _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
@@ -333,8 +343,9 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, show
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--today", key="opt.weekly.today")
 @option("--resend", key="opt.weekly.resend", is_flag=False, flag_value="unknown", default=None, metavar="[all|KEY|ADDRESS]")
+@option("--new-ledger", key="opt.new_ledger", is_flag=True)
 @handle_errors
-def weekly(root: Path, today: str | None, resend: str | None) -> None:
+def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool) -> None:
     """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
 
     Example: coordxl weekly ./协调 --today 2026-08-24
@@ -346,6 +357,7 @@ def weekly(root: Path, today: str | None, resend: str | None) -> None:
     from .summary import run_weekly
 
     layout = Layout.of(root)
+    _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))

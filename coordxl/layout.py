@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FolderError
+from .errors import FolderError, StateError
 from .messages import text
 from .settings import CONFIG_NAME, Settings
 from .store import Store
@@ -65,12 +65,29 @@ class Layout:
     def db(self) -> Path:
         return self.state / "state.db"
 
-    def open_store(self, existing: bool = False) -> Store | None:
+    def open_store(self, existing: bool = False, new_ledger: bool = False) -> Store | None:
         """The folder's ledger (state.db); with ``existing``, None when no job has made one yet (a
-        read-only look, such as `status` or the weekly summary, never creates it)."""
-        if existing and not self.db.exists():
+        read-only look, such as `status` or the weekly summary, never creates it).
+
+        A ledger that is missing or empty where jobs have run before (their outbox, backups or a damaged
+        ledger set aside are there) is refused: a fresh one would send the day's mails and posts again.
+        ``new_ledger`` is the administrator's word that a fresh one is wanted."""
+        missing = not self.db.exists() or self.db.stat().st_size == 0
+        if existing and missing:
             return None
+        if missing and not new_ledger and (evidence := self.ran_before()):
+            raise StateError(text("state.lost", self.settings.lang, db=self.db, evidence=evidence))
         return Store(self.db)
+
+    def ran_before(self) -> str | None:
+        """What shows that jobs have run on this folder before (for a ledger that went missing), or None."""
+        places = [(self.state / "outbox", "*"), (self.backups, "*"), (self.state, "state.db.damaged-*")]
+        for folder, pattern in places:
+            if folder.is_dir():
+                found = next((p for p in folder.glob(pattern) if not p.name.startswith("init-")), None)
+                if found is not None:
+                    return found.relative_to(self.root).as_posix()
+        return None
 
     @classmethod
     def of(cls, root: Path | str) -> "Layout":

@@ -495,6 +495,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.daily.resend": ("重发状态未知的邮件（服务器收下后未确认的）；--resend all 重发今天的全部，--resend 键或地址 只重发这些（逗号分隔）",
                          "Send again the mails whose delivery is unknown; --resend all repeats all of today's, "
                          "--resend KEY,ADDRESS only those named"),
+    "opt.new_ledger": ("确认 state.db 已丢失、从空白记录重新开始（今天的提醒和群消息可能重复一次）",
+                       "Confirm that state.db is lost and start from an empty ledger (today's reminders and posts may repeat once)"),
+    "state.lost": ("未发送任何邮件：{db} 不存在或为空，但此文件夹之前运行过（{evidence}）。若从空白记录开始，今天已发的提醒和群消息会再发一次。"
+                   "请先从备份恢复 state.db；确认已丢失后，运行一次 coordxl daily <文件夹> --new-ledger。",
+                   "Nothing was sent: {db} is missing or empty, yet jobs have run on this folder before ({evidence}). "
+                   "An empty ledger would send today's reminders and posts again. Restore state.db from a backup; "
+                   "if it is lost for good, run coordxl daily <folder> --new-ledger once."),
+    "state.new_ledger": ("已按 --new-ledger 开始新的记录：{db}", "Started a new ledger as asked (--new-ledger): {db}"),
     "resend.unknown": ("将重发（状态未知）：{day} 发给 {recipient} 的“{subject}”（{code}）",
                        "Sending again (delivery unknown): {day} to {recipient}, '{subject}' ({code})"),
     "resend.none_unknown": ("没有状态未知的邮件，不重发任何邮件。要重发今天的全部邮件请用 --resend all。",

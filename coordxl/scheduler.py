@@ -29,6 +29,7 @@ from .calendar import WorkCalendar
 from .errors import StateError
 from .layout import Layout
 from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
+from .messages import text
 
 log = logging.getLogger("coordxl.scheduler")
 
@@ -315,6 +316,9 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     from .health import current, next_year_missing
     issues = current(store, layout.settings, today) if store else next_year_missing(layout.settings, today)
     out["health"] = [i.to_json(layout.settings.lang) for i in issues]
+    if store is None and (evidence := layout.ran_before()):
+        out["health"].insert(0, {"kind": "state_lost", "text": text("state.lost", layout.settings.lang, db=layout.db,
+                                                                    evidence=evidence)})
     out["mails_unknown"] = [{k: m[k] for k in ("day", "recipient", "subject", "error")}
                             for m in (store.unknown_mails() if store else [])]
     lock = SchedulerLock(layout.state)

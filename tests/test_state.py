@@ -68,3 +68,30 @@ def test_the_daily_job_thins_old_snapshots_and_status_shows_the_size(example_roo
     assert old == ["2026-05-10", "2026-05-17"]  # each old week's last day
     status = CliRunner().invoke(main, ["status", str(example_root)])
     assert "state.db：" in status.output and " MB" in status.output
+
+
+def test_a_lost_ledger_in_a_folder_that_has_run_sends_nothing_until_the_admin_confirms(example_root):
+    """state.db deleted (or emptied) after a day's mails went out: a fresh ledger would send them all
+    again, so the run stops in one line, status says so, and --new-ledger is the admin's confirmation."""
+    def daily(*extra):
+        return CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20", *extra])
+
+    assert daily().exit_code in (0, 1)
+    outbox = example_root / ".coordxl" / "outbox" / "2026-08-20"
+    sent = sorted(p.name for p in outbox.iterdir())
+    for emptied in (False, True):
+        db = example_root / ".coordxl" / "state.db"
+        for extra in ("-wal", "-shm"):
+            db.with_name(db.name + extra).unlink(missing_ok=True)
+        db.unlink(missing_ok=True)
+        if emptied:
+            db.write_bytes(b"")
+        stopped = daily()
+        assert stopped.exit_code == 2 and "未发送任何邮件" in stopped.output and "--new-ledger" in stopped.output
+        assert len(stopped.output.strip().splitlines()) == 1
+        assert sorted(p.name for p in outbox.iterdir()) == sent  # nothing sent again
+        status = CliRunner().invoke(main, ["status", str(example_root)])
+        assert "state.db" in status.output and "不存在或为空" in status.output
+    confirmed = daily("--new-ledger")
+    assert confirmed.exit_code in (0, 1) and "已按 --new-ledger 开始新的记录" in confirmed.output.replace("\n", "")
+    assert daily().exit_code in (0, 1)  # from then on, as always
