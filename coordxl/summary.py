@@ -35,7 +35,8 @@ from .pipeline import FolderCheck, Report, heap_frozen
 from .rules import Context
 from .store import Store
 
-STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "ok", "done", "cancelled")
+STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "paused", "ok", "done",
+               "cancelled")
 
 
 def report_week(today: dt.date) -> tuple[dt.date, dt.date]:

@@ -58,7 +58,7 @@ def test_task_sheet_has_dropdowns_prompts_and_date_formats(generated):
     ws = wb["执行进度"]
     header = {ws.cell(row=2, column=c).value: c for c in range(1, ws.max_column + 1)}
     status = _dv_for(ws, ws.cell(row=3, column=header["状态"]).coordinate)
-    assert status.type == "list" and status.formula1 == '"未开始,进行中,已完成,受阻,已取消"'
+    assert status.type == "list" and status.formula1 == '"未开始,进行中,已完成,受阻,暂停,已取消"'
     assert status.prompt == "每日更新"
     owner = _dv_for(ws, ws.cell(row=40, column=header["负责人"]).coordinate)
     assert owner.formula1 == "=coordxl_people" and owner.errorStyle == "warning"
