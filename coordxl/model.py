@@ -28,6 +28,7 @@ from .normalize import (
     parse_number,
     parse_time,
     percent_of,
+    person_change,
 )
 from .reader import FormData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, _split_hints, clean_name
@@ -431,11 +432,19 @@ class _Normalizer:
         name = clean_name(raw)
         if self.roster is None or not self.roster.people:
             return name
+        handover = _handover(raw, self.roster)
+        typed, raw = (raw, handover[1]) if handover else (raw, raw)
         parts = self.roster.split(raw)
         if len(parts) > 1 and f.key not in SEVERAL_PEOPLE:
             self.add("F-PERSON", sheet, cell, variant="-SEVERAL", field=(f.zh, f.en), value=display(raw))
-            return name
-        return "、".join(self._one_person(f, part, sheet, cell) for part in parts)
+            return clean_name(raw)
+        value = "、".join(self._one_person(f, part, sheet, cell) for part in parts)
+        if handover:
+            self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
+                                         variant="-CHANGED", field=(f.zh, f.en), value=display(typed),
+                                         previous=clean_name(handover[0]), name=value,
+                                         hint=both("hint.person_changed", name=value)))
+        return value
 
     def _one_person(self, f: schema.Field, raw: str, sheet: str, cell) -> str:
         person, problem = self.roster.resolve(raw)
@@ -714,6 +723,20 @@ SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one
 
 _MARKS = re.compile(r"[✓✔√☑✅]")
 _REMARK = re.compile(r"[(（【\[].*?[)）】\]]")
+
+
+def _handover(raw: Any, roster: Roster) -> tuple[str, str] | None:
+    """(previous, new) when a person cell records a change of person ('胡斌→朱琳', '胡斌改朱琳',
+    '朱琳（原胡斌）'), None otherwise: a name the roster knows as it is is never a change, and a change
+    written with a word (改) only when its previous person is in the roster."""
+    if not isinstance(raw, str) or clean_name(raw) in roster.people:
+        return None
+    change = person_change(raw)
+    if change is None:
+        return None
+    previous, new, certain = change
+    known = roster.resolve(previous)[0] is not None
+    return (previous, new) if certain or known else None
 
 
 def _status_variant(f: schema.Field, raw: Any) -> schema.Choice | None:

@@ -37,6 +37,9 @@ _MOVED_TO = re.compile(r"^(?:延期至|延期到|延期|延至|延到|推迟至|
                        r"\s*[:：]?\s*(.+)$")
 _ARROW = re.compile(r"\s*(?:→|⟶|➝|➔|⇒|-->|->|=>|—>)\s*")
 _WAS = re.compile(r"^(.+?)\s*\(\s*原(?:定|计划|截止)?\s*[:：]?\s*(?:为|是)?\s*(.+?)\s*\)$")
+# a change of person: '胡斌→朱琳', '胡斌改为朱琳', '朱琳（原胡斌）'
+_HANDED_TO = re.compile(r"^(.+?)\s*(?:(→|⟶|➝|➔|⇒|-->|->|=>)|改由|改为|改成|换成|换为|转交|转给|改)\s*(.+)$")
+_HANDED_FROM = re.compile(r"^(.+?)\s*\(\s*原(?:负责人)?\s*[:：]?\s*(?:为|是)?\s*(.+?)\s*\)$")
 _TIME = re.compile(r"^(上午|下午|晚上|am|pm)?\s*(\d{1,2})\s*(?:[:：点时.]\s*(\d{1,2})?\s*分?)?\s*(?::(\d{1,2}))?\s*(am|pm)?$",
                    re.IGNORECASE)
 
@@ -132,6 +135,23 @@ def parse_date(value: Any, near: dt.date | None = None) -> ParsedDate:
     if m := _MOVED_TO.match(s):
         return _moved(_phrase(m[1], near), ParsedDate(None))
     return _phrase(s, near)
+
+
+def person_change(text: str) -> tuple[str, str, bool] | None:
+    """(previous, new, certain) when a cell records a change of person; ``certain``: written with an arrow,
+    not with 改 (a name may hold it) or 原 (a department may follow it: 张伟（原市场部）).
+
+    >>> person_change("胡斌→朱琳"), person_change("朱琳（原胡斌）"), person_change("胡斌改朱琳")
+    (('胡斌', '朱琳', True), ('胡斌', '朱琳', False), ('胡斌', '朱琳', False))
+    >>> person_change("周杰、赵敏") is None
+    True
+    """
+    s = unicodedata.normalize("NFKC", text).strip()
+    if m := _HANDED_FROM.match(s):
+        return m[2], m[1], False
+    if m := _HANDED_TO.match(s):
+        return m[1].strip(), m[3].strip(), bool(m[2])
+    return None
 
 
 def _newest(s: str) -> str:
