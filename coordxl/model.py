@@ -393,7 +393,7 @@ class _Normalizer:
                      read=value.isoformat(), **self._number_hint(raw))
         elif why == "range":
             self.add("F-DATE", sheet, cell, variant="-RANGE", field=label, value=value.isoformat(),
-                     hint=tuple(text("hint.date_year", lang, year=self.anchor.year) for lang in ("zh", "en")))
+                     hint=self._likely(value, self.anchor))
         elif anchored and self._too_far(value):
             self.add("F-DATE", sheet, cell, **self._distance_params(f, value))
         elif anchored and (year_early := self._year_early(f, value, self.reference)):
@@ -412,15 +412,20 @@ class _Normalizer:
         spreadsheet's year autocomplete makes of "1/8" typed in December. Empty when it is not one."""
         if reference is None or not YEAR_EARLY[0] <= (reference - value).days <= YEAR_EARLY[1]:
             return {}
-        likely = nearest(value.month, value.day if (value.month, value.day) != (2, 29) else 28, reference)
         label = reference_label or both("part.item_date")
         return dict(variant="-YEAR", field=(f.zh, f.en), value=value.isoformat(), reference=reference.isoformat(),
-                    reference_field=label, hint=both("hint.date_year_early", likely=likely.isoformat()))
+                    reference_field=label, hint=self._likely(value, reference))
+
+    @staticmethod
+    def _likely(value: dt.date, near: dt.date) -> tuple[str, str]:
+        """The hint for a date in the wrong year: the same day in the year nearest ``near`` ('是否为 2027-01-08？')."""
+        likely = nearest(value.month, value.day, near) or nearest(value.month, 28, near)  # 02-29 in a common year
+        return both("hint.date_year", likely=likely.isoformat())
 
     def _distance_params(self, f: schema.Field, value: dt.date) -> dict:
         return dict(variant="-DISTANCE", field=(f.zh, f.en), value=value.isoformat(), anchor=self.anchor.isoformat(),
                     years=self.max_years,
-                    hint=tuple(text("hint.date_year", lang, year=self.anchor.year) for lang in ("zh", "en")))
+                    hint=self._likely(value, self.anchor))
 
     def _person(self, f: schema.Field, raw: Any, sheet: str, cell) -> str:
         """The roster key of the person a cell names (its text when unknown; a repeated name stays bare

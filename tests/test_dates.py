@@ -193,3 +193,16 @@ def test_paused_tasks_are_listed_to_the_initiator_weekly_with_how_long(year_end,
     [mail] = [body for kind, to, _, body in mails(year_end, "2026-12-28") if to == "zhangwei"]
     # how long: from state.db's daily snapshots (paused since the run of 12-21), not from 更新日期
     assert "T07 包装打样 已暂停 7 天（自 2026-12-21）" in mail
+
+
+@pytest.mark.libreoffice
+def test_a_date_without_its_year_follows_the_rows_start_before_the_request_date(share_with_roster, soffice):
+    root = share_with_roster
+    assert run("new", ITEM, "--root", root, "--initiator", "张伟", "--today", "2026-06-01").exit_code == 0
+    path = root / "进行中" / f"{ITEM}.xlsx"
+    _fill(path)
+    _through_libreoffice(soffice, path)
+    guessed = at(check(root, "2026-12-21"), "F-YEAR-GUESSED")
+    # sent in June: '1/8' alone would be 2026-01-08; the row starts 2026-12-20, so it is 2027-01-08
+    assert "按 2027-01-08 处理" in guessed[f"G{ROW['T02']}"]["message"]
+    assert "按 2026-12-24 处理" in guessed[f"G{ROW['T05']}"]["message"]
