@@ -380,6 +380,8 @@ class _Normalizer:
         meant = number_as_date(raw, self.anchor.year)
         if meant is None:
             return {}
+        if isinstance(raw, float) and not raw.is_integer():  # 1.08 typed in December: next January
+            meant = nearest(meant.month, meant.day, self.anchor) or meant
         return {"hint": tuple(text("hint.date_as_number", lang, month=meant.month, day=meant.day,
                                    iso=meant.isoformat()) for lang in ("zh", "en"))}
 

@@ -206,3 +206,29 @@ def test_a_date_without_its_year_follows_the_rows_start_before_the_request_date(
     # sent in June: '1/8' alone would be 2026-01-08; the row starts 2026-12-20, so it is 2027-01-08
     assert "按 2027-01-08 处理" in guessed[f"G{ROW['T02']}"]["message"]
     assert "按 2026-12-24 处理" in guessed[f"G{ROW['T05']}"]["message"]
+
+
+@pytest.mark.parametrize("typed,value,code,says", [
+    ("1/8", dt.date(2027, 1, 8), "F-YEAR-GUESSED", "按 2027-01-08 处理"),
+    ("延期至1月8日", dt.date(2027, 1, 8), "F-DATE-MOVED", "按新日期 2027-01-08 处理"),
+    ("2027-01-08（原12-24）", dt.date(2027, 1, 8), "F-DATE-MOVED", "由 2026-12-24 改为 2027-01-08"),
+    ("1月8日前", dt.date(2027, 1, 8), "F-YEAR-GUESSED", "按 2027-01-08 处理"),
+    (dt.datetime(2026, 1, 8), None, "F-DATE", "是否为 2027-01-08？"),  # a year before the request date
+    (1.08, None, "F-DATE", "请输入 2027-01-08"),  # 1.08 typed as a number in December
+    ("下周五", None, "F-DATE", "请填写如 2027-01-15 的日期"),  # an example near today
+    (dt.datetime(2027, 1, 8), dt.date(2027, 1, 8), None, ""),
+])
+def test_a_deadline_as_typed_in_december(typed, value, code, says):
+    from coordxl import schema
+    from coordxl.model import _Normalizer
+    n = _Normalizer(ITEM, None, dt.date(2026, 12, 15), reference=dt.date(2026, 12, 15), today=dt.date(2026, 12, 21))
+    assert n.value(schema.TASKS.field("due"), typed, "执行进度", "G3") == value
+    assert [f.code for f in n.findings] == ([code] if code else [])
+    assert all(says in f.message_zh + f.hint_zh for f in n.findings)
+
+
+@pytest.mark.libreoffice
+def test_without_daily_history_a_pause_counts_from_its_update_date(year_end):
+    assert run("weekly", year_end, "--today", "2026-12-28").exit_code in (0, 1)  # no daily run: no snapshots
+    [mail] = [body for kind, to, _, body in mails(year_end, "2026-12-28") if to == "zhangwei"]
+    assert "T07 包装打样 已暂停 10 天（自 2026-12-18）" in mail  # its 更新日期
