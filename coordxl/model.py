@@ -439,8 +439,9 @@ class _Normalizer:
         name = clean_name(raw)
         if self.roster is None or not self.roster.people:
             return name
-        handover = _handover(raw, self.roster)
-        typed, raw = (raw, handover[1]) if handover else (raw, raw)
+        typed, handover = raw, _handover(raw, self.roster)
+        if handover:
+            raw = handover[1]  # the new person is the one the cell names now
         parts = self.roster.split(raw)
         if len(parts) > 1 and f.key not in SEVERAL_PEOPLE:
             self.add("F-PERSON", sheet, cell, variant="-SEVERAL", field=(f.zh, f.en), value=display(raw))
