@@ -1,4 +1,4 @@
-"""What each task needs today: overdue, due today or soon, stale, blocked, done, cancelled.
+"""What each task needs today: overdue, due today or soon, stale, blocked, paused, to fix, done, cancelled.
 
 Pure functions of normalized rows, today and the working-day calendar. The
 flag text is what the daily job writes into the 预警 column.
@@ -28,15 +28,17 @@ DUE_TODAY = "due_today"
 DUE_SOON = "due_soon"
 STALE = "stale"
 BLOCKED = "blocked"
+PAUSED = "paused"  # 暂停/搁置: stopped on purpose, never reminded, escalated or overdue
 DONE = "done"
 CANCELLED = "cancelled"
-INVALID = "invalid"  # its due date, status or owner cannot be read: never assessed as overdue
+INVALID = "invalid"  # its owner, dates or status are an error: never assessed as overdue
 OK = "ok"
 
-URGENCY = {OVERDUE: 0, DUE_TODAY: 1, DUE_SOON: 2, BLOCKED: 3, STALE: 4, INVALID: 5, OK: 6, DONE: 7, CANCELLED: 8}
+URGENCY = {OVERDUE: 0, DUE_TODAY: 1, DUE_SOON: 2, BLOCKED: 3, STALE: 4, INVALID: 5, PAUSED: 6, OK: 7, DONE: 8,
+           CANCELLED: 9}
 
 # the fields a task's state is computed from: an error in one of them makes the state unknowable
-STATE_FIELDS = ("owner", "due", "status")  # in the template's column order
+STATE_FIELDS = ("owner", "start", "due", "status")  # in the template's column order
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class TaskState:
 
     def flag(self, lang: str = "zh") -> str:
         """The 预警 text: '逾期5个工作日', '2个工作日后到期', '今日到期', '7个工作日未更新', '受阻',
-        '待修正：截止日期', or ''."""
+        '暂停', '待修正：截止日期', or ''."""
         if self.state in (OK, DONE, CANCELLED):
             return ""
         if self.state == INVALID:
@@ -90,15 +92,23 @@ def is_own_flag(value: str) -> bool:
 
 def assess_task(row: Row, today: dt.date, calendar: WorkCalendar, settings: Settings) -> TaskState:
     values = row.values
-    invalid = row.extra.get("invalid")
-    fields = tuple(k for k in STATE_FIELDS if k in invalid) if invalid else ()
+    fields = _invalid_fields(row.extra.get("invalid"), values.get("start"), values.get("due"))
     return _assess(values.get("status"), fields, values.get("due"), values.get("updated_on"), today, calendar,
                    settings)
 
 
+def _invalid_fields(invalid, start, due) -> tuple[str, ...]:
+    """The state fields that are an error: unreadable (``invalid``), or a deadline before the start
+    (F-DATE-ORDER: one of the two is wrong, and which is unknown)."""
+    wrong = set(invalid) if invalid else set()
+    if isinstance(start, dt.date) and isinstance(due, dt.date) and due < start:
+        wrong |= {"start", "due"}
+    return tuple(k for k in STATE_FIELDS if k in wrong) if wrong else ()
+
+
 def _assess(status, fields: tuple[str, ...], due, updated, today: dt.date, calendar: WorkCalendar,
             settings: Settings) -> TaskState:
-    """A task's state from what it depends on: its status, the state fields that cannot be read, its
+    """A task's state from what it depends on: its status, the state fields that are an error, its
     due date and last update."""
     if status == "done":
         return TaskState(DONE)
@@ -106,6 +116,8 @@ def _assess(status, fields: tuple[str, ...], due, updated, today: dt.date, calen
         return TaskState(CANCELLED)
     if fields:
         return TaskState(INVALID, 0, fields)
+    if status == "paused":
+        return TaskState(PAUSED)
     if isinstance(due, dt.date):
         if due < today:
             # due on a Saturday and checked on Monday is one working day late, never zero
@@ -181,9 +193,9 @@ def assess_rows(rows: Rows, today: dt.date, calendar: WorkCalendar, settings: Se
     (a 50,000-row ledger has a few hundred distinct ones)."""
     memo: dict = {}
     out = []
-    for status, due, updated, invalid in zip(rows.column("status"), rows.column("due"), rows.column("updated_on"),
-                                             rows.extra_column("invalid")):
-        fields = tuple(k for k in STATE_FIELDS if k in invalid) if invalid else ()
+    for status, start, due, updated, invalid in zip(rows.column("status"), rows.column("start"), rows.column("due"),
+                                                    rows.column("updated_on"), rows.extra_column("invalid")):
+        fields = _invalid_fields(invalid, start, due) if invalid or start else ()
         key = (status, due, updated, fields)
         try:
             state = memo.get(key)

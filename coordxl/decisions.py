@@ -23,7 +23,7 @@ from .settings import Settings
 class Ask:
     """One line of 需要决策/协调: the item, who, and what is asked."""
 
-    kind: str  # escalated | blocked | approval | no_followup | stale_error
+    kind: str  # escalated | blocked | approval | no_followup | paused | stale_error
     topic: str
     owner: str
     lang: str
@@ -145,6 +145,12 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     for workbook, topic, _ in weekly.missing_followups:
         if workbook in readable:
             out.asks.append(Ask("no_followup", topic, topics[workbook].initiator, lang, (("decide.no_followup", {}),)))
+    for x in in_scope(weekly, "paused", mine):
+        since = getattr(weekly, "paused_since", {}).get((x.workbook, x.key))
+        said = (("decide.paused", {"task": f"{x.task_id} {x.task}", "days": (weekly.today - since).days,
+                                   "since": since.isoformat()}),) if since else (("decide.paused_unknown",
+                                                                                   {"task": f"{x.task_id} {x.task}"}),)
+        out.asks.append(Ask("paused", x.topic, x.owner, lang, said))
     prev = snapshots.get("prev", {})
     for x in in_scope(weekly, "invalid", mine):
         before = prev.get((x.workbook, x.key))

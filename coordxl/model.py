@@ -21,12 +21,14 @@ from .messages import both, text
 from .normalize import (
     display,
     implausible,
+    nearest,
     number_as_date,
     parse_date,
     parse_datetime,
     parse_number,
     parse_time,
     percent_of,
+    person_change,
 )
 from .reader import FormData, TableData, WorkbookData, a1
 from .roster import EMAIL_RE, Roster, _split_hints, clean_name
@@ -270,11 +272,14 @@ class _Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
     def __init__(self, workbook: str, roster: Roster | None, anchor: dt.date, memo: dict | None = None,
-                 formulas: frozenset[tuple[str, str]] = frozenset(), max_years: int = 3, date1904: bool = False):
+                 formulas: frozenset[tuple[str, str]] = frozenset(), max_years: int = 3, date1904: bool = False,
+                 reference: dt.date | None = None, today: dt.date | None = None):
         self.workbook = workbook
         self.roster = roster
-        self.anchor = anchor  # the item's own date: '8月15日' is in its year; dates years away are slips
-        self.default_year = anchor.year
+        self.anchor = anchor  # the item's own date (else today): '1月8日' is the 1月8日 nearest it
+        self.reference = reference  # the request form's own date: a date a year before it is a slip
+        self.example = date_example(today or anchor)  # the date an unreadable date's hint shows
+        self.guessed = False  # the last date converted had no year (see _column)
         self.max_years = max_years
         self.date1904 = date1904  # a plain number in a date cell counts from 1904-01-01
         span = dt.timedelta(days=max_years * 366)
@@ -286,6 +291,8 @@ class _Normalizer:
         self.formulas = formulas  # (sheet, cell) of formulas the file holds no result for
 
     def add(self, code: str, sheet: str, cell, **params) -> None:
+        if code == "F-DATE":
+            params.setdefault("example", self.example)
         self.findings.append(self._at(finding(code, self.workbook, sheet, _ref(cell), **params), params))
 
     def _at(self, found: Finding, params: dict) -> Finding:
@@ -310,26 +317,8 @@ class _Normalizer:
             return None
         if f.type in _DATE_TYPES and self.date1904 and isinstance(raw, (int, float)) and not isinstance(raw, bool):
             raw = raw + DAYS_1900_TO_1904
-        if f.type == schema.DATE:
-            parsed = parse_date(raw, self.default_year)
-            if parsed.value is None:
-                self.add("F-DATE", sheet, cell, field=label, value=display(raw), **self._number_hint(raw))
-                return None
-            if not self._plausible(f, raw, parsed.value, sheet, cell, anchored):
-                return None
-            if parsed.year_guessed:
-                self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), year=self.default_year)
-            return parsed.value
-        if f.type == schema.DATETIME:
-            value, guessed = parse_datetime(raw, self.default_year)
-            if value is None:
-                self.add("F-DATE", sheet, cell, field=label, value=display(raw), **self._number_hint(raw))
-                return None
-            if not self._plausible(f, raw, value.date(), sheet, cell, anchored):
-                return None
-            if guessed:
-                self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), year=self.default_year)
-            return value
+        if f.type in _DATE_TYPES:
+            return self._date(f, raw, sheet, cell, anchored)
         if f.type == schema.TIME:
             value = parse_time(raw)
             if value is None:
@@ -365,11 +354,34 @@ class _Normalizer:
             return text
         return display(raw)
 
+    def _date(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> dt.date | dt.datetime | None:
+        """A date or datetime cell: a date without its year is the one nearest the item's own date, a
+        recorded change ("延期至1月8日", "12-24→1-8") gives the new date and says so."""
+        label = (f.zh, f.en)
+        parsed = parse_date(raw, self.anchor)
+        value = parsed.value if f.type == schema.DATE or parsed.value is None else parse_datetime(raw, self.anchor)[0]
+        if value is None:
+            self.add("F-DATE", sheet, cell, field=label, value=display(raw), **self._number_hint(raw))
+            return None
+        day = value.date() if isinstance(value, dt.datetime) else value
+        if not self._plausible(f, raw, day, sheet, cell, anchored):
+            return None
+        self.guessed = parsed.year_guessed
+        if parsed.moved:
+            was = parsed.previous.isoformat() if parsed.previous else ""
+            self.add("F-DATE-MOVED", sheet, cell, variant="-FROM" if was else "", field=label, value=display(raw),
+                     read=day.isoformat(), previous=was)
+        elif parsed.year_guessed:
+            self.add("F-YEAR-GUESSED", sheet, cell, field=label, value=display(raw), read=day.isoformat())
+        return value
+
     def _number_hint(self, raw: Any) -> dict:
         """A hint for a number typed where a date belongs ('looks like 10月9日 …'), as finding params."""
-        meant = number_as_date(raw, self.default_year)
+        meant = number_as_date(raw, self.anchor.year)
         if meant is None:
             return {}
+        if isinstance(raw, float) and not raw.is_integer():  # 1.08 typed in December: next January
+            meant = nearest(meant.month, meant.day, self.anchor) or meant
         return {"hint": tuple(text("hint.date_as_number", lang, month=meant.month, day=meant.day,
                                    iso=meant.isoformat()) for lang in ("zh", "en"))}
 
@@ -383,9 +395,11 @@ class _Normalizer:
                      read=value.isoformat(), **self._number_hint(raw))
         elif why == "range":
             self.add("F-DATE", sheet, cell, variant="-RANGE", field=label, value=value.isoformat(),
-                     hint=tuple(text("hint.date_year", lang, year=self.default_year) for lang in ("zh", "en")))
+                     hint=self._likely(value, self.anchor))
         elif anchored and self._too_far(value):
             self.add("F-DATE", sheet, cell, **self._distance_params(f, value))
+        elif anchored and (year_early := self._year_early(f, value, self.reference)):
+            self.add("F-DATE", sheet, cell, **year_early)
         else:
             return True
         return False
@@ -394,10 +408,26 @@ class _Normalizer:
         lo, hi = self.bounds[schema.DATE]
         return not lo <= value <= hi
 
+    def _year_early(self, f: schema.Field, value: dt.date, reference: dt.date | None,
+                    reference_label: tuple[str, str] | None = None) -> dict:
+        """F-DATE params for a real date about a year before the item's own date (or the row's start): what a
+        spreadsheet's year autocomplete makes of "1/8" typed in December. Empty when it is not one."""
+        if reference is None or not YEAR_EARLY[0] <= (reference - value).days <= YEAR_EARLY[1]:
+            return {}
+        label = reference_label or both("part.item_date")
+        return dict(variant="-YEAR", field=(f.zh, f.en), value=value.isoformat(), reference=reference.isoformat(),
+                    reference_field=label, hint=self._likely(value, reference))
+
+    @staticmethod
+    def _likely(value: dt.date, near: dt.date) -> tuple[str, str]:
+        """The hint for a date in the wrong year: the same day in the year nearest ``near`` ('是否为 2027-01-08？')."""
+        likely = nearest(value.month, value.day, near) or nearest(value.month, 28, near)  # 02-29 in a common year
+        return both("hint.date_year", likely=likely.isoformat())
+
     def _distance_params(self, f: schema.Field, value: dt.date) -> dict:
         return dict(variant="-DISTANCE", field=(f.zh, f.en), value=value.isoformat(), anchor=self.anchor.isoformat(),
                     years=self.max_years,
-                    hint=tuple(text("hint.date_year", lang, year=self.anchor.year) for lang in ("zh", "en")))
+                    hint=self._likely(value, self.anchor))
 
     def _person(self, f: schema.Field, raw: Any, sheet: str, cell) -> str:
         """The roster key of the person a cell names (its text when unknown; a repeated name stays bare
@@ -409,11 +439,20 @@ class _Normalizer:
         name = clean_name(raw)
         if self.roster is None or not self.roster.people:
             return name
+        typed, handover = raw, _handover(raw, self.roster)
+        if handover:
+            raw = handover[1]  # the new person is the one the cell names now
         parts = self.roster.split(raw)
         if len(parts) > 1 and f.key not in SEVERAL_PEOPLE:
             self.add("F-PERSON", sheet, cell, variant="-SEVERAL", field=(f.zh, f.en), value=display(raw))
-            return name
-        return "、".join(self._one_person(f, part, sheet, cell) for part in parts)
+            return clean_name(raw)
+        value = "、".join(self._one_person(f, part, sheet, cell) for part in parts)
+        if handover:
+            self.findings.append(finding("F-PERSON", self.workbook, sheet, _ref(cell), severity=WARNING,
+                                         variant="-CHANGED", field=(f.zh, f.en), value=display(typed),
+                                         previous=clean_name(handover[0]), name=value,
+                                         hint=both("hint.person_changed", name=value)))
+        return value
 
     def _one_person(self, f: schema.Field, raw: str, sheet: str, cell) -> str:
         person, problem = self.roster.resolve(raw)
@@ -499,13 +538,15 @@ class _Normalizer:
         values = {}
         invalid: dict[int, set[str]] = {}  # sheet row -> fields whose value is an error
         start = len(self.findings)
-        for f in data.table.fields:
+        dated_start = any(f.key == "start" and f.type == schema.DATE for f in data.table.fields)
+        for f in sorted(data.table.fields, key=lambda f: f.key != "start"):  # the row's start first: see _column
             col = data.columns.get(f.key)
             if col is None:
                 continue
             required = f.required and f.key not in skip_required
             before = len(self.findings)
-            values[f.key] = self._column(f, data.raw[f.key], data.rownums, col, data.sheet, required)
+            starts = values.get("start") if f.type in _DATE_TYPES and f.key != "start" and dated_start else None
+            values[f.key] = self._column(f, data.raw[f.key], data.rownums, col, data.sheet, required, starts)
             for found in self.findings[before:]:
                 if found.is_error:
                     invalid.setdefault(_row_of(found.cell), set()).add(f.key)
@@ -543,8 +584,12 @@ class _Normalizer:
         self.findings[start:] = out
 
     def _column(self, f: schema.Field, raws: list, rownums: list[int], col: int, sheet: str,
-                required: bool) -> list:
-        """Convert one column: each distinct value once; its findings repeated at every cell holding it."""
+                required: bool, starts: list | None = None) -> list:
+        """Convert one column: each distinct value once; its findings repeated at every cell holding it.
+
+        ``starts``: each row's 开始日期, for a date column of a table that has one: a date without its
+        year is the one nearest the row's start, and a date about a year before it is a slip.
+        """
         types = set(map(type, raws))
         if bool in types:  # True == 1 would share a key with 1.0: convert one by one
             return [self._one(f, raw, sheet, (r, col), required) for raw, r in zip(raws, rownums)]
@@ -559,9 +604,11 @@ class _Normalizer:
             return out
         converted: dict[Any, Any] = {}
         problems: dict[Any, tuple[Finding, ...]] = {}
-        memo, year = self.memo, self.default_year
+        guessed: set = set()  # values without a year
+        memo = self.memo
+        near = self.anchor if f.type in _DATE_TYPES else None  # only a date's reading depends on the item
         for raw in set(raws):
-            key = (id(f), required, year, self.date1904, raw.__class__, raw)
+            key = (id(f), required, near, self.date1904, raw.__class__, raw)
             done = memo.get(key)
             if done is None:
                 if len(memo) > MEMO_LIMIT:
@@ -570,6 +617,9 @@ class _Normalizer:
             converted[raw] = done[0]
             if done[1]:
                 problems[raw] = done[1]
+            if done[2]:
+                guessed.add(raw)
+        by_row: dict[int, tuple[Any, tuple[Finding, ...]]] = {}  # row index -> its own value and findings
         if f.type in _DATE_TYPES:  # the distance from the item's date is not part of the run-wide memo
             lo, hi = self.bounds[f.type]
             days = list(filter(None, converted.values()))  # dates are true, None is not
@@ -580,23 +630,77 @@ class _Normalizer:
                     day = value.date() if isinstance(value, dt.datetime) else value
                     converted[raw] = None
                     problems[raw] = (finding("F-DATE", "", "", "", **self._distance_params(f, day)),)
-        if problems:
-            for raw, r in zip(raws, rownums):
-                if raw in problems:
+            by_row = self._by_row(f, raws, converted, guessed, starts, sheet, rownums, col, required)
+        if problems or by_row:
+            for i, (raw, r) in enumerate(zip(raws, rownums)):
+                if i in by_row:
+                    self.findings.extend(by_row[i][1])
+                elif raw in problems:
                     cell = a1(r, col)
                     self.findings.extend(self._at(dataclasses.replace(p, workbook=self.workbook, sheet=sheet, cell=cell),
                                                   {"field": (f.zh, f.en)}) for p in problems[raw])
-        return list(map(converted.__getitem__, raws))
+        out = list(map(converted.__getitem__, raws))
+        for i, (value, _) in by_row.items():
+            out[i] = value
+        return out
 
-    def _convert(self, f: schema.Field, raw: Any, required: bool) -> tuple[Any, tuple[Finding, ...]]:
-        """One distinct value's typed value and its findings (their workbook and cell are filled in later)."""
-        if _blank(raw):
-            return None, ((finding("F-REQUIRED", "", "", "", field=(f.zh, f.en)),) if required else ())
+    def _by_row(self, f: schema.Field, raws: list, converted: dict, guessed: set, starts: list | None, sheet: str,
+                rownums: list[int], col: int, required: bool) -> dict[int, tuple[Any, tuple[Finding, ...]]]:
+        """The dates of a column that depend on their row: a date without its year nearest the row's start
+        instead of the item's date; a real date about a year before the row's start (or the item's date)."""
+        starts = starts if starts and any(starts) else None
+        references = [d for d in (starts or ()) if d] + ([self.reference] if self.reference else [])
+        if not references:
+            return {}
+        days = [v.date() if isinstance(v, dt.datetime) else v for raw, v in converted.items()
+                if v is not None and raw not in guessed]
+        early = bool(days) and min(days) <= max(references) - dt.timedelta(days=YEAR_EARLY[0])
+        if not early and not (guessed and starts):
+            return {}  # the common case: no date a year early, none to read against its row's start
+        out = {}
+        start_label = (schema.TASKS.field("start").zh, schema.TASKS.field("start").en)
+        for i, raw in enumerate(raws):
+            value = converted[raw]
+            if value is None:
+                continue
+            start = starts[i] if starts else None
+            cell = (rownums[i], col)
+            if raw in guessed:
+                day = value.date() if isinstance(value, dt.datetime) else value
+                if start and nearest(day.month, day.day, start) != day:
+                    out[i] = self._anchored_at(start, f, raw, sheet, cell, required)
+            elif early:
+                day = value.date() if isinstance(value, dt.datetime) else value
+                params = self._year_early(f, day, start, start_label) if start else {}
+                params = params or self._year_early(f, day, self.reference)
+                if params:
+                    out[i] = (None, (finding("F-DATE", self.workbook, sheet, a1(*cell), **params),))
+        return out
+
+    def _anchored_at(self, near: dt.date, f: schema.Field, raw: Any, sheet: str, cell, required: bool
+                     ) -> tuple[Any, tuple[Finding, ...]]:
+        """One cell's value and findings with '1月8日' read as the 1月8日 nearest ``near``."""
+        anchor, self.anchor = self.anchor, near
         before = len(self.findings)
-        value = self.value(f, raw, "", "", required, anchored=False)
+        try:
+            value = self.value(f, raw, sheet, cell, required, anchored=False)
+        finally:
+            self.anchor = anchor
         found = tuple(self.findings[before:])
         del self.findings[before:]
         return value, found
+
+    def _convert(self, f: schema.Field, raw: Any, required: bool) -> tuple[Any, tuple[Finding, ...], bool]:
+        """One distinct value's typed value, its findings (their workbook and cell are filled in later), and
+        whether it is a date without its year."""
+        if _blank(raw):
+            return None, ((finding("F-REQUIRED", "", "", "", field=(f.zh, f.en)),) if required else ()), False
+        before = len(self.findings)
+        self.guessed = False
+        value = self.value(f, raw, "", "", required, anchored=False)
+        found = tuple(self.findings[before:])
+        del self.findings[before:]
+        return value, found, self.guessed and value is not None
 
     def _one(self, f: schema.Field, raw: Any, sheet: str, cell, required: bool) -> Any:
         if _blank(raw):
@@ -608,6 +712,18 @@ class _Normalizer:
 
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
 _DATE_TYPES = (schema.DATE, schema.DATETIME)
+# a real date this many days before the item's date or the row's start is the wrong year: LibreOffice and
+# Excel complete "1/8" typed in December with the current year (2026-01-08 for a task starting 2026-12-20)
+YEAR_EARLY = (240, 400)
+
+
+def date_example(today: dt.date) -> str:
+    """The date an unreadable date's hint shows: the 15th of next month, near today in any year.
+
+    >>> date_example(dt.date(2026, 12, 21)), date_example(dt.date(2026, 8, 3))
+    ('2027-01-15', '2026-09-15')
+    """
+    return (today.replace(day=1) + dt.timedelta(days=32)).replace(day=15).isoformat()
 DAYS_1900_TO_1904 = 1462  # serial 0 in the 1904 system is serial 1462 in the 1900 one
 _DEPARTMENT_OF = ("owner", "requester")  # the people a table row's 负责部门 / 申请部门 belongs to
 SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one cell
@@ -615,6 +731,20 @@ SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one
 
 _MARKS = re.compile(r"[✓✔√☑✅]")
 _REMARK = re.compile(r"[(（【\[].*?[)）】\]]")
+
+
+def _handover(raw: Any, roster: Roster) -> tuple[str, str] | None:
+    """(previous, new) when a person cell records a change of person ('胡斌→朱琳', '胡斌改朱琳',
+    '朱琳（原胡斌）'), None otherwise: a name the roster knows as it is is never a change, and a change
+    written with a word (改) only when its previous person is in the roster."""
+    if not isinstance(raw, str) or clean_name(raw) in roster.people:
+        return None
+    change = person_change(raw)
+    if change is None:
+        return None
+    previous, new, certain = change
+    known = roster.resolve(previous)[0] is not None
+    return (previous, new) if certain or known else None
 
 
 def _status_variant(f: schema.Field, raw: Any) -> schema.Choice | None:
@@ -660,8 +790,9 @@ def _sheet_number(name: str) -> int:
     return int(m.group(1)) if m else 1
 
 
-def _anchor(data: WorkbookData, today: dt.date) -> dt.date:
-    """The item's own date: its request form's date (the year '8月15日' belongs to), else today."""
+def _anchor(data: WorkbookData) -> dt.date | None:
+    """The item's own date: its request form's date (a date written without its year is the one nearest
+    it), None when the form gives none (then today is used)."""
     req = data.first("request")
     if req and req.form:
         for key in ("sent_on", "planned_meeting"):
@@ -671,7 +802,7 @@ def _anchor(data: WorkbookData, today: dt.date) -> dt.date:
             parsed = parse_date(raw)
             if parsed.value and not parsed.year_guessed and not implausible(raw, parsed.value):
                 return parsed.value
-    return today
+    return None
 
 
 ACTION_FIELDS_FOR_RULE = {"owner", "due", "standard"}  # reported as R-ACTION-INCOMPLETE, not F-REQUIRED
@@ -686,7 +817,8 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: 
     with the same roster. A date more than ``max_years`` from the item's request date is F-DATE. ``formulas``: (sheet, cell) of formulas without a stored result, which
     an empty required cell then names as such.
     """
-    n = _Normalizer(data.name, roster, _anchor(data, today), memo, formulas, max_years, data.date1904)
+    reference = _anchor(data)
+    n = _Normalizer(data.name, roster, reference or today, memo, formulas, max_years, data.date1904, reference, today)
     item = Item(data.name, path=data.path, fingerprint=data.fingerprint, ambiguous=frozenset(data.ambiguous),
                 merged={sd.name: sd.merged for sheets in data.sheets.values() for sd in sheets if sd.merged})
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets

@@ -5,8 +5,10 @@ type them. Parsers never raise; they return None for what they cannot read.
 
 >>> parse_date("2026年8月15日").value
 datetime.date(2026, 8, 15)
->>> parse_date("8/15", default_year=2026)
-ParsedDate(value=datetime.date(2026, 8, 15), year_guessed=True)
+>>> parse_date("1/8", near=dt.date(2026, 12, 20)).value
+datetime.date(2027, 1, 8)
+>>> parse_date("12-24→1-8", near=dt.date(2026, 12, 20))
+ParsedDate(value=datetime.date(2027, 1, 8), year_guessed=True, previous=datetime.date(2026, 12, 24), moved=True)
 >>> parse_number("8万")
 80000
 """
@@ -27,6 +29,17 @@ _SEP = r"\s*[-/.．年]\s*"
 _FULL = re.compile(rf"^(\d{{4}}){_SEP}(\d{{1,2}}){_SEP.replace('年', '月')}(\d{{1,2}})\s*[日号]?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SHORT = re.compile(r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
+# how people write a deadline and its changes: "1月8日前", "截止1月8日", "延期至1月8日",
+# "2027-01-08（原12-24）", "12-24→1-8" (the new date is the last one, never the 原 one)
+_BY = re.compile(r"^(?:截止日期|截止时间|截止到|截止至|截至|截止|最晚|不晚于|due|by)\s*[:：]?\s*(.+)$", re.IGNORECASE)
+_BEFORE = re.compile(r"^(.+?)\s*(?:之前|以前|前)$")
+_MOVED_TO = re.compile(r"^(?:延期至|延期到|延期|延至|延到|推迟至|推迟到|顺延至|顺延到|改期至|改期到|改至|改到|改为|调整至|调整为|调整到)"
+                       r"\s*[:：]?\s*(.+)$")
+_ARROW = re.compile(r"\s*(?:→|⟶|➝|➔|⇒|-->|->|=>|—>)\s*")
+_WAS = re.compile(r"^(.+?)\s*\(\s*原(?:定|计划|截止)?\s*[:：]?\s*(?:为|是)?\s*(.+?)\s*\)$")
+# a change of person: '胡斌→朱琳', '胡斌改为朱琳', '朱琳（原胡斌）'
+_HANDED_TO = re.compile(r"^(.+?)\s*(?:(→|⟶|➝|➔|⇒|-->|->|=>)|改由|改为|改成|换成|换为|转交|转给|改)\s*(.+)$")
+_HANDED_FROM = re.compile(r"^(.+?)\s*\(\s*原(?:负责人)?\s*[:：]?\s*(?:为|是)?\s*(.+?)\s*\)$")
 _TIME = re.compile(r"^(上午|下午|晚上|am|pm)?\s*(\d{1,2})\s*(?:[:：点时.]\s*(\d{1,2})?\s*分?)?\s*(?::(\d{1,2}))?\s*(am|pm)?$",
                    re.IGNORECASE)
 
@@ -35,6 +48,8 @@ _TIME = re.compile(r"^(上午|下午|晚上|am|pm)?\s*(\d{1,2})\s*(?:[:：点时
 class ParsedDate:
     value: dt.date | None
     year_guessed: bool = False
+    previous: dt.date | None = None  # "2027-01-08（原12-24）", "12-24→1-8": the date it was moved from
+    moved: bool = False  # the cell records a change of date ("延期至1月8日", an arrow, a 原 date)
 
 
 def _clean(text: str) -> str:
@@ -86,8 +101,21 @@ def _split_datetime(s: str) -> tuple[str, str]:
     return s, ""
 
 
-def parse_date(value: Any, default_year: int | None = None) -> ParsedDate:
-    """A date from a cell value; ``default_year`` completes '8月15日' and '8/15' (year_guessed=True)."""
+def nearest(month: int, day: int, near: dt.date) -> dt.date | None:
+    """The occurrence of month/day nearest ``near`` (at most about six months away): the year a person
+    means when they leave it out.
+
+    >>> nearest(1, 8, dt.date(2026, 12, 20)), nearest(12, 24, dt.date(2027, 1, 4)), nearest(8, 15, dt.date(2026, 3, 1))
+    (datetime.date(2027, 1, 8), datetime.date(2026, 12, 24), datetime.date(2026, 8, 15))
+    """
+    candidates = filter(None, (_date_or_none(y, month, day) for y in (near.year - 1, near.year, near.year + 1)))
+    return min(candidates, key=lambda c: abs((c - near).days), default=None)
+
+
+def parse_date(value: Any, near: dt.date | None = None) -> ParsedDate:
+    """A date from a cell value. '8月15日' and '8/15' (year_guessed=True) are the occurrence nearest ``near``
+    (the item's own date); without ``near`` they are unreadable. A cell that records a change
+    ("延期至1月8日", "2027-01-08（原12-24）", "12月30日→1月8日") gives the new date, with ``moved``."""
     if value is None or value == "":
         return ParsedDate(None)
     if isinstance(value, dt.datetime):
@@ -100,6 +128,57 @@ def parse_date(value: Any, default_year: int | None = None) -> ParsedDate:
     if not isinstance(value, str):
         return ParsedDate(None)
     s = _clean(value)
+    if len(parts := _ARROW.split(s)) > 1:
+        return _moved(_phrase(parts[-1], near), _phrase(parts[-2], near))
+    if m := _WAS.match(s):
+        return _moved(_phrase(m[1], near), _phrase(m[2], near))
+    if m := _MOVED_TO.match(s):
+        return _moved(_phrase(m[1], near), ParsedDate(None))
+    return _phrase(s, near)
+
+
+def person_change(text: str) -> tuple[str, str, bool] | None:
+    """(previous, new, certain) when a cell records a change of person; ``certain``: written with an arrow,
+    not with 改 (a name may hold it) or 原 (a department may follow it: 张伟（原市场部）).
+
+    >>> person_change("胡斌→朱琳"), person_change("朱琳（原胡斌）"), person_change("胡斌改朱琳")
+    (('胡斌', '朱琳', True), ('胡斌', '朱琳', False), ('胡斌', '朱琳', False))
+    >>> person_change("周杰、赵敏") is None
+    True
+    """
+    s = unicodedata.normalize("NFKC", text).strip()
+    if m := _HANDED_FROM.match(s):
+        return m[2], m[1], False
+    if m := _HANDED_TO.match(s):
+        return m[1].strip(), m[3].strip(), bool(m[2])
+    return None
+
+
+def _newest(s: str) -> str:
+    """The text of the date a cell ends up naming: '12-24 10:00→1-8 14:00' → '1-8 14:00', '截止1月8日前' → '1月8日'."""
+    if len(parts := _ARROW.split(s)) > 1:
+        s = parts[-1]
+    elif m := (_WAS.match(s) or _MOVED_TO.match(s)):
+        s = m[1]
+    if m := _BY.match(s.strip()):
+        s = m[1]
+    if m := _BEFORE.match(s.strip()):
+        s = m[1]
+    return s.strip()
+
+
+def _moved(new: ParsedDate, old: ParsedDate) -> ParsedDate:
+    if new.value is None:
+        return new
+    return ParsedDate(new.value, new.year_guessed, old.value if old.value != new.value else None, True)
+
+
+def _phrase(s: str, near: dt.date | None) -> ParsedDate:
+    """A date written alone or as a deadline: '1月8日前', '截止1月8日', '截止：2027-01-08'."""
+    return _plain(_clean(_newest(s)), near)
+
+
+def _plain(s: str, near: dt.date | None) -> ParsedDate:
     date_part, time_part = _split_datetime(s)
     if time_part and parse_time(time_part) is None:
         return ParsedDate(None)
@@ -108,8 +187,8 @@ def parse_date(value: Any, default_year: int | None = None) -> ParsedDate:
         return ParsedDate(_date_or_none(int(m[1]), int(m[2]), int(m[3])))
     if m := _COMPACT.match(s):
         return ParsedDate(_date_or_none(int(m[1]), int(m[2]), int(m[3])))
-    if (m := _SHORT.match(s)) and default_year:
-        return ParsedDate(_date_or_none(default_year, int(m[1]), int(m[2])), year_guessed=True)
+    if (m := _SHORT.match(s)) and near:
+        return ParsedDate(nearest(int(m[1]), int(m[2]), near), year_guessed=True)
     if re.fullmatch(r"\d+(\.\d+)?", s):
         stamp = from_serial(float(s))
         if stamp and 20000 < float(s) < 80000:  # a serial pasted as text: 1954..2119
@@ -211,8 +290,9 @@ def parse_time(value: Any) -> dt.time | None:
     return dt.time(hour, minute)
 
 
-def parse_datetime(value: Any, default_year: int | None = None) -> tuple[dt.datetime | None, bool]:
-    """A date and time; a bare date gives midnight. Returns (value, year_guessed)."""
+def parse_datetime(value: Any, near: dt.date | None = None) -> tuple[dt.datetime | None, bool]:
+    """A date and time; a bare date gives midnight; a date without its year is the one nearest ``near``.
+    Returns (value, year_guessed)."""
     if value is None or value == "":
         return None, False
     if isinstance(value, dt.datetime):
@@ -227,9 +307,9 @@ def parse_datetime(value: Any, default_year: int | None = None) -> tuple[dt.date
         return EXCEL_EPOCH + dt.timedelta(minutes=round(float(value) * 1440)), False
     if not isinstance(value, str):
         return None, False
-    s = _clean(value)
+    s = _newest(_clean(value))
     date_part, time_part = _split_datetime(s)
-    parsed = parse_date(date_part, default_year)
+    parsed = parse_date(date_part, near)
     if parsed.value is None:
         return None, False
     t = parse_time(time_part) if time_part else dt.time()

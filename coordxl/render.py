@@ -75,7 +75,7 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
         console.print(t("out.report", path=written), highlight=False, markup=False)
 
 
-STATES = ("overdue", "due_today", "due_soon", "stale", "blocked", "invalid", "ok", "done", "cancelled")
+STATES = ("overdue", "due_today", "due_soon", "stale", "blocked", "invalid", "paused", "ok", "done", "cancelled")
 SKIPS = ("locked", "changed", "writeback_off", "lossy", "formula", "format", "ambiguous_sheet", "readonly", "permission")
 STATE_LABELS = {lang: {k: text(f"out.state.{k}", lang) for k in STATES} for lang in ("zh", "en")}
 SKIP_REASONS = {lang: {k: text(f"out.skip.{k}", lang) for k in SKIPS} for lang in ("zh", "en")}

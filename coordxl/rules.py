@@ -252,7 +252,7 @@ def resource_review(item: Item, ctx: Context) -> Iterator[Finding]:
             yield finding("R-RESOURCE-REVIEW", item.workbook, row.sheet, row.cell("approval"), id=row.get("id") or row.row)
 
 
-OPEN = ("not_started", "in_progress", "blocked")
+OPEN = ("not_started", "in_progress", "blocked", "paused")
 
 
 def close(item: Item, ctx: Context) -> Iterator[Finding]:

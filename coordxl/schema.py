@@ -205,7 +205,9 @@ TASK_STATUS = (
     Choice("not_started", "未开始", "Not started", ("待开始", "todo", "to do")),
     Choice("in_progress", "进行中", "In progress", ("执行中", "处理中", "doing", "wip")),
     Choice("done", "已完成", "Done", ("完成", "已办结", "已完结", "办结", "completed", "complete", "finished")),
-    Choice("blocked", "受阻", "Blocked", ("阻塞", "卡住", "暂停", "on hold")),
+    Choice("blocked", "受阻", "Blocked", ("阻塞", "卡住")),
+    # stopped on purpose (not blocked): never reminded, escalated or overdue
+    Choice("paused", "暂停", "Paused", ("搁置", "暂缓", "已暂停", "暂停中", "挂起", "on hold", "paused")),
     Choice("cancelled", "已取消", "Cancelled", ("取消", "作废", "canceled")),
 )
 

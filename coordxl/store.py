@@ -455,6 +455,16 @@ class Store:
         columns = [c[0] for c in cursor.description]
         return {(r[1], r[2]): dict(zip(columns, r)) for r in cursor}  # (workbook, task_key)
 
+    def paused_since(self, workbook: str, task_key: str) -> tuple[dt.date | None, bool]:
+        """The first snapshot day of a task's current pause, and whether an earlier snapshot shows it not
+        paused (then that day is exact; else it was paused already when the snapshots began)."""
+        db = self.db()
+        before = db.execute("SELECT MAX(day) FROM snapshots WHERE workbook = ? AND task_key = ? AND state != 'paused'",
+                            (workbook, task_key)).fetchone()[0]
+        first = db.execute("SELECT MIN(day) FROM snapshots WHERE workbook = ? AND task_key = ? AND state = 'paused' "
+                           "AND day > ?", (workbook, task_key, before or "")).fetchone()[0]
+        return (dt.date.fromisoformat(first) if first else None), before is not None
+
     def done_and_total(self, day: dt.date) -> dict[str, list[int]]:
         """Per workbook, [done, all but cancelled] in the latest snapshot taken on or before ``day``
         (counted by SQLite: a burn-up needs eight of them)."""

@@ -35,7 +35,8 @@ from .pipeline import FolderCheck, Report, heap_frozen
 from .rules import Context
 from .store import Store
 
-STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "ok", "done", "cancelled")
+STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "paused", "ok", "done",
+               "cancelled")
 
 
 def report_week(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -67,6 +68,7 @@ class TaskLine:
     days: int
     percent: float | None = None  # percent complete, when the tracker says
     note: str = ""  # 进展说明
+    updated_on: dt.date | None = None  # 更新日期
 
 
 @dataclass
@@ -138,6 +140,8 @@ class Weekly:
     tasks: list[TaskLine] = dc_field(default_factory=list)  # every task of every item
     blocked: list[TaskLine] = dc_field(default_factory=list)
     invalid: list[TaskLine] = dc_field(default_factory=list)  # 待修正: a date or owner the job cannot read
+    paused: list[TaskLine] = dc_field(default_factory=list)  # 暂停 on purpose
+    paused_since: dict = dc_field(default_factory=dict)  # (workbook, key) -> the day a paused task was paused
     snapshots: dict = dc_field(default_factory=dict)  # now / prev / prev2: the task states the page compares
     page: object = None  # decisions.Page for every item (the workbook's decision sheet)
     burnup: dict = dc_field(default_factory=dict)  # workbook -> [(week, done, total)] over 8 weeks
@@ -162,7 +166,7 @@ class Weekly:
             mine.done_total += dept.done_total
             mine.on_time_total += dept.on_time_total
         for name in ("tasks", "overdue", "due_next_week", "done_this_week", "done_ever", "newly_done", "newly_overdue",
-                     "slipped", "pending", "missing_followups", "blocked", "invalid"):
+                     "slipped", "pending", "missing_followups", "blocked", "invalid", "paused"):
             getattr(self, name).extend(getattr(part, name))
 
     def task_index(self) -> dict:
@@ -186,19 +190,21 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
     seen = set()
     assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
     rows = assessed.rows  # column by column: a 50,000-row ledger makes no Row objects
-    for r, ident, name, department, owner, due, done, status, percent, note, state in zip(
+    for r, ident, name, department, owner, due, done, status, percent, note, updated, state in zip(
             rows.rownums, *(rows.column(k) for k in ("id", "task", "department", "owner", "due", "done_on", "status")),
-            rows.extra_column("percent"), rows.column("note"), assessed.states):
+            rows.extra_column("percent"), rows.column("note"), rows.column("updated_on"), assessed.states):
         key = key_of(ident, name, r)
         t = TaskLine(item.workbook, item.topic, key, str(ident or ""), str(name or ""), str(department or ""),
                      str(owner or ""), due if isinstance(due, dt.date) else None,
                      done if isinstance(done, dt.date) else None, status, state.state, state.days, percent,
-                     str(note or ""))
+                     str(note or ""), updated if isinstance(updated, dt.date) else None)
         weekly.tasks.append(t)
         if state.state == "blocked" or (status == "blocked" and state.state == "overdue"):
             weekly.blocked.append(t)  # blocked, overdue or not: the reason is what a director acts on
         elif state.state == "invalid":
             weekly.invalid.append(t)
+        elif state.state == "paused":
+            weekly.paused.append(t)
         line.total += 1
         if state.state not in ("done", "cancelled"):
             line.open_percents.append(t.percent)
@@ -319,11 +325,25 @@ def _figures(weekly: Weekly, store: Store | None, previous: dict, layout: Layout
         weekly.snapshots = {"now": store.snapshot(min(sunday, today)), "prev": previous,
                             "prev2": store.snapshot(sunday - dt.timedelta(days=14))}
     burnup(store, weekly)
+    weekly.paused_since = paused_since(store, weekly.paused)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
     weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
     weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))
     # after the sorts: the page lists the longest overdue first, as every reader's mail does
     weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
+
+
+def paused_since(store: Store | None, paused: list[TaskLine]) -> dict:
+    """(workbook, key) -> the day each paused task was paused: the first daily snapshot of its pause when
+    state.db saw it before (and the 更新日期 when that is earlier and no snapshot shows it unpaused),
+    else its 更新日期; a task with neither is left out (shown without a duration)."""
+    out = {}
+    for t in paused:
+        seen, exact = store.paused_since(t.workbook, t.key) if store is not None else (None, False)
+        candidates = [seen] if exact else [d for d in (seen, t.updated_on) if d]
+        if candidates:
+            out[(t.workbook, t.key)] = min(candidates)
+    return out
 
 
 # --- the workbook ---------------------------------------------------------------------------

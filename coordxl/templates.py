@@ -41,6 +41,8 @@ AMBER = "FFEB9C"
 AMBER_TEXT = "9C5700"
 GREY = "E7E6E6"
 GREY_TEXT = "808080"
+BLUE = "DDEBF7"  # paused on purpose: neither done nor late
+BLUE_TEXT = "1F4E79"
 
 _thin = Side(style="thin", color="BFBFBF")
 BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
@@ -170,19 +172,21 @@ def _write_table(ws, table: schema.Table, row: int, lang: str, layout: SheetLayo
 
 
 def _task_colouring(ws, table: schema.Table, first: int, last: int, lang: str) -> None:
-    """Colour task rows live: done grey, flagged or past-due red, due within the window amber."""
+    """Colour task rows live: done grey, paused blue, flagged or past-due red, due within the window amber."""
     cols = {f.key: get_column_letter(i) for i, f in enumerate(table.fields, start=1)}
     area = f"A{first}:{get_column_letter(len(table.fields))}{last}"
     due, status, flag = f"${cols['due']}{first}", f"${cols['status']}{first}", f"${cols['flag']}{first}"
     status_field = table.fields[[f.key for f in table.fields].index("status")]
-    done, cancelled = (_status_is(status, status_field.choice(k)) for k in ("done", "cancelled"))
+    done, cancelled, paused = (_status_is(status, status_field.choice(k)) for k in ("done", "cancelled", "paused"))
     done_test = f"OR({done},AND(ISNUMBER({status}),{status}>=1))"  # 100% typed as a number is done too
-    open_test = f"NOT({done_test}),NOT({cancelled})"
+    open_test = f"NOT({done_test}),NOT({cancelled}),NOT({paused})"
     red = dict(fill=PatternFill("solid", start_color=RED, end_color=RED), font=Font(color=RED_TEXT))
     amber = dict(fill=PatternFill("solid", start_color=AMBER, end_color=AMBER), font=Font(color=AMBER_TEXT))
     grey = dict(fill=PatternFill("solid", start_color=GREY, end_color=GREY), font=Font(color=GREY_TEXT))
+    blue = dict(fill=PatternFill("solid", start_color=BLUE, end_color=BLUE), font=Font(color=BLUE_TEXT))
     rules = [
         (done_test, grey),
+        (paused, blue),
         # the job's own flag: red even when the live formula cannot tell (a date typed as text)
         (f'OR(LEFT({flag},2)="逾期",LEFT({flag},7)="Overdue")', red),
         (f"AND(ISNUMBER({due}),{due}<TODAY(),{open_test})", red),

@@ -16,7 +16,7 @@ from coordxl.daily import run_daily
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
 EXPECTED = {"M5": "逾期9个工作日", "M8": "逾期4个工作日", "M9": "1个工作日后到期", "M10": "待修正：负责人",
-            "M11": "逾期1个工作日", "M12": "逾期9个工作日", "M14": "今日到期"}
+            "M11": "逾期1个工作日", "M12": "逾期9个工作日", "M13": "待修正：开始日期", "M14": "今日到期"}
 
 
 def flags(root, name="Q3新品上市推广"):
@@ -38,7 +38,7 @@ def test_daily_writes_the_flags_and_logs_the_run(example_root):
     assert result.exit_code == 1  # the example has validation errors
     assert flags(example_root) == EXPECTED
     assert flags(example_root, "华东门店焕新") == STORES_EXPECTED
-    assert "已更新 8 个预警单元格" in result.output and "跳过3个分节/合计行" in "".join(result.output.split())
+    assert "已更新 9 个预警单元格" in result.output and "跳过3个分节/合计行" in "".join(result.output.split())
     [row] = sqlite3.connect(example_root / ".coordxl" / "state.db").execute(
         "SELECT job, today, outcome, finished_at FROM runs").fetchall()
     assert row[:3] == ("daily", "2026-08-20", "findings") and row[3]
@@ -72,7 +72,7 @@ def test_write_back_off(example_root):
     (example_root / "coordxl.toml").write_text("[writeback]\nenabled = false\n", encoding="utf-8")
     before = tree_hashes(example_root / "进行中")
     result = run_daily(example_root, TODAY, NOW)
-    assert len(result.planned) == 8 and result.written == []
+    assert len(result.planned) == 9 and result.written == []
     assert ("进行中/Q3新品上市推广.xlsx", "writeback_off") in result.skipped
     assert tree_hashes(example_root / "进行中") == before
 

@@ -71,6 +71,7 @@ def _merged(ws, wb):
     ws.merge_cells(f"D{ROW['T06']}:D{ROW['T07']}")        # 销售部 over its two tasks
     ws[f"G{ROW['T11']}"] = None
     ws.merge_cells(f"G{ROW['T10']}:G{ROW['T11']}")        # one 截止日期 (08-07) over two tasks
+    ws[f"F{ROW['T11']}"] = dt.date(2026, 7, 27)          # T11 starts before that deadline
     ws[f"E{ROW['T01']}"], ws[f"E{ROW['T02']}"] = "陈晶", None  # a typo inside a merged range
     ws.merge_cells(f"E{ROW['T01']}:E{ROW['T02']}")
 

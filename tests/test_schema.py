@@ -55,6 +55,6 @@ def test_design_labels_are_canonical():
     assert [f.zh for f in schema.TASKS.fields()] == [
         "编号", "任务", "来源", "负责部门", "负责人", "开始日期", "截止日期", "交付标准", "状态", "完成日期",
         "进展说明", "更新日期", "预警"]
-    assert [c.zh for c in schema.TASKS.field("status").choices] == ["未开始", "进行中", "已完成", "受阻", "已取消"]
+    assert [c.zh for c in schema.TASKS.field("status").choices] == ["未开始", "进行中", "已完成", "受阻", "暂停", "已取消"]
     assert [f.zh for f in schema.MINUTES.table("actions").fields] == [
         "序号", "事项", "负责部门", "负责人", "截止日期", "交付标准"]

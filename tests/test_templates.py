@@ -58,7 +58,7 @@ def test_task_sheet_has_dropdowns_prompts_and_date_formats(generated):
     ws = wb["执行进度"]
     header = {ws.cell(row=2, column=c).value: c for c in range(1, ws.max_column + 1)}
     status = _dv_for(ws, ws.cell(row=3, column=header["状态"]).coordinate)
-    assert status.type == "list" and status.formula1 == '"未开始,进行中,已完成,受阻,已取消"'
+    assert status.type == "list" and status.formula1 == '"未开始,进行中,已完成,受阻,暂停,已取消"'
     assert status.prompt == "每日更新"
     owner = _dv_for(ws, ws.cell(row=40, column=header["负责人"]).coordinate)
     assert owner.formula1 == "=coordxl_people" and owner.errorStyle == "warning"
@@ -155,7 +155,8 @@ def _row_colours(pdf, words: list[str]) -> dict[str, tuple[int, int, int]]:
 @pytest.mark.libreoffice
 def test_a_task_marked_done_the_way_staff_write_it_is_grey_not_red(generated, soffice, tmp_path):
     """已完成√, 完成（待验收）, Done ✓ and 100% typed as a number are done, as the daily job reads them:
-    grey in the tracker although their deadline has passed; 完成90% and 未完成 are still open: red.
+    grey in the tracker although their deadline has passed; 完成90%, 未完成 and 受阻 are still open: red;
+    暂停 and 搁置 (paused on purpose) are blue.
     Painted by LibreOffice (PDF at 100 dpi), the colours sampled beside each task's name."""
     if shutil.which("pdftoppm") is None:
         if os.environ.get("CI"):
@@ -168,7 +169,8 @@ def test_a_task_marked_done_the_way_staff_write_it_is_grey_not_red(generated, so
     ws = wb["执行进度"]
     cases = {"甲甲甲": ("已完成√", "grey"), "乙乙乙": ("完成（待验收）", "grey"), "丙丙丙": ("完成90%", "red"),
              "丁丁丁": ("进行中", "red"), "戊戊戊": ("已完成", "grey"), "己己己": ("已取消", "white"),
-             "庚庚庚": ("Done ✓", "grey"), "辛辛辛": ("未完成", "red"), "壬壬壬": (1, "grey")}
+             "庚庚庚": ("Done ✓", "grey"), "辛辛辛": ("未完成", "red"), "壬壬壬": (1, "grey"),
+             "癸癸癸": ("暂停", "blue"), "子子子": ("搁置", "blue"), "丑丑丑": ("受阻", "red")}
     for row, (task, (status, _)) in enumerate(cases.items(), start=3):
         ws.cell(row, 1, f"T{row}")
         ws.cell(row, 2, task)
@@ -176,7 +178,7 @@ def test_a_task_marked_done_the_way_staff_write_it_is_grey_not_red(generated, so
         ws.cell(row, 9, status)
     wb.save(tmp_path / "tracker.xlsx")
     painted = _row_colours(soffice(tmp_path / "tracker.xlsx"), list(cases))
-    colour = {"grey": templates.GREY, "red": templates.RED, "white": "FFFFFF"}
+    colour = {"grey": templates.GREY, "red": templates.RED, "white": "FFFFFF", "blue": templates.BLUE}
     want = {task: tuple(bytes.fromhex(colour[c])) for task, (_, c) in cases.items()}
     assert painted == want
 
@@ -211,6 +213,6 @@ def test_every_flag_the_daily_job_writes_is_coloured_by_the_template_s_rules(gen
         for key in ("flag.due_today", "flag.due_soon", "flag.due_today_holiday", "flag.due_soon_holiday"):
             flag = text(key, lang, **params)
             assert coloured(flag, amber) and not coloured(flag, red), (key, lang, flag)
-        for key in ("flag.stale", "flag.blocked", "flag.invalid"):
+        for key in ("flag.stale", "flag.blocked", "flag.invalid", "flag.paused"):
             flag = text(key, lang, fields="负责人", **params)
             assert not coloured(flag, red) and not coloured(flag, amber), (key, lang, flag)

@@ -227,9 +227,10 @@ def test_implausible_dates_are_findings_and_such_tasks_are_never_escalated(share
     run_daily(share_with_roster, TODAY, NOW)
     ws = tracker(path)
     assert ws[f"M{ROW['T03']}"].value == "待修正：截止日期" and ws[f"M{ROW['T06']}"].value == "待修正：截止日期"
-    assert ws[f"M{ROW['T10']}"].value == "逾期9个工作日"  # its due date is fine; only its start is wrong
+    assert ws[f"M{ROW['T10']}"].value == "待修正：开始日期"  # an error in its start: never overdue either
     everything = "\n".join(body(m) for m in outbox(share_with_roster))
     assert "T03 包装设计定稿" not in everything and "T06 重点渠道铺货清单" not in everything
+    assert "T10 新品定价方案" not in everything
     assert "32804" not in everything and "逾期3" not in everything
     for msg in outbox(share_with_roster):
         if msg["X-Coordxl-Kind"] == "escalation":
