@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import assess
+from .audience import Audience
 from .delivery import Delivery, Failed, deliver
 from .errors import ConfigError
 from .messages import percent, text
@@ -54,7 +55,7 @@ class Line:
     parts: list = dc_field(default_factory=list)  # str or Person
 
     def plain(self) -> str:
-        return "".join(p if isinstance(p, str) else f"@{p.name}" for p in self.parts)
+        return "".join(p if isinstance(p, str) else f"@{p.label}" for p in self.parts)
 
 
 @dataclass
@@ -110,13 +111,14 @@ class Board:
     tasks: list[tuple] = dc_field(default_factory=list)  # (state, days, task_id, task, owners, due)
 
 
-def _who(names: Iterable[str], roster: Roster | None) -> list:
+def _who(keys: Iterable[str], roster: Roster | None) -> list:
+    """The people a line names, by roster key: a Person to @-mention where the roster can reach them."""
+    audience = Audience(roster)
     out: list = []
-    for name in names:
-        person = roster.person(name) if roster else None
+    for key in keys:
         if out:
             out.append("、")
-        out.append(person if person is not None and (person.mobile or person.im_id) else name)
+        out.append(audience.mentioned(key) or key)
     return out
 
 
@@ -184,7 +186,7 @@ def _mention(person: Person, kind: str) -> tuple[str, dict]:
             return f"@{person.im_id}", {"atUserIds": person.im_id}
         return f"@{person.mobile}", {"atMobiles": person.mobile}
     if kind == "wecom":
-        return (f"<@{person.im_id}>", {}) if person.im_id else (person.name, {})  # markdown: userid only
+        return (f"<@{person.im_id}>", {}) if person.im_id else (person.label, {})  # markdown: userid only
     return "", {}
 
 
@@ -197,7 +199,7 @@ def _render_lines(lines: list[Line], kind: str) -> tuple[list[str], dict[str, li
                 chunk.append(part)
             else:
                 shown, listed = _mention(part, kind)
-                chunk.append(f"{part.name}{shown}" if kind == "dingtalk" else shown)
+                chunk.append(f"{part.label}{shown}" if kind == "dingtalk" else shown)
                 for k, v in listed.items():
                     if v not in at[k]:
                         at[k].append(v)
@@ -213,7 +215,7 @@ def _feishu_paragraph(line: Line) -> list[dict]:
         elif part.im_id:
             out.append({"tag": "at", "user_id": part.im_id})
         else:
-            out.append({"tag": "text", "text": part.name})
+            out.append({"tag": "text", "text": part.label})
     return out
 
 

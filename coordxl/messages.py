@@ -418,6 +418,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "health.departed": ("{workbook}：已离职的 {person} 还有 {tasks} 个未完成任务", "{workbook}: {person}, who has left, still owns {tasks} open tasks"),
     "health.roster": ("名册 {cell}：{why}", "Roster {cell}: {why}"),
     "health.admin_unknown": ("reminders.admins 中的“{name}”不在名册中或没有邮箱", "'{name}' in reminders.admins is not in the roster or has no address"),
+    "health.admin_ambiguous": ("reminders.admins 中的“{name}”在名册中有多位，请写明是哪一位：{choices}",
+                               "The roster has several people named '{name}' (reminders.admins); write which one: {choices}"),
     "admin.subject": ("【coordxl 运行状况】{day}：{n} 项需要处理", "[coordxl health] {day}: {n} things need you"),
     "admin.intro": ("以下是今天每日任务需要管理员处理的事项：", "Today's daily run found these things for the administrator:"),
     "admin.footer": ("您收到此邮件，因为 coordxl.toml 的 reminders.admins 中有您。运行 coordxl status 可随时查看同一列表。",

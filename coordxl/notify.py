@@ -37,6 +37,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from . import assess, delivery
+from .audience import Audience, Refusal, allowed, header_safe
 from .channels import Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
@@ -45,20 +46,12 @@ from .findings import Finding
 from .layout import workbook_link
 from .messages import text
 from .model import Item
-from .roster import EMAIL_RE, Person, Roster
+from .roster import Person, Roster
 from .rules import Context
 from .settings import Settings
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-
-
-def header_safe(value: object) -> str:
-    """Cell text fit for a mail header: control characters (CR, LF, …) become spaces."""
-    return " ".join(_CONTROL.sub(" ", str(value)).split())
-
 
 # --- what the daily run collects ---------------------------------------------------------
 
@@ -212,35 +205,6 @@ class Digest:
         return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
 
 
-@dataclass
-class Refusal:
-    name: str
-    address: str
-    reason: str
-
-
-def allowed(person: Person, settings: Settings) -> str | None:
-    """Why a roster person cannot be mailed, or None when they can."""
-    address = header_safe(person.email)
-    if not EMAIL_RE.match(address):
-        return "bad_address"
-    domains = [d.lower().lstrip("@") for d in settings["email.allowed_domains"]]
-    if domains and address.rsplit("@", 1)[1].lower() not in domains:
-        return "domain"
-    if not person.active:
-        return "inactive"
-    return None
-
-
-def _escalation(person: Person, roster: Roster) -> Person | None:
-    """The owner's manager, else the head of their department (when that is someone else)."""
-    for name in (person.manager, roster.departments.get(person.department, "")):
-        boss = roster.person(name) if name else None
-        if boss and boss.key != person.key:
-            return boss
-    return None
-
-
 # warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet)
 INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET")
 
@@ -255,23 +219,18 @@ def _task_order(note: TaskNote) -> tuple:
 def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
                   settings: Settings) -> tuple[list[Digest], list[Refusal]]:
     """At most one digest per roster person, never an empty one; recipients outside the roster are refused."""
+    audience = Audience(roster, settings)
     digests: dict[str, Digest] = {}
-    refused: list[Refusal] = []
     resolved: dict[tuple[str, str], Digest | None] = {}  # thousands of rows name the same few people
 
-    def digest_for(name: str, reason: str) -> Digest | None:
-        if (name, reason) not in resolved:
-            resolved[(name, reason)] = _digest_for(name, reason)
-        return resolved[(name, reason)]
+    def digest_for(key: str, reason: str) -> Digest | None:
+        if (key, reason) not in resolved:
+            resolved[(key, reason)] = _digest_for(key, reason)
+        return resolved[(key, reason)]
 
-    def _digest_for(name: str, reason: str) -> Digest | None:
-        person = roster.person(name)
+    def _digest_for(key: str, reason: str) -> Digest | None:
+        person = audience.recipient(key)
         if person is None:
-            return None
-        why = allowed(person, settings)
-        if why:
-            if why != "inactive" and person.label not in {r.name for r in refused}:
-                refused.append(Refusal(person.label, person.email, why))
             return None
         d = digests.setdefault(person.key, Digest(person))
         d.reasons.add(reason)
@@ -292,12 +251,12 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         key = (d.person.key, note.workbook, level)
         if key not in copies:
             copied = []
-            if level[0] and (boss := _escalation(d.person, roster)):
+            if level[0] and (boss := audience.manager(d.person)):
                 copied.append(boss)
             if level[1]:
                 item = collector.items.get(note.workbook)
                 for name in (item.initiator, item.decision_maker) if item else ():
-                    if (p := roster.person(name)) is not None:
+                    if (p := audience.person(name)) is not None:
                         copied.append(p)
             copies[key] = list({p.key: p for p in copied if p.key != d.person.key
                                 and allowed(p, settings) is None}.values())
@@ -322,8 +281,8 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
     left = defaultdict(list)
     for note in collector.reassign:
         # a colleague who left still owns open tasks: their manager (or head) reassigns them
-        gone = roster.person(note.owner)
-        boss = _escalation(gone, roster) if gone else None
+        gone = audience.person(note.owner)
+        boss = audience.manager(gone) if gone else None
         if boss is not None and (d := digest_for(boss.key, "reassign")) is not None:
             d.reassign.append(note)
         left[note.workbook].append(note)
@@ -348,7 +307,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         d.tasks.sort(key=_task_order)
         if not d.empty():
             out.append(d)
-    return sorted(out, key=lambda d: (d.person.key, d.kind, d.workbook, sorted(d.cc))), refused
+    return sorted(out, key=lambda d: (d.person.key, d.kind, d.workbook, sorted(d.cc))), audience.refused
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class Roster:
             self.departments[dept] = head or self.departments.get(dept, "")
         for p in self.people_list:
             if p.is_head and not self.departments.get(p.department):
-                self.departments[p.department] = p.name
+                self.departments[p.department] = p.key
 
     def person(self, name: object, department: str = "") -> Person | None:
         """The one roster person a cell names, or None (unknown, or several people of that name)."""
@@ -128,8 +128,9 @@ class Roster:
         return self.suggest(name, self.departments)
 
     def head_of(self, department: str) -> Person | None:
+        """The head of a department: by roster key, or a name the 部门 sheet wrote, told apart by the department."""
         head = self.departments.get(department, "")
-        return self.people.get(head) if head else None
+        return self.resolve(head, department)[0] if head else None
 
     def split(self, text: object) -> list[str]:
         """The people one cell names: '周杰、赵敏', '高洁/罗婷', '杨帆,何军', '周杰 赵敏' (spaces only when
