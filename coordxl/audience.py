@@ -119,6 +119,27 @@ class Audience:
         person = self.person(key)
         return person if person is not None and self.mailable(person) else None
 
+    def stand_in(self, person: Person) -> Person | None:
+        """Who receives ``person``'s reminders while they are on leave today: their 代理人, else their
+        manager, never someone away or gone themselves; None when ``person`` is not away (or nobody can)."""
+        if not person.away(self.today):
+            return None
+        deputy = self.roster.resolve(person.deputy)[0] if person.deputy else None
+        for p in (deputy, self.manager(person)):
+            if p is not None and p.key != person.key and p.active and not p.away(self.today):
+                return p
+        return None
+
+    def addressee(self, key: object) -> tuple[Person | None, Person | None]:
+        """(whom to mail, on whose behalf) for a roster key: the person, or while they are on leave
+        their stand-in and the person; (None, …) when nobody may be mailed."""
+        person = self.person(key)
+        if person is None:
+            return None, None
+        stand_in = self.stand_in(person)
+        to = stand_in or person
+        return (to if self.mailable(to) else None), (person if stand_in is not None else None)
+
     def manager(self, person: Person) -> Person | None:
         """Whom ``person``'s late tasks escalate to: their 上级, else their department's head (not themselves)."""
         candidates = [self.roster.resolve(person.manager)[0] if person.manager else None,

@@ -12,6 +12,7 @@ provides the SMTP connection (SSL / STARTTLS / login) once per batch.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -37,7 +38,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from . import assess, delivery
-from .audience import Audience, Refusal, allowed, header_safe
+from .audience import Audience, Refusal, header_safe
 from .channels import Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
@@ -70,6 +71,8 @@ class TaskNote:
     days: int
     holiday: dt.date | None = None  # the real deadline when it is a non-working day
     percent: float | None = None  # percent complete, when the tracker says
+    escalated_to: tuple[str, ...] = ()  # the roster keys it was escalated to today (the owner's digest says so)
+    on_behalf: str = ""  # the roster key of the colleague on leave this reminder stands in for
 
     def flag(self, lang: str) -> str:
         """The same words as the 预警 cell: 逾期3个工作日, 今日到期（截止日10-01为假日）…"""
@@ -196,10 +199,9 @@ class Digest:
     item_overdue: dict[str, list[TaskNote]] = dc_field(default_factory=dict)  # workbook -> those tasks
     pending: list[PendingNote] = dc_field(default_factory=list)
     reassign: list[TaskNote] = dc_field(default_factory=list)  # open tasks of colleagues who left
-    cc: dict[str, Person] = dc_field(default_factory=dict)
     reasons: set[str] = dc_field(default_factory=set)
-    kind: str = "digest"  # or "escalation": one owner's long-overdue tasks of one item, copied to others
-    workbook: str = ""  # an escalation's item
+    kind: str = "digest"  # or "escalation": the long-overdue tasks of others escalated to this person today
+    behalf: dict[str, Person] = dc_field(default_factory=dict)  # colleagues on leave this person stands in for
 
     def empty(self) -> bool:
         return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
@@ -216,67 +218,74 @@ def _task_order(note: TaskNote) -> tuple:
             note.due or dt.date.max, note.task_id)
 
 
-def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
-                  settings: Settings) -> tuple[list[Digest], list[Refusal]]:
-    """At most one digest per roster person, never an empty one; recipients outside the roster are refused."""
-    audience = Audience(roster, settings)
+def build_digests(collector: Collector, findings: list[Finding], roster: Roster, settings: Settings,
+                  today: dt.date | None = None) -> tuple[list[Digest], list[Refusal]]:
+    """At most one digest per roster person, never an empty one, and one escalation mail per person
+    escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
+    audience = Audience(roster, settings, today)
     digests: dict[str, Digest] = {}
-    resolved: dict[tuple[str, str], Digest | None] = {}  # thousands of rows name the same few people
+    resolved: dict[tuple[str, str], tuple[Digest, str] | None] = {}  # thousands of rows name a few people
 
-    def digest_for(key: str, reason: str) -> Digest | None:
+    def addressed(key: str, reason: str) -> tuple[Digest, str] | None:
+        """The digest a reminder for ``key`` goes into, and on whose behalf ('' when their own)."""
         if (key, reason) not in resolved:
-            resolved[(key, reason)] = _digest_for(key, reason)
+            resolved[(key, reason)] = _addressed(key, reason)
         return resolved[(key, reason)]
 
-    def _digest_for(key: str, reason: str) -> Digest | None:
-        person = audience.recipient(key)
+    def _addressed(key: str, reason: str) -> tuple[Digest, str] | None:
+        person, behalf = audience.addressee(key)
         if person is None:
             return None
         d = digests.setdefault(person.key, Digest(person))
-        d.reasons.add(reason)
-        return d
+        d.reasons.add("deputy" if behalf else reason)
+        if behalf is not None:
+            d.behalf[behalf.label] = behalf
+        return d, behalf.label if behalf is not None else ""
 
-    manager_at = settings["reminders.escalate_manager_workdays"]
-    initiator_at = settings["reminders.escalate_initiator_workdays"]
-    copies: dict[tuple, list[Person]] = {}
-    escalations: dict[tuple, Digest] = {}
+    def digest_for(key: str, reason: str) -> Digest | None:
+        found = addressed(key, reason)
+        return found[0] if found else None
+
+    escalations: dict[str, Digest] = {}  # recipient key -> their one escalation mail of the day
+    told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
+    owners_of: dict[tuple, set[str]] = defaultdict(set)  # '冯雪、郑爽': each owner hears it as an owner only
     for note in collector.tasks:
-        d = digest_for(note.owner, "owner")
-        if d is None:
-            continue
-        d.tasks.append(note)
-        if note.state != assess.OVERDUE:
-            continue
-        level = (note.days >= manager_at, note.days >= initiator_at)
-        key = (d.person.key, note.workbook, level)
-        if key not in copies:
-            copied = []
-            if level[0] and (boss := audience.manager(d.person)):
-                copied.append(boss)
-            if level[1]:
-                item = collector.items.get(note.workbook)
-                for name in (item.initiator, item.decision_maker) if item else ():
-                    if (p := audience.person(name)) is not None:
-                        copied.append(p)
-            copies[key] = list({p.key: p for p in copied if p.key != d.person.key
-                                and allowed(p, settings) is None}.values())
-        if copies[key]:
-            # an escalation is its own mail per owner, item and level: whoever is copied sees only
-            # the tasks that escalate to them, never another item's
-            e = escalations.get(key)
+        owners_of[_where(note)].add(note.owner)
+    targets = _Escalation(audience, collector.items, settings)
+    for note in collector.tasks:
+        to = [p for p in targets.of(note) if p.key not in owners_of[_where(note)]]
+        if to:
+            # the owner is told once, in the digest, whom the task was escalated to
+            note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
+        found = addressed(note.owner, "owner")
+        if found is not None:
+            d, behalf = found
+            d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+        for p in to:
+            # one escalation mail per recipient and day, listing only the tasks escalated to them,
+            # each task once (its owners together); a recipient on leave has it go to their stand-in
+            r, behalf = audience.addressee(p.key)
+            if r is None:
+                continue
+            e = escalations.get(r.key)
             if e is None:
-                e = escalations[key] = Digest(d.person, cc={p.key: p for p in copies[key]},
-                                              reasons={"escalation"}, kind="escalation", workbook=note.workbook)
-            e.tasks.append(note)
+                e = escalations[r.key] = Digest(r, reasons={"escalation"}, kind="escalation")
+            if behalf is not None:
+                e.reasons.add("deputy")
+                e.behalf[behalf.label] = behalf
+            at = told[r.key].get(_where(note))
+            if at is None:
+                told[r.key][_where(note)] = len(e.tasks)
+                e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
+            else:
+                e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
     by_workbook: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
             by_workbook[f.workbook].append(f)
-    overdue = defaultdict(int)
     overdue_notes: dict[str, list[TaskNote]] = defaultdict(list)
     for note in collector.tasks:
         if note.state == assess.OVERDUE:
-            overdue[note.workbook] += 1
             overdue_notes[note.workbook].append(note)
     left = defaultdict(list)
     for note in collector.reassign:
@@ -287,16 +296,18 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
             d.reassign.append(note)
         left[note.workbook].append(note)
     for workbook, item in collector.items.items():
-        if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
+        if not item.initiator or not (by_workbook.get(workbook) or overdue_notes.get(workbook) or left.get(workbook)):
             continue
         d = digest_for(item.initiator, "initiator")
         if d is None:
             continue
         if by_workbook.get(workbook):
             d.errors[workbook] = by_workbook[workbook]
-        if overdue.get(workbook):
-            d.overdue_summary[workbook] = overdue[workbook]
-            d.item_overdue[workbook] = sorted(overdue_notes[workbook], key=_task_order)
+        # what was escalated to the initiator today is in their escalation mail, not here again
+        mine = [n for n in overdue_notes.get(workbook, ()) if _where(n) not in told[d.person.key]]
+        if mine:
+            d.overdue_summary[workbook] = len(mine)
+            d.item_overdue[workbook] = sorted(mine, key=_task_order)
         d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
     for note in collector.pending:
         d = digest_for(note.waiting, "reviewer" if note.step == "review" else "approver")
@@ -307,7 +318,43 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
         d.tasks.sort(key=_task_order)
         if not d.empty():
             out.append(d)
-    return sorted(out, key=lambda d: (d.person.key, d.kind, d.workbook, sorted(d.cc))), audience.refused
+    return sorted(out, key=lambda d: (d.person.key, d.kind)), audience.refused
+
+
+def _where(note: TaskNote) -> tuple:
+    """A task's place: the same for each of its owners' notes and their copies marked as escalated."""
+    return note.workbook, note.sheet, note.cell
+
+
+class _Escalation:
+    """Whom an overdue task escalates to, by working days overdue: from
+    reminders.escalate_manager_workdays the owner's manager (or head); from
+    reminders.escalate_initiator_workdays also the item's initiator and 决策人. Never the owner."""
+
+    def __init__(self, audience: Audience, items: dict[str, ItemNote], settings: Settings):
+        self.audience, self.items = audience, items
+        self.manager_at = settings["reminders.escalate_manager_workdays"]
+        self.initiator_at = settings["reminders.escalate_initiator_workdays"]
+        self._memo: dict[tuple, list[Person]] = {}  # thousands of rows share a few owners, items and tiers
+
+    def of(self, note: TaskNote) -> list[Person]:
+        if note.state != assess.OVERDUE or note.days < self.manager_at:
+            return []
+        key = (note.owner, note.workbook, note.days >= self.initiator_at)
+        if key not in self._memo:
+            self._memo[key] = self._targets(*key)
+        return self._memo[key]
+
+    def _targets(self, owner_key: str, workbook: str, second_tier: bool) -> list[Person]:
+        owner = self.audience.person(owner_key)
+        if owner is None or owner.away(self.audience.today):
+            return []  # escalation pauses while the owner is on leave (their stand-in is reminded)
+        found = [self.audience.manager(owner)]
+        item = self.items.get(workbook)
+        if second_tier and item is not None:
+            found += [self.audience.person(item.initiator), self.audience.person(item.decision_maker)]
+        people = {p.key: p for p in found if p is not None and p.key != owner.key}
+        return [p for p in people.values() if self.audience.addressee(p.key)[0] is not None]
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -388,8 +435,12 @@ def _text_part(content: str, subtype: str) -> MIMEText:
 
 def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) -> str:
     if d.kind == "escalation":
-        topic = items[d.workbook].topic if items and d.workbook in items else d.workbook
-        return text("mail.escalation_subject", lang, topic=topic, owner=d.person.name, n=len(d.tasks))
+        workbooks = list(dict.fromkeys(n.workbook for n in d.tasks))
+        topics = [items[w].topic if items and w in items else w for w in workbooks]
+        shown = ("、" if lang == "zh" else ", ").join(topics[:2])
+        if len(topics) > 2:
+            shown = text("mail.and_more_items", lang, items=shown, n=len(topics))
+        return text("mail.escalation_subject", lang, topics=shown, n=len(d.tasks))
     counts = defaultdict(int)
     for note in d.tasks:
         counts[note.state] += 1
@@ -423,11 +474,11 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     said = repr((d.tasks[:limit], len(d.tasks), sorted((k, [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
                                                        for k, v in d.errors.items()),
                  sorted(d.overdue_summary.items()), sorted((k, v[:limit]) for k, v in d.item_overdue.items()),
-                 d.pending, sorted(d.reassign, key=_reassign_order), sorted(d.cc), sorted(d.reasons), lang, share,
+                 d.pending, sorted(d.reassign, key=_reassign_order), sorted(d.reasons), sorted(d.behalf), lang, share,
                  [items[k] for k in sorted(named) if k in items]))
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
-    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
+    return Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons),
                 tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items))
 
 
@@ -462,10 +513,10 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         where=where, topic_link=topic_link, cell_link=cell_link, item_overdue=item_overdue,
         t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
-        cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
+        state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
-        escalated_days=min((n.days for n in d.tasks), default=0),
+        escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf),
     )
     return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
             HTML_TEMPLATES.get_template("digest.html").render(**context))
