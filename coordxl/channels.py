@@ -111,14 +111,19 @@ class Board:
     tasks: list[tuple] = dc_field(default_factory=list)  # (state, days, task_id, task, owners, due)
 
 
-def _who(keys: Iterable[str], roster: Roster | None) -> list:
-    """The people a line names, by roster key: a Person to @-mention where the roster can reach them."""
-    audience = Audience(roster)
+def _who(keys: Iterable[str], audience: Audience, lang: str) -> list:
+    """The people a line names, by roster key: a Person to @-mention where the roster can reach them;
+    someone on leave is named, and their stand-in mentioned ('孙丽（休假）→ 周强@…')."""
     out: list = []
     for key in keys:
         if out:
             out.append("、")
-        out.append(audience.mentioned(key) or key)
+        person = audience.person(key)
+        stand_in = audience.stand_in(person) if person is not None else None
+        if stand_in is not None:
+            out += [text("post.away", lang, name=person.label), audience.mentioned(stand_in.key) or stand_in.label]
+        else:
+            out.append(audience.mentioned(key) or key)
     return out
 
 
@@ -128,6 +133,7 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     lines: list[Line] = []
+    audience = Audience(roster, settings, today)
 
     def section(title: str, rows: list[Line]) -> None:
         if rows:
@@ -141,12 +147,12 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
     section(t("post.changes"), [Line([f"- {t('post.change.' + kind, task=f'{tid} {task}')}"])
                                 for kind, tid, task in changes.get(board.workbook, [])])
     for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
-        rows = [Line([f"- {assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, roster))
+        rows = [Line([f"- {assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, audience, lang))
                 for st, days, tid, task, owners, _ in sorted(board.tasks, key=lambda x: (-x[1], x[2])) if st == state]
         section(t(f"post.state.{state}", n=len(rows)), rows)
     section(t("post.pending", n=len(pending)),
             [Line([f"- {p.request_id}（{p.purpose}）{t('post.waiting', step=t('mail.step.' + p.step), days=p.days)} · "]
-                  + _who([p.waiting], roster)) for p in pending])
+                  + _who([p.waiting], audience, lang)) for p in pending])
     if errors:
         rows = [Line([f"- {f.sheet} {f.cell}：{f.message(lang)}"]) for f in errors[:3]]
         section(t("post.errors", n=len(errors)), rows)

@@ -294,6 +294,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "post.state.blocked": ("受阻（{n}）", "Blocked ({n})"),
     "post.pending": ("待审核/审批的资源申请（{n}）", "Resource requests waiting ({n})"),
     "post.errors": ("表格中需要发起人修正的问题（{n}）", "Problems in the workbook for the initiator to fix ({n})"),
+    "post.away": ("{name}（休假）→ ", "{name} (on leave) → "),
     "post.waiting": ("等待{step}已 {days} 个工作日", "waiting for {step} for {days} working days"),
     "post.more": ("……另有 {n} 项", "…and {n} more"),
     # the weekly decision page

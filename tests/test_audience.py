@@ -167,6 +167,11 @@ def test_a_colleague_on_leave_has_their_reminders_go_to_the_deputy_until_the_lea
     # escalation pauses: nobody is told of her tasks as an escalation
     escalated = "\n".join(body(m) for m in mails if m["X-Coordxl-Kind"] == "escalation")
     assert "T03 包装设计定稿" in escalated and "T10 " not in escalated and "T06 " not in escalated
+    # the item's group is told who stands in: 周强 is @-mentioned for her tasks, she is not
+    [post] = [json.loads(p.read_text(encoding="utf-8"))
+              for p in (example_root / ".coordxl" / "outbox" / "2026-08-20").glob("post-*.json")]
+    assert "T10 新品定价方案 · 孙丽（休假）→ 周强@zhouqiang" in post["markdown"]["text"]
+    assert "sunli" not in post["at"]["atUserIds"] and "zhouqiang" in post["at"]["atUserIds"]
 
     # Monday 08-24, the first working day after 休假至: she is back, her tasks escalate again
     run("daily", str(example_root), "--today", "2026-08-24")
