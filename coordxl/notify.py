@@ -222,103 +222,122 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
                   today: dt.date | None = None) -> tuple[list[Digest], list[Refusal]]:
     """At most one digest per roster person, never an empty one, and one escalation mail per person
     escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
-    audience = Audience(roster, settings, today)
-    digests: dict[str, Digest] = {}
-    resolved: dict[tuple[str, str], tuple[Digest, str] | None] = {}  # thousands of rows name a few people
+    bag = _Mailbag(Audience(roster, settings, today))
+    told = bag.owners_and_escalations(collector, settings)
+    bag.reassignments(collector)
+    bag.initiators(collector, findings, told)
+    for note in collector.pending:
+        if (found := bag.addressed(note.waiting, "reviewer" if note.step == "review" else "approver")) is not None:
+            found[0].pending.append(note)
+    out = []
+    for d in list(bag.digests.values()) + list(bag.escalations.values()):
+        d.tasks.sort(key=_task_order)
+        if not d.empty():
+            out.append(d)
+    return sorted(out, key=lambda d: (d.person.key, d.kind)), bag.audience.refused
 
-    def addressed(key: str, reason: str) -> tuple[Digest, str] | None:
+
+class _Mailbag:
+    """The day's digests and escalation mails while they are filled, each recipient by roster key."""
+
+    def __init__(self, audience: Audience):
+        self.audience = audience
+        self.digests: dict[str, Digest] = {}
+        self.escalations: dict[str, Digest] = {}  # recipient key -> their one escalation mail of the day
+        self._resolved: dict[tuple[str, str], tuple[Digest, str] | None] = {}  # many rows name a few people
+
+    def addressed(self, key: str, reason: str) -> tuple[Digest, str] | None:
         """The digest a reminder for ``key`` goes into, and on whose behalf ('' when their own)."""
-        if (key, reason) not in resolved:
-            resolved[(key, reason)] = _addressed(key, reason)
-        return resolved[(key, reason)]
+        if (key, reason) not in self._resolved:
+            self._resolved[(key, reason)] = self._address(key, reason)
+        return self._resolved[(key, reason)]
 
-    def _addressed(key: str, reason: str) -> tuple[Digest, str] | None:
-        person, behalf = audience.addressee(key)
+    def _address(self, key: str, reason: str) -> tuple[Digest, str] | None:
+        person, behalf = self.audience.addressee(key)
         if person is None:
             return None
-        d = digests.setdefault(person.key, Digest(person))
+        d = self.digests.setdefault(person.key, Digest(person))
         d.reasons.add("deputy" if behalf else reason)
         if behalf is not None:
             d.behalf[behalf.label] = behalf
         return d, behalf.label if behalf is not None else ""
 
-    def digest_for(key: str, reason: str) -> Digest | None:
-        found = addressed(key, reason)
-        return found[0] if found else None
+    def owners_and_escalations(self, collector: Collector, settings: Settings) -> dict[str, set[tuple]]:
+        """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
+        escalation mails; returns, per recipient key, the tasks escalated to them."""
+        told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
+        owners_of: dict[tuple, set[str]] = defaultdict(set)  # '冯雪、郑爽': each owner hears it as an owner only
+        for note in collector.tasks:
+            owners_of[_where(note)].add(note.owner)
+        targets = _Escalation(self.audience, collector.items, settings)
+        for note in collector.tasks:
+            owners = owners_of[_where(note)]
+            to = [p for p in targets.of(note) if p.key not in owners]
+            if to:
+                # the owner is told once, in the digest, whom the task was escalated to
+                note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
+            if (found := self.addressed(note.owner, "owner")) is not None:
+                d, behalf = found
+                d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+            for p in to:
+                self._escalate(note, p, owners, told)
+        return {key: set(places) for key, places in told.items()}
 
-    escalations: dict[str, Digest] = {}  # recipient key -> their one escalation mail of the day
-    told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
-    owners_of: dict[tuple, set[str]] = defaultdict(set)  # '冯雪、郑爽': each owner hears it as an owner only
-    for note in collector.tasks:
-        owners_of[_where(note)].add(note.owner)
-    targets = _Escalation(audience, collector.items, settings)
-    for note in collector.tasks:
-        to = [p for p in targets.of(note) if p.key not in owners_of[_where(note)]]
-        if to:
-            # the owner is told once, in the digest, whom the task was escalated to
-            note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
-        found = addressed(note.owner, "owner")
-        if found is not None:
-            d, behalf = found
-            d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
-        for p in to:
-            # one escalation mail per recipient and day, listing only the tasks escalated to them,
-            # each task once (its owners together); a recipient on leave has it go to their stand-in
-            r, behalf = audience.addressee(p.key)
-            if r is None:
+    def _escalate(self, note: TaskNote, target: Person, owners: set[str], told: dict[str, dict[tuple, int]]) -> None:
+        """``note`` into ``target``'s escalation mail (their stand-in's while they are on leave), each
+        task once with its owners together; never to one of its owners."""
+        r, behalf = self.audience.addressee(target.key)
+        if r is None or r.key in owners:
+            return
+        e = self.escalations.get(r.key)
+        if e is None:
+            e = self.escalations[r.key] = Digest(r, reasons={"escalation"}, kind="escalation")
+        if behalf is not None:
+            e.reasons.add("deputy")
+            e.behalf[behalf.label] = behalf
+        at = told[r.key].get(_where(note))
+        if at is None:
+            told[r.key][_where(note)] = len(e.tasks)
+            e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
+        else:
+            e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
+
+    def reassignments(self, collector: Collector) -> None:
+        """A colleague who left still owns open tasks: their manager (or head) reassigns them."""
+        for note in collector.reassign:
+            gone = self.audience.person(note.owner)
+            boss = self.audience.manager(gone) if gone else None
+            if boss is not None and (found := self.addressed(boss.key, "reassign")) is not None:
+                found[0].reassign.append(note)
+
+    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]]) -> None:
+        """Each initiator: their items' errors, the overdue tasks not escalated to them today (those are
+        in their escalation mail), and the open tasks of colleagues who left."""
+        by_workbook: dict[str, list[Finding]] = defaultdict(list)
+        for f in findings:
+            if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
+                by_workbook[f.workbook].append(f)
+        overdue: dict[str, list[TaskNote]] = defaultdict(list)
+        for note in collector.tasks:
+            if note.state == assess.OVERDUE:
+                overdue[note.workbook].append(note)
+        left: dict[str, list[TaskNote]] = defaultdict(list)
+        for note in collector.reassign:
+            left[note.workbook].append(note)
+        for workbook, item in collector.items.items():
+            if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
                 continue
-            e = escalations.get(r.key)
-            if e is None:
-                e = escalations[r.key] = Digest(r, reasons={"escalation"}, kind="escalation")
-            if behalf is not None:
-                e.reasons.add("deputy")
-                e.behalf[behalf.label] = behalf
-            at = told[r.key].get(_where(note))
-            if at is None:
-                told[r.key][_where(note)] = len(e.tasks)
-                e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
-            else:
-                e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
-    by_workbook: dict[str, list[Finding]] = defaultdict(list)
-    for f in findings:
-        if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
-            by_workbook[f.workbook].append(f)
-    overdue_notes: dict[str, list[TaskNote]] = defaultdict(list)
-    for note in collector.tasks:
-        if note.state == assess.OVERDUE:
-            overdue_notes[note.workbook].append(note)
-    left = defaultdict(list)
-    for note in collector.reassign:
-        # a colleague who left still owns open tasks: their manager (or head) reassigns them
-        gone = audience.person(note.owner)
-        boss = audience.manager(gone) if gone else None
-        if boss is not None and (d := digest_for(boss.key, "reassign")) is not None:
-            d.reassign.append(note)
-        left[note.workbook].append(note)
-    for workbook, item in collector.items.items():
-        if not item.initiator or not (by_workbook.get(workbook) or overdue_notes.get(workbook) or left.get(workbook)):
-            continue
-        d = digest_for(item.initiator, "initiator")
-        if d is None:
-            continue
-        if by_workbook.get(workbook):
-            d.errors[workbook] = by_workbook[workbook]
-        # what was escalated to the initiator today is in their escalation mail, not here again
-        mine = [n for n in overdue_notes.get(workbook, ()) if _where(n) not in told[d.person.key]]
-        if mine:
-            d.overdue_summary[workbook] = len(mine)
-            d.item_overdue[workbook] = sorted(mine, key=_task_order)
-        d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
-    for note in collector.pending:
-        d = digest_for(note.waiting, "reviewer" if note.step == "review" else "approver")
-        if d is not None:
-            d.pending.append(note)
-    out = []
-    for d in list(digests.values()) + list(escalations.values()):
-        d.tasks.sort(key=_task_order)
-        if not d.empty():
-            out.append(d)
-    return sorted(out, key=lambda d: (d.person.key, d.kind)), audience.refused
+            found = self.addressed(item.initiator, "initiator")
+            if found is None:
+                continue
+            d = found[0]
+            if by_workbook.get(workbook):
+                d.errors[workbook] = by_workbook[workbook]
+            mine = [n for n in overdue.get(workbook, ()) if _where(n) not in told.get(d.person.key, ())]
+            if mine:
+                d.overdue_summary[workbook] = len(mine)
+                d.item_overdue[workbook] = sorted(mine, key=_task_order)
+            d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
 
 
 def _where(note: TaskNote) -> tuple:

@@ -60,8 +60,9 @@ class Person:
         return self.key or self.name
 
     def away(self, today: dt.date | None) -> bool:
-        """On leave on ``today``: 在职 says 休假 and 休假至 (when given) is not yet past."""
-        return self.on_leave and (self.leave_until is None or today is None or today <= self.leave_until)
+        """On leave on ``today``: 在职 says 休假 and 休假至 (when given) is not yet past; nobody is away
+        when no day is given."""
+        return today is not None and self.on_leave and (self.leave_until is None or today <= self.leave_until)
 
 
 @dataclass
