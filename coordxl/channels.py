@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import assess
+from .audience import Audience
 from .delivery import Delivery, Failed, deliver
 from .errors import ConfigError
 from .messages import percent, text
@@ -57,7 +58,7 @@ class Line:
     style: str = "text"  # text | item (a list bullet) | heading (bold)
 
     def words(self) -> str:
-        return "".join(p if isinstance(p, str) else f"@{p.name}" for p in self.parts)
+        return "".join(p if isinstance(p, str) else f"@{p.label}" for p in self.parts)
 
     def plain(self) -> str:
         return {"item": "- {}", "heading": "**{}**"}.get(self.style, "{}").format(self.words())
@@ -142,13 +143,19 @@ class Board:
     tasks: list[tuple] = dc_field(default_factory=list)  # (state, days, task_id, task, owners, due)
 
 
-def _who(names: Iterable[str], roster: Roster | None) -> list:
+def _who(keys: Iterable[str], audience: Audience, lang: str) -> list:
+    """The people a line names, by roster key: a Person to @-mention where the roster can reach them;
+    someone on leave is named, and their stand-in mentioned ('孙丽（休假）→ 周强@…')."""
     out: list = []
-    for name in names:
-        person = roster.person(name) if roster else None
+    for key in keys:
         if out:
             out.append("、")
-        out.append(person if person is not None and (person.mobile or person.im_id) else name)
+        person = audience.person(key)
+        stand_in = audience.stand_in(person) if person is not None else None
+        if stand_in is not None:
+            out += [text("post.away", lang, name=person.label), audience.mentioned(stand_in.key) or stand_in.label]
+        else:
+            out.append(audience.mentioned(key) or key)
     return out
 
 
@@ -158,6 +165,7 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     lines: list[Line] = []
+    audience = Audience(roster, settings, today)
 
     def section(title: str, rows: list[Line]) -> None:
         if rows:
@@ -171,12 +179,13 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
     section(t("post.changes"), [Line([t('post.change.' + kind, task=f'{tid} {task}')], "item")
                                 for kind, tid, task in changes.get(board.workbook, [])])
     for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
-        rows = [Line([f"{assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, roster), "item")
+        rows = [Line([f"{assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, audience, lang),
+                     "item")
                 for st, days, tid, task, owners, _ in sorted(board.tasks, key=lambda x: (-x[1], x[2])) if st == state]
         section(t(f"post.state.{state}", n=len(rows)), rows)
     section(t("post.pending", n=len(pending)),
             [Line([f"{p.request_id}（{p.purpose}）{t('post.waiting', step=t('mail.step.' + p.step), days=p.days)} · "]
-                  + _who([p.waiting], roster), "item") for p in pending])
+                  + _who([p.waiting], audience, lang), "item") for p in pending])
     if errors:
         rows = [Line([f"{f.sheet} {f.cell}：{f.message(lang)}"], "item") for f in errors[:3]]
         section(t("post.errors", n=len(errors)), rows)
@@ -217,7 +226,7 @@ def _mention(person: Person, kind: str) -> tuple[str, dict]:
             return f"@{userid}", {"atUserIds": userid}
         return f"@{person.mobile}", {"atMobiles": person.mobile}
     if kind == "wecom":  # markdown: userid only
-        return (f"<@{userid}>", {}) if userid else (markdown_text(person.name), {})
+        return (f"<@{userid}>", {}) if userid else (markdown_text(person.label), {})
     return "", {}
 
 
@@ -231,7 +240,7 @@ def _render_lines(lines: list[Line], kind: str) -> tuple[list[str], dict[str, li
                 chunk.append(markdown_text(part))
             else:
                 shown, listed = _mention(part, kind)
-                chunk.append(f"{markdown_text(part.name)}{shown}" if kind == "dingtalk" else shown)
+                chunk.append(f"{markdown_text(part.label)}{shown}" if kind == "dingtalk" else shown)
                 for k, v in listed.items():
                     if v not in at[k]:
                         at[k].append(v)
@@ -253,7 +262,7 @@ def _feishu_paragraph(line: Line) -> list[dict]:
         elif part.im_id:
             out.append({"tag": "at", "user_id": part.im_id})
         else:
-            out.append({"tag": "text", "text": one_line(part.name)})
+            out.append({"tag": "text", "text": one_line(part.label)})
     return out
 
 

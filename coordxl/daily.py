@@ -402,7 +402,7 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
         result.mail_note = "non_workday"
         return
     roster = result.report.roster
-    digests, refused = notify.build_digests(collector, result.findings, roster, settings)
+    digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     if dry_run:
         result.delivery = Delivery(refused=refused)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Callable
 
+from .audience import Scope
 from .messages import text
 from .settings import Settings
 
@@ -205,35 +206,6 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     for x in in_scope(weekly, "due_next_week", mine):
         out.next_week.setdefault(x.department or "-", []).append(x)
     return out
-
-
-class Scope:
-    """Who a page is for: everything, some items (an initiator), some departments (a head)."""
-
-    def __init__(self, everything: bool = False, items: set[str] | frozenset = frozenset(),
-                 departments: set[str] | frozenset = frozenset()):
-        self.everything, self.items, self.departments = everything, set(items), set(departments)
-
-    def __call__(self, task) -> bool:
-        return self.everything or task.workbook in self.items or task.department in self.departments
-
-    def item(self, line) -> bool:
-        return self.everything or line.workbook in self.items
-
-    def row(self, row: dict) -> bool:
-        return self.everything or row["workbook"] in self.items or row["department"] in self.departments
-
-    def pick(self, rows: list, groups: tuple[dict, dict]) -> list:
-        """The rows in this scope, in their order, from their positions grouped by workbook and by
-        department (see _groups): a reader's few items among tens of thousands of tasks."""
-        if self.everything:
-            return rows
-        at: set[int] = set()
-        for workbook in self.items:
-            at.update(groups[0].get(workbook, ()))
-        for department in self.departments:
-            at.update(groups[1].get(department, ()))
-        return [rows[i] for i in sorted(at)]
 
 
 def _groups(weekly, name: str, rows: list) -> tuple[dict, dict]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import chinese_calendar
 
+from .audience import Audience
 from .calendar import WorkCalendar
 from .delivery import resend_command
 from .messages import MESSAGES, text
@@ -51,7 +52,7 @@ class Issue:
 
 
 ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "refused", "unreadable", "skipped",
-         "calendar", "calendar_next_year", "departed", "roster", "admin_unknown")
+         "calendar", "calendar_next_year", "departed", "roster", "admin_unknown", "admin_ambiguous")
 
 
 def from_run(result, store: Store | None, settings: Settings, today: dt.date) -> list[Issue]:
@@ -90,7 +91,7 @@ def from_run(result, store: Store | None, settings: Settings, today: dt.date) ->
             out.append(Issue.of("refused", name=r.name, address=r.address,
                                 why=text(key, settings.lang) if key in MESSAGES else r.reason))
         for mail, why in d.refused_recipients:
-            out.append(Issue.of("refused", name=mail.to.name, address=why.split(" ")[0], why=why))
+            out.append(Issue.of("refused", name=mail.to.label, address=why.split(" ")[0], why=why))
     return out
 
 
@@ -174,18 +175,10 @@ def ordered(issues: list[Issue]) -> list[Issue]:
 
 
 def admins(settings: Settings, roster: Roster | None) -> tuple[list[Person], list[Issue]]:
-    """The people reminders.admins names (roster names or addresses), and the names not found."""
-    people, unknown = [], []
-    for entry in settings["reminders.admins"]:
-        if "@" in entry:
-            people.append(Person(name=entry.split("@")[0], department="", email=entry, key=entry))
-            continue
-        person = roster.person(entry) if roster else None
-        if person is None or not person.email:
-            unknown.append(Issue.of("admin_unknown", name=entry))
-        else:
-            people.append(person)
-    return people, unknown
+    """The people reminders.admins names (roster keys or addresses), and the names not found."""
+    people, unknown = Audience(roster, settings).admins(settings["reminders.admins"])
+    return people, [Issue.of("admin_ambiguous", name=name, choices=choices) if choices else
+                    Issue.of("admin_unknown", name=name) for name, choices in unknown]
 
 
 def admin_mails(issues: list[Issue], recipients: list[Person], settings: Settings, today: dt.date):

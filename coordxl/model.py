@@ -896,13 +896,14 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
             n.add("W-HEADER", table.sheet, a1(table.header_row, 1), field=(f.zh, f.en))
     seen: dict[str, str] = {}
     for rec in table.records:
-        for key in ("name", "department", "email", "manager", "is_head", "active"):
+        for key in ("name", "department", "email", "manager", "is_head", "active", "deputy", "leave_until"):
             f = schema.PEOPLE_SHEET.field(key)
             if key not in table.columns:
                 continue
             if key in ("name", "department"):
                 continue  # the roster defines people and departments; it does not assign them
-            n.value(f, rec.values.get(key), table.sheet, rec.cell(key))
+            n.value(f, rec.values.get(key), table.sheet, rec.cell(key), anchored=False)
+        n.findings += deputy_findings(roster, rec, workbook, table.sheet)
         name = clean_name(rec.get("name"))
         if name in seen:
             # a warning: both are still mailed about what names them unambiguously
@@ -911,6 +912,22 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
                                       hint=both("hint.roster_twin", example=roster.choices(name).split("、")[0])))
         seen.setdefault(name, rec.cell("name"))
     return out + n.findings
+
+
+def deputy_findings(roster: Roster, rec, workbook: str, sheet: str) -> list[Finding]:
+    """A 代理人 who is on leave too, or is the person themselves: the reminders would go nowhere useful."""
+    deputy = roster.resolve(rec.get("deputy"))[0] if rec.get("deputy") not in ("", None) else None
+    if deputy is None:
+        return []
+    name = clean_name(rec.get("name"))
+    if deputy.name == name and deputy.row == rec.row:
+        variant = "-DEPUTY-SELF"
+    elif deputy.on_leave:
+        variant = "-DEPUTY-AWAY"
+    else:
+        return []
+    return [finding("F-PERSON", workbook, sheet, rec.cell("deputy"), severity=WARNING, variant=variant,
+                    value=deputy.label, name=name, hint=both("hint.deputy"))]
 
 
 def task_key(row) -> str:

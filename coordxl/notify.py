@@ -12,6 +12,7 @@ provides the SMTP connection (SSL / STARTTLS / login) once per batch.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -37,6 +38,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from . import assess, delivery
+from .audience import Audience, Refusal, header_safe
 from .channels import Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
@@ -45,20 +47,12 @@ from .findings import Finding
 from .layout import workbook_link
 from .messages import text
 from .model import Item
-from .roster import EMAIL_RE, Person, Roster
+from .roster import Person, Roster
 from .rules import Context
 from .settings import Settings
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-
-
-def header_safe(value: object) -> str:
-    """Cell text fit for a mail header: control characters (CR, LF, …) become spaces."""
-    return " ".join(_CONTROL.sub(" ", str(value)).split())
-
 
 # --- what the daily run collects ---------------------------------------------------------
 
@@ -77,6 +71,8 @@ class TaskNote:
     days: int
     holiday: dt.date | None = None  # the real deadline when it is a non-working day
     percent: float | None = None  # percent complete, when the tracker says
+    escalated_to: tuple[str, ...] = ()  # the roster keys it was escalated to today (the owner's digest says so)
+    on_behalf: str = ""  # the roster key of the colleague on leave this reminder stands in for
 
     def flag(self, lang: str) -> str:
         """The same words as the 预警 cell: 逾期3个工作日, 今日到期（截止日10-01为假日）…"""
@@ -203,42 +199,12 @@ class Digest:
     item_overdue: dict[str, list[TaskNote]] = dc_field(default_factory=dict)  # workbook -> those tasks
     pending: list[PendingNote] = dc_field(default_factory=list)
     reassign: list[TaskNote] = dc_field(default_factory=list)  # open tasks of colleagues who left
-    cc: dict[str, Person] = dc_field(default_factory=dict)
     reasons: set[str] = dc_field(default_factory=set)
-    kind: str = "digest"  # or "escalation": one owner's long-overdue tasks of one item, copied to others
-    workbook: str = ""  # an escalation's item
+    kind: str = "digest"  # or "escalation": the long-overdue tasks of others escalated to this person today
+    behalf: dict[str, Person] = dc_field(default_factory=dict)  # colleagues on leave this person stands in for
 
     def empty(self) -> bool:
         return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
-
-
-@dataclass
-class Refusal:
-    name: str
-    address: str
-    reason: str
-
-
-def allowed(person: Person, settings: Settings) -> str | None:
-    """Why a roster person cannot be mailed, or None when they can."""
-    address = header_safe(person.email)
-    if not EMAIL_RE.match(address):
-        return "bad_address"
-    domains = [d.lower().lstrip("@") for d in settings["email.allowed_domains"]]
-    if domains and address.rsplit("@", 1)[1].lower() not in domains:
-        return "domain"
-    if not person.active:
-        return "inactive"
-    return None
-
-
-def _escalation(person: Person, roster: Roster) -> Person | None:
-    """The owner's manager, else the head of their department (when that is someone else)."""
-    for name in (person.manager, roster.departments.get(person.department, "")):
-        boss = roster.person(name) if name else None
-        if boss and boss.key != person.key:
-            return boss
-    return None
 
 
 # warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet)
@@ -252,103 +218,162 @@ def _task_order(note: TaskNote) -> tuple:
             note.due or dt.date.max, note.task_id)
 
 
-def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
-                  settings: Settings) -> tuple[list[Digest], list[Refusal]]:
-    """At most one digest per roster person, never an empty one; recipients outside the roster are refused."""
-    digests: dict[str, Digest] = {}
-    refused: list[Refusal] = []
-    resolved: dict[tuple[str, str], Digest | None] = {}  # thousands of rows name the same few people
-
-    def digest_for(name: str, reason: str) -> Digest | None:
-        if (name, reason) not in resolved:
-            resolved[(name, reason)] = _digest_for(name, reason)
-        return resolved[(name, reason)]
-
-    def _digest_for(name: str, reason: str) -> Digest | None:
-        person = roster.person(name)
-        if person is None:
-            return None
-        why = allowed(person, settings)
-        if why:
-            if why != "inactive" and person.label not in {r.name for r in refused}:
-                refused.append(Refusal(person.label, person.email, why))
-            return None
-        d = digests.setdefault(person.key, Digest(person))
-        d.reasons.add(reason)
-        return d
-
-    manager_at = settings["reminders.escalate_manager_workdays"]
-    initiator_at = settings["reminders.escalate_initiator_workdays"]
-    copies: dict[tuple, list[Person]] = {}
-    escalations: dict[tuple, Digest] = {}
-    for note in collector.tasks:
-        d = digest_for(note.owner, "owner")
-        if d is None:
-            continue
-        d.tasks.append(note)
-        if note.state != assess.OVERDUE:
-            continue
-        level = (note.days >= manager_at, note.days >= initiator_at)
-        key = (d.person.key, note.workbook, level)
-        if key not in copies:
-            copied = []
-            if level[0] and (boss := _escalation(d.person, roster)):
-                copied.append(boss)
-            if level[1]:
-                item = collector.items.get(note.workbook)
-                for name in (item.initiator, item.decision_maker) if item else ():
-                    if (p := roster.person(name)) is not None:
-                        copied.append(p)
-            copies[key] = list({p.key: p for p in copied if p.key != d.person.key
-                                and allowed(p, settings) is None}.values())
-        if copies[key]:
-            # an escalation is its own mail per owner, item and level: whoever is copied sees only
-            # the tasks that escalate to them, never another item's
-            e = escalations.get(key)
-            if e is None:
-                e = escalations[key] = Digest(d.person, cc={p.key: p for p in copies[key]},
-                                              reasons={"escalation"}, kind="escalation", workbook=note.workbook)
-            e.tasks.append(note)
-    by_workbook: dict[str, list[Finding]] = defaultdict(list)
-    for f in findings:
-        if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
-            by_workbook[f.workbook].append(f)
-    overdue = defaultdict(int)
-    overdue_notes: dict[str, list[TaskNote]] = defaultdict(list)
-    for note in collector.tasks:
-        if note.state == assess.OVERDUE:
-            overdue[note.workbook] += 1
-            overdue_notes[note.workbook].append(note)
-    left = defaultdict(list)
-    for note in collector.reassign:
-        # a colleague who left still owns open tasks: their manager (or head) reassigns them
-        gone = roster.person(note.owner)
-        boss = _escalation(gone, roster) if gone else None
-        if boss is not None and (d := digest_for(boss.key, "reassign")) is not None:
-            d.reassign.append(note)
-        left[note.workbook].append(note)
-    for workbook, item in collector.items.items():
-        if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
-            continue
-        d = digest_for(item.initiator, "initiator")
-        if d is None:
-            continue
-        if by_workbook.get(workbook):
-            d.errors[workbook] = by_workbook[workbook]
-        if overdue.get(workbook):
-            d.overdue_summary[workbook] = overdue[workbook]
-            d.item_overdue[workbook] = sorted(overdue_notes[workbook], key=_task_order)
-        d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
+def build_digests(collector: Collector, findings: list[Finding], roster: Roster, settings: Settings,
+                  today: dt.date | None = None) -> tuple[list[Digest], list[Refusal]]:
+    """At most one digest per roster person, never an empty one, and one escalation mail per person
+    escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
+    bag = _Mailbag(Audience(roster, settings, today))
+    told = bag.owners_and_escalations(collector, settings)
+    bag.reassignments(collector)
+    bag.initiators(collector, findings, told)
     for note in collector.pending:
-        d = digest_for(note.waiting, "reviewer" if note.step == "review" else "approver")
-        if d is not None:
-            d.pending.append(note)
+        if (found := bag.addressed(note.waiting, "reviewer" if note.step == "review" else "approver")) is not None:
+            found[0].pending.append(note)
     out = []
-    for d in list(digests.values()) + list(escalations.values()):
+    for d in list(bag.digests.values()) + list(bag.escalations.values()):
         d.tasks.sort(key=_task_order)
         if not d.empty():
             out.append(d)
-    return sorted(out, key=lambda d: (d.person.key, d.kind, d.workbook, sorted(d.cc))), refused
+    return sorted(out, key=lambda d: (d.person.key, d.kind)), bag.audience.refused
+
+
+class _Mailbag:
+    """The day's digests and escalation mails while they are filled, each recipient by roster key."""
+
+    def __init__(self, audience: Audience):
+        self.audience = audience
+        self.digests: dict[str, Digest] = {}
+        self.escalations: dict[str, Digest] = {}  # recipient key -> their one escalation mail of the day
+        self._resolved: dict[tuple[str, str], tuple[Digest, str] | None] = {}  # many rows name a few people
+
+    def addressed(self, key: str, reason: str) -> tuple[Digest, str] | None:
+        """The digest a reminder for ``key`` goes into, and on whose behalf ('' when their own)."""
+        if (key, reason) not in self._resolved:
+            self._resolved[(key, reason)] = self._address(key, reason)
+        return self._resolved[(key, reason)]
+
+    def _address(self, key: str, reason: str) -> tuple[Digest, str] | None:
+        person, behalf = self.audience.addressee(key)
+        if person is None:
+            return None
+        d = self.digests.setdefault(person.key, Digest(person))
+        d.reasons.add("deputy" if behalf else reason)
+        if behalf is not None:
+            d.behalf[behalf.label] = behalf
+        return d, behalf.label if behalf is not None else ""
+
+    def owners_and_escalations(self, collector: Collector, settings: Settings) -> dict[str, set[tuple]]:
+        """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
+        escalation mails; returns, per recipient key, the tasks escalated to them."""
+        told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
+        owners_of: dict[tuple, set[str]] = defaultdict(set)  # '冯雪、郑爽': each owner hears it as an owner only
+        for note in collector.tasks:
+            owners_of[_where(note)].add(note.owner)
+        targets = _Escalation(self.audience, collector.items, settings)
+        for note in collector.tasks:
+            owners = owners_of[_where(note)]
+            to = [p for p in targets.of(note) if p.key not in owners]
+            if to:
+                # the owner is told once, in the digest, whom the task was escalated to
+                note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
+            if (found := self.addressed(note.owner, "owner")) is not None:
+                d, behalf = found
+                d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+            for p in to:
+                self._escalate(note, p, owners, told)
+        return {key: set(places) for key, places in told.items()}
+
+    def _escalate(self, note: TaskNote, target: Person, owners: set[str], told: dict[str, dict[tuple, int]]) -> None:
+        """``note`` into ``target``'s escalation mail (their stand-in's while they are on leave), each
+        task once with its owners together; never to one of its owners."""
+        r, behalf = self.audience.addressee(target.key)
+        if r is None or r.key in owners:
+            return
+        e = self.escalations.get(r.key)
+        if e is None:
+            e = self.escalations[r.key] = Digest(r, reasons={"escalation"}, kind="escalation")
+        if behalf is not None:
+            e.reasons.add("deputy")
+            e.behalf[behalf.label] = behalf
+        at = told[r.key].get(_where(note))
+        if at is None:
+            told[r.key][_where(note)] = len(e.tasks)
+            e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
+        else:
+            e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
+
+    def reassignments(self, collector: Collector) -> None:
+        """A colleague who left still owns open tasks: their manager (or head) reassigns them."""
+        for note in collector.reassign:
+            gone = self.audience.person(note.owner)
+            boss = self.audience.manager(gone) if gone else None
+            if boss is not None and (found := self.addressed(boss.key, "reassign")) is not None:
+                found[0].reassign.append(note)
+
+    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]]) -> None:
+        """Each initiator: their items' errors, the overdue tasks not escalated to them today (those are
+        in their escalation mail), and the open tasks of colleagues who left."""
+        by_workbook: dict[str, list[Finding]] = defaultdict(list)
+        for f in findings:
+            if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
+                by_workbook[f.workbook].append(f)
+        overdue: dict[str, list[TaskNote]] = defaultdict(list)
+        for note in collector.tasks:
+            if note.state == assess.OVERDUE:
+                overdue[note.workbook].append(note)
+        left: dict[str, list[TaskNote]] = defaultdict(list)
+        for note in collector.reassign:
+            left[note.workbook].append(note)
+        for workbook, item in collector.items.items():
+            if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
+                continue
+            found = self.addressed(item.initiator, "initiator")
+            if found is None:
+                continue
+            d = found[0]
+            if by_workbook.get(workbook):
+                d.errors[workbook] = by_workbook[workbook]
+            mine = [n for n in overdue.get(workbook, ()) if _where(n) not in told.get(d.person.key, ())]
+            if mine:
+                d.overdue_summary[workbook] = len(mine)
+                d.item_overdue[workbook] = sorted(mine, key=_task_order)
+            d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
+
+
+def _where(note: TaskNote) -> tuple:
+    """A task's place: the same for each of its owners' notes and their copies marked as escalated."""
+    return note.workbook, note.sheet, note.cell
+
+
+class _Escalation:
+    """Whom an overdue task escalates to, by working days overdue: from
+    reminders.escalate_manager_workdays the owner's manager (or head); from
+    reminders.escalate_initiator_workdays also the item's initiator and 决策人. Never the owner."""
+
+    def __init__(self, audience: Audience, items: dict[str, ItemNote], settings: Settings):
+        self.audience, self.items = audience, items
+        self.manager_at = settings["reminders.escalate_manager_workdays"]
+        self.initiator_at = settings["reminders.escalate_initiator_workdays"]
+        self._memo: dict[tuple, list[Person]] = {}  # thousands of rows share a few owners, items and tiers
+
+    def of(self, note: TaskNote) -> list[Person]:
+        if note.state != assess.OVERDUE or note.days < self.manager_at:
+            return []
+        key = (note.owner, note.workbook, note.days >= self.initiator_at)
+        if key not in self._memo:
+            self._memo[key] = self._targets(*key)
+        return self._memo[key]
+
+    def _targets(self, owner_key: str, workbook: str, second_tier: bool) -> list[Person]:
+        owner = self.audience.person(owner_key)
+        if owner is None or owner.away(self.audience.today):
+            return []  # escalation pauses while the owner is on leave (their stand-in is reminded)
+        found = [self.audience.manager(owner)]
+        item = self.items.get(workbook)
+        if second_tier and item is not None:
+            found += [self.audience.person(item.initiator), self.audience.person(item.decision_maker)]
+        people = {p.key: p for p in found if p is not None and p.key != owner.key}
+        return [p for p in people.values() if self.audience.addressee(p.key)[0] is not None]
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -429,8 +454,12 @@ def _text_part(content: str, subtype: str) -> MIMEText:
 
 def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) -> str:
     if d.kind == "escalation":
-        topic = items[d.workbook].topic if items and d.workbook in items else d.workbook
-        return text("mail.escalation_subject", lang, topic=topic, owner=d.person.name, n=len(d.tasks))
+        workbooks = list(dict.fromkeys(n.workbook for n in d.tasks))
+        topics = [items[w].topic if items and w in items else w for w in workbooks]
+        shown = ("、" if lang == "zh" else ", ").join(topics[:2])
+        if len(topics) > 2:
+            shown = text("mail.and_more_items", lang, items=shown, n=len(topics))
+        return text("mail.escalation_subject", lang, topics=shown, n=len(d.tasks))
     counts = defaultdict(int)
     for note in d.tasks:
         counts[note.state] += 1
@@ -464,11 +493,11 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     said = repr((d.tasks[:limit], len(d.tasks), sorted((k, [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
                                                        for k, v in d.errors.items()),
                  sorted(d.overdue_summary.items()), sorted((k, v[:limit]) for k, v in d.item_overdue.items()),
-                 d.pending, sorted(d.reassign, key=_reassign_order), sorted(d.cc), sorted(d.reasons), lang, share,
+                 d.pending, sorted(d.reassign, key=_reassign_order), sorted(d.reasons), sorted(d.behalf), lang, share,
                  [items[k] for k in sorted(named) if k in items]))
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
-    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
+    return Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons),
                 tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items))
 
 
@@ -503,10 +532,10 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         where=where, topic_link=topic_link, cell_link=cell_link, item_overdue=item_overdue,
         t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
-        cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
+        state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
-        escalated_days=min((n.days for n in d.tasks), default=0),
+        escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf),
     )
     return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
             HTML_TEMPLATES.get_template("digest.html").render(**context))

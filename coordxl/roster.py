@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import re
 from collections import defaultdict
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from . import schema
 from .findings import Finding
+from .normalize import parse_date
 from .reader import WorkbookData, read_workbook
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -49,10 +51,18 @@ class Person:
     mobile: str = ""  # for @-mentions in DingTalk / WeCom groups
     im_id: str = ""  # DingTalk userId / WeCom userid / Feishu open_id
     key: str = ""  # unique in the roster: the name, or with the department or address when names repeat
+    on_leave: bool = False  # 在职 = 休假/请假
+    leave_until: dt.date | None = None  # 休假至: the last day of leave (back the day after); None: open-ended
+    deputy: str = ""  # 代理人 as the roster writes it: who gets this person's reminders during leave
 
     @property
     def label(self) -> str:
         return self.key or self.name
+
+    def away(self, today: dt.date | None) -> bool:
+        """On leave on ``today``: 在职 says 休假 and 休假至 (when given) is not yet past; nobody is away
+        when no day is given."""
+        return today is not None and self.on_leave and (self.leave_until is None or today <= self.leave_until)
 
 
 @dataclass
@@ -79,7 +89,7 @@ class Roster:
             self.departments[dept] = head or self.departments.get(dept, "")
         for p in self.people_list:
             if p.is_head and not self.departments.get(p.department):
-                self.departments[p.department] = p.name
+                self.departments[p.department] = p.key
 
     def person(self, name: object, department: str = "") -> Person | None:
         """The one roster person a cell names, or None (unknown, or several people of that name)."""
@@ -128,8 +138,9 @@ class Roster:
         return self.suggest(name, self.departments)
 
     def head_of(self, department: str) -> Person | None:
+        """The head of a department: by roster key, or a name the 部门 sheet wrote, told apart by the department."""
         head = self.departments.get(department, "")
-        return self.people.get(head) if head else None
+        return self.resolve(head, department)[0] if head else None
 
     def split(self, text: object) -> list[str]:
         """The people one cell names: '周杰、赵敏', '高洁/罗婷', '杨帆,何军', '周杰 赵敏' (spaces only when
@@ -182,29 +193,38 @@ def _yes(field: schema.Field, value: object, default: bool) -> bool:
     return choice.key == "yes" if choice else default
 
 
+def _presence(value: object) -> str:
+    """在职 as one of yes | no | leave; empty or unreadable counts as yes (check reports the latter)."""
+    choice = schema.PEOPLE_SHEET.field("active").choice_for(value) if value not in ("", None) else None
+    return choice.key if choice else "yes"
+
+
 def roster_from_workbook(data: WorkbookData) -> Roster:
     people_table = data.first("people")
     people: list[Person] = []
     if people_table and "people" in people_table.tables:
         table = people_table.tables["people"]
         is_head = schema.PEOPLE_SHEET.field("is_head")
-        active = schema.PEOPLE_SHEET.field("active")
         for rec in table.records:
             name = clean_name(rec.get("name"))
             if not name:
                 continue
+            presence = _presence(rec.get("active"))
             people.append(Person(
                 name=name,
                 department=clean_name(rec.get("department")),
                 email=str(rec.get("email") or "").strip(),
                 manager=clean_name(rec.get("manager")),
                 is_head=_yes(is_head, rec.get("is_head"), False),
-                active=_yes(active, rec.get("active"), True),
+                active=presence != "no",
                 title=str(rec.get("title") or "").strip(),
                 row=rec.row,
                 staff_id=clean_name(rec.get("staff_id")),
                 mobile=_mobile(rec.get("mobile")),
                 im_id=str(rec.get("im_id") or "").strip(),
+                on_leave=presence == "leave",
+                leave_until=parse_date(rec.get("leave_until")).value,
+                deputy=str(rec.get("deputy") or "").strip(),
             ))
     departments: list[tuple[str, str]] = []
     dept_sheet = data.first("departments")

@@ -189,6 +189,9 @@ YES_NO = (
     Choice("no", "否", "No", ("n", "false", "0", "×", "✘", "离职", "N")),
 )
 
+# the roster's 在职: here, gone, or away for now (reminders go to the deputy, escalation pauses)
+ACTIVE = YES_NO + (Choice("leave", "休假", "On leave", ("请假", "休假中", "请假中", "leave", "away")),)
+
 ITEM_STATUS = (
     Choice("preparing", "筹备中", "Preparing", ("准备中", "筹备")),
     Choice("active", "进行中", "In progress", ("执行中", "active")),
@@ -243,13 +246,19 @@ PEOPLE_SHEET = Sheet("people", "人员", "People", (
         Field("email", "邮箱", "Email", EMAIL, required=True, aliases=("电子邮箱", "邮件", "e-mail", "mail")),
         Field("manager", "上级", "Manager", PERSON, aliases=("直属上级", "主管")),
         Field("is_head", "部门负责人", "Head of department", ENUM, choices=YES_NO, aliases=("负责人", "head")),
-        Field("active", "在职", "Active", ENUM, choices=YES_NO, aliases=("是否在职", "状态")),
+        Field("active", "在职", "Active", ENUM, choices=ACTIVE, aliases=("是否在职", "状态")),
         Field("title", "职务", "Job title", TEXT, aliases=("岗位", "职位"), width=14),
         Field("staff_id", "工号", "Staff ID", TEXT, aliases=("员工编号", "员工号", "employee id"), width=10),
         Field("mobile", "手机", "Mobile", TEXT, aliases=("手机号", "手机号码", "电话", "mobile phone"), width=14,
               prompt_zh="用于在钉钉/企业微信群里 @ 此人", prompt_en="Used to @-mention this person in DingTalk/WeCom groups"),
         Field("im_id", "即时通讯ID", "Chat user ID", TEXT, aliases=("钉钉ID", "企业微信ID", "飞书ID", "userid", "open_id"),
               width=16, prompt_zh="钉钉 userId / 企业微信 userid / 飞书 open_id", prompt_en="DingTalk userId / WeCom userid / Feishu open_id"),
+        Field("leave_until", "休假至", "On leave until", DATE, aliases=("请假至", "休假截止", "leave until"),
+              prompt_zh="在职填“休假”时：休假的最后一天；次日起恢复（留空表示直到改回“是”）",
+              prompt_en="With active = on leave: the last day of leave; back the day after (empty: until set back to yes)"),
+        Field("deputy", "代理人", "Deputy", PERSON, aliases=("代理", "职务代理人", "deputy"),
+              prompt_zh="休假期间代收提醒的同事（名册中的姓名）；留空则由上级代收",
+              prompt_en="Who receives this person's reminders during leave (a roster name); empty: their manager"),
     ), example_rows=50),
 ), aliases=("名册", "roster", "人员名单", "通讯录"))
 

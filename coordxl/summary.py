@@ -24,6 +24,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from . import assess, channels, decisions, notify, xlsxout
+from .audience import Audience, Refusal, Scope
 from .delivery import Delivery
 from .findings import Finding
 from .layout import Layout, workbook_link
@@ -330,7 +331,7 @@ def _figures(weekly: Weekly, store: Store | None, previous: dict, layout: Layout
     weekly.due_next_week.sort(key=lambda t: (t.due, t.workbook, t.task_id))
     weekly.done_this_week.sort(key=lambda t: (t.done_on, t.workbook, t.task_id))
     # after the sorts: the page lists the longest overdue first, as every reader's mail does
-    weekly.page = decisions.page(weekly, layout.settings, decisions.Scope(everything=True), weekly.snapshots)
+    weekly.page = decisions.page(weekly, layout.settings, Scope(everything=True), weekly.snapshots)
 
 
 def paused_since(store: Store | None, paused: list[TaskLine]) -> dict:
@@ -613,82 +614,57 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
 
 # --- the mails -----------------------------------------------------------------------------
 
-def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Mail], list[notify.Refusal]]:
-    """Each initiator (their items), each department head (their department), the management list (all)."""
+def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Mail], list[Refusal]]:
+    """Each initiator (their items), each department head (their department), the management list (all),
+    each by roster key (audience.weekly_readers)."""
     settings = layout.settings
     lang = settings.lang
-    audiences: dict[str, dict] = {}
-    refused: list[notify.Refusal] = []
-
-    def add(name: str, reason: str, items=(), department: str | None = None, everything=False):
-        person = roster.person(name) if roster else None
-        if person is None:
-            return
-        why = notify.allowed(person, settings)
-        if why:
-            if why != "inactive" and person.name not in {r.name for r in refused}:
-                refused.append(notify.Refusal(person.name, person.email, why))
-            return
-        a = audiences.setdefault(person.name, dict(person=person, items=set(), departments=set(), all=False,
-                                                   reasons=set()))
-        a["items"] |= set(items)
-        if department:
-            a["departments"].add(department)
-        a["all"] |= everything
-        a["reasons"].add(reason)
-
-    for item in weekly.items:
-        if item.initiator:
-            add(item.initiator, "initiator", [item.workbook])
-    for dept in weekly.departments:
-        head = roster.head_of(dept) if roster else None
-        if head:
-            add(head.name, "head", department=dept)
-    for name in settings["reminders.management"]:
-        add(name, "management", everything=True)
+    audience = Audience(roster, settings)
+    readers = audience.weekly_readers([(i.workbook, i.initiator) for i in weekly.items if i.initiator],
+                                      list(weekly.departments), settings["reminders.management"])
     env = notify.HTML_TEMPLATES
     mails = []
-    for name, a in sorted(audiences.items()):
+    for reader in readers:
+        scope = reader.scope
         # the items most behind first: a long list is cut in the mail, never in the workbook
-        items = sorted((i for i in weekly.items if a["all"] or i.workbook in a["items"]), key=lambda i: -i.overdue)
-        depts = [d for d in weekly.departments.values() if a["all"] or d.department in a["departments"]]
+        items = sorted((i for i in weekly.items if scope.item(i)), key=lambda i: -i.overdue)
+        depts = [d for d in weekly.departments.values() if scope.everything or d.department in scope.departments]
         t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
 
         # the tasks this reader answers for: in an item they started, or in the department they head
-        scope = decisions.Scope(a["all"], a["items"], a["departments"])
         overdue = decisions.in_scope(weekly, "overdue", scope)
         figures = dict(done=len(decisions.in_scope(weekly, "done_this_week", scope)), overdue=len(overdue),
                        next=len(decisions.in_scope(weekly, "due_next_week", scope)))
 
-        def bodies(a=a, t=t, items=items, depts=depts, overdue=overdue, figures=figures, scope=scope
+        def bodies(reader=reader, t=t, items=items, depts=depts, overdue=overdue, figures=figures, scope=scope
                    ) -> tuple[str, str]:
             """The mail's text and HTML, made when it is sent (a rerun in the week sends nothing again)."""
             # everyone's figures: the workbook's decision sheet has that page already
-            page = (weekly.page if a["all"] and weekly.page is not None else
+            page = (weekly.page if scope.everything and weekly.page is not None else
                     decisions.page(weekly, settings, scope, weekly.snapshots))
             share = settings["general.share_url"]
 
             def topic_link(workbook: str, topic: str):
                 return notify.linked(workbook_link(share, workbook)[0], topic)
 
-            context = dict(trend=weekly.trend if a["all"] else [],  # the whole-folder trend, for management only
+            context = dict(trend=weekly.trend if scope.everything else [],  # the whole-folder trend, for management only
                            page=page, kpi_value=lambda k: kpi_text(k.value, k.percent),
                            kpi_last=lambda k: kpi_text(k.last, k.percent), has_prev=bool(weekly.snapshots.get("prev")),
                            pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
-                           t=t, lang=lang, person=a["person"], weekly=weekly, items=items, depts=depts,
+                           t=t, lang=lang, person=reader.person, weekly=weekly, items=items, depts=depts,
                            rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
                            next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
-                           why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(a["reasons"])))
+                           why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(reader.reasons)))
             return (notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context),
                     env.get_template("weekly.html").render(**context))
 
         # one summary per person per ISO week, even if the figures moved since it was sent
-        key = hashlib.sha256(f"{a['person'].email.lower()}|weekly|{weekly.label}".encode()).hexdigest()
+        key = hashlib.sha256(f"{reader.person.email.lower()}|weekly|{weekly.label}".encode()).hexdigest()
         subject = t("weekly.subject", week=weekly.label, overdue=figures["overdue"])
-        mails.append(notify.Mail(key, "weekly", a["person"], [], subject, "", "", sorted(a["reasons"]),
+        mails.append(notify.Mail(key, "weekly", reader.person, [], subject, "", "", sorted(reader.reasons),
                                  tuple(i.workbook for i in items), (weekly.path,) if weekly.path else (),
                                  renderer=bodies))
-    return mails, refused
+    return mails, audience.refused
 
 
 @dataclass

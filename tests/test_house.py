@@ -23,7 +23,7 @@ REPO = PACKAGE.parent
 LAYERS = {
     0: {"errors", "messages", "schema", "normalize", "calendar", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings"},
-    1: {"reader", "roster", "model", "rules", "assess"},
+    1: {"reader", "roster", "audience", "model", "rules", "assess"},
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render"},

@@ -50,13 +50,15 @@ def digests(root: Path, day: dt.date = TODAY) -> dict[str, str]:
     return out
 
 
-def escalated_to(root: Path) -> list[str]:
-    out = []
+def escalations(root: Path) -> dict[str, str]:
+    """Each escalation mail's recipient and its text."""
+    out = {}
     for p in sorted((root / ".coordxl" / "outbox" / TODAY.isoformat()).glob("*.eml")):
         msg = email.message_from_bytes(p.read_bytes(), policy=policy.default)
         if msg["X-Coordxl-Kind"] == "escalation":
-            out.append(msg["To"].addresses[0].username)
-    return sorted(out)
+            assert msg["To"].addresses[0].username not in out  # one escalation mail per recipient
+            out[msg["To"].addresses[0].username] = msg.get_body(("plain",)).get_content()
+    return out
 
 
 def weekly_sheet(root: Path, title: str) -> list[list]:
@@ -113,8 +115,13 @@ def test_several_owners_in_one_cell_are_each_reminded(share_with_roster, soffice
     assert "T06 重点渠道铺货清单" in mails["sunli"] and "T06 重点渠道铺货清单" in mails["zhouqiang"]
     assert "T12 门店陈列物料下单" in mails["zhangwei"]
     assert "T10 新品定价方案" in mails["sunli"]
-    # both owners of T03 are escalated (each to their own manager: 郑爽's is 王海, 冯雪's is 郑爽)
-    assert escalated_to(share_with_roster).count("fengxue") == 1 and "zhengshuang" in escalated_to(share_with_roster)
+    # T03 (9 days late) escalates to 郑爽's manager 王海, the initiator 张伟 and the decision maker 王海;
+    # 冯雪's manager is 郑爽, who owns T03 too and hears of it once, as an owner
+    assert "T03 包装设计定稿 | 截止日期 2026-08-07 | 已升级告知 王海、张伟" in mails["zhengshuang"]
+    assert "T03 包装设计定稿 | 截止日期 2026-08-07 | 已升级告知 张伟、王海" in mails["fengxue"]
+    told = escalations(share_with_roster)
+    assert sorted(told) == ["wanghai", "zhangwei"]
+    assert told["wanghai"].count("T03 包装设计定稿") == 1 and "负责人 冯雪、郑爽" in told["wanghai"]
     persons = {(f.cell, f.message_zh, f.hint_zh) for f in result.findings if f.code == "F-PERSON"}
     assert (f"E{ROW['T07']}", "“陈晶”不在名册中（负责人）", "您是否指“陈静”？") in persons  # per name
     dept = [m for c, m, _ in persons if c == f"E{ROW['T10']}"]

@@ -105,7 +105,8 @@ def sent_once(smtp):
     return len(keys) == len(set(keys))
 
 
-# the example on 2026-08-20: five digests and three escalations (冯雪's 9-day task; 孙丽's 4-day and 9-day tasks)
+# the example on 2026-08-20: five digests and three escalations (冯雪's 9-day task and 孙丽's 4-day and 9-day
+# tasks, escalated to 郑爽, 王海 and 张伟: one mail each)
 MAILS = 8
 
 
@@ -126,23 +127,35 @@ def test_one_digest_per_person_with_escalation(example_root, smtp):
     assert "冯雪，您好" in html and "您是以上任务的负责人" in html and 'name="viewport"' in html
     assert plain.index("逾期9个工作日") < plain.index("逾期1个工作日")  # most urgent first
     assert "您是以上任务的负责人" in plain
-    # escalations: one mail per owner, item and level, showing only the tasks escalated to those copied
+    # the owners hear of their escalated tasks once, in their digest, marked with whom it was escalated to
+    assert "T03 包装设计定稿 | 截止日期 2026-08-07 | 已升级告知 郑爽、张伟、王海" in plain
+    assert "已升级告知 郑爽、张伟、王海" in html
+    sun = mails["sunli@corp.example"].get_body(("plain",)).get_content()
+    assert "T10 新品定价方案 | 截止日期 2026-08-07 | 已升级告知 王海、张伟" in sun
+    assert "T06 重点渠道铺货清单 | 截止日期 2026-08-14 | 已升级告知 王海" in sun
+    assert "T09 电商详情页设计 | 截止日期 2026-08-19  " in plain  # one day late: not escalated
+    # escalations: one mail per recipient, To them alone, listing only the tasks escalated to them
     seen = {}
     for rcpts, msg in escalations(smtp):
-        cc = frozenset(a.username for a in msg["Cc"].addresses)
         body = msg.get_body(("plain",)).get_content()
-        seen[(msg["To"].addresses[0].username, cc)] = [t for t in ("T03", "T06", "T10", "T08") if f"{t} " in body]
-        assert set(rcpts) == {msg["To"].addresses[0].addr_spec} | {a.addr_spec for a in msg["Cc"].addresses}
-        assert msg["Subject"].startswith("【逾期升级】Q3新品上市推广协调：")
+        assert msg["Cc"] is None and rcpts == [msg["To"].addresses[0].addr_spec]
+        seen[msg["To"].addresses[0].username] = [t for t in ("T03", "T06", "T09", "T10", "T08") if f"{t} " in body]
+        assert msg["Subject"] == f"【逾期升级】Q3新品上市推广协调：{len(seen[msg['To'].addresses[0].username])}项任务逾期较久，请协调"
     assert seen == {
-        # 冯雪's T03 is 9 working days late: manager (≥3), initiator and decision maker (≥5); her 1-day task is not shown
-        ("fengxue", frozenset({"zhengshuang", "zhangwei", "wanghai"})): ["T03"],
+        # 冯雪's T03 is 9 working days late: her manager (≥3), the initiator and the decision maker (≥5)
+        "zhengshuang": ["T03"],
         # 孙丽: T06 4 days late goes to her manager 王海 only; T10 9 days late also to the initiator 张伟
-        ("sunli", frozenset({"wanghai"})): ["T06"],
-        ("sunli", frozenset({"wanghai", "zhangwei"})): ["T10"],
+        "wanghai": ["T03", "T06", "T10"],
+        "zhangwei": ["T03", "T10"],
     }
-    # the initiator hears about the item's validation errors, with where and how to fix
+    [wang] = [m for _, m in escalations(smtp) if m["To"].addresses[0].username == "wanghai"]
+    assert "T06 重点渠道铺货清单 | 负责人 孙丽 | 截止日期 2026-08-14" in wang.get_body(("plain",)).get_content()
+    assert "负责人已在今天的提醒中得知" in wang.get_body(("plain",)).get_content()
+    # the initiator hears about the item's validation errors, with where and how to fix; the overdue
+    # tasks escalated to him (T03, T10) are in his escalation mail, not listed again in his digest
     zhang = mails["zhangwei@corp.example"].get_body(("plain",)).get_content()
+    assert "共 2 项任务逾期" in zhang and "T06 重点渠道铺货清单" in zhang and "T09 电商详情页设计" in zhang
+    assert "T03 " not in zhang and "T10 " not in zhang
     assert "执行进度 E10 F-PERSON" in zhang and "您是否指“刘洋”？" in zhang and "今日到期" in zhang
     # the reviewer of a request waiting 7 working days
     assert "R02" in mails["lina@corp.example"].get_body(("plain",)).get_content()
@@ -208,26 +221,24 @@ def test_a_recipient_refused_for_good_is_reported_and_not_retried(example_root, 
     assert row["status"] == "refused" and "550" in row["error"]
 
 
-def test_an_escalation_refused_for_its_owner_but_taken_for_the_manager_is_not_sent_twice(example_root, smtp):
-    """450 for the owner, 250 for the Cc'd manager: the owner gets it next run, the manager only once."""
+def test_an_escalation_refused_for_now_goes_to_its_manager_once_the_owner_s_digest_once(example_root, smtp):
+    """450 for the manager an escalation goes to: it is sent next run, everything else only once."""
     configure(example_root, smtp.port)
-    smtp.refuse = {"fengxue@corp.example": "450 4.2.1 try later"}
+    smtp.refuse = {"wanghai@corp.example": "450 4.2.1 try later"}
     first = daily(example_root)
-    assert sorted(m.to.name for m, _ in first.delivery.failed) == ["冯雪", "冯雪"]  # her digest and escalation
+    assert [(m.to.name, m.kind) for m, _ in first.delivery.failed] == [("王海", "escalation")]
     smtp.refuse = set()
     second = daily(example_root)
-    assert sorted(m.to.name for m in second.delivery.sent) == ["冯雪", "冯雪"]
+    assert [(m.to.name, m.kind) for m in second.delivery.sent] == [("王海", "escalation")]
     got = {}
     for rcpts, msg in smtp.messages:
         for r in rcpts:
             got.setdefault((msg["X-Coordxl-Key"], r), 0)
             got[(msg["X-Coordxl-Key"], r)] += 1
-    assert set(got.values()) == {1}  # every recipient got every mail exactly once
-    escalation = [rcpts for rcpts, msg in smtp.messages if msg["X-Coordxl-Kind"] == "escalation"
-                  and msg["To"].addresses[0].username == "fengxue"]
-    assert sorted(map(sorted, escalation)) == [["fengxue@corp.example"],
-                                               ["wanghai@corp.example", "zhangwei@corp.example",
-                                                "zhengshuang@corp.example"]]
+    assert set(got.values()) == {1} and len(got) == MAILS  # every recipient got every mail exactly once
+    # the owner heard of T03 in her digest only, once
+    fengxue = [msg for rcpts, msg in smtp.messages if rcpts == ["fengxue@corp.example"]]
+    assert [m["X-Coordxl-Kind"] for m in fengxue] == ["digest"]
 
 
 def test_connection_dropped_mid_batch(example_root, smtp):

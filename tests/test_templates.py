@@ -92,8 +92,11 @@ def test_roster_yes_no_dropdowns(generated):
     wb = openpyxl.load_workbook(generated / ROSTER_TEMPLATE["zh"])
     ws = wb["人员"]
     assert _dv_for(ws, "E3").formula1 == '"是,否"'
-    assert _dv_for(ws, "F3").formula1 == '"是,否"'
+    assert _dv_for(ws, "F3").formula1 == '"是,否,休假"'  # 在职: here, gone, or on leave
     assert _dv_for(ws, "B3").formula1 == "=coordxl_departments"
+    # 休假至 and 代理人 follow, with what to write in their prompts
+    assert (ws["K2"].value, ws["L2"].value) == ("休假至", "代理人")
+    assert "次日起恢复" in _dv_for(ws, "K3").prompt and _dv_for(ws, "L3").formula1 == "=coordxl_people"
 
 
 def _cf_rules(ws):

@@ -280,13 +280,15 @@ def test_two_people_with_one_name(share_with_roster, soffice):
     everything = {m["To"].addresses[0].addr_spec: body(m) for m in outbox(share_with_roster)
                   if m["X-Coordxl-Kind"] == "digest"}
     # T12 (due today) and T10 (9 days late) reach 产品部's 张伟; the initiator 张伟 of 市场部 gets neither as
-    # their own task: T10 is in the overview of their item's overdue tasks, with its real owner named
+    # their own task: T10, escalated to him as the initiator, is in his escalation mail with its real owner
     assert "T12 门店陈列物料下单" in everything["zhangwei2@corp.example"]
-    assert "T10 新品定价方案" in everything["zhangwei2@corp.example"]
+    assert "T10 新品定价方案 | 截止日期 2026-08-07 | 已升级告知 陈静、张伟（市场部）、王海" in everything[
+        "zhangwei2@corp.example"]
     initiator = everything["zhangwei@corp.example"]
-    assert "T12 门店陈列物料下单" not in initiator
-    own, overview = initiator.split("== 您发起的事项中逾期的任务 ==")
-    assert "T10 新品定价方案" not in own and "T10 新品定价方案 | 负责人 张伟（产品部）" in overview
+    assert "T12 门店陈列物料下单" not in initiator and "T10 新品定价方案" not in initiator
+    [escalated] = [body(m) for m in mails_to(share_with_roster, "zhangwei", "escalation")]
+    assert "T10 新品定价方案 | 负责人 张伟（产品部）" in escalated and "T12 " not in escalated
+    assert not mails_to(share_with_roster, "zhangwei2", "escalation")
     # the ambiguous T06 reaches nobody as a task; the initiator sees it as an error
     assert all("T06 重点渠道铺货清单" not in text for text in everything.values())
     assert f"执行进度 E{ROW['T06']} F-PERSON-AMBIGUOUS" in initiator
@@ -327,37 +329,40 @@ def test_no_recipient_sees_a_task_of_an_item_they_are_not_part_of(share_with_ros
     saved_by_libreoffice(soffice, write_item(share_with_roster, b))
     run_daily(share_with_roster, TODAY, NOW)
     # who is part of which item: initiator, decision maker, and the owners and their managers
-    part = {"Q3新品上市推广协调": {"张伟", "王海"}, "华南渠道拓展": {"孙丽", "陈静"}}
-    tasks_of = {"Q3新品上市推广协调": {t["task"] for t in a["tasks"]}, "华南渠道拓展": {t["task"] for t in b["tasks"]}}
+    managers = {"冯雪": "郑爽", "孙丽": "王海", "周强": "孙丽", "张伟": "李娜", "刘洋": "李娜", "赵磊": "陈静",
+                "吴敏": "孙丽", "郑爽": "王海", "陈静": "王海", "李娜": "王海"}
     owners = {t["owner"] for t in a["tasks"]}
+    part = {"Q3新品上市推广协调": {"张伟", "王海"}, "华南渠道拓展": {"孙丽", "陈静"}}
+    for names in part.values():
+        names |= owners | {managers[o] for o in owners if o in managers}
+    tasks_of = {"Q3新品上市推广协调": {t["task"] for t in a["tasks"]}, "华南渠道拓展": {t["task"] for t in b["tasks"]}}
     checked = 0
     for msg in outbox(share_with_roster):
         text = body(msg)
-        readers = {msg["To"].addresses[0].display_name} | {x.display_name for x in (msg["Cc"].addresses if msg["Cc"] else ())}
+        assert msg["Cc"] is None  # every mail is one person's own
+        reader = msg["To"].addresses[0].display_name
         for topic, names in tasks_of.items():
             shown = {n for n in names if re.search(rf"T\d\d {re.escape(n)}\b", text)}
-            if not shown:
-                continue
-            checked += 1
-            if msg["X-Coordxl-Kind"] == "escalation":
-                # an escalation is about one owner's tasks in one item
-                assert not any(re.search(rf"T\d\d {re.escape(n)}\b", text)
-                               for other, ns in tasks_of.items() if other != topic for n in ns)
-            for reader in readers - owners:
-                assert reader in part[topic] or msg["X-Coordxl-Kind"] == "escalation", (reader, topic, shown)
+            if shown:
+                checked += 1
+                assert reader in part[topic], (reader, topic, shown)
     assert checked >= 4
-    # 冯雪 is late in both items: her own digest lists both; each escalation copy only its own item
+    # 冯雪 is late in both items: her own digest lists both, each marked with whom it was escalated
+    # to; she gets no escalation mail of her own tasks
     [feng] = mails_to(share_with_roster, "fengxue", "digest")
-    assert "T03 包装设计定稿" in body(feng) and "T03 华南-包装设计定稿" in body(feng)
-    escalated = [m for m in mails_to(share_with_roster, "fengxue", "escalation")]
-    assert len(escalated) == 2
-    for m in escalated:
-        cc = {x.display_name for x in m["Cc"].addresses}
-        if "张伟" in cc:
-            assert "华南-" not in body(m) and "孙丽" not in cc
-        else:
-            assert cc == {"郑爽", "孙丽", "陈静"} and "T03 华南-包装设计定稿" in body(m)
-            assert "T03 包装设计定稿" not in body(m)
+    assert "T03 包装设计定稿 | 截止日期 2026-08-07 | 已升级告知 郑爽、张伟、王海" in body(feng)
+    assert "T03 华南-包装设计定稿 | 截止日期 2026-08-07 | 已升级告知 郑爽、孙丽、陈静" in body(feng)
+    assert not mails_to(share_with_roster, "fengxue", "escalation")
+    # an escalation to X shows only the tasks escalated to X: each initiator only their own item's
+    [zhang] = mails_to(share_with_roster, "zhangwei", "escalation")
+    assert "T03 包装设计定稿" in body(zhang) and "华南-" not in body(zhang)
+    [sun] = mails_to(share_with_roster, "sunli", "escalation")
+    assert "T03 华南-包装设计定稿" in body(sun) and "T03 包装设计定稿" not in body(sun)
+    [chen] = mails_to(share_with_roster, "chenjing", "escalation")
+    assert "T03 华南-包装设计定稿" in body(chen) and "T03 包装设计定稿" not in body(chen)
+    # her manager, part of both, gets both in one mail
+    [zheng] = mails_to(share_with_roster, "zhengshuang", "escalation")
+    assert "T03 包装设计定稿" in body(zheng) and "T03 华南-包装设计定稿" in body(zheng)
 
 
 # --- 6. archive never removes a workbook that is open or has changed ------------------------
