@@ -13,9 +13,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-import chinese_calendar
-
-from .calendar import WorkCalendar
+from .calendar import WorkCalendar, has_library_data
 from .messages import MESSAGES, text
 from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
 from .roster import Person, Roster
@@ -99,23 +97,20 @@ def skip_reason(reason: str, lang: str) -> str:
 
 
 def next_year_missing(settings: Settings, today: dt.date) -> list[Issue]:
-    """From calendar.warn_from (12-01) on: the coming year is not in the installed China calendar data."""
+    """From calendar.warn_from (11-01) on: the coming year has no official arrangement, neither in the
+    installed China calendar data nor imported from the State Council's notice (calendar.official_years)."""
     month, day = (int(x) for x in settings["calendar.warn_from"].split("-"))
     if (today.month, today.day) < (month, day):
         return []
     year = today.year + 1
-    covered = any(str(d).startswith(f"{year}-") for d in settings["calendar.extra_holidays"])
-    if covered or has_calendar_data(year):
+    if WorkCalendar.from_settings(settings).has_data(year):
         return []
     return [Issue.of("calendar_next_year", year=year)]
 
 
 def has_calendar_data(year: int) -> bool:
-    try:
-        chinese_calendar.is_workday(dt.date(year, 1, 1))
-        return True
-    except NotImplementedError:
-        return False
+    """Does the installed chinesecalendar hold ``year``?"""
+    return has_library_data(year)
 
 
 def from_ledgers(store: Store, settings: Settings, today: dt.date, run_id: int | None = None) -> list[Issue]:

@@ -67,9 +67,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Extra non-working days, e.g. a company day off, as \"2026-12-31\"", kind="dates"),
     Setting("calendar.extra_workdays", [], "额外的工作日（公司调休），格式 \"2026-12-26\"",
             "Extra working days (company make-up days), as \"2026-12-26\"", kind="dates"),
-    Setting("calendar.warn_from", "12-01", "从每年的这一天起，若节假日数据缺少下一年，提醒管理员（月-日）",
-            "From this day of each year, tell the administrator when next year's holiday data is missing (month-day)",
-            kind="monthday"),
+    Setting("calendar.official_years", [], "这些年份的放假与调休已按国务院通知完整写在 extra_holidays / extra_workdays 中，"
+            "不再估算（coordxl calendar --import 会自动填写）",
+            "Years whose days off and make-up days are listed in full in extra_holidays / extra_workdays from the "
+            "State Council's notice, so they are no longer estimated (coordxl calendar --import fills this in)",
+            kind="years"),
+    Setting("calendar.warn_from", "11-01", "从每年的这一天起，若下一年还没有官方节假日安排，提醒管理员（月-日）",
+            "From this day of each year, tell the administrator when next year has no official holiday arrangement yet "
+            "(month-day)", kind="monthday"),
     Setting("rules.notice_workdays", 2, "需求单至少提前几个工作日发出", "Working days a request form must precede the meeting", minimum=0),
     Setting("rules.materials_days", 1, "会议材料至少提前几天发出", "Days the materials must precede the meeting", minimum=0),
     Setting("rules.meeting_max_minutes", 90, "会议最长时长（分钟）", "Longest allowed meeting, in minutes", minimum=1),
@@ -352,6 +357,11 @@ def _dates(value: list, lang: str) -> Problem:
     return None
 
 
+def _years(value: list, lang: str) -> Problem:
+    bad = [item for item in value if not isinstance(item, int) or isinstance(item, bool) or not 1900 <= item <= 2100]
+    return ("config.years", {"value": bad[0]}) if bad else None
+
+
 def _monthday(value: str, lang: str) -> Problem:
     try:
         month, day = (int(x) for x in value.split("-"))
@@ -414,7 +424,7 @@ def _counts(value: list, lang: str) -> Problem:
 
 CHECKS: dict[str, Callable[[Any, str], Problem]] = {
     "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
-    "env": _env, "domains": _domains, "monthday": _monthday, "share": _share, "targets": _targets, "file": _file, "names": _names, "counts": _counts,
+    "env": _env, "domains": _domains, "monthday": _monthday, "years": _years, "share": _share, "targets": _targets, "file": _file, "names": _names, "counts": _counts,
 }
 
 
