@@ -13,12 +13,16 @@ make-up working days. Remarks in brackets and other sentences (鼓励……休�
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CoordxlError
+from .layout import Layout
 from .messages import text
+from .settings import Settings, add_calendar_values
 
 HOLIDAY_NAMES = {"元旦": "new_years_day", "春节": "spring_festival", "清明": "tomb_sweeping_day",
                  "劳动": "labour_day", "五一": "labour_day", "端午": "dragon_boat_festival",
@@ -106,3 +110,53 @@ def _days(part: str, year: int, lang: str, where: str, clause: str) -> list[dt.d
             raise NoticeError(text("notice.bad_date", lang, path=where, text=clause.strip()))
         return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     return [d for d, _ in dates]
+
+
+# --- importing a notice into the folder's coordxl.toml -----------------------------------------------
+
+@dataclass
+class Import:
+    """What importing a notice adds to [calendar]: the days not listed yet, and the year as official."""
+
+    notice: Notice
+    config: Path
+    holidays: list[dt.date]
+    workdays: list[dt.date]
+    add_year: bool
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.holidays or self.workdays or self.add_year)
+
+
+def plan_import(layout: Layout, notice: Notice) -> Import:
+    """The overrides the notice adds to the folder's settings (nothing it already has)."""
+    settings = layout.settings
+    have_off = {str(d) for d in settings["calendar.extra_holidays"]}
+    have_work = {str(d) for d in settings["calendar.extra_workdays"]}
+    return Import(notice, layout.config,
+                  sorted(d for d in notice.holidays if d.isoformat() not in have_off),
+                  sorted(d for d in notice.workdays if d.isoformat() not in have_work),
+                  notice.year not in settings["calendar.official_years"])
+
+
+def apply_import(layout: Layout, plan: Import, now: dt.datetime) -> Path:
+    """Write the plan into coordxl.toml (the administrator's text kept; the old file copied to
+    .coordxl/backups/ first); return the copy's path. The new file is read back before it replaces the old."""
+    config = plan.config
+    old = config.read_text(encoding="utf-8-sig") if config.exists() else ""
+    note = text("notice.comment", layout.settings.lang, year=plan.notice.year, day=now.date().isoformat())
+    new = add_calendar_values(old, {"extra_holidays": [d.isoformat() for d in plan.holidays],
+                                    "extra_workdays": [d.isoformat() for d in plan.workdays],
+                                    "official_years": [plan.notice.year] if plan.add_year else []}, note)
+    check = Settings.from_toml(new, config)
+    if plan.notice.year not in check["calendar.official_years"]:
+        raise NoticeError(text("notice.not_written", layout.settings.lang, path=config))
+    backup = layout.backups / f"calendar-{now.strftime('%Y%m%d-%H%M%S')}" / config.name
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    if config.exists():
+        shutil.copy2(config, backup)
+    tmp = config.with_name(f".~coordxl-{config.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, config)
+    return backup

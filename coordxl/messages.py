@@ -574,6 +574,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice.unreadable": ("{path}：没有读到放假安排（应包含“一、元旦：1月1日……放假”这样的条目）",
                           "{path}: no holiday arrangement found (expected lines such as “一、元旦：1月1日……放假”)"),
     "notice.no_year": ("{path}：看不出是哪一年的通知，请用 --year 指明", "{path}: cannot tell which year the notice is for: give --year"),
+    "notice.comment": ("{year} 年：国务院放假安排通知，coordxl calendar --import 于 {day} 写入", "{year}: the State Council's holiday notice, written by coordxl calendar --import on {day}"),
+    "notice.not_written": ("{path}：写入后读不回导入的年份，未修改；请手工在 [calendar] 中填写", "{path}: the imported year does not read back, so nothing was changed: fill in [calendar] by hand"),
     "notice.bad_date": ("{path}：“{text}”中的日期无法识别", "{path}: the date in “{text}” cannot be read"),
     # settings (coordxl.toml): one line each, naming the key, the bad value and what is allowed
     "config.toml": ("{where} 不是有效的 TOML（{error}）", "{where}: not valid TOML: {error}"),

@@ -37,6 +37,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from . import assess, delivery
+from .calendar import WorkCalendar, estimate_note
 from .channels import Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
@@ -468,16 +469,23 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
                  [items[k] for k in sorted(named) if k in items]))
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
+    # a count runs from today to a due date (overdue, due soon), or back to an update or a request
+    counted = [n.due if n.state in COUNTED_TO_DUE and n.due else today
+               for n in d.tasks + [n for v in d.item_overdue.values() for n in v]] + [today] * len(d.pending)
+    estimate = estimate_note(WorkCalendar.from_settings(settings), lang, today, counted)
     return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
-                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items))
+                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items, estimate))
+
+
+COUNTED_TO_DUE = (assess.OVERDUE, assess.DUE_SOON)
 
 
 def _reassign_order(note: TaskNote) -> tuple:
     return note.workbook, note.task_id, note.cell
 
 
-def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str, items: dict[str, ItemNote]
-                   ) -> tuple[str, str]:
+def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str, items: dict[str, ItemNote],
+                   estimate: str = "") -> tuple[str, str]:
     """A digest's plain-text and HTML bodies."""
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     groups: dict[str, list[TaskNote]] = defaultdict(list)
@@ -506,7 +514,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         cc=list(d.cc.values()), state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
-        escalated_days=min((n.days for n in d.tasks), default=0),
+        escalated_days=min((n.days for n in d.tasks), default=0), estimate=estimate,
     )
     return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
             HTML_TEMPLATES.get_template("digest.html").render(**context))
