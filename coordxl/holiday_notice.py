@@ -30,7 +30,7 @@ HOLIDAY_NAMES = {"元旦": "new_years_day", "春节": "spring_festival", "清明
 
 # copies on news sites and in chats turn the notice's full-width marks into ASCII ones
 _WIDTH = str.maketrans({"(": "（", ")": "）", ":": "：", ",": "，", ";": "；", "\u3000": " "})
-_ITEM = re.compile(r"^\s*[一二三四五六七八九十]+\s*[、.．]\s*([^：]{1,20})：(.+)$")
+_ITEM = re.compile(r"^\s*[一二三四五六七八九十]+\s*[、.．]\s*([^：]{1,20})：(.+)$", re.M)
 _BRACKETS = re.compile(r"（[^（）]*）")
 _DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(?:(\d{1,2})\s*月\s*)?(\d{1,2})\s*日")
 _YEAR = (re.compile(r"关于\s*(\d{4})\s*年部分节假日"), re.compile(r"现将\s*(\d{4})\s*年"))
@@ -65,20 +65,18 @@ def read_notice(path: Path, year: int | None = None, lang: str = "zh") -> Notice
 def parse_notice(content: str, year: int | None = None, lang: str = "zh", where: str = "notice") -> Notice:
     """The arrangement the notice text gives; ``year`` when the text does not say it."""
     content = content.translate(_WIDTH)
+    items = [(name, m.group(2)) for m in map(_ITEM.match, content.splitlines()) if m is not None
+             and (name := next((key for word, key in HOLIDAY_NAMES.items() if word in m.group(1)), None))]
+    if not items:
+        raise NoticeError(text("notice.unreadable", lang, path=where))
     if year is None:
         found = next((m for pattern in _YEAR if (m := pattern.search(content))), None)
         if found is None:
             raise NoticeError(text("notice.no_year", lang, path=where))
         year = int(found.group(1))
     notice = Notice(year)
-    for line in content.splitlines():
-        item = _ITEM.match(line.strip())
-        if item is None:
-            continue
-        name = next((key for word, key in HOLIDAY_NAMES.items() if word in item.group(1)), None)
-        if name is None:
-            continue
-        for clause in re.split(r"[。，；]", _BRACKETS.sub("", item.group(2))):
+    for name, arrangement in items:
+        for clause in re.split(r"[。，；]", _BRACKETS.sub("", arrangement)):
             _read_clause(clause, name, notice, lang, where)
     if not notice.holidays:
         raise NoticeError(text("notice.unreadable", lang, path=where))

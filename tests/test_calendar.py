@@ -1,10 +1,14 @@
 import datetime as dt
+from pathlib import Path
 
 import chinese_calendar
 import pytest
+from click.testing import CliRunner
 
 from coordxl.calendar import LIBRARY, OVERRIDE, STATUTORY, WorkCalendar, statutory_holidays
 from coordxl.check import run_check
+from coordxl.cli import main
+from coordxl.settings import Settings
 
 D = dt.date
 
@@ -82,3 +86,85 @@ def test_check_warns_loudly_once_for_a_year_without_data(example_root):
     assert len(calendar) == 1 and "2099" in calendar[0].message_zh
     assert "coordxl calendar ROOT --import" in calendar[0].hint("zh") and "extra_workdays" in calendar[0].hint("zh")
     assert "升级" not in calendar[0].hint("zh")
+
+
+# --- coordxl calendar ------------------------------------------------------------------------------
+
+NOTICES = Path(__file__).parent / "data" / "holiday_notices"
+
+
+def test_calendar_shows_a_year_s_days_and_where_each_comes_from(example_root):
+    runner = CliRunner()
+    estimated = runner.invoke(main, ["calendar", str(example_root), "--year", "2027"])
+    assert estimated.exit_code == 0, estimated.output
+    lines = estimated.output.splitlines()
+    assert any("2027-01-01" in line and "元旦" in line and "法定估算" in line for line in lines)
+    assert any("2027-02-05" in line and "春节" in line for line in lines)                 # 除夕
+    assert "调休上班日未知" in estimated.output and f"coordxl calendar {example_root} --import" in estimated.output
+    official = runner.invoke(main, ["calendar", str(example_root), "--year", "2026"])
+    assert any("2026-02-14" in line and "调休上班" in line and "chinesecalendar" in line
+               for line in official.output.splitlines())
+    assert "估算" not in official.output
+
+
+ADMIN_TOML = """# 我们公司的设置（管理员 李娜 维护）
+[general]
+language = "zh"
+
+[calendar]
+# 公司年会放假
+extra_holidays = [
+    "2026-12-31",  # 年会
+]
+extra_workdays = ["2026-12-26"]  # 年会补班
+
+[rules]
+stale_workdays = 3  # 我们节奏快
+"""
+
+
+def test_importing_the_notice_shows_it_then_keeps_the_administrator_s_file(example_root):
+    config = example_root / "coordxl.toml"
+    config.write_text(ADMIN_TOML, encoding="utf-8")
+    runner = CliRunner()
+    notice = NOTICES / "test-2027.txt"
+    dry = runner.invoke(main, ["calendar", str(example_root), "--import", str(notice), "--dry-run"])
+    assert dry.exit_code == 0 and "元旦：放假 01-01–01-04" in dry.output and "国庆节：调休上班 09-26、10-09" in dry.output
+    assert "extra_holidays 增加 29 天" in dry.output and config.read_text(encoding="utf-8") == ADMIN_TOML
+    asked = runner.invoke(main, ["calendar", str(example_root), "--import", str(notice)])  # no terminal to ask on
+    assert asked.exit_code == 2 and "--yes" in asked.output and config.read_text(encoding="utf-8") == ADMIN_TOML
+    done = runner.invoke(main, ["calendar", str(example_root), "--import", str(notice), "--yes"])
+    assert done.exit_code == 0, done.output
+    written = config.read_text(encoding="utf-8")
+    for kept in ("# 我们公司的设置（管理员 李娜 维护）", '"2026-12-31",  # 年会', "# 年会补班", "stale_workdays = 3  # 我们节奏快"):
+        assert kept in written
+    settings = Settings.load(example_root)
+    assert settings["rules.stale_workdays"] == 3 and settings["calendar.official_years"] == [2027]
+    assert "2026-12-31" in settings["calendar.extra_holidays"] and "2027-01-04" in settings["calendar.extra_holidays"]
+    assert settings["calendar.extra_workdays"] == ["2026-12-26", "2027-01-09", "2027-02-20", "2027-04-25",
+                                                   "2027-09-26", "2027-10-09"]
+    assert [p.read_text(encoding="utf-8") for p in (example_root / ".coordxl" / "backups").glob("calendar-*/coordxl.toml")] == [ADMIN_TOML]
+    assert "国务院通知" in done.output and "法定估算" not in done.output                  # the year as it is now
+    again = runner.invoke(main, ["calendar", str(example_root), "--import", str(notice), "--yes"])
+    assert "无需修改" in again.output and config.read_text(encoding="utf-8") == written
+
+
+def test_importing_into_the_file_coordxl_init_writes_gives_the_library_s_year(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(tmp_path / "f")]).exit_code == 0
+    root = tmp_path / "f"
+    assert runner.invoke(main, ["calendar", str(root), "--import", str(NOTICES / "2026.txt"), "--yes"]).exit_code == 0
+    settings = Settings.load(root)
+    cal = WorkCalendar.from_settings(settings)
+    assert {d for d in map(dt.date.fromisoformat, settings["calendar.extra_holidays"])} == {
+        d for d in chinese_calendar.holidays if d.year == 2026}
+    assert all(cal.is_workday(d) for d in chinese_calendar.workdays if d.year == 2026)
+
+
+def test_a_file_that_is_not_a_notice_is_refused_and_nothing_is_written(example_root, tmp_path):
+    before = (example_root / "coordxl.toml").read_text(encoding="utf-8")
+    other = tmp_path / "memo.txt"
+    other.write_text("关于2027年元旦联欢会的通知：请各部门12月30日下午参加。", encoding="utf-8")
+    result = CliRunner().invoke(main, ["calendar", str(example_root), "--import", str(other), "--yes"])
+    assert result.exit_code == 2 and "没有读到放假安排" in result.output and "Traceback" not in result.output
+    assert (example_root / "coordxl.toml").read_text(encoding="utf-8") == before

@@ -56,6 +56,7 @@ def test_a_copy_with_ascii_punctuation_and_a_make_up_day_off_is_read():
 
 @pytest.mark.parametrize("content,year,says", [
     ("一、元旦：1月1日放假。", None, "看不出是哪一年"),
+    ("关于2027年元旦联欢会的通知：请各部门12月30日下午参加。", None, "没有读到放假安排"),
     ("国务院办公厅关于2027年部分节假日安排的通知\n放假安排另行通知。", None, "没有读到放假安排"),
     ("一、元旦：2月30日放假。", 2027, "无法识别"),
 ])
