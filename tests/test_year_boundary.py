@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
+import shutil
 from email import policy
 from pathlib import Path
 
@@ -72,11 +73,14 @@ def to(mails: list, address: str) -> list[str]:
 
 
 @pytest.fixture
-def december(share_with_roster) -> Path:
-    write_item(share_with_roster, december_item())
+def december(share_with_roster, soffice) -> Path:
+    """The folder with the item as staff keep it: saved by LibreOffice."""
+    path = write_item(share_with_roster, december_item())
+    shutil.copy(soffice(path, "xlsx"), path)
     return share_with_roster
 
 
+@pytest.mark.libreoffice
 def test_without_2027_data_no_mail_on_new_year_and_counts_are_right_and_said_to_be_estimates(december):
     mails = run_days(december)
     for day in (D(2026, 12, 26), D(2026, 12, 27), D(2027, 1, 1), D(2027, 1, 2), D(2027, 1, 3)):
@@ -115,14 +119,20 @@ def weekly(root: Path, day: D) -> tuple[list[str], str]:
     return [body(m) for m in sent if m["X-Coordxl-Kind"] == "weekly"], sheet
 
 
+@pytest.mark.libreoffice
 def test_the_weekly_says_so_only_when_its_overdue_counts_reach_2027(december):
     run_days(december)
     before, sheet_before = weekly(december, D(2026, 12, 28))       # week 52: T02 overdue since 12-23
     assert before and all(ESTIMATE not in b for b in before) and ESTIMATE not in sheet_before
     after, sheet_after = weekly(december, D(2027, 1, 4))           # week 53: overdue counted up to 01-04
     assert after and all(ESTIMATE in b for b in after) and ESTIMATE in sheet_after
+    html = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in (december / ".coordxl" / "outbox" / "2027-01-04").glob("*.eml")]
+    assert all(ESTIMATE in m.get_body(preferencelist=("html",)).get_content()
+               for m in html if m["X-Coordxl-Kind"] == "weekly")
 
 
+@pytest.mark.libreoffice
 def test_with_the_2027_notice_imported_counts_follow_it_and_nothing_is_an_estimate(december):
     runner = CliRunner()
     imported = runner.invoke(main, ["calendar", str(december), "--import", str(FIXTURE_2027), "--yes"])
@@ -139,6 +149,7 @@ def test_with_the_2027_notice_imported_counts_follow_it_and_nothing_is_an_estima
     assert "W-CALENDAR" not in check.output
 
 
+@pytest.mark.libreoffice
 def test_status_says_the_next_run_was_found_with_estimated_working_days(december):
     runner = CliRunner()
     with time_machine.travel(dt.datetime(2026, 12, 31, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))), tick=False):
