@@ -469,12 +469,17 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
                  [items[k] for k in sorted(named) if k in items]))
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
+    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
+                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items,
+                                                                      _estimate(d, today, settings)))
+
+
+def _estimate(d: Digest, today: dt.date, settings: Settings) -> str:
+    """The estimate phrase when a count the digest shows touched a year without official holiday data."""
     # a count runs from today to a due date (overdue, due soon), or back to an update or a request
     counted = [n.due if n.state in COUNTED_TO_DUE and n.due else today
                for n in d.tasks + [n for v in d.item_overdue.values() for n in v]] + [today] * len(d.pending)
-    estimate = estimate_note(WorkCalendar.from_settings(settings), lang, today, counted)
-    return Mail(key, d.kind, d.person, list(d.cc.values()), subject, "", "", sorted(d.reasons),
-                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items, estimate))
+    return estimate_note(WorkCalendar.from_settings(settings), settings.lang, today, counted)
 
 
 COUNTED_TO_DUE = (assess.OVERDUE, assess.DUE_SOON)
