@@ -13,7 +13,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-from .calendar import WorkCalendar, has_library_data
+import chinese_calendar
+
+from .calendar import WorkCalendar
 from .messages import MESSAGES, text
 from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
 from .roster import Person, Roster
@@ -109,8 +111,11 @@ def next_year_missing(settings: Settings, today: dt.date) -> list[Issue]:
 
 
 def has_calendar_data(year: int) -> bool:
-    """Does the installed chinesecalendar hold ``year``?"""
-    return has_library_data(year)
+    try:
+        chinese_calendar.is_workday(dt.date(year, 1, 1))
+        return True
+    except NotImplementedError:
+        return False
 
 
 def from_ledgers(store: Store, settings: Settings, today: dt.date, run_id: int | None = None) -> list[Issue]:
