@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 from . import assess
 from .audience import Audience
+from .calendar import WorkCalendar, estimate_note
 from .delivery import Delivery, Failed, deliver
 from .errors import ConfigError
 from .messages import percent, text
@@ -159,6 +160,9 @@ def _who(keys: Iterable[str], audience: Audience, lang: str) -> list:
     return out
 
 
+COUNTED = (assess.OVERDUE, assess.DUE_SOON)  # the states a post gives working days for
+
+
 def daily_post(channel: Channel, board: Board, changes: dict, pending: list, errors: list, roster: Roster | None,
                settings: Settings, today: dt.date) -> Post | None:
     """Today's post for one item's group, or None when there is nothing to say."""
@@ -191,6 +195,9 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
         section(t("post.errors", n=len(errors)), rows)
     if not lines:
         return None
+    counted = [due or today for st, days, _, _, _, due in board.tasks if st in COUNTED] + [today] * len(pending)
+    if estimate := estimate_note(WorkCalendar.from_settings(settings), lang, today, counted):
+        lines += [Line([""]), Line([f"※ {estimate}"])]
     title = t("post.title", topic=board.topic, day=today.isoformat())
     return Post(channel, title, lines, "post-daily", today, (board.workbook,)).seal()
 

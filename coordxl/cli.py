@@ -466,6 +466,9 @@ def status(root: Path, as_json: bool) -> None:
                     unknown=len(info["mails_unknown"])))
     if info["posts_sent_today"] or info["posts_failed_today"] or Settings.load(root).channels:
         console.print(t("status.posts", sent=info["posts_sent_today"], failed=info["posts_failed_today"]))
+    if info["calendar_estimated"]:
+        from .calendar import year_span
+        console.print(f"[yellow]{t('status.estimate', years=year_span(info['calendar_estimated']), root=root)}[/]")
     lock = info["lock"]
     if lock:
         key = "status.scheduler.running" if lock["alive"] else "status.scheduler.stale"
@@ -481,6 +484,95 @@ def status(root: Path, as_json: bool) -> None:
         console.print(f"[green]{t('status.healthy')}[/]")
     console.print(t("status.log", log=info["log"]), highlight=False)
     console.print(t("status.state_size", mb=f"{info['state_bytes'] / 2**20:.1f}"), highlight=False)
+
+
+@main.command("calendar", help_key="help.calendar")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--year", key="opt.calendar.year", type=int)
+@option("--import", "notice_file", key="opt.calendar.import", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@option("--dry-run", key="opt.calendar.dry_run", is_flag=True)
+@option("--yes", "-y", key="opt.calendar.yes", is_flag=True)
+@option("--today", key="opt.calendar.today")
+@handle_errors
+def calendar_cmd(root: Path, year: int | None, notice_file: Path | None, dry_run: bool, yes: bool,
+                 today: str | None) -> None:
+    """Show a year's weekdays off and weekend working days and where each comes from; --import reads
+    the State Council's holiday notice into coordxl.toml.
+
+    Example: coordxl calendar /srv/share/协调 --import notice-2027.txt
+    """
+    from .calendar import WorkCalendar, has_library_data
+    from .holiday_notice import apply_import, plan_import, read_notice
+    from .layout import Layout
+
+    layout = Layout.of(root)
+    lang = layout.settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    if notice_file is None:
+        _print_year(WorkCalendar.from_settings(layout.settings), year or _today(today, layout.settings).year, root, t)
+        return
+    notice = read_notice(notice_file, year, lang)
+    plan = plan_import(layout, notice)
+    console.print(t("calendar.import.title", year=notice.year), highlight=False, markup=False)
+    if has_library_data(notice.year):
+        console.print(t("calendar.import.library_has", year=notice.year), highlight=False, markup=False)
+    for key, days in (("holiday_line", notice.holidays), ("workday_line", notice.workdays)):
+        for name in dict.fromkeys(days.values()):
+            console.print("  " + t(f"calendar.import.{key}", holiday=t(f"calendar.holiday.{name}"),
+                                   days=_day_runs(sorted(d for d, n in days.items() if n == name), lang)),
+                          highlight=False, markup=False)
+    if plan.nothing:
+        console.print(t("calendar.import.nothing", path=layout.config), highlight=False, markup=False)
+        return
+    console.print(t("calendar.import.adds", path=layout.config, holidays=len(plan.holidays),
+                    workdays=len(plan.workdays), year=notice.year), highlight=False, markup=False, soft_wrap=True)
+    if dry_run:
+        console.print(t("calendar.import.dry_run"), highlight=False, markup=False)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            err_console.print(t("calendar.import.not_tty"), highlight=False, markup=False)
+            sys.exit(2)
+        if not click.confirm(t("calendar.import.confirm"), default=True):
+            console.print(t("calendar.import.cancelled"), highlight=False, markup=False)
+            return
+    now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
+    backup = apply_import(layout, plan, now)
+    console.print(t("calendar.import.written", path=layout.config, backup=backup), highlight=False, markup=False)
+    _print_year(WorkCalendar.from_settings(Settings.load(root)), notice.year, root, t)
+
+
+def _print_year(calendar, year: int, root: Path, t) -> None:
+    """The year's days that differ from a Monday–Friday week, each with its source."""
+    from rich.table import Table
+
+    weekdays = t("calendar.weekday").split()
+    console.print(t("calendar.title", year=year), highlight=False, markup=False, soft_wrap=True)
+    table = Table()
+    for key in ("day", "weekday", "kind", "holiday", "source"):
+        table.add_column(escape(t(f"calendar.col.{key}")))
+    for a in calendar.year(year):
+        table.add_row(a.day.isoformat(), weekdays[a.day.weekday()],
+                      t("calendar.kind.work" if a.workday else "calendar.kind.off"),
+                      t(f"calendar.holiday.{a.name}") if a.name else "", escape(t(f"calendar.source.{a.source}")))
+    console.print(table)
+    if not calendar.has_data(year):
+        console.print(f"[yellow]{escape(t('calendar.estimated', year=year, root=root))}[/]", highlight=False,
+                      soft_wrap=True)
+    elif year in calendar.official_years:
+        console.print(t("calendar.official", year=year), highlight=False, markup=False)
+
+
+def _day_runs(days: list, lang: str) -> str:
+    """Days as runs: 01-01–01-04, 01-09."""
+    runs: list[list] = []
+    for day in days:
+        if runs and (day - runs[-1][-1]).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    shown = [r[0].strftime("%m-%d") + (f"–{r[-1].strftime('%m-%d')}" if len(r) > 1 else "") for r in runs]
+    return ("、" if lang == "zh" else ", ").join(shown)
 
 
 def example_source() -> Path | None:

@@ -101,13 +101,13 @@ def skip_reason(reason: str, lang: str) -> str:
 
 
 def next_year_missing(settings: Settings, today: dt.date) -> list[Issue]:
-    """From calendar.warn_from (12-01) on: the coming year is not in the installed China calendar data."""
+    """From calendar.warn_from (11-01) on: the coming year has no official arrangement, neither in the
+    installed China calendar data nor imported from the State Council's notice (calendar.official_years)."""
     month, day = (int(x) for x in settings["calendar.warn_from"].split("-"))
     if (today.month, today.day) < (month, day):
         return []
     year = today.year + 1
-    covered = any(str(d).startswith(f"{year}-") for d in settings["calendar.extra_holidays"])
-    if covered or has_calendar_data(year):
+    if WorkCalendar.from_settings(settings).has_data(year):
         return []
     return [Issue.of("calendar_next_year", year=year)]
 

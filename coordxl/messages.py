@@ -140,6 +140,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mail.why.approver": ("您是资源申请的审批人", "you approve the resource request"),
     "mail.footer": ("您收到此邮件，是因为{why}。在表格中更新进度（如将状态改为“已完成”并填写完成日期）或修正问题后，提醒会自动停止。此邮件由 coordxl 根据共享文件夹中的表格自动生成，请勿直接回复。",
                     "You got this mail because {why}. Update the workbook (e.g. set the status to Done with its done date) or fix the problem and the reminders stop. coordxl wrote this from the workbooks in the shared folder."),
+    "calendar.estimate": ("天数为按估算的工作日（{years} 年尚无国务院放假安排，调休未知；管理员可运行 coordxl calendar ROOT --import 导入通知）",
+                          "Day counts are estimated working days ({years} has no State Council holiday arrangement yet, make-up days unknown; the administrator can run coordxl calendar ROOT --import)"),
     # the weekly summary
     "weekly.title": ("协调事项周报 {week}（{start} 至 {end}）", "Coordination weekly {week} ({start} – {end})"),
     "weekly.subject": ("【协调周报】{week}：逾期任务 {overdue} 项", "[coordxl] Weekly {week}: {overdue} overdue tasks"),
@@ -436,11 +438,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "health.unreadable": ("{workbook}：{why}", "{workbook}: {why}"),
     "health.skipped": ("{workbook}：未写入预警（{reason}），已连续 {runs} 次", "{workbook}: alerts not written ({reason}), {runs} runs in a row"),
     "health.calendar": ("{why}", "{why}"),
-    "health.calendar_next_year": ("已安装的中国节假日数据没有 {year} 年：请升级 chinesecalendar（pip install -U chinesecalendar），"
-                                  "或在 coordxl.toml 的 [calendar] 中填写 {year} 年的 extra_holidays / extra_workdays",
-                                  "The installed China holiday data lacks {year}: upgrade chinesecalendar "
-                                  "(pip install -U chinesecalendar), or list {year}'s extra_holidays / extra_workdays "
-                                  "under [calendar] in coordxl.toml"),
+    "health.calendar_next_year": ("{year} 年还没有官方节假日安排：届时工作日将按法定节假日估算（调休未知）。国务院发布"
+                                  "《关于{year}年部分节假日安排的通知》（通常在 10 月底至 12 月初）后，把通知全文存为文本文件并运行 "
+                                  "coordxl calendar ROOT --import 通知.txt；若已有新版 chinesecalendar 也可 pip install -U chinesecalendar",
+                                  "{year} has no official holiday arrangement yet: its working days will be estimated from the "
+                                  "statutory holidays (make-up days unknown). Once the State Council publishes its notice on "
+                                  "{year}'s holidays (usually late October to early December), save its text to a file and run "
+                                  "coordxl calendar ROOT --import notice.txt; or pip install -U chinesecalendar if a release has it"),
     "health.departed": ("{workbook}：已离职的 {person} 还有 {tasks} 个未完成任务", "{workbook}: {person}, who has left, still owns {tasks} open tasks"),
     "health.roster": ("名册 {cell}：{why}", "Roster {cell}: {why}"),
     "health.admin_unknown": ("reminders.admins 中的“{name}”不在名册中或没有邮箱", "'{name}' in reminders.admins is not in the roster or has no address"),
@@ -494,6 +498,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "help.status": ("各任务的上次和下次运行及结果、今天的邮件、调度器锁，以及需要管理员处理的事项。\n\n示例：coordxl status /srv/share/协调",
                     "Last and next run of each job, its outcome, mails today, the scheduler lock, and what needs the "
                     "administrator.\n\nExample: coordxl status /srv/share/协调"),
+    "help.calendar": ("显示某年的休息工作日和调休上班日及其来源（chinesecalendar、法定估算、设置）；--import 读入国务院放假通知并写入 coordxl.toml。\n\n示例：coordxl calendar /srv/share/协调 --import 2027放假通知.txt",
+                      "Show a year's weekdays off and weekend working days and where each comes from (chinesecalendar, "
+                      "statutory estimate, settings); --import reads the State Council's holiday notice into coordxl.toml.\n\n"
+                      "Example: coordxl calendar /srv/share/协调 --import notice-2027.txt"),
     "help.demo": ("把示例文件夹复制到临时位置，并按示例日期运行各项任务。\n\n示例：coordxl demo",
                   "Copy the example folder somewhere temporary and run the jobs on it with the demo's date.\n\nExample: coordxl demo"),
     "opt.init.lang": ("模板、设置注释和提示信息的语言", "Language of the templates, settings comments and messages"),
@@ -538,6 +546,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.archive.reason": ("为何需要 --force（记入清单和索引）", "Why --force was needed (recorded in the manifest and the index)"),
     "opt.schedule.poll": ("检查时钟的间隔秒数", "Seconds between checks of the clock"),
     "opt.status.json": ("打印一个 JSON 文档", "Print one JSON document"),
+    "opt.calendar.year": ("显示哪一年（默认今年；导入时默认通知中的年份）", "The year to show (default: this year; when importing, the notice's year)"),
+    "opt.calendar.import": ("国务院《关于某年部分节假日安排的通知》的文本文件（UTF-8 或 GBK）", "A text file of the State Council's notice on a year's holidays (UTF-8 or GBK)"),
+    "opt.calendar.dry_run": ("只显示将写入的内容，不修改 coordxl.toml", "Show what would be written; leave coordxl.toml as it is"),
+    "opt.calendar.yes": ("不再询问，直接写入", "Write without asking"),
+    "opt.calendar.today": ("按此日期（默认今天），决定默认年份", "As of this date (default: today), for the default year"),
     "opt.demo.dir": ("示例文件夹放在哪里（默认新建临时文件夹）", "Where to put the demo folder (default: a new temporary folder)"),
     "folder.not_coordxl": ("{root} 不是 coordxl 共享文件夹（其中没有 coordxl.toml）{hint}",
                            "{root} is not a coordxl folder (no coordxl.toml){hint}"),
@@ -567,6 +580,51 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "state.db: {mb} MB (daily snapshots for state.keep_daily_weeks weeks, then one a week)"),
     "status.health": ("需要处理", "Needs attention"),
     "status.healthy": ("一切正常", "All is well"),
+    "status.estimate": ("按估算的工作日：{years} 年尚无官方节假日安排，逾期和剩余天数为估算（coordxl calendar {root} --import 通知.txt 导入国务院通知）",
+                        "Estimated working days: {years} has no official holiday arrangement, so overdue and remaining day counts are estimates (coordxl calendar {root} --import notice.txt imports the State Council's notice)"),
+    "calendar.title": ("{year} 年的工作日安排（与“周一至周五上班”不同的日子）", "{year}: the days that differ from a Monday–Friday week"),
+    "calendar.col.day": ("日期", "date"),
+    "calendar.col.weekday": ("星期", "weekday"),
+    "calendar.col.kind": ("安排", "arrangement"),
+    "calendar.col.holiday": ("节日", "holiday"),
+    "calendar.col.source": ("来源", "source"),
+    "calendar.kind.off": ("休息", "day off"),
+    "calendar.kind.work": ("调休上班", "working day"),
+    "calendar.source.library": ("chinesecalendar（国务院安排）", "chinesecalendar (State Council)"),
+    "calendar.source.statutory": ("法定估算", "statutory estimate"),
+    "calendar.source.override": ("设置（coordxl.toml）", "settings (coordxl.toml)"),
+    "calendar.source.week": ("周末", "weekend"),
+    "calendar.estimated": ("{year} 年尚无官方安排：以上休息日按《全国年节及纪念日放假办法》估算，调休上班日未知。国务院通知发布后运行 coordxl calendar {root} --import 通知.txt。",
+                           "{year} has no official arrangement: the days off above are estimated from the statutory holidays, make-up working days are unknown. Once the State Council's notice is out, run coordxl calendar {root} --import notice.txt."),
+    "calendar.official": ("{year} 年的安排来自国务院通知（已导入 coordxl.toml）。", "{year}'s arrangement comes from the State Council's notice (imported into coordxl.toml)."),
+    "calendar.none": ("（没有）", "(none)"),
+    "calendar.weekday": ("周一 周二 周三 周四 周五 周六 周日", "Mon Tue Wed Thu Fri Sat Sun"),
+    "calendar.holiday.new_years_day": ("元旦", "New Year's Day"),
+    "calendar.holiday.spring_festival": ("春节", "Spring Festival"),
+    "calendar.holiday.tomb_sweeping_day": ("清明节", "Qingming"),
+    "calendar.holiday.labour_day": ("劳动节", "Labour Day"),
+    "calendar.holiday.dragon_boat_festival": ("端午节", "Dragon Boat Festival"),
+    "calendar.holiday.mid_autumn_festival": ("中秋节", "Mid-Autumn Festival"),
+    "calendar.holiday.national_day": ("国庆节", "National Day"),
+    "calendar.holiday.anti_fascist_70th_day": ("抗战胜利70周年纪念日", "Victory Day (70th anniversary)"),
+    "calendar.import.title": ("从通知中读到 {year} 年的安排：", "Read from the notice, {year}:"),
+    "calendar.import.holiday_line": ("{holiday}：放假 {days}", "{holiday}: days off {days}"),
+    "calendar.import.workday_line": ("{holiday}：调休上班 {days}", "{holiday}: working days {days}"),
+    "calendar.import.adds": ("将写入 {path} 的 [calendar]：extra_holidays 增加 {holidays} 天，extra_workdays 增加 {workdays} 天，official_years 加入 {year}",
+                             "Will write into [calendar] of {path}: {holidays} days added to extra_holidays, {workdays} to extra_workdays, {year} to official_years"),
+    "calendar.import.nothing": ("{path} 中已有这些日期，无需修改", "{path} already holds these days: nothing to change"),
+    "calendar.import.confirm": ("写入 coordxl.toml？", "Write coordxl.toml?"),
+    "calendar.import.dry_run": ("试运行：未修改 coordxl.toml", "Dry run: coordxl.toml not changed"),
+    "calendar.import.not_tty": ("没有终端可以确认：请加 --yes 写入，或 --dry-run 只查看", "No terminal to confirm on: add --yes to write, or --dry-run to look"),
+    "calendar.import.written": ("已写入 {path}（原文件备份为 {backup}）", "Wrote {path} (the old file is kept as {backup})"),
+    "calendar.import.cancelled": ("未写入", "Nothing written"),
+    "calendar.import.library_has": ("注意：已安装的 chinesecalendar 已有 {year} 年的官方数据，导入的日期仍会优先", "Note: the installed chinesecalendar already holds {year}; the imported days still take precedence"),
+    "notice.unreadable": ("{path}：没有读到放假安排（应包含“一、元旦：1月1日……放假”这样的条目）",
+                          "{path}: no holiday arrangement found (expected lines such as “一、元旦：1月1日……放假”)"),
+    "notice.no_year": ("{path}：看不出是哪一年的通知，请用 --year 指明", "{path}: cannot tell which year the notice is for: give --year"),
+    "notice.comment": ("{year} 年：国务院放假安排通知，coordxl calendar --import 于 {day} 写入", "{year}: the State Council's holiday notice, written by coordxl calendar --import on {day}"),
+    "notice.not_written": ("{path}：写入后读不回导入的年份，未修改；请手工在 [calendar] 中填写", "{path}: the imported year does not read back, so nothing was changed: fill in [calendar] by hand"),
+    "notice.bad_date": ("{path}：“{text}”中的日期无法识别", "{path}: the date in “{text}” cannot be read"),
     # settings (coordxl.toml): one line each, naming the key, the bad value and what is allowed
     "config.toml": ("{where} 不是有效的 TOML（{error}）", "{where}: not valid TOML: {error}"),
     "config.encoding": ("{where} 不是 UTF-8 编码：请用记事本“另存为”并选择 UTF-8", "{where} is not UTF-8: save it as UTF-8"),
@@ -610,6 +668,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "{where}: '{name}' must be two whole numbers of at least 0, such as [90, 75], got {value}"),
     "config.monthday": ("{where}：“{name}”应写成“月-日”，如 \"12-01\"，实际是 {value}",
                         "{where}: '{name}' must be a month and day such as \"12-01\", got {value}"),
+    "config.years": ("{where}：“{name}”应是年份列表，如 [2027]，其中有 {value}",
+                     "{where}: '{name}' must be a list of years such as [2027], got {value}"),
     "config.counts": ("{where}：“{name}”应是不小于 0 的整数列表，如 [3, 1]，其中有 {value}",
                       "{where}: '{name}' must be a list of whole numbers of at least 0, such as [3, 1], got {value}"),
     "config.order": ("{where}：reminders.escalate_initiator_workdays（{initiator}）不能小于 "
@@ -668,9 +728,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fix.W-CHANNEL": ("请填写已设置的群名称（{known}），或请管理员在 coordxl.toml 中添加 [channels.{value}]。",
                       "Use a configured group ({known}), or ask the administrator to add [channels.{value}] to coordxl.toml."),
     "fix.W-FORMULA": ("预警列由系统填写，请删除该公式。", "The alert column is written by coordxl; remove the formula."),
-    "finding.W-CALENDAR": ("{year} 年没有官方节假日数据，工作日按周一至周五估算", "No official holiday data for {year}: working days are guessed as Monday–Friday"),
-    "fix.W-CALENDAR": ("请升级 chinesecalendar，或在 coordxl.toml 的 [calendar] 中填写 extra_holidays / extra_workdays。",
-                       "Upgrade chinesecalendar, or list extra_holidays / extra_workdays under [calendar] in coordxl.toml."),
+    "finding.W-CALENDAR": ("{year} 年没有官方节假日安排：工作日按法定节假日估算（元旦、春节、清明、劳动节、端午、中秋、国庆），调休未知",
+                           "No official holiday arrangement for {year}: working days are estimated from the statutory "
+                           "holidays (New Year, Spring Festival, Qingming, Labour Day, Dragon Boat, Mid-Autumn, National Day); "
+                           "make-up days are unknown"),
+    "fix.W-CALENDAR": ("把国务院《关于{year}年部分节假日安排的通知》全文存为文本文件，运行 coordxl calendar ROOT --import 通知.txt；"
+                       "或在 coordxl.toml 的 [calendar] 中把该年放假的日期填入 extra_holidays、调休上班的日期填入 "
+                       "extra_workdays，并把 {year} 加入 official_years。coordxl calendar ROOT --year {year} 显示当前的估算。",
+                       "Save the State Council's notice on {year}'s holidays as a text file and run coordxl calendar ROOT "
+                       "--import notice.txt; or, under [calendar] in coordxl.toml, list the year's days off in "
+                       "extra_holidays, its make-up working days in extra_workdays, and add {year} to official_years. "
+                       "coordxl calendar ROOT --year {year} shows the current estimate."),
     "finding.F-REQUIRED": ("必填项“{field}”为空", "Required field '{field}' is empty"),
     "finding.F-REQUIRED-FORMULA": ("必填项“{field}”是公式，但文件中没有它的计算结果",
                                    "Required field '{field}' is a formula, but the file holds no calculated result"),

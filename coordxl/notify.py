@@ -39,6 +39,7 @@ from markupsafe import Markup, escape
 
 from . import assess, delivery
 from .audience import Audience, Refusal, header_safe
+from .calendar import WorkCalendar, estimate_note
 from .channels import Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
@@ -498,15 +499,27 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
     return Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons),
-                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items))
+                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items,
+                                                                      _estimate(d, today, settings)))
+
+
+def _estimate(d: Digest, today: dt.date, settings: Settings) -> str:
+    """The estimate phrase when a count the digest shows touched a year without official holiday data."""
+    # a count runs from today to a due date (overdue, due soon), or back to an update or a request
+    counted = [n.due if n.state in COUNTED_TO_DUE and n.due else today
+               for n in d.tasks + [n for v in d.item_overdue.values() for n in v]] + [today] * len(d.pending)
+    return estimate_note(WorkCalendar.from_settings(settings), settings.lang, today, counted)
+
+
+COUNTED_TO_DUE = (assess.OVERDUE, assess.DUE_SOON)
 
 
 def _reassign_order(note: TaskNote) -> tuple:
     return note.workbook, note.task_id, note.cell
 
 
-def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str, items: dict[str, ItemNote]
-                   ) -> tuple[str, str]:
+def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str, items: dict[str, ItemNote],
+                   estimate: str = "") -> tuple[str, str]:
     """A digest's plain-text and HTML bodies."""
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     groups: dict[str, list[TaskNote]] = defaultdict(list)
@@ -535,7 +548,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
-        escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf),
+        escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf), estimate=estimate,
     )
     return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
             HTML_TEMPLATES.get_template("digest.html").render(**context))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import schema
-from .calendar import WorkCalendar
+from .calendar import WorkCalendar, year_span
 from .errors import CoordxlError
 from .findings import Finding, finding, sort_key
 from .layout import Layout
@@ -483,17 +483,6 @@ def _recheck_for_late_ledgers(late, done, found, layout, roster, ctx, selection)
         found = [f for f in found if not (f.workbook == item.workbook and f.code in codes)]
         found.extend(run_rules(item, ctx, _only(codes, selection)))
     return found
-
-
-def year_span(years: set[int]) -> str:
-    """{2027} -> '2027'; {2027, 2028, 2029} -> '2027–2029'; gaps are listed: '2027, 2030'."""
-    runs: list[list[int]] = []
-    for year in sorted(years):
-        if runs and year == runs[-1][-1] + 1:
-            runs[-1].append(year)
-        else:
-            runs.append([year])
-    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
 
 
 # --- one item, by name ------------------------------------------------------------------------

@@ -306,6 +306,9 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
             "next_run": nxt.isoformat(timespec="minutes"),
         }
     today = now.date()
+    # the next daily run is found with the working-day calendar: an estimate when it reaches a year without data
+    next_day = dt.datetime.fromisoformat(out["jobs"]["daily"]["next_run"]).date()
+    out["calendar_estimated"] = sorted(calendar.estimated_years(today, next_day))
     ledger = store.mails(today) if store else []
     mails = [m for m in ledger if not m["kind"].startswith("post")]
     posts = [m for m in ledger if m["kind"].startswith("post")]

@@ -67,9 +67,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Extra non-working days, e.g. a company day off, as \"2026-12-31\"", kind="dates"),
     Setting("calendar.extra_workdays", [], "额外的工作日（公司调休），格式 \"2026-12-26\"",
             "Extra working days (company make-up days), as \"2026-12-26\"", kind="dates"),
-    Setting("calendar.warn_from", "12-01", "从每年的这一天起，若节假日数据缺少下一年，提醒管理员（月-日）",
-            "From this day of each year, tell the administrator when next year's holiday data is missing (month-day)",
-            kind="monthday"),
+    Setting("calendar.official_years", [], "这些年份的放假与调休已按国务院通知完整写在 extra_holidays / extra_workdays 中，"
+            "不再估算（coordxl calendar --import 会自动填写）",
+            "Years whose days off and make-up days are listed in full in extra_holidays / extra_workdays from the "
+            "State Council's notice, so they are no longer estimated (coordxl calendar --import fills this in)",
+            kind="years"),
+    Setting("calendar.warn_from", "11-01", "从每年的这一天起，若下一年还没有官方节假日安排，提醒管理员（月-日）",
+            "From this day of each year, tell the administrator when next year has no official holiday arrangement yet "
+            "(month-day)", kind="monthday"),
     Setting("rules.notice_workdays", 2, "需求单至少提前几个工作日发出", "Working days a request form must precede the meeting", minimum=0),
     Setting("rules.materials_days", 1, "会议材料至少提前几天发出", "Days the materials must precede the meeting", minimum=0),
     Setting("rules.meeting_max_minutes", 90, "会议最长时长（分钟）", "Longest allowed meeting, in minutes", minimum=1),
@@ -357,6 +362,11 @@ def _dates(value: list, lang: str) -> Problem:
     return None
 
 
+def _years(value: list, lang: str) -> Problem:
+    bad = [item for item in value if not isinstance(item, int) or isinstance(item, bool) or not 1900 <= item <= 2100]
+    return ("config.years", {"value": bad[0]}) if bad else None
+
+
 def _monthday(value: str, lang: str) -> Problem:
     try:
         month, day = (int(x) for x in value.split("-"))
@@ -419,7 +429,7 @@ def _counts(value: list, lang: str) -> Problem:
 
 CHECKS: dict[str, Callable[[Any, str], Problem]] = {
     "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
-    "env": _env, "domains": _domains, "monthday": _monthday, "share": _share, "targets": _targets, "file": _file, "names": _names, "counts": _counts,
+    "env": _env, "domains": _domains, "monthday": _monthday, "years": _years, "share": _share, "targets": _targets, "file": _file, "names": _names, "counts": _counts,
 }
 
 
@@ -520,3 +530,91 @@ CHANNELS_HELP = {
 # transport = "outbox"           # outbox: preview files in .coordxl/outbox/; send: post for real
 """,
 }
+
+
+# --- writing [calendar] into an administrator's coordxl.toml ------------------------------------
+# The file is the administrator's: their comments, order and other settings stay as they are. Only
+# the three lists are touched, each by adding values before its closing bracket.
+
+CALENDAR_LISTS = ("extra_holidays", "extra_workdays", "official_years")
+
+
+def add_calendar_values(config: str, additions: dict[str, list], note: str = "") -> str:
+    """``config`` with values added to [calendar]'s lists (``additions``: key -> values, TOML-written);
+    a list or the section that is missing is added. ``note`` becomes a comment beside the new values."""
+    for key in CALENDAR_LISTS:
+        values = additions.get(key) or []
+        if values:
+            config = _add_to_list(config, key, [_toml_value(v) for v in values], note)
+    return config
+
+
+def _section(config: str, name: str) -> tuple[int, int] | None:
+    """Where the body of ``[name]`` starts and ends in the text, or None."""
+    headers = list(re.finditer(r"(?m)^[ \t]*\[([^\[\]]+)\][ \t]*(#.*)?$", config))
+    for i, m in enumerate(headers):
+        if m.group(1).strip() == name:
+            end = headers[i + 1].start() if i + 1 < len(headers) else len(config)
+            return m.end() + 1 if m.end() < len(config) else m.end(), end
+    return None
+
+
+def _add_to_list(config: str, key: str, values: list[str], note: str) -> str:
+    where = _section(config, "calendar")
+    if where is None:
+        block = f"\n[calendar]\n{_new_list(key, values, note)}"
+        return config + ("" if config.endswith("\n") else "\n") + block
+    start, end = where
+    found = re.compile(rf"(?m)^[ \t]*{key}[ \t]*=[ \t]*\[").search(config, start, end)
+    if found is None:  # the list is not in the section yet: after the section's last setting
+        body = config[start:end].rstrip("\n")
+        cut = start + len(body)
+        return config[:cut] + ("\n" if body else "") + _new_list(key, values, note) + config[cut:]
+    close, last = _closing_bracket(config, found.end())
+    inner = config[found.end():close]
+    if not inner.strip():  # "[]" as coordxl init writes it: a list of its own lines
+        return config[:found.start()] + _new_list(key, values, note).rstrip("\n") + config[close + 1:]
+    comma = "" if config[last] in "[," else ","
+    line_start = config.rfind("\n", 0, close) + 1
+    if config[line_start:close].strip() == "":  # the bracket on its own line: new lines above it
+        lines = _new_list(key, values, note).split("\n", 1)[1].rsplit("]", 1)[0]
+        return config[:last + 1] + comma + config[last + 1:line_start] + lines + config[line_start:]
+    return config[:last + 1] + comma + " " + ", ".join(values) + config[last + 1:]
+
+
+def _new_list(key: str, values: list[str], note: str) -> str:
+    lines = [f"    {', '.join(values[i:i + 6])}," for i in range(0, len(values), 6)]
+    return f"{key} = [\n" + (f"    # {note}\n" if note else "") + "\n".join(lines) + "\n]\n"
+
+
+def _closing_bracket(config: str, i: int) -> tuple[int, int]:
+    """The index of the ']' closing the list that starts before ``i``, and of its last character that is
+    neither blank nor a comment (the '[' itself when the list is empty)."""
+    last, depth, quote = i - 1, 0, ""
+    while i < len(config):
+        ch = config[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+                last = i
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            i = config.find("\n", i)
+            if i < 0:
+                break
+            continue
+        elif ch == "[":
+            depth += 1
+            last = i
+        elif ch == "]":
+            if depth == 0:
+                return i, last
+            depth -= 1
+            last = i
+        elif not ch.isspace():
+            last = i
+        i += 1
+    raise ConfigError(f"{CONFIG_NAME}: a list in [calendar] is not closed")

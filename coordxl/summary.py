@@ -25,6 +25,7 @@ from openpyxl.utils import get_column_letter
 
 from . import assess, channels, decisions, notify, xlsxout
 from .audience import Audience, Refusal, Scope
+from .calendar import WorkCalendar, estimate_note
 from .delivery import Delivery
 from .findings import Finding
 from .layout import Layout, workbook_link
@@ -518,6 +519,12 @@ def _more(sheet: "_Sheet", total: int, t) -> None:
         sheet.append([t("weekly.more_sheets", n=total - PAGE_LIST_MAX)], font=Font(italic=True, color="808080"))
 
 
+def week_estimate(weekly: Weekly, settings, overdue: list[TaskLine]) -> str:
+    """The estimate phrase when the week's overdue or slipped working days touched a year without official data."""
+    dates = [x.due for x in overdue] + [d for x, old, _ in weekly.slipped for d in (old, x.due)]
+    return estimate_note(WorkCalendar.from_settings(settings), settings.lang, weekly.today, dates)
+
+
 def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     """报告/周报-<ISO week>.xlsx: 总览 with charts, then one sheet per list."""
     lang = layout.settings.lang
@@ -529,6 +536,8 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     _setup(ov.ws, [30, 10, 10, 10, 10, 12, 14, 16], "A4")
     ov.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
              size=14)
+    if note := week_estimate(weekly, layout.settings, weekly.overdue):
+        ov.title(f"※ {note}")
     ov.title(t("weekly.by_item"))
     item_rows = [[i.topic, i.initiator, t(f"weekly.item_status.{i.status}") if i.status else "",
                   i.progress if i.progress is not None else "-", i.overdue, i.due_next_week, i.pending_resources,
@@ -654,7 +663,8 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                            t=t, lang=lang, person=reader.person, weekly=weekly, items=items, depts=depts,
                            rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
                            next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
-                           why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(reader.reasons)))
+                           why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(reader.reasons)),
+                           estimate=week_estimate(weekly, settings, overdue))
             return (notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context),
                     env.get_template("weekly.html").render(**context))
 

@@ -26,7 +26,7 @@ from coordxl.settings import SETTINGS, Setting, Settings
 BAD_BY_KIND = {
     "zone": '"Beijing"', "time": '"9点"', "dates": '["2026-10-9"]', "folder": '"../elsewhere"',
     "address": '"not-an-address"', "host": '"smtp corp example"', "env": '"MY PASSWORD"',
-    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]", "monthday": '"12月1日"', "share": '"fileserver/share"', "targets": "[90]",
+    "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]", "monthday": '"12月1日"', "share": '"fileserver/share"', "targets": "[90]", "years": "[27]",
 }
 
 
@@ -220,14 +220,16 @@ def test_the_admin_mail_lists_what_needs_the_administrator(share_with_roster):
     assert not again.admin_delivery.sent and len(admin_mails(share_with_roster, dt.date(2026, 8, 20))) == 2
 
 
-def test_from_december_a_missing_next_year_of_holiday_data_is_reported():
+def test_from_november_a_missing_next_year_of_holiday_data_is_reported():
     year = 2098  # a year no chinesecalendar release will cover
     assert not has_calendar_data(year + 1)
     settings = Settings.defaults()
-    assert next_year_missing(settings, dt.date(year, 11, 30)) == []
-    [issue] = next_year_missing(settings, dt.date(year, 12, 1))
-    assert "pip install -U chinesecalendar" in issue.text("zh") and f"{year + 1} 年" in issue.text("zh")
-    covered = settings.replace(calendar__extra_holidays=[f"{year + 1}-01-01"])
+    assert next_year_missing(settings, dt.date(year, 10, 31)) == []
+    [issue] = next_year_missing(settings, dt.date(year, 11, 1))
+    assert "coordxl calendar ROOT --import" in issue.text("zh") and f"{year + 1} 年" in issue.text("zh")
+    # a company day off is not the year's arrangement; the imported notice (official_years) is
+    assert next_year_missing(settings.replace(calendar__extra_holidays=[f"{year + 1}-01-01"]), dt.date(year, 11, 1))
+    covered = settings.replace(calendar__extra_holidays=[f"{year + 1}-01-01"], calendar__official_years=[year + 1])
     assert next_year_missing(covered, dt.date(year, 12, 1)) == []
 
 

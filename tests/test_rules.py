@@ -182,6 +182,8 @@ NOT_SAID = {
     "folder": "the sample roster's people",
     "example": "the example folder's content",
     "demo": "the example folder's default folder names",
+    "calendar": "borax's name of the solar term it is asked for (清明)",
+    "holiday_notice": "the State Council notice's words it reads (元旦, 放假, 上班, 至)",
 }
 
 
