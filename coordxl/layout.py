@@ -84,7 +84,8 @@ class Layout:
         places = [(self.state / "outbox", "*"), (self.backups, "*"), (self.state, "state.db.damaged-*")]
         for folder, pattern in places:
             if folder.is_dir():
-                found = next((p for p in folder.glob(pattern) if not p.name.startswith("init-")), None)
+                # init and the calendar import keep the files they replace there too, before any job ran
+                found = next((p for p in folder.glob(pattern) if not p.name.startswith(("init-", "calendar-"))), None)
                 if found is not None:
                     return found.relative_to(self.root).as_posix()
         return None
