@@ -241,8 +241,9 @@ def _escalation(person: Person, roster: Roster) -> Person | None:
     return None
 
 
-# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet)
-INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET")
+# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet,
+# a copy of the item's workbook)
+INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET", "W-DUPLICATE-ITEM")
 
 URGENCY = {assess.OVERDUE: 0, assess.DUE_TODAY: 1, assess.DUE_SOON: 2, assess.STALE: 3}
 
