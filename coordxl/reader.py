@@ -649,12 +649,12 @@ def identity(path: Path, max_unzipped_bytes: int) -> Identity | None:
     try:
         raw = Path(path).read_bytes()
         if raw.startswith(ZIP_MAGIC):
-            size = _zip_facts(raw)[0]
-            if size > max_unzipped_bytes:
-                return None
-            names = sheet_names(Path(path))
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                if sum(info.file_size for info in zf.infolist()) > max_unzipped_bytes:
+                    return None
+                names = sheet_names(zf)
             if names and not any(name_matches(n, schema.REQUEST) for n in names):
-                return Identity(tuple(label_key(n) for n in names))
+                return Identity(tuple(label_key(n) for n in names))  # a ledger, say: no calamine needed
         elif not raw.startswith(OLE_MAGIC):
             return None
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
@@ -662,17 +662,41 @@ def identity(path: Path, max_unzipped_bytes: int) -> Identity | None:
         return None
     try:
         names = [m.name for m in wb.sheets_metadata if m.typ == calamine.SheetTypeEnum.WorkSheet]
-        request = next((n for n in names if name_matches(n, schema.REQUEST)), None)
         sheets = tuple(label_key(n) for n in names)
+        request = next((n for n in names if name_matches(n, schema.REQUEST)), None)
         if request is None:
             return Identity(sheets)
-        form = _read_form(sheet_rows(wb, request)[0], schema.REQUEST, request, set())
+        values = _identity_values(sheet_rows(wb, request)[0])
     except Exception:
         return None
     finally:
         wb.close()
-    value = lambda key: schema.fold(form.get(key) or "")  # noqa: E731
-    return Identity(sheets, value("topic"), value("initiator"), value("sent_on"))
+    return Identity(sheets, *(schema.fold(values.get(key) or "") for key in IDENTITY_FIELDS))
+
+
+IDENTITY_FIELDS = ("topic", "initiator", "sent_on")
+
+
+@functools.lru_cache(maxsize=None)
+def _identity_labels() -> dict[str, str]:
+    assert schema.REQUEST.form is not None
+    return {label_key(s): f.key for f in schema.REQUEST.form.fields if f.key in IDENTITY_FIELDS
+            for s in f.spellings()}
+
+
+def _identity_values(rows: list[list[Any]]) -> dict[str, Any]:
+    """The request form's topic, initiator and sent date as :func:`_read_form` finds them: the first
+    cell labelled so, and the next non-empty cell to its right."""
+    labels = _identity_labels()
+    values: dict[str, Any] = {}
+    for row in rows:
+        for c, value in enumerate(row):
+            key = labels.get(label_key(value))
+            if key and key not in values:
+                values[key] = next((v for v in row[c + 1:] if v != "" and v is not None), "")
+        if len(values) == len(IDENTITY_FIELDS):
+            break
+    return values
 
 
 def sheet_rows(wb, name: str) -> tuple[list[list[Any]], list]:
