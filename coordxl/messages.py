@@ -591,7 +591,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                     "Copy the worksheets into a new .xlsx workbook without the macro sheet. {detail}"),
     "reason.corrupt": ("文件已损坏或不完整", "the file is corrupt or incomplete"),
     "reason.too_big": ("解压后体积超过上限（疑似压缩炸弹）", "it unpacks beyond the size limit (a zip bomb?)"),
-    "reason.text": ("这是文本/CSV 文件，只是扩展名为 .xlsx", "it is a text/CSV file named .xlsx"),
+    "reason.text": ("这是文本/CSV 或网页文件，只是扩展名为 {ext}", "it is a text/CSV or web page file named {ext}"),
     "reason.not_workbook": ("不是 Excel 工作簿", "it is not an Excel workbook"),
     "reason.ods": ("这是 OpenDocument 表格（.ods）", "it is an OpenDocument spreadsheet (.ods)"),
     "reason.empty": ("工作簿中没有任何工作表", "the workbook has no worksheets"),

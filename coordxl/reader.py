@@ -540,7 +540,8 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             data_out.legacy = True
     else:
         reason = "text" if _looks_like_text(raw) else "not_workbook"
-        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason))
+        # a system's "Excel export" is often a web page or CSV named .xls
+        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason, ext=suffix or path.name))
         return None, data_out
     try:
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw), load_tables=bool(data_out.tables))

@@ -344,6 +344,7 @@ def test_an_et_file_that_is_no_excel_97_and_other_spreadsheets_are_named(share_w
     active = share_with_roster / "进行中"
     another_item(Path(__file__).parent.parent / "workbooks" / "example" / REAL, active / "另存的.et")  # xlsx inside
     (active / "任务导出.csv").write_text("编号,任务\nT01,写方案\n", encoding="utf-8")
+    (active / "OA导出.xls").write_text("<html><table><tr><td>编号</td></tr></table></html>", encoding="utf-8")
     (active / "附件").mkdir()
     (active / "附件" / "报价.pdf").write_bytes(b"%PDF-1.4")
     result = cli("check", share_with_roster, "--json", "--today", TODAY)
@@ -352,6 +353,7 @@ def test_an_et_file_that_is_no_excel_97_and_other_spreadsheets_are_named(share_w
     assert "另存为 .xlsx" in named["进行中/另存的.et"]["hint"] and named["进行中/另存的.et"]["severity"] == "error"
     assert "不读取 .csv" in named["进行中/任务导出.csv"]["message"]
     assert named["进行中/任务导出.csv"]["severity"] == "warning"
+    assert "网页文件，只是扩展名为 .xls" in named["进行中/OA导出.xls"]["message"]  # a system's "Excel export"
     assert "进行中/附件/报价.pdf" not in named  # an attachment is no spreadsheet: counted, not a finding
     assert doc["summary"]["unsupported"] == 1 and doc["summary"]["other_files"] == 1
 
