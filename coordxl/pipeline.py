@@ -105,6 +105,22 @@ def find_copies(paths: list[Path], layout: Layout) -> dict[Path, tuple[Path, str
     """
     limit = layout.settings["limits.max_unzipped_mb"] * 2**20
     ids = {p: identity(p, limit) for p in paths}
+    groups, named = _one_item_groups(paths, ids)
+    out: dict[Path, tuple[Path, str]] = {}
+    for together in groups:
+        keys = {name_key(p.stem) for p in together}
+        # a name is a copy's when it names another workbook of the group: "方案 (2)" is no copy's name
+        # beside a look-alike "方案二期", only beside "方案"
+        item = min(together, key=lambda p: _item_first(p, ids[p], bool(keys & set(copy_bases(p.stem)))))
+        for p in together:
+            if p != item:
+                out[p] = (item, "copy_name" if _names_a_copy(p, item, named) else "copy_content")
+    return out
+
+
+def _one_item_groups(paths: list[Path], ids: dict[Path, Identity | None]
+                     ) -> tuple[list[list[Path]], set[tuple[Path, Path]]]:
+    """The groups of two or more workbooks that are one item, and the (copy, original) pairs found by name."""
     by_name = {(p.parent, name_key(p.stem)): p for p in paths}
     group = {p: p for p in paths}
 
@@ -125,20 +141,11 @@ def find_copies(paths: list[Path], layout: Layout) -> dict[Path, tuple[Path, str
     for p in paths:
         i = ids[p]
         if i is not None and i.topic:
-            first = alike.setdefault((i.topic, i.initiator, i.sent_on), p)
-            group[root(p)] = root(first)
+            group[root(p)] = root(alike.setdefault((i.topic, i.initiator, i.sent_on), p))
     members: dict[Path, list[Path]] = defaultdict(list)
     for p in paths:
         members[root(p)].append(p)
-    out: dict[Path, tuple[Path, str]] = {}
-    for together in members.values():
-        if len(together) < 2:
-            continue
-        item = min(together, key=lambda p: _item_first(p, ids[p]))
-        for p in together:
-            if p != item:
-                out[p] = (item, "copy_name" if _names_a_copy(p, item, named) else "copy_content")
-    return out
+    return [m for m in members.values() if len(m) > 1], named
 
 
 def _same_request(a: Identity | None, b: Identity | None) -> bool:
@@ -155,7 +162,7 @@ def _names_a_copy(p: Path, item: Path, named: set[tuple[Path, Path]]) -> bool:
     return (p, item) in named or (p.parent == item.parent and name_key(item.stem) in copy_bases(p.stem))
 
 
-def _item_first(path: Path, ident: Identity | None) -> tuple:
+def _item_first(path: Path, ident: Identity | None, copy_name: bool) -> tuple:
     """Sort key: the item of a group comes first. A name that is no copy's wins even over a newer
     copy: a sync client's conflict copy is the later save (Dropbox: "the last version saved will
     always appear as the conflicted copy"), yet staff keep working in the file of the item's name."""
@@ -164,7 +171,7 @@ def _item_first(path: Path, ident: Identity | None) -> tuple:
     except OSError:
         mtime = 0
     topic_named = ident is not None and bool(ident.topic) and name_key(path.stem) == ident.topic
-    return (bool(copy_bases(path.stem)), not topic_named, path.suffix.lower() not in (".xlsx", ".xlsm"), -mtime,
+    return (copy_name, not topic_named, path.suffix.lower() not in (".xlsx", ".xlsm"), -mtime,
             len(path.name), str(path))
 
 

@@ -367,3 +367,30 @@ def test_no_run_says_it_checked_nothing_while_it_left_files_out(share_with_roste
     line = result.output.replace("\n", "")
     assert "检查了 0 个工作簿" in line
     assert "未读取：1 个其他格式的表格（W-UNREADABLE），1 个其他文件（不是表格）" in line
+
+
+def test_a_title_ending_in_a_number_is_the_item_beside_a_look_alike(share_with_roster):
+    """渠道方案 (2).xlsx, named as its topic, and a newer look-alike 渠道方案第二期.xlsx: the look-alike is the copy."""
+    d = clean_launch()
+    d["request"]["topic"] = d["topic"] = "渠道方案 (2)"
+    real = write_item(share_with_roster, d)
+    later = shutil.copy(real, share_with_roster / "进行中" / "渠道方案第二期.xlsx")
+    os.utime(later, (real.stat().st_mtime + 60,) * 2)
+    report = run_check(share_with_roster, TODAY)
+    [f] = [f for f in report.findings if f.code == "W-DUPLICATE-ITEM"]
+    assert f.workbook == "进行中/渠道方案 (2).xlsx" and "进行中/渠道方案第二期.xlsx" in f.message_zh
+
+
+def test_a_copy_of_a_central_ledger_adds_no_tasks(share_with_roster):
+    from test_parallel import _ledger
+
+    write_item(share_with_roster, clean_launch())
+    active = share_with_roster / "进行中"
+    row = ["Q3新品上市推广", "L1", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"]
+    _ledger(active / "总台账.xlsx", "执行进度", [row])
+    alone = run_check(share_with_roster, TODAY)
+    shutil.copy(active / "总台账.xlsx", active / "总台账 (1).xlsx")
+    report = run_check(share_with_roster, TODAY)
+    assert report.task_count == alone.task_count and report.item_count == alone.item_count
+    [f] = [f for f in report.findings if f.code == "W-DUPLICATE-ITEM"]
+    assert f.workbook == "进行中/总台账.xlsx" and "进行中/总台账 (1).xlsx" in f.message_zh
