@@ -182,6 +182,7 @@ NOT_SAID = {
     "folder": "the sample roster's people",
     "example": "the example folder's content",
     "demo": "the example folder's default folder names",
+    "layout": "the names Explorer and sync clients give a copy of a workbook (副本, 冲突副本)",
 }
 
 
