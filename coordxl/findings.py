@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "W-FORMULA": WARNING,
     "W-FLAG-EDITED": WARNING,
     "W-DUPLICATE-SHEET": WARNING,
+    "W-DUPLICATE-ITEM": WARNING,
     "F-REQUIRED": ERROR,
     "F-DATE": ERROR,
     "F-ENUM": ERROR,
@@ -126,8 +127,8 @@ _TEXTS: dict[tuple, tuple[str, ...]] = {}
 def _render(code: str, variant: str, reason: str | None, with_hint: bool, params: dict) -> tuple[str, ...]:
     def render(template_key: str, i: int) -> str:
         local = {k: (v[i] if isinstance(v, tuple) else v) for k, v in params.items()}
-        if reason:
-            local["reason"] = MESSAGES[f"reason.{reason}"][i]
+        if reason:  # a reason's own text may name parameters too ("coordxl does not read {ext} files")
+            local["reason"] = _format(MESSAGES[f"reason.{reason}"][i], local)
         return _format(MESSAGES.get(template_key, ("", ""))[i], local).strip()
 
     texts = (render(f"finding.{code}{variant}", 0), render(f"finding.{code}{variant}", 1))

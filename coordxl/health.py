@@ -51,7 +51,7 @@ class Issue:
         return cls.of(data["kind"], **{k: v for k, v in data.items() if k not in ("kind", "text")})
 
 
-ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "refused", "unreadable", "skipped",
+ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "refused", "unreadable", "duplicate", "skipped",
          "calendar", "calendar_next_year", "departed", "roster", "admin_unknown", "admin_ambiguous")
 
 
@@ -73,6 +73,8 @@ def from_run(result, store: Store | None, settings: Settings, today: dt.date) ->
     for f in result.findings:
         if f.code == "W-UNREADABLE":
             out.append(Issue.of("unreadable", workbook=f.workbook, why=f.message(settings.lang)))
+        elif f.code == "W-DUPLICATE-ITEM":
+            out.append(Issue.of("duplicate", workbook=f.workbook, why=f.message(settings.lang)))
         elif f.code == "W-CALENDAR":
             out.append(Issue.of("calendar", why=f.message(settings.lang)))
     out += next_year_missing(settings, today)

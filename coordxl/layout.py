@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,6 +177,49 @@ def fit_bytes(name: str, limit: int) -> str:
     room = limit - len(tail.encode("utf-8"))
     cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
     return cut + tail
+
+
+def name_key(stem: str) -> str:
+    """A file name as compared with another: NFKC (full-width （1） is (1)), casefolded, no spaces."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", stem).casefold())
+
+
+# The names people and sync clients give a copy of "X" (the base is group b), see copy_bases.
+_COPY_NAMES = tuple(re.compile(p) for p in (
+    r"^(?P<b>.+?)\s*-\s*(?:副本|copy)(?:\s*\(\d+\))?$",   # Explorer: X - 副本, X - 副本 (2), X - Copy; WPS 网盘: X-副本
+    r"^(?:复件|copy\s+of|copy\s*\(\d+\)\s*of)\s*(?P<b>.+)$",  # Windows XP: 复件 X, Copy of X, Copy (2) of X
+    r"^(?P<b>.+?)\s+copy(?:\s+\d+)?$",                      # macOS Finder: X copy, X copy 2
+    r"^(?P<b>.+?)\s*的?副本(?:\s*\d+)?$",                    # X 的副本, X 副本 2 (macOS Finder in Chinese)
+    r"^(?P<b>.+?)\s*\(\d{1,3}\)$",                          # X (1), X（2）: Explorer, browsers, Google Drive
+    r"^(?P<b>.+?)-(?:desktop|laptop)-[0-9a-z]{4,12}(?:-\d+)?$",  # OneDrive: X-DESKTOP-AB12CD (the PC's name)
+    r"^(?P<b>.+?)-[0-9a-z]+-pc(?:-\d+)?$",                   # OneDrive on a PC named ZHANGWEI-PC
+))
+# Words a sync client puts into a conflict copy's name, after the original name and a separator:
+# Dropbox "X (张伟's conflicted copy 2026-12-21)", Nextcloud "X (conflicted copy 2018-04-10 093612)",
+# 坚果云 "X-conflict" / "X-NSConflict" (with the nickname of who made it), "X-张伟的冲突副本", 360 "X(冲突)".
+_CONFLICT = re.compile(r"conflicted\s*copy|nsconflict|conflict|冲突的?副本|冲突文件|\(冲突\)")
+_SEPARATORS = "-_( —"
+
+
+def copy_bases(stem: str) -> list[str]:
+    """The names (as :func:`name_key` gives them) of the workbook a file name says it is a copy of;
+    longest first, empty when the name is no copy's.
+
+    >>> copy_bases("元旦年货节促销 (1)"), copy_bases("元旦年货节促销-张伟的冲突副本")[-1]
+    (['元旦年货节促销'], '元旦年货节促销')
+    >>> copy_bases("2026 Q1 (北区)"), copy_bases("方案(1)期")
+    ([], [])
+    """
+    text = unicodedata.normalize("NFKC", stem).casefold().strip()
+    found = [m["b"] for rx in _COPY_NAMES if (m := rx.match(text))]
+    for m in _CONFLICT.finditer(text):
+        before = text[:m.start()]
+        # which separator ends the original's name is not known ("X-张伟-conflict"): each one is a candidate
+        found += [before[:i] for i in range(len(before) - 1, 0, -1) if before[i] in _SEPARATORS]
+        if m.group().startswith("("):
+            found.append(before)
+    keys = [name_key(b.rstrip(_SEPARATORS)) for b in found]
+    return sorted(dict.fromkeys(k for k in keys if k), key=len, reverse=True)
 
 
 def draft_path(layout: Layout, item_or_stem) -> Path:

@@ -208,8 +208,9 @@ class Digest:
         return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
 
 
-# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet)
-INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET")
+# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet,
+# a copy of the item's workbook)
+INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET", "W-DUPLICATE-ITEM")
 
 URGENCY = {assess.OVERDUE: 0, assess.DUE_TODAY: 1, assess.DUE_SOON: 2, assess.STALE: 3}
 

@@ -29,28 +29,46 @@ from typing import Callable, Iterator
 from . import schema
 from .calendar import WorkCalendar, year_span
 from .errors import CoordxlError
-from .findings import Finding, finding, sort_key
-from .layout import Layout
+from .findings import WARNING, Finding, finding, sort_key
+from .layout import Layout, copy_bases, name_key
 from .messages import both, text
 from .model import Item, Rows, at_merged_origin, build_item, roster_findings
-from .reader import name_matches, read_workbook
+from .reader import Identity, identity, name_matches, read_workbook
 from .roster import Roster, load_roster
 from .rules import Context, Selection, ledger_columns, ledger_rules, run_rules
 from .xlsxparts import is_owner_or_temp, sheet_names, shown, uncached_formulas
 
 log = logging.getLogger(__name__)
 
-WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".et", ".ett"}  # read (all but .xlsx/.xlsm read-only)
+# spreadsheets coordxl does not read: each one left under 进行中/ is named by a finding
+OTHER_SPREADSHEETS = {".csv", ".tsv", ".numbers", ".xltx", ".xltm", ".xlt", ".xlw", ".fods", ".dbf"}
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", "icon\r"}  # what Explorer and Finder leave in any folder
+
+
+@dataclass
+class Scan:
+    """What is under 进行中/: workbooks to read, spreadsheets in formats coordxl does not read, other files."""
+
+    workbooks: list[Path] = dc_field(default_factory=list)
+    unsupported: list[Path] = dc_field(default_factory=list)
+    others: list[Path] = dc_field(default_factory=list)
 
 
 def scan(layout: Layout) -> list[Path]:
     """Active item workbooks under 进行中/ (sub-folders too), in a stable order."""
+    return scan_folder(layout).workbooks
+
+
+def scan_folder(layout: Layout) -> Scan:
+    """Every file under 进行中/ (sub-folders too) but coordxl's own and hidden ones, sorted into a Scan."""
+    found = Scan()
     if not layout.active.is_dir():
-        return []
-    found = []
+        return found
     # coordxl's own output is never an item, even where the folders sit under 进行中/ (or 进行中 is the root)
     own = {layout.reports.resolve(), layout.archive.resolve(), layout.templates.resolve(), layout.state.resolve()}
     own_names = {Path(layout.settings[k]).name for k in ("folders.reports", "folders.archive", "folders.templates")}
+    own_files = {layout.config.resolve(), layout.roster.resolve()}
     for path in layout.active.rglob("*"):
         folders = path.relative_to(layout.active).parts[:-1]
         if any(part.startswith(".") or part in own_names for part in folders):
@@ -58,10 +76,104 @@ def scan(layout: Layout) -> list[Path]:
         if any(parent in own for parent in path.resolve().parents):
             continue
         # a broken link named *.xlsx is read too, so the run names it (W-UNREADABLE) instead of skipping it
-        if ((path.is_file() or path.is_symlink()) and path.suffix.lower() in WORKBOOK_SUFFIXES
-                and not is_owner_or_temp(path)):
-            found.append(path)
-    return sorted(found)
+        if not (path.is_file() or path.is_symlink()) or is_owner_or_temp(path) or path.name.lower() in SYSTEM_FILES:
+            continue
+        if path.resolve() in own_files:
+            continue
+        suffix = path.suffix.lower()
+        kind = (found.workbooks if suffix in WORKBOOK_SUFFIXES else
+                found.unsupported if suffix in OTHER_SPREADSHEETS else found.others)
+        kind.append(path)
+    for paths in (found.workbooks, found.unsupported, found.others):
+        paths.sort()
+    return found
+
+
+# --- copies of an item's workbook ------------------------------------------------------------
+# Explorer, browsers and sync clients leave copies beside a workbook ("X (1).xlsx", "X - 副本.xlsx",
+# "X (张伟's conflicted copy).xlsx", "X-DESKTOP-AB12CD.xlsx"), and people save "X-最终版.xlsx". Read as
+# items, each would be flagged and reminded again, from stale cells. One workbook of each group is the
+# item; the others are W-DUPLICATE-ITEM and never read further.
+
+def find_copies(paths: list[Path], layout: Layout) -> dict[Path, tuple[Path, str]]:
+    """Copies among the workbooks: copy -> (the item's workbook, why: 'copy_name' or 'copy_content').
+
+    Two workbooks are one item when a file's name says it is a copy of the other, in the same folder,
+    and their request forms agree (same topic and initiator; for workbooks without one, the same
+    sheets); or when their request forms have the same topic, initiator and sent date wherever they
+    are. Of a group, the item is the one whose name is no copy's, then the one named as its topic,
+    then an .xlsx, then the most recently modified (see :func:`_item_first`).
+    """
+    limit = layout.settings["limits.max_unzipped_mb"] * 2**20
+    ids = {p: identity(p, limit) for p in paths}
+    groups, named = _one_item_groups(paths, ids)
+    out: dict[Path, tuple[Path, str]] = {}
+    for together in groups:
+        keys = {name_key(p.stem) for p in together}
+        # a name is a copy's when it names another workbook of the group: "方案 (2)" is no copy's name
+        # beside a look-alike "方案二期", only beside "方案"
+        item = min(together, key=lambda p: _item_first(p, ids[p], bool(keys & set(copy_bases(p.stem)))))
+        for p in together:
+            if p != item:
+                out[p] = (item, "copy_name" if _names_a_copy(p, item, named) else "copy_content")
+    return out
+
+
+def _one_item_groups(paths: list[Path], ids: dict[Path, Identity | None]
+                     ) -> tuple[list[list[Path]], set[tuple[Path, Path]]]:
+    """The groups of two or more workbooks that are one item, and the (copy, original) pairs found by name."""
+    by_name = {(p.parent, name_key(p.stem)): p for p in paths}
+    group = {p: p for p in paths}
+
+    def root(p: Path) -> Path:
+        while group[p] != p:
+            group[p] = p = group[group[p]]
+        return p
+
+    named: set[tuple[Path, Path]] = set()
+    for p in paths:
+        for base in copy_bases(p.stem):
+            original = by_name.get((p.parent, base))
+            if original is not None and original != p and _same_request(ids[p], ids[original]):
+                named.add((p, original))
+                group[root(p)] = root(original)
+                break
+    alike: dict[tuple, Path] = {}
+    for p in paths:
+        i = ids[p]
+        if i is not None and i.topic:
+            group[root(p)] = root(alike.setdefault((i.topic, i.initiator, i.sent_on), p))
+    members: dict[Path, list[Path]] = defaultdict(list)
+    for p in paths:
+        members[root(p)].append(p)
+    return [m for m in members.values() if len(m) > 1], named
+
+
+def _same_request(a: Identity | None, b: Identity | None) -> bool:
+    """A copy's name is confirmed by its content: the same request form (topic, initiator), or, for
+    workbooks without one (a central ledger), the same sheets."""
+    if a is None or b is None:
+        return False
+    if a.topic or b.topic:
+        return (a.topic, a.initiator) == (b.topic, b.initiator)
+    return bool(a.sheets) and a.sheets == b.sheets
+
+
+def _names_a_copy(p: Path, item: Path, named: set[tuple[Path, Path]]) -> bool:
+    return (p, item) in named or (p.parent == item.parent and name_key(item.stem) in copy_bases(p.stem))
+
+
+def _item_first(path: Path, ident: Identity | None, copy_name: bool) -> tuple:
+    """Sort key: the item of a group comes first. A name that is no copy's wins even over a newer
+    copy: a sync client's conflict copy is the later save (Dropbox: "the last version saved will
+    always appear as the conflicted copy"), yet staff keep working in the file of the item's name."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    topic_named = ident is not None and bool(ident.topic) and name_key(path.stem) == ident.topic
+    return (copy_name, not topic_named, path.suffix.lower() not in (".xlsx", ".xlsm"), -mtime,
+            len(path.name), str(path))
 
 
 @dataclass
@@ -78,6 +190,9 @@ class Report:
     skipped_rows: int = 0  # section rows (一、市场部) and total rows (合计) in trackers
     roster: Roster | None = None
     workers: int = 1  # processes that validated the workbooks
+    copies: int = 0  # copies of an item's workbook, not read (W-DUPLICATE-ITEM)
+    unsupported: int = 0  # spreadsheets in formats coordxl does not read (W-UNREADABLE)
+    other_files: int = 0  # files under 进行中/ that are no spreadsheets (attachments, notes)
 
     @property
     def errors(self) -> int:
@@ -99,6 +214,9 @@ class Report:
             "unreadable": self.unreadable,
             "tasks": self.task_count,
             "skipped_rows": self.skipped_rows,
+            "copies": self.copies,
+            "unsupported": self.unsupported,
+            "other_files": self.other_files,
             "errors": self.errors,
             "warnings": self.warnings,
             "by_code": dict(sorted(Counter(f.code for f in self.findings).items())),
@@ -265,7 +383,7 @@ class FolderCheck:
     def __iter__(self) -> Iterator:
         layout, ctx, report, found = self.layout, self.ctx, self.report, self._found
         settings = layout.settings
-        paths = scan(layout)
+        paths = self._items_and_copies(scan_folder(layout))
         first = [p for p in paths if p.suffix.lower() in (".xlsx", ".xlsm") and may_be_ledger(p)]
         rest = [p for p in paths if p not in set(first)]
         run = _Run(layout, self.roster, ctx, self.selection, self.work)
@@ -306,6 +424,22 @@ class FolderCheck:
         if ctx.calendar.guessed_years:
             found.append(finding("W-CALENDAR", "coordxl.toml", year=year_span(ctx.calendar.guessed_years)))
         report.findings = sorted((f for f in found if self.selection.wants(f.code)), key=sort_key)
+
+
+    def _items_and_copies(self, found: Scan) -> list[Path]:
+        """The workbooks to read as items: copies and files in other formats are findings, and counted."""
+        layout, report = self.layout, self.report
+        copies = find_copies(found.workbooks, layout)
+        for copy, (item, why) in sorted(copies.items()):
+            # the item's finding: its initiator hears of the copy with the item's other findings
+            self._found.append(finding("W-DUPLICATE-ITEM", _rel(item, layout.root), reason=why,
+                                       copy=_rel(copy, layout.root), item=_rel(item, layout.root)))
+        folder = layout.active.name
+        for path in found.unsupported:
+            self._found.append(finding("W-UNREADABLE", _rel(path, layout.root), severity=WARNING, reason="format",
+                                       ext=path.suffix.lower(), folder=folder))
+        report.copies, report.unsupported, report.other_files = len(copies), len(found.unsupported), len(found.others)
+        return [p for p in found.workbooks if p not in copies]
 
 
 class _Run:

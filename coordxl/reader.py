@@ -28,11 +28,12 @@ import python_calamine as calamine
 
 from . import schema
 from .findings import ERROR, Finding, finding
-from .xlsxparts import Fingerprint, a1
+from .xlsxparts import Fingerprint, a1, sheet_names
 
 HEADER_SCAN_ROWS = 40
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
+WPS_SUFFIXES = (".et", ".ett")  # WPS 表格's own workbook and template
 LEDGER_ITEM_LABELS = ("事项", "项目", "协调事项", "事项名称", "item", "project")
 # a tracker's own percent-complete column (read when present; not part of the template)
 PROGRESS_LABELS = ("进度", "完成率", "完成进度", "进度%", "完成百分比", "完成比例", "progress", "%complete", "percent complete")
@@ -515,6 +516,10 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
         return None, data_out
     data_out.fingerprint = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest())
     suffix = path.suffix.lower()
+    if suffix in WPS_SUFFIXES and not raw.startswith(OLE_MAGIC):
+        # WPS writes .et/.ett as Excel 97 inside; anything else under that name is not read
+        data_out.findings.append(finding("W-UNREADABLE", display, reason="wps", ext=suffix))
+        return None, data_out
     if raw.startswith(OLE_MAGIC):
         kind, data_out.date1904 = _ole_facts(raw)
         if kind in ("encrypted", "not_workbook"):
@@ -522,7 +527,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             data_out.findings.append(finding("W-UNREADABLE", display, reason=kind))
             return None, data_out
         data_out.legacy = True
-        data_out.findings.append(finding("W-LEGACY", display, reason="xls"))
+        data_out.findings.append(finding("W-LEGACY", display, reason="et" if suffix in WPS_SUFFIXES else "xls"))
     elif raw.startswith(ZIP_MAGIC):
         try:
             size, data_out.date1904, data_out.tables = _zip_facts(raw)
@@ -533,12 +538,13 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
             data_out.findings.append(finding("W-UNREADABLE", display, reason="too_big",
                                              detail=f"{size // 2**20} MB"))
             return None, data_out
-        if suffix == ".ods":
-            data_out.findings.append(finding("W-LEGACY", display, reason="ods"))
+        if suffix in (".ods", ".xlsb"):
+            data_out.findings.append(finding("W-LEGACY", display, reason=suffix[1:]))
             data_out.legacy = True
     else:
         reason = "text" if _looks_like_text(raw) else "not_workbook"
-        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason))
+        # a system's "Excel export" is often a web page or CSV named .xls
+        data_out.findings.append(finding("W-UNREADABLE", display, reason=reason, ext=suffix or path.name))
         return None, data_out
     try:
         wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw), load_tables=bool(data_out.tables))
@@ -628,6 +634,73 @@ def _looks_like_text(raw: bytes) -> bool:
 
 def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which item a workbook says it is: its sheet names and its 需求单's topic, initiator and sent date
+    (folded for comparing; empty when the workbook has no request form)."""
+
+    sheets: tuple[str, ...]
+    topic: str = ""
+    initiator: str = ""
+    sent_on: str = ""
+
+
+def identity(path: Path, max_unzipped_bytes: int) -> Identity | None:
+    """A quick look at a workbook (its sheet names, and only the request form's cells); None when it
+    cannot be opened. A workbook without a sheet named as a request form is not opened by calamine."""
+    try:
+        raw = Path(path).read_bytes()
+        if raw.startswith(ZIP_MAGIC):
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                if sum(info.file_size for info in zf.infolist()) > max_unzipped_bytes:
+                    return None
+                names = sheet_names(zf)
+            if names and not any(name_matches(n, schema.REQUEST) for n in names):
+                return Identity(tuple(label_key(n) for n in names))  # a ledger, say: no calamine needed
+        elif not raw.startswith(OLE_MAGIC):
+            return None
+        wb = calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+    except Exception:  # not a workbook, damaged: the full read says why
+        return None
+    try:
+        names = [m.name for m in wb.sheets_metadata if m.typ == calamine.SheetTypeEnum.WorkSheet]
+        sheets = tuple(label_key(n) for n in names)
+        request = next((n for n in names if name_matches(n, schema.REQUEST)), None)
+        if request is None:
+            return Identity(sheets)
+        values = _identity_values(sheet_rows(wb, request)[0])
+    except Exception:
+        return None
+    finally:
+        wb.close()
+    return Identity(sheets, *(schema.fold(values.get(key) or "") for key in IDENTITY_FIELDS))
+
+
+IDENTITY_FIELDS = ("topic", "initiator", "sent_on")
+
+
+@functools.lru_cache(maxsize=None)
+def _identity_labels() -> dict[str, str]:
+    assert schema.REQUEST.form is not None
+    return {label_key(s): f.key for f in schema.REQUEST.form.fields if f.key in IDENTITY_FIELDS
+            for s in f.spellings()}
+
+
+def _identity_values(rows: list[list[Any]]) -> dict[str, Any]:
+    """The request form's topic, initiator and sent date as :func:`_read_form` finds them: the first
+    cell labelled so, and the next non-empty cell to its right."""
+    labels = _identity_labels()
+    values: dict[str, Any] = {}
+    for row in rows:
+        for c, value in enumerate(row):
+            key = labels.get(label_key(value))
+            if key and key not in values:
+                values[key] = next((v for v in row[c + 1:] if v != "" and v is not None), "")
+        if len(values) == len(IDENTITY_FIELDS):
+            break
+    return values
 
 
 def sheet_rows(wb, name: str) -> tuple[list[list[Any]], list]:

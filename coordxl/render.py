@@ -14,6 +14,8 @@ from .messages import MESSAGES, text
 from .pipeline import Report
 
 _code = operator.attrgetter("code")
+# what a run left out, for its summary line: (message, summary key)
+LEFT_OUT = (("copies", "copies"), ("unsupported", "unsupported"), ("other", "other_files"))
 DETAIL_WORKBOOKS = 5  # workbooks shown finding by finding before the rest are one line each (unless --all)
 
 
@@ -66,6 +68,9 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
              warnings=s["warnings"], today=s["today"])
     if s.get("skipped_rows"):
         line += t("out.skipped_rows", n=s["skipped_rows"])
+    left = [t(f"out.left.{key}", n=s[name]) for key, name in LEFT_OUT if s.get(name)]
+    if left:  # never "checked 0 workbooks" over a folder of files it did not read
+        line += t("out.left_out", what=t("out.list_sep").join(left))
     ok = s["errors"] == 0
     console.print(Text(("✔ " if ok else "✘ ") + line, style="green" if ok else "red"), highlight=False)
     if cut:
@@ -89,7 +94,8 @@ def print_daily(result, lang: str, console: Console, max_rows: int = 20, show: s
     if result.report is not None:
         shown = Report(result.today, result.findings, workbooks=result.report.workbooks,
                        item_count=result.report.item_count, task_count=result.report.task_count,
-                       skipped_rows=result.report.skipped_rows)
+                       skipped_rows=result.report.skipped_rows, copies=result.report.copies,
+                       unsupported=result.report.unsupported, other_files=result.report.other_files)
         print_report(shown, lang, console, written, max_rows, show)
     labels = STATE_LABELS[lang]
     states = t("out.list_sep").join(f"{labels[s]} {n}" for s, n in sorted(result.states.items(), key=lambda kv: list(labels).index(kv[0])))

@@ -97,11 +97,14 @@ class Fingerprint:
 _SHEET_NAME = re.compile(rb'<sheet\b[^>]*?\bname="([^"]*)"')
 
 
-def sheet_names(path: Path) -> list[str]:
-    """The sheet names in an .xlsx's workbook.xml, without reading any sheet; [] when it cannot be looked into."""
+def sheet_names(source: Path | zipfile.ZipFile) -> list[str]:
+    """The sheet names in an .xlsx's workbook.xml (a path, or a zip already open), without reading any
+    sheet; [] when it cannot be looked into."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            return [html.unescape(n.decode("utf-8")) for n in _SHEET_NAME.findall(zf.read("xl/workbook.xml"))]
+        if isinstance(source, zipfile.ZipFile):
+            return [html.unescape(n.decode("utf-8")) for n in _SHEET_NAME.findall(source.read("xl/workbook.xml"))]
+        with zipfile.ZipFile(source) as zf:
+            return sheet_names(zf)
     except Exception:
         return []
 

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -37,6 +38,15 @@ def rewrite_part(src: Path, dst: Path, part: str, change) -> None:
         for info in zin.infolist():
             content = zin.read(info)
             zout.writestr(info, change(content) if info.filename == part else content)
+
+
+def another_item(src: Path, dst: Path) -> Path:
+    """A copy of an example item workbook that is another item: its request form's topic (需求单!B2)
+    starts with the new file's name, so it is no copy of ``src`` (W-DUPLICATE-ITEM)."""
+    name = Path(dst).stem.encode("ascii", "xmlcharrefreplace")
+    rewrite_part(src, dst, "xl/worksheets/sheet1.xml",
+                 lambda xml: re.sub(rb'(<c r="B2"[^>]*><is><t>)', lambda m: m.group(1) + name, xml, count=1))
+    return Path(dst)
 
 
 def sha256(path: Path) -> str:
@@ -117,7 +127,10 @@ def clean_launch() -> dict:
 
 
 def write_item(root: Path, d: dict, name: str | None = None) -> Path:
-    wb = ex._item(d["topic"], d["request"], d["minutes"], d["actions"], d["tasks"], d["followups"],
+    """An item workbook under 进行中/; one written under another ``name`` is another item: its request
+    form's topic is that name (the same topic and initiator twice would make it a copy, W-DUPLICATE-ITEM)."""
+    request = dict(d["request"], topic=name) if name and "topic" in d["request"] else d["request"]
+    wb = ex._item(d["topic"], request, d["minutes"], d["actions"], d["tasks"], d["followups"],
                   d["resources"], d["retro"], d["metrics"], d["measures"])
     path = root / "进行中" / f"{name or d['topic']}.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)

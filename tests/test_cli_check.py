@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 import python_calamine
 from click.testing import CliRunner
-from conftest import tree_hashes
+from conftest import another_item, tree_hashes
 
 from coordxl.cli import main
 
@@ -127,9 +127,8 @@ def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(example_root):
 
 
 def test_terminal_output_is_capped_with_a_summary_by_code_and_all_on_request(example_root):
-    import shutil
     for n in range(8):  # a messy first run: many workbooks with the same mistakes
-        shutil.copy(example_root / "进行中" / "Q3新品上市推广.xlsx", example_root / "进行中" / f"副本{n}.xlsx")
+        another_item(example_root / "进行中" / "Q3新品上市推广.xlsx", example_root / "进行中" / f"副本{n}.xlsx")
     config = example_root / "coordxl.toml"
     config.write_text(config.read_text(encoding="utf-8").replace("max_rows = 20", "max_rows = 2"), encoding="utf-8")
     capped = run("check", example_root, "--today", "2026-08-20").output

@@ -8,7 +8,7 @@ import sqlite3
 
 import openpyxl
 from click.testing import CliRunner
-from conftest import sha256, tree_hashes
+from conftest import another_item, sha256, tree_hashes
 
 from coordxl.cli import main
 from coordxl.daily import run_daily
@@ -149,9 +149,8 @@ def test_a_rerun_the_same_day_records_a_workbook_changed_in_between(example_root
 # --- the writer process: flags are written while the next workbooks are read ---------------------
 
 def _copies(root, n=8):
-    import shutil
     for k in range(n):
-        shutil.copy(root / "进行中" / "Q3新品上市推广.xlsx", root / "进行中" / f"副本{k}.xlsx")
+        another_item(root / "进行中" / "Q3新品上市推广.xlsx", root / "进行中" / f"副本{k}.xlsx")
 
 
 def _cells(root):

@@ -3,10 +3,9 @@
 import dataclasses
 import datetime as dt
 import os
-import shutil
 
 import xlsxwriter
-from conftest import clean_launch, sha256, write_item
+from conftest import another_item, clean_launch, sha256, write_item
 
 from coordxl import pipeline
 from coordxl.check import run_check
@@ -26,7 +25,7 @@ def _ledger(path, sheet_name, rows):
 def test_several_processes_find_exactly_what_one_process_finds(example_root):
     active = example_root / "进行中"
     for n in range(18):  # enough workbooks for two workers
-        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+        another_item(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
     (active / "坏的.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     far = clean_launch()  # working days counted in a year without calendar data, inside a worker
     far["request"].update(sent_on=dt.date(2099, 3, 2), planned_meeting=dt.datetime(2099, 3, 3, 14))
@@ -66,7 +65,7 @@ def test_a_small_folder_is_checked_in_one_process(example_root):
 def test_a_worker_that_dies_leaves_nothing_unchecked(example_root, monkeypatch):
     active = example_root / "进行中"
     for n in range(18):
-        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+        another_item(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
     expected = run_check(example_root, TODAY, workers=1)
     parent = os.getpid()
     real = pipeline.read_item
@@ -89,7 +88,7 @@ def test_workers_started_without_fork_find_the_same(example_root, monkeypatch):
 
     active = example_root / "进行中"
     for n in range(16):
-        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+        another_item(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
     expected = run_check(example_root, TODAY, workers=1)
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
     report = run_check(example_root, TODAY, workers=2)
@@ -118,7 +117,7 @@ def test_a_new_rule_that_reads_a_ledger_s_rows_finds_the_same_with_one_and_two_w
 
     active = example_root / "进行中"
     for n in range(18):
-        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+        another_item(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
     _ledger(active / "总台账.xlsx", "执行进度",
             [[f"副本{n:02d}", f"L{n}", "定价", "会议纪要#8", "销售部", "孙丽", "2026-09-01", "文件", "进行中"]
              for n in range(18)])

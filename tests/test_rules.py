@@ -184,6 +184,7 @@ NOT_SAID = {
     "demo": "the example folder's default folder names",
     "calendar": "borax's name of the solar term it is asked for (清明)",
     "holiday_notice": "the State Council notice's words it reads (元旦, 放假, 上班, 至)",
+    "layout": "the names Explorer and sync clients give a copy of a workbook (副本, 冲突副本)",
 }
 
 

@@ -8,7 +8,7 @@ from email import policy
 import openpyxl
 import pytest
 import python_calamine
-from conftest import clean_launch, write_item
+from conftest import another_item, clean_launch, write_item
 
 from coordxl import decisions
 from coordxl import example as ex
@@ -328,14 +328,13 @@ def test_burn_up_per_item_follows_the_snapshots_and_the_charts_point_at_their_ta
 def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(example_root):
     """Read on a phone: at most summary.MAIL_LIST_MAX lines per list, the items most behind first, and
     how many more there are; the attached workbook keeps every row."""
-    import shutil
 
     from coordxl.summary import MAIL_LIST_MAX
 
     (example_root / "coordxl.toml").write_text('[reminders]\nmanagement = ["王海"]\n', encoding="utf-8")
     active = example_root / "进行中"
     for n in range(MAIL_LIST_MAX + 4):
-        shutil.copy(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
+        another_item(active / "Q3新品上市推广.xlsx", active / f"副本{n:02d}.xlsx")
     result = run_weekly(example_root, MONDAY, NOW)
     [mail] = [m for m in result.mails if m.to.name == "王海"]
     plain, html = mail.bodies()
