@@ -130,7 +130,9 @@ def test_on_the_first_working_day_of_2027_nothing_misread_is_overdue_or_escalate
     assert "T08 物流对接" in escalated  # 受阻 and overdue keeps escalating
     # the new owner of T06 (赵磊→周强) is the one reminded, never the old one
     told = {to for kind, to, _, body in sent if kind == "digest" and "T06 价格核对" in body}
-    assert told == {"zhouqiang", "zhangwei"}  # the owner, and the initiator's overview
+    assert "zhouqiang" in told  # the owner
+    # the initiator hears of it once: in their digest's overview, or in the escalation mail when it went that far
+    assert sum("T06 价格核对" in body for _, to, _, body in sent if to == "zhangwei") == 1
     assert not any(to == "zhaolei" or "zhaolei" in cc for _, to, cc, _ in sent)
 
 
