@@ -20,6 +20,7 @@ from rich.markup import escape
 from . import folder
 from .errors import ConfigError, CoordxlError
 from .messages import text
+from .platform_support import can_encode, tolerant_streams
 from .settings import Settings
 
 console = Console()
@@ -89,8 +90,29 @@ class Group(_Localized, click.Group):
 
     def main(self, args=None, *more, **kwargs):
         _ARGS[:] = list(sys.argv[1:] if args is None else args)
+        tolerant_streams()
         _translate_click()
         return super().main(args, *more, **kwargs)
+
+
+def _click_writes_to_sys_streams() -> None:
+    """click's own output (help, usage errors, echo) goes to sys.stdout/sys.stderr as they are: by
+    default click writes UTF-8 where the stream says ASCII, which a reader of that stream cannot decode;
+    the streams themselves never fail on a character (:func:`tolerant_streams`)."""
+    click.utils._default_text_stdout = lambda: sys.stdout
+    click.utils._default_text_stderr = lambda: sys.stderr
+    click.exceptions.get_text_stderr = lambda *args, **kwargs: sys.stderr
+
+
+def echo_json(document) -> None:
+    """A JSON document on stdout, exact in any encoding: non-ASCII text as itself where the stream can
+    write it, else as JSON's own \\u escapes (never a stand-in)."""
+    import json
+
+    out = json.dumps(document, ensure_ascii=False, indent=1)
+    if not can_encode(out, sys.stdout):
+        out = json.dumps(document, ensure_ascii=True, indent=1)
+    click.echo(out)
 
 
 def _translate_click() -> None:  # noqa: D401 (also run once at import, below)
@@ -118,6 +140,67 @@ def _today(value: str | None, settings: Settings) -> dt.date:
         except ValueError:
             raise ConfigError(text("cli.bad_today", settings.lang, value=value)) from None
     return dt.datetime.now(ZoneInfo(settings["general.timezone"])).date()
+
+
+# --- exit codes for schedulers ----------------------------------------------------------------------
+# daily/weekly/review/archive: 0 when the job did its work, findings or not (staff mistakes are reports,
+# not failures); 1 only when the administrator must act; 2 usage or settings; 3 coordxl's own fault.
+# Task Scheduler and systemd then show a failure only on a day that needs someone.
+
+WRITE_FAULTS = {"W-LOSSY", "W-PERMISSION"}  # a workbook left unwritten by a fault, not by someone's open file
+CALENDAR_OUT = {"W-CALENDAR"}  # a year in use without holiday data (an estimate joins here when it is one)
+FAULT_SKIPS = ("error", "unsupported")  # a writer that failed, a part it cannot patch
+
+
+def admin_reasons(findings, skipped, *deliveries) -> list[str]:
+    """Why the administrator must act after a job's run; [] when nothing (exit 0).
+
+    >>> admin_reasons([], [("a.xlsx", "locked")], None)
+    []
+    """
+    reasons = []
+    for what, delivery in zip(("mail", "mail", "post"), deliveries):
+        if delivery is not None and delivery.failed:
+            reasons.append(f"{what}_failed")
+        if delivery is not None and delivery.unknown:
+            reasons.append(f"{what}_unknown")
+    codes = {f.code for f in findings}
+    if codes & WRITE_FAULTS or any(reason.startswith(FAULT_SKIPS) for _, reason in skipped):
+        reasons.append("write_fault")
+    if codes & CALENDAR_OUT:
+        reasons.append("calendar")
+    return list(dict.fromkeys(reasons))
+
+
+def _delivery_counts(delivery) -> dict:
+    keys = ("sent", "skipped", "failed", "unknown", "held")
+    return {k: len(getattr(delivery, k)) if delivery is not None else 0 for k in keys}
+
+
+def _findings_counts(findings) -> dict:
+    errors = sum(1 for f in findings if f.is_error)
+    return {"errors": errors, "warnings": len(findings) - errors}
+
+
+def daily_summary(result, reasons: list[str]) -> dict:
+    """`daily --json`: one document for monitoring."""
+    return {"job": "daily", "today": result.today.isoformat(), "dry_run": result.dry_run,
+            "exit_code": 1 if reasons else 0, "exit_reasons": reasons,
+            "findings": _findings_counts(result.findings), "tasks": dict(result.states),
+            "flags": {"changed": len(result.planned), "cells_written": result.cells_written,
+                      "workbooks_written": len(result.written)},
+            "skipped_workbooks": [{"workbook": w, "reason": r} for w, r in result.skipped],
+            "mails": _delivery_counts(result.delivery) | {"rendered": len(result.mails)},
+            "posts": _delivery_counts(result.post_delivery) | {"rendered": len(result.posts)},
+            "mail_note": result.mail_note or None}
+
+
+def weekly_summary(result, reasons: list[str]) -> dict:
+    """`weekly --json`: one document for monitoring."""
+    return {"job": "weekly", "week_file": str(result.weekly.path), "exit_code": 1 if reasons else 0,
+            "exit_reasons": reasons, "findings": _findings_counts(result.weekly.findings),
+            "mails": _delivery_counts(result.delivery) | {"rendered": len(result.mails)},
+            "posts": _delivery_counts(result.post_delivery)}
 
 
 def handle_errors(fn):
@@ -169,6 +252,7 @@ def _record_crash(root) -> Path:
 
 
 _translate_click()
+_click_writes_to_sys_streams()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -243,8 +327,6 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 
     Example: coordxl check ./协调 --today 2026-08-20 --json
     """
-    import json
-
     from .check import run_check, write_report_workbook
     from .layout import Layout
     from .render import print_report
@@ -261,7 +343,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
         report = run_check(root, day, selection, layout=layout)
     written = None if no_report else write_report_workbook(report, layout)
     if as_json:
-        click.echo(json.dumps(report.to_json(layout.settings.lang), ensure_ascii=False, indent=1))
+        echo_json(report.to_json(layout.settings.lang))
     else:
         print_report(report, layout.settings.lang, console, written, layout.settings["output.max_rows"],
                      _show(show_all, summary_only))
@@ -275,8 +357,10 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 @option("--resend", key="opt.daily.resend", is_flag=True)
 @option("--all", "show_all", key="opt.all", is_flag=True)
 @option("--summary", "summary_only", key="opt.summary", is_flag=True)
+@option("--json", "as_json", key="opt.daily.json", is_flag=True)
 @handle_errors
-def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: bool, summary_only: bool) -> None:
+def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: bool, summary_only: bool,
+          as_json: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
@@ -295,16 +379,23 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
     posters = None if dry_run else channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
     result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
                        posters=posters)
-    print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"], _show(show_all, summary_only))
-    sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
+    reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
+                            result.post_delivery)
+    if as_json:
+        echo_json(daily_summary(result, reasons))
+    else:
+        print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"],
+                    _show(show_all, summary_only))
+    sys.exit(1 if reasons else 0)
 
 
 @main.command(help_key="help.weekly")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--today", key="opt.weekly.today")
 @option("--resend", key="opt.weekly.resend", is_flag=True)
+@option("--json", "as_json", key="opt.weekly.json", is_flag=True)
 @handle_errors
-def weekly(root: Path, today: str | None, resend: bool) -> None:
+def weekly(root: Path, today: str | None, resend: bool, as_json: bool) -> None:
     """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
 
     Example: coordxl weekly ./协调 --today 2026-08-24
@@ -321,6 +412,10 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
+    reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
+    if as_json:
+        echo_json(weekly_summary(result, reasons))
+        sys.exit(1 if reasons else 0)
     lang = layout.settings.lang
     d = result.delivery
     console.print(text("out.weekly", lang, path=result.weekly.path), highlight=False, markup=False)
@@ -328,7 +423,7 @@ def weekly(root: Path, today: str | None, resend: bool) -> None:
     if result.post_delivery is not None:
         pd = result.post_delivery
         console.print(text("out.weekly_posts", lang, sent=len(pd.sent), skipped=len(pd.skipped), failed=len(pd.failed)))
-    sys.exit(1 if d.failed or (result.post_delivery and result.post_delivery.failed) else 0)
+    sys.exit(1 if reasons else 0)
 
 
 @main.command(help_key="help.review")
@@ -399,15 +494,13 @@ def status(root: Path, as_json: bool) -> None:
 
     Example: coordxl status /srv/share/协调
     """
-    import json
-
     from rich.table import Table
 
     from .scheduler import status as get_status
 
     info = get_status(root)
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        echo_json(info)
         return
     lang = Settings.load(root).lang
     t = lambda key, **kw: escape(text(key, lang, **kw))  # noqa: E731

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import CoordxlError, StateError
+from .platform_support import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,6 @@ class LockHeld(CoordxlError):
     """Another process holds the folder's lock."""
 
     exit_code = 2
-
-
-def pid_alive(pid: int) -> bool:
-    """Does a process with this PID run on this machine?"""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class FolderLock:
@@ -139,17 +127,55 @@ def job_lock(layout, job: str) -> Iterator[None]:
     lock = FolderLock(layout.state, "job.lock")
     lock.acquire(job, wait=layout.settings["limits.lock_wait_seconds"])
     # a long run renews the file, so another machine never takes the lock over as stale
-    stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(lock, stop), name="coordxl-lock-heartbeat", daemon=True)
+    beat = Heartbeat(lock)
     beat.start()
     try:
         yield
     finally:
-        stop.set()
-        beat.join()
+        beat.stop()
         lock.release()
 
 
-def _beat(lock: FolderLock, stop: threading.Event, every: float = 60.0) -> None:
-    while not stop.wait(every):
-        lock.heartbeat()
+class Heartbeat:
+    """A thread renewing a lock file every ``every`` seconds; :func:`heartbeats_paused` stops it for a moment."""
+
+    running: list["Heartbeat"] = []  # this process's heartbeats
+
+    def __init__(self, lock: FolderLock, every: float = 60.0):
+        self.lock, self.every = lock, every
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._beat, args=(self.stopping,), name="coordxl-lock-heartbeat",
+                                       daemon=True)
+        self.thread.start()
+        Heartbeat.running.append(self)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+        self.thread = None
+        with contextlib.suppress(ValueError):
+            Heartbeat.running.remove(self)
+
+    def _beat(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self.every):
+            self.lock.heartbeat()
+
+
+@contextlib.contextmanager
+def heartbeats_paused() -> Iterator[None]:
+    """No heartbeat thread runs inside this block: worker processes start here by fork, which is unsafe
+    while another thread runs (Python 3.12+ warns). The lock is renewed as the block ends."""
+    paused = list(Heartbeat.running)
+    for beat in paused:
+        beat.stop()
+    try:
+        yield
+    finally:
+        for beat in paused:
+            beat.lock.heartbeat()
+            beat.start()

@@ -448,11 +448,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "help.check": ("校验共享文件夹；没有错误时退出码 0，有错误时 1，用法或设置错误时 2。\n\n示例：coordxl check ./协调 --today 2026-08-20 --json",
                    "Validate the shared folder; exit 0 when clean, 1 when there are errors, 2 for usage errors.\n\n"
                    "Example: coordxl check ./协调 --today 2026-08-20 --json"),
-    "help.daily": ("运行一次每日任务：校验、评估每个任务、写入“预警”列、发送提醒。\n\n示例：coordxl daily ./协调 --today 2026-08-20 --dry-run",
-                   "One run of the daily job: validate, assess every task, write the 预警 column, send reminders.\n\n"
+    "help.daily": ("运行一次每日任务：校验、评估每个任务、写入“预警”列、发送提醒。退出码：0 任务完成（不论有无问题），1 需要管理员处理（发送失败或结果未知、工作簿因故障未写入、节假日数据用尽），2 用法或设置错误。\n\n示例：coordxl daily ./协调 --today 2026-08-20 --dry-run",
+                   "One run of the daily job: validate, assess every task, write the 预警 column, send reminders. Exit 0 when the job did its work (findings or not), 1 when the administrator must act (a send failed or is unknown, a fault kept a workbook unwritten, the calendar ran out), 2 for usage or settings.\n\n"
                    "Example: coordxl daily ./协调 --today 2026-08-20 --dry-run"),
-    "help.weekly": ("生成 报告/周报-<ISO 周>.xlsx（数据、清单、图表），并发给发起人、部门负责人和管理层。\n\n示例：coordxl weekly ./协调 --today 2026-08-24",
-                    "Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.\n\n"
+    "help.weekly": ("生成 报告/周报-<ISO 周>.xlsx（数据、清单、图表），并发给发起人、部门负责人和管理层。退出码：0 任务完成（不论有无问题），1 需要管理员处理（发送失败或结果未知、节假日数据用尽），2 用法或设置错误。\n\n示例：coordxl weekly ./协调 --today 2026-08-24",
+                    "Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers. Exit 0 when the job did its work (findings or not), 1 when the administrator must act (a send failed or is unknown, the calendar ran out), 2 for usage or settings.\n\n"
                     "Example: coordxl weekly ./协调 --today 2026-08-24"),
     "help.review": ("为一个事项（文件名或主题）生成复盘草稿 报告/复盘草稿-<事项>.xlsx。\n\n示例：coordxl review ./协调 618大促数据复盘对接",
                     "Write the retrospective draft 报告/复盘草稿-<item>.xlsx for one item (by file name or topic).\n\n"
@@ -482,8 +482,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.daily.today": ("按此日期运行，如 2026-08-20（默认今天）", "Run as of this date, e.g. 2026-08-20 (default: today)"),
     "opt.daily.dry_run": ("试运行：不写入、不发送，只显示将写入的预警和将发出的邮件", "Write and send nothing; show the 预警 cells and mails it would"),
     "opt.daily.resend": ("即使今天已发过，也重新发送提醒", "Send today's reminders again even if they were already sent"),
+    "opt.daily.json": ("在标准输出打印本次运行的汇总（一个 JSON 文档，供监控使用），不打印其他内容", "Print the run's summary as one JSON document on stdout (for monitoring), nothing else"),
     "opt.weekly.today": ("按此日期运行，如 2026-08-24（默认今天）", "Run as of this date, e.g. 2026-08-24 (default: today)"),
     "opt.weekly.resend": ("即使本周已发过，也重新发送周报", "Mail this week's summary again even if it was already sent"),
+    "opt.weekly.json": ("在标准输出打印本次运行的汇总（一个 JSON 文档，供监控使用），不打印其他内容", "Print the run's summary as one JSON document on stdout (for monitoring), nothing else"),
     "opt.all": ("逐条列出全部问题（默认每个工作簿最多 output.max_rows 条）",
                 "List every finding (by default at most output.max_rows per workbook)"),
     "opt.summary": ("只打印汇总（按问题代码和总数），用于 cron/计划任务的日志", "Print only the summary (by code, totals): for cron and scheduled-task logs"),

@@ -175,7 +175,7 @@ def test_job_scripts_exit_codes(example_root, tmp_path):
     assert ok.returncode == 0, ok.stderr
     findings = subprocess.run([sys.executable, str(REPO / "jobs" / "daily.py"), "--root", str(example_root),
                                "--today", "2026-08-20"], capture_output=True, text=True)
-    assert findings.returncode == 1  # the example has validation errors
+    assert findings.returncode == 0, findings.stderr  # the example has validation errors: reports, not failures
     (example_root / "coordxl.toml").write_text("[rules]\nnope = 1\n", encoding="utf-8")
     bad = subprocess.run([sys.executable, str(REPO / "jobs" / "daily.py"), "--root", str(example_root)],
                          capture_output=True, text=True)
