@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import logging
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ from .messages import text
 from .platform_support import can_encode, tolerant_streams
 from .settings import Settings
 
+log = logging.getLogger("coordxl.cli")
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -107,8 +110,6 @@ def _click_writes_to_sys_streams() -> None:
 def echo_json(document) -> None:
     """A JSON document on stdout, exact in any encoding: non-ASCII text as itself where the stream can
     write it, else as JSON's own \\u escapes (never a stand-in)."""
-    import json
-
     out = json.dumps(document, ensure_ascii=False, indent=1)
     if not can_encode(out, sys.stdout):
         out = json.dumps(document, ensure_ascii=True, indent=1)
@@ -204,26 +205,38 @@ def weekly_summary(result, reasons: list[str]) -> dict:
 
 
 def handle_errors(fn):
-    """Turn library errors into a one-line message and the error's exit code, never a traceback.
+    """Log the run, turn library errors into a one-line message and the error's exit code, never a traceback.
 
     Anything else is a fault of coordxl's own: one line naming the file its traceback went to, exit 3
     (a scheduler or systemd unit gets a clear status, not a screen of Python). COORDXL_DEBUG=1 re-raises.
     """
+    from . import runlog
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        run = _RunLog(kwargs.get("root"))
+        code = 0
         try:
             return fn(*args, **kwargs)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            raise
         except CoordxlError as exc:
+            code = exc.exit_code
+            log.warning("%s", exc, extra=runlog.FILE_ONLY)
             err_console.print(f"[bold red]coordxl:[/] {escape(str(exc))}", highlight=False)
             sys.exit(exc.exit_code)
         except Exception as exc:
             import os
+            code = 3
             if os.environ.get("COORDXL_DEBUG"):
                 raise
-            where = _record_crash(kwargs.get("root"))
+            where = run.record_crash()
             err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(kwargs.get('root')), error=f'{type(exc).__name__}: {exc}', log=where))}",
                               highlight=False)
             sys.exit(3)
+        finally:
+            run.end(code)
     return wrapper
 
 
@@ -234,21 +247,91 @@ def _lang_of(root) -> str:
         return "zh"
 
 
-def _record_crash(root) -> Path:
-    """Write the current exception's traceback to the folder's log (or a temp file); return where."""
-    import tempfile
-    import traceback
-    for place in ([Path(root) / ".coordxl" / "logs"] if root else []) + [Path(tempfile.gettempdir())]:
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOGGING = {"verbose": 0, "level": None}  # the global options of the running invocation
+
+
+class _RunLog:
+    """One run's lines in its folder's log (start, end, exit code, what the library logs, a crash's
+    traceback), and on stderr what -v asks for (by default warnings, as Python's last resort prints them)."""
+
+    def __init__(self, root):
+        import logging
+        import os
+        import time
+
+        from . import runlog
+
+        self.started = time.monotonic()
+        self.command = _command_name()
+        self.file = self.console = None
+        level = getattr(logging, _LOGGING["level"] or "INFO")
+        # init makes a folder (and refuses one that exists, changing nothing): it has no run to log
+        if root is not None and self.command != "init" and (Path(root) / "coordxl.toml").is_file():
+            try:
+                self.file = runlog.attach(_state_of(Path(root)), level)
+            except CoordxlError:  # the command itself says what is wrong with the state folder
+                self.file = None
+        verbose = _LOGGING["verbose"] + (1 if self.command == "schedule" else 0)
+        if not logging.getLogger().handlers:  # an application (or pytest) that set up logging keeps it
+            self.console = runlog.attach_console(
+                {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
+                fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log.info("%s: started (coordxl %s, pid %d): coordxl %s", self.command, _version(), os.getpid(),
+                 " ".join(_ARGS))
+
+    def end(self, code: int) -> None:
+        import time
+
+        from . import runlog
+
+        log.info("%s: ended, exit %s, %.1f s", self.command, code, time.monotonic() - self.started)
+        runlog.detach(self.file, self.console)
+
+    def record_crash(self) -> Path:
+        """The current exception's traceback in the folder's log (else a temp file); where it went."""
+        import tempfile
+        import traceback
+
+        from . import runlog
+
+        if self.file is not None:
+            log.error("%s: coordxl's own fault", self.command, exc_info=True, extra=runlog.FILE_ONLY)
+            self.file.flush()
+            return Path(self.file.baseFilename)
+        path = Path(tempfile.gettempdir()) / "coordxl-crash.log"
         try:
-            place.mkdir(parents=True, exist_ok=True)
-            path = place / ("coordxl.log" if place.name == "logs" else "coordxl-crash.log")
             with open(path, "a", encoding="utf-8") as fh:
-                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(sys.argv)}\n")
+                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(_ARGS)}\n")
                 fh.write(traceback.format_exc())
-            return path
         except OSError:
-            continue
-    return Path("-")
+            return Path("-")
+        return path
+
+
+def _state_of(root: Path) -> Path:
+    """The folder's state folder; where the settings cannot be read, the default one (the run that says
+    so is logged too)."""
+    from .layout import STATE_DIR, Layout
+
+    try:
+        return Layout.of(root).state
+    except CoordxlError:
+        return root / STATE_DIR
+
+
+def _command_name() -> str:
+    ctx = click.get_current_context(silent=True)
+    return ctx.info_name if ctx is not None else "coordxl"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("coordxl")
+    except PackageNotFoundError:
+        return "?"
 
 
 _translate_click()
@@ -257,11 +340,14 @@ _click_writes_to_sys_streams()
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="coordxl", cls=Option, help_key="opt.version")
-def main() -> None:
+@option("-v", "--verbose", key="opt.verbose", count=True)
+@option("--log-level", key="opt.log_level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
+def main(verbose: int, log_level: str | None) -> None:
     """coordxl: run cross-department coordination on the Excel workbooks staff already use.
 
     Example: coordxl init ./协调 && coordxl new "Q3新品上市推广" --root ./协调 --initiator 张伟
     """
+    _LOGGING.update(verbose=verbose, level=log_level.upper() if log_level else None)
 
 
 @main.command(help_key="help.init")
@@ -381,8 +467,10 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: bool, show_all: 
                        posters=posters)
     reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
                             result.post_delivery)
+    summary = daily_summary(result, reasons)
+    log.info("daily: %s", json.dumps(summary, ensure_ascii=False))
     if as_json:
-        echo_json(daily_summary(result, reasons))
+        echo_json(summary)
     else:
         print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"],
                     _show(show_all, summary_only))
@@ -413,8 +501,10 @@ def weekly(root: Path, today: str | None, resend: bool, as_json: bool) -> None:
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
     reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
+    summary = weekly_summary(result, reasons)
+    log.info("weekly: %s", json.dumps(summary, ensure_ascii=False))
     if as_json:
-        echo_json(weekly_summary(result, reasons))
+        echo_json(summary)
         sys.exit(1 if reasons else 0)
     lang = layout.settings.lang
     d = result.delivery

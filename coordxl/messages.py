@@ -475,6 +475,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.new.today": ("写入“发出日期”的日期（默认今天）", "Date to write as 发出日期 (default: today)"),
     "opt.check.json": ("在标准输出打印一个 JSON 文档 {{findings, summary}}", "Print one JSON document {{findings, summary}} on stdout"),
     "opt.version": ("显示版本并退出", "Show the version and exit"),
+    "opt.verbose": ("在标准错误输出显示更多日志（-v 运行信息，-vv 调试信息）；默认只显示警告", "Show more of the log on stderr (-v what the run does, -vv debugging); by default warnings only"),
+    "opt.log_level": ("写入日志文件（状态文件夹中的 logs/coordxl.log）的最低级别，默认 INFO", "The lowest level written to the log file (logs/coordxl.log in the state folder); default INFO"),
     "opt.check.today": ("按此日期校验，如 2026-08-20（默认今天）", "Check as of this date, e.g. 2026-08-20 (default: today)"),
     "opt.check.only": ("只看这些问题代码或前缀，逗号分隔，如 R-NOTICE,F-", "Only these finding codes or prefixes, comma-separated, e.g. R-NOTICE,F-"),
     "opt.check.skip": ("不看这些问题代码或前缀，如 R-FOLLOWUP", "Leave out these finding codes or prefixes, e.g. R-FOLLOWUP"),

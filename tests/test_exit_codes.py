@@ -92,3 +92,47 @@ def test_usage_and_settings_errors_exit_2(example_root):
     assert run("daily", example_root, "--bogus").exit_code == 2
     (example_root / "coordxl.toml").write_text("[rules]\nnope = 1\n", encoding="utf-8")
     assert run("daily", example_root, "--today", TODAY).exit_code == 2
+
+
+# --- every run logs ---------------------------------------------------------------------------------
+
+
+def log_lines(root) -> list[str]:
+    return (root / ".coordxl" / "logs" / "coordxl.log").read_bytes().decode("utf-8").splitlines()
+
+
+def test_every_run_on_a_folder_logs_to_its_utf8_log_and_status_names_that_file(example_root):
+    """By hand, cron or Task Scheduler alike: a line when the run starts and one with its exit code."""
+    assert run("check", example_root, "--today", TODAY, "--no-report").exit_code == 1
+    assert run("daily", example_root, "--today", TODAY).exit_code == 0
+    lines = log_lines(example_root)
+    assert any("check: started" in line and f"check {example_root}" in line for line in lines)
+    assert any("check: ended, exit 1" in line for line in lines)
+    [summary] = [line for line in lines if "daily: {" in line]
+    assert '"exit_code": 0' in summary and '"sent": 8' in summary
+    assert any("daily: ended, exit 0" in line for line in lines)
+    status = run("status", example_root, "--json")
+    named = json.loads(status.output)["log"]
+    assert named == str(example_root / ".coordxl" / "logs" / "coordxl.log")
+    assert any("status: started" in line for line in log_lines(example_root))
+
+
+def test_log_level_and_verbose_are_global_options(example_root):
+    quiet = run("--log-level", "warning", "check", example_root, "--today", TODAY, "--no-report")
+    assert quiet.exit_code == 1 and not any("check: started" in line for line in log_lines(example_root))
+    assert run("--log-level", "loud", "check", example_root).exit_code == 2
+
+
+def test_verbose_shows_the_run_on_stderr_and_the_log_survives_gbk(example_root, tmp_path):
+    """-v prints the run's log lines on stderr; the file stays UTF-8 whatever the console's encoding."""
+    import os
+    import subprocess
+    import sys
+
+    root = example_root.rename(example_root.with_name("协调"))
+    env = {**os.environ, "PYTHONIOENCODING": "gbk"}
+    proc = subprocess.run([sys.executable, "-m", "coordxl", "-v", "daily", str(root), "--today", TODAY,
+                           "--summary"], capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode("gbk")
+    assert "daily: ended, exit 0" in proc.stderr.decode("gbk") and "协调" in proc.stderr.decode("gbk")
+    assert any("daily: started" in line and f"daily {root}" in line for line in log_lines(root))

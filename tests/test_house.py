@@ -21,7 +21,7 @@ PACKAGE = Path(importlib.util.find_spec("coordxl").origin).parent
 REPO = PACKAGE.parent
 
 LAYERS = {
-    0: {"errors", "platform_support", "messages", "schema", "normalize", "calendar", "xlsxparts", "xlsxout", "lock", "settings",
+    0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings"},
     1: {"reader", "roster", "model", "rules", "assess"},
     2: {"pipeline", "writer"},
