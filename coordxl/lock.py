@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -82,14 +83,48 @@ class FolderLock:
                 holder = self.holder()
                 if not self._stale(holder):
                     return holder or {}
-                log.warning("taking over a stale lock %s from %s", self.path.name, holder)
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
+                taken = self._take_over(job, holder)
+                if taken is not False:
+                    return taken
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**self.mine, "job": job, "since": dt.datetime.now().isoformat(timespec="seconds")}, fh)
+                json.dump(self._record(job), fh)
             return None
         return self.holder() or {}
+
+    def _record(self, job: str) -> dict:
+        return {**self.mine, "job": job, "since": dt.datetime.now().isoformat(timespec="seconds")}
+
+    def _take_over(self, job: str, judged: dict | None) -> dict | None | bool:
+        """Replace a stale lock, atomically: only the process that creates the take-over token may, and it
+        replaces the lock file in one rename after seeing it is still the stale one it judged. (Unlinking
+        and re-creating let two takers both win: the second unlinked the first one's fresh lock.)
+
+        None: taken. A dict: someone else is taking it over (or took it). False: the lock is gone, retry.
+        """
+        token = self.path.with_name(self.path.name + ".takeover")
+        try:
+            fd = os.open(token, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - token.stat().st_mtime > WRITING_GRACE:  # its taker died halfway
+                    token.unlink()
+            return self.holder() or judged or {}
+        os.close(fd)
+        try:
+            current = self.holder()
+            if not self.path.exists():
+                return False
+            if current != judged or not self._stale(current):
+                return current or {}  # taken over (or renewed) since it was judged: not ours to replace
+            log.warning("taking over a stale lock %s from %s", self.path.name, judged)
+            fresh = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fresh.write_text(json.dumps(self._record(job)), encoding="utf-8")
+            os.replace(fresh, self.path)
+            return None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                token.unlink()
 
     def acquire(self, job: str = "", wait: float = 0.0, poll: float = 0.5) -> None:
         """Take the lock, waiting up to ``wait`` seconds for its holder to finish."""

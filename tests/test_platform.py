@@ -187,3 +187,39 @@ def test_the_lock_s_heartbeat_stops_while_workers_fork_and_resumes_after(example
             assert not beating()
         assert beating() and lock_file.stat().st_mtime > 0  # renewed as the pause ended
     assert not beating() and not lock_file.exists()
+
+
+# --- taking over a stale lock ---------------------------------------------------------------------
+
+
+def _race_for_the_lock(state, barrier, held, results) -> None:
+    from coordxl.lock import FolderLock
+
+    barrier.wait()
+    results.put(FolderLock(state, "job.lock").try_acquire("daily") is None)
+    held.wait()  # keep it until both have tried: a winner that let go would let the other win fairly
+
+
+def test_two_processes_taking_over_a_stale_lock_at_once_never_both_win(tmp_path):
+    """A lock left by a killed run (its PID is gone): two runs that find it together, one takes it."""
+    import json
+    import multiprocessing
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    lock_file = tmp_path / "job.lock"
+    for round_ in range(40):  # the old unlink + re-create let both win within about 20 rounds here
+        lock_file.write_text(json.dumps({"pid": dead.pid, "host": __import__("socket").gethostname(),
+                                         "job": "daily", "since": "2026-08-20T09:00:00"}), encoding="utf-8")
+        barrier, held, results = context.Barrier(2), context.Barrier(2), context.Queue()
+        racers = [context.Process(target=_race_for_the_lock, args=(tmp_path, barrier, held, results))
+                  for _ in range(2)]
+        for p in racers:
+            p.start()
+        won = [results.get(timeout=60) for _ in racers]
+        for p in racers:
+            p.join(timeout=60)
+        assert sorted(won) == [False, True], f"round {round_}: {won}"
+        assert json.loads(lock_file.read_text(encoding="utf-8"))["pid"] in [p.pid for p in racers]
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["job.lock"]  # no token or temp left behind
