@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import folder
+from . import __version__, folder
 from .errors import ConfigError, CoordxlError
 from .messages import text
 from .platform_support import can_encode, tolerant_streams
@@ -277,7 +277,7 @@ class _RunLog:
             self.console = runlog.attach_console(
                 {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
                 fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s")
-        log.info("%s: started (coordxl %s, pid %d): coordxl %s", self.command, _version(), os.getpid(),
+        log.info("%s: started (coordxl %s, pid %d): coordxl %s", self.command, __version__, os.getpid(),
                  " ".join(_ARGS))
 
     def end(self, code: int) -> None:
@@ -325,21 +325,12 @@ def _command_name() -> str:
     return ctx.info_name if ctx is not None else "coordxl"
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("coordxl")
-    except PackageNotFoundError:
-        return "?"
-
-
 _translate_click()
 _click_writes_to_sys_streams()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="coordxl", cls=Option, help_key="opt.version")
+@click.version_option(__version__, prog_name="coordxl", cls=Option, help_key="opt.version")
 @option("-v", "--verbose", key="opt.verbose", count=True)
 @option("--log-level", key="opt.log_level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
 def main(verbose: int, log_level: str | None) -> None:

@@ -662,8 +662,7 @@ def smtp_password(settings: Settings, environ: dict) -> str | None:
         secret = None
     if secret:
         return secret
-    raise ConfigError(f"email.user is set but no password: set the environment variable {name}, "
-                      f"or store it with: keyring set coordxl {settings['email.user']}")
+    raise ConfigError(text("config.no_password", settings.lang, env=name, user=settings["email.user"]))
 
 
 def transport_or_outbox(transport: Transport | None, settings: Settings, state_dir: Path, today: dt.date) -> Transport:
