@@ -39,8 +39,8 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             if node.module:
                 out.add(node.module.split(".")[0])
-            else:
-                out.update(alias.name for alias in node.names)
+            else:  # `from . import x`: the module x, or a name of the package itself (__version__)
+                out.update(a.name if (path.parent / f"{a.name}.py").exists() else "__init__" for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("coordxl."):
             out.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
