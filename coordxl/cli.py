@@ -224,7 +224,7 @@ def handle_errors(fn):
         except CoordxlError as exc:
             code = exc.exit_code
             log.warning("%s", exc, extra=runlog.FILE_ONLY)
-            err_console.print(f"[bold red]coordxl:[/] {escape(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]coordxl:[/] {escape(exc.say(cli_lang()))}", highlight=False)
             sys.exit(exc.exit_code)
         except Exception as exc:
             import os

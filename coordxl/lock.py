@@ -74,8 +74,7 @@ class FolderLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"state folder {self.path.parent} cannot be used ({exc}): it must be a folder "
-                             f"this user may write") from None
+            raise StateError(key="state.unusable", path=self.path.parent, error=exc) from None
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -134,9 +133,8 @@ class FolderLock:
             if holder is None:
                 return
             if time.monotonic() >= deadline:
-                raise LockHeld(f"another {holder.get('job') or self.what} is in progress on this folder: "
-                               f"pid {holder.get('pid')} on {holder.get('host')} (since {holder.get('since')}); "
-                               f"lock file {self.path}")
+                raise LockHeld(key="state.lock_held", what=holder.get("job") or self.what, pid=holder.get("pid"),
+                               host=holder.get("host"), since=holder.get("since"), path=self.path)
             time.sleep(poll)
 
     def held(self) -> bool:

@@ -645,7 +645,7 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=ca_file or None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"email.ca_file {ca_file!r} cannot be used: {exc}") from None
+        raise ConfigError(key="config.ca_file", path=ca_file, error=exc) from None
 
 
 def smtp_password(settings: Settings, environ: dict) -> str | None:
@@ -672,7 +672,7 @@ def transport_or_outbox(transport: Transport | None, settings: Settings, state_d
     if transport is not None:
         return transport
     if settings["email.transport"] != "outbox":
-        raise ConfigError("email.transport is smtp: run through the CLI or jobs/, which read the password")
+        raise ConfigError(key="config.smtp_library")
     return OutboxTransport(Path(state_dir) / "outbox", today)
 
 

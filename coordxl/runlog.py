@@ -34,8 +34,7 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
                                                        encoding="utf-8")
     except OSError as exc:
-        raise StateError(f"state folder {state} cannot be used ({exc}): it must be a folder this user "
-                         f"may write") from None
+        raise StateError(key="state.unusable", path=state, error=exc) from None
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.setLevel(level)
     root_logger.addHandler(handler)

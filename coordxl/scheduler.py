@@ -277,7 +277,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     calendar = WorkCalendar.from_settings(layout.settings)
     now = now or dt.datetime.now(times.zone)
     if layout.state.exists() and not layout.state.is_dir():
-        raise StateError(f"state folder {layout.state} is a file, not a folder: move it away; a fresh one is made")
+        raise StateError(key="state.is_a_file", path=layout.state)
     store = layout.open_store(existing=True)
     if store:
         store.settle_running(FolderLock(layout.state, "job.lock").held(), now.replace(tzinfo=None))

@@ -190,7 +190,8 @@ def test_a_run_that_cannot_get_the_lock_says_who_has_it(example_root):
         held.release()
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
-    assert "another weekly is in progress" in line and f"pid {os.getpid()}" in line
+    # in the folder's language (Chinese): who holds it, on which host, since when
+    assert "另一个 coordxl 运行（weekly）正在处理此文件夹" in line and f"进程 {os.getpid()}" in line
     assert not (example_root / ".coordxl" / "outbox").exists()
 
 

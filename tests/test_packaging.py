@@ -73,3 +73,49 @@ def test_the_license_and_the_upgrade_notes_ship():
     assert "MIT License" in (REPO / "LICENSE").read_text(encoding="utf-8")
     changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
     assert f"## {PROJECT['version']}" in changelog and "Upgrade notes" in changelog
+
+
+# --- administrators' errors in the folder's language --------------------------------------------
+
+ERRORS = {"CoordxlError", "ConfigError", "FolderError", "RosterError", "StateError", "LockHeld", "ArchiveRefused"}
+# raises still English-only, left to the change that moves state off the share (store.py is its file)
+PENDING = {"store.py": 3}
+
+
+def english_only_raises() -> dict[str, int]:
+    """Per module, how many coordxl errors are raised with an English literal instead of a message key."""
+    found: dict[str, int] = {}
+    for path in sorted((REPO / "coordxl").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                continue
+            name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
+            first = node.exc.args[0] if node.exc.args else None
+            if name in ERRORS and isinstance(first, (ast.JoinedStr, ast.Constant)):
+                found[path.name] = found.get(path.name, 0) + 1
+    return found
+
+
+def test_no_error_an_administrator_meets_is_raised_in_english_only():
+    """Each comes from the message table (a key and its values), so a Chinese folder reads it in Chinese."""
+    assert english_only_raises() == PENDING
+
+
+def test_a_lock_held_and_a_state_folder_that_is_a_file_are_said_in_the_folder_s_language(example_root):
+    from coordxl.lock import FolderLock
+
+    held = FolderLock(example_root / ".coordxl", "scheduler.lock")
+    held.acquire("scheduler")
+    try:
+        result = CliRunner().invoke(main, ["schedule", str(example_root)])
+    finally:
+        held.release()
+    assert result.exit_code == 2 and "另一个 coordxl 运行（scheduler）正在处理此文件夹" in result.output
+    (example_root / ".coordxl").rename(example_root / "moved")
+    (example_root / ".coordxl").write_text("not a folder", encoding="utf-8")
+    status = CliRunner().invoke(main, ["status", str(example_root)])
+    assert status.exit_code == 2 and "是一个文件而不是文件夹" in status.output, status.output
+    config = example_root / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('language = "zh"', 'language = "en"'), encoding="utf-8")
+    english = CliRunner().invoke(main, ["status", str(example_root)])
+    assert english.exit_code == 2 and "is a file, not a folder" in english.output

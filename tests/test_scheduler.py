@@ -150,7 +150,7 @@ def test_sigterm_releases_the_lock_and_exits_0(example_root):
     assert _wait_for(lock)
     second = subprocess.run([sys.executable, "-m", "coordxl", "schedule", str(example_root)], capture_output=True,
                             text=True, timeout=60)
-    assert second.returncode == 2 and "another scheduler" in second.stderr
+    assert second.returncode == 2 and "另一个 coordxl 运行（scheduler）" in second.stderr
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     assert not lock.exists()
