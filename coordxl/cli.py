@@ -214,7 +214,7 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        run = _RunLog(kwargs.get("root"))
+        run = _RunLog(kwargs.get("root"), dry_run=bool(kwargs.get("dry_run")))
         code = 0
         try:
             return fn(*args, **kwargs)
@@ -255,7 +255,7 @@ class _RunLog:
     """One run's lines in its folder's log (start, end, exit code, what the library logs, a crash's
     traceback), and on stderr what -v asks for (by default warnings, as Python's last resort prints them)."""
 
-    def __init__(self, root):
+    def __init__(self, root, dry_run: bool = False):
         import logging
         import os
         import time
@@ -266,8 +266,9 @@ class _RunLog:
         self.command = _command_name()
         self.file = self.console = None
         level = getattr(logging, _LOGGING["level"] or "INFO")
-        # init makes a folder (and refuses one that exists, changing nothing): it has no run to log
-        if root is not None and self.command != "init" and (Path(root) / "coordxl.toml").is_file():
+        # init makes a folder (and refuses one that exists, changing nothing), a dry run writes nothing:
+        # neither has a run to log in the folder
+        if root is not None and not dry_run and self.command != "init" and (Path(root) / "coordxl.toml").is_file():
             try:
                 self.file = runlog.attach(_state_of(Path(root)), level)
             except CoordxlError:  # the command itself says what is wrong with the state folder

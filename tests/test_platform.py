@@ -106,14 +106,13 @@ class FakeKernel32:
         return 1
 
 
-def test_windows_liveness_asks_the_process_api_and_never_signals(monkeypatch):
+def test_windows_liveness_asks_the_process_api_and_never_signals():
     """On Windows os.kill(pid, 0) sends Ctrl-C to a process group: the liveness check must never call it."""
     def no_kill(*args):
         raise AssertionError("os.kill called on the Windows path")
 
-    monkeypatch.setattr(os, "kill", no_kill)
     k = FakeKernel32({100: 259, 200: 0, 300: 1}, denied={400})
-    alive = {pid: pid_alive(pid, "win32", k, lambda: k.error) for pid in (100, 200, 300, 400, 500)}
+    alive = {pid: pid_alive(pid, "win32", k, lambda: k.error, kill=no_kill) for pid in (100, 200, 300, 400, 500)}
     assert alive == {100: True, 200: False, 300: False, 400: True, 500: False}
     assert k.open_handles == set()  # every handle opened was closed
 
