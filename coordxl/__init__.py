@@ -1,3 +1,3 @@
 """coordxl: cross-department coordination on the Excel workbooks staff already use."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

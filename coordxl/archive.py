@@ -130,7 +130,7 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
         for f in manifest["files"]:
             if sha256(staging / f["name"]) != f["sha256"]:
                 shutil.rmtree(staging)
-                raise CoordxlError(f"copy of {f['name']} does not match the original; nothing was archived")
+                raise CoordxlError(key="archive.copy_mismatch", name=f["name"])
         (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         try:
             _untouched(files, read_at, lang)  # opened or saved while being copied: archive nothing

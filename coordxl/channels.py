@@ -458,7 +458,7 @@ def outbox_posters(settings: Settings, state_dir: Path, today: dt.date) -> dict:
     """Posters for library callers: the outbox channels; a channel that sends needs the CLI or jobs/ (they
     read its webhook from the environment)."""
     if any(c.transport != "outbox" for c in settings.channels.values()):
-        raise ConfigError("a channel has transport = \"send\": run through the CLI or jobs/, which read its webhook")
+        raise ConfigError(key="config.channel_library")
     return make_posters(settings, state_dir, today, {})
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import logging
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,11 +19,13 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import folder
+from . import __version__, folder
 from .errors import ConfigError, CoordxlError
 from .messages import text
+from .platform_support import can_encode, tolerant_streams
 from .settings import Settings
 
+log = logging.getLogger("coordxl.cli")
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -89,8 +93,27 @@ class Group(_Localized, click.Group):
 
     def main(self, args=None, *more, **kwargs):
         _ARGS[:] = list(sys.argv[1:] if args is None else args)
+        tolerant_streams()
         _translate_click()
         return super().main(args, *more, **kwargs)
+
+
+def _click_writes_to_sys_streams() -> None:
+    """click's own output (help, usage errors, echo) goes to sys.stdout/sys.stderr as they are: by
+    default click writes UTF-8 where the stream says ASCII, which a reader of that stream cannot decode;
+    the streams themselves never fail on a character (:func:`tolerant_streams`)."""
+    click.utils._default_text_stdout = lambda: sys.stdout
+    click.utils._default_text_stderr = lambda: sys.stderr
+    click.exceptions.get_text_stderr = lambda *args, **kwargs: sys.stderr
+
+
+def echo_json(document) -> None:
+    """A JSON document on stdout, exact in any encoding: non-ASCII text as itself where the stream can
+    write it, else as JSON's own \\u escapes (never a stand-in)."""
+    out = json.dumps(document, ensure_ascii=False, indent=1)
+    if not can_encode(out, sys.stdout):
+        out = json.dumps(document, ensure_ascii=True, indent=1)
+    click.echo(out)
 
 
 def _translate_click() -> None:  # noqa: D401 (also run once at import, below)
@@ -120,27 +143,100 @@ def _today(value: str | None, settings: Settings) -> dt.date:
     return dt.datetime.now(ZoneInfo(settings["general.timezone"])).date()
 
 
+# --- exit codes for schedulers ----------------------------------------------------------------------
+# daily/weekly/review/archive: 0 when the job did its work, findings or not (staff mistakes are reports,
+# not failures); 1 only when the administrator must act; 2 usage or settings; 3 coordxl's own fault.
+# Task Scheduler and systemd then show a failure only on a day that needs someone.
+
+WRITE_FAULTS = {"W-LOSSY", "W-PERMISSION"}  # a workbook left unwritten by a fault, not by someone's open file
+CALENDAR_OUT = {"W-CALENDAR"}  # a year in use without holiday data (an estimate joins here when it is one)
+FAULT_SKIPS = ("error", "unsupported")  # a writer that failed, a part it cannot patch
+
+
+def admin_reasons(findings, skipped, *deliveries) -> list[str]:
+    """Why the administrator must act after a job's run; [] when nothing (exit 0).
+
+    >>> admin_reasons([], [("a.xlsx", "locked")], None)
+    []
+    """
+    reasons = []
+    for what, delivery in zip(("mail", "mail", "post"), deliveries):
+        if delivery is not None and delivery.failed:
+            reasons.append(f"{what}_failed")
+        if delivery is not None and delivery.unknown:
+            reasons.append(f"{what}_unknown")
+    codes = {f.code for f in findings}
+    if codes & WRITE_FAULTS or any(reason.startswith(FAULT_SKIPS) for _, reason in skipped):
+        reasons.append("write_fault")
+    if codes & CALENDAR_OUT:
+        reasons.append("calendar")
+    return list(dict.fromkeys(reasons))
+
+
+def _delivery_counts(delivery) -> dict:
+    keys = ("sent", "skipped", "failed", "unknown", "held")
+    return {k: len(getattr(delivery, k)) if delivery is not None else 0 for k in keys}
+
+
+def _findings_counts(findings) -> dict:
+    errors = sum(1 for f in findings if f.is_error)
+    return {"errors": errors, "warnings": len(findings) - errors}
+
+
+def daily_summary(result, reasons: list[str]) -> dict:
+    """`daily --json`: one document for monitoring."""
+    return {"job": "daily", "today": result.today.isoformat(), "dry_run": result.dry_run,
+            "exit_code": 1 if reasons else 0, "exit_reasons": reasons,
+            "findings": _findings_counts(result.findings), "tasks": dict(result.states),
+            "flags": {"changed": len(result.planned), "cells_written": result.cells_written,
+                      "workbooks_written": len(result.written)},
+            "skipped_workbooks": [{"workbook": w, "reason": r} for w, r in result.skipped],
+            "mails": _delivery_counts(result.delivery) | {"rendered": len(result.mails)},
+            "posts": _delivery_counts(result.post_delivery) | {"rendered": len(result.posts)},
+            "mail_note": result.mail_note or None}
+
+
+def weekly_summary(result, reasons: list[str]) -> dict:
+    """`weekly --json`: one document for monitoring."""
+    return {"job": "weekly", "week_file": str(result.weekly.path), "exit_code": 1 if reasons else 0,
+            "exit_reasons": reasons, "findings": _findings_counts(result.weekly.findings),
+            "mails": _delivery_counts(result.delivery) | {"rendered": len(result.mails)},
+            "posts": _delivery_counts(result.post_delivery)}
+
+
 def handle_errors(fn):
-    """Turn library errors into a one-line message and the error's exit code, never a traceback.
+    """Log the run, turn library errors into a one-line message and the error's exit code, never a traceback.
 
     Anything else is a fault of coordxl's own: one line naming the file its traceback went to, exit 3
     (a scheduler or systemd unit gets a clear status, not a screen of Python). COORDXL_DEBUG=1 re-raises.
     """
+    from . import runlog
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        run = _RunLog(kwargs.get("root"), dry_run=bool(kwargs.get("dry_run")))
+        code = 0
         try:
             return fn(*args, **kwargs)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            raise
         except CoordxlError as exc:
-            err_console.print(f"[bold red]coordxl:[/] {escape(str(exc))}", highlight=False)
+            code = exc.exit_code
+            log.warning("%s", exc, extra=runlog.FILE_ONLY)
+            err_console.print(f"[bold red]coordxl:[/] {escape(exc.say(cli_lang()))}", highlight=False)
             sys.exit(exc.exit_code)
         except Exception as exc:
             import os
+            code = 3
             if os.environ.get("COORDXL_DEBUG"):
                 raise
-            where = _record_crash(kwargs.get("root"))
+            where = run.record_crash()
             err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(kwargs.get('root')), error=f'{type(exc).__name__}: {exc}', log=where))}",
                               highlight=False)
             sys.exit(3)
+        finally:
+            run.end(code)
     return wrapper
 
 
@@ -151,33 +247,99 @@ def _lang_of(root) -> str:
         return "zh"
 
 
-def _record_crash(root) -> Path:
-    """Write the current exception's traceback to the folder's log (or a temp file); return where."""
-    import tempfile
-    import traceback
-    for place in ([Path(root) / ".coordxl" / "logs"] if root else []) + [Path(tempfile.gettempdir())]:
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOGGING = {"verbose": 0, "level": None}  # the global options of the running invocation
+
+
+class _RunLog:
+    """One run's lines in its folder's log (start, end, exit code, what the library logs, a crash's
+    traceback), and on stderr what -v asks for (by default warnings, as Python's last resort prints them)."""
+
+    def __init__(self, root, dry_run: bool = False):
+        import logging
+        import os
+        import time
+
+        from . import runlog
+
+        self.started = time.monotonic()
+        self.command = _command_name()
+        self.file = self.console = None
+        level = getattr(logging, _LOGGING["level"] or "INFO")
+        # init makes a folder (and refuses one that exists, changing nothing), a dry run writes nothing:
+        # neither has a run to log in the folder
+        if root is not None and not dry_run and self.command != "init" and (Path(root) / "coordxl.toml").is_file():
+            try:
+                self.file = runlog.attach(_state_of(Path(root)), level)
+            except CoordxlError:  # the command itself says what is wrong with the state folder
+                self.file = None
+        verbose = _LOGGING["verbose"] + (1 if self.command == "schedule" else 0)
+        if not logging.getLogger().handlers:  # an application (or pytest) that set up logging keeps it
+            self.console = runlog.attach_console(
+                {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
+                fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log.info("%s: started (coordxl %s, pid %d): coordxl %s", self.command, __version__, os.getpid(),
+                 " ".join(_ARGS))
+
+    def end(self, code: int) -> None:
+        import time
+
+        from . import runlog
+
+        log.info("%s: ended, exit %s, %.1f s", self.command, code, time.monotonic() - self.started)
+        runlog.detach(self.file, self.console)
+
+    def record_crash(self) -> Path:
+        """The current exception's traceback in the folder's log (else a temp file); where it went."""
+        import tempfile
+        import traceback
+
+        from . import runlog
+
+        if self.file is not None:
+            log.error("%s: coordxl's own fault", self.command, exc_info=True, extra=runlog.FILE_ONLY)
+            self.file.flush()
+            return Path(self.file.baseFilename)
+        path = Path(tempfile.gettempdir()) / "coordxl-crash.log"
         try:
-            place.mkdir(parents=True, exist_ok=True)
-            path = place / ("coordxl.log" if place.name == "logs" else "coordxl-crash.log")
             with open(path, "a", encoding="utf-8") as fh:
-                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(sys.argv)}\n")
+                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(_ARGS)}\n")
                 fh.write(traceback.format_exc())
-            return path
         except OSError:
-            continue
-    return Path("-")
+            return Path("-")
+        return path
+
+
+def _state_of(root: Path) -> Path:
+    """The folder's state folder; where the settings cannot be read, the default one (the run that says
+    so is logged too)."""
+    from .layout import STATE_DIR, Layout
+
+    try:
+        return Layout.of(root).state
+    except CoordxlError:
+        return root / STATE_DIR
+
+
+def _command_name() -> str:
+    ctx = click.get_current_context(silent=True)
+    return ctx.info_name if ctx is not None else "coordxl"
 
 
 _translate_click()
+_click_writes_to_sys_streams()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="coordxl", cls=Option, help_key="opt.version")
-def main() -> None:
+@click.version_option(__version__, prog_name="coordxl", cls=Option, help_key="opt.version")
+@option("-v", "--verbose", key="opt.verbose", count=True)
+@option("--log-level", key="opt.log_level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
+def main(verbose: int, log_level: str | None) -> None:
     """coordxl: run cross-department coordination on the Excel workbooks staff already use.
 
     Example: coordxl init ./协调 && coordxl new "Q3新品上市推广" --root ./协调 --initiator 张伟
     """
+    _LOGGING.update(verbose=verbose, level=log_level.upper() if log_level else None)
 
 
 @main.command(help_key="help.init")
@@ -249,8 +411,6 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 
     Example: coordxl check ./协调 --today 2026-08-20 --json
     """
-    import json
-
     from .check import run_check, write_report_workbook
     from .layout import Layout
     from .render import print_report
@@ -267,7 +427,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
         report = run_check(root, day, selection, layout=layout)
     written = None if no_report else write_report_workbook(report, layout)
     if as_json:
-        click.echo(json.dumps(report.to_json(layout.settings.lang), ensure_ascii=False, indent=1))
+        echo_json(report.to_json(layout.settings.lang))
     else:
         print_report(report, layout.settings.lang, console, written, layout.settings["output.max_rows"],
                      _show(show_all, summary_only))
@@ -278,29 +438,30 @@ def _start_ledger(layout, new_ledger: bool) -> None:
     """--new-ledger: the administrator confirms that state.db is gone for good and a fresh one is wanted."""
     if new_ledger:
         layout.open_store(new_ledger=True).close()
-        console.print(text("state.new_ledger", layout.settings.lang, db=layout.db), highlight=False, markup=False)
+        err_console.print(text("state.new_ledger", layout.settings.lang, db=layout.db), highlight=False, markup=False)
 
 
 def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
-    """Say what --resend will send again, before anything is sent: the mails whose delivery is unknown
-    (plain --resend), everything (--resend all), or the keys and addresses named (comma-separated)."""
+    """Say what --resend will send again, before anything is sent (on stderr: stdout may be --json): the
+    mails whose delivery is unknown (plain --resend), everything (--resend all), or the keys and addresses
+    named (comma-separated)."""
     if not resend:
         return None
     lang = layout.settings.lang
     if resend == "unknown":
         unknown = layout.open_store().unknown_mails()
         if not unknown:
-            console.print(text("resend.none_unknown", lang), highlight=False, markup=False)
+            err_console.print(text("resend.none_unknown", lang), highlight=False, markup=False)
             return None
         for m in unknown:
-            console.print(text("resend.unknown", lang, day=m["day"], recipient=m["recipient"], subject=m["subject"],
+            err_console.print(text("resend.unknown", lang, day=m["day"], recipient=m["recipient"], subject=m["subject"],
                                code=m["key"][:12]), highlight=False, markup=False)
         return "unknown"
     if resend == "all":
-        console.print(text("resend.all", lang), highlight=False, markup=False)
+        err_console.print(text("resend.all", lang), highlight=False, markup=False)
         return "all"
     names = [n.strip() for n in resend.split(",") if n.strip()]
-    console.print(text("resend.named", lang, names="、".join(names)), highlight=False, markup=False)
+    err_console.print(text("resend.named", lang, names="、".join(names)), highlight=False, markup=False)
     return names
 
 
@@ -312,9 +473,10 @@ def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
 @option("--new-ledger", key="opt.new_ledger", is_flag=True)
 @option("--all", "show_all", key="opt.all", is_flag=True)
 @option("--summary", "summary_only", key="opt.summary", is_flag=True)
+@option("--json", "as_json", key="opt.daily.json", is_flag=True)
 @handle_errors
 def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_ledger: bool, show_all: bool,
-          summary_only: bool) -> None:
+          summary_only: bool, as_json: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
@@ -335,8 +497,16 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     resend = _announce_resend(layout, resend)
     result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
                        posters=posters)
-    print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"], _show(show_all, summary_only))
-    sys.exit(0 if result.errors == 0 and not result.failed_sends else 1)
+    reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
+                            result.post_delivery)
+    summary = daily_summary(result, reasons)
+    log.info("daily: %s", json.dumps(summary, ensure_ascii=False))
+    if as_json:
+        echo_json(summary)
+    else:
+        print_daily(result, layout.settings.lang, console, layout.settings["output.max_rows"],
+                    _show(show_all, summary_only))
+    sys.exit(1 if reasons else 0)
 
 
 @main.command(help_key="help.weekly")
@@ -344,8 +514,9 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
 @option("--today", key="opt.weekly.today")
 @option("--resend", key="opt.weekly.resend", is_flag=False, flag_value="unknown", default=None, metavar="[all|KEY|ADDRESS]")
 @option("--new-ledger", key="opt.new_ledger", is_flag=True)
+@option("--json", "as_json", key="opt.weekly.json", is_flag=True)
 @handle_errors
-def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool) -> None:
+def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, as_json: bool) -> None:
     """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
 
     Example: coordxl weekly ./协调 --today 2026-08-24
@@ -364,6 +535,12 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool) 
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
     resend = _announce_resend(layout, resend)
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
+    reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
+    summary = weekly_summary(result, reasons)
+    log.info("weekly: %s", json.dumps(summary, ensure_ascii=False))
+    if as_json:
+        echo_json(summary)
+        sys.exit(1 if reasons else 0)
     lang = layout.settings.lang
     d = result.delivery
     console.print(text("out.weekly", lang, path=result.weekly.path), highlight=False, markup=False)
@@ -371,7 +548,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool) 
     if result.post_delivery is not None:
         pd = result.post_delivery
         console.print(text("out.weekly_posts", lang, sent=len(pd.sent), skipped=len(pd.skipped), failed=len(pd.failed)))
-    sys.exit(1 if d.failed or (result.post_delivery and result.post_delivery.failed) else 0)
+    sys.exit(1 if reasons else 0)
 
 
 @main.command(help_key="help.review")
@@ -442,15 +619,13 @@ def status(root: Path, as_json: bool) -> None:
 
     Example: coordxl status /srv/share/协调
     """
-    import json
-
     from rich.table import Table
 
     from .scheduler import status as get_status
 
     info = get_status(root)
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        echo_json(info)
         return
     lang = Settings.load(root).lang
     t = lambda key, **kw: escape(text(key, lang, **kw))  # noqa: E731

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import multiprocessing
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,10 +24,11 @@ from .calendar import WorkCalendar
 from .delivery import Delivery
 from .findings import Finding, finding, sort_key
 from .layout import Layout
-from .lock import job_lock
+from .lock import heartbeats_paused, job_lock
 from .messages import both, text
 from .model import Item, key_of
 from .pipeline import FolderCheck, Report, heap_frozen
+from .platform_support import process_context
 from .rules import Context, task_sources
 from .store import Store
 from .writer import FlagWrite, write_flags
@@ -353,15 +353,17 @@ class Flagger:
         self.pending.append((item.workbook, item.tasks_sheet, item.path, column, changed, future))
 
     def _writer(self) -> ProcessPoolExecutor | None:
-        """The writer process, started with the first write: forked where the system can (it starts at
-        once with everything imported, as check's workers do), else spawned."""
+        """The writer process, started with the first write: forked where that is safe (it starts at
+        once with everything imported, as check's workers do), else from a fork server or spawned."""
         if self.pool is None and self.settings["limits.workers"] != 1:
-            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                                  else "spawn")
             try:
-                self.pool = ProcessPoolExecutor(1, mp_context=context)
-            except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
+                with heartbeats_paused():
+                    self.pool = ProcessPoolExecutor(1, mp_context=process_context(preload=("coordxl.writer",)))
+                    self.pool.submit(int)  # its process starts now: by fork only from this thread alone
+            except (OSError, ImportError, NotImplementedError) as exc:  # no semaphores in a sandbox, no fork server
                 log.warning("writing flags in this process: %s", exc)
+                if self.pool:
+                    self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = False
         return self.pool or None
 

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import CoordxlError, StateError
+from .platform_support import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +31,6 @@ class LockHeld(CoordxlError):
     """Another process holds the folder's lock."""
 
     exit_code = 2
-
-
-def pid_alive(pid: int) -> bool:
-    """Does a process with this PID run on this machine?"""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class FolderLock:
@@ -85,8 +74,7 @@ class FolderLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"state folder {self.path.parent} cannot be used ({exc}): it must be a folder "
-                             f"this user may write") from None
+            raise StateError(key="state.unusable", path=self.path.parent, error=exc) from None
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -94,14 +82,48 @@ class FolderLock:
                 holder = self.holder()
                 if not self._stale(holder):
                     return holder or {}
-                log.warning("taking over a stale lock %s from %s", self.path.name, holder)
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
+                taken = self._take_over(job, holder)
+                if taken is not False:
+                    return taken
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**self.mine, "job": job, "since": dt.datetime.now().isoformat(timespec="seconds")}, fh)
+                json.dump(self._record(job), fh)
             return None
         return self.holder() or {}
+
+    def _record(self, job: str) -> dict:
+        return {**self.mine, "job": job, "since": dt.datetime.now().isoformat(timespec="seconds")}
+
+    def _take_over(self, job: str, judged: dict | None) -> dict | None | bool:
+        """Replace a stale lock, atomically: only the process that creates the take-over token may, and it
+        replaces the lock file in one rename after seeing it is still the stale one it judged. (Unlinking
+        and re-creating let two takers both win: the second unlinked the first one's fresh lock.)
+
+        None: taken. A dict: someone else is taking it over (or took it). False: the lock is gone, retry.
+        """
+        token = self.path.with_name(self.path.name + ".takeover")
+        try:
+            fd = os.open(token, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - token.stat().st_mtime > WRITING_GRACE:  # its taker died halfway
+                    token.unlink()
+            return self.holder() or judged or {}
+        os.close(fd)
+        try:
+            current = self.holder()
+            if not self.path.exists():
+                return False
+            if current != judged or not self._stale(current):
+                return current or {}  # taken over (or renewed) since it was judged: not ours to replace
+            log.warning("taking over a stale lock %s from %s", self.path.name, judged)
+            fresh = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fresh.write_text(json.dumps(self._record(job)), encoding="utf-8")
+            os.replace(fresh, self.path)
+            return None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                token.unlink()
 
     def acquire(self, job: str = "", wait: float = 0.0, poll: float = 0.5) -> None:
         """Take the lock, waiting up to ``wait`` seconds for its holder to finish."""
@@ -111,9 +133,8 @@ class FolderLock:
             if holder is None:
                 return
             if time.monotonic() >= deadline:
-                raise LockHeld(f"another {holder.get('job') or self.what} is in progress on this folder: "
-                               f"pid {holder.get('pid')} on {holder.get('host')} (since {holder.get('since')}); "
-                               f"lock file {self.path}")
+                raise LockHeld(key="state.lock_held", what=holder.get("job") or self.what, pid=holder.get("pid"),
+                               host=holder.get("host"), since=holder.get("since"), path=self.path)
             time.sleep(poll)
 
     def held(self) -> bool:
@@ -139,17 +160,55 @@ def job_lock(layout, job: str) -> Iterator[None]:
     lock = FolderLock(layout.state, "job.lock")
     lock.acquire(job, wait=layout.settings["limits.lock_wait_seconds"])
     # a long run renews the file, so another machine never takes the lock over as stale
-    stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(lock, stop), name="coordxl-lock-heartbeat", daemon=True)
+    beat = Heartbeat(lock)
     beat.start()
     try:
         yield
     finally:
-        stop.set()
-        beat.join()
+        beat.stop()
         lock.release()
 
 
-def _beat(lock: FolderLock, stop: threading.Event, every: float = 60.0) -> None:
-    while not stop.wait(every):
-        lock.heartbeat()
+class Heartbeat:
+    """A thread renewing a lock file every ``every`` seconds; :func:`heartbeats_paused` stops it for a moment."""
+
+    running: list["Heartbeat"] = []  # this process's heartbeats
+
+    def __init__(self, lock: FolderLock, every: float = 60.0):
+        self.lock, self.every = lock, every
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._beat, args=(self.stopping,), name="coordxl-lock-heartbeat",
+                                       daemon=True)
+        self.thread.start()
+        Heartbeat.running.append(self)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+        self.thread = None
+        with contextlib.suppress(ValueError):
+            Heartbeat.running.remove(self)
+
+    def _beat(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self.every):
+            self.lock.heartbeat()
+
+
+@contextlib.contextmanager
+def heartbeats_paused() -> Iterator[None]:
+    """No heartbeat thread runs inside this block: worker processes start here by fork, which is unsafe
+    while another thread runs (Python 3.12+ warns). The lock is renewed as the block ends."""
+    paused = list(Heartbeat.running)
+    for beat in paused:
+        beat.stop()
+    try:
+        yield
+    finally:
+        for beat in paused:
+            beat.lock.heartbeat()
+            beat.start()

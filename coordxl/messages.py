@@ -420,6 +420,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "health.state_moved": ("state.db 已损坏，已移到 {path} 并重新开始：之前的发送记录在旧文件中，今天的提醒可能重复",
                            "state.db was damaged: moved to {path} and started afresh; the record of earlier mails is in "
                            "the old file, so today's reminders may repeat"),
+    "state.unusable": ("状态文件夹 {path} 无法使用（{error}）：它必须是当前用户可以写入的文件夹",
+                       "state folder {path} cannot be used ({error}): it must be a folder this user may write"),
+    "state.is_a_file": ("状态文件夹 {path} 是一个文件而不是文件夹：请把它移走，coordxl 会新建一个",
+                        "state folder {path} is a file, not a folder: move it away; a fresh one is made"),
+    "state.db_unopenable": ("状态数据库 {path} 无法打开（{error}）：请检查它是当前用户可以读写的文件",
+                            "state {path} cannot be opened ({error}): check that it is a file this user may read and write"),
+    "state.folder_unwritable": ("状态数据库 {path} 无法打开（{error}）：请检查 {folder} 是当前用户可以写入的文件夹",
+                                "state {path} cannot be opened ({error}): check that {folder} is a folder this user may write"),
+    "state.newer": ("{path} 由更新版本的 coordxl 写入（数据库版本 {version}，本机的 coordxl 只认识到 {known}）：请升级本机的 coordxl",
+                    "{path} was written by a newer coordxl (schema {version}; this one knows {known}): upgrade coordxl on this machine"),
+    "state.lock_held": ("另一个 coordxl 运行（{what}）正在处理此文件夹：{host} 上的进程 {pid}（开始于 {since}）；锁文件 {path}",
+                        "another {what} is in progress on this folder: pid {pid} on {host} (since {since}); lock file {path}"),
     "health.run_failed": ("{day} 的 {job} 任务{outcome}", "The {job} job of {day} {outcome}"),
     "health.outcome.failed": ("失败", "failed"),
     "health.outcome.interrupted": ("运行中途被终止（进程被结束或断电）", "was killed halfway (process ended or power loss)"),
@@ -485,11 +497,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "help.check": ("校验共享文件夹；没有错误时退出码 0，有错误时 1，用法或设置错误时 2。\n\n示例：coordxl check ./协调 --today 2026-08-20 --json",
                    "Validate the shared folder; exit 0 when clean, 1 when there are errors, 2 for usage errors.\n\n"
                    "Example: coordxl check ./协调 --today 2026-08-20 --json"),
-    "help.daily": ("运行一次每日任务：校验、评估每个任务、写入“预警”列、发送提醒。\n\n示例：coordxl daily ./协调 --today 2026-08-20 --dry-run",
-                   "One run of the daily job: validate, assess every task, write the 预警 column, send reminders.\n\n"
+    "help.daily": ("运行一次每日任务：校验、评估每个任务、写入“预警”列、发送提醒。退出码：0 任务完成（不论有无问题），1 需要管理员处理（发送失败或结果未知、工作簿因故障未写入、节假日数据用尽），2 用法或设置错误。\n\n示例：coordxl daily ./协调 --today 2026-08-20 --dry-run",
+                   "One run of the daily job: validate, assess every task, write the 预警 column, send reminders. Exit 0 when the job did its work (findings or not), 1 when the administrator must act (a send failed or is unknown, a fault kept a workbook unwritten, the calendar ran out), 2 for usage or settings.\n\n"
                    "Example: coordxl daily ./协调 --today 2026-08-20 --dry-run"),
-    "help.weekly": ("生成 报告/周报-<ISO 周>.xlsx（数据、清单、图表），并发给发起人、部门负责人和管理层。\n\n示例：coordxl weekly ./协调 --today 2026-08-24",
-                    "Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.\n\n"
+    "help.weekly": ("生成 报告/周报-<ISO 周>.xlsx（数据、清单、图表），并发给发起人、部门负责人和管理层。退出码：0 任务完成（不论有无问题），1 需要管理员处理（发送失败或结果未知、节假日数据用尽），2 用法或设置错误。\n\n示例：coordxl weekly ./协调 --today 2026-08-24",
+                    "Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers. Exit 0 when the job did its work (findings or not), 1 when the administrator must act (a send failed or is unknown, the calendar ran out), 2 for usage or settings.\n\n"
                     "Example: coordxl weekly ./协调 --today 2026-08-24"),
     "help.review": ("为一个事项（文件名或主题）生成复盘草稿 报告/复盘草稿-<事项>.xlsx。\n\n示例：coordxl review ./协调 618大促数据复盘对接",
                     "Write the retrospective draft 报告/复盘草稿-<item>.xlsx for one item (by file name or topic).\n\n"
@@ -516,6 +528,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.new.today": ("写入“发出日期”的日期（默认今天）", "Date to write as 发出日期 (default: today)"),
     "opt.check.json": ("在标准输出打印一个 JSON 文档 {{findings, summary}}", "Print one JSON document {{findings, summary}} on stdout"),
     "opt.version": ("显示版本并退出", "Show the version and exit"),
+    "opt.verbose": ("在标准错误输出显示更多日志（-v 运行信息，-vv 调试信息）；默认只显示警告", "Show more of the log on stderr (-v what the run does, -vv debugging); by default warnings only"),
+    "opt.log_level": ("写入日志文件（状态文件夹中的 logs/coordxl.log）的最低级别，默认 INFO", "The lowest level written to the log file (logs/coordxl.log in the state folder); default INFO"),
     "opt.check.today": ("按此日期校验，如 2026-08-20（默认今天）", "Check as of this date, e.g. 2026-08-20 (default: today)"),
     "opt.check.only": ("只看这些问题代码或前缀，逗号分隔，如 R-NOTICE,F-", "Only these finding codes or prefixes, comma-separated, e.g. R-NOTICE,F-"),
     "opt.check.skip": ("不看这些问题代码或前缀，如 R-FOLLOWUP", "Leave out these finding codes or prefixes, e.g. R-FOLLOWUP"),
@@ -543,6 +557,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.weekly.resend": ("重发状态未知的周报邮件；--resend all 重发本周全部，--resend 键或地址 只重发这些",
                           "Send again the weekly mails whose delivery is unknown; --resend all repeats all of this "
                           "week's, --resend KEY,ADDRESS only those named"),
+    "opt.daily.json": ("在标准输出打印本次运行的汇总（一个 JSON 文档，供监控使用），不打印其他内容", "Print the run's summary as one JSON document on stdout (for monitoring), nothing else"),
+    "opt.weekly.json": ("在标准输出打印本次运行的汇总（一个 JSON 文档，供监控使用），不打印其他内容", "Print the run's summary as one JSON document on stdout (for monitoring), nothing else"),
     "opt.all": ("逐条列出全部问题（默认每个工作簿最多 output.max_rows 条）",
                 "List every finding (by default at most output.max_rows per workbook)"),
     "opt.summary": ("只打印汇总（按问题代码和总数），用于 cron/计划任务的日志", "Print only the summary (by code, totals): for cron and scheduled-task logs"),
@@ -667,8 +683,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "{where}: '{name}' must be a \\\\server\\share path or a file:// or https:// address, got {value}"),
     "config.channel": ("{where}：“{name}”应为 {allowed}，实际是 {value}", "{where}: '{name}' must be {allowed}, got {value}"),
     "config.env_allowed": ("环境变量名（字母、数字、下划线）", "an environment variable name (letters, digits, _)"),
-    "config.channel_env": ("跟进群 {channel} 的 webhook 地址未设置：请设置环境变量 {env}，或运行 keyring set coordxl-channel {channel}",
-                           "The webhook of the group {channel} is not set: set the environment variable {env}, or run keyring set coordxl-channel {channel}"),
+    "config.channel_env": ("跟进群 {channel} 的 webhook 地址未设置：请设置环境变量 {env}，或用系统钥匙串保存（先 pip install \"coordxl[keyring]\"，再运行 keyring set coordxl-channel {channel}）",
+                           "The webhook of the group {channel} is not set: set the environment variable {env}, or keep it in the OS keyring (pip install \"coordxl[keyring]\", then keyring set coordxl-channel {channel})"),
+    "config.no_password": ("已设置 email.user，但没有密码：请设置环境变量 {env}，或用系统钥匙串保存（先 pip install \"coordxl[keyring]\"，再运行 keyring set coordxl {user}）",
+                           "email.user is set but no password: set the environment variable {env}, or keep it in the OS keyring (pip install \"coordxl[keyring]\", then keyring set coordxl {user})"),
+    "config.smtp_library": ("email.transport 为 smtp：请通过命令行或 jobs/ 运行，由它们读取密码",
+                            "email.transport is smtp: run through the CLI or jobs/, which read the password"),
+    "config.channel_library": ("有跟进群设置为 transport = \"send\"：请通过命令行或 jobs/ 运行，由它们读取 webhook 地址",
+                               "a channel has transport = \"send\": run through the CLI or jobs/, which read its webhook"),
+    "config.ca_file": ("email.ca_file {path!r} 无法使用：{error}", "email.ca_file {path!r} cannot be used: {error}"),
     "config.targets": ("{where}：“{name}”应是两个不小于 0 的整数，如 [90, 75]，实际是 {value}",
                        "{where}: '{name}' must be two whole numbers of at least 0, such as [90, 75], got {value}"),
     "config.monthday": ("{where}：“{name}”应写成“月-日”，如 \"12-01\"，实际是 {value}",
@@ -686,6 +709,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "It is not resent automatically; if it did not arrive, run {command}"),
     "archive.done": ("已归档到 {dest}", "Archived to {dest}"),
     "archive.conflict": ("{dest} 已存在且内容不同，未做任何修改", "{dest} already exists with other content; nothing was changed"),
+    "archive.copy_mismatch": ("{name} 的副本与原件不一致，未归档任何文件", "copy of {name} does not match the original; nothing was archived"),
     "archive.index_locked": ("归档索引正被打开，索引行未写入；关闭后重新运行同一命令即可补写", "The archive index is open; its row was not written. Close it and run the same command again"),
     # findings: what is wrong ("finding.") and how to fix it ("fix.")
     "finding.W-UNREADABLE": ("无法读取工作簿：{reason}", "Cannot read the workbook: {reason}"),

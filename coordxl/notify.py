@@ -688,7 +688,7 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=ca_file or None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"email.ca_file {ca_file!r} cannot be used: {exc}") from None
+        raise ConfigError(key="config.ca_file", path=ca_file, error=exc) from None
 
 
 def smtp_password(settings: Settings, environ: dict) -> str | None:
@@ -705,8 +705,7 @@ def smtp_password(settings: Settings, environ: dict) -> str | None:
         secret = None
     if secret:
         return secret
-    raise ConfigError(f"email.user is set but no password: set the environment variable {name}, "
-                      f"or store it with: keyring set coordxl {settings['email.user']}")
+    raise ConfigError(text("config.no_password", settings.lang, env=name, user=settings["email.user"]))
 
 
 def transport_or_outbox(transport: Transport | None, settings: Settings, state_dir: Path, today: dt.date) -> Transport:
@@ -716,7 +715,7 @@ def transport_or_outbox(transport: Transport | None, settings: Settings, state_d
     if transport is not None:
         return transport
     if settings["email.transport"] != "outbox":
-        raise ConfigError("email.transport is smtp: run through the CLI or jobs/, which read the password")
+        raise ConfigError(key="config.smtp_library")
     return OutboxTransport(Path(state_dir) / "outbox", today)
 
 

@@ -15,7 +15,6 @@ import difflib
 import gc
 import itertools
 import logging
-import multiprocessing
 import operator
 import os
 from collections import Counter, defaultdict
@@ -31,8 +30,10 @@ from .calendar import WorkCalendar, year_span
 from .errors import CoordxlError
 from .findings import WARNING, Finding, finding, sort_key
 from .layout import Layout, copy_bases, name_key
+from .lock import heartbeats_paused
 from .messages import both, text
 from .model import Item, Rows, at_merged_origin, build_item, roster_findings
+from .platform_support import process_context
 from .reader import Identity, identity, name_matches, read_workbook
 from .roster import Roster, load_roster
 from .rules import Context, Selection, ledger_columns, ledger_rules, run_rules
@@ -524,12 +525,12 @@ def _worker_count(setting: int, workbooks: int) -> int:
 
 def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
     """Start validating ``paths`` in ``count`` processes; None when this machine cannot start them."""
-    # fork where there is one: a worker starts at once with everything already imported
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     try:
-        pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
-                                   initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
-        results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
+        with heartbeats_paused():  # the first submit starts the workers: by fork only from this thread alone
+            context = process_context(preload=("coordxl.pipeline",))
+            pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
+                                       initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
+            results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
     except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
         log.warning("checking in one process: %s", exc)
         return None

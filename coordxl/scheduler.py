@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import logging.handlers
 import os
 import signal
 import threading
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
+from . import runlog
 from .calendar import WorkCalendar
 from .errors import StateError
 from .layout import Layout
@@ -239,24 +239,11 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
 
 
 def setup_logging(layout: Layout) -> None:
-    """Log to .coordxl/logs/coordxl.log (rotated: 5 × 1 MB) and to stderr."""
-    folder = layout.state / "logs"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"state folder {layout.state} cannot be used ({exc}): it must be a folder this user "
-                         f"may write") from None
-    root = logging.getLogger("coordxl")
-    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        return
-    handler = logging.handlers.RotatingFileHandler(folder / "coordxl.log", maxBytes=1_000_000, backupCount=5,
-                                                   encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    console = logging.StreamHandler()
-    console.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    root.addHandler(console)
-    root.setLevel(logging.INFO)
+    """Log to the folder's log (runlog: rotated 5 × 1 MB) and, unless the CLI already does, to stderr."""
+    runlog.attach(layout.state)
+    if not logging.getLogger().handlers and not any(type(h) is logging.StreamHandler
+                                                    for h in runlog.root_logger.handlers):
+        runlog.attach_console(logging.INFO, fmt="%(asctime)s %(message)s")
 
 
 def serve(root: Path | str, poll: float = POLL_SECONDS) -> int:
@@ -291,7 +278,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     calendar = WorkCalendar.from_settings(layout.settings)
     now = now or dt.datetime.now(times.zone)
     if layout.state.exists() and not layout.state.is_dir():
-        raise StateError(f"state folder {layout.state} is a file, not a folder: move it away; a fresh one is made")
+        raise StateError(key="state.is_a_file", path=layout.state)
     store = layout.open_store(existing=True)
     if store:
         store.settle_running(FolderLock(layout.state, "job.lock").held(), now.replace(tzinfo=None))
@@ -329,7 +316,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     if holder:
         holder["alive"] = not lock._stale(holder)
     out["lock"] = holder
-    out["log"] = str(layout.state / "logs" / "coordxl.log")
+    out["log"] = str(runlog.log_path(layout.state))
     db = layout.state / "state.db"
     out["state_bytes"] = sum(p.stat().st_size for p in (db, db.with_name("state.db-wal")) if p.exists())
     return out

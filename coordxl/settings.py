@@ -505,7 +505,7 @@ def render_config(lang: str = "zh", values: dict[str, Any] | None = None) -> str
 CHANNELS_HELP = {
     "zh": """
 # 跟进群（钉钉、企业微信、飞书的群机器人）：每个群一节 [channels.名称]，删去行首的 # 即可启用。
-# webhook 地址和加签密钥放在环境变量里（或 keyring set coordxl-channel 名称），不要写在这里。
+# webhook 地址和加签密钥放在环境变量里（或系统钥匙串：pip install "coordxl[keyring]" 后 keyring set coordxl-channel 名称），不要写在这里。
 # [channels.q3-launch]
 # kind = "dingtalk"              # dingtalk | wecom | feishu
 # webhook_env = "COORDXL_Q3_LAUNCH_WEBHOOK"
@@ -518,7 +518,7 @@ CHANNELS_HELP = {
 """,
     "en": """
 # Chat groups (DingTalk, WeCom, Feishu custom robots): one [channels.<name>] per group; remove the # to use it.
-# The webhook URL and signing secret go in environment variables (or keyring set coordxl-channel <name>), never here.
+# The webhook URL and signing secret go in environment variables (or the OS keyring: pip install "coordxl[keyring]", then keyring set coordxl-channel <name>), never here.
 # [channels.q3-launch]
 # kind = "dingtalk"              # dingtalk | wecom | feishu
 # webhook_env = "COORDXL_Q3_LAUNCH_WEBHOOK"

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from .errors import StateError
-from .lock import pid_alive
+from .platform_support import pid_alive
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The weekly job for cron, systemd timers and Windows Task Scheduler: python jobs/weekly.py --root ROOT.
 
-Exit codes: 0 ok, 1 findings or failed sends, 2 configuration error. It runs exactly what
-`coordxl weekly` runs.
+Exit codes: 0 the job did its work (findings or not), 1 the administrator must act (a send failed,
+a fault kept a workbook unwritten, the calendar ran out), 2 configuration error. It runs exactly what
+`coordxl weekly` runs, which the wheel installs: this script is only needed from a checkout.
 """
 
 import argparse

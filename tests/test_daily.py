@@ -35,7 +35,7 @@ def run(*args):
 
 def test_daily_writes_the_flags_and_logs_the_run(example_root):
     result = run("daily", example_root, "--today", "2026-08-20")
-    assert result.exit_code == 1  # the example has validation errors
+    assert result.exit_code == 0, result.output  # the job did its work: staff mistakes are reports, not failures
     assert flags(example_root) == EXPECTED
     assert flags(example_root, "华东门店焕新") == STORES_EXPECTED
     assert "已更新 9 个预警单元格" in result.output and "跳过3个分节/合计行" in "".join(result.output.split())

@@ -21,7 +21,7 @@ PACKAGE = Path(importlib.util.find_spec("coordxl").origin).parent
 REPO = PACKAGE.parent
 
 LAYERS = {
-    0: {"errors", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
+    0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings"},
     1: {"reader", "roster", "audience", "model", "rules", "assess"},
     2: {"pipeline", "writer"},
@@ -39,8 +39,8 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             if node.module:
                 out.add(node.module.split(".")[0])
-            else:
-                out.update(alias.name for alias in node.names)
+            else:  # `from . import x`: the module x, or a name of the package itself (__version__)
+                out.update(a.name if (path.parent / f"{a.name}.py").exists() else "__init__" for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("coordxl."):
             out.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):

@@ -1,0 +1,70 @@
+"""Every run on a folder logs to one rotating UTF-8 file in its state folder (``logs/coordxl.log``),
+whoever starts it: a person, cron, Task Scheduler, systemd or ``coordxl schedule``."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+from .errors import StateError
+
+LOG_NAME = "coordxl.log"
+MAX_BYTES = 1_000_000
+BACKUPS = 5
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
+
+root_logger = logging.getLogger("coordxl")
+
+
+def log_path(state: Path) -> Path:
+    """Where a folder's runs log, its state folder given."""
+    return Path(state) / "logs" / LOG_NAME
+
+
+def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
+    """Log ``coordxl.*`` at ``level`` and above to the folder's log file (5 × 1 MB, rotated); the
+    handler already attached for that file when there is one. :func:`detach` ends it."""
+    path = log_path(state)
+    for handler in root_logger.handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler) and Path(handler.baseFilename) == path.absolute():
+            return handler
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
+                                                       encoding="utf-8")
+    except OSError as exc:
+        raise StateError(key="state.unusable", path=state, error=exc) from None
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setLevel(level)
+    root_logger.addHandler(handler)
+    _lower_to(min(level, *(h.level for h in root_logger.handlers)))
+    return handler
+
+
+def attach_console(level: int, stream=None, fmt: str = "%(message)s") -> logging.Handler:
+    """Log ``coordxl.*`` at ``level`` and above to stderr (as Python's last-resort handler would, by default
+    from WARNING), but for records marked ``file_only`` (what the command prints in its own words anyway)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.addFilter(lambda record: not getattr(record, "file_only", False))
+    handler.setLevel(level)
+    root_logger.addHandler(handler)
+    _lower_to(min(h.level for h in root_logger.handlers))
+    return handler
+
+
+FILE_ONLY = {"file_only": True}
+
+
+def detach(*handlers: logging.Handler | None) -> None:
+    for handler in handlers:
+        if handler is not None and handler in root_logger.handlers:
+            root_logger.removeHandler(handler)
+            handler.close()
+    if not root_logger.handlers:
+        root_logger.setLevel(logging.NOTSET)
+
+
+def _lower_to(level: int) -> None:
+    root_logger.setLevel(level or logging.NOTSET)
