@@ -29,7 +29,7 @@ from . import schema
 from .calendar import WorkCalendar, year_span
 from .errors import CoordxlError
 from .findings import WARNING, Finding, finding, sort_key
-from .layout import Layout, copy_bases, name_key
+from .layout import ROSTER_TEMPLATE, Layout, copy_bases, name_key
 from .lock import heartbeats_paused
 from .messages import both, text
 from .model import Item, Rows, at_merged_origin, build_item, roster_findings
@@ -312,7 +312,9 @@ def may_be_ledger(path: Path) -> bool:
 def load_folder_roster(layout: Layout) -> tuple[Roster, list[Finding]]:
     display = _rel(layout.roster, layout.root)
     if not layout.roster.exists():
-        return Roster([], []), [finding("W-MISSING-SHEET", display, sheet_label=both("part.roster"))]
+        template = _rel(layout.templates / ROSTER_TEMPLATE[layout.settings.lang], layout.root)
+        return Roster([], []), [finding("W-MISSING-SHEET", display, variant="-FILE", name=display,
+                                        hint=both("hint.no_roster", name=display, template=template))]
     roster = load_roster(layout.roster, layout.settings["limits.max_unzipped_mb"] * 2**20)
     if roster.source is not None:
         roster.source.name = display

@@ -506,6 +506,10 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
     display = display or path.name
     data_out = WorkbookData(path, display, None)
     try:
+        size = os.stat(path).st_size
+        if size > max_unzipped_bytes:  # refused before a byte is read: its parts unpack to at least this
+            data_out.findings.append(finding("W-UNREADABLE", display, reason="too_big", detail=f"{size // 2**20} MB"))
+            return None, data_out
         raw = path.read_bytes()
         st = os.stat(path)
     except OSError as exc:
@@ -651,6 +655,8 @@ def identity(path: Path, max_unzipped_bytes: int) -> Identity | None:
     """A quick look at a workbook (its sheet names, and only the request form's cells); None when it
     cannot be opened. A workbook without a sheet named as a request form is not opened by calamine."""
     try:
+        if os.stat(path).st_size > max_unzipped_bytes:  # never read into memory; the full read names it
+            return None
         raw = Path(path).read_bytes()
         if raw.startswith(ZIP_MAGIC):
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:

@@ -203,3 +203,24 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped_and_stops_nothing(share_w
     [path] = [p for p in (share_with_roster / "进行中").iterdir() if "\udcb6" in str(p)]
     ws = openpyxl.load_workbook(path)["执行进度"]
     assert any(str(c.value or "").startswith(("逾期", "今日到期")) for c in ws["M"])  # its flags were written
+
+
+def test_a_workbook_larger_than_the_limit_is_refused_before_it_is_read(example_root):
+    """A 60 MB stored (uncompressed) "xlsx" with limits.max_unzipped_mb = 50: refused (W-UNREADABLE, too big)
+    without the file being read into memory."""
+    import tracemalloc
+    import zipfile
+
+    (example_root / "coordxl.toml").write_text("[limits]\nmax_unzipped_mb = 50\n", encoding="utf-8")
+    big = example_root / "进行中" / "大文件.xlsx"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"<x/>" * (15 * 2**20))
+    tracemalloc.start()
+    try:
+        report = run_check(example_root, TODAY)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    [refused] = [f for f in report.findings if f.workbook.endswith("大文件.xlsx")]
+    assert refused.code == "W-UNREADABLE" and "解压后体积超过上限" in refused.message_zh
+    assert peak < 30 * 2**20  # the 60 MB were never read

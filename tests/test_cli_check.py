@@ -188,3 +188,10 @@ def test_libreoffice_follows_the_report_s_links_to_the_cells(example_root, soffi
     target = (example_root / "进行中" / "Q3新品上市推广.xlsx").as_uri()
     assert f"{urllib.parse.unquote(target)}#'执行进度'!E10" in links
     assert all(link.startswith(f"{urllib.parse.unquote(target)}#") for link in links)
+
+
+def test_a_missing_roster_says_the_file_is_missing_and_how_to_fix_it(example_root):
+    (example_root / "名册.xlsx").unlink()
+    result = CliRunner().invoke(main, ["check", str(example_root), "--today", "2026-08-20", "--json", "--no-report"])
+    [missing] = [f for f in json.loads(result.output)["findings"] if f["workbook"] == "名册.xlsx"]
+    assert "名册.xlsx 不存在" in missing["message"] and "模板/名册模板.xlsx" in missing["hint"]
