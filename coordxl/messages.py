@@ -541,6 +541,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                          "--resend KEY,ADDRESS only those named"),
     "opt.new_ledger": ("确认 state.db 已丢失、从空白记录重新开始（今天的提醒和群消息可能重复一次）",
                        "Confirm that state.db is lost and start from an empty ledger (today's reminders and posts may repeat once)"),
+    "config.list_open": ("{file} 的 [{section}] 中有一个列表缺少右方括号 ]，未做任何修改。请补上后再运行。",
+                         "{file}: a list in [{section}] has no closing ]; nothing was changed. Close it and run again."),
     "state.lost": ("未发送任何邮件：{db} 不存在或为空，但此文件夹之前运行过（{evidence}）。若从空白记录开始，今天已发的提醒和群消息会再发一次。"
                    "请先从备份恢复 state.db；确认已丢失后，运行一次 coordxl daily <文件夹> --new-ledger。",
                    "Nothing was sent: {db} is missing or empty, yet jobs have run on this folder before ({evidence}). "

@@ -617,4 +617,4 @@ def _closing_bracket(config: str, i: int) -> tuple[int, int]:
         elif not ch.isspace():
             last = i
         i += 1
-    raise ConfigError(f"{CONFIG_NAME}: a list in [calendar] is not closed")
+    raise ConfigError(key="config.list_open", file=CONFIG_NAME, section="calendar")

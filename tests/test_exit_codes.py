@@ -40,7 +40,7 @@ def test_daily_with_staff_mistakes_exits_0_and_its_json_says_what_it_did(example
     assert summary["exit_code"] == 0 and summary["exit_reasons"] == []
     assert summary["findings"] == {"errors": 4, "warnings": 2}
     assert summary["mails"]["sent"] == 8 and summary["mails"]["failed"] == 0 and summary["mails"]["unknown"] == 0
-    assert summary["flags"] == {"changed": 8, "cells_written": 8, "workbooks_written": 2}
+    assert summary["flags"] == {"changed": 9, "cells_written": 9, "workbooks_written": 2}
     assert summary["posts"]["sent"] == 1 and summary["skipped_workbooks"] == []
 
 
