@@ -26,7 +26,7 @@ from .platform_support import can_encode, tolerant_streams
 from .settings import Settings
 
 log = logging.getLogger("coordxl.cli")
-console = Console()
+console = Console(soft_wrap=True)  # a line is never broken in the middle (logs, cron mail, a pipe)
 err_console = Console(stderr=True, soft_wrap=True)
 
 _ARGS: list[str] = []  # the arguments of the running invocation (for the language of --help and usage errors)
