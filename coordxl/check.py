@@ -28,7 +28,7 @@ def write_report_workbook(report: Report, layout: Layout) -> Path:
     """报告/校验报告-<date>.xlsx: one row per finding, a link to the file, filterable, frozen header.
 
     The header through openpyxl (write-only), the findings as SpreadsheetML straight (xlsxout.Body).
-    Measured on 10,000 findings (python benchmarks/bench_report.py): see README; openpyxl cell by
+    Measured on 10,000 findings (python benchmarks/bench_report.py): see docs/benchmarks.md; openpyxl cell by
     cell took 1.2 s, xlsxwriter 0.7 s (and writes relative links with Windows backslashes).
     """
     from openpyxl import Workbook

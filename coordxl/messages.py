@@ -651,8 +651,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # settings (coordxl.toml): one line each, naming the key, the bad value and what is allowed
     "config.toml": ("{where} 不是有效的 TOML（{error}）", "{where}: not valid TOML: {error}"),
     "config.encoding": ("{where} 不是 UTF-8 编码：请用记事本“另存为”并选择 UTF-8", "{where} is not UTF-8: save it as UTF-8"),
-    "config.section": ("{where}：“{section}”应是一个 [小节]，请参照 README 的设置表",
-                       "{where}: '{section}' must be a [section]; see the README's settings table"),
+    "config.section": ("{where}：“{section}”应是一个 [小节]，请参照 docs/settings.md 的设置表",
+                       "{where}: '{section}' must be a [section]; see the settings table in docs/settings.md"),
     "config.unknown": ("{where}：未知设置“{name}”{hint}", "{where}: unknown setting '{name}'{hint}"),
     "config.did_you_mean": ("，是否想写“{close}”？", "; did you mean '{close}'?"),
     "config.type": ("{where}：“{name}”应写成 {example} 这样，实际是 {value}",

@@ -1,7 +1,7 @@
 """Every setting of coordxl.toml as one table: name, default, help.
 
-The generated config file carries each help line as a comment, and the README
-documents every name (a test checks both).
+The generated config file carries each help line as a comment, and docs/settings.md
+documents every name exactly once (tests check both).
 
 >>> s = Settings.defaults()
 >>> s["rules.meeting_max_minutes"]

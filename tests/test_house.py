@@ -1,6 +1,6 @@
 """The shape of the code: one-way imports between layers, no cycles, lint clean.
 
-The layers, bottom to top (README "Code layout" says what goes where):
+The layers, bottom to top ("Code layout" in docs/development.md says what goes where):
 foundation (texts, settings, folder layout, ledger, workbook parts) → reading (reader, roster, model,
 rules, assess) → the pass and the write-back (pipeline, writer) → delivery (mail, chat groups, health,
 the decision page) → jobs (check, daily, weekly, review, archive, templates, init/new) → entry points.
@@ -53,7 +53,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_every_module_has_a_layer():
-    assert set(graph()) == set(LAYER_OF), "a new module: give it its layer here and in the README"
+    assert set(graph()) == set(LAYER_OF), "a new module: give it its layer here and in docs/development.md"
 
 
 def test_no_module_imports_one_from_a_higher_layer():
