@@ -1,9 +1,9 @@
 """`coordxl daily`: validate, assess, write the flags; dry runs write nothing; reruns write nothing new."""
 
 import dataclasses
+import datetime as dt
 import email
 import email.policy
-import datetime as dt
 import os
 import shutil
 import sqlite3
