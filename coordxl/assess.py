@@ -47,10 +47,12 @@ class TaskState:
     days: int = 0  # working days overdue, until due, or since the last update
     fields: tuple[str, ...] = ()  # INVALID: the fields to fix
     holiday: dt.date | None = None  # DUE_TODAY / DUE_SOON: the real deadline, a non-working day
+    date: dt.date | None = None  # OVERDUE / DUE_TODAY / DUE_SOON: the deadline; STALE: the last update
+    escalated: bool = False  # OVERDUE long enough to be escalated (reminders.escalate_manager_workdays)
 
     def flag(self, lang: str = "zh") -> str:
-        """The 预警 text: '逾期5个工作日', '2个工作日后到期', '今日到期', '7个工作日未更新', '受阻',
-        '暂停', '待修正：截止日期', or ''."""
+        """The state with its count, as mails and posts say it: '逾期5个工作日', '2个工作日后到期',
+        '今日到期', '7个工作日未更新', '受阻', '暂停', '待修正：截止日期', or ''."""
         if self.state in (OK, DONE, CANCELLED):
             return ""
         if self.state == INVALID:
@@ -58,6 +60,28 @@ class TaskState:
         if self.holiday is not None and self.state in (DUE_TODAY, DUE_SOON):
             return text(f"flag.{self.state}_holiday", lang, days=self.days, date=self.holiday.strftime("%m-%d"))
         return text(f"flag.{self.state}", lang, days=self.days)
+
+    def mark(self, lang: str, settings: Settings) -> str:
+        """The 预警 text the daily job writes: the state, its tier and its date, no day counter, so the
+        cell changes only when its meaning does ('逾期（截止12-24）', '逾期·已升级（截止12-24）',
+        '2个工作日内到期（截止12-26）', '5个工作日以上未更新（最近12-18）'; '今日到期', '受阻', '暂停',
+        '待修正：…' as :meth:`flag`). ``flags.count_days`` keeps :meth:`flag`'s texts instead.
+
+        >>> from coordxl.settings import Settings
+        >>> TaskState(OVERDUE, 4, date=dt.date(2026, 12, 24), escalated=True).mark("zh", Settings.defaults())
+        '逾期·已升级（截止12-24）'
+        >>> TaskState(STALE, 9, date=dt.date(2026, 12, 18)).mark("en", Settings.defaults())
+        'No update for 5+ wd (last 12-18)'
+        """
+        if self.date is None or self.state not in (OVERDUE, DUE_SOON, STALE):
+            return self.flag(lang)
+        date = self.date.strftime("%m-%d")
+        if self.state == OVERDUE:
+            return text("flag.mark.overdue_escalated" if self.escalated else "flag.mark.overdue", lang, date=date)
+        if self.state == STALE:
+            return text("flag.mark.stale", lang, window=settings["rules.stale_workdays"], date=date)
+        key = "flag.mark.due_soon_holiday" if self.holiday is not None else "flag.mark.due_soon"
+        return text(key, lang, window=settings["rules.due_soon_workdays"], date=date)
 
 
 def field_labels(keys, lang: str) -> str:
@@ -121,21 +145,23 @@ def _assess(status, fields: tuple[str, ...], due, updated, today: dt.date, calen
     if isinstance(due, dt.date):
         if due < today:
             # due on a Saturday and checked on Monday is one working day late, never zero
-            return TaskState(OVERDUE, max(1, calendar.count(due, today)))
+            late = max(1, calendar.count(due, today))
+            return TaskState(OVERDUE, late, date=due,
+                             escalated=late >= settings["reminders.escalate_manager_workdays"])
         # a deadline on a holiday or weekend is due on the last working day before it
         work_due = calendar.last_workday(due)
         holiday = due if work_due != due else None
         if work_due <= today:
-            return TaskState(DUE_TODAY, 0, (), holiday)
+            return TaskState(DUE_TODAY, 0, (), holiday, due)
         ahead = calendar.count(today, work_due)
         if ahead <= settings["rules.due_soon_workdays"]:
-            return TaskState(DUE_SOON, ahead, (), holiday)
+            return TaskState(DUE_SOON, ahead, (), holiday, due)
     if status == "blocked":
         return TaskState(BLOCKED)
     if status == "in_progress" and isinstance(updated, dt.date) and updated < today:
         idle = calendar.count(updated, today)
         if idle >= settings["rules.stale_workdays"]:
-            return TaskState(STALE, idle)
+            return TaskState(STALE, idle, date=updated)
     return TaskState(OK)
 
 

@@ -30,6 +30,7 @@ from .model import Item, key_of
 from .pipeline import FolderCheck, Report, heap_frozen
 from .platform_support import process_context
 from .rules import Context, task_sources
+from .settings import Settings
 from .store import Store
 from .writer import FlagWrite, write_flags
 from .xlsxparts import col_letters
@@ -115,14 +116,16 @@ class DailyResult:
         }
 
 
-def desired_flags(assessed: assess.Assessed, lang: str) -> tuple[dict[int, str], dict[int, str], Counter]:
-    """(row → wanted flag text, row → current text, states) for the item's own tracker rows."""
+def desired_flags(assessed: assess.Assessed, lang: str, settings: Settings) -> tuple[dict[int, str], dict[int, str], Counter]:
+    """(row → wanted flag text, row → current text, states) for the item's own tracker rows: the state,
+    tier and date (:meth:`assess.TaskState.mark`), or with ``flags.count_days`` the state and its count."""
+    counting = settings["flags.count_days"]
     texts: dict[assess.TaskState, str] = {}  # a few distinct states among thousands of rows
     wanted, current = {}, {}
     for r, state, raw in zip(assessed.rows.rownums, assessed.states, assessed.rows.raw_column("flag")):
         flag = texts.get(state)
         if flag is None:
-            flag = texts[state] = state.flag(lang)
+            flag = texts[state] = state.flag(lang) if counting else state.mark(lang, settings)
         wanted[r] = flag
         current[r] = "" if raw in (None, "") else str(raw).strip()
     return wanted, current, Counter(state.state for state in assessed.states)
@@ -298,7 +301,7 @@ class Flagger:
         result, store, lang, settings = self.result, self.store, self.lang, self.settings
         if store is not None:
             store.save_snapshot(ctx.today, item.workbook, snapshot_rows(assessed))
-        wanted, current, states = desired_flags(assessed, lang)
+        wanted, current, states = desired_flags(assessed, lang, settings)
         result.states.update(states)
         result.pending_resources += len(assess.pending_resources(item, ctx.today, ctx.calendar, settings))
         if "tasks" in item.ambiguous:

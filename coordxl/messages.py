@@ -83,6 +83,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "flag.stale": ("{days}个工作日未更新", "No update for {days} wd"),
     "flag.blocked": ("受阻", "Blocked"),
     "flag.paused": ("暂停", "Paused"),
+    # what the 预警 cell says: no day counter, so a workbook is rewritten only when a flag's meaning changes
+    "flag.mark.overdue": ("逾期（截止{date}）", "Overdue (due {date})"),
+    "flag.mark.overdue_escalated": ("逾期·已升级（截止{date}）", "Overdue · escalated (due {date})"),
+    "flag.mark.due_soon": ("{window}个工作日内到期（截止{date}）", "Due within {window} wd (due {date})"),
+    "flag.mark.due_soon_holiday": ("{window}个工作日内到期（截止日{date}为假日）",
+                                   "Due within {window} wd (deadline {date} is a holiday)"),
+    "flag.mark.stale": ("{window}个工作日以上未更新（最近{date}）", "No update for {window}+ wd (last {date})"),
     "flag.invalid": ("待修正：{fields}", "To fix: {fields}"),
     "flag.header": ("预警", "Alert"),
     # reminder mails

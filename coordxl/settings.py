@@ -146,6 +146,9 @@ SETTINGS: tuple[Setting, ...] = (
             "1 为不并行（每日任务写预警也不另开进程）",
             "Processes that work on workbooks in parallel in check, daily and weekly: 0 = automatic (CPU cores, "
             "at most 4), 1 = none (and the daily job writes its flags in its own process)", minimum=0),
+    Setting("flags.count_days", False, "预警列是否写入天数（如“逾期5个工作日”，每天都会改写工作簿）；默认只写状态与日期（如“逾期（截止12-24）”），含义变化时才改写",
+            "Write day counts in the alert column ('Overdue 5 wd': every workbook rewritten each day); by default "
+            "only the state and date ('Overdue (due 12-24)'), rewritten only when that changes"),
     Setting("state.keep_daily_weeks", 8, "state.db 中每日任务快照保留几周；更早的每周只留一份",
             "Weeks of daily task snapshots state.db keeps; older weeks keep one snapshot each", minimum=3),
     Setting("state.keep_weeks", 104, "任务快照最多保留几周（更早的删除；邮件与群消息记录不删）",

@@ -2,6 +2,8 @@
 
 import dataclasses
 import datetime as dt
+import email
+import email.policy
 import os
 import shutil
 import sqlite3
@@ -15,8 +17,10 @@ from coordxl.daily import run_daily
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
-EXPECTED = {"M5": "逾期9个工作日", "M8": "逾期4个工作日", "M9": "1个工作日后到期", "M10": "待修正：负责人",
-            "M11": "逾期1个工作日", "M12": "逾期9个工作日", "M13": "待修正：开始日期", "M14": "今日到期"}
+# the state, its tier and its date, never a day counter: a cell changes only when its meaning does
+EXPECTED = {"M5": "逾期·已升级（截止08-07）", "M8": "逾期·已升级（截止08-14）", "M9": "2个工作日内到期（截止08-21）",
+            "M10": "待修正：负责人", "M11": "逾期（截止08-19）", "M12": "逾期·已升级（截止08-07）",
+            "M13": "待修正：开始日期", "M14": "今日到期"}
 
 
 def flags(root, name="Q3新品上市推广"):
@@ -26,7 +30,7 @@ def flags(root, name="Q3新品上市推广"):
 
 # the real-life tracker: H1 (two owners, in the merged 设计部 range) is due Monday; its section rows
 # (M3, M6) and 合计 row (M9) get nothing; H2 (完成90%) and H3 (进行中(50%)) are on track; H4 (已完成√) is done
-STORES_EXPECTED = {"M4": "2个工作日后到期"}
+STORES_EXPECTED = {"M4": "2个工作日内到期（截止08-24）"}
 
 
 def run(*args):
@@ -54,16 +58,48 @@ def test_second_run_with_nothing_new_writes_nothing(example_root):
     assert (example_root / "进行中" / "Q3新品上市推广.xlsx").stat().st_mtime_ns == mtime
 
 
-def test_next_day_updates_the_counts(example_root):
+def test_the_next_day_rewrites_only_the_flags_whose_meaning_changed(example_root):
     run_daily(example_root, TODAY, NOW)
+    path = example_root / "进行中" / "华东门店焕新.xlsx"
+    untouched = sha256(path)  # H1 is still due within 2 working days (08-24): nothing to rewrite
+    friday = run_daily(example_root, dt.date(2026, 8, 21), NOW)
+    got = flags(example_root)
+    assert {k: v for k, v in got.items() if EXPECTED.get(k) != v} == {"M9": "今日到期", "M14": "逾期（截止08-20）"}
+    assert sorted(p.cell for p in friday.planned) == ["M14", "M9"]  # M5, M8, M11, M12 overdue as before: not rewritten
+    assert sha256(path) == untouched
+    # the counts still move every day where people read them: the mails
+    outbox = example_root / ".coordxl" / "outbox" / "2026-08-21"
+    said = "".join(email.message_from_bytes(p.read_bytes(), policy=email.policy.default).get_body(
+        ("plain",)).get_content() for p in outbox.glob("*.eml"))
+    assert "逾期10个工作日" in said and "逾期9个工作日" not in said
+
+
+def test_a_folder_that_wants_day_counts_in_the_cell_gets_them_every_day(example_root):
+    config = example_root / "coordxl.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n[flags]\ncount_days = true\n", encoding="utf-8")
+    run_daily(example_root, TODAY, NOW)
+    assert flags(example_root)["M8"] == "逾期4个工作日" and flags(example_root)["M9"] == "1个工作日后到期"
     run_daily(example_root, dt.date(2026, 8, 21), NOW)
     assert flags(example_root)["M8"] == "逾期5个工作日" and flags(example_root)["M9"] == "今日到期"
+
+
+def test_day_counters_written_by_an_older_version_are_replaced_as_coordxl_s_own(example_root):
+    config = example_root / "coordxl.toml"
+    plain = config.read_text(encoding="utf-8")
+    config.write_text(plain + "\n[flags]\ncount_days = true\n", encoding="utf-8")
+    run_daily(example_root, TODAY, NOW)  # what an older coordxl wrote: 逾期4个工作日 …
+    config.write_text(plain, encoding="utf-8")
+    with sqlite3.connect(example_root / ".coordxl" / "state.db") as db:  # not even the record of what was
+        db.execute("DELETE FROM flags")                                   # written is needed
+    result = run_daily(example_root, TODAY, NOW)
+    assert flags(example_root) == EXPECTED
+    assert not [f for f in result.findings if f.code == "W-FLAG-EDITED"]
 
 
 def test_dry_run_writes_nothing_and_says_what_it_would(example_root):
     before = tree_hashes(example_root)
     result = run("daily", example_root, "--today", "2026-08-20", "--dry-run")
-    assert "逾期9个工作日" in result.output and "M5" in result.output
+    assert "逾期·已升级（截止08-07）" in result.output and "M5" in result.output
     assert tree_hashes(example_root) == before
     assert not (example_root / ".coordxl" / "state.db").exists()
 

@@ -115,15 +115,17 @@ def test_on_the_first_working_day_of_2027_nothing_misread_is_overdue_or_escalate
     result = run("daily", year_end, "--today", "2027-01-04")
     assert result.exit_code in (0, 1), result.output
     got = flags(year_end)
-    # due 2027-01-08 (not 逾期241个工作日); last updated 12-18: ten working days, 元旦 (estimated for 2027) not one
+    # due 2027-01-08 (not 逾期241个工作日); last updated 12-18: stale, and the cell says since when
     for tid in ("T01", "T02", "T04"):
-        assert got[tid] == "10个工作日未更新", tid
+        assert got[tid] == "5个工作日以上未更新（最近12-18）", tid
     assert got["T03"] == "待修正：截止日期"
     assert got["T09"] == "待修正：开始日期、截止日期"  # F-DATE-ORDER: never overdue
     assert got["T07"] == "暂停"
     assert got["T06"].startswith("逾期") and got["T08"].startswith("逾期")
     sent = mails(year_end, "2027-01-04")
     everything = "\n".join(body for *_, body in sent)
+    # ten working days since 12-18 in the mails: 元旦 (estimated for 2027) is not one
+    assert "10个工作日未更新" in everything and "11个工作日未更新" not in everything
     for tid in ("T03", "T07", "T09"):  # 待修正 and 暂停: nobody is reminded or escalated about them
         assert f"{tid} " not in everything, tid
     escalated = "\n".join(body for kind, *_, body in sent if kind == "escalation")

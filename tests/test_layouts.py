@@ -87,7 +87,7 @@ def test_merged_cells_apply_to_every_row_they_cover(share_with_roster, soffice):
     assert typo.cell == f"E{ROW['T01']}" and typo.hint_zh == "您是否指“陈静”？"  # once, at the top-left cell
     run_daily(share_with_roster, TODAY, NOW)
     # T11 (due 09-04 in the clean item) now shares T10's merged deadline 08-07: 9 working days late
-    assert flags(path)[ROW["T11"]] == "逾期9个工作日"
+    assert flags(path)[ROW["T11"]] == "逾期·已升级（截止08-07）"
     assert "T11 KOL投放合作洽谈" in digests(share_with_roster)["liuyang"]
     run_weekly(share_with_roster, TODAY, NOW)
     by_dept = weekly_sheet(share_with_roster, "总览")
@@ -128,7 +128,7 @@ def test_several_owners_in_one_cell_are_each_reminded(share_with_roster, soffice
     assert dept == ["“孙丽(设计部)”写的部门与名册不符：名册中孙丽属于销售部"]
     several = [f for f in result.findings if f.message_zh.startswith("“审核人”只能填写一人")]
     assert len(several) == 1 and several[0].is_error
-    assert flags(path)[ROW["T03"]] == "逾期9个工作日"
+    assert flags(path)[ROW["T03"]] == "逾期·已升级（截止08-07）"
 
 
 # --- 3. section rows and total rows ---------------------------------------------------------
@@ -173,9 +173,9 @@ def test_status_variants_and_percentages(share_with_roster, soffice):
     assert enums == [(f"I{ROW['T11']}", "F-ENUM")]  # only the unrecognised one
     run_daily(share_with_roster, TODAY, NOW)
     got = flags(path)
-    assert got[ROW["T03"]] == "逾期9个工作日" and got[ROW["T06"]] == "逾期4个工作日"
+    assert got[ROW["T03"]] == "逾期·已升级（截止08-07）" and got[ROW["T06"]] == "逾期·已升级（截止08-14）"
     assert ROW["T07"] not in got and ROW["T12"] not in got and ROW["T09"] not in got  # done
-    assert got[ROW["T10"]] == "逾期9个工作日"  # 0%: not started, still late
+    assert got[ROW["T10"]] == "逾期·已升级（截止08-07）"  # 0%: not started, still late
     assert got[ROW["T11"]] == "待修正：状态"
     mails = digests(share_with_roster)
     assert re.search(r"T03 包装设计定稿 \| 截止日期 2026-08-07 \| 进度 80%", mails["fengxue"])
@@ -221,7 +221,7 @@ def test_two_level_headers(share_with_roster, soffice):
     assert report.task_count == 14
     run_daily(share_with_roster, TODAY, NOW)
     got = flags(path)
-    assert got[ROW["T03"] + 1] == "逾期9个工作日" and got[ROW["T12"] + 1] == "今日到期"
+    assert got[ROW["T03"] + 1] == "逾期·已升级（截止08-07）" and got[ROW["T12"] + 1] == "今日到期"
 
 
 # --- 6. deadlines on non-working days ------------------------------------------------------
@@ -240,12 +240,12 @@ def test_a_deadline_on_a_holiday_is_due_on_the_working_day_before(share_with_ros
         seen[day] = (flags(path).get(ROW["T07"]), digests(share_with_roster, day).get("zhouqiang", ""))
     # three working days ahead of 09-30 (the lead time counts back from the working day before 10-01)
     assert seen[dt.date(2026, 9, 24)][0] is None and "3个工作日后到期（截止日10-01为假日）" in seen[dt.date(2026, 9, 24)][1]
-    assert seen[dt.date(2026, 9, 29)][0] == "1个工作日后到期（截止日10-01为假日）"
+    assert seen[dt.date(2026, 9, 29)][0] == "2个工作日内到期（截止日10-01为假日）"
     assert "1个工作日后到期（截止日10-01为假日）" in seen[dt.date(2026, 9, 29)][1]
     assert seen[dt.date(2026, 9, 30)][0] == "今日到期（截止日10-01为假日）"
     assert "今日到期（截止日10-01为假日）" in seen[dt.date(2026, 9, 30)][1]
-    assert seen[dt.date(2026, 10, 8)][0] == "逾期1个工作日"  # late from the day after the real deadline
-    assert flags(path).get(ROW["T12"]) == "逾期1个工作日"  # due 10-05 (holiday): one working day late on 10-08
+    assert seen[dt.date(2026, 10, 8)][0] == "逾期（截止10-01）"  # late from the day after the real deadline
+    assert flags(path).get(ROW["T12"]) == "逾期（截止10-05）"  # due 10-05 (holiday): one working day late on 10-08
     everything = "\n".join(text for day in seen for text in digests(share_with_roster, day).values())
     assert "0个工作日" not in everything
 
@@ -261,7 +261,7 @@ def test_the_real_life_example_tracker_through_libreoffice(share_with_roster, so
     assert report.findings == [] and report.task_count == 4 and report.summary()["skipped_rows"] == 3
     result = run_daily(share_with_roster, TODAY, NOW)
     # H1 (郑爽、冯雪, 设计部 merged over H1:H2) is due Monday; H2 完成90% and H3 进行中(50%) are on track; H4 已完成√
-    assert flags(path) == {4: "2个工作日后到期"}
+    assert flags(path) == {4: "2个工作日内到期（截止08-24）"}
     assert dict(result.states) == {"due_soon": 1, "ok": 2, "done": 1}
     assert digests(share_with_roster) == {}  # 2 working days ahead is not a reminder day (3 and 1 are)
     friday = dt.date(2026, 8, 21)  # the day after: 1 working day before H1's deadline, both owners reminded

@@ -79,12 +79,12 @@ def test_text_a_person_typed_in_the_alert_column_is_never_overwritten(share_with
     ws = tracker(path)
     assert ws[f"M{ROW['T03']}"].value == "已和孙丽沟通"
     assert ws[f"M{ROW['T01']}"].value == "已验收"
-    assert ws[f"M{ROW['T06']}"].value == "逾期4个工作日"  # its own earlier text is updated
-    assert ws[f"M{ROW['T07']}"].value == "1个工作日后到期"
+    assert ws[f"M{ROW['T06']}"].value == "逾期·已升级（截止08-14）"  # its own earlier text is updated
+    assert ws[f"M{ROW['T07']}"].value == "2个工作日内到期（截止08-21）"
     edited = {f.cell: f for f in result.findings if f.code == "W-FLAG-EDITED"}
     assert sorted(edited) == [f"M{ROW['T01']}", f"M{ROW['T03']}"]
     assert edited[f"M{ROW['T03']}"].message_zh.startswith(f"预警列 M{ROW['T03']} 中的“已和孙丽沟通”不是 coordxl 写入的")
-    assert "逾期9个工作日" in edited[f"M{ROW['T03']}"].message_zh  # what the cell should show
+    assert "逾期·已升级（截止08-07）" in edited[f"M{ROW['T03']}"].message_zh  # what the cell should show
     # the task is still assessed and reminded as usual
     [feng] = mails_to(share_with_roster, "fengxue", "digest")
     assert "T03 包装设计定稿" in body(feng) and "逾期9个工作日" in body(feng)
@@ -105,10 +105,10 @@ def test_text_coordxl_recorded_writing_is_its_own_even_when_the_wording_changed(
     Store(share_with_roster / ".coordxl" / "state.db").record_flags(
         LAUNCH, "执行进度", {f"M{ROW['T03']}": "超期（旧版写法）"}, NOW)
     result = run_daily(share_with_roster, TODAY, NOW)
-    assert tracker(path)[f"M{ROW['T03']}"].value == "逾期9个工作日"
+    assert tracker(path)[f"M{ROW['T03']}"].value == "逾期·已升级（截止08-07）"
     assert not codes(result.findings, "W-FLAG-EDITED")
     db = sqlite3.connect(share_with_roster / ".coordxl" / "state.db")
-    assert db.execute("SELECT text FROM flags WHERE cell = ?", (f"M{ROW['T03']}",)).fetchone() == ("逾期9个工作日",)
+    assert db.execute("SELECT text FROM flags WHERE cell = ?", (f"M{ROW['T03']}",)).fetchone() == ("逾期·已升级（截止08-07）",)
 
 
 def test_a_person_s_text_is_kept_in_a_workbook_written_by_xlsxwriter(share_with_roster):
@@ -127,7 +127,7 @@ def test_a_person_s_text_is_kept_in_a_workbook_written_by_xlsxwriter(share_with_
     wb.close()
     result = run_daily(share_with_roster, TODAY, NOW)
     ws = tracker(path)
-    assert ws["H2"].value == "等财务批预算" and ws["H3"].value == "逾期8个工作日"
+    assert ws["H2"].value == "等财务批预算" and ws["H3"].value == "逾期·已升级（截止08-10）"
     assert codes(result.findings, "W-FLAG-EDITED") == [("执行进度", "H2")]
 
 
@@ -143,7 +143,7 @@ def test_a_deleted_alert_column_is_added_only_where_the_whole_column_is_empty(sh
     run_daily(share_with_roster, TODAY, NOW)
     ws = tracker(path)
     assert ws[f"M{ROW['T03']}"].value == "备注：等供应商打样" and ws[f"M{ROW['T10']}"].value == "财务周五答复"
-    assert ws["N2"].value == "预警" and ws[f"N{ROW['T03']}"].value == "逾期9个工作日"
+    assert ws["N2"].value == "预警" and ws[f"N{ROW['T03']}"].value == "逾期·已升级（截止08-07）"
     # the new header looks like the others: the same cell style as the header to its left
     import zipfile
 
@@ -179,7 +179,7 @@ def test_the_sheet_named_exactly_is_read_and_the_copy_reported(share_with_roster
     result = run_daily(share_with_roster, TODAY, NOW)
     assert tracker(path)[f"M{ROW['T03']}"].value in (None, "")  # done: no flag in the real tracker
     assert tracker(path, "执行进度 (2)")[f"M{ROW['T03']}"].value in (None, "")  # the copy is never written
-    assert tracker(path)[f"M{ROW['T06']}"].value == "逾期4个工作日"
+    assert tracker(path)[f"M{ROW['T06']}"].value == "逾期·已升级（截止08-14）"
     [dup] = [f for f in result.findings if f.code == "W-DUPLICATE-SHEET"]
     assert dup.severity == "warning" and "执行进度 (2)" in dup.message_zh
     [feng] = mails_to(share_with_roster, "fengxue", "digest")

@@ -365,7 +365,7 @@ def test_a_mac_excel_workbook_counts_its_dates_from_1904(share_with_roster):
     wb.close()
     run_daily(share_with_roster, dt.date(2026, 8, 20), NOW)
     ws = openpyxl.load_workbook(path)["执行进度"]
-    assert ws["H2"].value == ws["H3"].value == "逾期9个工作日"  # not 1,000+ days, not a finding
+    assert ws["H2"].value == ws["H3"].value == "逾期·已升级（截止08-07）"  # 2026-08-07, not 1,000+ days late
 
 
 def test_a_read_only_workbook_is_never_written(tmp_path):
