@@ -174,3 +174,13 @@ def patched_sheets_follow_the_schema(monkeypatch):
         return out
 
     monkeypatch.setattr(writer, "patch_sheet_xml", checked)
+
+
+# --- the fast lane: `pytest -m "not slow"` leaves out what starts LibreOffice ----------------------
+
+def pytest_collection_modifyitems(config, items):
+    """A test that converts a workbook with LibreOffice (the ``soffice`` fixture or the ``libreoffice``
+    mark) is ``slow``: each conversion starts the office suite. `.ci/run` runs every test."""
+    for item in items:
+        if "soffice" in getattr(item, "fixturenames", ()) or item.get_closest_marker("libreoffice"):
+            item.add_marker(pytest.mark.slow)

@@ -76,7 +76,8 @@ def test_the_next_day_rewrites_only_the_flags_whose_meaning_changed(example_root
 
 def test_a_folder_that_wants_day_counts_in_the_cell_gets_them_every_day(example_root):
     config = example_root / "coordxl.toml"
-    config.write_text(config.read_text(encoding="utf-8") + "\n[flags]\ncount_days = true\n", encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace("count_days = false", "count_days = true"),
+                      encoding="utf-8")
     run_daily(example_root, TODAY, NOW)
     assert flags(example_root)["M8"] == "逾期4个工作日" and flags(example_root)["M9"] == "1个工作日后到期"
     run_daily(example_root, dt.date(2026, 8, 21), NOW)
@@ -86,7 +87,7 @@ def test_a_folder_that_wants_day_counts_in_the_cell_gets_them_every_day(example_
 def test_day_counters_written_by_an_older_version_are_replaced_as_coordxl_s_own(example_root):
     config = example_root / "coordxl.toml"
     plain = config.read_text(encoding="utf-8")
-    config.write_text(plain + "\n[flags]\ncount_days = true\n", encoding="utf-8")
+    config.write_text(plain.replace("count_days = false", "count_days = true"), encoding="utf-8")
     run_daily(example_root, TODAY, NOW)  # what an older coordxl wrote: 逾期4个工作日 …
     config.write_text(plain, encoding="utf-8")
     with sqlite3.connect(example_root / ".coordxl" / "state.db") as db:  # not even the record of what was
