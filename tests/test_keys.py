@@ -9,11 +9,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import EXAMPLE
+from conftest import EXAMPLE, another_item
 from test_notify import Recorder, free_port
 
 from coordxl.store import SCHEMA, workbook_id
@@ -66,8 +67,13 @@ def test_the_same_folder_under_any_name_sends_each_mail_and_post_once(tmp_path, 
     shutil.move(root / "进行中" / LAUNCH, own / LAUNCH)
     (root / "进行中" / LAUNCH).symlink_to(own / LAUNCH)
 
+    # and one item's name has a letter a Mac may list decomposed (NFD) and another host composed (NFC)
+    cafe = unicodedata.normalize("NFC", "Café 推广.xlsx")
+    another_item(own / LAUNCH, root / "进行中" / cafe)
+
     first = daily(root, cwd=tmp_path)  # cron: the absolute path
-    assert len(smtp.messages) == 8 and len(posts(root)) == 1
+    mails, told = len(smtp.messages), len(posts(root))
+    assert (mails, told) == (8, 2)  # one post per item in the group
 
     (tmp_path / "link").symlink_to(root)
     moved = tmp_path / "mnt" / "share"
@@ -79,19 +85,21 @@ def test_the_same_folder_under_any_name_sends_each_mail_and_post_once(tmp_path, 
             shutil.move(root.parent, moved.parent)
             root = moved
         daily(path, cwd=cwd)
-        assert len(smtp.messages) == 8, f"mails sent again by `coordxl daily {path}`"
-        assert len(posts(root)) == 1, f"the group was told again by `coordxl daily {path}`"
+        assert len(smtp.messages) == mails, f"mails sent again by `coordxl daily {path}`"
+        assert len(posts(root)) == told, f"the group was told again by `coordxl daily {path}`"
 
     # another host may show a name in another case or Unicode form (a case-insensitive share, a Mac's NFD)
     (root / "进行中" / LAUNCH).rename(root / "进行中" / LAUNCH.lower())
+    (root / "进行中" / cafe).rename(root / "进行中" / unicodedata.normalize("NFD", cafe))
     again = daily(root, cwd=tmp_path)
-    assert len(smtp.messages) == 8 and len(posts(root)) == 1
+    assert (len(smtp.messages), len(posts(root))) == (mails, told)
     # the 预警 cells it wrote are still known as its own: nothing rewritten, no "not written by coordxl" warning
     assert again["flags"]["changed"] == 0 and again["findings"] == first["findings"]
 
     db = sqlite3.connect(root / ".coordxl" / "state.db")
     stored = {r[0] for t in ("snapshots", "flags") for r in db.execute(f"SELECT DISTINCT workbook FROM {t}")}
-    assert "进行中/q3新品上市推广.xlsx" in stored and not any(str(tmp_path) in w or "市场部" in w for w in stored)
+    assert {"进行中/q3新品上市推广.xlsx", workbook_id("进行中/" + cafe)} <= stored  # one row set each, in NFC
+    assert not any(str(tmp_path) in w or "市场部" in w for w in stored)
 
 
 def old_ledger(root: Path) -> None:
