@@ -120,7 +120,7 @@ class Post:
 
     def seal(self) -> "Post":
         digest = hashlib.sha256("\n".join(line.plain() for line in self.lines).encode("utf-8")).hexdigest()[:16]
-        workbooks = ",".join(workbook_id(w) for w in self.workbooks)  # by identity: never a local path
+        workbooks = ",".join(sorted(workbook_id(w) for w in self.workbooks))  # by identity: never a local path
         self.key = hashlib.sha256(f"#{self.channel.name}|{self.kind}|{workbooks}|{self.day}|{digest}".encode()).hexdigest()
         return self
 
