@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .messages import percent, text
 from .roster import Person, Roster
 from .settings import Channel, Settings
-from .store import Store
+from .store import Store, workbook_id
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ class Post:
 
     def seal(self) -> "Post":
         digest = hashlib.sha256("\n".join(line.plain() for line in self.lines).encode("utf-8")).hexdigest()[:16]
-        self.key = hashlib.sha256(f"#{self.channel.name}|{self.kind}|{','.join(self.workbooks)}|{self.day}|{digest}"
-                                  .encode()).hexdigest()
+        workbooks = ",".join(sorted(workbook_id(w) for w in self.workbooks))  # by identity: never a local path
+        self.key = hashlib.sha256(f"#{self.channel.name}|{self.kind}|{workbooks}|{self.day}|{digest}".encode()).hexdigest()
         return self
 
 
@@ -181,7 +181,7 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
                 lines.append(Line([t("post.more", n=len(rows) - SHOWN_PER_LIST)]))
 
     section(t("post.changes"), [Line([t('post.change.' + kind, task=f'{tid} {task}')], "item")
-                                for kind, tid, task in changes.get(board.workbook, [])])
+                                for kind, tid, task in changes.get(workbook_id(board.workbook), [])])
     for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
         rows = [Line([f"{assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, audience, lang),
                      "item")
@@ -510,8 +510,8 @@ def deliver_posts(posts: list[Post], posters: dict, store: Store, today: dt.date
 
 
 def changes(store: Store, today: dt.date) -> dict[str, list[tuple[str, str, str]]]:
-    """What changed since the last snapshot before today, per workbook: (newly_done | newly_overdue |
-    moved, task id, task), from the snapshots each daily run keeps."""
+    """What changed since the last snapshot before today, per workbook (by its identity): (newly_done |
+    newly_overdue | moved, task id, task), from the snapshots each daily run keeps."""
     now = store.snapshot(today)
     before = store.snapshot(today - dt.timedelta(days=1))
     out: dict[str, list[tuple[str, str, str]]] = {}

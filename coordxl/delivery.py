@@ -114,6 +114,7 @@ def deliver(parcels: Iterable[Parcel], courier_for: Courier | Callable[[Parcel],
     pick = courier_for if callable(courier_for) and not hasattr(courier_for, "carry") else (lambda _: courier_for)
     result = Delivery()
     parcels = list(parcels)
+    store.adopt(parcels, today)  # the upgrade day: what an older coordxl sent today counts
     again = to_resend(parcels, store, resend)
     result.resent = sorted(again)
     known = store.delivered_to_many([p.key for p in parcels if p.key not in again])

@@ -22,7 +22,7 @@ from .messages import MESSAGES, text
 from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
 from .roster import Person, Roster
 from .settings import Settings
-from .store import Store
+from .store import Store, workbook_id
 
 LOOK_BACK_DAYS = 7  # how far back failed sends and missed runs are reported
 QUIET_SKIPS = frozenset({"writeback_off"})  # skipped on purpose: nothing to tell
@@ -66,7 +66,7 @@ def from_run(result, store: Store | None, settings: Settings, today: dt.date) ->
             continue
         runs = 1
         for run in reversed(history):
-            if workbook not in run["counts"].get("skipped_workbooks", {}):
+            if workbook_id(workbook) not in {workbook_id(w) for w in run["counts"].get("skipped_workbooks", {})}:
                 break
             runs += 1
         out.append(Issue.of("skipped", workbook=workbook, reason=skip_reason(reason, settings.lang), runs=runs))

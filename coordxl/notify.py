@@ -51,7 +51,7 @@ from .model import Item
 from .roster import Person, Roster
 from .rules import Context
 from .settings import Settings
-from .store import Store
+from .store import Store, workbook_id
 
 log = logging.getLogger(__name__)
 
@@ -491,17 +491,38 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
     subject = subject_for(d, lang, items)
     # the key: who, what kind, which day, and a digest of everything the mail says (its data, so it is
     # known without rendering): a rerun with the same content sends nothing, a change sends anew
+    # — each workbook by its identity in the folder, never its local path (the same folder under another
+    # name, a symlink or another host's mount point sends nothing again)
     named = _workbooks(d)
-    said = repr((d.tasks[:limit], len(d.tasks), sorted((k, [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
-                                                       for k, v in d.errors.items()),
-                 sorted(d.overdue_summary.items()), sorted((k, v[:limit]) for k, v in d.item_overdue.items()),
-                 d.pending, sorted(d.reassign, key=_reassign_order), sorted(d.reasons), sorted(d.behalf), lang, share,
-                 [items[k] for k in sorted(named) if k in items]))
+    said = repr(([_said(n) for n in d.tasks[:limit]], len(d.tasks),
+                 sorted(((workbook_id(k), [(f.code, f.sheet, f.cell, f.message_zh) for f in v])
+                        for k, v in d.errors.items()), key=_first),
+                 sorted(((workbook_id(k), n) for k, n in d.overdue_summary.items()), key=_first),
+                 sorted(((workbook_id(k), [_said(n) for n in v[:limit]]) for k, v in d.item_overdue.items()),
+                        key=_first),
+                 [_said(p) for p in d.pending], [_said(n) for n in sorted(d.reassign, key=_reassign_order)],
+                 sorted(d.reasons), sorted(d.behalf), lang, share,
+                 sorted(_said(items[k]) for k in named if k in items)))
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
     return Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons),
                 tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items,
                                                                       _estimate(d, today, settings)))
+
+
+def _said(note) -> tuple:
+    """A task, item or resource note as a mail's key reads it: its workbook by identity, its local path left out."""
+    names = _NOTE_FIELDS.get(type(note))
+    if names is None:
+        names = _NOTE_FIELDS[type(note)] = tuple(f.name for f in dataclasses.fields(note) if f.name not in ("workbook", "path"))
+    return (workbook_id(note.workbook), *(getattr(note, name) for name in names))
+
+
+_NOTE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _first(pair: tuple):
+    return pair[0]
 
 
 def _estimate(d: Digest, today: dt.date, settings: Settings) -> str:

@@ -24,6 +24,7 @@ from .messages import text
 from .model import Item, task_key
 from .pipeline import find_item, load_item
 from .rules import Context
+from .store import workbook_id
 from .xlsxout import put_text, put_value
 
 COMPLIANCE = ("R-NOTICE", "R-MATERIALS", "R-MEETING-LENGTH", "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-BREAKDOWN",
@@ -210,7 +211,7 @@ def _history(layout: Layout, item: Item, ctx: Context) -> tuple[list[list], tupl
         if old and isinstance(due, dt.date) and due > old:
             slipped.append([str(r.get("id") or ""), str(r.get("task") or ""), old, due, ctx.calendar.count(old, due)])
     sent = [m for m in store.mails() if m["status"] == "sent" and m["kind"] in ("digest", "escalation")
-            and item.workbook in m["workbooks"].split("\n")]
+            and workbook_id(item.workbook) in m["workbooks"].split("\n")]
     return slipped, (len(sent), sum(m["kind"] == "escalation" for m in sent))
 
 

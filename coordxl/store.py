@@ -20,6 +20,7 @@ import socket
 import sqlite3
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 from .errors import StateError
@@ -122,12 +123,54 @@ SCHEMA = [
         PRIMARY KEY (workbook, task_key)
     );
     """,
+    # version 9: a workbook by its identity in the folder (workbook_id), however the folder is named or
+    # mounted; the mails recorded until now carry keys made from local paths: marked, so the upgrade
+    # day's run recognises them (Store.adopt) instead of sending them again
+    """
+    UPDATE OR REPLACE snapshots SET workbook = coordxl_workbook(workbook) WHERE workbook != coordxl_workbook(workbook);
+    UPDATE OR REPLACE snapshot_digests SET workbook = coordxl_workbook(workbook)
+        WHERE workbook != coordxl_workbook(workbook);
+    UPDATE OR REPLACE flags SET workbook = coordxl_workbook(workbook) WHERE workbook != coordxl_workbook(workbook);
+    UPDATE OR REPLACE first_due SET workbook = coordxl_workbook(workbook) WHERE workbook != coordxl_workbook(workbook);
+    UPDATE mails SET workbooks = coordxl_workbooks(workbooks) WHERE workbooks != coordxl_workbooks(workbooks);
+    ALTER TABLE mails ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;
+    UPDATE mails SET legacy = 1;
+    """,
 ]
+
+
+def workbook_id(workbook: str) -> str:
+    r"""A workbook's identity in the ledger: its path relative to the folder as the scan shows it ('/'
+    separators on every system, non-UTF-8 bytes already \xNN escapes: a backslash is part of a name,
+    never a separator), in Unicode NFC and case-folded (Windows and macOS file systems are
+    case-insensitive, and a Mac may list a name decomposed). It holds nothing of where the folder is:
+    a cron job's absolute path, `cd share && coordxl daily .`, a symlink to the folder or another
+    host's mount point all give the same one, and a workbook that is a symlink is known by its name in
+    the folder, not its target. What people read keeps the name as it is; keys and state.db rows use this.
+
+    >>> workbook_id("进行中/Q3 推广.xlsx") == workbook_id("进行中/q3 推广.XLSX") == "进行中/q3 推广.xlsx"
+    True
+    >>> workbook_id("进行中/Cafe\u0301.xlsx") == workbook_id("进行中/Caf\u00e9.xlsx")
+    True
+    """
+    name = unicodedata.normalize("NFC", workbook)
+    return unicodedata.normalize("NFC", name.casefold())
+
+
+def workbooks_id(workbooks) -> str:
+    """Several workbooks as one ledger column: their identities, sorted, one a line."""
+    if isinstance(workbooks, str):
+        workbooks = workbooks.split("\n")
+    return "\n".join(sorted({workbook_id(w) for w in workbooks if w}))
+
 
 # mail states: sending (claimed by a live process) → sent | partial | failed | refused | unknown.
 # 'unknown': the message went to the server but no answer came back (a timeout after DATA, or the
 # sender was killed): the server may have delivered it, so it is never resent without `--resend`.
 FINAL = frozenset({"sent", "unknown", "refused"})
+
+# which of an older coordxl's rows for one parcel counts (Store.adopt): the one that reached its reader
+_ADOPT_ORDER = {"sent": 0, "unknown": 1, "partial": 2, "refused": 3, "failed": 4, "sending": 5}
 
 
 def _claim_alive(claimed_by: str, stale_after: dt.timedelta) -> bool:
@@ -227,6 +270,8 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.row_factory = sqlite3.Row
+        db.create_function("coordxl_workbook", 1, workbook_id, deterministic=True)  # for the migrations
+        db.create_function("coordxl_workbooks", 1, workbooks_id, deterministic=True)
         return db
 
     def db(self) -> sqlite3.Connection:
@@ -327,6 +372,41 @@ class Store:
         row = db.execute("SELECT status, accepted, rejected FROM mails WHERE key = ?", (key,)).fetchone()
         return _delivered(row) if row else set()
 
+    def adopt(self, parcels: list, day: dt.date) -> int:
+        """The upgrade day: mails and posts an older coordxl recorded under keys made from local paths
+        (schema 9 marks them 'legacy') count for the same parcels now, so nothing goes twice.
+
+        The same parcel is the same recipient, kind, day and workbooks (a weekly post: the same ISO week,
+        its ``day`` being the Monday): an older row found for it is moved to the parcel's key (sent first,
+        then unknown, partial, refused, failed), which then reads as any row of this coordxl does (sent:
+        skipped; failed: retried; unknown: `--resend`). A parcel whose text changed since the older run
+        is not sent again before tomorrow: repeating a day's reminders is what this must never do.
+        Returns how many rows were adopted."""
+        since = min([day] + [p.day for p in parcels if isinstance(getattr(p, "day", None), dt.date)])
+        span = (since.isoformat(), day.isoformat())
+        db = self.db()
+        if db.execute("SELECT 1 FROM mails WHERE day BETWEEN ? AND ? AND legacy = 1 LIMIT 1", span).fetchone() is None:
+            return 0  # every day but the upgrade day: one indexed look
+        adopted = 0
+        with self._tx() as db:
+            older: dict[tuple, list] = {}
+            for row in db.execute("SELECT key, day, recipient, kind, workbooks, status FROM mails "
+                                  "WHERE day BETWEEN ? AND ? AND legacy = 1", span):
+                older.setdefault((row["recipient"].lower(), row["kind"], row["workbooks"]), []).append(row)
+            for parcel in parcels:
+                since = getattr(parcel, "day", day).isoformat()
+                found = [r for r in older.get((parcel.to.email.lower(), parcel.kind,
+                                               workbooks_id(getattr(parcel, "workbooks", ()))), []) if r["day"] >= since]
+                if not found or db.execute("SELECT 1 FROM mails WHERE key = ?", (parcel.key,)).fetchone():
+                    continue
+                best = min(found, key=lambda r: _ADOPT_ORDER.get(r["status"], len(_ADOPT_ORDER)))
+                older[(parcel.to.email.lower(), parcel.kind, best["workbooks"])].remove(best)
+                db.execute("UPDATE mails SET key = ?, legacy = 0 WHERE key = ?", (parcel.key, best["key"]))
+                adopted += 1
+        if adopted:
+            log.info("%d mail(s) and post(s) an older coordxl recorded are known under their new keys", adopted)
+        return adopted
+
     def claim(self, mail, day: dt.date, now: dt.datetime, resend: bool = False,
               stale_after: dt.timedelta = dt.timedelta(hours=2)) -> str:
         """Claim a mail for sending, in one transaction, before it goes to the server.
@@ -360,7 +440,7 @@ class Store:
                        ON CONFLICT(key) DO UPDATE SET status = ?, claimed_by = excluded.claimed_by,
                                                       updated_at = excluded.updated_at""",
                     (*_mail_columns(mail, day), now.isoformat(timespec="seconds"),
-                     "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc)), me,
+                     workbooks_id(getattr(mail, "workbooks", ())), int(bool(mail.cc)), me,
                      "sent" if keep else "sending"))
         return verdict
 
@@ -389,7 +469,7 @@ class Store:
                      transport = excluded.transport""",
                 (mail.key, day.isoformat(), mail.kind, mail.to.email, ", ".join(p.email for p in mail.cc),
                  mail.subject, ", ".join(mail.reasons), status, error, transport, now.isoformat(timespec="seconds"),
-                 "\n".join(sorted(getattr(mail, "workbooks", ()))), int(bool(mail.cc)),
+                 workbooks_id(getattr(mail, "workbooks", ())), int(bool(mail.cc)),
                  "\n".join(sorted(before_ok | set(accepted))), "\n".join(sorted(before_no | set(rejected)))))
 
     def statuses(self, keys: list[str]) -> dict[str, str]:
@@ -416,6 +496,7 @@ class Store:
 
     def written_flags(self, workbook: str, sheet: str) -> dict[str, str]:
         """Cell → the text the job last wrote there, for one tracker sheet."""
+        workbook = workbook_id(workbook)
         db = self.db()
         rows = db.execute("SELECT cell, text FROM flags WHERE workbook = ? AND sheet = ?",
                           (workbook, sheet)).fetchall()
@@ -423,7 +504,7 @@ class Store:
 
     def record_flags(self, workbook: str, sheet: str, cells: dict[str, str], now: dt.datetime) -> None:
         """Remember what was written into these cells ('' for a cleared cell)."""
-        stamp = now.isoformat(timespec="seconds")
+        stamp, workbook = now.isoformat(timespec="seconds"), workbook_id(workbook)
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO flags (workbook, sheet, cell, text, written_at) VALUES (?, ?, ?, ?, ?)",
                            [(workbook, sheet, cell, value, stamp) for cell, value in cells.items()])
@@ -432,7 +513,7 @@ class Store:
         """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,
         owner, due, done_on, status, state, days). False when they equal what is stored (nothing written)."""
         digest = hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()
-        key = (day.isoformat(), workbook)
+        key = (day.isoformat(), workbook_id(workbook))
         # statistics, rewritten every run: no fsync per workbook (the mail log keeps full durability)
         with self._tx(durable=False) as db:
             stored = db.execute("SELECT digest FROM snapshot_digests WHERE day = ? AND workbook = ?", key).fetchone()
@@ -445,7 +526,8 @@ class Store:
         return True
 
     def snapshot(self, day: dt.date) -> dict[tuple[str, str], dict]:
-        """The latest snapshot taken on or before ``day``, by (workbook, task_key)."""
+        """The latest snapshot taken on or before ``day``, by (workbook, task_key): each workbook by its
+        identity (workbook_id), as it is stored."""
         db = self.db()
         latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
         if latest is None:
@@ -458,6 +540,7 @@ class Store:
     def paused_since(self, workbook: str, task_key: str) -> tuple[dt.date | None, bool]:
         """The first snapshot day of a task's current pause, and whether an earlier snapshot shows it not
         paused (then that day is exact; else it was paused already when the snapshots began)."""
+        workbook = workbook_id(workbook)
         db = self.db()
         before = db.execute("SELECT MAX(day) FROM snapshots WHERE workbook = ? AND task_key = ? AND state != 'paused'",
                             (workbook, task_key)).fetchone()[0]
@@ -466,7 +549,7 @@ class Store:
         return (dt.date.fromisoformat(first) if first else None), before is not None
 
     def done_and_total(self, day: dt.date) -> dict[str, list[int]]:
-        """Per workbook, [done, all but cancelled] in the latest snapshot taken on or before ``day``
+        """Per workbook (by its identity), [done, all but cancelled] in the latest snapshot taken on or before ``day``
         (counted by SQLite: a burn-up needs eight of them)."""
         db = self.db()
         latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
@@ -488,6 +571,7 @@ class Store:
 
     def first_due_dates(self, workbook: str) -> dict[str, dt.date]:
         """Each task's due date as first recorded, by task key."""
+        workbook = workbook_id(workbook)
         db = self.db()
         rows = db.execute("SELECT task_key, due FROM (SELECT task_key, due, day FROM snapshots WHERE workbook = ? "
                           "AND due IS NOT NULL UNION ALL SELECT task_key, due, day FROM first_due WHERE workbook = ?) "

@@ -35,7 +35,7 @@ from .messages import text
 from .model import Item, key_of
 from .pipeline import FolderCheck, Report, heap_frozen
 from .rules import Context
-from .store import Store
+from .store import Store, workbook_id
 
 STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "paused", "ok", "done",
                "cancelled")
@@ -190,6 +190,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
+    wid = workbook_id(item.workbook)  # how the snapshots name it
     assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
     rows = assessed.rows  # column by column: a 50,000-row ledger makes no Row objects
     for r, ident, name, department, owner, due, done, status, percent, note, updated, state in zip(
@@ -230,7 +231,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
                 weekly.done_this_week.append(t)
                 dept.done_week += 1
                 dept.on_time_week += _on_time(t)
-        before = previous.get((item.workbook, key))
+        before = previous.get((wid, key))
         if before is not None and key not in seen:
             if t.state == "done" and before["state"] != "done":
                 weekly.newly_done.append(t)
@@ -287,12 +288,13 @@ def burnup(store: Store | None, weekly: Weekly) -> None:
     per_week = []
     for monday in weeks[:-1]:
         per_week.append(store.done_and_total(monday + dt.timedelta(days=6)) if store is not None else {})
-    current = {i.workbook: [i.done, i.total - i.cancelled] for i in weekly.items}
+    current = {workbook_id(i.workbook): [i.done, i.total - i.cancelled] for i in weekly.items}
     per_week.append(current)
     for item in weekly.items:
         series = []
+        ident = workbook_id(item.workbook)
         for monday, counts in zip(weeks, per_week):
-            done, total = counts.get(item.workbook, series[-1][1:] if series else [0, 0])
+            done, total = counts.get(ident, series[-1][1:] if series else [0, 0])
             series.append((week_label(monday), done, total))
         weekly.burnup[item.workbook] = series
 
@@ -319,13 +321,24 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     return weekly
 
 
+def _shown(snapshot: dict, names: dict[str, str]) -> dict:
+    """A snapshot (workbooks by identity, as state.db keeps them) with each workbook of this week's items
+    named as they show it, so the decision page compares its rows with the week's tasks and scopes."""
+    out = {}
+    for (ident, key), row in snapshot.items():
+        row["workbook"] = name = names.get(ident, ident)
+        out[(name, key)] = row
+    return out
+
+
 def _figures(weekly: Weekly, store: Store | None, previous: dict, layout: Layout, today: dt.date) -> None:
     """The week's trend, snapshots, burn-up and decision page, once every item is collected."""
     sunday = weekly.sunday
     trend(store, weekly)
     if store is not None:
-        weekly.snapshots = {"now": store.snapshot(min(sunday, today)), "prev": previous,
-                            "prev2": store.snapshot(sunday - dt.timedelta(days=14))}
+        names = {workbook_id(i.workbook): i.workbook for i in weekly.items}
+        weekly.snapshots = {"now": _shown(store.snapshot(min(sunday, today)), names), "prev": _shown(previous, names),
+                            "prev2": _shown(store.snapshot(sunday - dt.timedelta(days=14)), names)}
     burnup(store, weekly)
     weekly.paused_since = paused_since(store, weekly.paused)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))

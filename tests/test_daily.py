@@ -158,14 +158,15 @@ def test_demo_flags_rows_writes_the_summary_and_the_mails(tmp_path):
 
 
 def test_a_rerun_the_same_day_records_a_workbook_changed_in_between(example_root):
-    from coordxl.store import Store
+    from coordxl.store import Store, workbook_id
 
     run_daily(example_root, TODAY, NOW)
     store = Store(example_root / ".coordxl" / "state.db")
     launch = "进行中/Q3新品上市推广.xlsx"
+    ident = workbook_id(launch)  # how state.db knows it
     before = store.snapshot(TODAY)
-    task = next(k for (wb, k), row in before.items() if wb == launch and row["state"] == "overdue")
-    assert before[(launch, task)]["status"] != "done"
+    task = next(k for (wb, k), row in before.items() if wb == ident and row["state"] == "overdue")
+    assert before[(ident, task)]["status"] != "done"
 
     run_daily(example_root, TODAY, NOW)  # nothing changed: the stored states stay as they were
     assert store.snapshot(TODAY) == before
@@ -178,9 +179,9 @@ def test_a_rerun_the_same_day_records_a_workbook_changed_in_between(example_root
     wb.save(path)
     run_daily(example_root, TODAY, dt.datetime(2026, 8, 20, 11))
     after = store.snapshot(TODAY)
-    assert after[(launch, task)]["status"] == "done" and after[(launch, task)]["state"] == "done"
-    assert {k: v for k, v in after.items() if k != (launch, task)} == {
-        k: v for k, v in before.items() if k != (launch, task)}
+    assert after[(ident, task)]["status"] == "done" and after[(ident, task)]["state"] == "done"
+    assert {k: v for k, v in after.items() if k != (ident, task)} == {
+        k: v for k, v in before.items() if k != (ident, task)}
 
 
 # --- the writer process: flags are written while the next workbooks are read ---------------------

@@ -14,6 +14,7 @@ from coordxl import decisions
 from coordxl import example as ex
 from coordxl.calendar import WorkCalendar
 from coordxl.daily import run_daily
+from coordxl.store import workbook_id
 from coordxl.summary import report_week, run_weekly
 
 MONDAY = dt.date(2026, 8, 24)
@@ -234,7 +235,7 @@ def test_the_decision_page_figures_are_what_the_rows_and_snapshots_say(example_r
                for r in _snapshot(example_root, dt.date(2026, 8, 16))
                if r["due"] and dt.date(2026, 8, 17) <= dt.date.fromisoformat(r["due"]) <= dt.date(2026, 8, 23)
                and r["state"] not in ("done", "cancelled")}
-    now = {(wb, tid): (status, done) for wb, tid, dept, owner, due, status, done in rows}
+    now = {(workbook_id(wb), tid): (status, done) for wb, tid, dept, owner, due, status, done in rows}
     on_time = sum(1 for k, due in planned.items() if now[k][0].startswith("已完成") and now[k][1] <= due)
     late = sum(1 for k, due in planned.items() if now[k][0].startswith("已完成") and now[k][1] > due)
     assert (page.planned, page.on_time, page.late, page.still_open) == (len(planned), on_time, late,
@@ -313,7 +314,7 @@ def test_burn_up_per_item_follows_the_snapshots_and_the_charts_point_at_their_ta
     weekly = run_weekly(example_root, MONDAY, NOW).weekly
     launch = "进行中/Q3新品上市推广.xlsx"
     series = dict((week, (done, total)) for week, done, total in weekly.burnup[launch])
-    end_w32 = [r for r in _snapshot(example_root, dt.date(2026, 8, 9)) if r["workbook"] == launch]
+    end_w32 = [r for r in _snapshot(example_root, dt.date(2026, 8, 9)) if r["workbook"] == workbook_id(launch)]
     assert series["2026-W32"] == (sum(r["state"] == "done" for r in end_w32), sum(r["state"] != "cancelled" for r in end_w32))
     item = next(i for i in weekly.items if i.workbook == launch)
     assert series["2026-W34"] == (item.done, item.total - item.cancelled)
