@@ -304,7 +304,7 @@ def smb_mount(tmp_path):
     """A folder in tmp shared by Samba's smbd on 127.0.0.1 and mounted with mount.cifs; skipped, saying why,
     where this machine cannot (no samba or cifs-utils, not root, a kernel or container without cifs)."""
     smbd, mount_cifs = shutil.which("smbd") or "/usr/sbin/smbd", shutil.which("mount.cifs") or "/sbin/mount.cifs"
-    if not (os.path.exists(smbd) and os.path.exists(mount_cifs)):
+    if not (os.path.exists(smbd) and os.path.exists(mount_cifs) and shutil.which("smbpasswd")):
         pytest.skip("no real SMB share: samba (smbd) or cifs-utils (mount.cifs) not installed "
                     "(apt-get install samba cifs-utils)")
     if os.geteuid() != 0:
