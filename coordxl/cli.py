@@ -434,12 +434,12 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     sys.exit(0 if report.ok else 1)
 
 
-def _settle(layout, take_over: bool):
+def _settle(layout, take_over: bool, new_ledger: bool = False):
     """Before a job that sends: refuse where another machine runs the folder's jobs (unless --take-over), give
     a folder on a network share its id and move its ledger to this machine, once; say so on stderr."""
     from .statefolder import settle
 
-    layout, notes = settle(layout, take_over)
+    layout, notes = settle(layout, take_over, new_ledger=new_ledger)
     for note in notes:
         err_console.print(note, highlight=False, markup=False)
     return layout
@@ -500,7 +500,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     from .layout import Layout
     from .render import print_daily
 
-    layout = Layout.of(root) if dry_run else _settle(Layout.of(root), take_over)
+    layout = Layout.of(root) if dry_run else _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
@@ -540,7 +540,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     from .layout import Layout
     from .summary import run_weekly
 
-    layout = _settle(Layout.of(root), take_over)
+    layout = _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)

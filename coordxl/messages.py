@@ -461,10 +461,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "one, move the other away, and run again"),
     "state.taken_over": ("已接管此文件夹的任务（之前由 {host} 上的 {user} 运行，自 {since} 起）",
                          "Took over this folder's jobs (run until now on {host} by {user}, since {since})"),
-    "state.taken_over_ledger": ("已接管此文件夹的任务（之前由 {host} 上的 {user} 运行）。它的发送记录在 {host} 的 {old}："
-                                "请把其中的 state.db 复制为 {db}，否则今天的提醒可能重发",
-                                "Took over this folder's jobs from {user} on {host}. Its ledger is in {old} on {host}: "
-                                "copy state.db from there to {db}, or today's reminders may be sent again"),
+    "state.taken_over_ledger": ("已接管此文件夹的任务（之前由 {host} 上的 {user} 运行），并按 --new-ledger 开始新的发送记录："
+                                "今天的提醒可能重发一次（旧记录在 {host} 的 {old}）",
+                                "Took over this folder's jobs from {user} on {host} with a new ledger (--new-ledger): "
+                                "today's reminders may be sent again (the old ledger is in {old} on {host})"),
+    "state.take_over_copy": ("未接管：此文件夹的发送记录在 {host} 的 {old}。请先把其中的 state.db 复制为本机的 {db}，再运行 --take-over；"
+                             "若已无法取得，加 --new-ledger（今天的提醒可能重发一次）",
+                             "Not taken over: this folder's ledger is in {old} on {host}. Copy state.db from there to "
+                             "{db} on this machine, then run with --take-over again; if it is lost, add --new-ledger "
+                             "(today's reminders may be sent again)"),
     "health.run_failed": ("{day} 的 {job} 任务{outcome}", "The {job} job of {day} {outcome}"),
     "health.outcome.failed": ("失败", "failed"),
     "health.outcome.interrupted": ("运行中途被终止（进程被结束或断电）", "was killed halfway (process ended or power loss)"),

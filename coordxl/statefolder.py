@@ -42,12 +42,14 @@ class NotOwner(CoordxlError):
     exit_code = 2
 
 
-def settle(layout: Layout, take_over: bool = False, environ=None, now: dt.datetime | None = None) -> tuple[Layout, list[str]]:
+def settle(layout: Layout, take_over: bool = False, environ=None, now: dt.datetime | None = None,
+           new_ledger: bool = False) -> tuple[Layout, list[str]]:
     """Make the folder ready for a job run from this machine; returns the layout to use and the lines to
     show the administrator (a folder id made, the ledger moved, the jobs taken over).
 
     Refused (:class:`NotOwner`) when the owner record names another machine, or another user whose ledger
-    is elsewhere, unless ``take_over``. Nothing is changed before that check.
+    is elsewhere, unless ``take_over``. Nothing is changed before that check. Taking over from a machine
+    whose ledger is on its own disk needs that ledger copied here first, or ``new_ledger``.
     """
     me = {"host": host_name(environ), "user": _user()}
     record = read_owner(layout)
@@ -63,7 +65,7 @@ def settle(layout: Layout, take_over: bool = False, environ=None, now: dt.dateti
     ensure_folders(layout)
     if layout.state != layout.shared:
         notes += migrate(layout)
-    notes += claim(layout, record, me, take_over, now)
+    notes += claim(layout, record, me, take_over, now, new_ledger)
     return layout, notes
 
 
@@ -110,7 +112,7 @@ def read_owner(layout: Layout) -> dict | None:
 
 
 def claim(layout: Layout, record: dict | None, me: dict, take_over: bool = False,
-          now: dt.datetime | None = None) -> list[str]:
+          now: dt.datetime | None = None, new_ledger: bool = False) -> list[str]:
     """Write this machine into the owner record where it is missing, outdated (our ledger moved) or taken
     over; the line saying a take-over happened."""
     mine = {**me, "state": _where(layout), "since": (now or dt.datetime.now()).isoformat(timespec="seconds")}
@@ -132,12 +134,18 @@ def claim(layout: Layout, record: dict | None, me: dict, take_over: bool = False
         return []
     if not take_over:
         return []  # another user on this machine, using the same ledger
+    shared = str(layout.shared.absolute())
+    elsewhere = record.get("state") not in (None, mine["state"], shared)
+    values = dict(host=record.get("host"), user=record.get("user"), since=record.get("since"),
+                  old=record.get("state"), db=layout.db)
+    has_ledger = layout.db.exists() and layout.db.stat().st_size > 0
+    if elsewhere and not has_ledger and not new_ledger:
+        # a fresh ledger here would send today's reminders again: the old machine's comes first
+        raise StateError(key="state.take_over_copy", **values)
     _write_owner(layout, mine)
     log.warning("jobs taken over from %s@%s (state %s)", record.get("user"), record.get("host"), record.get("state"))
-    shared = str(layout.shared.absolute())
-    key = "state.taken_over" if record.get("state") in (None, mine["state"], shared) else "state.taken_over_ledger"
-    return [text(key, layout.settings.lang, host=record.get("host"), user=record.get("user"),
-                 since=record.get("since"), old=record.get("state"), db=layout.db)]
+    return [text("state.taken_over_ledger" if elsewhere and not has_ledger else "state.taken_over",
+                 layout.settings.lang, **values)]
 
 
 def _write_owner(layout: Layout, record: dict) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from coordxl import platform_support
+from coordxl.errors import StateError
 from coordxl.layout import Layout
 from coordxl.lock import FolderLock
 from coordxl.platform_support import network_filesystem, private_dir
@@ -261,11 +262,18 @@ def test_a_folder_on_a_network_share_gets_an_id_and_keeps_its_ledger_locally(exa
         settle(network_layout(example_root), environ={"COORDXL_HOSTNAME": "pc-b"})
     assert "pc-a" in refused.value.say("zh") and (example_root / "coordxl.toml").read_bytes() == before
 
-    # taking over from a machine whose ledger is on its own disk: say where it is
+    # taking over from a machine whose ledger is on its own disk: not before that ledger is here
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "pc-b"))
+    local_b = tmp_path / "pc-b" / "coordxl" / folder_id
+    with pytest.raises(StateError) as refused:
+        settle(network_layout(example_root), take_over=True, environ={"COORDXL_HOSTNAME": "pc-b"})
+    assert f"发送记录在 pc-a 的 {layout.state}" in refused.value.say("zh") and str(local_b / "state.db") in refused.value.say("zh")
+    assert json.loads(layout.owner.read_text(encoding="utf-8"))["host"] == "pc-a"
+    shutil.copy2(layout.db, local_b / "state.db")
     layout_b, notes = settle(network_layout(example_root), take_over=True, environ={"COORDXL_HOSTNAME": "pc-b"})
-    assert layout_b.state == tmp_path / "pc-b" / "coordxl" / folder_id
-    assert len(notes) == 1 and f"它的发送记录在 pc-a 的 {layout.state}" in notes[0] and str(layout_b.db) in notes[0]
+    assert layout_b.state == local_b and ledger_mails(layout_b.db) == sent
+    assert len(notes) == 1 and notes[0].startswith("已接管此文件夹的任务（之前由 pc-a 上的")
+    assert json.loads(layout.owner.read_text(encoding="utf-8"))["host"] == "pc-b"
 
 
 def test_an_interrupted_move_is_finished_by_the_next_run_and_two_ledgers_are_never_merged(example_root, tmp_path):
@@ -422,10 +430,11 @@ def test_on_a_real_samba_share_the_ledger_stays_on_the_local_disk(smb_mount, exa
     assert code == 2 and "pc-a" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "pc-b" / "coordxl").exists()
 
-    # taking over: it says where the old ledger is; with that ledger copied nothing is sent twice
+    # taking over: first the old ledger, which the refusal names; with it copied nothing is sent twice
     code, out, err = run(["daily", root, "--today", TODAY, "--take-over"], tmp_path, host="pc-b",
                          state_home=tmp_path / "pc-b")
-    assert code == 2 and f"它的发送记录在 pc-a 的 {local}" in err, err
+    assert code == 2 and f"发送记录在 pc-a 的 {local}" in err, err
     shutil.copy2(local / "state.db", tmp_path / "pc-b" / "coordxl" / folder_id / "state.db")
-    code, out, err = run(["daily", root, "--today", TODAY], tmp_path, host="pc-b", state_home=tmp_path / "pc-b")
-    assert code == 0 and "提醒邮件：发送 0，已发过跳过 8" in out, err
+    code, out, err = run(["daily", root, "--today", TODAY, "--take-over"], tmp_path, host="pc-b",
+                         state_home=tmp_path / "pc-b")
+    assert code == 0 and "已接管" in err and "提醒邮件：发送 0，已发过跳过 8" in out, err
