@@ -395,10 +395,13 @@ def test_on_a_real_samba_share_the_ledger_stays_on_the_local_disk(smb_mount, exa
     assert not (served / "新建" / ".coordxl" / "state.db").exists()
 
     # an existing folder whose jobs kept their ledger on the share (as before 0.2): an id, the move, once
-    code, out, err = run(["daily", example_root, "--today", TODAY], tmp_path)
-    assert code == 0 and "提醒邮件：发送 8" in out, err
     shutil.copytree(example_root, served / "协调")
     root = mounted / "协调"
+    config = (served / "协调" / "coordxl.toml").read_text(encoding="utf-8")
+    set_setting(served / "协调", "folders.state", str(root / ".coordxl"))
+    code, out, err = run(["daily", root, "--today", TODAY], tmp_path)
+    assert code == 0 and "提醒邮件：发送 8" in out and (served / "协调" / ".coordxl" / "state.db").is_file(), err
+    (served / "协调" / "coordxl.toml").write_text(config, encoding="utf-8")
     code, out, err = run(["daily", root, "--today", TODAY], tmp_path)
     assert code == 0, err
     folder_id = Layout.of(root).settings["general.folder_id"]
@@ -428,7 +431,8 @@ def test_on_a_real_samba_share_the_ledger_stays_on_the_local_disk(smb_mount, exa
     # a second machine is refused, naming the owner
     code, out, err = run(["daily", root, "--today", TODAY], tmp_path, host="pc-b", state_home=tmp_path / "pc-b")
     assert code == 2 and "pc-a" in err and len(err.strip().splitlines()) == 1, err
-    assert not (tmp_path / "pc-b" / "coordxl").exists()
+    assert not (tmp_path / "pc-b" / "coordxl" / folder_id / "state.db").exists()  # its log says it was refused
+    assert json.loads((served / "协调" / ".coordxl" / "owner.json").read_text(encoding="utf-8"))["host"] == "pc-a"
 
     # taking over: first the old ledger, which the refusal names; with it copied nothing is sent twice
     code, out, err = run(["daily", root, "--today", TODAY, "--take-over"], tmp_path, host="pc-b",
