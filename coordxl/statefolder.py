@@ -228,7 +228,8 @@ def migrate(layout: Layout) -> list[str]:
         for name in MOVED_DIRS:
             source = layout.shared / name
             if source.is_dir():
-                if name == "logs":
+                if name == "logs":  # this run's own log line goes on in the new place (opened there when next used)
+                    (layout.state / name).mkdir(parents=True, exist_ok=True)
                     runlog.retarget(layout.shared, layout.state)
                 _merge_tree(source, layout.state / name, keep_both=name == "logs")
                 shutil.rmtree(source)

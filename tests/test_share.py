@@ -6,6 +6,7 @@ platform's branch run here with its behaviour injected; a real Samba share where
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from coordxl import platform_support
+from coordxl import platform_support, runlog
 from coordxl.errors import StateError
 from coordxl.layout import Layout
 from coordxl.lock import FolderLock
@@ -246,7 +247,15 @@ def test_a_folder_on_a_network_share_gets_an_id_and_keeps_its_ledger_locally(exa
     assert run(["daily", example_root, "--today", TODAY], tmp_path)[0] == 0
     sent = ledger_mails(example_root / ".coordxl" / "state.db")
 
-    layout, notes = settle(network_layout(example_root), environ={"COORDXL_HOSTNAME": "pc-a"})
+    handler = runlog.attach(example_root / ".coordxl")  # this run logs where the folder's log was
+    try:
+        layout, notes = settle(network_layout(example_root), environ={"COORDXL_HOSTNAME": "pc-a"})
+        logging.getLogger("coordxl.test").info("a line after the move")
+    finally:
+        runlog.detach(handler)
+    log = (layout.state / "logs" / "coordxl.log").read_text(encoding="utf-8")
+    assert "daily: started" in log and "a line after the move" in log  # the old log moved; this run's goes on there
+    assert not (example_root / ".coordxl" / "logs").exists()
     folder_id = layout.settings["general.folder_id"]
     assert layout.state == tmp_path / "xdg" / "coordxl" / folder_id
     assert len(notes) == 2
@@ -409,7 +418,9 @@ def test_on_a_real_samba_share_the_ledger_stays_on_the_local_disk(smb_mount, exa
     assert f'folder_id = "{folder_id}"' in (served / "协调" / "coordxl.toml").read_text(encoding="utf-8")
     assert "此文件夹在网络文件系统（" in err and "（SQLite 在网络文件系统上不可靠）" in err
     assert "提醒邮件：发送 0，已发过跳过 8" in out  # the ledger moved with what it recorded
-    assert (local / "state.db").is_file() and (local / "outbox").is_dir() and (local / "logs" / "coordxl.log").is_file()
+    assert (local / "state.db").is_file() and (local / "outbox").is_dir()
+    log = (local / "logs" / "coordxl.log").read_text(encoding="utf-8")
+    assert "daily: ended, exit 0" in log.split("daily: started")[-1]  # the run that moved the log kept logging there
     assert not any((served / "协调" / ".coordxl" / n).exists() for n in ("state.db", "state.db-wal", "outbox", "logs"))
     owner = json.loads((served / "协调" / ".coordxl" / "owner.json").read_text(encoding="utf-8"))
     assert owner["host"] == "pc-a" and owner["state"] == str(local)
