@@ -453,3 +453,34 @@ def test_on_a_real_samba_share_the_ledger_stays_on_the_local_disk(smb_mount, exa
     code, out, err = run(["daily", root, "--today", TODAY, "--take-over"], tmp_path, host="pc-b",
                          state_home=tmp_path / "pc-b")
     assert code == 0 and "已接管" in err and "提醒邮件：发送 0，已发过跳过 8" in out, err
+
+
+def test_a_running_scheduler_stops_sending_once_another_machine_took_over(example_root, tmp_path):
+    """The scheduler asks before each job: after a take-over elsewhere its run fails (status shows it), no mail."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from coordxl.scheduler import Scheduler
+
+    at = dt.datetime(2026, 8, 20, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    scheduler = Scheduler(example_root, clock=lambda: at)
+    (example_root / ".coordxl").mkdir(exist_ok=True)
+    (example_root / ".coordxl" / "owner.json").write_text(json.dumps(
+        {"host": "pc-elsewhere", "user": "ops", "state": "C:\\state", "since": "2026-08-19T18:00:00"}))
+    scheduler.run_job("daily")
+    assert [r["outcome"] for r in scheduler.store.runs("daily")] == ["failed"]
+    assert not (example_root / ".coordxl" / "outbox").exists()
+
+
+def test_a_coordxl_toml_saved_as_gbk_gets_its_id_and_stays_gbk(example_root, tmp_path, monkeypatch):
+    """Notepad on a Chinese Windows saves ANSI (GBK): the id is added without changing the rest of the file."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    config = example_root / "coordxl.toml"
+    text = config.read_text(encoding="utf-8").replace('folder_id = ""\n', "")
+    config.write_bytes(text.encode("gb18030"))
+    layout, notes = settle(network_layout(example_root), environ={"COORDXL_HOSTNAME": "pc-a"})
+    written = config.read_bytes().decode("gb18030")
+    folder_id = layout.settings["general.folder_id"]
+    assert written.count(f'folder_id = "{folder_id}"') == 1 and "folder_id" in notes[0]
+    assert written.replace(f'# 此共享文件夹的编号（coordxl init 生成）：本机的状态文件夹以它命名。请勿修改；'
+                           f'复制出的新文件夹请删去此行（下次运行会生成新的）\nfolder_id = "{folder_id}"\n', "") == text
