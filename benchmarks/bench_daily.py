@@ -142,6 +142,20 @@ def one_item(item: Path, work: Path, copies: int = 40) -> None:
           f"{write * 1000:.1f} ms; read and normalized as check does {read * 1000:.1f} ms (mean of {copies} files)")
 
 
+def _settings_the_baseline_knows(config: Path, baseline: Path) -> None:
+    """Drop the sections of coordxl.toml that the baseline's code has no setting for (added since): it would
+    refuse them as unknown settings; without them it runs with its own behaviour."""
+    known = set(re.findall(r'Setting\("(\w+)\.', (baseline / "coordxl" / "settings.py").read_text(encoding="utf-8")))
+    kept, keep = [], True
+    for line in config.read_text(encoding="utf-8").splitlines(keepends=True):
+        header = re.match(r"\[([\w-]+)[\].]", line)
+        if header:
+            keep = header.group(1) in known or header.group(1) == "channels"
+        if keep:
+            kept.append(line)
+    config.write_text("".join(kept), encoding="utf-8")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return _child(*sys.argv[2:])
@@ -172,6 +186,8 @@ def main() -> None:
         for _, suffix in trees:
             roots[suffix].append(work / f"share{n}{suffix}")
             shutil.copytree(source, roots[suffix][-1])
+            if suffix:
+                _settings_the_baseline_knows(roots[suffix][-1] / "coordxl.toml", args.baseline)
     os.sync()  # the copies' writes are on the disk before anything is timed
 
     def runs(check: str, job: str, day: dt.date, same_copy: bool = False) -> list[tuple]:

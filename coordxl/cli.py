@@ -434,6 +434,17 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
     sys.exit(0 if report.ok else 1)
 
 
+def _settle(layout, take_over: bool, new_ledger: bool = False):
+    """Before a job that sends: refuse where another machine runs the folder's jobs (unless --take-over), give
+    a folder on a network share its id and move its ledger to this machine, once; say so on stderr."""
+    from .statefolder import settle
+
+    layout, notes = settle(layout, take_over, new_ledger=new_ledger)
+    for note in notes:
+        err_console.print(note, highlight=False, markup=False)
+    return layout
+
+
 def _start_ledger(layout, new_ledger: bool) -> None:
     """--new-ledger: the administrator confirms that state.db is gone for good and a fresh one is wanted."""
     if new_ledger:
@@ -474,9 +485,10 @@ def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
 @option("--all", "show_all", key="opt.all", is_flag=True)
 @option("--summary", "summary_only", key="opt.summary", is_flag=True)
 @option("--json", "as_json", key="opt.daily.json", is_flag=True)
+@option("--take-over", key="opt.take_over", is_flag=True)
 @handle_errors
 def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_ledger: bool, show_all: bool,
-          summary_only: bool, as_json: bool) -> None:
+          summary_only: bool, as_json: bool, take_over: bool) -> None:
     """One run of the daily job: validate, assess every task, write the 预警 column, send reminders.
 
     Example: coordxl daily ./协调 --today 2026-08-20 --dry-run
@@ -488,7 +500,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     from .layout import Layout
     from .render import print_daily
 
-    layout = Layout.of(root)
+    layout = Layout.of(root) if dry_run else _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
@@ -515,8 +527,9 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
 @option("--resend", key="opt.weekly.resend", is_flag=False, flag_value="unknown", default=None, metavar="[all|KEY|ADDRESS]")
 @option("--new-ledger", key="opt.new_ledger", is_flag=True)
 @option("--json", "as_json", key="opt.weekly.json", is_flag=True)
+@option("--take-over", key="opt.take_over", is_flag=True)
 @handle_errors
-def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, as_json: bool) -> None:
+def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, as_json: bool, take_over: bool) -> None:
     """Write 报告/周报-<ISO week>.xlsx (figures, lists, charts) and mail it to initiators, heads and managers.
 
     Example: coordxl weekly ./协调 --today 2026-08-24
@@ -527,7 +540,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     from .layout import Layout
     from .summary import run_weekly
 
-    layout = Layout.of(root)
+    layout = _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
@@ -599,15 +612,16 @@ def archive(root: Path, item: str, force: bool, reason: str, today: str | None) 
 @main.command("schedule", help_key="help.schedule")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--poll", key="opt.schedule.poll", default=30.0, show_default=True)
+@option("--take-over", key="opt.take_over", is_flag=True)
 @handle_errors
-def schedule_cmd(root: Path, poll: float) -> None:
+def schedule_cmd(root: Path, poll: float, take_over: bool) -> None:
     """Run the daily job (working days) and the weekly job at their configured times until stopped.
 
     Example: coordxl schedule /srv/share/协调   (stop with Ctrl-C or SIGTERM)
     """
     from .scheduler import serve
 
-    sys.exit(serve(root, poll))
+    sys.exit(serve(root, poll, take_over))
 
 
 @main.command(help_key="help.status")
@@ -657,6 +671,15 @@ def status(root: Path, as_json: bool) -> None:
             console.print(f"  • {escape(issue['text'])}", highlight=False)
     else:
         console.print(f"[green]{t('status.healthy')}[/]")
+    console.print(t("status.state", path=info["state"]), highlight=False)
+    if info["network"]:
+        console.print(t("status.network_pending" if info["state_on_network"] else "status.network",
+                        network=info["network"]), style="yellow" if info["state_on_network"] else None, highlight=False)
+    else:
+        console.print(t("status.local"), highlight=False)
+    if owner := info["owner"]:
+        console.print(t("status.owner" if owner["this_machine"] else "status.owner_other", host=owner.get("host"),
+                        user=owner.get("user"), since=owner.get("since")), highlight=False)
     console.print(t("status.log", log=info["log"]), highlight=False)
     console.print(t("status.state_size", mb=f"{info['state_bytes'] / 2**20:.1f}"), highlight=False)
 

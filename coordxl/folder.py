@@ -11,6 +11,7 @@ import datetime as dt
 import glob
 import io
 import shutil
+import uuid
 from pathlib import Path
 
 from .errors import CoordxlError, FolderError, RosterError
@@ -18,6 +19,7 @@ from .layout import ENGLISH_FOLDERS, ITEM_TEMPLATE, ROSTER_TEMPLATE, Layout, saf
 from .messages import text
 from .roster import Roster, clean_name, load_roster
 from .settings import Settings, render_config
+from .statefolder import ensure_folders
 
 # A small sample roster so a new folder works at once; the admin replaces it with the real one.
 SAMPLE_PEOPLE = (
@@ -60,7 +62,7 @@ def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
     """
     from . import templates  # openpyxl (and numpy) load only when a workbook is made
     root = Path(root)
-    values = {"general.language": lang, **(ENGLISH_FOLDERS if lang == "en" else {})}
+    values = {"general.language": lang, "general.folder_id": str(uuid.uuid4()), **(ENGLISH_FOLDERS if lang == "en" else {})}
     settings = Settings.defaults().replace(**{k.replace(".", "__"): v for k, v in values.items()})
     layout = Layout(root, settings)
     current = _current_settings(layout) if force else None
@@ -76,9 +78,9 @@ def init_folder(root: Path | str, lang: str = "zh", force: bool = False,
     existing = [p for p in [layout.config, item_tpl, roster_tpl, layout.roster] if p.exists()]
     if existing and not force:
         raise FolderError(text("init.exists", lang, path=", ".join(str(p) for p in existing)))
-    for d in (root, layout.active, layout.archive, layout.reports, layout.templates, layout.state,
-              layout.backups):
+    for d in (root, layout.active, layout.archive, layout.reports, layout.templates):
         d.mkdir(parents=True, exist_ok=True)
+    ensure_folders(layout)
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     for path in replaceable:
         if path.exists():

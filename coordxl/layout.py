@@ -1,22 +1,32 @@
 """Where everything lives in one shared folder: its folders and files (names from settings), the
 ledger's place, links to a workbook and safe file names. The bottom of the house: it imports only
-settings, messages and the store.
+settings, messages, the store and the platform's answers.
+
+The folder's own ``.coordxl/`` (:attr:`Layout.shared`) holds what every machine must see: the job and
+scheduler locks, the owner record and the backups. The ledger, the outbox and the logs
+(:attr:`Layout.state`) stay there for a folder on a local disk; a folder on a network file system keeps
+them on this machine's disk (SQLite's WAL does not work over a network file system), in this user's
+state folder under the folder's id, or where ``folders.state`` says.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import FolderError, StateError
 from .messages import text
+from .platform_support import network_filesystem, private_dir
 from .settings import CONFIG_NAME, Settings
 from .store import Store
 
 STATE_DIR = ".coordxl"
+OWNER_NAME = "owner.json"
 ITEM_TEMPLATE = {lang: text("file.item_template", lang) for lang in ("zh", "en")}
 ROSTER_TEMPLATE = {lang: text("file.roster_template", lang) for lang in ("zh", "en")}
 ENGLISH_FOLDERS = {"folders.active": "active", "folders.archive": "archive", "folders.reports": "reports",
@@ -55,12 +65,39 @@ class Layout:
         return self.root / self.settings["folders.templates"]
 
     @property
-    def state(self) -> Path:
+    def shared(self) -> Path:
+        """<root>/.coordxl: what every machine running on the folder must see (locks, owner record, backups)."""
         return self.root / STATE_DIR
+
+    @cached_property
+    def network(self) -> str | None:
+        """The network file system the folder is on ("cifs", "UNC", "mapped drive" …), or None."""
+        return network_filesystem(self.root)
+
+    @cached_property
+    def state(self) -> Path:
+        """Where state.db, outbox/ and logs/ live: ``folders.state``; on a network file system this user's
+        state folder / the folder's id (until the folder has an id, its .coordxl/, which the next job moves);
+        else .coordxl/."""
+        chosen = self.settings["folders.state"]
+        if chosen:
+            return Path(os.path.expanduser(chosen))
+        if self.network and self.settings["general.folder_id"]:
+            return local_state_home() / self.settings["general.folder_id"]
+        return self.shared
+
+    @property
+    def state_is_local(self) -> bool:
+        """Is the ledger on this machine's disk (not on the network file system the folder is on)?"""
+        return self.state != self.shared or not self.network
+
+    @property
+    def owner(self) -> Path:
+        return self.shared / OWNER_NAME
 
     @property
     def backups(self) -> Path:
-        return self.state / "backups"
+        return self.shared / "backups"
 
     @property
     def db(self) -> Path:
@@ -78,6 +115,11 @@ class Layout:
             return None
         if missing and not new_ledger and (evidence := self.ran_before()):
             raise StateError(text("state.lost", self.settings.lang, db=self.db, evidence=evidence))
+        if missing:
+            try:
+                private_dir(self.state)
+            except OSError:
+                pass  # the store says what is wrong with the folder
         return Store(self.db)
 
     def ran_before(self) -> str | None:
@@ -88,8 +130,16 @@ class Layout:
                 # init and the calendar import keep the files they replace there too, before any job ran
                 found = next((p for p in folder.glob(pattern) if not p.name.startswith(("init-", "calendar-"))), None)
                 if found is not None:
-                    return found.relative_to(self.root).as_posix()
+                    return found.relative_to(self.root).as_posix() if found.is_relative_to(self.root) else str(found)
         return None
+
+    def reloaded(self) -> "Layout":
+        """The layout with its settings read again (after coordxl changed coordxl.toml); what the file
+        system was found to be is kept (it is looked up once per command)."""
+        fresh = type(self)(self.root, Settings.load(self.root))
+        if "network" in self.__dict__:
+            fresh.__dict__["network"] = self.__dict__["network"]
+        return fresh
 
     @classmethod
     def of(cls, root: Path | str) -> "Layout":
@@ -99,6 +149,14 @@ class Layout:
         if not (root / CONFIG_NAME).is_file():
             raise FolderError(not_a_folder(root))
         return cls(root, Settings.load(root))
+
+
+def local_state_home() -> Path:
+    """This user's folder for coordxl's local state: %LOCALAPPDATA%\\coordxl on Windows, ~/.local/state/coordxl
+    (XDG_STATE_HOME) on Linux, ~/Library/Application Support/coordxl on macOS."""
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("coordxl", appauthor=False))
 
 
 def workbook_link(share_url: str, workbook: str, sheet: str = "", cell: str = "") -> tuple[str, str]:

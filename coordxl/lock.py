@@ -1,4 +1,4 @@
-"""One job at a time per folder: a lock file in .coordxl/ holding the owner's PID, host and start time.
+"""One job at a time per folder: a lock file in the folder's .coordxl/ (on the share) holding the owner's PID, host and start time.
 
 The scheduler holds ``scheduler.lock`` while it runs; every job that writes or sends (daily, weekly,
 archive) holds ``job.lock`` while it works, whether the scheduler, cron or a person started it, so
@@ -157,7 +157,7 @@ class FolderLock:
 @contextlib.contextmanager
 def job_lock(layout, job: str) -> Iterator[None]:
     """Hold the folder's job lock for one run of ``job`` (waits up to ``limits.lock_wait_seconds``)."""
-    lock = FolderLock(layout.state, "job.lock")
+    lock = FolderLock(layout.shared, "job.lock")
     lock.acquire(job, wait=layout.settings["limits.lock_wait_seconds"])
     # a long run renews the file, so another machine never takes the lock over as stale
     beat = Heartbeat(lock)

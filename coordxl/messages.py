@@ -439,6 +439,44 @@ MESSAGES: dict[str, tuple[str, str]] = {
                     "{path} was written by a newer coordxl (schema {version}; this one knows {known}): upgrade coordxl on this machine"),
     "state.lock_held": ("另一个 coordxl 运行（{what}）正在处理此文件夹：{host} 上的进程 {pid}（开始于 {since}）；锁文件 {path}",
                         "another {what} is in progress on this folder: pid {pid} on {host} (since {since}); lock file {path}"),
+    "state.not_owner": ("此文件夹的每日任务和周报由 {host} 上的 {user} 运行（自 {since} 起），本机不运行：两台电脑各记一份发送记录会重复发送提醒。"
+                        "若 {host} 已不再运行，请加 --take-over 接管",
+                        "{root}: the daily and weekly jobs of this folder run on {host} (as {user}, since {since}), so this "
+                        "machine does not run them: two ledgers would send every reminder twice. If {host} no longer "
+                        "runs them, add --take-over"),
+    "state.folder_id_made": ("此文件夹在网络文件系统（{network}）上：已在 {config} 中写入文件夹编号 folder_id = \"{id}\"，"
+                             "state.db、outbox 和日志将保存在本机",
+                             "This folder is on a network file system ({network}): wrote its id folder_id = \"{id}\" "
+                             "into {config}; state.db, the outbox and the logs are kept on this machine"),
+    "state.folder_id_unwritable": ("无法在 {path} 中写入文件夹编号（{error}）：请在 [general] 中手动加一行 folder_id = \"{id}\"",
+                                   "The folder id could not be written to {path} ({error}): add the line "
+                                   "folder_id = \"{id}\" under [general] yourself"),
+    "state.moved_network": ("已把 state.db、outbox 和日志从 {old} 移到本机的 {new}（SQLite 在网络文件系统上不可靠）；以后都在这里",
+                            "Moved state.db, the outbox and the logs from {old} to {new} on this machine (SQLite is not "
+                            "reliable on a network file system); they stay there from now on"),
+    "state.moved": ("已按 folders.state 把 state.db、outbox 和日志从 {old} 移到 {new}；以后都在这里",
+                    "Moved state.db, the outbox and the logs from {old} to {new} as folders.state says; they stay "
+                    "there from now on"),
+    "state.move_failed": ("未能把状态从 {old} 移到 {new}（{error}）：已复制的保留在原处，下次运行会继续",
+                          "Could not move the state from {old} to {new} ({error}): what was copied stays where it "
+                          "was and the next run goes on"),
+    "state.move_unverified": ("state.db 的副本 {new} 与 {old} 不一致（{problem}）：未做任何移动，原记录保留在原处",
+                              "The copy {new} of {old} does not match ({problem}): nothing was moved, the ledger "
+                              "stays where it was"),
+    "state.two_ledgers": ("有两份发送记录：{old}（共享文件夹上）和 {new}（本机）。请保留正确的一份，把另一份移走后再运行",
+                          "There are two ledgers: {old} (on the share) and {new} (on this machine). Keep the right "
+                          "one, move the other away, and run again"),
+    "state.taken_over": ("已接管此文件夹的任务（之前由 {host} 上的 {user} 运行，自 {since} 起）",
+                         "Took over this folder's jobs (run until now on {host} by {user}, since {since})"),
+    "state.taken_over_ledger": ("已接管此文件夹的任务（之前由 {host} 上的 {user} 运行），并按 --new-ledger 开始新的发送记录："
+                                "今天的提醒可能重发一次（旧记录在 {host} 的 {old}）",
+                                "Took over this folder's jobs from {user} on {host} with a new ledger (--new-ledger): "
+                                "today's reminders may be sent again (the old ledger is in {old} on {host})"),
+    "state.take_over_copy": ("未接管：此文件夹的发送记录在 {host} 的 {old}。请先把其中的 state.db 复制为本机的 {db}，再运行 --take-over；"
+                             "若已无法取得，加 --new-ledger（今天的提醒可能重发一次）",
+                             "Not taken over: this folder's ledger is in {old} on {host}. Copy state.db from there to "
+                             "{db} on this machine, then run with --take-over again; if it is lost, add --new-ledger "
+                             "(today's reminders may be sent again)"),
     "health.run_failed": ("{day} 的 {job} 任务{outcome}", "The {job} job of {day} {outcome}"),
     "health.outcome.failed": ("失败", "failed"),
     "health.outcome.interrupted": ("运行中途被终止（进程被结束或断电）", "was killed halfway (process ended or power loss)"),
@@ -546,6 +584,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.daily.resend": ("重发状态未知的邮件（服务器收下后未确认的）；--resend all 重发今天的全部，--resend 键或地址 只重发这些（逗号分隔）",
                          "Send again the mails whose delivery is unknown; --resend all repeats all of today's, "
                          "--resend KEY,ADDRESS only those named"),
+    "opt.take_over": ("本机接管此文件夹的任务（所有者记录中是另一台电脑或另一个用户时）",
+                      "This machine takes over the folder's jobs (when the owner record names another machine or user)"),
     "opt.new_ledger": ("确认 state.db 已丢失、从空白记录重新开始（今天的提醒和群消息可能重复一次）",
                        "Confirm that state.db is lost and start from an empty ledger (today's reminders and posts may repeat once)"),
     "config.list_open": ("{file} 的 [{section}] 中有一个列表缺少右方括号 ]，未做任何修改。请补上后再运行。",
@@ -605,6 +645,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.scheduler.stale": ("调度器：锁文件残留（{host} 上的进程 {pid} 已不存在），下次启动会自动接管",
                                "Scheduler: a stale lock (pid {pid} on {host} is gone); the next start takes it over"),
     "status.scheduler.none": ("调度器：未运行", "Scheduler: not running"),
+    "status.state": ("状态文件夹：{path}", "State folder: {path}"),
+    "status.network": ("共享文件夹在网络文件系统（{network}）上；state.db 在本机", "The folder is on a network file system ({network}); state.db is on this machine"),
+    "status.network_pending": ("共享文件夹在网络文件系统（{network}）上，state.db 也还在上面（SQLite 在网络文件系统上不可靠）：下次 coordxl daily 会把它移到本机",
+                               "The folder is on a network file system ({network}) and so is state.db still (SQLite is not reliable there): the next coordxl daily moves it to this machine"),
+    "status.local": ("共享文件夹在本地磁盘上", "The folder is on a local disk"),
+    "status.owner": ("运行任务的电脑：{host}（{user}，自 {since} 起）", "Jobs run on: {host} (as {user}, since {since})"),
+    "status.owner_other": ("运行任务的电脑：{host}（{user}，自 {since} 起）；不是本机，本机的 daily/weekly 会被拒绝（--take-over 接管）",
+                           "Jobs run on: {host} (as {user}, since {since}), not this machine: daily and weekly here are refused (--take-over takes them over)"),
     "status.log": ("日志：{log}", "Log: {log}"),
     "status.state_size": ("state.db：{mb} MB（每日快照保留 state.keep_daily_weeks 周，之后每周一份）",
                           "state.db: {mb} MB (daily snapshots for state.keep_daily_weeks weeks, then one a week)"),
@@ -677,6 +725,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
                     "{where}: '{name}': {value} is not a date written \"YYYY-MM-DD\"{hint}"),
     "config.folder": ("{where}：“{name}”应是共享文件夹内的相对路径（不能为空、不能以 / 开头、不能含 ..），实际是 {value}",
                       "{where}: '{name}' must be a path inside the shared folder (not empty, not absolute, no ..), got {value}"),
+    "config.folder_id": ("{where}：“{name}”是 coordxl 生成的文件夹编号（如 \"0f8e…\" 这样的 UUID），实际是 {value}："
+                         "请恢复原值，或删去此行让 coordxl 生成新的",
+                         "{where}: '{name}' is the folder id coordxl made (a UUID), got {value}: restore it, or delete "
+                         "the line and coordxl makes a new one"),
+    "config.local_path": ("{where}：“{name}”应是本机磁盘上的绝对路径（如 D:\\coordxl-state 或 /var/lib/coordxl/协调），"
+                          "或留空，实际是 {value}",
+                          "{where}: '{name}' must be an absolute path on this machine's disk (D:\\coordxl-state, "
+                          "/var/lib/coordxl/share) or empty, got {value}"),
     "config.address": ("{where}：“{name}”不是有效的邮箱地址：{value}", "{where}: '{name}' is not a valid mail address: {value}"),
     "config.host": ("{where}：“{name}”应是服务器名称（不能为空、不含空格），实际是 {value}",
                     "{where}: '{name}' must be a server name (not empty, no spaces), got {value}"),

@@ -67,7 +67,8 @@ def scan_folder(layout: Layout) -> Scan:
     if not layout.active.is_dir():
         return found
     # coordxl's own output is never an item, even where the folders sit under 进行中/ (or 进行中 is the root)
-    own = {layout.reports.resolve(), layout.archive.resolve(), layout.templates.resolve(), layout.state.resolve()}
+    own = {layout.reports.resolve(), layout.archive.resolve(), layout.templates.resolve(), layout.state.resolve(),
+           layout.shared.resolve()}
     own_names = {Path(layout.settings[k]).name for k in ("folders.reports", "folders.archive", "folders.templates")}
     own_files = {layout.config.resolve(), layout.roster.resolve()}
     for path in layout.active.rglob("*"):

@@ -1,5 +1,5 @@
 """What differs between Windows, Linux and macOS, in one place: console encodings, process liveness,
-how worker processes start.
+how worker processes start, whether a folder is on a network file system, private and hidden folders.
 
 Each function takes the platform's behaviour as arguments with the real one as default, so every
 branch runs in the tests on any machine (the Windows liveness path with a fake kernel32).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import multiprocessing
 import os
+import re
 import sys
 import threading
 
@@ -144,3 +145,159 @@ def process_context(preload: tuple[str, ...] = (), platform: str | None = None, 
         context.set_forkserver_preload(list(preload))
         return context
     return multiprocessing.get_context("spawn")
+
+
+# --- is a folder on a network file system ------------------------------------------------------------
+# SQLite's WAL does not work over a network file system and its locking there is unreliable, so a folder
+# on one keeps its ledger on a local disk. Each platform answers differently: Windows by the path (UNC)
+# or the drive's type, Linux by the mount table, macOS by `mount`'s list (a network mount lacks "local").
+
+DRIVE_REMOTE = 4  # GetDriveTypeW: a mapped network drive
+NETWORK_TYPES = {
+    "cifs", "smb3", "smbfs", "smb2", "nfs", "nfs4", "afs", "ceph", "9p", "davfs", "fuse.davfs", "fuse.sshfs",
+    "sshfs", "fuse.smbnetfs", "fuse.glusterfs", "glusterfs", "lustre", "ncpfs", "coda", "fuse.rclone",
+    "fuse.gvfsd-fuse", "afpfs", "webdav", "fuse.s3fs", "vboxsf", "fuse.cifs",
+}
+
+
+def network_filesystem(path, platform: str | None = None, mountinfo: str | None = None, kernel32=None,
+                       mount_output: str | None = None) -> str | None:
+    r"""What kind of network file system ``path`` is on ("cifs", "nfs4", "UNC", "mapped drive", …), or None
+    when it is on a local disk (or cannot be told). The platform's answers are arguments for tests.
+
+    >>> network_filesystem(r"\\fileserver\共享\协调"), network_filesystem(r"\\?\UNC\fs\share")
+    ('UNC', 'UNC')
+    >>> network_filesystem("/srv/x", "linux", "22 1 0:21 / /srv rw - nfs4 fs:/export rw")
+    'nfs4'
+    """
+    platform = platform or sys.platform
+    text = str(path)
+    if text.startswith("\\\\?\\UNC\\") or (text.startswith("\\\\") and not text.startswith(("\\\\?\\", "\\\\.\\"))):
+        return "UNC"
+    if platform == "win32":
+        return _windows_network(text, kernel32)
+    if platform == "darwin":
+        return _mac_network(text, mount_output)
+    return _linux_network(text, mountinfo)
+
+
+def _windows_network(text: str, kernel32=None) -> str | None:
+    import ntpath
+
+    if text.startswith("//") and not text.startswith(("//?/", "//./")):
+        return "UNC"
+    if text.startswith(("\\\\?\\", "//?/")):
+        text = text[4:]
+    drive = ntpath.splitdrive(text if ntpath.splitdrive(text)[0] else os.path.abspath(text))[0]
+    if len(drive) != 2 or drive[1] != ":":
+        return None
+    if kernel32 is None:
+        import ctypes
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    return "mapped drive" if kernel32.GetDriveTypeW(f"{drive.upper()}\\") == DRIVE_REMOTE else None
+
+
+def _unescape_mount(field: str) -> str:
+    """A mount point as /proc/self/mountinfo writes it (space as \\040, tab \\011, newline \\012, \\ \\134)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _inside(path: str, mount_point: str) -> bool:
+    return path == mount_point or mount_point == "/" or path.startswith(mount_point.rstrip("/") + "/")
+
+
+def _linux_network(text: str, mountinfo: str | None = None) -> str | None:
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+                mountinfo = fh.read()
+        except OSError:
+            return None
+        text = os.path.realpath(text)
+    best, kind = "", None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 5:
+            continue
+        mount_point = _unescape_mount(fields[4])
+        fstype = fields[fields.index("-") + 1] if fields.index("-") + 1 < len(fields) else ""
+        # the longest mount point holding the path; a later line for the same point mounts over an earlier one
+        if _inside(text, mount_point) and len(mount_point) >= len(best):
+            best, kind = mount_point, fstype
+    return _network_kind(kind)
+
+
+def _network_kind(fstype: str | None) -> str | None:
+    if not fstype:
+        return None
+    if fstype in NETWORK_TYPES or fstype.split(".")[0] in NETWORK_TYPES:
+        return fstype
+    return None
+
+
+_MAC_MOUNT = re.compile(r"^(?P<source>.+?) on (?P<point>/.*?) \((?P<options>[^()]*)\)$")
+
+
+def _mac_network(text: str, mount_output: str | None = None) -> str | None:
+    if mount_output is None:
+        import subprocess
+        try:
+            mount_output = subprocess.run(["/sbin/mount"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+        text = os.path.realpath(text)
+    best, options = "", []
+    for line in mount_output.splitlines():
+        found = _MAC_MOUNT.match(line.strip())
+        if found and _inside(text, found["point"]) and len(found["point"]) >= len(best):
+            best, options = found["point"], [o.strip() for o in found["options"].split(",")]
+    if not options or "local" in options or options[0] in ("autofs", "devfs", "nullfs"):
+        return None
+    return options[0] or "network"
+
+
+# --- who runs the jobs, and keeping coordxl's folders private ------------------------------------------
+
+FILE_ATTRIBUTE_HIDDEN = 0x2
+INVALID_FILE_ATTRIBUTES = 0xFFFFFFFF
+
+
+def host_name(environ=None) -> str:
+    """This machine's name as the owner record and the refusal name it: COORDXL_HOSTNAME where set (a
+    container or cluster node whose name changes; the tests' second host), else the system's."""
+    import socket
+
+    environ = os.environ if environ is None else environ
+    return environ.get("COORDXL_HOSTNAME") or socket.gethostname()
+
+
+def private_dir(path, hidden: bool = False, platform: str | None = None, kernel32=None) -> None:
+    """Make (or keep) ``path`` a folder only its owner can open: mode 0o700 on POSIX whatever the umask
+    (its parents as the umask makes them); on Windows, with ``hidden``, the hidden attribute (Explorer does
+    not show it; the share's ACL decides who may open it). A folder this user may not change stays as it is."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (platform or sys.platform) == "win32":
+        if hidden:
+            hide(path, kernel32)
+        return
+    try:
+        if (path.stat().st_mode & 0o777) != 0o700:
+            os.chmod(path, 0o700)
+    except OSError:  # another user's folder (or a share that keeps its own modes): left as it is
+        pass
+
+
+def hide(path, kernel32=None) -> bool:
+    """Set the Windows hidden attribute on ``path``; False when Windows refused."""
+    if kernel32 is None:
+        import ctypes
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    attributes = kernel32.GetFileAttributesW(str(path))
+    if attributes == INVALID_FILE_ATTRIBUTES:
+        return False
+    if attributes & FILE_ATTRIBUTE_HIDDEN:
+        return True
+    return bool(kernel32.SetFileAttributesW(str(path), attributes | FILE_ATTRIBUTE_HIDDEN))

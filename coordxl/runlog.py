@@ -8,6 +8,7 @@ import logging.handlers
 from pathlib import Path
 
 from .errors import StateError
+from .platform_support import private_dir
 
 LOG_NAME = "coordxl.log"
 MAX_BYTES = 1_000_000
@@ -30,6 +31,7 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
         if isinstance(handler, logging.handlers.RotatingFileHandler) and Path(handler.baseFilename) == path.absolute():
             return handler
     try:
+        private_dir(state)
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
                                                        encoding="utf-8")
@@ -40,6 +42,20 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
     root_logger.addHandler(handler)
     _lower_to(min(level, *(h.level for h in root_logger.handlers)))
     return handler
+
+
+def retarget(old_state: Path, new_state: Path) -> None:
+    """This process's handler for ``old_state``'s log writes to ``new_state``'s from its next line on (the
+    log folder is being moved: the file is closed first, which Windows needs to move it)."""
+    old, new = log_path(old_state).absolute(), log_path(new_state).absolute()
+    for handler in root_logger.handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler) and Path(handler.baseFilename) == old:
+            handler.acquire()
+            try:
+                handler.close()
+                handler.baseFilename = str(new)  # reopened there by the next record
+            finally:
+                handler.release()
 
 
 def attach_console(level: int, stream=None, fmt: str = "%(message)s") -> logging.Handler:

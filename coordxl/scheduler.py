@@ -139,7 +139,7 @@ class Scheduler:
         now = self.clock().replace(tzinfo=None)
         # a run killed halfway (SIGKILL, power loss) stays 'running': with nobody holding the job lock it
         # is marked interrupted and does not count, so the job runs again the same day
-        self.store.settle_running(FolderLock(self.layout.state, "job.lock").held(), now)
+        self.store.settle_running(FolderLock(self.layout.shared, "job.lock").held(), now)
         found = False
         for run in self.store.runs(job):
             if run["outcome"] == "interrupted":
@@ -217,9 +217,11 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
     from . import channels, notify
     from .daily import run_daily
+    from .statefolder import check_owner
     from .summary import run_weekly
 
     def daily(today: dt.date, now: dt.datetime) -> str:
+        check_owner(layout)  # another machine may have taken the jobs over while this scheduler ran
         transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
         posters = channels.make_posters(layout.settings, layout.state, today, dict(os.environ))
         result = run_daily(layout.root, today, now, layout=Layout.of(layout.root), transport=transport,
@@ -229,6 +231,7 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
                 f"{counts['mails_sent']} mails sent, {counts['mails_failed']} failed")
 
     def weekly(today: dt.date, now: dt.datetime) -> str:
+        check_owner(layout)
         transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
         posters = channels.make_posters(layout.settings, layout.state, today, dict(os.environ))
         result = run_weekly(layout.root, today, now, layout=Layout.of(layout.root), transport=transport,
@@ -246,10 +249,16 @@ def setup_logging(layout: Layout) -> None:
         runlog.attach_console(logging.INFO, fmt="%(asctime)s %(message)s")
 
 
-def serve(root: Path | str, poll: float = POLL_SECONDS) -> int:
-    """`coordxl schedule`: hold the lock, run until SIGTERM/SIGINT, release the lock, return 0."""
-    layout = Layout.of(root)
+def serve(root: Path | str, poll: float = POLL_SECONDS, take_over: bool = False) -> int:
+    """`coordxl schedule`: hold the lock, run until SIGTERM/SIGINT, release the lock, return 0.
+
+    Refused (statefolder.NotOwner) where another machine runs the folder's jobs, unless ``take_over``."""
+    from .statefolder import settle
+
+    layout, notes = settle(Layout.of(root), take_over)
     setup_logging(layout)
+    for note in notes:
+        log.warning("%s", note)
     stopping = threading.Event()
 
     def stop(signum, frame):
@@ -259,7 +268,7 @@ def serve(root: Path | str, poll: float = POLL_SECONDS) -> int:
     # handlers first: a SIGTERM that arrives just after the lock is taken must still release it
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        lock = SchedulerLock(layout.state)
+        lock = SchedulerLock(layout.shared)
         lock.acquire()
         try:
             Scheduler(root, stop=stopping).run_forever(lock, poll)
@@ -281,7 +290,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
         raise StateError(key="state.is_a_file", path=layout.state)
     store = layout.open_store(existing=True)
     if store:
-        store.settle_running(FolderLock(layout.state, "job.lock").held(), now.replace(tzinfo=None))
+        store.settle_running(FolderLock(layout.shared, "job.lock").held(), now.replace(tzinfo=None))
     out = {"root": str(layout.root), "now": now.isoformat(timespec="minutes"), "jobs": {}}
     for job, nxt in (("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))):
         runs = [r for r in (store.runs(job) if store else []) if not r["dry_run"]]
@@ -311,12 +320,21 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
                                                                     evidence=evidence)})
     out["mails_unknown"] = [{k: m[k] for k in ("day", "recipient", "subject", "error")}
                             for m in (store.unknown_mails() if store else [])]
-    lock = SchedulerLock(layout.state)
+    lock = SchedulerLock(layout.shared)
     holder = lock.holder()
     if holder:
         holder["alive"] = not lock._stale(holder)
     out["lock"] = holder
     out["log"] = str(runlog.log_path(layout.state))
+    out["state"] = str(layout.state)
+    out["network"] = layout.network
+    out["state_on_network"] = not layout.state_is_local
+    from .statefolder import read_owner
+    owner = read_owner(layout)
+    if owner is not None:
+        from .platform_support import host_name
+        owner["this_machine"] = owner.get("host", "").casefold() == host_name().casefold()
+    out["owner"] = owner
     db = layout.state / "state.db"
     out["state_bytes"] = sum(p.stat().st_size for p in (db, db.with_name("state.db-wal")) if p.exists())
     return out

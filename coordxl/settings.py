@@ -58,11 +58,20 @@ SETTINGS: tuple[Setting, ...] = (
             "填写后邮件和报告中的工作簿可直接点击打开；留空只显示相对路径",
             "Where people open the shared folder (\\\\fileserver\\share\\协调, a file:// or an https:// address): "
             "mails and reports then link each workbook; empty shows relative paths", kind="share"),
+    Setting("general.folder_id", "", "此共享文件夹的编号（coordxl init 生成）：本机的状态文件夹以它命名。请勿修改；"
+            "复制出的新文件夹请删去此行（下次运行会生成新的）",
+            "This shared folder's id (coordxl init makes it): the local state folder is named after it. Do not change "
+            "it; in a copy of the folder, delete the line (the next run makes a new one)", kind="folder_id"),
     Setting("folders.active", "进行中", "进行中事项的文件夹", "Folder of active coordination items", kind="folder"),
     Setting("folders.archive", "归档", "已归档事项的文件夹", "Folder of archived items", kind="folder"),
     Setting("folders.reports", "报告", "任务生成的报告（周报、校验报告、复盘草稿）", "Folder the jobs write reports to", kind="folder"),
     Setting("folders.templates", "模板", "空白模板所在文件夹", "Folder holding the blank templates", kind="folder"),
     Setting("folders.roster", "名册.xlsx", "名册工作簿（人员与部门）", "Roster workbook (people and departments)", kind="folder"),
+    Setting("folders.state", "", "本机的状态文件夹（state.db、outbox、logs），须是本机磁盘上的绝对路径；留空为自动："
+            "本地文件夹用 .coordxl/，网络共享（UNC、映射驱动器、cifs/nfs）上的文件夹用本机的用户状态文件夹",
+            "State folder on this machine (state.db, outbox, logs), an absolute path on a local disk; empty is "
+            "automatic: .coordxl/ for a local folder, this user's state folder for one on a network share (UNC, "
+            "mapped drive, cifs/nfs)", kind="local_path"),
     Setting("calendar.extra_holidays", [], "额外的休息日，如公司年假，格式 \"2026-12-31\"",
             "Extra non-working days, e.g. a company day off, as \"2026-12-31\"", kind="dates"),
     Setting("calendar.extra_workdays", [], "额外的工作日（公司调休），格式 \"2026-12-26\"",
@@ -392,6 +401,21 @@ def _folder(value: str, lang: str) -> Problem:
     return None
 
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _folder_id(value: str, lang: str) -> Problem:
+    return None if not value or _UUID.match(value) else ("config.folder_id", {})
+
+
+def _local_path(value: str, lang: str) -> Problem:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not value or value.startswith("~") or PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute():
+        return None
+    return "config.local_path", {}
+
+
 def _address(value: str, lang: str) -> Problem:
     return None if _ADDRESS.match(value) else ("config.address", {})
 
@@ -433,6 +457,7 @@ def _counts(value: list, lang: str) -> Problem:
 CHECKS: dict[str, Callable[[Any, str], Problem]] = {
     "zone": _zone, "time": _time, "dates": _dates, "folder": _folder, "address": _address, "host": _host,
     "env": _env, "domains": _domains, "monthday": _monthday, "years": _years, "share": _share, "targets": _targets, "file": _file, "names": _names, "counts": _counts,
+    "folder_id": _folder_id, "local_path": _local_path,
 }
 
 
@@ -621,3 +646,24 @@ def _closing_bracket(config: str, i: int) -> tuple[int, int]:
             last = i
         i += 1
     raise ConfigError(key="config.list_open", file=CONFIG_NAME, section="calendar")
+
+
+def add_setting_line(config: str, name: str, value: Any, note: str = "") -> str:
+    """``config`` with ``key = value`` (and ``# note`` above it) at the end of its section's settings; the
+    section is added when missing. The administrator's comments and order stay as they are.
+
+    >>> add_setting_line('[general]\\nlanguage = "zh"\\n\\n[rules]\\n', "general.folder_id", "x", "id")
+    '[general]\\nlanguage = "zh"\\n# id\\nfolder_id = "x"\\n\\n[rules]\\n'
+    """
+    section, key = name.split(".", 1)
+    line = (f"# {note}\n" if note else "") + f"{key} = {_toml_value(value)}\n"
+    where = _section(config, section)
+    if where is None:
+        return config + ("" if config.endswith("\n") or not config else "\n") + f"\n[{section}]\n{line}"
+    start, end = where
+    present = re.compile(rf"(?m)^[ \t]*{re.escape(key)}[ \t]*=.*$").search(config, start, end)
+    if present is not None:  # written empty (or otherwise): the value replaces it, on its line
+        return config[:present.start()] + f"{key} = {_toml_value(value)}" + config[present.end():]
+    body = config[start:end].rstrip()
+    cut = start + len(body)
+    return config[:cut] + ("\n" if body else "") + line + config[cut:].removeprefix("\n")

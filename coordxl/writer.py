@@ -458,8 +458,10 @@ class WriteResult:
 Hook = Callable[[str, Path], None]
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "xb") as fh:
+def _fsync_write(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write a new file (never an existing one) to disk; ``mode`` as the umask allows (a backup: 0o600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -537,13 +539,13 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
     folder = backups / f"{fit_bytes(shown(path.stem), 150)}-{hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:8]}"
     keep_name = fit_bytes(shown(path.name), 200)  # the stamp and a suffix go in front: names stay under 255 bytes
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     backup = folder / f"{stamp}-{keep_name}"
     n = 1
     while backup.exists():  # two runs in the same instant (or one fixed clock): keep both
         backup = folder / f"{stamp}.{n}-{keep_name}"
         n += 1
-    _fsync_write(backup, original)
+    _fsync_write(backup, original, 0o600)  # a full copy of a colleague's workbook: for the administrator only
     tmp = path.with_name(f".~coordxl-{os.getpid()}-{keep_name}.tmp")
     try:
         _fsync_write(tmp, patched)

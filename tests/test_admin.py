@@ -27,6 +27,7 @@ BAD_BY_KIND = {
     "zone": '"Beijing"', "time": '"9点"', "dates": '["2026-10-9"]', "folder": '"../elsewhere"',
     "address": '"not-an-address"', "host": '"smtp corp example"', "env": '"MY PASSWORD"',
     "domains": '["not a domain"]', "file": '"/no/such/ca.pem"', "names": '[""]', "counts": "[-1]", "monthday": '"12月1日"', "share": '"fileserver/share"', "targets": "[90]", "years": "[27]",
+    "folder_id": '"协调-1"', "local_path": '"state/here"',
 }
 
 

@@ -22,7 +22,7 @@ REPO = PACKAGE.parent
 
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
-        "store", "layout", "findings"},
+        "store", "layout", "findings", "statefolder"},
     1: {"reader", "roster", "audience", "model", "rules", "assess"},
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions"},
