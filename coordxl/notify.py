@@ -320,9 +320,18 @@ class _Mailbag:
             if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
                 by_workbook[f.workbook].append(f)
         overdue: dict[str, list[TaskNote]] = defaultdict(list)
+        at: dict[tuple, int] = {}  # a task with two owners ('冯雪、郑爽') is one overdue task of the item
         for note in collector.tasks:
             if note.state == assess.OVERDUE:
-                overdue[note.workbook].append(note)
+                where, tasks = _where(note), overdue[note.workbook]
+                if where in at:
+                    first = tasks[at[where]]
+                    tasks[at[where]] = dataclasses.replace(first, owner=f"{first.owner}、{note.owner}",
+                                                           escalated_to=tuple(dict.fromkeys(
+                                                               first.escalated_to + note.escalated_to)))
+                else:
+                    at[where] = len(tasks)
+                    tasks.append(note)
         left: dict[str, list[TaskNote]] = defaultdict(list)
         for note in collector.reassign:
             left[note.workbook].append(note)

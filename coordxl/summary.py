@@ -109,14 +109,20 @@ class DeptLine:
     on_time_week: int = 0
     done_total: int = 0
     on_time_total: int = 0
+    late_open_week: int = 0  # open and overdue, fell due this week: late in this week's rate
 
     @property
     def open(self) -> int:
         return sum(n for s, n in self.states.items() if s not in ("done", "cancelled"))
 
-    @staticmethod
-    def rate(on_time: int, done: int) -> float | None:
-        return on_time / done if done else None
+    @property
+    def week_base(self) -> tuple[int, int]:
+        """(on time, judged) this week, as decisions.on_time_base counts: an open overdue task is late."""
+        return self.on_time_week, self.done_week + self.late_open_week
+
+    @property
+    def total_base(self) -> tuple[int, int]:
+        return self.on_time_total, self.done_total + self.states["overdue"]
 
 
 @dataclass
@@ -167,6 +173,7 @@ class Weekly:
             mine.on_time_week += dept.on_time_week
             mine.done_total += dept.done_total
             mine.on_time_total += dept.on_time_total
+            mine.late_open_week += dept.late_open_week
         for name in ("tasks", "overdue", "due_next_week", "done_this_week", "done_ever", "newly_done", "newly_overdue",
                      "slipped", "pending", "missing_followups", "blocked", "invalid", "paused"):
             getattr(self, name).extend(getattr(part, name))
@@ -179,7 +186,7 @@ class Weekly:
 
 
 def _on_time(line: TaskLine) -> bool:
-    return bool(line.done_on and line.due and line.done_on <= line.due)
+    return decisions.on_time(line.due, line.done_on)
 
 
 def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
@@ -219,6 +226,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
         dept.states[state.state] += 1
         if state.state == "overdue":
             weekly.overdue.append(t)
+            dept.late_open_week += bool(t.due and weekly.monday <= t.due <= weekly.sunday)
         if t.state not in ("done", "cancelled") and t.due and next_monday <= t.due <= next_sunday:
             weekly.due_next_week.append(t)
             line.due_next_week += 1
@@ -267,12 +275,12 @@ class WeekWork:
 
 
 def trend(store: Store | None, weekly: Weekly) -> None:
-    """On-time completion rate per week (from 完成日期 vs 截止日期) and overdue count (from snapshots), 8 weeks."""
+    """On-time completion rate per week (decisions.on_time_base: 完成日期 vs 截止日期, an open overdue task
+    late in the week it fell due) and overdue count (from snapshots), 8 weeks."""
     for back in range(7, -1, -1):
         monday = weekly.monday - dt.timedelta(weeks=back)
         sunday = monday + dt.timedelta(days=6)
-        done = [t for t in weekly.done_ever if monday <= t.done_on <= sunday]
-        rate = sum(_on_time(t) for t in done) / len(done) if done else None
+        rate = decisions.share(decisions.on_time_base(weekly.done_ever, weekly.overdue, monday, sunday))
         if back == 0:
             overdue = len(weekly.overdue)
         else:
@@ -418,11 +426,16 @@ def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: li
                         date_style=xlsxout.style(sheet.ws, number_format="yyyy-mm-dd"))
 
 
-def kpi_text(value, percent: bool) -> str:
-    """A KPI value as the page shows it: a share as a percentage, a count as is, '-' when unknown."""
+def kpi_text(value, percent: bool, base: tuple[int, int] | None = None, lang: str = "zh") -> str:
+    """A KPI value as the page shows it: a share as a percentage with its base ('11%（1/9 按时）'), a
+    count as is, '-' when unknown."""
     if value is None:
         return "-"
-    return as_percent(value) if percent else str(value)
+    if not percent:
+        return str(value)
+    if base is None:
+        return as_percent(value)
+    return text("decide.rate_base", lang, rate=as_percent(value), on_time=base[0], judged=base[1])
 
 
 PAGE_LIST_MAX = 30  # rows per list on the decision page (one page); the sheets after it have every row
@@ -455,12 +468,14 @@ def _burnup_sheet(wb, weekly: Weekly, t) -> None:
         sheet.ws.add_chart(chart, f"{get_column_letter(col)}{3 + (k // 2) * 13}")
 
 
-def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
+def _decision_sheet(wb, weekly: Weekly, page, t, lang: str, estimate: str) -> None:
     """The first sheet: what a director reads in 30 seconds (decisions.Page for every item)."""
     sheet = _Sheet(wb, t("decide.sheet"))
     _setup(sheet.ws, [22, 14, 12, 60, 12], None)
     sheet.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
                 size=14)
+    if estimate:  # the working-day counts below (overdue days, tiers) are estimates
+        sheet.title(f"※ {estimate}")
     sheet.title(t("decide.title"))
     if page.asks:
         sheet.table([t("decide.col.item"), t("decide.col.kind"), t("decide.col.who"), t("decide.col.ask")],
@@ -474,9 +489,11 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.mark")],
                  font=sheet.bold, fill=xlsxout.HEADER_FILL)
     for k in page.kpis:  # the value with its arrow; the mark in the wide column, where it is seen first
-        sheet.ws.append([t(f"decide.kpi.{k.key}"), f"{kpi_text(k.value, k.percent)} {k.arrow}", kpi_text(k.last, k.percent),
+        value = f"{kpi_text(k.value, k.percent, k.base, lang)} {k.arrow}".rstrip()
+        sheet.ws.append([t(f"decide.kpi.{k.key}"), value, kpi_text(k.last, k.percent, k.last_base, lang),
                          sheet.cell(t(f"decide.mark.{k.mark}"), font=Font(bold=True, color=colors[k.mark]))])
         sheet.row += 1
+    sheet.append([t("decide.rate_note")], font=Font(italic=True, color="808080"))
     sheet.blank()
     sheet.title(t("decide.aging"))
     aging_top, aging_last = sheet.table([t("decide.col.department"), *page.tiers],
@@ -519,9 +536,14 @@ def _more(sheet: "_Sheet", total: int, t) -> None:
         sheet.append([t("weekly.more_sheets", n=total - PAGE_LIST_MAX)], font=Font(italic=True, color="808080"))
 
 
+def _or_dash(value):
+    return "-" if value is None else value
+
+
 def week_estimate(weekly: Weekly, settings, overdue: list[TaskLine]) -> str:
     """The estimate phrase when the week's overdue or slipped working days touched a year without official data."""
     dates = [x.due for x in overdue] + [d for x, old, _ in weekly.slipped for d in (old, x.due)]
+    dates += [weekly.today] if weekly.pending else []  # a request's waiting days run up to today
     return estimate_note(WorkCalendar.from_settings(settings), settings.lang, weekly.today, dates)
 
 
@@ -530,13 +552,14 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     lang = layout.settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     wb = Workbook(write_only=True)
+    note = week_estimate(weekly, layout.settings, weekly.overdue)
     if weekly.page is not None:
-        _decision_sheet(wb, weekly, weekly.page, t)
+        _decision_sheet(wb, weekly, weekly.page, t, lang, note)
     ov = _Sheet(wb, t("weekly.sheet.overview"))
     _setup(ov.ws, [30, 10, 10, 10, 10, 12, 14, 16], "A4")
     ov.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
              size=14)
-    if note := week_estimate(weekly, layout.settings, weekly.overdue):
+    if note:
         ov.title(f"※ {note}")
     ov.title(t("weekly.by_item"))
     item_rows = [[i.topic, i.initiator, t(f"weekly.item_status.{i.status}") if i.status else "",
@@ -550,8 +573,7 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     ov.table([t(f"weekly.col.{k}") for k in ("department", "open", "overdue", "done_week", "on_time_week",
                                              "on_time_total")],
              [[d.department, d.open, d.states["overdue"], d.done_week,
-               DeptLine.rate(d.on_time_week, d.done_week) if d.done_week else "-",
-               DeptLine.rate(d.on_time_total, d.done_total) if d.done_total else "-"] for d in depts],
+               _or_dash(decisions.share(d.week_base)), _or_dash(decisions.share(d.total_base))] for d in depts],
              percent=(5, 6))
     ov.blank()
     ov.title(t("weekly.chart.states"))
@@ -657,11 +679,12 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                 return notify.linked(workbook_link(share, workbook)[0], topic)
 
             context = dict(trend=weekly.trend if scope.everything else [],  # the whole-folder trend, for management only
-                           page=page, kpi_value=lambda k: kpi_text(k.value, k.percent),
-                           kpi_last=lambda k: kpi_text(k.last, k.percent), has_prev=bool(weekly.snapshots.get("prev")),
+                           page=page, kpi_value=lambda k: kpi_text(k.value, k.percent, k.base, lang),
+                           kpi_last=lambda k: kpi_text(k.last, k.percent, k.last_base, lang),
+                           has_prev=bool(weekly.snapshots.get("prev")),
                            pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                            t=t, lang=lang, person=reader.person, weekly=weekly, items=items, depts=depts,
-                           rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
+                           share=decisions.share, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
                            next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
                            why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(reader.reasons)),
                            estimate=week_estimate(weekly, settings, overdue))
