@@ -10,6 +10,7 @@ compliance with each seed rule (✔/✘ with the evidence), then leaves 成功�
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -256,8 +257,12 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     table([t(f"review.col.{k}") for k in ("request", "kind", "amount", "review", "approval", "approval_days")],
           resources)
     title(t("review.compliance"))
+    first = row + 1
     table([t("review.col.rule"), t("review.col.result"), t("review.col.evidence")],
           [[t(f"review.rule.{code}"), "✔" if ok else "✘", evidence] for code, ok, evidence in checks])
+    for r, (_, _, evidence) in zip(range(first, row), checks):  # the evidence quotes cells: give it the page's width
+        ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=9)
+        ws.row_dimensions[r].height = 15 * max(1, math.ceil(_text_width(evidence) / EVIDENCE_WIDTH))
     for key in ("went_well", "went_wrong"):
         title(t(f"review.{key}"))
         for _ in range(4):
@@ -268,6 +273,14 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     xlsxout.widths(ws, (26, 30, 12, 30, 12, 12, 10, 8, 10))
     xlsxout.print_setup(ws, landscape=False)
     return xlsxout.save(wb, draft_path(layout, item))
+
+
+EVIDENCE_WIDTH = 90  # columns C–I, in Latin characters
+
+
+def _text_width(value: str) -> int:
+    """Latin characters a text takes: a Chinese character is two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in value)
 
 
 def _judge(ctx: Context, r, state: assess.TaskState) -> tuple[str, int | None]:
