@@ -493,3 +493,79 @@ def test_estimated_working_day_counts_are_marked_on_the_decision_page(example_ro
     result = run_weekly(example_root, dt.date(2027, 1, 11), dt.datetime(2027, 1, 11, 9))
     first = [c.value for c in openpyxl.load_workbook(result.weekly.path)["决策页"]["A"][:3]]
     assert any(v and v.startswith("※") and "估算" in v and "2027" in v for v in first)
+
+
+def _charts_by_sheet(path):
+    """Each sheet's charts as its XML says: (sheet, print area, anchor (from col, from row, to col, to row),
+    chart XML root), read from the workbook's parts with ElementTree."""
+    import posixpath
+    import re
+    import zipfile
+    from xml.etree import ElementTree as ET
+
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "rel": "http://schemas.openxmlformats.org/package/2006/relationships",
+          "xdr": "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing",
+          "c": "http://schemas.openxmlformats.org/drawingml/2006/chart"}
+
+    def rels(zf, part):
+        folder, name = posixpath.split(part)
+        root = ET.fromstring(zf.read(posixpath.join(folder, "_rels", name + ".rels")))
+        return {r.get("Id"): (r.get("Target").lstrip("/") if r.get("Target").startswith("/")
+                              else posixpath.normpath(posixpath.join(folder, r.get("Target"))))
+                for r in root.findall("rel:Relationship", ns)}
+
+    out = []
+    with zipfile.ZipFile(path) as zf:
+        book = ET.fromstring(zf.read("xl/workbook.xml"))
+        areas = {int(d.get("localSheetId")): d.text for d in book.iter(f"{{{ns['m']}}}definedName")
+                 if d.get("name") == "_xlnm.Print_Area"}
+        targets = rels(zf, "xl/workbook.xml")
+        for i, sheet in enumerate(book.find("m:sheets", ns)):
+            part = targets[sheet.get(f"{{{ns['r']}}}id")]
+            root = ET.fromstring(zf.read(part))
+            drawing = root.find("m:drawing", ns)
+            if drawing is None:
+                continue
+            dpart = rels(zf, part)[drawing.get(f"{{{ns['r']}}}id")]
+            charts = rels(zf, dpart)
+            area = None
+            if i in areas:
+                c1, r1, c2, r2 = re.match(r".*!\$([A-Z]+)\$(\d+):\$([A-Z]+)\$(\d+)$", areas[i]).groups()
+                from openpyxl.utils import column_index_from_string as col
+                area = (col(c1), int(r1), col(c2), int(r2))
+            for anchor in ET.fromstring(zf.read(dpart)):
+                pos = [int(anchor.find(f"xdr:{end}/xdr:{k}", ns).text) if anchor.find(f"xdr:{end}", ns) is not None
+                       else None for end in ("from", "to") for k in ("col", "row")]
+                rid = anchor.find(".//c:chart", ns).get(f"{{{ns['r']}}}id")
+                out.append((sheet.get("name"), area, anchor.tag.split("}")[1], pos, ET.fromstring(zf.read(charts[rid]))))
+    return out, ns
+
+
+def test_charts_have_whole_number_axes_markers_and_print_inside_the_page(example_root):
+    _two_weeks(example_root)
+    result = run_weekly(example_root, MONDAY, NOW)
+    charts, ns = _charts_by_sheet(result.weekly.path)
+    assert {name for name, *_ in charts} == {"决策页", "总览", "进度走势"} and len(charts) == 1 + 3 + 3
+    for name, area, kind, (c1, r1, c2, r2), chart in charts:
+        # the chart is anchored to cells, and those cells are inside the sheet's print area (one page wide:
+        # the print setup fits the area's width on the page)
+        assert kind == "twoCellAnchor" and area is not None, name
+        first_col, first_row, last_col, last_row = area
+        assert first_col - 1 <= c1 and c2 <= last_col and first_row - 1 <= r1 and r2 <= last_row, (name, area)
+        [axis] = chart.findall(".//c:valAx", ns)
+        fmt = axis.find("c:numFmt", ns).get("formatCode")
+        unit = float(axis.find("c:majorUnit", ns).get("val"))
+        assert axis.find("c:scaling/c:min", ns).get("val") == "0"
+        if fmt == "0%":  # the on-time rate: 0 to 100 %
+            assert axis.find("c:scaling/c:max", ns).get("val") == "1"
+        else:  # counts: whole steps, no decimals
+            assert fmt == "0" and unit >= 1 and unit == int(unit), name
+        for series in chart.findall(".//c:lineChart/c:ser", ns):
+            assert series.find("c:marker/c:symbol", ns).get("val") == "circle"
+    fits = openpyxl.load_workbook(result.weekly.path)
+    for name in ("决策页", "总览", "进度走势"):
+        ws = fits[name]
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.fitToHeight == 0
