@@ -258,7 +258,7 @@ def _add_lists(wb: Workbook, lang: str, departments: Iterable[str], people: Iter
 
 # --- the 填写说明 sheet -----------------------------------------------------------------------
 
-GUIDE_WIDTHS = (12, 16, 7, 40, 46, 30)  # sheet, column, required, what, accepted, not accepted
+GUIDE_WIDTHS = (12, 16, 9, 40, 46, 30)  # sheet, column, required, what, accepted, not accepted
 OWNER_FIELDS = {("minutes", "owner"), ("tasks", "owner")}  # where two owners and a handover are read
 SECTION_FONT = Font(size=12, bold=True)
 
@@ -305,7 +305,7 @@ def add_guide(wb: Workbook, lang: str, sheets: tuple[schema.Sheet, ...]) -> None
     for key in ("guide.not_data", "guide.how"):
         _put(ws, row, 1, t(key)).alignment = WRAP
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=last)
-        ws.row_dimensions[row].height = 30
+        ws.row_dimensions[row].height = _wrapped_height([t(key)], [sum(GUIDE_WIDTHS)])
         row += 1
     row += 1
     _put(ws, row, 1, t("guide.columns")).font = SECTION_FONT
@@ -324,6 +324,7 @@ def add_guide(wb: Workbook, lang: str, sheets: tuple[schema.Sheet, ...]) -> None
                 c = _put(ws, row, col, value)
                 c.border, c.alignment = BORDER, WRAP
             ws.cell(row=row, column=2).font = REQUIRED_FONT if f.required else HEADER_FONT
+            ws.row_dimensions[row].height = _wrapped_height(values, GUIDE_WIDTHS)
     row += 2
     if any(s.key == "tasks" for s in sheets):
         row = _guide_colours(ws, row, t, last)
@@ -364,11 +365,22 @@ def _guide_pairs(ws, row: int, title: str, rows: list[tuple[str, str]], last: in
     _put(ws, row, 1, title).font = SECTION_FONT
     for label, how in rows:
         row += 1
-        _put(ws, row, 1, label).font = HEADER_FONT
+        cell = _put(ws, row, 1, label)
+        cell.font, cell.alignment = HEADER_FONT, WRAP
         _put(ws, row, 2, how).alignment = WRAP
         ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=last)
-        ws.row_dimensions[row].height = 30
+        ws.row_dimensions[row].height = _wrapped_height([how], [sum(GUIDE_WIDTHS[1:])])
     return row + 2
+
+
+def _wrapped_height(values, widths) -> float:
+    """A row's height for its wrapped texts (spreadsheets do not grow a row written by a program): 15 pt a
+    line, a Chinese character two columns wide."""
+    lines = 1
+    for value, width in zip(values, widths):
+        used = sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value or ""))
+        lines = max(lines, -(-used // max(1, width - 1)))
+    return 15 * lines
 
 
 def item_workbook(lang: str = "zh", departments: Iterable[str] = (), people: Iterable[str] = (),
