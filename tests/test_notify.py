@@ -481,3 +481,28 @@ def test_a_task_with_two_owners_is_one_overdue_task_of_the_item_and_one_line_in_
     for prefix in ("fengxue", "zhengshuang"):
         body = _outbox_mail(share_with_roster, "2026-08-20", prefix).get_body(("plain",)).get_content()
         assert body.count("T09 电商详情页设计") == 1, prefix
+
+
+def test_a_deputy_standing_in_for_both_owners_of_a_task_has_it_once(share_with_roster):
+    """冯雪 and 郑爽 own T09 and are both on leave, 陈静 stands in for both: her digest lists T09 once,
+    on behalf of both (one line per task in a person's own list)."""
+    from click.testing import CliRunner
+
+    from coordxl.cli import main
+
+    d = clean_launch()
+    d["tasks"][8]["owner"] = "冯雪、郑爽"
+    write_item(share_with_roster, d)
+    wb = openpyxl.load_workbook(share_with_roster / "名册.xlsx")
+    ws = wb["人员"]
+    column = {c.value: c.column for c in ws[2] if c.value}
+    for row in ws.iter_rows(min_row=3):
+        if row[0].value in ("冯雪", "郑爽"):
+            ws.cell(row[0].row, column["在职"], "休假")
+            ws.cell(row[0].row, column["代理人"], "陈静")
+    wb.save(share_with_roster / "名册.xlsx")
+    result = CliRunner().invoke(main, ["daily", str(share_with_roster), "--today", "2026-08-20"])
+    assert result.exit_code == 0, result.output
+    plain = _outbox_mail(share_with_roster, "2026-08-20", "chenjing").get_body(("plain",)).get_content()
+    [line] = [x for x in plain.splitlines() if "T09 电商详情页设计" in x]
+    assert "代 冯雪、郑爽" in line or "代 郑爽、冯雪" in line
