@@ -43,10 +43,15 @@ class Kpi:
     last: float | int | None
     mark: str  # green | amber | red | none
     percent: bool = False
+    base: tuple[int, int] | None = None  # a rate's (on time, judged): shown beside it
+    last_base: tuple[int, int] | None = None
 
     @property
     def arrow(self) -> str:
-        if self.value is None or self.last is None or self.value == self.last:
+        """↑ ↓ → against last week; nothing when either week has no figure."""
+        if self.value is None or self.last is None:
+            return ""
+        if self.value == self.last:
             return "→"
         return "↑" if self.value > self.last else "↓"
 
@@ -75,8 +80,27 @@ def _mark(value, targets: list[int], higher_is_better: bool) -> str:
     return "green" if value <= green else "amber" if value <= amber else "red"
 
 
-def _rate(done: list) -> float | None:
-    return sum(1 for t in done if t.done_on and t.due and t.done_on <= t.due) / len(done) if done else None
+def on_time(due: dt.date | None, done_on: dt.date | None) -> bool:
+    """Finished no later than its deadline (the calendar day: a task due Friday and done on Saturday is late)."""
+    return bool(done_on and due and done_on <= due)
+
+
+def on_time_base(done: list, overdue: list, start: dt.date | None, end: dt.date) -> tuple[int, int]:
+    """(finished on time, judged) over a period: each task done in it, and each task that fell due in it
+    and is still open and overdue (late, whenever it is finished). Every task counts once over the weeks:
+    in the week it was finished, or, while it is open, in the week it fell due.
+
+    ``done``/``overdue``: the week's task lines (TaskLine) in a reader's scope; ``start`` None: from the
+    beginning."""
+    finished = [x for x in done if (start is None or start <= x.done_on) and x.done_on <= end]
+    late_open = sum(1 for x in overdue if x.due and (start is None or start <= x.due) and x.due <= end)
+    return sum(on_time(x.due, x.done_on) for x in finished), len(finished) + late_open
+
+
+def share(base: tuple[int, int]) -> float | None:
+    """The on-time rate of an (on time, judged) pair; None when nothing was judged."""
+    good, judged = base
+    return good / judged if judged else None
 
 
 def _changes(now: dict, before: dict) -> list[tuple[dict, bool, bool]]:
@@ -158,23 +182,25 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
         if before is not None and before["state"] == "invalid":
             out.asks.append(Ask("stale_error", x.topic, x.owner, lang,
                                 (("decide.stale_error", {"task": f"{x.task_id} {x.task}"}),)))
-    # --- 2. KPIs: this week and last week, an arrow, a mark
+    # --- 2. KPIs: this week and last week, an arrow, a mark; an open overdue task counts as late
     done = in_scope(weekly, "done_ever", mine)
     last_monday, last_sunday = weekly.monday - dt.timedelta(days=7), weekly.sunday - dt.timedelta(days=7)
-    this_week = [x for x in done if weekly.monday <= x.done_on <= weekly.sunday]
-    last_week = [x for x in done if last_monday <= x.done_on <= last_sunday]
-    to_date = [x for x in done if x.done_on <= weekly.sunday]
-    to_last = [x for x in done if x.done_on <= last_sunday]
+    this_week = on_time_base(done, overdue, weekly.monday, weekly.sunday)
+    last_week = on_time_base(done, overdue, last_monday, last_sunday)
+    to_date = on_time_base(done, overdue, None, weekly.sunday)
+    to_last = on_time_base(done, overdue, None, last_sunday)
 
     scoped = mine.row
     facts = _facts(weekly, snapshots)
     newly_now, moved_now = _count(facts["changes_now"], scoped)
     newly_last, moved_last = _count(facts["changes_last"], scoped) if facts["changes_last"] is not None else (None, None)
     overdue_last = len(_picked(weekly, "overdue_prev", facts["overdue_prev"], mine)) if prev else None
-    on_time, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
+    targets, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
     out.kpis = [
-        Kpi("on_time_week", _rate(this_week), _rate(last_week), _mark(_rate(this_week), on_time, True), True),
-        Kpi("on_time_total", _rate(to_date), _rate(to_last), _mark(_rate(to_date), on_time, True), True),
+        Kpi("on_time_week", share(this_week), share(last_week), _mark(share(this_week), targets, True), True,
+            this_week, last_week),
+        Kpi("on_time_total", share(to_date), share(to_last), _mark(share(to_date), targets, True), True,
+            to_date, to_last),
         Kpi("overdue", len(overdue), overdue_last, _mark(len(overdue), limits, False)),
         Kpi("newly_overdue", newly_now if prev else None, newly_last,
             _mark(newly_now if prev else None, limits, False)),
@@ -194,7 +220,7 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
         if x is None or x.state == "cancelled":
             continue
         out.planned += 1
-        if x.state == "done" and x.done_on and x.done_on <= due:
+        if x.state == "done" and on_time(due, x.done_on):
             out.on_time += 1
         else:
             if x.state == "done":

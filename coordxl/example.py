@@ -256,9 +256,10 @@ def _real_life(wb) -> None:
         ws.merge_cells(area)
 
 
-def _item(topic, request, minutes, actions, tasks, followups, resources=(), retro=None, metrics=(), measures=()):
+def _item(topic, request, minutes, actions, tasks, followups, resources=(), retro=None, metrics=(), measures=(),
+          guide=True):
     names = [p[0] for p in PEOPLE if p[5] == "yes"]
-    wb, layouts = templates.item_workbook(LANG, [d for d, _ in DEPARTMENTS], names, topic=topic)
+    wb, layouts = templates.item_workbook(LANG, [d for d, _ in DEPARTMENTS], names, topic=topic, guide=guide)
     templates.fill(wb, layouts, LANG, "request", form=request)
     templates.fill(wb, layouts, LANG, "minutes", form=minutes, rows={"actions": actions})
     templates.fill(wb, layouts, LANG, "tasks", rows={"tasks": tasks})
@@ -274,8 +275,8 @@ CHAT_IDS = {"张伟": ("13800138001", "zhangwei"), "冯雪": ("13800138011", "")
             "周强": ("13800138008", "zhouqiang")}  # 手机 / 即时通讯ID, for @-mentions in the group
 
 
-def _roster():
-    wb, layouts = templates.roster_workbook(LANG)
+def _roster(guide=True):
+    wb, layouts = templates.roster_workbook(LANG, guide=guide)
     people = [dict(name=n, department=d, email=e, manager=m, is_head=h, active=a, title=t,
                    mobile=CHAT_IDS.get(n, ("", ""))[0], im_id=CHAT_IDS.get(n, ("", ""))[1])
               for n, d, e, m, h, a, t in PEOPLE]

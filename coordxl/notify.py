@@ -272,6 +272,7 @@ class _Mailbag:
         for note in collector.tasks:
             owners_of[_where(note)].add(note.owner)
         targets = _Escalation(self.audience, collector.items, settings)
+        placed: dict[tuple, int] = {}  # (recipient key, task place) -> its line in their digest
         for note in collector.tasks:
             owners = owners_of[_where(note)]
             to = [p for p in targets.of(note) if p.key not in owners]
@@ -280,7 +281,13 @@ class _Mailbag:
                 note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
             if (found := self.addressed(note.owner, "owner")) is not None:
                 d, behalf = found
-                d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+                spot = (d.person.key, _where(note))
+                if spot not in placed:
+                    placed[spot] = len(d.tasks)
+                    d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+                elif behalf and (first := d.tasks[placed[spot]]).on_behalf:
+                    # both owners of a task away with one deputy: the task once, on behalf of both
+                    d.tasks[placed[spot]] = dataclasses.replace(first, on_behalf=f"{first.on_behalf}、{behalf}")
             for p in to:
                 self._escalate(note, p, owners, told)
         return {key: set(places) for key, places in told.items()}
@@ -320,9 +327,18 @@ class _Mailbag:
             if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
                 by_workbook[f.workbook].append(f)
         overdue: dict[str, list[TaskNote]] = defaultdict(list)
+        at: dict[tuple, int] = {}  # a task with two owners ('冯雪、郑爽') is one overdue task of the item
         for note in collector.tasks:
             if note.state == assess.OVERDUE:
-                overdue[note.workbook].append(note)
+                where, tasks = _where(note), overdue[note.workbook]
+                if where in at:
+                    first = tasks[at[where]]
+                    tasks[at[where]] = dataclasses.replace(first, owner=f"{first.owner}、{note.owner}",
+                                                           escalated_to=tuple(dict.fromkeys(
+                                                               first.escalated_to + note.escalated_to)))
+                else:
+                    at[where] = len(tasks)
+                    tasks.append(note)
         left: dict[str, list[TaskNote]] = defaultdict(list)
         for note in collector.reassign:
             left[note.workbook].append(note)

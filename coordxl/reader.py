@@ -724,8 +724,8 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
     try:
         metas = wb.sheets_metadata
         for meta in metas:
-            if meta.typ != calamine.SheetTypeEnum.WorkSheet:
-                continue
+            if meta.typ != calamine.SheetTypeEnum.WorkSheet or schema.fold(meta.name) in schema.GUIDE_NAMES:
+                continue  # a chart sheet; the templates' 填写说明, which lists every column label
             try:
                 stored, ranges = sheet_rows(wb, meta.name)
                 rows, merged = fill_merged(stored, ranges)

@@ -10,33 +10,46 @@ compliance with each seed rule (✔/✘ with the evidence), then leaves 成功�
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Side
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
-from . import schema, xlsxout
+from . import assess, decisions, schema, xlsxout
+from .calendar import estimate_note
 from .findings import Finding
 from .layout import Layout, draft_path
+from .messages import percent as as_percent
 from .messages import text
 from .model import Item, task_key
 from .pipeline import find_item, load_item
+from .reader import open_workbook, sheet_rows
 from .rules import Context
 from .store import workbook_id
 from .xlsxout import put_text, put_value
 
 COMPLIANCE = ("R-NOTICE", "R-MATERIALS", "R-MEETING-LENGTH", "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-BREAKDOWN",
               "R-FOLLOWUP", "R-RESOURCE-REVIEW")
+EVIDENCE_CHARS = 40  # a cell's text quoted as evidence, at most
 
 
-def _delay(ctx: Context, due, done) -> int:
-    return max(0, ctx.calendar.count(due, done)) if isinstance(due, dt.date) and isinstance(done, dt.date) else 0
+def late_workdays(ctx: Context, due, end) -> int | None:
+    """Working days a task finished (or, open, is by ``end`` = today) after its deadline: 0 when on time,
+    at least 1 when late (due on Friday, done on Saturday is one working day late, as the 预警 counts);
+    None when a date is missing."""
+    if not (isinstance(due, dt.date) and isinstance(end, dt.date)):
+        return None
+    return 0 if end <= due else max(1, ctx.calendar.count(due, end))
 
 
-def compliance(item: Item, findings: list[Finding], ctx: Context, lang: str) -> list[tuple[str, bool, str]]:
-    """(rule, passed, evidence) for each seed rule of the process."""
+def compliance(item: Item, findings: list[Finding], ctx: Context, lang: str,
+               cells: dict[tuple[str, str], str] | None = None) -> list[tuple[str, bool, str]]:
+    """(rule, passed, evidence) for each seed rule of the process; a rule not kept names each cell
+    with what it holds (``cells``: (sheet, A1) -> its text)."""
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     by_code = defaultdict(list)
     for f in findings:
@@ -44,10 +57,65 @@ def compliance(item: Item, findings: list[Finding], ctx: Context, lang: str) -> 
     out = []
     for code in COMPLIANCE:
         if by_code.get(code):
-            out.append((code, False, "；".join(f"{f.sheet} {f.cell}: {f.message(lang)}" for f in by_code[code])))
+            out.append((code, False, "；".join(_cited(f, cells or {}, t, lang) for f in by_code[code])))
             continue
         out.append((code, True, _evidence(code, item, ctx, t)))
     return out
+
+
+def _cited(f: Finding, cells: dict[tuple[str, str], str], t, lang: str) -> str:
+    """A finding as evidence: the sheet, the cell and its text; the sheet alone for a finding about the
+    whole sheet (a week without a follow-up meeting is no cell's fault)."""
+    if not f.cell or f.cell == "A1":
+        return t("review.ev.sheet", sheet=f.sheet, message=f.message(lang))
+    value = cells.get((f.sheet, f.cell), "")
+    if len(value) > EVIDENCE_CHARS:
+        value = value[:EVIDENCE_CHARS - 1] + "…"
+    key = "review.ev.cell" if value else "review.ev.cell_blank"
+    return t(key, sheet=f.sheet, cell=f.cell, value=value, message=f.message(lang))
+
+
+def cell_texts(path, wanted: set[tuple[str, str]], max_bytes: int) -> dict[tuple[str, str], str]:
+    """(sheet, A1) -> the cell's text as staff see it, for the cells a draft cites; nothing when the
+    workbook cannot be read again."""
+    out: dict[tuple[str, str], str] = {}
+    if not wanted or path is None:
+        return out
+    try:
+        wb, _ = open_workbook(path, max_bytes)
+    except Exception:  # the draft is still useful without the quotes
+        return out
+    if wb is None:
+        return out
+    try:
+        for sheet in {s for s, _ in wanted}:
+            try:
+                rows = sheet_rows(wb, sheet)[0]
+            except Exception:
+                continue
+            for s, ref in wanted:
+                if s != sheet:
+                    continue
+                letters, number = coordinate_from_string(ref)
+                r, c = number - 1, column_index_from_string(letters) - 1
+                value = rows[r][c] if r < len(rows) and c < len(rows[r]) else ""
+                out[(s, ref)] = _shown(value)
+    finally:
+        wb.close()
+    return out
+
+
+def _shown(value) -> str:
+    """A cell's value as its text: 2026-07-10 18:00, 14:45, 3, or the text itself."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour, value.minute) != (0, 0) else value.date().isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()[:10] if isinstance(value, dt.date) else value.strftime("%H:%M")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return " ".join(str(value).split())
 
 
 def _evidence(code: str, item: Item, ctx: Context, t) -> str:
@@ -103,21 +171,33 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     row += 1
     put_text(ws, row, 1, t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
-    tasks = list(item.own)
+    assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
+    judged = [_judge(ctx, r, state) for r, state in assessed]  # one verdict per task: the tables and the summary
+    tasks = [r for r, _ in assessed]
+    if note := estimate_note(ctx.calendar, lang, ctx.today, [d for r in tasks for d in (r.get("due"), r.get("done_on"))]):
+        row += 1
+        put_text(ws, row, 1, f"※ {note}")
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
     # one page first: the outcome, on time or not, the worst delays, the rules not kept, what to improve
     done_tasks = [r for r in tasks if r.get("status") == "done"]
-    done_delays = [(_delay(ctx, r.get("due"), r.get("done_on")), r) for r in done_tasks]
-    checks = compliance(item, findings, ctx, lang)
+    wanted = {(f.sheet, f.cell) for f in findings if f.code in COMPLIANCE and f.cell and f.cell != "A1"}
+    cells = cell_texts(item.path, wanted, ctx.settings["limits.max_unzipped_mb"] * 2**20)
+    checks = compliance(item, findings, ctx, lang, cells)
     counted = [r for r in tasks if r.get("status") != "cancelled"]
-    worst = sorted(((d, r) for d, r in done_delays if d > 0), key=lambda x: -x[0])[:3]
+    late = [(days, r, state) for (verdict, days), (r, state) in zip(judged, assessed) if verdict == "late" and days]
+    worst = sorted(late, key=lambda x: -x[0])[:3]
+    base = (sum(v == "on_time" for v, _ in judged), sum(v in ("on_time", "late") for v, _ in judged))
+    rate = decisions.share(base)
     summary = [
         [t("review.sum.outcome"), (str(item.retro.get("acceptance")) if item.retro and item.retro.get("acceptance")
                                    else t("review.sum.no_acceptance"))],
         [t("review.sum.done"), t("review.sum.done_value", done=len(done_tasks), total=len(counted),
                                  standards=sum(1 for r in done_tasks if r.get("standard")))],
-        [t("review.sum.on_time"), (f"{sum(1 for d, _ in done_delays if d == 0) / len(done_tasks):.0%}"
-                                   if done_tasks else "-")],
-        [t("review.sum.worst"), "；".join(f"{r.get('id') or ''} {r.get('task') or ''}（{d}）" for d, r in worst) or "-"],
+        [t("review.sum.on_time"), text("decide.rate_base", lang, rate=as_percent(rate), on_time=base[0],
+                                       judged=base[1]) if rate is not None else "-"],
+        [t("review.sum.worst"), "；".join(t("review.worst_open" if state.state != assess.DONE else "review.worst_done",
+                                           task=f"{r.get('id') or ''} {r.get('task') or ''}".strip(), days=d)
+                                         for d, r, state in worst) or "-"],
         [t("review.sum.failed_rules"), "；".join(t(f"review.rule.{code}") for code, ok, _ in checks if not ok) or "-"],
         [t("review.sum.measures"), str(sum(1 for m in item.measures if m.get("measure"))) + t("review.sum.measures_hint")],
     ]
@@ -131,29 +211,33 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
         row += 1
     title(t("review.acceptance"))
     records = []
-    for r in tasks:
+    marks = {"on_time": "✔", "late": "✘", "not_due": t("review.not_due"), "none": "-"}
+    for (r, state), (verdict, days) in zip(assessed, judged):
         status, due, done = r.get("status"), r.get("due"), r.get("done_on")
-        on_time = "✔" if status == "done" and isinstance(due, dt.date) and isinstance(done, dt.date) and done <= due \
-            else ("-" if status == "cancelled" else "✘")
-        late = _delay(ctx, due, done) if status == "done" else (
-            max(0, ctx.calendar.count(due, ctx.today)) if isinstance(due, dt.date) and status != "cancelled" else 0)
+        shown = (state.state if state.state in ("done", "cancelled", "blocked", "paused", "invalid")
+                 else "blocked" if status == "blocked" else None)
         records.append([str(r.get("id") or ""), str(r.get("task") or ""), str(r.get("department") or ""),
                         str(r.get("standard") or ""), due if isinstance(due, dt.date) else "",
-                        done if isinstance(done, dt.date) else "", t(f"weekly.state.{status}") if status in (
-                            "done", "cancelled", "blocked") else t("review.open"), on_time, late])
+                        done if isinstance(done, dt.date) else "",
+                        t(f"weekly.state.{shown}") if shown else t("review.open"), marks[verdict],
+                        days if days is not None else ""])
     table([t(f"review.col.{k}") for k in ("id", "task", "department", "standard", "due", "done_on", "status",
                                           "on_time", "delay")], records)
-    done = [r for r in tasks if r.get("status") == "done"]
-    delays = [_delay(ctx, r.get("due"), r.get("done_on")) for r in done]
-    on_time = sum(1 for d in delays if d == 0)
+    done = [(r, days) for (r, _), (verdict, days) in zip(assessed, judged)
+            if verdict in ("on_time", "late") and r.get("status") == "done"]
+    delays = [days for _, days in done]
     title(t("review.rates"))
-    per_dept = defaultdict(lambda: [0, 0])
-    for r, d in zip(done, delays):
-        per_dept[str(r.get("department") or "-")][0] += 1
-        per_dept[str(r.get("department") or "-")][1] += d == 0
-    table([t("review.col.department"), t("review.col.done"), t("review.col.rate")],
-          [[t("review.overall"), len(done), on_time / len(done) if done else "-"]] +
-          [[dept, n, ok / n] for dept, (n, ok) in sorted(per_dept.items())], percent=(3,))
+    per_dept = defaultdict(lambda: [0, 0, 0])  # done, on time, open and overdue
+    for (r, _), (verdict, _) in zip(assessed, judged):
+        if verdict in ("on_time", "late"):
+            counts = per_dept[str(r.get("department") or "-")]
+            counts[0 if r.get("status") == "done" else 2] += 1
+            counts[1] += verdict == "on_time"
+    overall = [sum(c[i] for c in per_dept.values()) for i in range(3)]
+    table([t("review.col.department"), t("review.col.done"), t("review.col.late_open"), t("review.col.rate")],
+          [[name, n, late_open, "-" if decisions.share((ok, n + late_open)) is None else decisions.share((ok, n + late_open))]
+           for name, (n, ok, late_open) in [(t("review.overall"), overall)] + sorted(per_dept.items())],
+          percent=(4,))
     table([t("review.col.avg_delay"), t("review.col.worst_delay")],
           [[round(statistics.mean(delays), 1) if delays else "-", max(delays) if delays else "-"]])
     slipped, mails = _history(layout, item, ctx)
@@ -174,8 +258,12 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     table([t(f"review.col.{k}") for k in ("request", "kind", "amount", "review", "approval", "approval_days")],
           resources)
     title(t("review.compliance"))
+    first = row + 1
     table([t("review.col.rule"), t("review.col.result"), t("review.col.evidence")],
           [[t(f"review.rule.{code}"), "✔" if ok else "✘", evidence] for code, ok, evidence in checks])
+    for r, (_, _, evidence) in zip(range(first, row), checks):  # the evidence quotes cells: give it the page's width
+        ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=9)
+        ws.row_dimensions[r].height = 15 * max(1, math.ceil(_text_width(evidence) / EVIDENCE_WIDTH))
     for key in ("went_well", "went_wrong"):
         title(t(f"review.{key}"))
         for _ in range(4):
@@ -186,6 +274,29 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     xlsxout.widths(ws, (26, 30, 12, 30, 12, 12, 10, 8, 10))
     xlsxout.print_setup(ws, landscape=False)
     return xlsxout.save(wb, draft_path(layout, item))
+
+
+EVIDENCE_WIDTH = 90  # columns C–I, in Latin characters
+
+
+def _text_width(value: str) -> int:
+    """Latin characters a text takes: a Chinese character is two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in value)
+
+
+def _judge(ctx: Context, r, state: assess.TaskState) -> tuple[str, int | None]:
+    """(verdict, working days late) of one task: on_time / late for a task done or past its deadline,
+    not_due for an open task whose deadline has not passed (nor one paused or left to fix), none for a
+    cancelled one, one left to fix (待修正) or a done one without dates."""
+    due, done = r.get("due"), r.get("done_on")
+    if state.state == assess.DONE:
+        days = late_workdays(ctx, due, done)
+        return ("none", None) if days is None else ("on_time" if days == 0 else "late", days)
+    if state.state in (assess.CANCELLED, assess.INVALID):  # an unreadable date is judged once it is fixed
+        return "none", None
+    if state.state == assess.OVERDUE:
+        return "late", state.days
+    return "not_due", None
 
 
 def _label(sheet: schema.Sheet, key: str, value, lang: str) -> str:

@@ -402,6 +402,11 @@ RETRO = Sheet("retro", "复盘", "Retrospective", (
     ), example_rows=8),
 ), aliases=("复盘报告", "验收复盘", "验收与复盘"), required=False)
 
+# the 填写说明 sheet each template ends with (templates.add_guide): it names every column, so a reader
+# would take it for a tracker by its labels; no sheet of these names is ever read as data
+GUIDE_SHEET = {"zh": "填写说明", "en": "How to fill in"}
+GUIDE_NAMES = frozenset(fold(n) for n in (*GUIDE_SHEET.values(), "填表说明", "使用说明"))
+
 ROSTER_SHEETS = (PEOPLE_SHEET, DEPARTMENTS_SHEET)
 ITEM_SHEETS = (REQUEST, MINUTES, TASKS, FOLLOWUPS, RESOURCES, RETRO)
 ALL_SHEETS = ROSTER_SHEETS + ITEM_SHEETS

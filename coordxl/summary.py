@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -20,6 +21,8 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart.marker import Marker
+from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, TwoCellAnchor
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
@@ -37,6 +40,9 @@ from .pipeline import FolderCheck, Report, heap_frozen
 from .rules import Context
 from .store import Store, workbook_id
 
+STATE_COLOURS = {"overdue": "C00000", "due_today": "ED7D31", "due_soon": "FFC000", "blocked": "7030A0",
+                 "stale": "A5A5A5", "invalid": "9E480E", "paused": "5B9BD5", "ok": "70AD47", "done": "BFBFBF",
+                 "cancelled": "E7E6E6"}
 STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "paused", "ok", "done",
                "cancelled")
 
@@ -109,14 +115,20 @@ class DeptLine:
     on_time_week: int = 0
     done_total: int = 0
     on_time_total: int = 0
+    late_open_week: int = 0  # open and overdue, fell due this week: late in this week's rate
 
     @property
     def open(self) -> int:
         return sum(n for s, n in self.states.items() if s not in ("done", "cancelled"))
 
-    @staticmethod
-    def rate(on_time: int, done: int) -> float | None:
-        return on_time / done if done else None
+    @property
+    def week_base(self) -> tuple[int, int]:
+        """(on time, judged) this week, as decisions.on_time_base counts: an open overdue task is late."""
+        return self.on_time_week, self.done_week + self.late_open_week
+
+    @property
+    def total_base(self) -> tuple[int, int]:
+        return self.on_time_total, self.done_total + self.states["overdue"]
 
 
 @dataclass
@@ -167,6 +179,7 @@ class Weekly:
             mine.on_time_week += dept.on_time_week
             mine.done_total += dept.done_total
             mine.on_time_total += dept.on_time_total
+            mine.late_open_week += dept.late_open_week
         for name in ("tasks", "overdue", "due_next_week", "done_this_week", "done_ever", "newly_done", "newly_overdue",
                      "slipped", "pending", "missing_followups", "blocked", "invalid", "paused"):
             getattr(self, name).extend(getattr(part, name))
@@ -179,7 +192,7 @@ class Weekly:
 
 
 def _on_time(line: TaskLine) -> bool:
-    return bool(line.done_on and line.due and line.done_on <= line.due)
+    return decisions.on_time(line.due, line.done_on)
 
 
 def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
@@ -220,6 +233,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
         dept.states[state.state] += 1
         if state.state == "overdue":
             weekly.overdue.append(t)
+            dept.late_open_week += bool(t.due and weekly.monday <= t.due <= weekly.sunday)
         if t.state not in ("done", "cancelled") and t.due and next_monday <= t.due <= next_sunday:
             weekly.due_next_week.append(t)
             line.due_next_week += 1
@@ -268,12 +282,12 @@ class WeekWork:
 
 
 def trend(store: Store | None, weekly: Weekly) -> None:
-    """On-time completion rate per week (from 完成日期 vs 截止日期) and overdue count (from snapshots), 8 weeks."""
+    """On-time completion rate per week (decisions.on_time_base: 完成日期 vs 截止日期, an open overdue task
+    late in the week it fell due) and overdue count (from snapshots), 8 weeks."""
     for back in range(7, -1, -1):
         monday = weekly.monday - dt.timedelta(weeks=back)
         sunday = monday + dt.timedelta(days=6)
-        done = [t for t in weekly.done_ever if monday <= t.done_on <= sunday]
-        rate = sum(_on_time(t) for t in done) / len(done) if done else None
+        rate = decisions.share(decisions.on_time_base(weekly.done_ever, weekly.overdue, monday, sunday))
         if back == 0:
             overdue = len(weekly.overdue)
         else:
@@ -431,11 +445,16 @@ def _list_sheet(wb, title: str, headers: list[str], rows: list[list], widths: li
                         date_style=xlsxout.style(sheet.ws, number_format="yyyy-mm-dd"))
 
 
-def kpi_text(value, percent: bool) -> str:
-    """A KPI value as the page shows it: a share as a percentage, a count as is, '-' when unknown."""
+def kpi_text(value, percent: bool, base: tuple[int, int] | None = None, lang: str = "zh") -> str:
+    """A KPI value as the page shows it: a share as a percentage with its base ('11%（1/9 按时）'), a
+    count as is, '-' when unknown."""
     if value is None:
         return "-"
-    return as_percent(value) if percent else str(value)
+    if not percent:
+        return str(value)
+    if base is None:
+        return as_percent(value)
+    return text("decide.rate_base", lang, rate=as_percent(value), on_time=base[0], judged=base[1])
 
 
 PAGE_LIST_MAX = 30  # rows per list on the decision page (one page); the sheets after it have every row
@@ -444,36 +463,100 @@ BURNUP_CHARTS = 12  # items drawn (most open tasks first); every item is in the 
 
 
 def _burnup_sheet(wb, weekly: Weekly, t) -> None:
-    """Per item, done against all tasks over 8 weeks: a table and a line chart for each busy item."""
+    """Per item, done against all tasks over 8 weeks: a table, and below it a line chart for each busy
+    item, two side by side, all inside the printed page."""
     items = sorted((i for i in weekly.items if i.workbook in weekly.burnup),
                    key=lambda i: (-(i.total - i.cancelled - i.done), i.topic))
     if not items:
         return
     sheet = _Sheet(wb, t("weekly.sheet.burnup"))
-    _setup(sheet.ws, [12] + [10] * (2 * len(items)), "B3")
+    columns = max(1 + 2 * len(items), 2 * BURNUP_CHART_COLUMNS + 1)  # the charts' room even for one item
+    xlsxout.widths(sheet.ws, [12] + [10] * (columns - 1))
+    sheet.ws.freeze_panes = "B3"
+    xlsxout.print_setup(sheet.ws, landscape=False)  # portrait: the charts stack two by two down the page
     sheet.append([t("weekly.sheet.burnup")] + [x for i in items for x in (i.topic, "")], font=sheet.bold)
     top, last = sheet.table([t("weekly.col.week")] + [x for _ in items for x in (t("weekly.col.done"), t("weekly.col.total"))],
                             [[week] + [v for i in items for v in weekly.burnup[i.workbook][n][1:]]
                              for n, (week, *_) in enumerate(weekly.burnup[items[0].workbook])])
+    bottom = last
     for k, item in enumerate(items[:BURNUP_CHARTS]):
         chart = LineChart()
         chart.title = item.topic
         chart.add_data(Reference(sheet.ws, min_col=2 + 2 * k, max_col=3 + 2 * k, min_row=top, max_row=last),
                        titles_from_data=True)
         chart.set_categories(Reference(sheet.ws, min_col=1, min_row=top + 1, max_row=last))
-        chart.height, chart.width = 6, 12
-        for series in chart.series:
-            series.smooth = False
-        col = 2 + 2 * len(items) + 1 + (k % 2) * 8
-        sheet.ws.add_chart(chart, f"{get_column_letter(col)}{3 + (k // 2) * 13}")
+        _count_axis(chart.y_axis, max((total for _, _, total in weekly.burnup[item.workbook]), default=0))
+        _markers(chart)
+        chart.legend.position = "b"
+        first_col = 1 + (k % 2) * BURNUP_CHART_COLUMNS  # A–F and G–M
+        first_row = last + 2 + (k // 2) * (CHART_ROWS + 1)
+        bottom = _place(sheet.ws, chart, first_col, first_row, first_col + BURNUP_CHART_COLUMNS - 1 + k % 2,
+                        first_row + CHART_ROWS - 1)
+    sheet.ws.print_area = f"A1:{get_column_letter(columns)}{bottom}"
 
 
-def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
+CHART_ROWS = 14  # a chart's height in rows (15 pt each: about 7.4 cm)
+BURNUP_CHART_COLUMNS = 6  # a burn-up chart's width in 10-character columns
+
+
+def _place(ws, chart, first_col: int, first_row: int, last_col: int, last_row: int) -> int:
+    """Anchor ``chart`` over the cells first..last (1-based, inclusive): it moves and prints with them, so
+    a print area that holds those cells holds the whole chart. Returns the last row."""
+    anchor = TwoCellAnchor(editAs="oneCell")
+    anchor._from = AnchorMarker(col=first_col - 1, row=first_row - 1)
+    anchor.to = AnchorMarker(col=last_col, row=last_row)  # the corner: the next cell's top left
+    chart.anchor = anchor
+    ws.add_chart(chart)
+    return last_row
+
+
+def _step(top: float) -> int:
+    """A whole step for a count axis: 1 up to 10, then 2, 5, 10, 20, 50 … (at most 10 gridlines)."""
+    step = 1
+    while top / step > 10:
+        for factor in (2, 5, 10):
+            if top / (step * factor) <= 10:
+                return step * factor
+        step *= 10
+    return step
+
+
+def _count_axis(axis, top: float) -> None:
+    """A value axis for whole counts: from 0, whole steps, numbers without decimals."""
+    step = _step(top or 0)
+    axis.scaling.min = 0
+    axis.scaling.max = max(step, math.ceil((top or 0) / step) * step)
+    axis.majorUnit = step
+    axis.number_format = "0"
+    axis.delete = False
+
+
+def _rate_axis(axis) -> None:
+    """A value axis for a rate: 0 % to 100 % in steps of 25 %."""
+    axis.scaling.min, axis.scaling.max = 0, 1
+    axis.majorUnit = 0.25
+    axis.number_format = "0%"
+    axis.delete = False
+
+
+def _markers(chart) -> None:
+    """A dot on each week's value: a one-week series, or one between two gaps, is still seen."""
+    chart.marker = True
+    chart.x_axis.delete = False
+    for series in chart.series:
+        series.smooth = False  # a weekly figure is a step, not a curve
+        series.marker = Marker(symbol="circle", size=6)
+
+
+def _decision_sheet(wb, weekly: Weekly, page, t, lang: str, estimate: str) -> None:
     """The first sheet: what a director reads in 30 seconds (decisions.Page for every item)."""
     sheet = _Sheet(wb, t("decide.sheet"))
-    _setup(sheet.ws, [22, 14, 12, 60, 12], None)
+    xlsxout.widths(sheet.ws, [22, 20, 18, 56, 12])  # 本周/上周 hold a rate with its base: 58%（7/12 按时）
+    xlsxout.print_setup(sheet.ws, landscape=False)  # one page, portrait: read top to bottom
     sheet.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
                 size=14)
+    if estimate:  # the working-day counts below (overdue days, tiers) are estimates
+        sheet.title(f"※ {estimate}")
     sheet.title(t("decide.title"))
     if page.asks:
         sheet.table([t("decide.col.item"), t("decide.col.kind"), t("decide.col.who"), t("decide.col.ask")],
@@ -487,22 +570,28 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
     sheet.append([t(k) for k in ("decide.col.kpi", "decide.col.value", "decide.col.last", "decide.col.mark")],
                  font=sheet.bold, fill=xlsxout.HEADER_FILL)
     for k in page.kpis:  # the value with its arrow; the mark in the wide column, where it is seen first
-        sheet.ws.append([t(f"decide.kpi.{k.key}"), f"{kpi_text(k.value, k.percent)} {k.arrow}", kpi_text(k.last, k.percent),
+        value = f"{kpi_text(k.value, k.percent, k.base, lang)} {k.arrow}".rstrip()
+        sheet.ws.append([t(f"decide.kpi.{k.key}"), value, kpi_text(k.last, k.percent, k.last_base, lang),
                          sheet.cell(t(f"decide.mark.{k.mark}"), font=Font(bold=True, color=colors[k.mark]))])
         sheet.row += 1
+    sheet.append([t("decide.rate_note")], font=Font(italic=True, color="808080"))
     sheet.blank()
     sheet.title(t("decide.aging"))
     aging_top, aging_last = sheet.table([t("decide.col.department"), *page.tiers],
                                         [[d, *counts] for d, counts in sorted(page.aging.items())] or [["-", 0, 0, 0]])
     bar = BarChart()
-    bar.type, bar.grouping, bar.overlap = "bar", "stacked", 100
-    bar.title = t("decide.aging")
+    bar.type, bar.grouping, bar.overlap = "bar", "stacked", 100  # no title: the section's is right above
+    bar.legend.position = "r"
     bar.add_data(Reference(sheet.ws, min_col=2, max_col=4, min_row=aging_top, max_row=aging_last), titles_from_data=True)
     bar.set_categories(Reference(sheet.ws, min_col=1, min_row=aging_top + 1, max_row=aging_last))
-    bar.height, bar.width = 6, 12
+    _count_axis(bar.y_axis, max((sum(c) for c in page.aging.values()), default=0))
+    bar.x_axis.delete = False
     for series, color in zip(bar.series, ("F4B183", "ED7D31", "C00000")):
         series.graphicalProperties.solidFill = color
-    sheet.ws.add_chart(bar, "G3")
+    # under its table, in the page's first three columns; the rows it covers are left empty
+    _place(sheet.ws, bar, 1, sheet.row + 2, 3, sheet.row + AGING_CHART_ROWS + 1)
+    for _ in range(AGING_CHART_ROWS + 1):
+        sheet.blank()
     sheet.blank()
     sheet.title(t("decide.plan"))
     if weekly.snapshots.get("prev"):
@@ -524,6 +613,10 @@ def _decision_sheet(wb, weekly: Weekly, page, t) -> None:
         _more(sheet, len(rows), t)
     else:
         sheet.append(["-"])
+    sheet.ws.print_area = f"A1:E{sheet.row}"
+
+
+AGING_CHART_ROWS = 9
 
 
 def _more(sheet: "_Sheet", total: int, t) -> None:
@@ -532,9 +625,14 @@ def _more(sheet: "_Sheet", total: int, t) -> None:
         sheet.append([t("weekly.more_sheets", n=total - PAGE_LIST_MAX)], font=Font(italic=True, color="808080"))
 
 
+def _or_dash(value):
+    return "-" if value is None else value
+
+
 def week_estimate(weekly: Weekly, settings, overdue: list[TaskLine]) -> str:
     """The estimate phrase when the week's overdue or slipped working days touched a year without official data."""
     dates = [x.due for x in overdue] + [d for x, old, _ in weekly.slipped for d in (old, x.due)]
+    dates += [weekly.today] if weekly.pending else []  # a request's waiting days run up to today
     return estimate_note(WorkCalendar.from_settings(settings), settings.lang, weekly.today, dates)
 
 
@@ -543,13 +641,14 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     lang = layout.settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     wb = Workbook(write_only=True)
+    note = week_estimate(weekly, layout.settings, weekly.overdue)
     if weekly.page is not None:
-        _decision_sheet(wb, weekly, weekly.page, t)
+        _decision_sheet(wb, weekly, weekly.page, t, lang, note)
     ov = _Sheet(wb, t("weekly.sheet.overview"))
     _setup(ov.ws, [30, 10, 10, 10, 10, 12, 14, 16], "A4")
     ov.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
              size=14)
-    if note := week_estimate(weekly, layout.settings, weekly.overdue):
+    if note:
         ov.title(f"※ {note}")
     ov.title(t("weekly.by_item"))
     item_rows = [[i.topic, i.initiator, t(f"weekly.item_status.{i.status}") if i.status else "",
@@ -563,8 +662,7 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     ov.table([t(f"weekly.col.{k}") for k in ("department", "open", "overdue", "done_week", "on_time_week",
                                              "on_time_total")],
              [[d.department, d.open, d.states["overdue"], d.done_week,
-               DeptLine.rate(d.on_time_week, d.done_week) if d.done_week else "-",
-               DeptLine.rate(d.on_time_total, d.done_total) if d.done_total else "-"] for d in depts],
+               _or_dash(decisions.share(d.week_base)), _or_dash(decisions.share(d.total_base))] for d in depts],
              percent=(5, 6))
     ov.blank()
     ov.title(t("weekly.chart.states"))
@@ -578,6 +676,8 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
     trend_top, last_trend = ov.table([t("weekly.col.week"), t("weekly.col.on_time_rate"), t("weekly.col.overdue")],
                                      [[week, rate, overdue] for week, rate, overdue in weekly.trend], percent=(2,))
     ws = ov.ws
+    # the charts under the tables, within their eight columns: the printed page holds them whole
+    row = last_trend + 2
     if depts:
         bar = BarChart()
         bar.type = "bar"
@@ -587,19 +687,26 @@ def write_workbook(weekly: Weekly, layout: Layout) -> Path:
         bar.add_data(Reference(ws, min_col=2, max_col=1 + len(shown), min_row=states_top, max_row=last_states),
                      titles_from_data=True)
         bar.set_categories(Reference(ws, min_col=1, min_row=states_top + 1, max_row=last_states))
-        bar.height, bar.width = 8, 16
-        ws.add_chart(bar, "J3")
-    for col, key, anchor, fmt in ((2, "weekly.chart.on_time", "J20", "0%"), (3, "weekly.chart.overdue", "J35", None)):
+        _count_axis(bar.y_axis, max(sum(d.states[s] for s in shown) for d in depts))
+        bar.x_axis.delete = False
+        for series, state in zip(bar.series, shown):  # the template's colours: overdue red, done grey …
+            series.graphicalProperties.solidFill = STATE_COLOURS[state]
+            series.graphicalProperties.line.noFill = True
+        bar.legend.position = "b"
+        row = _place(ws, bar, 1, row, 8, row + CHART_ROWS + 1) + 2
+    for col, key, first, last in ((2, "weekly.chart.on_time", 1, 4), (3, "weekly.chart.overdue", 5, 8)):
         line = LineChart()
         line.title = t(key)
-        if fmt:
-            line.y_axis.number_format = fmt
         line.add_data(Reference(ws, min_col=col, min_row=trend_top, max_row=last_trend), titles_from_data=True)
         line.set_categories(Reference(ws, min_col=1, min_row=trend_top + 1, max_row=last_trend))
-        line.height, line.width = 7, 16
-        for series in line.series:
-            series.smooth = False  # a weekly figure is a step, not a curve
-        ws.add_chart(line, anchor)
+        if col == 2:
+            _rate_axis(line.y_axis)
+        else:
+            _count_axis(line.y_axis, max((n for _, _, n in weekly.trend if n is not None), default=0))
+        _markers(line)
+        line.legend = None  # one series: the title says what it is
+        bottom = _place(ws, line, first, row, last, row + CHART_ROWS - 1)
+    ws.print_area = f"A1:H{bottom}"
     _burnup_sheet(wb, weekly, t)
     task_head = [t(f"weekly.col.{k}") for k in ("topic", "id", "task", "department", "owner", "due")]
     widths = [28, 8, 30, 10, 10, 12]
@@ -670,11 +777,12 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                 return notify.linked(workbook_link(share, workbook)[0], topic)
 
             context = dict(trend=weekly.trend if scope.everything else [],  # the whole-folder trend, for management only
-                           page=page, kpi_value=lambda k: kpi_text(k.value, k.percent),
-                           kpi_last=lambda k: kpi_text(k.last, k.percent), has_prev=bool(weekly.snapshots.get("prev")),
+                           page=page, kpi_value=lambda k: kpi_text(k.value, k.percent, k.base, lang),
+                           kpi_last=lambda k: kpi_text(k.last, k.percent, k.last_base, lang),
+                           has_prev=bool(weekly.snapshots.get("prev")),
                            pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                            t=t, lang=lang, person=reader.person, weekly=weekly, items=items, depts=depts,
-                           rate=DeptLine.rate, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
+                           share=decisions.share, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,
                            next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
                            why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(reader.reasons)),
                            estimate=week_estimate(weekly, settings, overdue))

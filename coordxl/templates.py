@@ -256,9 +256,138 @@ def _add_lists(wb: Workbook, lang: str, departments: Iterable[str], people: Iter
     wb.defined_names[PEOPLE_NAME] = DefinedName(PEOPLE_NAME, attr_text=f"{sheet}!$B$2:$B$2000")
 
 
+# --- the 填写说明 sheet -----------------------------------------------------------------------
+
+GUIDE_WIDTHS = (12, 16, 9, 40, 46, 30)  # sheet, column, required, what, accepted, not accepted
+OWNER_FIELDS = {("minutes", "owner"), ("tasks", "owner")}  # where two owners and a handover are read
+SECTION_FONT = Font(size=12, bold=True)
+
+
+def _accepted(sheet: schema.Sheet, f: schema.Field, lang: str) -> str:
+    """What a column accepts, as staff may type it: an enum's labels and its aliases in the template's
+    script (the normalizer's own spellings), else the type's examples."""
+    if f.type == schema.ENUM:
+        sep = "、" if lang == "zh" else ", "
+        words = []
+        for c in f.choices:
+            same_script = [a for a in c.aliases if a.isascii() != (lang == "zh")][:2]
+            words.append(c.label(lang) + (f"（{sep.join(same_script)}）" if lang == "zh" and same_script
+                                          else f" ({', '.join(same_script)})" if same_script else ""))
+        extra = text("guide.ok.status_extra", lang) if (sheet.key, f.key) == ("tasks", "status") else ""
+        return sep.join(words) + extra
+    if (sheet.key, f.key) in OWNER_FIELDS:
+        return text("guide.ok.owner", lang)
+    return text(f"guide.ok.{f.type}", lang)
+
+
+def _what(f: schema.Field, lang: str) -> str:
+    if f.written_by_jobs:
+        from .assess import TaskState  # the flag's own words, as the daily job writes them
+
+        return text("guide.flag", lang, overdue=TaskState("overdue", 3).flag(lang),
+                    today=TaskState("due_today").flag(lang), invalid=TaskState("invalid", 0, ("due",)).flag(lang))
+    what = text(f"guide.type.{f.type}", lang)
+    return f"{what}。{f.prompt(lang)}" if f.prompt(lang) and lang == "zh" else (
+        f"{what}. {f.prompt(lang)}" if f.prompt(lang) else what)
+
+
+def add_guide(wb: Workbook, lang: str, sheets: tuple[schema.Sheet, ...]) -> None:
+    """The 填写说明 sheet, last: every column with what it takes and examples accepted and refused (from
+    the schema and the normalizer's spellings), the row colours, how to mark a task, the reminders; for
+    the roster, leave and deputies. Readers never read it as data (schema.GUIDE_NAMES)."""
+    ws = wb.create_sheet(schema.GUIDE_SHEET[lang])
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    for col, width in enumerate(GUIDE_WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    last = len(GUIDE_WIDTHS)
+    _write_title(ws, t("guide.title"), last)
+    row = 2
+    for key in ("guide.not_data", "guide.how"):
+        _put(ws, row, 1, t(key)).alignment = WRAP
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=last)
+        ws.row_dimensions[row].height = _wrapped_height([t(key)], [sum(GUIDE_WIDTHS)])
+        row += 1
+    row += 1
+    _put(ws, row, 1, t("guide.columns")).font = SECTION_FONT
+    row += 1
+    header_row = row
+    for col, key in enumerate(("sheet", "column", "required", "what", "ok", "refused"), start=1):
+        c = _put(ws, row, col, t(f"guide.col.{key}"))
+        c.font, c.fill, c.border, c.alignment = HEADER_FONT, HEADER_FILL, BORDER, CENTER
+    for sheet in sheets:
+        for f in sheet.fields():
+            row += 1
+            values = (sheet.label(lang), f.label(lang), t("guide.required") if f.required else "", _what(f, lang),
+                      "—" if f.written_by_jobs else _accepted(sheet, f, lang),
+                      "—" if f.written_by_jobs else t(f"guide.no.{f.type}"))
+            for col, value in enumerate(values, start=1):
+                c = _put(ws, row, col, value)
+                c.border, c.alignment = BORDER, WRAP
+            ws.cell(row=row, column=2).font = REQUIRED_FONT if f.required else HEADER_FONT
+            ws.row_dimensions[row].height = _wrapped_height(values, GUIDE_WIDTHS)
+    row += 2
+    if any(s.key == "tasks" for s in sheets):
+        row = _guide_colours(ws, row, t, last)
+        rows = [(t(f"guide.mark.{k}"), t(f"guide.mark.{k}_how"))
+                for k in ("done", "paused", "blocked", "cancelled", "moved", "owner", "flag")]
+        row = _guide_pairs(ws, row, t("guide.marking"), rows, last)
+        row = _guide_pairs(ws, row, t("guide.mail"), [("", t("guide.mail.text"))], last)
+    else:
+        rows = [(t(f"guide.leave.{k}"), t(f"guide.leave.{k}_how")) for k in ("active", "until", "deputy")]
+        row = _guide_pairs(ws, row, t("guide.leave"), rows, last)
+        row = _guide_pairs(ws, row, t("guide.roster"), [("", t("guide.roster.text"))], last)
+    ws.freeze_panes = f"A{header_row + 1}"
+    print_setup(ws, title_row=header_row)
+    ws.print_area = f"A1:{get_column_letter(last)}{row}"
+
+
+def _guide_colours(ws, row: int, t, last: int) -> int:
+    """The legend of the tracker's conditional formats: a swatch in their colours and what it means."""
+    _put(ws, row, 1, t("guide.colours")).font = SECTION_FONT
+    for fill, font, key in ((GREY, GREY_TEXT, "grey"), (BLUE, BLUE_TEXT, "blue"), (RED, RED_TEXT, "red"),
+                            (AMBER, AMBER_TEXT, "amber"), (None, None, "required")):
+        row += 1
+        swatch = ws.cell(row=row, column=1)
+        swatch.border = BORDER
+        if fill:
+            swatch.fill = PatternFill("solid", start_color=fill, end_color=fill)
+            swatch.font = Font(color=font)
+            swatch.value = "■■■"
+        else:
+            _put(ws, row, 1, t("guide.col.column")).font = REQUIRED_FONT
+        _put(ws, row, 2, t(f"guide.colour.{key}")).alignment = WRAP
+        ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=last)
+    return row + 2
+
+
+def _guide_pairs(ws, row: int, title: str, rows: list[tuple[str, str]], last: int) -> int:
+    """A section of (what, how) lines, the how across the sheet's width."""
+    _put(ws, row, 1, title).font = SECTION_FONT
+    for label, how in rows:
+        row += 1
+        cell = _put(ws, row, 1, label)
+        cell.font, cell.alignment = HEADER_FONT, WRAP
+        _put(ws, row, 2, how).alignment = WRAP
+        ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=last)
+        ws.row_dimensions[row].height = _wrapped_height([how], [sum(GUIDE_WIDTHS[1:])])
+    return row + 2
+
+
+def _wrapped_height(values, widths) -> float:
+    """A row's height for its wrapped texts (spreadsheets do not grow a row written by a program): 15 pt a
+    line, a Chinese character two columns wide."""
+    lines = 1
+    for value, width in zip(values, widths):
+        used = sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value or ""))
+        lines = max(lines, -(-used // max(1, width - 1)))
+    return 15 * lines
+
+
 def item_workbook(lang: str = "zh", departments: Iterable[str] = (), people: Iterable[str] = (),
-                  topic: str | None = None) -> tuple[Workbook, dict[str, SheetLayout]]:
-    """A coordination workbook: every item sheet, plus the hidden list behind the drop-downs."""
+                  topic: str | None = None, guide: bool = True) -> tuple[Workbook, dict[str, SheetLayout]]:
+    """A coordination workbook: every item sheet, the hidden list behind the drop-downs, and the
+    填写说明 sheet last (the data sheets keep their places: a workbook opens on 需求单, and people's
+    formulas and macros that count sheets from the left still find them)."""
     wb = Workbook()
     wb.remove(wb.active)
     layouts = {}
@@ -266,16 +395,20 @@ def item_workbook(lang: str = "zh", departments: Iterable[str] = (), people: Ite
         title = f"{sheet.label(lang)} — {topic}" if topic else None
         layouts[sheet.key] = add_sheet(wb, sheet, lang, title)
     _add_lists(wb, lang, departments, people)
+    if guide:
+        add_guide(wb, lang, schema.ITEM_SHEETS)
     wb.active = 0
     _set_properties(wb, lang)
     return wb, layouts
 
 
-def roster_workbook(lang: str = "zh") -> tuple[Workbook, dict[str, SheetLayout]]:
-    """The roster: people (with manager and head) and departments."""
+def roster_workbook(lang: str = "zh", guide: bool = True) -> tuple[Workbook, dict[str, SheetLayout]]:
+    """The roster: people (with manager and head) and departments, and the 填写说明 sheet last."""
     wb = Workbook()
     wb.remove(wb.active)
     layouts = {sheet.key: add_sheet(wb, sheet, lang) for sheet in schema.ROSTER_SHEETS}
+    if guide:
+        add_guide(wb, lang, schema.ROSTER_SHEETS)
     people = quote_sheetname(schema.PEOPLE_SHEET.label(lang))
     departments = quote_sheetname(schema.DEPARTMENTS_SHEET.label(lang))
     p_first = layouts["people"].tables["people"].first_row

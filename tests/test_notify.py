@@ -435,3 +435,74 @@ def test_a_long_digest_lists_the_most_urgent_and_counts_the_rest(example_root):
              if m["X-Coordxl-Kind"] == "digest"]
     plain = msg.get_body(("plain",)).get_content()
     assert "逾期9个工作日" in plain and "逾期1个工作日" not in plain and "另有 1 项任务未列出" in plain
+
+
+def _outbox_mail(root, day, prefix):
+    """The person's digest of the day from the outbox (an escalation mail is another file)."""
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+             for p in sorted((root / ".coordxl" / "outbox" / day).glob(f"{prefix}*.eml"))]
+    [digest] = [m for m in mails if m["X-Coordxl-Kind"] == "digest"]
+    return digest
+
+
+def test_a_task_with_two_owners_is_one_overdue_task_of_the_item_and_one_line_in_each_owner_s_mail(share_with_roster):
+    """T09 (due 08-19, one working day late on 08-20) belongs to 冯雪 and 郑爽. The initiator 张伟 is told of
+    the item's overdue tasks not escalated to him: T06 and T09, two tasks (the rows say so), never three."""
+    from click.testing import CliRunner
+
+    from coordxl.cli import main
+
+    d = clean_launch()
+    d["tasks"][8]["owner"] = "冯雪、郑爽"
+    path = write_item(share_with_roster, d)
+    result = CliRunner().invoke(main, ["daily", str(share_with_roster), "--today", "2026-08-20"])
+    assert result.exit_code == 0, result.output
+    # the independent count: open rows of the tracker past their deadline, not escalated to the initiator
+    # (under 5 working days late with the default settings), each row once whatever its owners
+    from coordxl.calendar import WorkCalendar
+
+    cal = WorkCalendar()
+    ws = openpyxl.load_workbook(path)["执行进度"]
+    head = {c.value: c.column - 1 for c in ws[2]}
+    late = []
+    for row in ws.iter_rows(min_row=3, values_only=True):
+        due, status = row[head["截止日期"]], row[head["状态"]]
+        if isinstance(due, str):
+            due = dt.datetime(*map(int, due.split("/")))
+        if isinstance(due, dt.datetime) and status not in ("已完成", "已取消") and due.date() < TODAY:
+            if cal.count(due.date(), TODAY) < 5:
+                late.append(row[head["编号"]])
+    assert sorted(late) == ["T06", "T09"]
+    zhang = _outbox_mail(share_with_roster, "2026-08-20", "zhangwei")
+    plain = zhang.get_body(("plain",)).get_content()
+    assert f"共 {len(late)} 项任务逾期" in plain
+    assert plain.count("T09 电商详情页设计") == 1 and "负责人 冯雪、郑爽" in plain
+    # each owner has the task once, in their own digest
+    for prefix in ("fengxue", "zhengshuang"):
+        body = _outbox_mail(share_with_roster, "2026-08-20", prefix).get_body(("plain",)).get_content()
+        assert body.count("T09 电商详情页设计") == 1, prefix
+
+
+def test_a_deputy_standing_in_for_both_owners_of_a_task_has_it_once(share_with_roster):
+    """冯雪 and 郑爽 own T09 and are both on leave, 陈静 stands in for both: her digest lists T09 once,
+    on behalf of both (one line per task in a person's own list)."""
+    from click.testing import CliRunner
+
+    from coordxl.cli import main
+
+    d = clean_launch()
+    d["tasks"][8]["owner"] = "冯雪、郑爽"
+    write_item(share_with_roster, d)
+    wb = openpyxl.load_workbook(share_with_roster / "名册.xlsx")
+    ws = wb["人员"]
+    column = {c.value: c.column for c in ws[2] if c.value}
+    for row in ws.iter_rows(min_row=3):
+        if row[0].value in ("冯雪", "郑爽"):
+            ws.cell(row[0].row, column["在职"], "休假")
+            ws.cell(row[0].row, column["代理人"], "陈静")
+    wb.save(share_with_roster / "名册.xlsx")
+    result = CliRunner().invoke(main, ["daily", str(share_with_roster), "--today", "2026-08-20"])
+    assert result.exit_code == 0, result.output
+    plain = _outbox_mail(share_with_roster, "2026-08-20", "chenjing").get_body(("plain",)).get_content()
+    [line] = [x for x in plain.splitlines() if "T09 电商详情页设计" in x]
+    assert "代 冯雪、郑爽" in line or "代 郑爽、冯雪" in line

@@ -44,9 +44,10 @@ def test_review_draft_marks_the_planted_breaches(example_root):
     flat = [c for r in rows for c in r]
     for section in ("七、成功经验（请填写）", "八、不足（请填写）", "九、改进措施（请填写）"):
         assert section in flat
-    # on-time rate: 5 done (T01 T02 T04 T05 T14), T02 late (08-04 vs 07-31): 4 of 5
+    # on-time rate: 5 done (T01 T02 T04 T05 T14), T02 late (08-04 vs 07-31), and T03 T06 T09 T10 open past
+    # their deadline (late too): 4 of 9
     overall = next(r for r in rows if r[0] == "合计")
-    assert overall[1] == 5 and overall[2] == pytest.approx(4 / 5)
+    assert overall[1:4] == [5, 4, pytest.approx(4 / 9)]
 
 
 def test_review_finds_items_by_topic_and_suggests_names(example_root):
@@ -149,8 +150,10 @@ def test_the_draft_opens_with_a_one_page_summary(example_root):
     summary = {r[0]: r[1] for r in rows[start + 1:start + 7]}
     assert start < next(i for i, r in enumerate(rows) if str(r[0]).startswith("一、验收情况"))  # the summary first
     assert summary["验收结论"] == "尚未填写验收结论（复盘表）"
-    assert summary["完成情况"].startswith("完成 5/") and summary["按时完成率"] == "80%"
-    assert summary["延期最多（工作日）"].startswith("T02 主视觉设计（3稿）（")  # the one late task
+    assert summary["完成情况"].startswith("完成 5/") and summary["按时完成率"] == "44%（4/9 按时）"
+    # the longest delays, open tasks among them: T03 and T10 are 9 working days late, T06 4
+    assert summary["延期最多（工作日）"] == ("T03 包装设计定稿（9，仍未完成）；T10 新品定价方案（9，仍未完成）；"
+                                      "T06 重点渠道铺货清单（4，仍未完成）")
     failed = summary["未遵守的流程规定"].split("；")
     assert set(failed) == {"会后24小时内发出纪要", "待办有负责人、截止日期、交付标准", "每周召开不超过30分钟的跟进会",
                            "资源申请先审核后审批"}
@@ -184,3 +187,71 @@ def test_new_refuses_a_title_every_job_would_skip(example_root, title):
     result = CliRunner().invoke(main, ["new", title, "--root", str(example_root), "--initiator", "李娜"])
     assert result.exit_code == 2 and "临时文件" in result.output
     assert not list((example_root / "进行中").glob("~*"))
+
+
+def _acceptance(path):
+    """The acceptance table: task id -> (status, on time mark, working days late)."""
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    start = next(i for i, r in enumerate(rows) if str(r[0]).startswith("一、验收情况")) + 2
+    out = {}
+    for r in rows[start:]:
+        if not r[0]:
+            break
+        out[r[0]] = (r[6], r[7], r[8])
+    return out
+
+
+def test_the_draft_judges_only_what_was_due_and_counts_delays_in_working_days(example_root):
+    """Against the tracker read with openpyxl: a task done after its deadline or open past it is ✘ with
+    its working days late (at least 1); a task not yet due is 未到期, never ✘; cancelled is -."""
+    from coordxl.calendar import WorkCalendar
+
+    cal = WorkCalendar()
+    path = run_review(example_root, "Q3新品上市推广", TODAY)
+    got = _acceptance(path)
+    ws = openpyxl.load_workbook(example_root / "进行中" / "Q3新品上市推广.xlsx")["执行进度"]
+    head = {c.value: c.column - 1 for c in ws[2]}
+    seen = 0
+    for row in ws.iter_rows(min_row=3, values_only=True):
+        tid, due, status, done = (row[head[k]] for k in ("编号", "截止日期", "状态", "完成日期"))
+        if not tid or tid in ("T08", "T11"):  # 待修正 (an owner, a start date): not judged until fixed
+            continue
+        due = dt.datetime(*map(int, due.split("/"))) if isinstance(due, str) else due
+        due = due.date()
+        if status == "已取消":
+            expected = ("-", "")
+        elif status == "已完成":
+            late = done.date() > due
+            expected = ("✘" if late else "✔", max(1, cal.count(due, done.date())) if late else 0)
+        elif due < TODAY:
+            expected = ("✘", max(1, cal.count(due, TODAY)))
+        else:
+            expected = ("未到期", "")
+        assert got[tid][1:] == expected, tid
+        seen += 1
+    assert seen == 12 and got["T07"][1] == got["T12"][1] == "未到期"  # due 08-21, and today 08-20
+    assert got["T10"][0] == "受阻" and got["T08"][1:] == ("-", "")
+
+
+def test_a_rule_not_kept_names_its_cell_with_the_cell_s_text(example_root):
+    path = run_review(example_root, "Q3新品上市推广", TODAY)
+    marks = compliance_marks(path)
+    ws = openpyxl.load_workbook(example_root / "进行中" / "Q3新品上市推广.xlsx")
+    minutes_sent = ws["会议纪要"]["B14"].value.strftime("%Y-%m-%d %H:%M")
+    assert marks["会后24小时内发出纪要"][1].startswith(f"会议纪要 B14「{minutes_sent}」：纪要在会后 42 小时")
+    assert marks["待办有负责人、截止日期、交付标准"][1].startswith("会议纪要 F22（空白）：")
+    assert ws["会议纪要"]["F22"].value is None
+    end = ws["跟进会"]["C7"].value.strftime("%H:%M")
+    assert marks["每周召开不超过30分钟的跟进会"][1].startswith(f"跟进会 C7「{end}」：")
+    # a week without a follow-up meeting is the sheet's, not cell A1's
+    later = run_review(example_root, "Q3新品上市推广", dt.date(2026, 9, 14))
+    evidence = compliance_marks(later)["每周召开不超过30分钟的跟进会"][1]
+    assert "这一周没有召开跟进会" in evidence and "A1" not in evidence and "跟进会：" in evidence
+
+
+def test_delays_counted_in_a_year_without_holiday_data_are_marked_as_estimates(example_root):
+    path = run_review(example_root, "Q3新品上市推广", dt.date(2027, 1, 11))
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
+    assert rows[2][0].startswith("※") and "估算" in rows[2][0] and "2027" in rows[2][0]
+    assert not any(str(r[0]).startswith("※") for r in python_calamine.CalamineWorkbook.from_path(
+        str(run_review(example_root, "Q3新品上市推广", TODAY))).get_sheet_by_name("复盘草稿").to_python())

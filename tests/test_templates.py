@@ -8,10 +8,12 @@ import shutil
 import openpyxl
 import pytest
 import python_calamine
+from conftest import EXAMPLE as REPO_EXAMPLE
 from conftest import TEMPLATES, structure
 
 from coordxl import schema, templates
 from coordxl.layout import ITEM_TEMPLATE, ROSTER_TEMPLATE
+from coordxl.messages import text
 from coordxl.reader import read_workbook
 
 
@@ -219,3 +221,151 @@ def test_every_flag_the_daily_job_writes_is_coloured_by_the_template_s_rules(gen
         for key in ("flag.stale", "flag.blocked", "flag.invalid", "flag.paused"):
             flag = text(key, lang, fields="负责人", **params)
             assert not coloured(flag, red) and not coloured(flag, amber), (key, lang, flag)
+
+
+# --- the 填写说明 sheet -------------------------------------------------------------------------
+
+def _guide_rows(path, lang):
+    ws = openpyxl.load_workbook(path)[schema.GUIDE_SHEET[lang]]
+    return [[c.value for c in row] for row in ws.iter_rows()]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("kind,sheets", [(ITEM_TEMPLATE, schema.ITEM_SHEETS), (ROSTER_TEMPLATE, schema.ROSTER_SHEETS)])
+def test_every_template_ends_with_a_guide_naming_every_column(generated, lang, kind, sheets):
+    """填写说明 is the last sheet (the data sheets keep their places, the workbook opens on the first)
+    and has a row for every column of every sheet, required ones marked, in the template's language."""
+    wb = openpyxl.load_workbook(generated / kind[lang])
+    assert wb.sheetnames[-1] == schema.GUIDE_SHEET[lang] and wb.active.title == sheets[0].label(lang)
+    assert wb.sheetnames[:len(sheets)] == [s.label(lang) for s in sheets]
+    rows = _guide_rows(generated / kind[lang], lang)
+    listed = {(r[0], r[1]): r[2] for r in rows if r[0] and r[1] and len(r) > 2}
+    required = text("guide.required", lang)
+    for sheet in sheets:
+        for f in sheet.fields():
+            assert listed[(sheet.label(lang), f.label(lang))] == (required if f.required else None), f.key
+    assert rows[0][0] == text("guide.title", lang) and rows[1][0] == text("guide.not_data", lang)
+
+
+def test_the_guide_s_colour_legend_is_the_tracker_s_conditional_formats(generated):
+    wb = openpyxl.load_workbook(generated / ITEM_TEMPLATE["zh"])
+    rules = _cf_rules(wb["执行进度"])
+    fills = {fill[-6:] for _, _, fill in rules if fill}
+    guide = wb["填写说明"]
+    legend = {}
+    for row in guide.iter_rows():
+        if row[0].fill and row[0].fill.fill_type == "solid":
+            legend[row[0].fill.fgColor.rgb[-6:]] = row[1].value
+    assert set(legend) == fills == {templates.GREY, templates.BLUE, templates.RED, templates.AMBER}
+    assert "已完成" in legend[templates.GREY] and "暂停" in legend[templates.BLUE]
+    assert "逾期" in legend[templates.RED] and "到期" in legend[templates.AMBER]
+    words = " ".join(str(v) for r in _guide_rows(generated / ITEM_TEMPLATE["zh"], "zh") for v in r if v)
+    for must in ("预警", "请勿", "已完成", "暂停", "搁置", "已取消", "受阻", "延期至", "胡斌→朱琳"):
+        assert must in words, must
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_roster_guide_explains_leave_and_deputies(generated, lang):
+    words = " ".join(str(v) for r in _guide_rows(generated / ROSTER_TEMPLATE[lang], lang) for v in r if v)
+    for key in ("guide.leave.active_how", "guide.leave.until_how", "guide.leave.deputy_how"):
+        assert text(key, lang) in words
+    people = schema.PEOPLE_SHEET
+    for field in ("active", "leave_until", "deputy"):
+        assert people.field(field).label(lang) in words
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("kind", ["date", "datetime", "time", "number", "email"])
+def test_the_guide_s_examples_are_what_the_normalizer_accepts_and_refuses(lang, kind):
+    """Each example the guide gives as accepted is read, each one given as refused is not (dates near
+    2026-08-01, as an item's own dates make them)."""
+    from coordxl.normalize import parse_date, parse_datetime, parse_number, parse_time
+    from coordxl.roster import EMAIL_RE
+
+    near = dt.date(2026, 8, 1)
+    read = {"date": lambda s: parse_date(s, near=near).value, "datetime": lambda s: parse_datetime(s, near=near)[0],
+            "time": parse_time, "number": parse_number, "email": lambda s: s if EMAIL_RE.match(s) else None}[kind]
+    sep = "、" if lang == "zh" else ", "
+    accepted = text(f"guide.ok.{kind}", lang).split(sep)
+    refused = text(f"guide.no.{kind}", lang).split(sep)
+    assert accepted and refused
+    assert [s for s in accepted if read(s) is None] == []
+    assert [s for s in refused if read(s) is not None] == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_guide_s_status_spellings_are_the_tracker_s(generated, lang):
+    """Every status the guide lists for 状态 is read as that status (the schema's own spellings)."""
+    import re
+
+    rows = _guide_rows(generated / ITEM_TEMPLATE[lang], lang)
+    status = schema.TASKS.field("status")
+    [accepted] = [r[4] for r in rows if r[0] == schema.TASKS.label(lang) and r[1] == status.label(lang)]
+    listed = accepted.split("；" if lang == "zh" else "; ")[0]
+    words = [w for w in re.split(r"[、,()（）]\s*", listed) if w.strip()]
+    assert {status.choice_for(w.strip()).key for w in words} == {c.key for c in status.choices}
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("name", sorted(set(ITEM_TEMPLATE.values()) | set(ROSTER_TEMPLATE.values())))
+def test_libreoffice_opens_the_guide_sheet(generated, soffice, name, tmp_path):
+    """LibreOffice opens each template with its 填写说明 sheet and prints it (the guide's title and its
+    leave/marking sections are in the PDF's text)."""
+    import subprocess
+
+    lang = "zh" if name in (ITEM_TEMPLATE["zh"], ROSTER_TEMPLATE["zh"]) else "en"
+    pdf = soffice(generated / name)
+    words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    section = "guide.marking" if name in ITEM_TEMPLATE.values() else "guide.leave"
+    assert text("guide.not_data", lang)[:12] in words and text(section, lang) in words
+
+
+def _example_folder(root, guide: bool):
+    """The example's settings, roster and three items, every workbook with or without its 填写说明 sheet."""
+    from coordxl import example as ex
+    from coordxl.settings import CONFIG_NAME
+
+    root.mkdir(parents=True)
+    shutil.copy(REPO_EXAMPLE / CONFIG_NAME, root / CONFIG_NAME)
+    ex._roster(guide=guide).save(root / "名册.xlsx")
+    items = {ex.LAUNCH: (ex.LAUNCH_REQUEST, ex.LAUNCH_MINUTES, ex.LAUNCH_ACTIONS, ex.LAUNCH_TASKS,
+                         ex.LAUNCH_FOLLOWUPS, ex.LAUNCH_RESOURCES),
+             ex.STORES: (ex.STORES_REQUEST, ex.STORES_MINUTES, ex.STORES_ACTIONS, ex.STORES_TASKS,
+                         ex.STORES_FOLLOWUPS, ())}
+    (root / "进行中").mkdir()
+    for topic, parts in items.items():
+        wb = ex._item(topic, *parts, guide=guide)
+        if topic == ex.STORES:
+            ex._real_life(wb)
+        wb.save(root / "进行中" / f"{topic}.xlsx")
+    return root
+
+
+def test_check_and_daily_never_read_the_guide_as_data(tmp_path):
+    """The same folder with and without 填写说明 in every item and the roster: the same findings from
+    `check`, the same flags, summary and mails from `daily` (the guide lists every column label, so a
+    reader that classified sheets by their labels would take it for a second tracker)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from coordxl.cli import main
+
+    out = {}
+    for guide in (False, True):
+        root = _example_folder(tmp_path / f"guide-{guide}" / "share", guide)
+        assert (schema.GUIDE_SHEET["zh"] in openpyxl.load_workbook(root / "进行中" / "华东门店焕新.xlsx").sheetnames) is guide
+        check = CliRunner().invoke(main, ["check", str(root), "--today", "2026-08-20", "--json"])
+        daily = CliRunner().invoke(main, ["daily", str(root), "--today", "2026-08-20", "--json"])
+        assert check.exit_code in (0, 1) and daily.exit_code == 0, (check.output, daily.output)
+        findings = sorted((f["code"], f["workbook"], f["sheet"], f["cell"], f["message"])
+                          for f in json.loads(check.stdout)["findings"])
+        summary = json.loads(daily.stdout)
+        flags = {}
+        for path in sorted((root / "进行中").glob("*.xlsx")):
+            ws = openpyxl.load_workbook(path)["执行进度"]
+            flags[path.name] = [c.value for c in ws["M"]]
+        mails = sorted(p.name.split("-")[0] for p in (root / ".coordxl" / "outbox").rglob("*.eml"))
+        out[guide] = (findings, {k: v for k, v in summary.items() if k not in ("elapsed_seconds",)}, flags, mails)
+    assert out[True] == out[False]
+    assert not any(code == "W-DUPLICATE-SHEET" for code, *_ in out[True][0])

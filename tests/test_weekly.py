@@ -249,13 +249,19 @@ def test_the_decision_page_figures_are_what_the_rows_and_snapshots_say(example_r
     assert (kpi["overdue"].value, kpi["overdue"].last) == (sum(sum(v) for v in tiers.values()), last_overdue)
     assert kpi["overdue"].arrow == ("↑" if kpi["overdue"].value > last_overdue else "↓" if kpi["overdue"].value < last_overdue else "→")
     assert kpi["overdue"].mark == ("green" if kpi["overdue"].value == 0 else "amber" if kpi["overdue"].value <= 5 else "red")
-    # on-time rates from the rows' 完成日期 against 截止日期, this week and to date; newly overdue and moved
-    # deadlines from the snapshots at the end of this week and of last week
+    # on-time rates from the rows' 完成日期 against 截止日期, this week and to date, an open task past its
+    # deadline counting as late (in the week it fell due); newly overdue and moved deadlines from the
+    # snapshots at the end of this week and of last week
     done = [(due, fin) for wb, tid, dept, owner, due, status, fin in rows if status.startswith("已完成") and fin]
-    week = [(due, fin) for due, fin in done if dt.date(2026, 8, 17) <= fin <= dt.date(2026, 8, 23)]
-    to_date = [(due, fin) for due, fin in done if fin <= dt.date(2026, 8, 23)]
-    rate = lambda xs: sum(fin <= due for due, fin in xs) / len(xs) if xs else None  # noqa: E731
-    assert kpi["on_time_week"].value == rate(week) and kpi["on_time_total"].value == pytest.approx(rate(to_date))
+    late_open = [due for wb, tid, dept, owner, due, status, done_on in open_rows
+                 if due < MONDAY and not status.startswith("暂停")]
+    sunday = dt.date(2026, 8, 23)
+    week = ([fin <= due for due, fin in done if dt.date(2026, 8, 17) <= fin <= sunday]
+            + [False for due in late_open if dt.date(2026, 8, 17) <= due <= sunday])
+    to_date = [fin <= due for due, fin in done if fin <= sunday] + [False for _ in late_open]
+    assert kpi["on_time_week"].base == (sum(week), len(week)) and kpi["on_time_total"].base == (sum(to_date), len(to_date))
+    assert kpi["on_time_week"].value == pytest.approx(sum(week) / len(week))
+    assert kpi["on_time_total"].value == pytest.approx(sum(to_date) / len(to_date))
     now_rows = {(r["workbook"], r["task_key"]): r for r in _snapshot(example_root, dt.date(2026, 8, 23))}
     before = {(r["workbook"], r["task_key"]): r for r in _snapshot(example_root, dt.date(2026, 8, 16))}
     newly = sum(1 for k, r in now_rows.items() if k in before and r["state"] == "overdue"
@@ -418,3 +424,149 @@ def test_a_job_leaves_garbage_collection_as_it_found_it(example_root):
     with pytest.raises(ConfigError):
         run_weekly(example_root, MONDAY + dt.timedelta(days=7), NOW + dt.timedelta(days=7), transport=Broken())
     assert gc.get_freeze_count() == 0
+
+
+def _kpi_rows(path):
+    """The decision sheet's KPI table as a reader sees it: label -> (this week, last week, mark)."""
+    ws = openpyxl.load_workbook(path)["决策页"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    top = next(i for i, r in enumerate(rows) if r[0] == "指标")
+    out = {}
+    for r in rows[top + 1:]:
+        if not r[0] or r[0].startswith("按时完成率："):
+            break
+        out[r[0]] = tuple(r[1:4])
+    return out
+
+
+def test_the_on_time_rate_counts_open_overdue_tasks_as_late_shows_its_base_and_no_arrow_without_last_week(
+        example_root):
+    """No daily run before: last week has no overdue figure, so no arrow beside this week's. The rate to
+    date is what the rows say: tasks done on time over tasks done plus open tasks past their deadline."""
+    result = run_weekly(example_root, MONDAY, NOW)
+    rows = _tracker_rows(example_root)
+    done = [(due, fin) for wb, tid, dept, owner, due, status, fin in rows if status.startswith("已完成") and fin]
+    late_open = [tid for wb, tid, dept, owner, due, status, fin in rows
+                 if not status.startswith(("已完成", "已取消", "暂停")) and due < MONDAY]
+    on_time = sum(fin <= due for due, fin in done if fin <= dt.date(2026, 8, 23))
+    judged = len([1 for _, fin in done if fin <= dt.date(2026, 8, 23)]) + len(late_open)
+    kpis = _kpi_rows(result.weekly.path)
+    value, last, mark = kpis["累计按时完成率"]
+    assert value.startswith(f"{round(100 * on_time / judged)}%（{on_time}/{judged} 按时）")
+    share = on_time / judged
+    assert mark == ("● 正常" if share >= 0.9 else "● 关注" if share >= 0.75 else "● 告警")
+    # the overdue count has no last week: no arrow ("4 →" beside "-" was the old page)
+    n = len(late_open)
+    assert kpis["当前逾期任务"] == (str(n), "-", "● 正常" if n == 0 else "● 关注" if n <= 5 else "● 告警")
+    assert n > 5 and mark == "● 告警"  # six overdue in red: the rate beside them is not green
+    assert all(not v.endswith(("→", "↑", "↓")) for label, (v, last, _) in kpis.items() if last == "-")
+
+
+def test_arrows_appear_where_last_week_has_a_figure(example_root):
+    _two_weeks(example_root)
+    result = run_weekly(example_root, MONDAY, NOW)
+    kpis = _kpi_rows(result.weekly.path)
+    value, last, _ = kpis["当前逾期任务"]
+    assert last != "-"
+    arrow = "↑" if int(value.split()[0]) > int(last) else "↓" if int(value.split()[0]) < int(last) else "→"
+    assert value == f"{value.split()[0]} {arrow}"
+
+
+def test_department_on_time_rates_count_their_open_overdue_tasks_as_late(example_root):
+    result = run_weekly(example_root, MONDAY, NOW)
+    rows = python_calamine.CalamineWorkbook.from_path(str(result.weekly.path)).get_sheet_by_name("总览").to_python()
+    top = next(i for i, r in enumerate(rows) if r[:2] == ["部门", "未完成"])
+    got = {r[0]: r[5] for r in rows[top + 1:top + 5]}
+    expected = {}
+    for wb, tid, dept, owner, due, status, fin in _tracker_rows(example_root):
+        good, judged = expected.get(dept, (0, 0))
+        if status.startswith("已完成") and fin:
+            expected[dept] = (good + (fin <= due), judged + 1)
+        elif not status.startswith(("已完成", "已取消", "暂停")) and due < MONDAY:
+            expected[dept] = (good, judged + 1)
+    assert got == {d: pytest.approx(g / n) for d, (g, n) in expected.items()}
+    # 销售部 finished its two tasks on time, and T06, T07 and T10 are past their deadline: 2/5, never 100%
+    assert got["销售部"] == pytest.approx(2 / 5)
+
+
+def test_estimated_working_day_counts_are_marked_on_the_decision_page(example_root):
+    """In 2027 (no official holiday data in chinesecalendar 1.11) the overdue days are an estimate."""
+    result = run_weekly(example_root, dt.date(2027, 1, 11), dt.datetime(2027, 1, 11, 9))
+    first = [c.value for c in openpyxl.load_workbook(result.weekly.path)["决策页"]["A"][:3]]
+    assert any(v and v.startswith("※") and "估算" in v and "2027" in v for v in first)
+
+
+def _charts_by_sheet(path):
+    """Each sheet's charts as its XML says: (sheet, print area, anchor (from col, from row, to col, to row),
+    chart XML root), read from the workbook's parts with ElementTree."""
+    import posixpath
+    import re
+    import zipfile
+    from xml.etree import ElementTree as ET
+
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "rel": "http://schemas.openxmlformats.org/package/2006/relationships",
+          "xdr": "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing",
+          "c": "http://schemas.openxmlformats.org/drawingml/2006/chart"}
+
+    def rels(zf, part):
+        folder, name = posixpath.split(part)
+        root = ET.fromstring(zf.read(posixpath.join(folder, "_rels", name + ".rels")))
+        return {r.get("Id"): (r.get("Target").lstrip("/") if r.get("Target").startswith("/")
+                              else posixpath.normpath(posixpath.join(folder, r.get("Target"))))
+                for r in root.findall("rel:Relationship", ns)}
+
+    out = []
+    with zipfile.ZipFile(path) as zf:
+        book = ET.fromstring(zf.read("xl/workbook.xml"))
+        areas = {int(d.get("localSheetId")): d.text for d in book.iter(f"{{{ns['m']}}}definedName")
+                 if d.get("name") == "_xlnm.Print_Area"}
+        targets = rels(zf, "xl/workbook.xml")
+        for i, sheet in enumerate(book.find("m:sheets", ns)):
+            part = targets[sheet.get(f"{{{ns['r']}}}id")]
+            root = ET.fromstring(zf.read(part))
+            drawing = root.find("m:drawing", ns)
+            if drawing is None:
+                continue
+            dpart = rels(zf, part)[drawing.get(f"{{{ns['r']}}}id")]
+            charts = rels(zf, dpart)
+            area = None
+            if i in areas:
+                c1, r1, c2, r2 = re.match(r".*!\$([A-Z]+)\$(\d+):\$([A-Z]+)\$(\d+)$", areas[i]).groups()
+                from openpyxl.utils import column_index_from_string as col
+                area = (col(c1), int(r1), col(c2), int(r2))
+            for anchor in ET.fromstring(zf.read(dpart)):
+                pos = [int(anchor.find(f"xdr:{end}/xdr:{k}", ns).text) if anchor.find(f"xdr:{end}", ns) is not None
+                       else None for end in ("from", "to") for k in ("col", "row")]
+                rid = anchor.find(".//c:chart", ns).get(f"{{{ns['r']}}}id")
+                out.append((sheet.get("name"), area, anchor.tag.split("}")[1], pos, ET.fromstring(zf.read(charts[rid]))))
+    return out, ns
+
+
+def test_charts_have_whole_number_axes_markers_and_print_inside_the_page(example_root):
+    _two_weeks(example_root)
+    result = run_weekly(example_root, MONDAY, NOW)
+    charts, ns = _charts_by_sheet(result.weekly.path)
+    assert {name for name, *_ in charts} == {"决策页", "总览", "进度走势"} and len(charts) == 1 + 3 + 3
+    for name, area, kind, (c1, r1, c2, r2), chart in charts:
+        # the chart is anchored to cells, and those cells are inside the sheet's print area (one page wide:
+        # the print setup fits the area's width on the page)
+        assert kind == "twoCellAnchor" and area is not None, name
+        first_col, first_row, last_col, last_row = area
+        assert first_col - 1 <= c1 and c2 <= last_col and first_row - 1 <= r1 and r2 <= last_row, (name, area)
+        [axis] = chart.findall(".//c:valAx", ns)
+        fmt = axis.find("c:numFmt", ns).get("formatCode")
+        unit = float(axis.find("c:majorUnit", ns).get("val"))
+        assert axis.find("c:scaling/c:min", ns).get("val") == "0"
+        if fmt == "0%":  # the on-time rate: 0 to 100 %
+            assert axis.find("c:scaling/c:max", ns).get("val") == "1"
+        else:  # counts: whole steps, no decimals
+            assert fmt == "0" and unit >= 1 and unit == int(unit), name
+        for series in chart.findall(".//c:lineChart/c:ser", ns):
+            assert series.find("c:marker/c:symbol", ns).get("val") == "circle"
+    fits = openpyxl.load_workbook(result.weekly.path)
+    for name in ("决策页", "总览", "进度走势"):
+        ws = fits[name]
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.fitToHeight == 0
