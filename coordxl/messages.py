@@ -877,6 +877,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.W-HEADER-DUPLICATE": ("两列都是“{field}”（{cells}），读取的是 {chosen} 列", "Two columns are '{field}' ({cells}); column {chosen} is read"),
     "fix.W-HEADER-DUPLICATE": ("请删除或改名多余的一列。", "Delete or rename the extra column."),
     "finding.W-LOCKED": ("工作簿正被打开（{owner}），本次未写入预警", "The workbook is open ({owner}); alerts not written this run"),
+    "finding.W-LOCKED-HELD": ("工作簿此刻被其他程序占用（Excel、杀毒软件、Windows 搜索索引或同步客户端），替换被拒绝，本次未写入预警",
+                              "Another program holds the workbook (Excel, a virus scanner, the Windows indexer or a sync client) and refused the replace; alerts not written this run"),
     "fix.W-LOCKED": ("关闭文件后下次运行会自动写入。", "Close the file; the next run writes the alerts."),
     "finding.W-CHANGED": ("工作簿在运行期间被修改，本次未写入预警", "The workbook changed during the run; alerts not written"),
     "fix.W-CHANGED": ("无需处理，下次运行会重试。", "Nothing to do; the next run retries."),

@@ -35,6 +35,7 @@ from typing import Callable
 from .findings import Finding, finding
 from .layout import fit_bytes
 from .normalize import to_serial
+from .platform_support import replace_file
 from .xlsxparts import (
     _CELL,
     _CELL_REF,
@@ -564,7 +565,10 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
             result.reason = "permission"
             return result
         ours = tmp.read_bytes()  # exactly what goes in place, to tell our file from a later save
-        os.replace(tmp, path)
+        if not replace_file(tmp, path):  # Windows: Excel, a virus scanner, the indexer or a sync client holds it
+            result.findings.append(finding("W-LOCKED", job.display, job.sheet, variant="-HELD"))
+            result.reason = "locked"
+            return result
     finally:
         if tmp.exists():
             tmp.unlink()
