@@ -159,6 +159,28 @@ def replace_file(src, dst, sleep=None, waits: tuple[float, ...] | None = None) -
     return False
 
 
+# --- path lengths ---------------------------------------------------------------------------------------
+# Windows' classic MAX_PATH is 260 UTF-16 units, the terminating NUL included; longer paths need a
+# registry switch most company PCs do not have. A share such as \\fileserver\共享\部门\协调 plus
+# .coordxl\backups\<workbook>\<stamp>-<workbook> passes it quickly. Elsewhere a name may have 255 bytes.
+
+MAX_PATH = 260
+NAME_MAX = 255
+
+
+def path_units(path) -> int:
+    """The length of a path as Windows counts it (UTF-16 code units)."""
+    return len(str(path).encode("utf-16-le")) // 2
+
+
+def name_room(folder, platform: str | None = None) -> int:
+    """How long (in UTF-16 units) everything after ``folder``'s separator may be so that the whole path
+    stays under MAX_PATH on Windows; elsewhere NAME_MAX."""
+    if (platform or sys.platform) != "win32":
+        return NAME_MAX
+    return MAX_PATH - 1 - path_units(folder) - 1
+
+
 # --- starting worker processes ---------------------------------------------------------------------
 
 
