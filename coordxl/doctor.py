@@ -9,6 +9,7 @@ is worth a look but the jobs can run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import smtplib
 import ssl
 import tempfile
@@ -91,10 +92,10 @@ def check_mail(ctx: Context) -> Iterator[Line]:
         outbox = ctx.layout.state / "outbox"
         yield warn("doctor.smtp.outbox", outbox=outbox)
         if ctx.send_to:
-            day = outbox / ctx.today.isoformat()
             transport = notify.OutboxTransport(outbox, ctx.today)
+            transport.open()
             transport.send(test_mail(ctx), s["email.sender"], [ctx.send_to])
-            yield ok("doctor.smtp.outbox_sent", path=day)
+            yield ok("doctor.smtp.outbox_sent", path=transport.folder)
         return
     host, port, security, user = s["email.host"], s["email.port"], s["email.security"], s["email.user"]
     transport = notify.SmtpTransport(s, notify.smtp_password(s, ctx.environ))  # no password: ConfigError, one line
@@ -155,6 +156,8 @@ def test_mail(ctx: Context) -> EmailMessage:
     msg["Subject"] = text("doctor.mail.subject", ctx.lang, root=ctx.layout.root.name)
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=ctx.settings["email.sender"].rpartition("@")[2] or None)
+    # the key every coordxl mail carries (the outbox names its file by it); a test mail is in no ledger
+    msg["X-Coordxl-Key"] = hashlib.sha256(f"doctor|{ctx.send_to}|{ctx.today}".encode()).hexdigest()
     msg.set_content(text("doctor.mail.body", ctx.lang, root=ctx.layout.root))
     return msg
 

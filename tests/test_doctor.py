@@ -268,3 +268,27 @@ def test_init_ends_with_the_next_three_steps(tmp_path):
     assert tail[2].endswith(f"coordxl doctor {root}") and tail[3].endswith(f"coordxl schedule {root} --install")
     english = CliRunner().invoke(main, ["init", str(tmp_path / "en"), "--lang", "en"])
     assert english.output.splitlines()[-4] == "Next steps:"
+
+
+def test_send_test_with_the_outbox_writes_the_test_mail_there(ready, fake_system):  # noqa: F811
+    import email
+    from email import policy
+
+    result = doctor_run(fake_system, ready, "--send-test", "admin@corp.example")
+    assert "! 邮件：email.transport 为 outbox" in result.stdout and "✔ 测试邮件已写入" in result.stdout
+    [eml] = (ready / ".coordxl" / "outbox" / "2026-08-20").glob("admin@corp.example-*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert msg["Subject"] == "coordxl 测试邮件 — share" and msg["To"] == "admin@corp.example"
+
+
+def test_starttls_asked_of_a_server_without_it_is_an_encryption_failure(ready, fake_system):  # noqa: F811
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())  # offers no STARTTLS
+    controller.start()
+    try:
+        (ready / "coordxl.toml").write_text(_toml(controller.port, security="starttls"), encoding="utf-8")
+        result = doctor_run(fake_system, ready)
+    finally:
+        controller.stop()
+    assert "✘ 加密连接失败" in result.stdout and "587 端口用 starttls" in result.stdout
+    assert "登录成功" not in result.stdout and result.returncode == 1

@@ -361,3 +361,31 @@ def test_install_systemd_units_through_the_command_line(example_root, fake_syste
 def test_install_and_uninstall_together_is_a_usage_error(example_root, fake_system):
     result = fake_system.run("schedule", str(example_root), "--install", "--uninstall", "--kind", "cron")
     assert result.returncode == 2 and "只能选一个" in result.stderr
+
+
+def test_on_a_terminal_install_asks_first(example_root, fake_system):
+    """A terminal answers the question: n changes nothing, y installs."""
+    import pty
+
+    def on_terminal(answer: str) -> subprocess.CompletedProcess:
+        controller, terminal = pty.openpty()
+        try:
+            os.write(controller, answer.encode())
+            return fake_system.run("schedule", str(example_root), "--install", "--kind", "cron", stdin=terminal)
+        finally:
+            os.close(controller)
+            os.close(terminal)
+
+    refused = on_terminal("n\n")
+    assert "安装？" in refused.stdout and "未做任何修改" in refused.stdout
+    assert not (fake_system.saved / "crontab").exists()
+    accepted = on_terminal("y\n")
+    assert "已安装" in accepted.stdout and len((fake_system.saved / "crontab").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_uninstall_works_after_the_folder_is_gone(example_root, fake_system):
+    fake_system.run("schedule", str(example_root), "--install", "--kind", "cron", "--yes")
+    shutil.rmtree(example_root)
+    removed = fake_system.run("schedule", str(example_root), "--uninstall", "--kind", "cron", "--yes")
+    assert removed.returncode == 0 and "已移除" in removed.stdout, removed.stdout + removed.stderr
+    assert (fake_system.saved / "crontab").read_text(encoding="utf-8").strip() == ""
