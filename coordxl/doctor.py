@@ -250,6 +250,7 @@ def check_calendar(ctx: Context) -> Iterator[Line]:
     """This year and next have official holiday data (the library's or an imported notice); a missing
     next year is a ✘ from calendar.warn_from on, as the health list says it then."""
     from .calendar import WorkCalendar, year_span
+    from .health import next_year_missing
 
     calendar = WorkCalendar.from_settings(ctx.settings)
     year = ctx.today.year
@@ -257,8 +258,8 @@ def check_calendar(ctx: Context) -> Iterator[Line]:
     if not calendar.has_data(year):
         yield fail("doctor.calendar.this_year", year=year, root=root)
     if not calendar.has_data(year + 1):
-        month, day = (int(x) for x in ctx.settings["calendar.warn_from"].split("-"))
-        late = (ctx.today.month, ctx.today.day) >= (month, day)
+        # the health list raises it from calendar.warn_from on: from then it needs the administrator
+        late = bool(next_year_missing(ctx.settings, ctx.today))
         yield (fail if late else warn)("doctor.calendar.next_year", year=year + 1, root=root)
     if calendar.has_data(year) and calendar.has_data(year + 1):
         yield ok("doctor.calendar.ok", years=year_span([year, year + 1]))
