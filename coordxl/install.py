@@ -163,7 +163,8 @@ def windows_command_line(args: list[str]) -> str:
 
 
 def schtasks_xml(p: Plan, job: Job) -> str:
-    """The Task Scheduler task (schema 1.2) for one job: a calendar trigger on the machine's local time,
+    """The Task Scheduler task for one job (schema 1.3, Windows 7 and later; it validates against the XSD
+    in Microsoft's Task Scheduler Schema reference): a calendar trigger on the machine's local time,
     started late when the PC was off at that time, never twice at once, the folder as working directory."""
     at, weekday = p.local(job)
     start = dt.datetime.combine(p.today, at).isoformat(timespec="seconds")
@@ -174,8 +175,10 @@ def schtasks_xml(p: Plan, job: Job) -> str:
                     "<WeeksInterval>1</WeeksInterval></ScheduleByWeek>")
     e = xml_escape
     argv = p.argv(job)
+    # the schema's paths have at most 260 characters: a deeper folder is named in the arguments only
+    working = f"      <WorkingDirectory>{e(str(p.root))}</WorkingDirectory>\n" if len(str(p.root)) <= 260 else ""
     return f"""<?xml version="1.0" encoding="UTF-16"?>
-<Task version="1.2" xmlns="{TASK_NS}">
+<Task version="1.3" xmlns="{TASK_NS}">
   <RegistrationInfo>
     <Description>{e(f"coordxl {job.name}: {p.root}")}</Description>
     <URI>{e(task_name(p, job))}</URI>
@@ -183,7 +186,6 @@ def schtasks_xml(p: Plan, job: Job) -> str:
   <Triggers>
     <CalendarTrigger>
       <StartBoundary>{start}</StartBoundary>
-      <Enabled>true</Enabled>
       {schedule}
     </CalendarTrigger>
   </Triggers>
@@ -206,8 +208,7 @@ def schtasks_xml(p: Plan, job: Job) -> str:
     <Exec>
       <Command>{e(argv[0])}</Command>
       <Arguments>{e(windows_command_line(argv[1:]))}</Arguments>
-      <WorkingDirectory>{e(str(p.root))}</WorkingDirectory>
-    </Exec>
+{working}    </Exec>
   </Actions>
 </Task>
 """

@@ -103,6 +103,14 @@ def test_a_windows_task_runs_the_daily_job_every_day_at_the_configured_time(tmp_
     assert shlex.split(task.find("t:Actions/t:Exec/t:Arguments", NS).text) == ["weekly", str(root)]
 
 
+def test_a_folder_deeper_than_the_schema_s_260_characters_is_named_in_the_arguments_only(tmp_path):
+    root = tmp_path / ("深" * 270)
+    p = a_plan(root, "windows", command=[EXE])
+    task = ET.fromstring(install.schtasks_xml(p, p.jobs[0]).encode("utf-16"))
+    assert task.get("version") == "1.3" and task.find("t:Actions/t:Exec/t:WorkingDirectory", NS) is None
+    assert shlex.split(task.find("t:Actions/t:Exec/t:Arguments", NS).text)[1] == str(root)
+
+
 def test_a_windows_task_is_found_and_removed(tmp_path):
     p = a_plan(tmp_path, "windows", command=[EXE])
     runner = FakeRunner()
