@@ -70,14 +70,17 @@ def default_kind(platform: str | None = None, systemd_running: bool | None = Non
     return "systemd" if systemd_running else "cron"
 
 
-def program(executable: str | None = None, platform: str | None = None) -> list[str]:
-    """The command that runs coordxl: the installed ``coordxl`` script beside this Python, by its absolute
-    path; where there is none, ``python -m coordxl`` with this Python."""
+def program(executable: str | None = None, platform: str | None = None, scripts: str | None = None) -> list[str]:
+    """The command that runs coordxl: the installed ``coordxl`` script, by its absolute path, beside this
+    Python (a virtual environment) or in its scripts folder (C:\\Python311\\Scripts); where there is none,
+    ``python -m coordxl`` with this Python."""
+    import sysconfig
+
     executable = os.path.abspath(executable or sys.executable)
-    windows = (platform or sys.platform) == "win32"
-    script = Path(executable).parent / ("coordxl.exe" if windows else "coordxl")
-    if script.is_file():
-        return [str(script)]
+    name = "coordxl.exe" if (platform or sys.platform) == "win32" else "coordxl"
+    for folder in (Path(executable).parent, Path(scripts or sysconfig.get_path("scripts"))):
+        if (folder / name).is_file():
+            return [str(folder / name)]
     return [executable, "-m", "coordxl"]
 
 

@@ -248,10 +248,14 @@ def test_the_kind_follows_the_platform():
 
 def test_the_command_is_the_installed_script_by_its_absolute_path(tmp_path):
     (tmp_path / "bin").mkdir()
+    (tmp_path / "Scripts").mkdir()
     python = tmp_path / "bin" / "python"
-    assert install.program(str(python)) == [str(python), "-m", "coordxl"]
-    (tmp_path / "bin" / "coordxl").write_text("")
-    assert install.program(str(python)) == [str(tmp_path / "bin" / "coordxl")]
+    scripts = str(tmp_path / "Scripts")
+    assert install.program(str(python), scripts=scripts) == [str(python), "-m", "coordxl"]
+    (tmp_path / "Scripts" / "coordxl.exe").write_text("")  # Windows, Python installed for all users
+    assert install.program(str(python), "win32", scripts) == [str(tmp_path / "Scripts" / "coordxl.exe")]
+    (tmp_path / "bin" / "coordxl").write_text("")  # a virtual environment
+    assert install.program(str(python), "linux", scripts) == [str(tmp_path / "bin" / "coordxl")]
 
 
 # --- through the command line, with fake system commands on PATH -------------------------------------
