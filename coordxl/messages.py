@@ -633,7 +633,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "doctor.mark.fail": ("✘ {text}", "✘ {text}"),
     "doctor.all_fine": ("全部正常", "All fine"),
     "doctor.warnings_only": ("可以运行；标 ! 的项建议看一下", "Ready; the lines marked ! are worth a look"),
-    "doctor.needs_admin": ("{n} 项需要管理员处理（标 ✘ 的行）", "{n} need the administrator (the lines marked ✘)"),
+    "doctor.needs_admin": ("{n} 项需要管理员处理（标 ✘ 的行）", "For the administrator: {n} (the lines marked ✘)"),
     "doctor.error": ("{text}", "{text}"),
     "doctor.smtp.outbox": ("邮件：email.transport 为 outbox，邮件只写入 {outbox}，不会真正发出",
                            "Mail: email.transport is outbox: mails are written to {outbox}, never sent"),
