@@ -290,6 +290,8 @@ if name == "schtasks":
 @pytest.fixture
 def fake_system(tmp_path):
     """PATH with fake schtasks/systemctl/crontab/launchctl; XDG_CONFIG_HOME and HOME in tmp_path."""
+    if sys.platform == "win32":
+        pytest.skip("the fake system commands are POSIX scripts (a shebang line)")
     bin_dir, saved = tmp_path / "fakebin", tmp_path / "saved"
     bin_dir.mkdir()
     saved.mkdir()
