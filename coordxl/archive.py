@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,10 +23,11 @@ from openpyxl import Workbook, load_workbook
 
 from . import xlsxout
 from .errors import ConfigError, CoordxlError
-from .layout import Layout, draft_path, safe_filename
+from .layout import Layout, draft_path, fit_units, safe_filename, same_name
 from .lock import job_lock
 from .messages import text
 from .pipeline import find_item, load_item
+from .platform_support import name_room, path_units
 from .xlsxparts import Fingerprint, owner_files
 
 MANIFEST = "manifest.json"
@@ -113,8 +115,9 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
     read_at = {path: item.fingerprint.sha256} if isinstance(item.fingerprint, Fingerprint) else {}
     read_at.update({p: sha256(p) for p in files if p not in read_at})
     _untouched(files, read_at, lang)
-    dest, manifest = _destination(layout.archive / str(year), safe_filename(path.stem), item, files, read_at,
-                                 lang)
+    folder = layout.archive / str(year)
+    dest, manifest = _destination(folder, archive_stem(folder, safe_filename(path.stem), files), item, files,
+                                  read_at, lang)
     staging = dest.with_name(f".{dest.name}.partial")
     if manifest is None:
         if staging.exists():
@@ -149,6 +152,18 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
     return Archived(dest, manifest, written)
 
 
+SUFFIX_UNITS = len("-2026-08-20")  # the longest suffix _destination may add to a recurring topic's folder
+
+
+def archive_stem(folder: Path, stem: str, files: list[Path], platform: str | None = None) -> str:
+    """The item's folder name under 归档/<year>/: its stem, on Windows cut (with a hash) so that every
+    archived file's whole path, a recurring topic's date suffix included, stays under MAX_PATH."""
+    if (platform or sys.platform) != "win32":
+        return stem
+    longest = max(path_units(name) for name in [MANIFEST] + [p.name for p in files])
+    return fit_units(stem, name_room(folder, platform) - 1 - longest - SUFFIX_UNITS)
+
+
 def _destination(folder: Path, stem: str, item, files: list[Path], read_at: dict[Path, str], lang: str
                  ) -> tuple[Path, dict | None]:
     """Where the item goes, and the manifest of a previous run that already put it there.
@@ -162,7 +177,8 @@ def _destination(folder: Path, stem: str, item, files: list[Path], read_at: dict
     names = [stem] + ([f"{stem}-{sent:%Y-%m-%d}"] if isinstance(sent, dt.date) else [])
     names += [f"{stem}-{n}" for n in range(2, 100)]
     for name in names:
-        dest = folder / name
+        # a folder whose name differs only in case is the same folder on Windows and macOS
+        dest = same_name(folder, name) or folder / name
         if not dest.exists():
             return dest, None
         if verify(dest):

@@ -273,7 +273,8 @@ class _RunLog:
                 self.file = runlog.attach(_state_of(Path(root)), level)
             except CoordxlError:  # the command itself says what is wrong with the state folder
                 self.file = None
-        verbose = _LOGGING["verbose"] + (1 if self.command == "schedule" else 0)
+        verbose = _LOGGING["verbose"] + (1 if self.command == "schedule" and not {"--install", "--uninstall"} & set(_ARGS)
+                                         else 0)  # the loop shows its runs; installing shows what it writes
         if not logging.getLogger().handlers:  # an application (or pytest) that set up logging keeps it
             self.console = runlog.attach_console(
                 {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
@@ -356,6 +357,26 @@ def init(root: Path, lang: str, force: bool) -> None:
     console.print(text("init.created", lang, root=root), markup=False)
     for path in written:
         console.print(f"  {path}", highlight=False, markup=False)
+    _print_next_steps(root, Settings.load(root))
+
+
+def _print_next_steps(root: Path, settings: Settings) -> None:
+    """What an administrator does after init: fill in the roster and the mail settings, the doctor, the
+    scheduled task."""
+    from .layout import Layout
+
+    layout, lang, shown = Layout(root, settings), settings.lang, _quoted(root)
+    console.print(text("init.next", lang), highlight=False, markup=False)
+    console.print("  " + text("init.next.settings", lang, roster=layout.roster, config=layout.config),
+                  highlight=False, markup=False)
+    for key in ("init.next.doctor", "init.next.schedule"):
+        console.print("  " + text(key, lang, root=shown), highlight=False, markup=False)
+
+
+def _quoted(path: Path) -> str:
+    """A path as it is typed on a command line: quoted when it has a space."""
+    value = str(path)
+    return f'"{value}"' if any(c.isspace() for c in value) else value
 
 
 @main.command(help_key="help.new")
@@ -612,16 +633,120 @@ def archive(root: Path, item: str, force: bool, reason: str, today: str | None) 
 @main.command("schedule", help_key="help.schedule")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--poll", key="opt.schedule.poll", default=30.0, show_default=True)
+@option("--install", "do_install", key="opt.schedule.install", is_flag=True)
+@option("--uninstall", "do_uninstall", key="opt.schedule.uninstall", is_flag=True)
+@option("--kind", key="opt.schedule.kind", type=click.Choice(["windows", "systemd", "cron", "launchd"]))
+@option("--yes", "-y", key="opt.schedule.yes", is_flag=True)
 @option("--take-over", key="opt.take_over", is_flag=True)
 @handle_errors
-def schedule_cmd(root: Path, poll: float, take_over: bool) -> None:
-    """Run the daily job (working days) and the weekly job at their configured times until stopped.
+def schedule_cmd(root: Path, poll: float, do_install: bool, do_uninstall: bool, kind: str | None, yes: bool,
+                 take_over: bool) -> None:
+    """Run the daily job (working days) and the weekly job at their configured times until stopped;
+    --install puts them in the system's own scheduler instead.
 
     Example: coordxl schedule /srv/share/协调   (stop with Ctrl-C or SIGTERM)
     """
+    if do_install and do_uninstall:
+        raise ConfigError(key="install.both")
+    if do_install or do_uninstall:
+        _install(root, kind, yes, remove=do_uninstall)
+        return
     from .scheduler import serve
 
     sys.exit(serve(root, poll, take_over))
+
+
+def _install(root: Path, kind: str | None, yes: bool, remove: bool) -> None:
+    """--install / --uninstall: show what is written or removed, confirm (a terminal) or --yes, do it."""
+    import getpass
+
+    from . import install
+    from .layout import Layout
+
+    if remove:  # the folder may be gone already: its entries are named by its path alone
+        try:
+            settings = Layout.of(root).settings
+        except CoordxlError:
+            settings = Settings.defaults()
+    else:
+        settings = Layout.of(root).settings
+    lang = settings.lang
+    say = lambda key, **kw: console.print(text(key, lang, **kw), highlight=False, markup=False)  # noqa: E731
+    kind = kind or install.default_kind()
+    plan = install.plan(root, settings, kind)
+    setup = install.installer(kind)
+    shown_kind = text(f"install.kind.{kind}", lang)
+    if remove:
+        present = setup.present(plan)
+        if not present:
+            say("install.nothing_to_remove", root=plan.root, kind=shown_kind)
+            return
+        say("install.will_remove", root=plan.root, kind=shown_kind, entries=", ".join(present))
+    else:
+        weekly = next(j for j in plan.jobs if j.name == "weekly")
+        daily = next(j for j in plan.jobs if j.name == "daily")
+        say("install.title", root=plan.root, kind=shown_kind, daily=daily.at.strftime("%H:%M"),
+            weekly=weekly.at.strftime("%H:%M"), weekday=text("calendar.weekday", lang).split()[weekly.weekday])
+        if kind != "systemd" and plan.differs():
+            say("install.local_time", zone=plan.zone, daily=plan.local(daily)[0].strftime("%H:%M"),
+                weekly=plan.local(weekly)[0].strftime("%H:%M"))
+        change = setup.change(plan)
+        for path, content in change.files.items():
+            say("install.file", path=path)
+            console.print(install.shown(content).rstrip("\n"), highlight=False, markup=False)
+        for argv in change.commands:
+            say("install.command", command=" ".join(argv))
+    if not yes:
+        if not sys.stdin or not sys.stdin.isatty():
+            say("install.not_tty_remove" if remove else "install.not_tty")
+            return
+        if not click.confirm(text("install.confirm_remove" if remove else "install.confirm", lang), default=True):
+            say("install.cancelled")
+            return
+    if remove:
+        say("install.removed", entries=", ".join(setup.uninstall(plan)))
+        return
+    done = setup.install(plan)
+    say("install.done", entries=", ".join(done.entries))
+    say(f"install.hint.{kind}", user=getpass.getuser(), name=done.entries[0], env=settings["email.password_env"])
+
+
+@main.command("doctor", help_key="help.doctor")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--send-test", "send_to", key="opt.doctor.send_test", metavar="ADDRESS")
+@option("--kind", key="opt.doctor.kind", type=click.Choice(["windows", "systemd", "cron", "launchd"]))
+@option("--today", key="opt.doctor.today")
+@handle_errors
+def doctor_cmd(root: Path, send_to: str | None, kind: str | None, today: str | None) -> None:
+    """Check that everything is ready, one line each: mail, robots, folder, calendar, roster, scheduled task.
+
+    Example: coordxl doctor /srv/share/协调 --send-test admin@corp.example
+    """
+    import os
+
+    from . import doctor
+    from .layout import Layout
+    from .roster import EMAIL_RE
+
+    layout = Layout.of(root)
+    lang = layout.settings.lang
+    if send_to is not None and not EMAIL_RE.match(send_to):
+        raise ConfigError(key="doctor.bad_address", value=send_to)
+    ctx = doctor.Context(layout, _today(today, layout.settings), dict(os.environ), send_to, kind or "")
+    console.print(text("doctor.title", lang, root=layout.root), highlight=False, markup=False)
+    lines = []
+    for line in doctor.run(ctx):
+        lines.append(line)
+        console.print(line.shown(lang), style={"ok": "green", "warn": "yellow", "fail": "red"}[line.status],
+                      highlight=False, markup=False)
+    failed = sum(1 for line in lines if line.status == doctor.FAIL)
+    if failed:
+        console.print(text("doctor.needs_admin", lang, n=failed), style="bold red", highlight=False, markup=False)
+    elif any(line.status == doctor.WARN for line in lines):
+        console.print(text("doctor.warnings_only", lang), style="bold yellow", highlight=False, markup=False)
+    else:
+        console.print(text("doctor.all_fine", lang), style="bold green", highlight=False, markup=False)
+    sys.exit(doctor.exit_code(lines))
 
 
 @main.command(help_key="help.status")

@@ -8,14 +8,14 @@ existing roster; `new` refuses an existing file.
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import io
 import shutil
+import unicodedata
 import uuid
 from pathlib import Path
 
 from .errors import CoordxlError, FolderError, RosterError
-from .layout import ENGLISH_FOLDERS, ITEM_TEMPLATE, ROSTER_TEMPLATE, Layout, safe_filename
+from .layout import ENGLISH_FOLDERS, ITEM_TEMPLATE, ROSTER_TEMPLATE, Layout, safe_filename, same_name
 from .messages import text
 from .roster import Roster, clean_name, load_roster
 from .settings import Settings, render_config
@@ -127,8 +127,8 @@ def new_item(title: str, root: Path | str, initiator: str, today: dt.date,
             raise RosterError(text("new.inactive_initiator", lang, name=person.name, hint="").strip())
         raise RosterError(text("new.unknown_initiator", lang, name=clean_name(initiator), hint=hint))
     path = layout.active / f"{name}.xlsx"
-    if path.exists():
-        raise FolderError(text("new.exists", lang, path=path))
+    if existing := same_name(layout.active, path.name):  # Q3推广.xlsx and q3推广.xlsx: one file on Windows
+        raise FolderError(text("new.exists", lang, path=existing))
     wb, layouts = templates.item_workbook(lang, roster.departments, roster.active_names(), topic=title)
     templates.fill(wb, layouts, lang, "request", form=dict(
         topic=title, initiator=person.key, initiating_department=person.department,
@@ -167,5 +167,9 @@ def archived_like(layout: Layout, stem: str) -> list[Path]:
     """Archived items filed under this name (归档/<year>/<stem> and its recurring <stem>-… neighbours)."""
     if not layout.archive.is_dir():
         return []
-    return sorted(p for p in layout.archive.glob(f"*/{glob.escape(stem)}*")
-                  if p.is_dir() and (p.name == stem or p.name.startswith(f"{stem}-")))
+    def folded(name: str) -> str:  # one name on Windows and macOS, whatever its case
+        return unicodedata.normalize("NFC", name).casefold()
+
+    key = folded(stem)
+    return sorted(p for p in layout.archive.glob("*/*")
+                  if p.is_dir() and (folded(p.name) == key or folded(p.name).startswith(f"{key}-")))

@@ -237,6 +237,39 @@ def fit_bytes(name: str, limit: int) -> str:
     return cut + tail
 
 
+def fit_units(name: str, units: int) -> str:
+    """``name`` cut to at most ``units`` UTF-16 units (Windows' measure), keeping its extension and a
+    hash of the whole; with less room than that, the hash and the extension alone.
+
+    >>> fit_units("协" * 100 + ".xlsx", 30)
+    '协协协协协协协协协协协协协协协协-86fc833e.xlsx'
+    """
+    def length(value: str) -> int:
+        return len(value.encode("utf-16-le")) // 2
+
+    if length(name) <= units:
+        return name
+    stem, dot, ext = name.rpartition(".") if "." in name[-8:] else (name, "", "")
+    digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    tail = f"-{digest}{dot}{ext}"
+    cut = stem
+    while cut and length(cut) + length(tail) > units:
+        cut = cut[:-1]
+    return cut + tail if cut else f"{digest}{dot}{ext}"
+
+
+def same_name(folder: Path, name: str) -> Path | None:
+    """The entry of ``folder`` named ``name`` up to case and Unicode form: Windows and macOS (and a
+    Samba share they use) see one name where Linux sees two."""
+    if not folder.is_dir():
+        return None
+    wanted = unicodedata.normalize("NFC", name).casefold()
+    for entry in folder.iterdir():
+        if unicodedata.normalize("NFC", entry.name).casefold() == wanted:
+            return entry
+    return None
+
+
 def name_key(stem: str) -> str:
     """A file name as compared with another: NFKC (full-width （1） is (1)), casefolded, no spaces."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", stem).casefold())

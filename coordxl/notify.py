@@ -669,6 +669,9 @@ class SmtpTransport:
             port=s["email.port"], smtp_ssl=security == "ssl",
             smtp_starttls={"context": tls} if security == "starttls" else False,
             smtp_skip_login=skip_login, timeout=self.timeout, soft_email_validation=False, **extra)
+        # yagmail turns a login without "@" into <login>@gmail.com: the server gets the login as written
+        # (a bare user name, DOMAIN\user)
+        self.client.user = s["email.user"] or s["email.sender"]
         self.client.login()
 
     def send(self, msg: Message, sender: str, recipients: list[str]) -> dict:

@@ -122,6 +122,66 @@ def _windows_alive(pid: int, kernel32=None, last_error=None) -> bool:
         kernel32.CloseHandle(handle)
 
 
+# --- replacing a file another program holds ---------------------------------------------------------
+# Windows refuses to replace a file that another program has open without FILE_SHARE_DELETE: Excel with
+# the workbook open, Defender or the search indexer reading it just after a save, a sync client uploading
+# it. os.replace then raises PermissionError with winerror 5 (access denied) or 32/33 (sharing or lock
+# violation). A scanner lets go within a second, so the replace is tried again briefly; a workbook still
+# held is the same as one open in Excel: not written this run (W-LOCKED), tried again next run.
+
+ERROR_SHARING_VIOLATION = 32
+ERROR_LOCK_VIOLATION = 33
+REPLACE_WAITS = (0.2, 0.5, 1.0)  # seconds between the tries
+_os_replace = os.replace  # the system call (tests inject Windows' refusal here)
+
+
+def replace_refused(exc: OSError) -> bool:
+    """Is this Windows refusing a replace because another program holds the file?"""
+    return isinstance(exc, PermissionError) and getattr(exc, "winerror", None) in (
+        ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION)
+
+
+def replace_file(src, dst, sleep=None, waits: tuple[float, ...] | None = None) -> bool:
+    """os.replace(src, dst); False when another program still holds ``dst`` after a few short waits
+    (``src`` is left for the caller to remove). Any other error is raised as it is."""
+    import time
+
+    sleep = sleep or time.sleep
+    for wait in (*(REPLACE_WAITS if waits is None else waits), None):
+        try:
+            _os_replace(src, dst)
+            return True
+        except OSError as exc:
+            if not replace_refused(exc):
+                raise
+            if wait is None:
+                return False
+            sleep(wait)
+    return False
+
+
+# --- path lengths ---------------------------------------------------------------------------------------
+# Windows' classic MAX_PATH is 260 UTF-16 units, the terminating NUL included; longer paths need a
+# registry switch most company PCs do not have. A share such as \\fileserver\共享\部门\协调 plus
+# .coordxl\backups\<workbook>\<stamp>-<workbook> passes it quickly. Elsewhere a name may have 255 bytes.
+
+MAX_PATH = 260
+NAME_MAX = 255
+
+
+def path_units(path) -> int:
+    """The length of a path as Windows counts it (UTF-16 code units)."""
+    return len(str(path).encode("utf-16-le")) // 2
+
+
+def name_room(folder, platform: str | None = None) -> int:
+    """How long (in UTF-16 units) everything after ``folder``'s separator may be so that the whole path
+    stays under MAX_PATH on Windows; elsewhere NAME_MAX."""
+    if (platform or sys.platform) != "win32":
+        return NAME_MAX
+    return MAX_PATH - 1 - path_units(folder) - 1
+
+
 # --- starting worker processes ---------------------------------------------------------------------
 
 

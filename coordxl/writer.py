@@ -26,6 +26,7 @@ import io
 import os
 import re
 import shutil
+import sys
 import zipfile
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -33,8 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 from .findings import Finding, finding
-from .layout import fit_bytes
+from .layout import fit_bytes, fit_units
 from .normalize import to_serial
+from .platform_support import name_room, path_units, replace_file
 from .xlsxparts import (
     _CELL,
     _CELL_REF,
@@ -473,6 +475,26 @@ def _rotate(folder: Path, stem: str, keep: int) -> None:
         old.unlink()
 
 
+STAMP_UNITS = len("20260820-090000-123456.99-coordxl-")  # what goes before the name in a backup's file name
+
+
+def backup_names(backups: Path, path: Path, platform: str | None = None) -> tuple[Path, str]:
+    """A workbook's backup folder and the name its copies end with (``<stamp>-<name>``).
+
+    The folder is the workbook's stem and a hash of its path; both names are cut to 150/200 bytes (a
+    name's limit is 255), and on Windows so that every backup's whole path, stamp included, stays under
+    MAX_PATH on a deep share (the room goes a third to the folder, the rest to the file).
+    """
+    digest = hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:8]
+    stem, name = fit_bytes(shown(path.stem), 150), fit_bytes(shown(path.name), 200)
+    if (platform or sys.platform) == "win32":
+        room = name_room(backups, platform) - 1 - STAMP_UNITS  # folder, separator, stamp, name
+        stem_room = min(path_units(stem), max(4, room // 3 - 9))
+        stem = fit_units(stem, stem_room) if room // 3 > 9 + 4 else ""
+        name = fit_units(name, room - path_units(stem) - 9)
+    return backups / (f"{stem}-{digest}" if stem else digest), name
+
+
 def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime | None = None,
                 hook: Hook | None = None) -> WriteResult:
     """Patch the flag cells into the workbook following the write protocol. Never raises on bad files."""
@@ -537,8 +559,7 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
         result.reason = f"unsupported: {exc}"
         return result
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
-    folder = backups / f"{fit_bytes(shown(path.stem), 150)}-{hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:8]}"
-    keep_name = fit_bytes(shown(path.name), 200)  # the stamp and a suffix go in front: names stay under 255 bytes
+    folder, keep_name = backup_names(backups, path)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     backup = folder / f"{stamp}-{keep_name}"
     n = 1
@@ -546,7 +567,7 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
         backup = folder / f"{stamp}.{n}-{keep_name}"
         n += 1
     _fsync_write(backup, original, 0o600)  # a full copy of a colleague's workbook: for the administrator only
-    tmp = path.with_name(f".~coordxl-{os.getpid()}-{keep_name}.tmp")
+    tmp = path.with_name(f".~coordxl-{os.getpid()}-{folder.name[-8:]}.tmp")  # no longer than a short name
     try:
         _fsync_write(tmp, patched)
         if hook:
@@ -566,7 +587,10 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
             result.reason = "permission"
             return result
         ours = tmp.read_bytes()  # exactly what goes in place, to tell our file from a later save
-        os.replace(tmp, path)
+        if not replace_file(tmp, path):  # Windows: Excel, a virus scanner, the indexer or a sync client holds it
+            result.findings.append(finding("W-LOCKED", job.display, job.sheet, variant="-HELD"))
+            result.reason = "locked"
+            return result
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -596,7 +620,7 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
             result.findings.append(finding("W-CHANGED", job.display, job.sheet))
             result.reason = "changed"
             return result
-        restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{keep_name}.tmp")
+        restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{folder.name[-8:]}.tmp")
         shutil.copyfile(backup, restore)
         os.replace(restore, path)
         result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=", ".join(diff[:5])))

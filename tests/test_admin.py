@@ -329,7 +329,9 @@ def test_a_chinese_folder_s_command_line_prints_no_english_sentence(example_root
             ["review", root, "618大促数据复盘对接", "--today", "2026-08-20"], ["review", root, "没有这个事项"],
             ["archive", root, "Q3新品上市推广"], ["new", "年终盘点", "--root", root, "--initiator", "无名氏"],
             ["check", root, "--today", "2026-13-01"], ["check", root, "--only", "X-NOPE"], ["check", root, "--bogus"],
-            ["check"], ["bogus"], ["check", str(tmp_path / "nowhere")], ["init", root]]
+            ["check"], ["bogus"], ["check", str(tmp_path / "nowhere")], ["init", root],
+            ["doctor", "--help"], ["doctor", root, "--kind", "windows", "--today", "2026-08-20"],
+            ["schedule", root, "--install", "--kind", "windows"]]
     for args in runs:
         result = runner.invoke(main, args)
         assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (args, result.exception)

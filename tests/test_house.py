@@ -27,7 +27,7 @@ LAYERS = {
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render"},
-    5: {"cli", "scheduler", "demo", "__main__", "__init__"},
+    5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
 
