@@ -9,8 +9,9 @@ It never touches a formula cell.
 
 The protocol around the patch (:func:`write_patch`): skip when an owner or
 lock file is beside the workbook (W-LOCKED) or the file changed since it was
-read (W-CHANGED); write a temp file in the same folder, fsync, keep the
-previous version in .coordxl/backups/, atomically replace; then read the file
+read (W-CHANGED); keep the previous version in .coordxl/backups/ (a hard link to
+it, or a copy where there are none), write a temp file in the same folder, fsync,
+atomically replace; then read the file
 back from the disk and check that every other zip part is byte-identical, that
 the patched sheet is byte-identical outside the patched cells, and that each of
 them holds what was meant; else restore the backup (W-LOSSY).
@@ -26,8 +27,10 @@ import io
 import os
 import re
 import shutil
+import struct
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -284,19 +287,104 @@ def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
 
 def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, int], object],
                          styled: frozenset[tuple[int, int]] = frozenset()) -> bytes:
-    """A new .xlsx with one sheet part patched and every other part's content unchanged."""
-    out = io.BytesIO()
+    """A new .xlsx with one sheet part patched and every other part's content unchanged: copied as
+    stored, byte for byte (:func:`_rezip`), or, for a zip that reader does not take, re-written."""
     with zipfile.ZipFile(io.BytesIO(data)) as zin:
         part = sheet_part(zin, sheet_name)
+        content = patch_sheet_xml(zin.read(part), cells, styled)
+        rezipped = _rezip(data, part, content)
+        if rezipped is not None:
+            return rezipped
+        out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as zout:
             for info in zin.infolist():
-                content = zin.read(info)
                 if info.filename == part:
-                    content = patch_sheet_xml(content, cells, styled)
                     zout.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
                 else:
-                    zout.writestr(info, content, compress_type=info.compress_type)
+                    zout.writestr(info, zin.read(info), compress_type=info.compress_type)
     return out.getvalue()
+
+
+# --- a zip's members as stored: copied without inflating, compared without inflating -----------------
+
+_EOCD = struct.Struct("<4s4H2LH")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_LOCAL = struct.Struct("<4s5H3L2H")
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    central: bytes  # its central directory entry
+    stored: bytes  # local header, compressed data and data descriptor, as in the file
+    fields: tuple  # the central entry's fields (_CENTRAL)
+
+
+def _members(data: bytes) -> tuple[list[_Member], bytes] | None:
+    """The members of a zip as stored, and the archive's comment; None for one this reader does not take
+    (zip64, spanned, members out of place, a name twice): the caller then goes the zipfile way."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if at < 0 or at + _EOCD.size > len(data):
+        return None
+    _, disk, cd_disk, here, total, cd_size, cd_at, comment_len = _EOCD.unpack_from(data, at)
+    if disk or cd_disk or here != total or cd_at + cd_size != at or 0xFFFFFFFF in (cd_at, cd_size):
+        return None
+    members, pos, names = [], cd_at, set()
+    for _ in range(total):
+        if data[pos:pos + 4] != b"PK\x01\x02":
+            return None
+        fields = _CENTRAL.unpack_from(data, pos)
+        flags, size, name_len, extra_len, note_len, offset = fields[3], fields[8], fields[10], fields[11], fields[12], fields[16]
+        raw_name = data[pos + 46:pos + 46 + name_len]
+        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+        end = pos + 46 + name_len + extra_len + note_len
+        if name in names or 0xFFFFFFFF in (size, fields[9], offset) or data[offset:offset + 4] != b"PK\x03\x04":
+            return None
+        local = _LOCAL.unpack_from(data, offset)
+        if data[offset + 30:offset + 30 + local[9]] != raw_name:
+            return None
+        stop = offset + 30 + local[9] + local[10] + size
+        if flags & 0x08:  # a data descriptor follows the data, with or without its signature
+            stop += 16 if data[stop:stop + 4] == b"PK\x07\x08" else 12
+        if stop > cd_at:
+            return None
+        names.add(name)
+        members.append(_Member(name, data[pos:end], data[offset:stop], fields))
+        pos = end
+    return members, data[at + _EOCD.size:at + _EOCD.size + comment_len]
+
+
+def _rezip(data: bytes, part: str, content: bytes) -> bytes | None:
+    """``data`` with ``part``'s content replaced (deflated at level 1) and every other member copied as
+    stored, byte for byte: nothing else is inflated or compressed again. None where :func:`_members`
+    does not take the zip."""
+    parsed = _members(data)
+    if parsed is None or sum(m.name == part for m in parsed[0]) != 1:
+        return None
+    members, comment = parsed
+    out, central = bytearray(), bytearray()
+    for m in members:
+        offset = len(out)
+        if m.name != part:
+            out += m.stored
+            central += m.central[:42] + struct.pack("<L", offset) + m.central[46:]
+            continue
+        packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+        packed = packer.compress(content) + packer.flush()
+        fields = list(m.fields)
+        name_len, extra_len = fields[10], fields[11]
+        raw_name = m.central[46:46 + name_len]
+        flags, crc = fields[3] & 0x800, zlib.crc32(content)  # no data descriptor, no extra field
+        out += _LOCAL.pack(b"PK\x03\x04", max(20, fields[2]), flags, 8, fields[5], fields[6], crc, len(packed),
+                           len(content), name_len, 0) + raw_name + packed
+        fields[3:5], fields[7:10], fields[11], fields[16] = (flags, 8), (crc, len(packed), len(content)), 0, offset
+        central += _CENTRAL.pack(*fields) + raw_name + m.central[46 + name_len + extra_len:]
+    if len(out) + len(central) >= 0xFFFFFFFF:
+        return None
+    cd_at = len(out)
+    out += central + _EOCD.pack(b"PK\x05\x06", 0, 0, len(members), len(members), len(central), cd_at,
+                                len(comment)) + comment
+    return bytes(out)
 
 
 # --- verifying a patched sheet without re-reading it cell by cell ------------------------------
@@ -396,12 +484,19 @@ def _holds(cell: bytes | None, value) -> bool:
 
 
 def changed_parts(old: bytes, new: bytes, patched: str) -> list[str]:
-    """Zip parts whose content differs (or that appeared or vanished), other than the patched one."""
+    """Zip parts whose content differs (or that appeared or vanished), other than the patched one. A part
+    stored byte for byte as before is the same without inflating it; any other is inflated (CRC checked)
+    and compared."""
+    stored_old, stored_new = _members(old), _members(new)
+    same = set()
+    if stored_old and stored_new:
+        before = {m.name: m.stored for m in stored_old[0]}
+        same = {m.name for m in stored_new[0] if before.get(m.name) == m.stored}
     with zipfile.ZipFile(io.BytesIO(old)) as a, zipfile.ZipFile(io.BytesIO(new)) as b:
         names_a, names_b = a.namelist(), b.namelist()
         out = sorted(set(names_a) ^ set(names_b))
         for name in names_a:
-            if name != patched and name in names_b and a.read(name) != b.read(name):
+            if name != patched and name not in same and name in names_b and a.read(name) != b.read(name):
                 out.append(name)
     return out
 
@@ -467,6 +562,39 @@ def _fsync_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _keep(path: Path, backup: Path, original: bytes, st: os.stat_result) -> bool:
+    """Keep the version about to be replaced as ``backup``: a hard link to the workbook's file where the file
+    system has them (the atomic replace then leaves that file to the backup alone: nothing is copied), else
+    a copy of ``original`` written and synced. True when linked."""
+    try:
+        os.link(path, backup)
+    except (OSError, NotImplementedError):  # no hard links here (some shares, FAT): a copy
+        _fsync_write(backup, original, 0o600)
+        return False
+    seen = os.stat(backup)
+    if (seen.st_ino, seen.st_dev, seen.st_size, seen.st_mtime_ns) != (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns):
+        backup.unlink()  # saved by someone since it was read: the backup is what was read
+        _fsync_write(backup, original, 0o600)
+        return False
+    try:  # its data is the workbook's, most likely on the disk already; the new name must be too
+        fd = os.open(backup, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    _fsync_dir(backup.parent)
+    return True
+
+
+def _private(backup: Path) -> None:
+    try:
+        os.chmod(backup, 0o600)
+    except OSError:  # another user's file (coordxl is not root): the backups folder itself is private
+        pass
 
 
 def _rotate(folder: Path, stem: str, keep: int) -> None:
@@ -566,8 +694,9 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
     while backup.exists():  # two runs in the same instant (or one fixed clock): keep both
         backup = folder / f"{stamp}.{n}-{keep_name}"
         n += 1
-    _fsync_write(backup, original, 0o600)  # a full copy of a colleague's workbook: for the administrator only
+    linked = _keep(path, backup, original, st)
     tmp = path.with_name(f".~coordxl-{os.getpid()}-{folder.name[-8:]}.tmp")  # no longer than a short name
+    replaced = False
     try:
         _fsync_write(tmp, patched)
         if hook:
@@ -591,10 +720,15 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
             result.findings.append(finding("W-LOCKED", job.display, job.sheet, variant="-HELD"))
             result.reason = "locked"
             return result
+        replaced = True
     finally:
         if tmp.exists():
             tmp.unlink()
+        if linked and not replaced:  # that link is the workbook itself, not a backup of it
+            backup.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+    if linked:
+        _private(backup)  # the version replaced, now the backup's alone: for the administrator only
     if hook:
         hook("after_replace", path)
     written = _read_or_none(path)

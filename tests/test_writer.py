@@ -462,3 +462,95 @@ def test_a_write_that_does_not_read_back_as_meant_is_restored(tmp_path, what, pa
     assert not result.written and [f.code for f in result.findings] == ["W-LOSSY"]
     assert told in result.findings[0].hint_en
     assert path.read_bytes() == original
+
+
+# --- the lighter protocol: parts copied as stored, the replaced file kept as the backup ------------
+
+def _stored(data: bytes) -> dict[str, bytes]:
+    """Each member's compressed bytes as they lie in the file (read with zipfile's own offsets)."""
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+                int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+            start = info.header_offset + 30 + name_len + extra_len
+            out[info.filename] = data[start:start + info.compress_size]
+    return out
+
+
+def _repacked(src: Path, dst: Path, level: int, stream: bool = False) -> None:
+    """The same workbook with every part deflated at ``level``; ``stream``: written as a streaming writer
+    does (no seeking back: each part followed by a data descriptor)."""
+    class Pipe(io.RawIOBase):
+        def __init__(self, fh):
+            self.fh = fh
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return self.fh.write(b)
+
+    with zipfile.ZipFile(src) as zin, open(dst, "wb") as fh:
+        with zipfile.ZipFile(Pipe(fh) if stream else fh, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zout:
+            for info in zin.infolist():
+                zout.writestr(info.filename, zin.read(info))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["seekable", "data-descriptors"])
+def test_every_other_part_is_copied_as_stored_byte_for_byte(tmp_path, stream):
+    """Images, charts and the other sheets are never inflated and compressed again: what lies in the file
+    stays (a part deflated at level 9 by its writer is not re-deflated at another level)."""
+    source = tmp_path / "source.xlsx"
+    xlsxwriter_workbook(source)
+    path = tmp_path / "tracker.xlsx"
+    _repacked(source, path, level=9, stream=stream)
+    before = path.read_bytes()
+    assert flag(path, {2: "受阻", 5: "逾期（截止08-07）"}).written
+    after = path.read_bytes()
+    old, new = _stored(before), _stored(after)
+    sheet = "xl/worksheets/sheet1.xml"
+    assert sorted(old) == sorted(new)
+    assert [name for name in old if name != sheet and old[name] != new[name]] == []
+    assert old[sheet] != new[sheet]
+    cells = all_cells(after)["执行进度"]
+    assert cells[1][7] == "受阻" and cells[4][7] == "逾期（截止08-07）"
+    with zipfile.ZipFile(io.BytesIO(after)) as zf:
+        assert zf.testzip() is None
+
+
+def test_the_backup_is_the_replaced_file_itself_and_only_the_administrator_reads_it(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    os.chmod(path, 0o664)
+    original, inode = path.read_bytes(), os.stat(path).st_ino
+    result = flag(path, {2: "受阻"})
+    assert result.written
+    assert os.stat(result.backup).st_ino == inode  # nothing copied: the old file is the backup
+    assert result.backup.read_bytes() == original and os.stat(path).st_ino != inode
+    assert os.stat(result.backup).st_mode & 0o777 == 0o600 and os.stat(path).st_mode & 0o777 == 0o664
+
+
+def test_where_there_are_no_hard_links_the_backup_is_a_copy(tmp_path, monkeypatch):
+    def refused(*_):  # a share or a FAT disk: no hard links
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "link", refused)
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    original = path.read_bytes()
+    result = flag(path, {2: "受阻"})
+    assert result.written and result.backup.read_bytes() == original
+    assert os.stat(result.backup).st_mode & 0o777 == 0o600
+
+
+def test_a_write_given_up_leaves_no_backup_that_is_the_workbook_itself(tmp_path):
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+
+    def colleague_saves(stage, tmp):  # in place: the same file, new bytes
+        with open(path, "ab") as fh:
+            fh.write(b"\0")
+    result = flag(path, {2: "受阻"}, hook=colleague_saves)
+    assert [f.code for f in result.findings] == ["W-CHANGED"]
+    live = os.stat(path).st_ino
+    assert not [p for p in (tmp_path / "backups").rglob("*") if p.is_file() and os.stat(p).st_ino == live]
