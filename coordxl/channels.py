@@ -511,25 +511,10 @@ def deliver_posts(posts: list[Post], posters: dict, store: Store, today: dt.date
 
 def changes(store: Store, today: dt.date) -> dict[str, list[tuple[str, str, str]]]:
     """What changed since the last snapshot before today, per workbook (by its identity): (newly_done |
-    newly_overdue | moved, task id, task), from the snapshots each daily run keeps."""
-    now = store.snapshot(today)
-    before = store.snapshot(today - dt.timedelta(days=1))
+    newly_overdue | moved, task id, task), from the snapshots each daily run keeps (compared in state.db)."""
     out: dict[str, list[tuple[str, str, str]]] = {}
-    if not before:
-        return out
-    for (workbook, key), row in sorted(now.items()):
-        old = before.get((workbook, key))
-        if old is None:
-            continue
-        found = None
-        if row["state"] == assess.DONE and old["state"] != assess.DONE:
-            found = "newly_done"
-        elif row["state"] == assess.OVERDUE and old["state"] != assess.OVERDUE:
-            found = "newly_overdue"
-        elif row["due"] and old["due"] and row["due"] > old["due"]:
-            found = "moved"
-        if found:
-            out.setdefault(workbook, []).append((found, row["task_id"], row["task"]))
+    for workbook, found, task_id, task in store.changes(today):
+        out.setdefault(workbook, []).append((found, task_id, task))
     return out
 
 

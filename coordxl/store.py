@@ -537,6 +537,29 @@ class Store:
         columns = [c[0] for c in cursor.description]
         return {(r[1], r[2]): dict(zip(columns, r)) for r in cursor}  # (workbook, task_key)
 
+    def changes(self, today: dt.date) -> list[tuple[str, str, str, str]]:
+        """(workbook, newly_done | newly_overdue | moved, task id, task) for each task whose state or
+        deadline changed between the latest snapshot on or before ``today`` and the latest one before
+        it, in (workbook, task key) order: one join in the database, no snapshot loaded into memory."""
+        db = self.db()
+        latest = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (today.isoformat(),)).fetchone()[0]
+        earlier = db.execute("SELECT MAX(day) FROM snapshots WHERE day <= ?",
+                             ((today - dt.timedelta(days=1)).isoformat(),)).fetchone()[0]
+        if latest is None or earlier is None:
+            return []
+        cursor = db.execute(
+            """SELECT workbook, found, task_id, task FROM (
+                   SELECT n.workbook, n.task_key, n.task_id, n.task,
+                          CASE WHEN n.state = 'done' AND o.state IS NOT 'done' THEN 'newly_done'
+                               WHEN n.state = 'overdue' AND o.state IS NOT 'overdue' THEN 'newly_overdue'
+                               WHEN n.due != '' AND o.due != '' AND n.due > o.due THEN 'moved' END AS found
+                   FROM snapshots n JOIN snapshots o
+                     ON o.day = ? AND o.workbook = n.workbook AND o.task_key = n.task_key
+                   WHERE n.day = ?)
+               WHERE found IS NOT NULL ORDER BY workbook, task_key""", (earlier, latest))
+        cursor.row_factory = None
+        return cursor.fetchall()
+
     def paused_since(self, workbook: str, task_key: str) -> tuple[dt.date | None, bool]:
         """The first snapshot day of a task's current pause, and whether an earlier snapshot shows it not
         paused (then that day is exact; else it was paused already when the snapshots began)."""

@@ -5,6 +5,8 @@ import datetime as dt
 import sqlite3
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coordxl.cli import main
 from coordxl.store import Store
@@ -95,3 +97,48 @@ def test_a_lost_ledger_in_a_folder_that_has_run_sends_nothing_until_the_admin_co
     confirmed = daily("--new-ledger")
     assert confirmed.exit_code in (0, 1) and "已按 --new-ledger 开始新的记录" in confirmed.output.replace("\n", "")
     assert daily().exit_code in (0, 1)  # from then on, as always
+
+
+def _changes_by_hand(before: dict, now: dict) -> list[tuple]:
+    """What the group post's "今日变化" must list, worked out from the two days' rows in Python."""
+    out = []
+    for (workbook, key), row in sorted(now.items()):
+        old = before.get((workbook, key))
+        if old is None:
+            continue
+        if row["state"] == "done" and old["state"] != "done":
+            out.append((workbook, "newly_done", row["task_id"], row["task"]))
+        elif row["state"] == "overdue" and old["state"] != "overdue":
+            out.append((workbook, "newly_overdue", row["task_id"], row["task"]))
+        elif row["due"] and old["due"] and row["due"] > old["due"]:
+            out.append((workbook, "moved", row["task_id"], row["task"]))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["进行中/甲.xlsx", "进行中/乙.xlsx"]), st.integers(0, 30),
+                          st.sampled_from(["open", "overdue", "done", "due_soon", "paused"]),
+                          st.sampled_from(["open", "overdue", "done", "due_soon", "paused"]),
+                          st.sampled_from([None, "", "2026-08-07", "2026-08-14", "2026-09-01"]),
+                          st.sampled_from([None, "", "2026-08-07", "2026-08-14", "2026-09-01"]),
+                          st.booleans()), max_size=40))
+def test_the_day_s_changes_are_the_ones_the_two_snapshots_show(tmp_path_factory, tasks):
+    """Done, newly overdue and moved deadlines come from comparing two days' snapshots in state.db: the same
+    list, in the same order, as comparing them task by task, whatever the states, gaps and new tasks."""
+    store = Store(tmp_path_factory.mktemp("db") / "state.db")
+    yesterday, today = dt.date(2026, 8, 19), dt.date(2026, 8, 20)
+    days = {yesterday: {}, today: {}}
+    for workbook, n, old_state, new_state, old_due, new_due, existed in tasks:
+        for day, state, due, present in ((yesterday, old_state, old_due, existed), (today, new_state, new_due, True)):
+            if present:
+                days[day].setdefault(workbook, {})[f"k{n}"] = (f"k{n}", f"T{n}", f"任务{n}", "市场部", "张伟", due,
+                                                               None, "进行中", state, 0)
+    rows = {}
+    for day, books in days.items():
+        rows[day] = {}
+        for workbook, by_key in books.items():
+            store.save_snapshot(day, workbook, list(by_key.values()))
+            for key, r in by_key.items():
+                rows[day][(workbook, key)] = {"task_id": r[1], "task": r[2], "due": r[5], "state": r[8]}
+    want = _changes_by_hand(rows[yesterday], rows[today]) if rows[yesterday] else []
+    assert store.changes(today) == want
