@@ -323,7 +323,7 @@ def check_schedule(ctx: Context) -> Iterator[Line]:
     kind = ctx.kind or install.default_kind()
     shown_kind = text(f"install.kind.{kind}", ctx.lang)
     plan = install.plan(ctx.layout.root, ctx.settings, kind)
-    lock = SchedulerLock(ctx.layout.state)
+    lock = SchedulerLock(ctx.layout.shared)
     holder = lock.holder()
     if holder and not lock._stale(holder):  # a `coordxl schedule` loop runs the jobs
         yield ok("doctor.task.scheduler", host=holder.get("host"), pid=holder.get("pid"))

@@ -13,14 +13,13 @@ import json
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
 from .errors import CoordxlError, StateError
-from .platform_support import pid_alive
+from .platform_support import host_name, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +35,23 @@ class LockHeld(CoordxlError):
 class FolderLock:
     """.coordxl/<name> holding the owner's PID and host; a dead owner's lock is taken over.
 
-    On another machine only the file's age tells whether its owner lives (``heartbeat`` renews it).
+    On this machine the owner's PID says whether it lives. An owner on another machine renews its record
+    (``beat`` counts up, :meth:`heartbeat`); it is judged dead when this machine has seen the very same
+    record for ``stale_after`` by its own clock. No two machines' clocks are ever compared (a file's mtime
+    is the other PC's or the file server's time). ``seen``: a file on this machine that keeps what was seen
+    across runs; without it, only for the life of this object.
     """
 
     what = "run"
 
     def __init__(self, state_dir: Path, name: str = "job.lock", stale_after: dt.timedelta = dt.timedelta(minutes=10),
-                 what: str | None = None):
+                 what: str | None = None, seen: Path | None = None):
         self.path = Path(state_dir) / name
         self.stale_after = stale_after
         self.what = what or self.what
-        self.mine = {"pid": os.getpid(), "host": socket.gethostname()}
+        self.mine = {"pid": os.getpid(), "host": host_name()}
+        self.seen_file = seen
+        self._seen: dict[str, list] = {}
 
     def holder(self) -> dict | None:
         try:
@@ -63,11 +68,35 @@ class FolderLock:
                 return True
         if holder.get("host") == self.mine["host"]:
             return not pid_alive(int(holder.get("pid", 0)))
+        return self._unchanged_for(holder) >= self.stale_after.total_seconds()
+
+    def _unchanged_for(self, holder: dict) -> float:
+        """Seconds, by this machine's clock, for which this machine has seen exactly this record."""
+        record, now = json.dumps(holder, sort_keys=True), time.time()
+        seen = self._read_seen()
+        first = seen.get(str(self.path))
+        if first is None or first[0] != record or first[1] > now:  # a new record (or this clock went back)
+            seen[str(self.path)] = [record, now]
+            self._write_seen(seen)
+            return 0.0
+        return now - first[1]
+
+    def _read_seen(self) -> dict:
+        if self.seen_file is None:
+            return self._seen
         try:
-            age = time.time() - self.path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        return age > self.stale_after.total_seconds()
+            found = json.loads(self.seen_file.read_text(encoding="utf-8"))
+            return found if isinstance(found, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_seen(self, seen: dict) -> None:
+        self._seen = seen
+        if self.seen_file is not None:
+            with contextlib.suppress(OSError):
+                fresh = self.seen_file.with_name(f"{self.seen_file.name}.{os.getpid()}.tmp")
+                fresh.write_text(json.dumps(seen), encoding="utf-8")
+                os.replace(fresh, self.seen_file)
 
     def try_acquire(self, job: str = "") -> dict | None:
         """Take the lock; None when taken, else who holds it."""
@@ -144,8 +173,16 @@ class FolderLock:
         return not self._stale(self.holder())
 
     def heartbeat(self) -> None:
+        """Renew the record: ``beat`` counts up, so another machine sees its owner is alive without
+        comparing clocks (the file is replaced whole, never seen half written)."""
+        holder = self.holder()
+        if not holder or holder.get("pid") != self.mine["pid"] or holder.get("host") != self.mine["host"]:
+            return  # not ours (any more): never write over another run's lock
+        holder["beat"] = int(holder.get("beat", 0)) + 1
         with contextlib.suppress(OSError):
-            os.utime(self.path)
+            fresh = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fresh.write_text(json.dumps(holder), encoding="utf-8")
+            os.replace(fresh, self.path)
 
     def release(self) -> None:
         holder = self.holder()
@@ -157,7 +194,7 @@ class FolderLock:
 @contextlib.contextmanager
 def job_lock(layout, job: str) -> Iterator[None]:
     """Hold the folder's job lock for one run of ``job`` (waits up to ``limits.lock_wait_seconds``)."""
-    lock = FolderLock(layout.shared, "job.lock")
+    lock = FolderLock(layout.shared, "job.lock", seen=layout.state / "locks-seen.json")
     lock.acquire(job, wait=layout.settings["limits.lock_wait_seconds"])
     # a long run renews the file, so another machine never takes the lock over as stale
     beat = Heartbeat(lock)

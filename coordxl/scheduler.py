@@ -44,8 +44,8 @@ class SchedulerLock(FolderLock):
 
     what = "scheduler"
 
-    def __init__(self, state_dir: Path, stale_after: dt.timedelta = dt.timedelta(minutes=10)):
-        super().__init__(state_dir, LOCK_NAME, stale_after)
+    def __init__(self, state_dir: Path, stale_after: dt.timedelta = dt.timedelta(minutes=10), seen: Path | None = None):
+        super().__init__(state_dir, LOCK_NAME, stale_after, seen=seen)
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -268,7 +268,7 @@ def serve(root: Path | str, poll: float = POLL_SECONDS, take_over: bool = False)
     # handlers first: a SIGTERM that arrives just after the lock is taken must still release it
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        lock = SchedulerLock(layout.shared)
+        lock = SchedulerLock(layout.shared, seen=layout.state / "locks-seen.json")
         lock.acquire()
         try:
             Scheduler(root, stop=stopping).run_forever(lock, poll)

@@ -222,3 +222,69 @@ def test_two_processes_taking_over_a_stale_lock_at_once_never_both_win(tmp_path)
         assert sorted(won) == [False, True], f"round {round_}: {won}"
         assert json.loads(lock_file.read_text(encoding="utf-8"))["pid"] in [p.pid for p in racers]
         assert sorted(x.name for x in tmp_path.iterdir()) == ["job.lock"]  # no token or temp left behind
+
+
+# --- a lock held on another machine: judged by its owner's heartbeat record, never by comparing clocks ----
+
+def _foreign_lock(path, beat: int, mtime_offset: float) -> None:
+    """pc-b's run holds the lock; the file's mtime is pc-b's (or the file server's) clock, off by
+    ``mtime_offset`` seconds from this machine's."""
+    import json
+    import time
+
+    path.write_text(json.dumps({"pid": 4242, "host": "pc-b", "job": "daily", "since": "2026-08-20T09:00:00",
+                                "beat": beat}), encoding="utf-8")
+    os.utime(path, (time.time() + mtime_offset,) * 2)
+
+
+def test_a_live_run_on_another_machine_is_never_taken_over_whatever_its_clock(tmp_path):
+    """pc-b's clock is two hours behind, so its lock file looks two hours old: while its record keeps
+    changing (its heartbeat), no run here takes the lock."""
+    import datetime as dt
+    import time
+
+    from coordxl.lock import FolderLock
+
+    path = tmp_path / "job.lock"
+    _foreign_lock(path, beat=1, mtime_offset=-7200)
+    mine = dict(stale_after=dt.timedelta(seconds=0.3), seen=tmp_path / "seen.json")
+    assert FolderLock(tmp_path, **mine).try_acquire("daily")["host"] == "pc-b"
+    for beat in (2, 3):
+        time.sleep(0.4)
+        _foreign_lock(path, beat=beat, mtime_offset=-7200)  # pc-b's heartbeat
+        assert FolderLock(tmp_path, **mine).try_acquire("daily")["host"] == "pc-b"
+
+
+def test_a_run_on_another_machine_that_stopped_beating_is_taken_over_by_this_machine_s_clock(tmp_path):
+    """pc-b died mid-run and its clock is an hour ahead (its lock file looks fresh for an hour): a run here
+    takes the lock once this machine has seen the same record for stale_after, counted on its own clock,
+    across runs (the next run remembers what the last one saw)."""
+    import datetime as dt
+    import json
+    import time
+
+    from coordxl.lock import FolderLock
+
+    path = tmp_path / "job.lock"
+    _foreign_lock(path, beat=7, mtime_offset=3600)
+    mine = dict(stale_after=dt.timedelta(seconds=0.3), seen=tmp_path / "seen.json")
+    assert FolderLock(tmp_path, **mine).try_acquire("daily")["host"] == "pc-b"  # first seen: alive
+    time.sleep(0.4)
+    assert FolderLock(tmp_path, **mine).try_acquire("daily") is None  # the same record 0.4 s later: taken
+    assert json.loads(path.read_text(encoding="utf-8"))["pid"] == os.getpid()
+
+
+def test_the_holder_s_heartbeat_counts_up_and_never_writes_over_another_run_s_lock(tmp_path):
+    import json
+
+    from coordxl.lock import FolderLock
+
+    lock = FolderLock(tmp_path)
+    assert lock.try_acquire("daily") is None
+    lock.heartbeat()
+    lock.heartbeat()
+    assert json.loads((tmp_path / "job.lock").read_text(encoding="utf-8"))["beat"] == 2
+    _foreign_lock(tmp_path / "job.lock", beat=1, mtime_offset=0)  # taken over by pc-b meanwhile
+    lock.heartbeat()
+    assert json.loads((tmp_path / "job.lock").read_text(encoding="utf-8"))["host"] == "pc-b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.lock"]
