@@ -3,6 +3,7 @@ optional keyring named wherever it is recommended, the license and the upgrade n
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -119,3 +120,31 @@ def test_a_lock_held_and_a_state_folder_that_is_a_file_are_said_in_the_folder_s_
     config.write_text(config.read_text(encoding="utf-8").replace('language = "zh"', 'language = "en"'), encoding="utf-8")
     english = CliRunner().invoke(main, ["status", str(example_root)])
     assert english.exit_code == 2 and "is a file, not a folder" in english.output
+
+
+def test_the_wheel_alone_runs_every_job(tmp_path, example_root):
+    """What `pip install coordxl` installs (the wheel: no jobs/, no checkout) runs check, daily, weekly,
+    review and status, mail templates included."""
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+                            str(REPO)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "dist").glob("coordxl-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        zf.extractall(site)
+    assert not [n for n in names if n.startswith("jobs/")] and "coordxl/mail/digest.html" in names
+    run = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import coordxl; "
+           "assert coordxl.__file__.startswith(sys.argv[1]), coordxl.__file__; "
+           "from coordxl.cli import main; main(sys.argv[2:], prog_name='coordxl')")
+    for args in (["check", example_root, "--today", "2026-08-20"], ["daily", example_root, "--today", "2026-08-20"],
+                 ["weekly", example_root, "--today", "2026-08-24"], ["review", example_root, "Q3新品上市推广"],
+                 ["status", example_root]):
+        done = subprocess.run([sys.executable, "-c", run, str(site), str(site)] + [str(a) for a in args],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode in (0, 1), (args, done.stdout, done.stderr)  # check: 1 for the example's errors
+        assert "Traceback" not in done.stderr
+    assert list((example_root / ".coordxl" / "outbox").glob("*/*.eml"))
+    assert list((example_root / "报告").glob("周报-*.xlsx")) and list((example_root / "报告").glob("复盘草稿-*.xlsx"))
