@@ -28,12 +28,12 @@ from .messages import text
 from .model import Item, task_key
 from .pipeline import find_item, load_item
 from .reader import open_workbook, sheet_rows
-from .rules import Context
+from .rules import RULE_OF, RULES, Context
 from .store import workbook_id
 from .xlsxout import put_text, put_value
 
-COMPLIANCE = ("R-NOTICE", "R-MATERIALS", "R-MEETING-LENGTH", "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-BREAKDOWN",
-              "R-FOLLOWUP", "R-RESOURCE-REVIEW")
+# the process rules the draft judges, in the rules' order: those declaring their evidence when kept
+COMPLIANCE = tuple(code for rule in RULES if rule.evidence for code in rule.codes)
 EVIDENCE_CHARS = 40  # a cell's text quoted as evidence, at most
 
 
@@ -119,23 +119,13 @@ def _shown(value) -> str:
 
 
 def _evidence(code: str, item: Item, ctx: Context, t) -> str:
-    m = item.meetings[0].form if item.meetings else None
-    if code == "R-NOTICE" and item.request and item.request.get("sent_on") and item.request.get("planned_meeting"):
-        days = ctx.calendar.count(item.request["sent_on"], item.request["planned_meeting"].date())
-        return t("review.ev.notice", days=days)
-    if code == "R-MATERIALS" and m and m.get("materials_sent") and m.get("start"):
-        return t("review.ev.materials", hours=int((m["start"] - m["materials_sent"]).total_seconds() // 3600))
-    if code == "R-MEETING-LENGTH" and m and m.get("start") and m.get("end"):
-        return t("review.ev.length", minutes=int((m["end"] - m["start"]).total_seconds() // 60))
-    if code == "R-MINUTES-24H" and m and m.get("end") and m.get("minutes_sent"):
-        return t("review.ev.minutes", hours=int((m["minutes_sent"] - m["end"]).total_seconds() // 3600))
-    if code == "R-FOLLOWUP":
-        return t("review.ev.followups", n=len(item.followups))
-    if code == "R-RESOURCE-REVIEW":
-        return t("review.ev.resources", n=len(item.resources))
-    if code in ("R-ACTION-INCOMPLETE", "R-BREAKDOWN"):
-        return t("review.ev.actions", n=sum(len(mt.actions) for mt in item.meetings))
-    return t("review.ev.none")
+    """What a kept rule's own measure says (rules.Rule.evidence): the arithmetic is the rule's, done once."""
+    rule = RULE_OF[code]
+    found = rule.evidence(item, ctx) if rule.evidence else None
+    if found is None:
+        return t("review.ev.none")
+    key, values = found
+    return t(key, **values)
 
 
 def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Context) -> Path:

@@ -37,12 +37,16 @@ class Rule:
     """A rule and what it reads. ``ledger_columns``: the task columns it reads of ``item.tasks`` — every
     task of the item, a central ledger's rows included; such a rule runs where the ledgers are (the
     parent process), on those columns only. A rule reading only ``item.own`` (this workbook's tasks)
-    declares none and runs in the workers. tests/test_rules.py checks each declaration against the code."""
+    declares none and runs in the workers. tests/test_rules.py checks each declaration against the code.
+    ``evidence``: what the retrospective draft says of a rule that was kept (review.py reads it)."""
 
     name: str
     codes: tuple[str, ...]
     check: Callable[[Item, Context], Iterable[Finding]]
     ledger_columns: tuple[str, ...] = ()
+    # what the retrospective shows when the rule was kept: (message key, its values) from the same
+    # measure the check compares, or None when there is nothing to measure
+    evidence: Callable[[Item, Context], tuple[str, dict] | None] | None = None
 
 
 def _label(sheet: schema.Sheet, key: str) -> tuple[str, str]:
@@ -115,15 +119,36 @@ def _meeting_time(item: Item) -> dt.datetime | None:
     return item.meetings[0].form.get("start") if item.meetings else None
 
 
+def notice_days(item: Item, ctx: Context) -> int | None:
+    """Working days from sending the request form to the meeting; None when a date is missing."""
+    if not item.request:
+        return None
+    sent, meeting = item.request.get("sent_on"), _meeting_time(item)
+    return ctx.calendar.count(sent, meeting.date()) if sent and meeting else None
+
+
+def materials_hours(form) -> int | None:
+    """Hours the materials went out before a meeting started."""
+    sent, start = form.get("materials_sent"), form.get("start")
+    return int((start - sent).total_seconds() // 3600) if sent and start else None
+
+
+def meeting_minutes(form) -> int | None:
+    """A meeting's length in minutes."""
+    start, end = form.get("start"), form.get("end")
+    return int((end - start).total_seconds() // 60) if start and end else None
+
+
+def minutes_hours(form) -> int | None:
+    """Hours from a meeting's end (its start when no end is given) to the minutes going out."""
+    end, sent = form.get("end") or form.get("start"), form.get("minutes_sent")
+    return int((sent - end).total_seconds() // 3600) if end and sent else None
+
+
 def notice(item: Item, ctx: Context) -> Iterator[Finding]:
     need = ctx.settings["rules.notice_workdays"]
-    if not item.request:
-        return
-    sent, meeting = item.request.get("sent_on"), _meeting_time(item)
-    if not sent or not meeting:
-        return
-    days = ctx.calendar.count(sent, meeting.date())
-    if days < need:
+    days = notice_days(item, ctx)
+    if days is not None and days < need:
         yield finding("R-NOTICE", item.workbook, item.request.sheet, item.request.cell("sent_on"),
                       days=max(days, 0), need=need)
 
@@ -133,8 +158,8 @@ def materials(item: Item, ctx: Context) -> Iterator[Finding]:
     for m in item.meetings:
         sent, start = m.form.get("materials_sent"), m.form.get("start")
         if sent and start and start - sent < dt.timedelta(days=need):
-            hours = max(0, int((start - sent).total_seconds() // 3600))
-            yield finding("R-MATERIALS", item.workbook, m.sheet, m.form.cell("materials_sent"), hours=hours, need=need)
+            yield finding("R-MATERIALS", item.workbook, m.sheet, m.form.cell("materials_sent"),
+                          hours=max(0, materials_hours(m.form)), need=need)
 
 
 def meeting_length(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -142,7 +167,7 @@ def meeting_length(item: Item, ctx: Context) -> Iterator[Finding]:
     for m in item.meetings:
         start, end = m.form.get("start"), m.form.get("end")
         if start and end and end > start:
-            minutes = int((end - start).total_seconds() // 60)
+            minutes = meeting_minutes(m.form)
             if minutes > limit:
                 yield finding("R-MEETING-LENGTH", item.workbook, m.sheet, m.form.cell("end"),
                               minutes=minutes, limit=limit)
@@ -154,8 +179,20 @@ def minutes_24h(item: Item, ctx: Context) -> Iterator[Finding]:
         end = m.form.get("end") or m.form.get("start")
         sent = m.form.get("minutes_sent")
         if end and sent and sent - end > dt.timedelta(hours=limit):
-            hours = int((sent - end).total_seconds() // 3600)
-            yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"), hours=hours, limit=limit)
+            yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"),
+                          hours=minutes_hours(m.form), limit=limit)
+
+
+def _first_meeting(measure: Callable, key: str, name: str) -> Callable:
+    """Evidence from the first meeting's minutes: (key, {name: measured}), or None."""
+    def evidence(item: Item, ctx: Context):
+        value = measure(item.meetings[0].form) if item.meetings else None
+        return None if value is None else (key, {name: value})
+    return evidence
+
+
+def _counted(key: str, count: Callable[[Item], int]) -> Callable:
+    return lambda item, ctx: (key, {"n": count(item)})
 
 
 ACTION_NEEDS = ("owner", "due", "standard")  # named by the message table's part.<key>
@@ -291,22 +328,31 @@ def group_channel(item: Item, ctx: Context) -> Iterator[Finding]:
                       known=known)
 
 
+def _actions(item: Item) -> int:
+    return sum(len(m.actions) for m in item.meetings)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("date_order", ("F-DATE-ORDER",), date_order),
     Rule("done_date", ("F-DONE-DATE",), done_date),
     Rule("duplicate_ids", ("F-DUPLICATE-ID",), duplicate_ids),
-    Rule("notice", ("R-NOTICE",), notice),
-    Rule("materials", ("R-MATERIALS",), materials),
-    Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length),
-    Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h),
-    Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete),
-    Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",)),
-    Rule("followup", ("R-FOLLOWUP",), followup),
-    Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review),
+    Rule("notice", ("R-NOTICE",), notice,
+         evidence=lambda item, ctx: None if (d := notice_days(item, ctx)) is None else ("review.ev.notice", {"days": d})),
+    Rule("materials", ("R-MATERIALS",), materials, evidence=_first_meeting(materials_hours, "review.ev.materials", "hours")),
+    Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length,
+         evidence=_first_meeting(meeting_minutes, "review.ev.length", "minutes")),
+    Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h, evidence=_first_meeting(minutes_hours, "review.ev.minutes", "hours")),
+    Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete, evidence=_counted("review.ev.actions", _actions)),
+    Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",),
+         evidence=_counted("review.ev.actions", _actions)),
+    Rule("followup", ("R-FOLLOWUP",), followup, evidence=_counted("review.ev.followups", lambda i: len(i.followups))),
+    Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review,
+         evidence=_counted("review.ev.resources", lambda i: len(i.resources))),
     Rule("close", ("R-CLOSE",), close, ledger_columns=("id", "status")),
     Rule("retro", ("R-RETRO",), retro),
     Rule("group_channel", ("W-CHANNEL",), group_channel),
 )
+RULE_OF: dict[str, Rule] = {code: rule for rule in RULES for code in rule.codes}
 
 
 @dataclass(frozen=True)
