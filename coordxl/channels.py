@@ -112,6 +112,9 @@ def _who(keys: Iterable[str], audience: Audience, lang: str) -> list:
 
 
 COUNTED = (assess.OVERDUE, assess.DUE_SOON)  # the states a post gives working days for
+# the states a group's board lists (the daily collector gathers these), in assess.URGENCY's order
+BOARD_STATES = tuple(sorted((assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED),
+                            key=assess.URGENCY.__getitem__))
 
 
 def daily_post(channel: Channel, board: Board, changes: dict, pending: list, errors: list, roster: Roster | None,
@@ -133,7 +136,7 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
 
     section(t("post.changes"), [Line([t('post.change.' + kind, task=f'{tid} {task}')], "item")
                                 for kind, tid, task in changes.get(workbook_id(board.workbook), [])])
-    for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
+    for state in BOARD_STATES:
         rows = [Line([f"{assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, audience, lang),
                      "item")
                 for st, days, tid, task, owners, _ in sorted(board.tasks, key=lambda x: (-x[1], x[2])) if st == state]
