@@ -9,8 +9,6 @@ normalized, and are filtered by the same selection.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -20,6 +18,7 @@ from .errors import ConfigError
 from .findings import CODES, Finding, finding
 from .messages import text
 from .model import Item
+from .normalize import source_refs
 from .roster import Roster
 from .settings import Settings
 
@@ -86,14 +85,11 @@ def done_date(item: Item, ctx: Context) -> Iterator[Finding]:
     for i, (status, done_on, raw) in enumerate(zip(tasks.column("status"), tasks.column("done_on"),
                                                    tasks.raw_column("done_on"))):
         if status == "done" and not done_on and raw in ("", None):
-            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"),
-                          problem=("任务已完成，但没有填写完成日期", "The task is done but has no done date"))
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"))
         elif done_on and status not in (None, "done"):
-            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "status"),
-                          problem=("填写了完成日期，但状态不是“已完成”", "A done date is set but the status is not Done"))
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "status"), variant="-STATUS")
         elif done_on and done_on > today:
-            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"),
-                          problem=("完成日期在今天之后", "The done date is in the future"))
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"), variant="-FUTURE")
 
 
 def duplicate_ids(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -212,20 +208,12 @@ def action_incomplete(item: Item, ctx: Context) -> Iterator[Finding]:
                               no=row.get("no") or row.row, missing=_listed(missing))
 
 
-_SOURCE = re.compile(r"(?:会议纪要|纪要|minutes)?\s*(\d*)\s*[#＃]\s*(\d+)", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=4096)
-def _source_refs(text: str) -> frozenset[tuple[int, int]]:
-    return frozenset((int(m.group(1) or 1), int(m.group(2))) for m in _SOURCE.finditer(text))
-
-
 def task_sources(item: Item) -> set[tuple[int, int]]:
     """(meeting number, action number) pairs the tracker's 来源 column refers to: 会议纪要2#3 → (2, 3)."""
     out: set[tuple[int, int]] = set()
     for source in set(item.tasks.column("source")):
         if source:
-            out |= _source_refs(str(source))
+            out |= source_refs(str(source))
     return out
 
 
@@ -256,9 +244,8 @@ def followup(item: Item, ctx: Context) -> Iterator[Finding]:
         if start and end:
             minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
             if minutes > limit:
-                yield finding("R-FOLLOWUP", item.workbook, row.sheet, row.cell("end"), limit=limit, problem=(
-                    f"跟进会（{_fmt(row.get('date'))}）开了 {minutes} 分钟，超过 {limit} 分钟",
-                    f"The follow-up meeting on {_fmt(row.get('date'))} lasted {minutes} minutes, over {limit}"))
+                yield finding("R-FOLLOWUP", item.workbook, row.sheet, row.cell("end"), limit=limit,
+                              date=_fmt(row.get("date")), minutes=minutes)
     if not item.meetings or item.ledger:
         return
     first = min((m.form.get("start") for m in item.meetings if m.form.get("start")), default=None)
@@ -274,9 +261,8 @@ def followup(item: Item, ctx: Context) -> Iterator[Finding]:
         workdays = [week + dt.timedelta(days=i) for i in range(7) if ctx.calendar.is_workday(week + dt.timedelta(days=i))]
         if workdays and week not in held:
             sunday = week + dt.timedelta(days=6)
-            yield finding("R-FOLLOWUP", item.workbook, sheet, "A1", limit=limit, problem=(
-                f"{_fmt(week)} 至 {_fmt(sunday)} 这一周没有召开跟进会",
-                f"No follow-up meeting in the week {_fmt(week)} – {_fmt(sunday)}"))
+            yield finding("R-FOLLOWUP", item.workbook, sheet, "A1", variant="-WEEK", limit=limit, week=_fmt(week),
+                          sunday=_fmt(sunday))
         week += dt.timedelta(days=7)
 
 
@@ -300,12 +286,10 @@ def close(item: Item, ctx: Context) -> Iterator[Finding]:
     open_tasks = [ident or f"#{r}" for ident, r, status in zip(tasks.column("id"), tasks.rownums, tasks.column("status"))
                   if status in OPEN or status is None]
     if open_tasks:
-        ids = "、".join(str(i) for i in open_tasks[:10])
-        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,
-                      problem=(f"还有未完成的任务：{ids}", f"tasks are still open: {', '.join(map(str, open_tasks[:10]))}"))
+        shown = [str(i) for i in open_tasks[:10]]
+        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell, ids=("、".join(shown), ", ".join(shown)))
     if not item.retro or not item.retro.get("acceptance"):
-        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,
-                      problem=("没有验收结论", "there is no acceptance result"))
+        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell, variant="-ACCEPTANCE")
 
 
 def retro(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -317,7 +301,7 @@ def retro(item: Item, ctx: Context) -> Iterator[Finding]:
     if missing:
         yield finding("R-RETRO", item.workbook, item.retro_sheet or schema.RETRO.zh,
                       item.retro.cell("went_well") if item.retro else "A1",
-                      problem=_listed(missing))
+                      missing=_listed(missing))
 
 
 def group_channel(item: Item, ctx: Context) -> Iterator[Finding]:

@@ -67,6 +67,7 @@ def test_json_findings_carry_the_values_their_messages_were_made_from(example_ro
     found = {f["code"]: f for f in json.loads(result.output)["findings"]}
     assert found["R-MINUTES-24H"]["params"] == {"hours": 42, "limit": 24}
     assert found["R-RESOURCE-REVIEW"]["params"] == {"id": "R03"}
+    assert found["R-FOLLOWUP"]["params"] == {"date": "2026-08-12", "minutes": 45, "limit": 30}  # figures, not a sentence
     assert found["F-PERSON"]["params"] == {"field": "负责人", "value": "刘阳"}
 
 
