@@ -267,3 +267,20 @@ def test_a_kept_rule_s_evidence_is_the_figure_the_rule_judged(share_with_roster)
     marks = compliance_marks(run_review(share_with_roster, "Q3新品上市推广", TODAY))
     assert marks["需求单提前2个工作日发出"] == ("✔", "提前 2 个工作日发出")  # 07-06 → the meeting on 07-08
     assert marks["会后24小时内发出纪要"] == ("✔", "会后 20 小时发出")  # from its start, 07-08 14:00, to 07-09 10:00
+
+
+def test_the_draft_s_figures_are_values_before_any_layout(example_root):
+    """The same figures the draft lays out (test_review_draft_marks_the_planted_breaches reads them from the
+    sheet): 5 done, 4 of 9 on time, the latest delay first, the rules not kept."""
+    from coordxl.layout import Layout
+    from coordxl.pipeline import find_item, load_item
+    from coordxl.review import figures
+
+    layout = Layout.of(example_root)
+    item, findings, ctx = load_item(layout, find_item(layout, "Q3新品上市推广", TODAY), TODAY)
+    fig = figures(item, findings, ctx, "zh")
+    assert (fig.done, fig.on_time) == (5, (4, 9))
+    assert [d for d, _, _ in fig.worst] == sorted((d for d, _, _ in fig.worst), reverse=True) and len(fig.worst) == 3
+    assert [code for code, kept, _ in fig.checks if not kept] == [
+        "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-FOLLOWUP", "R-RESOURCE-REVIEW"]
+    assert sum(n for n, _, _ in fig.per_department.values()) == 5 and fig.acceptance == ""
