@@ -317,11 +317,11 @@ class _Normalizer:
             return None
         if f.type in _DATE_TYPES and self.date1904 and isinstance(raw, (int, float)) and not isinstance(raw, bool):
             raw = raw + DAYS_1900_TO_1904
-        convert = CONVERTERS.get(f.type)  # text, long text and people lists: the cell's text
+        convert = self.CONVERTERS.get(f.type)  # text, long text and people lists: the cell's text
         return display(raw) if convert is None else convert(self, f, raw, sheet, cell, anchored)
 
-    # --- one converter per schema type (the table CONVERTERS below): a cell's raw value -> its typed value,
-    # a problem added as a finding at ``cell``; the value is None when it cannot be read
+    # --- one converter per schema type (the table CONVERTERS at the end of the class): a cell's raw value
+    # -> its typed value, a problem added as a finding at ``cell``; None when it cannot be read
 
     def _time(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> dt.time | None:
         value = parse_time(raw)
@@ -714,18 +714,20 @@ class _Normalizer:
             return None
         return self.value(f, raw, sheet, cell, required)
 
+    # schema type -> its converter (above); a type not listed (text, long text, a list of people) is the
+    # cell's text. A new field type is its converter and its line here.
+    CONVERTERS: dict[str, Callable[..., Any]] = {
+        schema.DATE: _date,
+        schema.DATETIME: _date,
+        schema.TIME: _time,
+        schema.NUMBER: _number,
+        schema.ENUM: _choice,
+        schema.PERSON: _person,
+        schema.DEPARTMENT: _department,
+        schema.EMAIL: _email,
+    }
 
-# schema type -> its converter; a type not listed (text, long text, a list of people) is the cell's text
-CONVERTERS: dict[str, Callable[..., Any]] = {
-    schema.DATE: _Normalizer._date,
-    schema.DATETIME: _Normalizer._date,
-    schema.TIME: _Normalizer._time,
-    schema.NUMBER: _Normalizer._number,
-    schema.ENUM: _Normalizer._choice,
-    schema.PERSON: _Normalizer._person,
-    schema.DEPARTMENT: _Normalizer._department,
-    schema.EMAIL: _Normalizer._email,
-}
+
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
 _DATE_TYPES = (schema.DATE, schema.DATETIME)
 # a real date this many days before the item's date or the row's start is the wrong year: LibreOffice and
