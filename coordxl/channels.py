@@ -4,22 +4,19 @@ Three parts, each replaceable: *what to say* (:func:`daily_post`, :func:`weekly_
 @-mentions, platform-neutral), *how it reads on a platform* (:func:`bodies`: the JSON request bodies,
 split by bytes within the platform's limit, mentions in its syntax, its keyword added) and *how it goes
 out* (:class:`OutboxPoster` writes the bodies as .json files; :class:`RobotPoster` signs and posts them
-with httpx, within the platform's rate limits, reading its error codes). Posts share the mail ledger in
+with httpx, within the platform's rate limits, reading its error codes). Every platform's particulars are
+one entry of ``platforms.PLATFORMS``: nothing here branches on a platform's name. Posts share the mail ledger in
 state.db (claimed before sending, recorded after the platform accepted), so a rerun repeats nothing.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import hmac
 import json
 import logging
 import os
-import re
 import time
-import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -32,64 +29,18 @@ from .calendar import WorkCalendar, estimate_note
 from .delivery import Delivery, Failed, deliver
 from .errors import ConfigError
 from .messages import percent, text
+from .platforms import PLATFORMS, Line, one_line
 from .roster import Person, Roster
 from .settings import Channel, Settings
 from .store import Store, workbook_id
 
 log = logging.getLogger(__name__)
 
-# per platform: the largest request (bytes of the JSON body, or of the markdown content for WeCom) and the rates
-MAX_BYTES = {"dingtalk": 20000, "wecom": 4096, "feishu": 20 * 1024}
-PER_MINUTE = {"dingtalk": 20, "wecom": 20, "feishu": 100}
-PER_SECOND = {"feishu": 5}
-RATE_LIMITED = {"dingtalk": {130101}, "wecom": {45009}, "feishu": {11232, 9499}}
-REFUSED = {"dingtalk": {310000, 300001, 400101}, "wecom": {93000, 93004}, "feishu": {19021, 19022, 19024}}
 TIMEOUT = 10.0
 SHOWN_PER_LIST = 15  # tasks listed per section of a post; the rest are counted
 
 
 # --- what to say ----------------------------------------------------------------------------------
-
-@dataclass
-class Line:
-    """One line of a post: text with @-mentions in it. Every text part is shown as text, never read as
-    markup (cell text reaches it); the line's ``style`` is the only markup, added per platform."""
-
-    parts: list = dc_field(default_factory=list)  # str or Person
-    style: str = "text"  # text | item (a list bullet) | heading (bold)
-
-    def words(self) -> str:
-        return "".join(p if isinstance(p, str) else f"@{p.label}" for p in self.parts)
-
-    def plain(self) -> str:
-        return {"item": "- {}", "heading": "**{}**"}.get(self.style, "{}").format(self.words())
-
-
-# line breaks and the other characters a chat client starts a new line at
-_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
-# markdown's active characters (emphasis, code, strike-through, HTML tags, quotes, escapes), as their
-# full-width forms: they read the same and do nothing
-_INERT = str.maketrans({"*": "＊", "_": "＿", "~": "～", "`": "｀", "<": "＜", ">": "＞", "\\": "＼"})
-
-
-def one_line(value: str) -> str:
-    r"""Cell text as a chat client shows it as text: on one line (a line break in a cell must not start a
-    line of its own in a post), and no bare address the client would turn into a link.
-
-    >>> one_line("开会\n以下任务已取消 http://x.example")
-    '开会 以下任务已取消 http：//x.example'
-    """
-    return _BREAKS.sub(" ", value).replace("://", "：//")
-
-
-def markdown_text(value: str) -> str:
-    r"""Text shown as itself in DingTalk's and WeCom's markdown: no emphasis, tag, link, image or mention.
-
-    >>> markdown_text("[点此](http://x.example/a_b) **急**\n# 已取消")
-    '[点此]（http：//x.example/a＿b) ＊＊急＊＊ # 已取消'
-    """
-    return one_line(value).translate(_INERT).replace("](", "]（")
-
 
 @dataclass
 class Post:
@@ -161,6 +112,9 @@ def _who(keys: Iterable[str], audience: Audience, lang: str) -> list:
 
 
 COUNTED = (assess.OVERDUE, assess.DUE_SOON)  # the states a post gives working days for
+# the states a group's board lists (the daily collector gathers these), in assess.URGENCY's order
+BOARD_STATES = tuple(sorted((assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED),
+                            key=assess.URGENCY.__getitem__))
 
 
 def daily_post(channel: Channel, board: Board, changes: dict, pending: list, errors: list, roster: Roster | None,
@@ -182,7 +136,7 @@ def daily_post(channel: Channel, board: Board, changes: dict, pending: list, err
 
     section(t("post.changes"), [Line([t('post.change.' + kind, task=f'{tid} {task}')], "item")
                                 for kind, tid, task in changes.get(workbook_id(board.workbook), [])])
-    for state in (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED):
+    for state in BOARD_STATES:
         rows = [Line([f"{assess.TaskState(state, days, ()).flag(lang)} · {tid} {task} · "] + _who(owners, audience, lang),
                      "item")
                 for st, days, tid, task, owners, _ in sorted(board.tasks, key=lambda x: (-x[1], x[2])) if st == state]
@@ -225,87 +179,20 @@ def weekly_post(channel: Channel, items: list, label: str, settings: Settings, t
 
 # --- how it reads on each platform ------------------------------------------------------------------
 
-def _mention(person: Person, kind: str) -> tuple[str, dict]:
-    """(text in the message, what the request lists) for one @-mention."""
-    userid = re.sub(r"[^\w.@-]", "", person.im_id)  # a roster cell must not close the mention and add markup
-    if kind == "dingtalk":
-        if userid:
-            return f"@{userid}", {"atUserIds": userid}
-        return f"@{person.mobile}", {"atMobiles": person.mobile}
-    if kind == "wecom":  # markdown: userid only
-        return (f"<@{userid}>", {}) if userid else (markdown_text(person.label), {})
-    return "", {}
-
-
-def _render_lines(lines: list[Line], kind: str) -> tuple[list[str], dict[str, list[str]]]:
-    """Markdown lines (DingTalk, WeCom): the line's style as markup, every text part inert."""
-    out, at = [], {"atMobiles": [], "atUserIds": []}
-    for line in lines:
-        chunk = []
-        for part in line.parts:
-            if isinstance(part, str):
-                chunk.append(markdown_text(part))
-            else:
-                shown, listed = _mention(part, kind)
-                chunk.append(f"{markdown_text(part.label)}{shown}" if kind == "dingtalk" else shown)
-                for k, v in listed.items():
-                    if v not in at[k]:
-                        at[k].append(v)
-        out.append({"item": "- {}", "heading": "**{}**"}.get(line.style, "{}").format("".join(chunk)))
-    return out, at
-
-
-def _text_line(line: Line) -> str:
-    """A line of a plain-text message: no markup at all, one line."""
-    return ("- " if line.style == "item" else "") + one_line(line.words())
-
-
-def _feishu_paragraph(line: Line) -> list[dict]:
-    """A Feishu post paragraph: text and at elements (Feishu reads no markup in a text element)."""
-    out = [{"tag": "text", "text": "- "}] if line.style == "item" else []
-    for part in line.parts:
-        if isinstance(part, str):
-            out.append({"tag": "text", "text": one_line(part)})
-        elif part.im_id:
-            out.append({"tag": "at", "user_id": part.im_id})
-        else:
-            out.append({"tag": "text", "text": one_line(part.label)})
-    return out
-
-
 def _body(kind: str, title: str, lines: list[Line], keyword: str) -> dict:
     if keyword and keyword not in title:
         title = f"【{keyword}】{title}"
-    title = one_line(title)
-    if kind == "feishu":
-        content = [_feishu_paragraph(line) for line in lines]
-        return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title, "content": content}}}}
-    if kind == "wecom" and any(isinstance(p, Person) and p.mobile and not p.im_id for line in lines for p in line.parts):
-        # WeCom markdown mentions by userid only: someone known by mobile needs a text message
-        people = [p for line in lines for p in line.parts if isinstance(p, Person)]
-        content = "\n".join([title, ""] + [_text_line(line) for line in lines])
-        return {"msgtype": "text", "text": {
-            "content": content,
-            "mentioned_list": list(dict.fromkeys(p.im_id for p in people if p.im_id)),
-            "mentioned_mobile_list": list(dict.fromkeys(p.mobile for p in people if p.mobile and not p.im_id))}}
-    rendered, at = _render_lines(lines, kind)
-    body_text = "\n".join([f"#### {markdown_text(title)}", ""] + rendered)
-    if kind == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": title, "text": body_text},
-                "at": {"atMobiles": at["atMobiles"], "atUserIds": at["atUserIds"], "isAtAll": False}}
-    return {"msgtype": "markdown", "markdown": {"content": body_text}}
+    return PLATFORMS[kind].body(one_line(title), lines)
 
 
 def size(kind: str, body: dict) -> int:
     """The bytes a platform counts against its limit (WeCom: the content; others: the body)."""
-    if kind == "wecom":
-        return len(body[body["msgtype"]]["content"].encode("utf-8"))
-    return len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    return PLATFORMS[kind].size(body)
 
 
 def limit(kind: str, body: dict) -> int:
-    """The platform's limit for this body: WeCom text messages take 2,048 bytes, markdown 4,096."""
-    return 2048 if kind == "wecom" and body["msgtype"] == "text" else MAX_BYTES[kind]
+    """The platform's limit for this body (WeCom text messages take 2,048 bytes, markdown 4,096)."""
+    return PLATFORMS[kind].limit(body)
 
 
 def bodies(post: Post) -> list[dict]:
@@ -361,19 +248,6 @@ class Limiter:
             self.sleep(max(pause, 0.01))
 
 
-def sign_dingtalk(url: str, secret: str, now_ms: int) -> str:
-    """DingTalk: timestamp (ms) and sign = base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}")), URL-encoded."""
-    digest = hmac.new(secret.encode(), f"{now_ms}\n{secret}".encode(), hashlib.sha256).digest()
-    sign = urllib.parse.quote_plus(base64.b64encode(digest))
-    return f"{url}{'&' if '?' in url else '?'}timestamp={now_ms}&sign={sign}"
-
-
-def sign_feishu(secret: str, now_s: int) -> dict:
-    """Feishu: timestamp (s) and sign = base64(HMAC-SHA256(key=f"{timestamp}\\n{secret}", msg="")) in the body."""
-    digest = hmac.new(f"{now_s}\n{secret}".encode(), b"", hashlib.sha256).digest()
-    return {"timestamp": str(now_s), "sign": base64.b64encode(digest).decode()}
-
-
 class OutboxPoster:
     """Writes each request body to .coordxl/outbox/<date>/post-<channel>-<key>-<n>.json, for a preview."""
 
@@ -402,23 +276,22 @@ class RobotPoster:
 
         self.channel, self.url, self.secret = channel, url, secret
         self.client = client or httpx.Client(timeout=TIMEOUT)
-        self.limiter = Limiter(PER_MINUTE[channel.kind], PER_SECOND.get(channel.kind), clock, sleep)
+        self.platform = PLATFORMS[channel.kind]
+        self.limiter = Limiter(self.platform.per_minute, self.platform.per_second, clock, sleep)
         self.sleep, self.wall = sleep, wall
 
     def post(self, post: Post, body: dict, n: int) -> None:
-        kind = self.channel.kind
+        platform = self.platform
         for attempt in range(3):
             self.limiter.wait()
             url, payload = self.url, dict(body)
-            if kind == "dingtalk" and self.secret:
-                url = sign_dingtalk(url, self.secret, int(self.wall() * 1000))
-            if kind == "feishu" and self.secret:
-                payload.update(sign_feishu(self.secret, int(self.wall())))
+            if self.secret:
+                url, payload = platform.sign(url, payload, self.secret, self.wall())
             data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            if kind == "feishu":  # Feishu asks robots not to post on the hour or half hour, when everyone does
+            if platform.quiet_seconds:  # Feishu asks robots not to post on the hour or half hour, when everyone does
                 second_of_half_hour = int(self.wall()) % 1800
-                if second_of_half_hour < 3:
-                    self.sleep(3 - second_of_half_hour)
+                if second_of_half_hour < platform.quiet_seconds:
+                    self.sleep(platform.quiet_seconds - second_of_half_hour)
             response = self.client.post(url, content=data, headers={"Content-Type": "application/json; charset=utf-8"})
             try:
                 answer = response.json()
@@ -428,11 +301,11 @@ class RobotPoster:
             if response.is_success and code == 0:
                 return
             message = answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage") or response.text[:120]
-            if code in RATE_LIMITED[kind] or response.status_code == 429:
+            if code in platform.rate_limited or response.status_code == 429:
                 log.warning("%s: rate limited (%s), waiting a minute", self.channel.name, code)
                 self.sleep(60)
                 continue
-            if code in REFUSED[kind]:
+            if code in platform.refused:
                 raise ChannelRefused(f"{code} {message}")
             raise RuntimeError(f"{response.status_code} {code} {message}")
         raise RateLimited(f"still rate limited after {attempt + 1} tries")

@@ -1,14 +1,17 @@
-"""Findings are values: a stable code, a severity, where (workbook, sheet, A1 cell), and what to do.
+"""Findings are values: a stable code, a severity, where (workbook, sheet, A1 cell), what to do, and
+the values the message was made from (``params``: what a report or ``check --json`` reads, never re-derives).
 
 >>> f = finding("F-REQUIRED", "a.xlsx", sheet="执行进度", cell="E7", field="负责人")
->>> f.code, f.severity, f.message("zh")
-('F-REQUIRED', 'error', '必填项“负责人”为空')
+>>> f.code, f.severity, f.message("zh"), f.values("zh")
+('F-REQUIRED', 'error', '必填项“负责人”为空', {'field': '负责人'})
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .messages import MESSAGES
 
@@ -79,6 +82,9 @@ class Finding:
     message_en: str
     hint_zh: str = ""
     hint_en: str = ""
+    # (name, value) the texts were made from; a (zh, en) pair is one value in two languages. Not part of
+    # a finding's identity: two findings saying the same thing at the same cell are one.
+    params: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     def message(self, lang: str = "zh") -> str:
         return self.message_zh if lang == "zh" else self.message_en
@@ -90,11 +96,27 @@ class Finding:
     def is_error(self) -> bool:
         return self.severity == ERROR
 
+    def values(self, lang: str = "zh") -> dict[str, Any]:
+        """The values in ``lang``, as JSON takes them: a (zh, en) pair as one text, a date as ISO text."""
+        return {name: _plain(value, lang) for name, value in self.params}
+
     def to_json(self, lang: str = "zh") -> dict:
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in ("code", "severity", "workbook", "sheet", "cell", "message_zh",
+                                                      "message_en", "hint_zh", "hint_en")}
         out["message"] = self.message(lang)
         out["hint"] = self.hint(lang)
+        out["params"] = self.values(lang)
         return out
+
+
+def _plain(value: Any, lang: str) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0 if lang == "zh" else 1]
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, lang) for v in value]
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity: str | None = None,
@@ -107,6 +129,7 @@ def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity:
         raise KeyError(f"unknown finding code {code}")
     if f"finding.{code}{variant}" not in MESSAGES:  # a finding must never render as an empty line
         raise KeyError(f"no message for finding.{code}{variant}")
+    given = tuple(params.items())
     reason = params.pop("reason", None)
     key = (code, variant, reason, hint is None, tuple(sorted(params.items())))
     try:
@@ -117,7 +140,7 @@ def finding(code: str, workbook: str, sheet: str = "", cell: str = "", severity:
         texts = _render(code, variant, reason, hint is None, params)
         if key is not None and len(_TEXTS) < 65536:
             _TEXTS[key] = texts
-    return Finding(code, severity or CODES[code], workbook, sheet, cell, *texts, *(hint or ()))
+    return Finding(code, severity or CODES[code], workbook, sheet, cell, *texts, *(hint or ()), params=given)
 
 
 # The same problem turns up in many cells (a date in the future in 5,000 rows): render its texts once.

@@ -13,7 +13,7 @@ import operator
 import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import schema
 from .findings import WARNING, Finding, finding
@@ -317,42 +317,47 @@ class _Normalizer:
             return None
         if f.type in _DATE_TYPES and self.date1904 and isinstance(raw, (int, float)) and not isinstance(raw, bool):
             raw = raw + DAYS_1900_TO_1904
-        if f.type in _DATE_TYPES:
-            return self._date(f, raw, sheet, cell, anchored)
-        if f.type == schema.TIME:
-            value = parse_time(raw)
-            if value is None:
-                self.add("F-DATE", sheet, cell, field=label, value=display(raw))
-            return value
-        if f.type == schema.NUMBER:
-            value = parse_number(raw)
-            if value is None:
-                self.add("F-NUMBER", sheet, cell, field=label, value=display(raw))
-            return value
-        if f.type == schema.ENUM:
-            choice = f.choice_for(display(raw))
-            if choice is None and f.choices is schema.TASK_STATUS:
-                choice = _status_variant(f, raw)
-            if choice is None:
-                self.add("F-ENUM", sheet, cell, field=label, value=display(raw),
-                         choices=("、".join(c.zh for c in f.choices), ", ".join(c.en for c in f.choices)))
-                return None
-            return choice.key
-        if f.type == schema.PERSON:
-            return self._person(f, raw, sheet, cell)
-        if f.type == schema.DEPARTMENT:
-            name = clean_name(raw)
-            if self.roster is not None and self.roster.departments and name not in self.roster.departments:
-                close = self.roster.suggest_department(name)
-                self.findings.append(finding("F-DEPT", self.workbook, sheet, _ref(cell), field=label, value=name,
-                                             hint=_did_you_mean(close)))
-            return name
-        if f.type == schema.EMAIL:
-            text = display(raw)
-            if not EMAIL_RE.match(text):
-                self.add("F-EMAIL", sheet, cell, field=label, value=text)
-            return text
-        return display(raw)
+        convert = self.CONVERTERS.get(f.type)  # text, long text and people lists: the cell's text
+        return display(raw) if convert is None else convert(self, f, raw, sheet, cell, anchored)
+
+    # --- one converter per schema type (the table CONVERTERS at the end of the class): a cell's raw value
+    # -> its typed value, a problem added as a finding at ``cell``; None when it cannot be read
+
+    def _time(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> dt.time | None:
+        value = parse_time(raw)
+        if value is None:
+            self.add("F-DATE", sheet, cell, field=(f.zh, f.en), value=display(raw))
+        return value
+
+    def _number(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> int | float | None:
+        value = parse_number(raw)
+        if value is None:
+            self.add("F-NUMBER", sheet, cell, field=(f.zh, f.en), value=display(raw))
+        return value
+
+    def _choice(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> str | None:
+        choice = f.choice_for(display(raw))
+        if choice is None and f.choices is schema.TASK_STATUS:
+            choice = _status_variant(f, raw)
+        if choice is None:
+            self.add("F-ENUM", sheet, cell, field=(f.zh, f.en), value=display(raw),
+                     choices=("、".join(c.zh for c in f.choices), ", ".join(c.en for c in f.choices)))
+            return None
+        return choice.key
+
+    def _department(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> str:
+        name = clean_name(raw)
+        if self.roster is not None and self.roster.departments and name not in self.roster.departments:
+            close = self.roster.suggest_department(name)
+            self.findings.append(finding("F-DEPT", self.workbook, sheet, _ref(cell), field=(f.zh, f.en), value=name,
+                                         hint=_did_you_mean(close)))
+        return name
+
+    def _email(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> str:
+        text = display(raw)
+        if not EMAIL_RE.match(text):
+            self.add("F-EMAIL", sheet, cell, field=(f.zh, f.en), value=text)
+        return text
 
     def _date(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool) -> dt.date | dt.datetime | None:
         """A date or datetime cell: a date without its year is the one nearest the item's own date, a
@@ -429,7 +434,7 @@ class _Normalizer:
                     years=self.max_years,
                     hint=self._likely(value, self.anchor))
 
-    def _person(self, f: schema.Field, raw: Any, sheet: str, cell) -> str:
+    def _person(self, f: schema.Field, raw: Any, sheet: str, cell, anchored: bool = True) -> str:
         """The roster key of the person a cell names (its text when unknown; a repeated name stays bare
         and is told apart by the row's department afterwards, see ``_repeated_names``).
 
@@ -708,6 +713,19 @@ class _Normalizer:
                 self.add("F-REQUIRED", sheet, cell, field=(f.zh, f.en))
             return None
         return self.value(f, raw, sheet, cell, required)
+
+    # schema type -> its converter (above); a type not listed (text, long text, a list of people) is the
+    # cell's text. A new field type is its converter and its line here.
+    CONVERTERS: dict[str, Callable[..., Any]] = {
+        schema.DATE: _date,
+        schema.DATETIME: _date,
+        schema.TIME: _time,
+        schema.NUMBER: _number,
+        schema.ENUM: _choice,
+        schema.PERSON: _person,
+        schema.DEPARTMENT: _department,
+        schema.EMAIL: _email,
+    }
 
 
 _TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)

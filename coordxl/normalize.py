@@ -16,6 +16,7 @@ ParsedDate(value=datetime.date(2027, 1, 8), year_guessed=True, previous=datetime
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -232,6 +233,20 @@ def implausible(raw: Any, value: dt.date) -> str:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         return "number" if isinstance(raw, (int, float)) and not isinstance(raw, bool) else "range"
     return ""
+
+
+# a task's 来源: which minutes' action item it comes from ('会议纪要2#3', '#3', 'minutes 2 # 3')
+_SOURCE = re.compile(r"(?:会议纪要|纪要|minutes)?\s*(\d*)\s*[#＃]\s*(\d+)", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def source_refs(text: str) -> frozenset[tuple[int, int]]:
+    """(meeting number, action number) pairs a 来源 cell refers to; a bare '#3' is the first meeting's.
+
+    >>> sorted(source_refs("会议纪要2#3、#1"))
+    [(1, 1), (2, 3)]
+    """
+    return frozenset((int(m.group(1) or 1), int(m.group(2))) for m in _SOURCE.finditer(text))
 
 
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")

@@ -40,7 +40,7 @@ from markupsafe import Markup, escape
 from . import assess, delivery
 from .audience import Audience, Refusal, header_safe
 from .calendar import WorkCalendar, estimate_note
-from .channels import Board
+from .channels import BOARD_STATES, Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
 from .errors import ConfigError
@@ -174,7 +174,6 @@ class Collector:
 
 
 CLOSED = (assess.DONE, assess.CANCELLED)
-BOARD_STATES = (assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED)
 
 
 def owners(value: object) -> list[str]:
@@ -212,11 +211,9 @@ class Digest:
 # a copy of the item's workbook)
 INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET", "W-DUPLICATE-ITEM")
 
-URGENCY = {assess.OVERDUE: 0, assess.DUE_TODAY: 1, assess.DUE_SOON: 2, assess.STALE: 3}
-
 
 def _task_order(note: TaskNote) -> tuple:
-    return (URGENCY[note.state], -note.days if note.state == assess.OVERDUE else note.days,
+    return (assess.URGENCY[note.state], -note.days if note.state == assess.OVERDUE else note.days,
             note.due or dt.date.max, note.task_id)
 
 
@@ -482,10 +479,8 @@ def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) 
     for note in d.tasks:
         counts[note.state] += 1
     parts = []
-    for state, key in ((assess.OVERDUE, "mail.n_overdue"), (assess.DUE_TODAY, "mail.n_due_today"),
-                       (assess.DUE_SOON, "mail.n_due_soon"), (assess.STALE, "mail.n_stale")):
-        if counts[state]:
-            parts.append(text(key, lang, n=counts[state]))
+    for state in sorted(counts, key=assess.URGENCY.__getitem__):  # overdue, due today, due soon, stale
+        parts.append(text(f"mail.n_{state}", lang, n=counts[state]))
     if d.errors:
         parts.append(text("mail.n_errors", lang, n=sum(len(v) for v in d.errors.values())))
     if d.pending:

@@ -13,6 +13,7 @@ import datetime as dt
 import math
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -28,12 +29,12 @@ from .messages import text
 from .model import Item, task_key
 from .pipeline import find_item, load_item
 from .reader import open_workbook, sheet_rows
-from .rules import Context
+from .rules import RULE_OF, RULES, Context
 from .store import workbook_id
 from .xlsxout import put_text, put_value
 
-COMPLIANCE = ("R-NOTICE", "R-MATERIALS", "R-MEETING-LENGTH", "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-BREAKDOWN",
-              "R-FOLLOWUP", "R-RESOURCE-REVIEW")
+# the process rules the draft judges, in the rules' order: those declaring their evidence when kept
+COMPLIANCE = tuple(code for rule in RULES if rule.evidence for code in rule.codes)
 EVIDENCE_CHARS = 40  # a cell's text quoted as evidence, at most
 
 
@@ -119,100 +120,194 @@ def _shown(value) -> str:
 
 
 def _evidence(code: str, item: Item, ctx: Context, t) -> str:
-    m = item.meetings[0].form if item.meetings else None
-    if code == "R-NOTICE" and item.request and item.request.get("sent_on") and item.request.get("planned_meeting"):
-        days = ctx.calendar.count(item.request["sent_on"], item.request["planned_meeting"].date())
-        return t("review.ev.notice", days=days)
-    if code == "R-MATERIALS" and m and m.get("materials_sent") and m.get("start"):
-        return t("review.ev.materials", hours=int((m["start"] - m["materials_sent"]).total_seconds() // 3600))
-    if code == "R-MEETING-LENGTH" and m and m.get("start") and m.get("end"):
-        return t("review.ev.length", minutes=int((m["end"] - m["start"]).total_seconds() // 60))
-    if code == "R-MINUTES-24H" and m and m.get("end") and m.get("minutes_sent"):
-        return t("review.ev.minutes", hours=int((m["minutes_sent"] - m["end"]).total_seconds() // 3600))
-    if code == "R-FOLLOWUP":
-        return t("review.ev.followups", n=len(item.followups))
-    if code == "R-RESOURCE-REVIEW":
-        return t("review.ev.resources", n=len(item.resources))
-    if code in ("R-ACTION-INCOMPLETE", "R-BREAKDOWN"):
-        return t("review.ev.actions", n=sum(len(mt.actions) for mt in item.meetings))
-    return t("review.ev.none")
+    """What a kept rule's own measure says (rules.Rule.evidence): the arithmetic is the rule's, done once."""
+    rule = RULE_OF[code]
+    found = rule.evidence(item, ctx) if rule.evidence else None
+    if found is None:
+        return t("review.ev.none")
+    key, values = found
+    return t(key, **values)
 
 
-def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Context) -> Path:
-    lang = layout.settings.lang
-    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
-    wb = Workbook()
-    ws = wb.active
-    ws.title = t("review.sheet")
-    thin = Side(style="thin", color="BFBFBF")
-    row = 1
+@dataclass(frozen=True)
+class Figures:
+    """What the retrospective draft reports of one item, before any layout: pure values of the item, its
+    findings and the calendar (the ledger's part, slipped deadlines and mails, is :func:`_history`'s)."""
 
-    def title(label: str) -> None:
-        nonlocal row
-        row += 1
-        ws.cell(row=row, column=1, value=label).font = xlsxout.title_font(12)
-        row += 1
+    assessed: list  # (row, TaskState) of each task, in the tracker's order
+    judged: list  # (verdict, working days late) of each task: on_time | late | not_due | none
+    checks: list  # (rule code, kept, evidence) of each process rule
+    acceptance: str  # the retrospective's 验收结论, '' when none
+    done: int  # tasks done
+    counted: int  # tasks not cancelled
+    standards: int  # done tasks with a delivery standard
+    on_time: tuple[int, int]  # (done or due tasks on time, those judged)
+    worst: list  # up to three (working days late, row, state), the latest first
+    per_department: dict  # department -> [done, on time, open and overdue], of the tasks judged
+    delays: list  # working days late of each done task judged (0 when on time)
+    resources: list  # (row, working days from request to approval or None) of each resource request
+    measures: int  # improvement measures written
 
-    def table(headers: list[str], records: list[list], blank_rows: int = 0, percent: tuple[int, ...] = ()) -> None:
-        nonlocal row
-        xlsxout.header(ws.cell(row=row, column=c, value=h) for c, h in enumerate(headers, start=1))
-        for record in records + [[""] * len(headers)] * blank_rows:
-            row += 1
-            for c, value in enumerate(record, start=1):
-                put_value(ws, row, c, value, percent=c in percent)
-                for col in range(1, len(headers) + 1):
-                    cell = ws.cell(row=row, column=col)
-                    cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
-        row += 1
 
-    ws.cell(row=row, column=1, value=t("review.title", topic=item.topic)).font = xlsxout.title_font(14)
-    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
-    row += 1
-    put_text(ws, row, 1, t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))
-    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
+def figures(item: Item, findings: list[Finding], ctx: Context, lang: str,
+            cells: dict[tuple[str, str], str] | None = None) -> Figures:
+    """The draft's figures (``cells``: the text of each cell a finding names, for the evidence)."""
     assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
     judged = [_judge(ctx, r, state) for r, state in assessed]  # one verdict per task: the tables and the summary
     tasks = [r for r, _ in assessed]
-    if note := estimate_note(ctx.calendar, lang, ctx.today, [d for r in tasks for d in (r.get("due"), r.get("done_on"))]):
-        row += 1
-        put_text(ws, row, 1, f"※ {note}")
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
-    # one page first: the outcome, on time or not, the worst delays, the rules not kept, what to improve
     done_tasks = [r for r in tasks if r.get("status") == "done"]
-    wanted = {(f.sheet, f.cell) for f in findings if f.code in COMPLIANCE and f.cell and f.cell != "A1"}
-    cells = cell_texts(item.path, wanted, ctx.settings["limits.max_unzipped_mb"] * 2**20)
-    checks = compliance(item, findings, ctx, lang, cells)
-    counted = [r for r in tasks if r.get("status") != "cancelled"]
     late = [(days, r, state) for (verdict, days), (r, state) in zip(judged, assessed) if verdict == "late" and days]
-    worst = sorted(late, key=lambda x: -x[0])[:3]
-    base = (sum(v == "on_time" for v, _ in judged), sum(v in ("on_time", "late") for v, _ in judged))
-    rate = decisions.share(base)
-    summary = [
-        [t("review.sum.outcome"), (str(item.retro.get("acceptance")) if item.retro and item.retro.get("acceptance")
-                                   else t("review.sum.no_acceptance"))],
-        [t("review.sum.done"), t("review.sum.done_value", done=len(done_tasks), total=len(counted),
-                                 standards=sum(1 for r in done_tasks if r.get("standard")))],
-        [t("review.sum.on_time"), text("decide.rate_base", lang, rate=as_percent(rate), on_time=base[0],
-                                       judged=base[1]) if rate is not None else "-"],
-        [t("review.sum.worst"), "；".join(t("review.worst_open" if state.state != assess.DONE else "review.worst_done",
-                                           task=f"{r.get('id') or ''} {r.get('task') or ''}".strip(), days=d)
-                                         for d, r, state in worst) or "-"],
-        [t("review.sum.failed_rules"), "；".join(t(f"review.rule.{code}") for code, ok, _ in checks if not ok) or "-"],
-        [t("review.sum.measures"), str(sum(1 for m in item.measures if m.get("measure"))) + t("review.sum.measures_hint")],
+    per_department: dict = defaultdict(lambda: [0, 0, 0])
+    for r, (verdict, _) in zip(tasks, judged):
+        if verdict in ("on_time", "late"):
+            counts = per_department[str(r.get("department") or "-")]
+            counts[0 if r.get("status") == "done" else 2] += 1
+            counts[1] += verdict == "on_time"
+    count = ctx.calendar.count
+    return Figures(
+        assessed=assessed, judged=judged, checks=compliance(item, findings, ctx, lang, cells),
+        acceptance=str(item.retro.get("acceptance")) if item.retro and item.retro.get("acceptance") else "",
+        done=len(done_tasks), counted=sum(1 for r in tasks if r.get("status") != "cancelled"),
+        standards=sum(1 for r in done_tasks if r.get("standard")),
+        on_time=(sum(v == "on_time" for v, _ in judged), sum(v in ("on_time", "late") for v, _ in judged)),
+        worst=sorted(late, key=lambda x: -x[0])[:3], per_department=dict(per_department),
+        delays=[days for r, (verdict, days) in zip(tasks, judged)
+                if verdict in ("on_time", "late") and r.get("status") == "done"],
+        resources=[(r, count(r.get("requested_on"), r.get("approved_on"))
+                    if isinstance(r.get("requested_on"), dt.date) and isinstance(r.get("approved_on"), dt.date) else None)
+                   for r in item.resources],
+        measures=sum(1 for m in item.measures if m.get("measure")))
+
+
+class _Page:
+    """The draft's one sheet, written top to bottom: titles, label rows and bordered tables."""
+
+    THIN = Side(style="thin", color="BFBFBF")
+
+    def __init__(self, ws):
+        self.ws, self.row = ws, 1
+
+    def line(self, value: str) -> None:
+        """A line of text across the page."""
+        put_text(self.ws, self.row, 1, value)
+        self.ws.merge_cells(start_row=self.row, start_column=1, end_row=self.row, end_column=9)
+
+    def title(self, label: str) -> None:
+        self.row += 1
+        self.ws.cell(row=self.row, column=1, value=label).font = xlsxout.title_font(12)
+        self.row += 1
+
+    def labelled(self, rows: list[tuple[str, str]]) -> None:
+        """A label in bold, its text across the rest of the page."""
+        ws = self.ws
+        for label, value in rows:
+            put_text(ws, self.row, 1, label)
+            ws.cell(row=self.row, column=1).font = xlsxout.HEADER_FONT
+            put_text(ws, self.row, 2, value)
+            ws.merge_cells(start_row=self.row, start_column=2, end_row=self.row, end_column=9)
+            ws.cell(row=self.row, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+            self.row += 1
+
+    def table(self, headers: list[str], records: list[list], blank_rows: int = 0, percent: tuple[int, ...] = ()) -> None:
+        ws, thin = self.ws, self.THIN
+        xlsxout.header(ws.cell(row=self.row, column=c, value=h) for c, h in enumerate(headers, start=1))
+        for record in records + [[""] * len(headers)] * blank_rows:
+            self.row += 1
+            for c, value in enumerate(record, start=1):
+                put_value(ws, self.row, c, value, percent=c in percent)
+                for col in range(1, len(headers) + 1):
+                    cell = ws.cell(row=self.row, column=col)
+                    cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+        self.row += 1
+
+    def lines_to_fill(self, n: int) -> None:
+        for _ in range(n):
+            self.ws.cell(row=self.row, column=1).border = Border(bottom=self.THIN)
+            self.row += 1
+
+
+def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Context) -> Path:
+    """报告/复盘草稿-<item>.xlsx: the one-page summary first, then each table of :class:`Figures`, then
+    what the meeting fills in."""
+    lang = layout.settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    wanted = {(f.sheet, f.cell) for f in findings if f.code in COMPLIANCE and f.cell and f.cell != "A1"}
+    fig = figures(item, findings, ctx, lang, cell_texts(item.path, wanted, ctx.settings["limits.max_unzipped_mb"] * 2**20))
+    slipped, mails = _history(layout, item, ctx)
+    wb = Workbook()
+    wb.active.title = t("review.sheet")
+    page = _Page(wb.active)
+    page.ws.cell(row=1, column=1, value=t("review.title", topic=item.topic)).font = xlsxout.title_font(14)
+    page.ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=9)
+    page.row += 1
+    page.line(t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))
+    dates = [d for r, _ in fig.assessed for d in (r.get("due"), r.get("done_on"))]
+    if note := estimate_note(ctx.calendar, lang, ctx.today, dates):
+        page.row += 1
+        page.line(f"※ {note}")
+    page.title(t("review.summary"))  # one page first: the outcome, on time or not, the worst delays, the rules not kept
+    page.labelled(_summary(fig, t, lang))
+    page.title(t("review.acceptance"))
+    page.table([t(f"review.col.{k}") for k in ("id", "task", "department", "standard", "due", "done_on", "status",
+                                               "on_time", "delay")], _task_rows(fig, t))
+    page.title(t("review.rates"))
+    overall = [sum(c[i] for c in fig.per_department.values()) for i in range(3)]
+    page.table([t("review.col.department"), t("review.col.done"), t("review.col.late_open"), t("review.col.rate")],
+               [[name, n, late_open, "-" if decisions.share((ok, n + late_open)) is None else decisions.share((ok, n + late_open))]
+                for name, (n, ok, late_open) in [(t("review.overall"), overall)] + sorted(fig.per_department.items())],
+               percent=(4,))
+    page.table([t("review.col.avg_delay"), t("review.col.worst_delay")],
+               [[round(statistics.mean(fig.delays), 1) if fig.delays else "-", max(fig.delays) if fig.delays else "-"]])
+    page.title(t("review.slipped"))
+    page.table([t(f"review.col.{k}") for k in ("id", "task", "first_due", "due", "delay")], slipped)
+    page.title(t("review.reminders"))
+    page.table([t("review.col.reminders"), t("review.col.escalations")], [list(mails)])
+    page.title(t("review.resources"))
+    page.table([t(f"review.col.{k}") for k in ("request", "kind", "amount", "review", "approval", "approval_days")],
+               [[str(r.get("id") or ""), _label(schema.RESOURCES, "kind", r.get("kind"), lang),
+                 r.get("amount") if r.get("amount") is not None else "",
+                 _label(schema.RESOURCES, "review", r.get("review"), lang),
+                 _label(schema.RESOURCES, "approval", r.get("approval"), lang), "-" if days is None else days]
+                for r, days in fig.resources])
+    page.title(t("review.compliance"))
+    first = page.row + 1
+    page.table([t("review.col.rule"), t("review.col.result"), t("review.col.evidence")],
+               [[t(f"review.rule.{code}"), "✔" if ok else "✘", evidence] for code, ok, evidence in fig.checks])
+    for r, (_, _, evidence) in zip(range(first, page.row), fig.checks):  # evidence quotes cells: the page's width
+        page.ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=9)
+        page.ws.row_dimensions[r].height = 15 * max(1, math.ceil(_text_width(evidence) / EVIDENCE_WIDTH))
+    for key in ("went_well", "went_wrong"):
+        page.title(t(f"review.{key}"))
+        page.lines_to_fill(4)
+    page.title(t("review.measures"))
+    page.table([t("review.col.measure"), t("review.col.owner"), t("review.col.measure_due")], [], blank_rows=6)
+    xlsxout.widths(page.ws, (26, 30, 12, 30, 12, 12, 10, 8, 10))
+    xlsxout.print_setup(page.ws, landscape=False)
+    return xlsxout.save(wb, draft_path(layout, item))
+
+
+def _summary(fig: Figures, t, lang: str) -> list[tuple[str, str]]:
+    """The one-page summary: outcome, done, on time, worst delays, rules not kept, measures."""
+    rate = decisions.share(fig.on_time)
+    worst = "；".join(t("review.worst_open" if state.state != assess.DONE else "review.worst_done",
+                       task=f"{r.get('id') or ''} {r.get('task') or ''}".strip(), days=d) for d, r, state in fig.worst)
+    return [
+        (t("review.sum.outcome"), fig.acceptance or t("review.sum.no_acceptance")),
+        (t("review.sum.done"), t("review.sum.done_value", done=fig.done, total=fig.counted, standards=fig.standards)),
+        (t("review.sum.on_time"), text("decide.rate_base", lang, rate=as_percent(rate), on_time=fig.on_time[0],
+                                       judged=fig.on_time[1]) if rate is not None else "-"),
+        (t("review.sum.worst"), worst or "-"),
+        (t("review.sum.failed_rules"), "；".join(t(f"review.rule.{code}") for code, ok, _ in fig.checks if not ok) or "-"),
+        (t("review.sum.measures"), str(fig.measures) + t("review.sum.measures_hint")),
     ]
-    title(t("review.summary"))
-    for label, value in summary:
-        put_text(ws, row, 1, label)
-        ws.cell(row=row, column=1).font = xlsxout.HEADER_FONT
-        put_text(ws, row, 2, value)
-        ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=9)
-        ws.cell(row=row, column=2).alignment = Alignment(wrap_text=True, vertical="top")
-        row += 1
-    title(t("review.acceptance"))
-    records = []
+
+
+def _task_rows(fig: Figures, t) -> list[list]:
+    """The acceptance table: each task with its state as staff call it and its verdict."""
     marks = {"on_time": "✔", "late": "✘", "not_due": t("review.not_due"), "none": "-"}
-    for (r, state), (verdict, days) in zip(assessed, judged):
+    records = []
+    for (r, state), (verdict, days) in zip(fig.assessed, fig.judged):
         status, due, done = r.get("status"), r.get("due"), r.get("done_on")
         shown = (state.state if state.state in ("done", "cancelled", "blocked", "paused", "invalid")
                  else "blocked" if status == "blocked" else None)
@@ -221,59 +316,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
                         done if isinstance(done, dt.date) else "",
                         t(f"weekly.state.{shown}") if shown else t("review.open"), marks[verdict],
                         days if days is not None else ""])
-    table([t(f"review.col.{k}") for k in ("id", "task", "department", "standard", "due", "done_on", "status",
-                                          "on_time", "delay")], records)
-    done = [(r, days) for (r, _), (verdict, days) in zip(assessed, judged)
-            if verdict in ("on_time", "late") and r.get("status") == "done"]
-    delays = [days for _, days in done]
-    title(t("review.rates"))
-    per_dept = defaultdict(lambda: [0, 0, 0])  # done, on time, open and overdue
-    for (r, _), (verdict, _) in zip(assessed, judged):
-        if verdict in ("on_time", "late"):
-            counts = per_dept[str(r.get("department") or "-")]
-            counts[0 if r.get("status") == "done" else 2] += 1
-            counts[1] += verdict == "on_time"
-    overall = [sum(c[i] for c in per_dept.values()) for i in range(3)]
-    table([t("review.col.department"), t("review.col.done"), t("review.col.late_open"), t("review.col.rate")],
-          [[name, n, late_open, "-" if decisions.share((ok, n + late_open)) is None else decisions.share((ok, n + late_open))]
-           for name, (n, ok, late_open) in [(t("review.overall"), overall)] + sorted(per_dept.items())],
-          percent=(4,))
-    table([t("review.col.avg_delay"), t("review.col.worst_delay")],
-          [[round(statistics.mean(delays), 1) if delays else "-", max(delays) if delays else "-"]])
-    slipped, mails = _history(layout, item, ctx)
-    title(t("review.slipped"))
-    table([t(f"review.col.{k}") for k in ("id", "task", "first_due", "due", "delay")], slipped)
-    title(t("review.reminders"))
-    table([t("review.col.reminders"), t("review.col.escalations")], [list(mails)])
-    title(t("review.resources"))
-    resources = []
-    for r in item.resources:
-        requested, approved = r.get("requested_on"), r.get("approved_on")
-        days = ctx.calendar.count(requested, approved) if isinstance(requested, dt.date) and isinstance(
-            approved, dt.date) else "-"
-        resources.append([str(r.get("id") or ""), _label(schema.RESOURCES, "kind", r.get("kind"), lang),
-                          r.get("amount") if r.get("amount") is not None else "",
-                          _label(schema.RESOURCES, "review", r.get("review"), lang),
-                          _label(schema.RESOURCES, "approval", r.get("approval"), lang), days])
-    table([t(f"review.col.{k}") for k in ("request", "kind", "amount", "review", "approval", "approval_days")],
-          resources)
-    title(t("review.compliance"))
-    first = row + 1
-    table([t("review.col.rule"), t("review.col.result"), t("review.col.evidence")],
-          [[t(f"review.rule.{code}"), "✔" if ok else "✘", evidence] for code, ok, evidence in checks])
-    for r, (_, _, evidence) in zip(range(first, row), checks):  # the evidence quotes cells: give it the page's width
-        ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=9)
-        ws.row_dimensions[r].height = 15 * max(1, math.ceil(_text_width(evidence) / EVIDENCE_WIDTH))
-    for key in ("went_well", "went_wrong"):
-        title(t(f"review.{key}"))
-        for _ in range(4):
-            ws.cell(row=row, column=1).border = Border(bottom=thin)
-            row += 1
-    title(t("review.measures"))
-    table([t("review.col.measure"), t("review.col.owner"), t("review.col.measure_due")], [], blank_rows=6)
-    xlsxout.widths(ws, (26, 30, 12, 30, 12, 12, 10, 8, 10))
-    xlsxout.print_setup(ws, landscape=False)
-    return xlsxout.save(wb, draft_path(layout, item))
+    return records
 
 
 EVIDENCE_WIDTH = 90  # columns C–I, in Latin characters

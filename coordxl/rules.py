@@ -9,8 +9,6 @@ normalized, and are filtered by the same selection.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -20,6 +18,7 @@ from .errors import ConfigError
 from .findings import CODES, Finding, finding
 from .messages import text
 from .model import Item
+from .normalize import source_refs
 from .roster import Roster
 from .settings import Settings
 
@@ -37,12 +36,16 @@ class Rule:
     """A rule and what it reads. ``ledger_columns``: the task columns it reads of ``item.tasks`` — every
     task of the item, a central ledger's rows included; such a rule runs where the ledgers are (the
     parent process), on those columns only. A rule reading only ``item.own`` (this workbook's tasks)
-    declares none and runs in the workers. tests/test_rules.py checks each declaration against the code."""
+    declares none and runs in the workers. tests/test_rules.py checks each declaration against the code.
+    ``evidence``: what the retrospective draft says of a rule that was kept (review.py reads it)."""
 
     name: str
     codes: tuple[str, ...]
     check: Callable[[Item, Context], Iterable[Finding]]
     ledger_columns: tuple[str, ...] = ()
+    # what the retrospective shows when the rule was kept: (message key, its values) from the same
+    # measure the check compares, or None when there is nothing to measure
+    evidence: Callable[[Item, Context], tuple[str, dict] | None] | None = None
 
 
 def _label(sheet: schema.Sheet, key: str) -> tuple[str, str]:
@@ -82,14 +85,11 @@ def done_date(item: Item, ctx: Context) -> Iterator[Finding]:
     for i, (status, done_on, raw) in enumerate(zip(tasks.column("status"), tasks.column("done_on"),
                                                    tasks.raw_column("done_on"))):
         if status == "done" and not done_on and raw in ("", None):
-            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"),
-                          problem=("任务已完成，但没有填写完成日期", "The task is done but has no done date"))
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"))
         elif done_on and status not in (None, "done"):
-            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "status"),
-                          problem=("填写了完成日期，但状态不是“已完成”", "A done date is set but the status is not Done"))
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "status"), variant="-STATUS")
         elif done_on and done_on > today:
-            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"),
-                          problem=("完成日期在今天之后", "The done date is in the future"))
+            yield finding("F-DONE-DATE", item.workbook, tasks.sheets[i], tasks.cell(i, "done_on"), variant="-FUTURE")
 
 
 def duplicate_ids(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -115,15 +115,36 @@ def _meeting_time(item: Item) -> dt.datetime | None:
     return item.meetings[0].form.get("start") if item.meetings else None
 
 
+def notice_days(item: Item, ctx: Context) -> int | None:
+    """Working days from sending the request form to the meeting; None when a date is missing."""
+    if not item.request:
+        return None
+    sent, meeting = item.request.get("sent_on"), _meeting_time(item)
+    return ctx.calendar.count(sent, meeting.date()) if sent and meeting else None
+
+
+def materials_hours(form) -> int | None:
+    """Hours the materials went out before a meeting started."""
+    sent, start = form.get("materials_sent"), form.get("start")
+    return int((start - sent).total_seconds() // 3600) if sent and start else None
+
+
+def meeting_minutes(form) -> int | None:
+    """A meeting's length in minutes."""
+    start, end = form.get("start"), form.get("end")
+    return int((end - start).total_seconds() // 60) if start and end else None
+
+
+def minutes_hours(form) -> int | None:
+    """Hours from a meeting's end (its start when no end is given) to the minutes going out."""
+    end, sent = form.get("end") or form.get("start"), form.get("minutes_sent")
+    return int((sent - end).total_seconds() // 3600) if end and sent else None
+
+
 def notice(item: Item, ctx: Context) -> Iterator[Finding]:
     need = ctx.settings["rules.notice_workdays"]
-    if not item.request:
-        return
-    sent, meeting = item.request.get("sent_on"), _meeting_time(item)
-    if not sent or not meeting:
-        return
-    days = ctx.calendar.count(sent, meeting.date())
-    if days < need:
+    days = notice_days(item, ctx)
+    if days is not None and days < need:
         yield finding("R-NOTICE", item.workbook, item.request.sheet, item.request.cell("sent_on"),
                       days=max(days, 0), need=need)
 
@@ -133,8 +154,8 @@ def materials(item: Item, ctx: Context) -> Iterator[Finding]:
     for m in item.meetings:
         sent, start = m.form.get("materials_sent"), m.form.get("start")
         if sent and start and start - sent < dt.timedelta(days=need):
-            hours = max(0, int((start - sent).total_seconds() // 3600))
-            yield finding("R-MATERIALS", item.workbook, m.sheet, m.form.cell("materials_sent"), hours=hours, need=need)
+            yield finding("R-MATERIALS", item.workbook, m.sheet, m.form.cell("materials_sent"),
+                          hours=max(0, materials_hours(m.form)), need=need)
 
 
 def meeting_length(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -142,7 +163,7 @@ def meeting_length(item: Item, ctx: Context) -> Iterator[Finding]:
     for m in item.meetings:
         start, end = m.form.get("start"), m.form.get("end")
         if start and end and end > start:
-            minutes = int((end - start).total_seconds() // 60)
+            minutes = meeting_minutes(m.form)
             if minutes > limit:
                 yield finding("R-MEETING-LENGTH", item.workbook, m.sheet, m.form.cell("end"),
                               minutes=minutes, limit=limit)
@@ -154,8 +175,20 @@ def minutes_24h(item: Item, ctx: Context) -> Iterator[Finding]:
         end = m.form.get("end") or m.form.get("start")
         sent = m.form.get("minutes_sent")
         if end and sent and sent - end > dt.timedelta(hours=limit):
-            hours = int((sent - end).total_seconds() // 3600)
-            yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"), hours=hours, limit=limit)
+            yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"),
+                          hours=minutes_hours(m.form), limit=limit)
+
+
+def _first_meeting(measure: Callable, key: str, name: str) -> Callable:
+    """Evidence from the first meeting's minutes: (key, {name: measured}), or None."""
+    def evidence(item: Item, ctx: Context):
+        value = measure(item.meetings[0].form) if item.meetings else None
+        return None if value is None else (key, {name: value})
+    return evidence
+
+
+def _counted(key: str, count: Callable[[Item], int]) -> Callable:
+    return lambda item, ctx: (key, {"n": count(item)})
 
 
 ACTION_NEEDS = ("owner", "due", "standard")  # named by the message table's part.<key>
@@ -175,20 +208,12 @@ def action_incomplete(item: Item, ctx: Context) -> Iterator[Finding]:
                               no=row.get("no") or row.row, missing=_listed(missing))
 
 
-_SOURCE = re.compile(r"(?:会议纪要|纪要|minutes)?\s*(\d*)\s*[#＃]\s*(\d+)", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=4096)
-def _source_refs(text: str) -> frozenset[tuple[int, int]]:
-    return frozenset((int(m.group(1) or 1), int(m.group(2))) for m in _SOURCE.finditer(text))
-
-
 def task_sources(item: Item) -> set[tuple[int, int]]:
     """(meeting number, action number) pairs the tracker's 来源 column refers to: 会议纪要2#3 → (2, 3)."""
     out: set[tuple[int, int]] = set()
     for source in set(item.tasks.column("source")):
         if source:
-            out |= _source_refs(str(source))
+            out |= source_refs(str(source))
     return out
 
 
@@ -219,9 +244,8 @@ def followup(item: Item, ctx: Context) -> Iterator[Finding]:
         if start and end:
             minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
             if minutes > limit:
-                yield finding("R-FOLLOWUP", item.workbook, row.sheet, row.cell("end"), limit=limit, problem=(
-                    f"跟进会（{_fmt(row.get('date'))}）开了 {minutes} 分钟，超过 {limit} 分钟",
-                    f"The follow-up meeting on {_fmt(row.get('date'))} lasted {minutes} minutes, over {limit}"))
+                yield finding("R-FOLLOWUP", item.workbook, row.sheet, row.cell("end"), limit=limit,
+                              date=_fmt(row.get("date")), minutes=minutes)
     if not item.meetings or item.ledger:
         return
     first = min((m.form.get("start") for m in item.meetings if m.form.get("start")), default=None)
@@ -237,9 +261,8 @@ def followup(item: Item, ctx: Context) -> Iterator[Finding]:
         workdays = [week + dt.timedelta(days=i) for i in range(7) if ctx.calendar.is_workday(week + dt.timedelta(days=i))]
         if workdays and week not in held:
             sunday = week + dt.timedelta(days=6)
-            yield finding("R-FOLLOWUP", item.workbook, sheet, "A1", limit=limit, problem=(
-                f"{_fmt(week)} 至 {_fmt(sunday)} 这一周没有召开跟进会",
-                f"No follow-up meeting in the week {_fmt(week)} – {_fmt(sunday)}"))
+            yield finding("R-FOLLOWUP", item.workbook, sheet, "A1", variant="-WEEK", limit=limit, week=_fmt(week),
+                          sunday=_fmt(sunday))
         week += dt.timedelta(days=7)
 
 
@@ -263,12 +286,10 @@ def close(item: Item, ctx: Context) -> Iterator[Finding]:
     open_tasks = [ident or f"#{r}" for ident, r, status in zip(tasks.column("id"), tasks.rownums, tasks.column("status"))
                   if status in OPEN or status is None]
     if open_tasks:
-        ids = "、".join(str(i) for i in open_tasks[:10])
-        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,
-                      problem=(f"还有未完成的任务：{ids}", f"tasks are still open: {', '.join(map(str, open_tasks[:10]))}"))
+        shown = [str(i) for i in open_tasks[:10]]
+        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell, ids=("、".join(shown), ", ".join(shown)))
     if not item.retro or not item.retro.get("acceptance"):
-        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell,
-                      problem=("没有验收结论", "there is no acceptance result"))
+        yield finding("R-CLOSE", item.workbook, item.request.sheet, cell, variant="-ACCEPTANCE")
 
 
 def retro(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -280,7 +301,7 @@ def retro(item: Item, ctx: Context) -> Iterator[Finding]:
     if missing:
         yield finding("R-RETRO", item.workbook, item.retro_sheet or schema.RETRO.zh,
                       item.retro.cell("went_well") if item.retro else "A1",
-                      problem=_listed(missing))
+                      missing=_listed(missing))
 
 
 def group_channel(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -291,22 +312,31 @@ def group_channel(item: Item, ctx: Context) -> Iterator[Finding]:
                       known=known)
 
 
+def _actions(item: Item) -> int:
+    return sum(len(m.actions) for m in item.meetings)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("date_order", ("F-DATE-ORDER",), date_order),
     Rule("done_date", ("F-DONE-DATE",), done_date),
     Rule("duplicate_ids", ("F-DUPLICATE-ID",), duplicate_ids),
-    Rule("notice", ("R-NOTICE",), notice),
-    Rule("materials", ("R-MATERIALS",), materials),
-    Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length),
-    Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h),
-    Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete),
-    Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",)),
-    Rule("followup", ("R-FOLLOWUP",), followup),
-    Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review),
+    Rule("notice", ("R-NOTICE",), notice,
+         evidence=lambda item, ctx: None if (d := notice_days(item, ctx)) is None else ("review.ev.notice", {"days": d})),
+    Rule("materials", ("R-MATERIALS",), materials, evidence=_first_meeting(materials_hours, "review.ev.materials", "hours")),
+    Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length,
+         evidence=_first_meeting(meeting_minutes, "review.ev.length", "minutes")),
+    Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h, evidence=_first_meeting(minutes_hours, "review.ev.minutes", "hours")),
+    Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete, evidence=_counted("review.ev.actions", _actions)),
+    Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",),
+         evidence=_counted("review.ev.actions", _actions)),
+    Rule("followup", ("R-FOLLOWUP",), followup, evidence=_counted("review.ev.followups", lambda i: len(i.followups))),
+    Rule("resource_review", ("R-RESOURCE-REVIEW",), resource_review,
+         evidence=_counted("review.ev.resources", lambda i: len(i.resources))),
     Rule("close", ("R-CLOSE",), close, ledger_columns=("id", "status")),
     Rule("retro", ("R-RETRO",), retro),
     Rule("group_channel", ("W-CHANNEL",), group_channel),
 )
+RULE_OF: dict[str, Rule] = {code: rule for rule in RULES for code in rule.codes}
 
 
 @dataclass(frozen=True)

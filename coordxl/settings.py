@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .errors import ConfigError
 from .messages import text
+from .platforms import PLATFORMS
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def _type_ok(setting: Setting, value: Any) -> bool:
     return isinstance(value, str)
 
 
-CHANNEL_KINDS = ("dingtalk", "wecom", "feishu")
+CHANNEL_KINDS = tuple(PLATFORMS)  # dingtalk, wecom, feishu: one entry each in platforms.py
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,7 @@ from .store import Store, workbook_id
 STATE_COLOURS = {"overdue": "C00000", "due_today": "ED7D31", "due_soon": "FFC000", "blocked": "7030A0",
                  "stale": "A5A5A5", "invalid": "9E480E", "paused": "5B9BD5", "ok": "70AD47", "done": "BFBFBF",
                  "cancelled": "E7E6E6"}
-STATE_ORDER = ("overdue", "due_today", "due_soon", "blocked", "stale", "invalid", "paused", "ok", "done",
-               "cancelled")
+STATE_ORDER = tuple(sorted(assess.URGENCY, key=assess.URGENCY.get))  # the chart's series, most urgent first
 
 
 def report_week(today: dt.date) -> tuple[dt.date, dt.date]:

@@ -59,6 +59,16 @@ def test_english_by_setting(example_root):
     result = run("check", example_root, "--today", "2026-08-20", "--json", "--only", "F-PERSON")
     [f] = json.loads(result.output)["findings"]
     assert f["message"] == "'刘阳' is not in the roster (Owner)" and f["hint"] == "Did you mean '刘洋'?"
+    assert f["params"] == {"field": "Owner", "value": "刘阳"}
+
+
+def test_json_findings_carry_the_values_their_messages_were_made_from(example_root):
+    result = run("check", example_root, "--today", "2026-08-20", "--json")
+    found = {f["code"]: f for f in json.loads(result.output)["findings"]}
+    assert found["R-MINUTES-24H"]["params"] == {"hours": 42, "limit": 24}
+    assert found["R-RESOURCE-REVIEW"]["params"] == {"id": "R03"}
+    assert found["R-FOLLOWUP"]["params"] == {"date": "2026-08-12", "minutes": 45, "limit": 30}  # figures, not a sentence
+    assert found["F-PERSON"]["params"] == {"field": "负责人", "value": "刘阳"}
 
 
 def test_report_workbook_is_filterable_linked_and_never_formulas(example_root):

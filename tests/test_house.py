@@ -22,7 +22,7 @@ REPO = PACKAGE.parent
 
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
-        "store", "layout", "findings", "statefolder"},
+        "store", "layout", "findings", "statefolder", "platforms"},
     1: {"reader", "roster", "audience", "model", "rules", "assess"},
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions"},
@@ -101,3 +101,17 @@ def test_the_code_is_lint_clean():
     out = subprocess.run([ruff, "check", "--output-format", "concise", "coordxl", "tests", "benchmarks", "jobs"],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_a_chat_platform_is_named_only_in_its_entry_and_every_entry_has_a_fake_robot():
+    """A new platform is one entry of platforms.PLATFORMS plus its fake: no other module branches on its name."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from robot_fakes import Robot
+
+    from coordxl.platforms import PLATFORMS
+
+    named = sorted((path.name, node.lineno) for path in PACKAGE.glob("*.py") if path.name != "platforms.py"
+                   for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                   if isinstance(node, ast.Constant) and node.value in PLATFORMS)
+    assert named == []
+    assert set(Robot.LIMITS) == set(PLATFORMS)

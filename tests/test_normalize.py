@@ -130,3 +130,12 @@ def test_every_written_form_round_trips(day):
 def test_excel_serials_round_trip(day, fraction):
     serial = (day - D(1899, 12, 30)).days + fraction
     assert parse_date(serial).value == day
+
+
+def test_every_schema_type_has_its_converter_or_is_read_as_text():
+    """A new field type is one converter in the normalizer's table; one left out would be read as plain text."""
+    from coordxl import schema
+    from coordxl.model import _TEXT_TYPES, _Normalizer
+
+    converters = set(_Normalizer.CONVERTERS)
+    assert converters | set(_TEXT_TYPES) == set(schema.TYPES) and not converters & set(_TEXT_TYPES)

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 import python_calamine
 from click.testing import CliRunner
-from conftest import sha256
+from conftest import clean_launch, sha256, write_item
 
 from coordxl.archive import archive_item, verify
 from coordxl.cli import main
@@ -255,3 +255,32 @@ def test_delays_counted_in_a_year_without_holiday_data_are_marked_as_estimates(e
     assert rows[2][0].startswith("※") and "估算" in rows[2][0] and "2027" in rows[2][0]
     assert not any(str(r[0]).startswith("※") for r in python_calamine.CalamineWorkbook.from_path(
         str(run_review(example_root, "Q3新品上市推广", TODAY))).get_sheet_by_name("复盘草稿").to_python())
+
+
+def test_a_kept_rule_s_evidence_is_the_figure_the_rule_judged(share_with_roster):
+    """No planned meeting time on the request form and no end time in the minutes: the rules measure from the
+    meeting's start, and the draft shows those figures (it once said "无相关记录" for rules it had judged kept)."""
+    launch = clean_launch()
+    launch["request"].pop("planned_meeting")
+    launch["minutes"].pop("end")
+    write_item(share_with_roster, launch)
+    marks = compliance_marks(run_review(share_with_roster, "Q3新品上市推广", TODAY))
+    assert marks["需求单提前2个工作日发出"] == ("✔", "提前 2 个工作日发出")  # 07-06 → the meeting on 07-08
+    assert marks["会后24小时内发出纪要"] == ("✔", "会后 20 小时发出")  # from its start, 07-08 14:00, to 07-09 10:00
+
+
+def test_the_draft_s_figures_are_values_before_any_layout(example_root):
+    """The same figures the draft lays out (test_review_draft_marks_the_planted_breaches reads them from the
+    sheet): 5 done, 4 of 9 on time, the latest delay first, the rules not kept."""
+    from coordxl.layout import Layout
+    from coordxl.pipeline import find_item, load_item
+    from coordxl.review import figures
+
+    layout = Layout.of(example_root)
+    item, findings, ctx = load_item(layout, find_item(layout, "Q3新品上市推广", TODAY), TODAY)
+    fig = figures(item, findings, ctx, "zh")
+    assert (fig.done, fig.on_time) == (5, (4, 9))
+    assert [d for d, _, _ in fig.worst] == sorted((d for d, _, _ in fig.worst), reverse=True) and len(fig.worst) == 3
+    assert [code for code, kept, _ in fig.checks if not kept] == [
+        "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-FOLLOWUP", "R-RESOURCE-REVIEW"]
+    assert sum(n for n, _, _ in fig.per_department.values()) == 5 and fig.acceptance == ""

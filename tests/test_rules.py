@@ -176,7 +176,6 @@ NOT_SAID = {
     "reader": "labels recognised in cells (事项, 进度, 说明, 合计 …)",
     "normalize": "patterns for what staff type (8月15日, 下午3点, 周五)",
     "roster": "the separators staff put between two names (、 和 ／)",
-    "rules": "the 来源 pattern staff type (会议纪要#3)",
     "templates": "conditional-format formulas that match the flag texts' first words (逾期, 到期)",
     "settings": "time zone aliases (北京, 上海) and the commented coordxl.toml written at init",
     "folder": "the sample roster's people",
