@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
+import email
 import hashlib
 import io
 import os
 import re
 import shutil
+import socket
 import subprocess
 import zipfile
+from email import policy
 from pathlib import Path
 
 import openpyxl
 import pytest
+from aiosmtpd.controller import Controller
 
 from coordxl import example as ex
 
@@ -184,3 +189,58 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "soffice" in getattr(item, "fixturenames", ()) or item.get_closest_marker("libreoffice"):
             item.add_marker(pytest.mark.slow)
+
+
+# --- a real SMTP server on 127.0.0.1 (aiosmtpd) -------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """An SMTP handler that keeps what it received and can misbehave on request."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = set()
+        self.hang_up_after = None
+        self.delay = 0.0
+        self.slow_once = 0.0  # the next message only is answered this late
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:  # a set (refused for good) or address -> reply
+            return self.refuse[address] if isinstance(self.refuse, dict) else "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.slow_once:  # stores the message first, as a real server's queue does, then answers late
+            wait, self.slow_once = self.slow_once, 0.0
+            self.messages.append((list(envelope.rcpt_tos),
+                                  email.message_from_bytes(envelope.original_content, policy=policy.default)))
+            await asyncio.sleep(wait)
+            return "250 Message accepted"
+        if self.hang_up_after is not None and len(self.messages) >= self.hang_up_after:
+            self.hang_up_after = None
+            session.transport.close()
+            return "421 closing"
+        msg = email.message_from_bytes(envelope.original_content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 Message accepted"
+
+    def to(self):
+        return sorted(rcpts[0] for rcpts, _ in self.messages)
+
+
+@pytest.fixture
+def smtp():
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()

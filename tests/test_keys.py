@@ -12,25 +12,12 @@ import sys
 import unicodedata
 from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
 from conftest import EXAMPLE, another_item
-from test_notify import Recorder, free_port
 
 from coordxl.store import SCHEMA, workbook_id
 
 DAY = "2026-08-20"
 LAUNCH = "Q3新品上市推广.xlsx"
-
-
-@pytest.fixture
-def smtp():
-    handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 def folder(where: Path, port: int) -> Path:
