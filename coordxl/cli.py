@@ -16,18 +16,52 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderHook
 from rich.markup import escape
+from rich.segment import Segment
 
 from . import __version__, folder
 from .errors import ConfigError, CoordxlError
 from .messages import text
-from .platform_support import can_encode, tolerant_streams
+from .platform_support import CONTROLS, can_encode, tolerant_streams, visible
 from .settings import Settings
 
 log = logging.getLogger("coordxl.cli")
-console = Console(soft_wrap=True)  # a line is never broken in the middle (logs, cron mail, a pipe)
-err_console = Console(stderr=True, soft_wrap=True)
+
+
+class _Visible:
+    """A renderable whose text shows each control character as its escape (\\x1b); rich's own colour
+    and cursor codes come after, or as control segments, and pass as they are."""
+
+    def __init__(self, renderable):
+        self.renderable = renderable
+
+    def __rich_console__(self, console, options):
+        for segment in console.render(self.renderable, options):
+            yield segment if segment.control else Segment(visible(segment.text), segment.style)
+
+
+class _ShowControls(RenderHook):
+    def process_renderables(self, renderables):
+        return [_Visible(r) for r in renderables]
+
+
+class SafeConsole(Console):
+    """A console that never passes a control character from a cell or a file name to the terminal: ESC
+    (a cleared screen, a window title, colours), CR and BS (an overwritten line), C1 and bidi overrides
+    are printed as escapes. Text is escaped before rich reads it (rich would drop BEL and CR without a
+    trace), and whatever a table or a Text built elsewhere still carries, as it is rendered."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.push_render_hook(_ShowControls())
+
+    def print(self, *objects, **kwargs) -> None:
+        super().print(*(visible(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = SafeConsole(soft_wrap=True)  # a line is never broken in the middle (logs, cron mail, a pipe)
+err_console = SafeConsole(stderr=True, soft_wrap=True)
 
 _ARGS: list[str] = []  # the arguments of the running invocation (for the language of --help and usage errors)
 
@@ -113,6 +147,8 @@ def echo_json(document) -> None:
     out = json.dumps(document, ensure_ascii=False, indent=1)
     if not can_encode(out, sys.stdout):
         out = json.dumps(document, ensure_ascii=True, indent=1)
+    # JSON escapes C0 itself; C1 and bidi controls (only ever inside strings) as its \u escapes too
+    out = CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
     click.echo(out)
 
 

@@ -97,7 +97,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
         row += 1
 
-    ws.cell(row=row, column=1, value=t("review.title", topic=item.topic)).font = xlsxout.title_font(14)
+    ws.cell(row=row, column=1, value=xlsxout.xml_safe(t("review.title", topic=item.topic))).font = xlsxout.title_font(14)
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=9)
     row += 1
     put_text(ws, row, 1, t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))

@@ -8,6 +8,7 @@ import logging.handlers
 from pathlib import Path
 
 from .errors import StateError
+from .platform_support import visible
 
 LOG_NAME = "coordxl.log"
 MAX_BYTES = 1_000_000
@@ -15,6 +16,14 @@ BACKUPS = 5
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
 
 root_logger = logging.getLogger("coordxl")
+
+
+class Formatter(logging.Formatter):
+    """Log lines with every control character of a cell or a file name as its escape (\\x1b): a log read
+    with `tail` or mailed by cron never clears a screen, retitles a window or hides a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record))
 
 
 def log_path(state: Path) -> Path:
@@ -35,7 +44,7 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
                                                        encoding="utf-8")
     except OSError as exc:
         raise StateError(key="state.unusable", path=state, error=exc) from None
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(Formatter(FORMAT))
     handler.setLevel(level)
     root_logger.addHandler(handler)
     _lower_to(min(level, *(h.level for h in root_logger.handlers)))
@@ -46,7 +55,7 @@ def attach_console(level: int, stream=None, fmt: str = "%(message)s") -> logging
     """Log ``coordxl.*`` at ``level`` and above to stderr (as Python's last-resort handler would, by default
     from WARNING), but for records marked ``file_only`` (what the command prints in its own words anyway)."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(Formatter(fmt))
     handler.addFilter(lambda record: not getattr(record, "file_only", False))
     handler.setLevel(level)
     root_logger.addHandler(handler)

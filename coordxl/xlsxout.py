@@ -36,9 +36,10 @@ def title_font(size: int = 12) -> Font:
 
 
 def put_text(ws, row: int, col: int, value) -> None:
-    """Write a value as text: a cell starting with '=' stays text, never becomes a formula."""
+    """Write a value as text: a cell starting with '=' stays text, never becomes a formula; a control
+    character XML cannot hold (ESC from Excel's ``_x001B_`` in a staff cell) as its visible escape."""
     cell = ws.cell(row=row, column=col)
-    cell.value = "" if value is None else str(value)
+    cell.value = "" if value is None else xml_safe(str(value))
     cell.data_type = "s"
 
 
@@ -137,8 +138,18 @@ def style(ws, **look) -> int:
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+def xml_safe(value: str) -> str:
+    r"""Text a worksheet can hold: what XML 1.0 forbids as a visible escape (never dropped, never a
+    workbook that fails to save).
+
+    >>> xml_safe("T03\x1b[2J")
+    'T03\\x1b[2J'
+    """
+    return _ILLEGAL_XML.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+
+
 def _text_cell(ref: str, style_attr: str, value: str) -> str:
-    value = _ILLEGAL_XML.sub("", value)
+    value = xml_safe(value)
     space = ' xml:space="preserve"' if value != value.strip() else ""
     return f'<c r="{ref}"{style_attr} t="inlineStr"><is><t{space}>{html.escape(value, quote=False)}</t></is></c>'
 
