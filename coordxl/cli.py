@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.segment import Segment
 
 from . import __version__, folder
-from .errors import ConfigError, CoordxlError
+from .errors import ConfigError, CoordxlError, environment_fault
 from .messages import text
 from .platform_support import CONTROLS, can_encode, tolerant_streams, visible
 from .settings import Settings
@@ -243,37 +243,86 @@ def weekly_summary(result, reasons: list[str]) -> dict:
 def handle_errors(fn):
     """Log the run, turn library errors into a one-line message and the error's exit code, never a traceback.
 
-    Anything else is a fault of coordxl's own: one line naming the file its traceback went to, exit 3
-    (a scheduler or systemd unit gets a clear status, not a screen of Python). COORDXL_DEBUG=1 re-raises.
+    What the machine refused (a permission, a read-only or full disk, in a file or in state.db) is the
+    administrator's to fix: one line saying what, exit 2. Anything else is a fault of coordxl's own: one
+    line naming the file its traceback went to, exit 3 (a scheduler or systemd unit gets a clear status,
+    not a screen of Python). COORDXL_DEBUG=1 re-raises.
     """
     from . import runlog
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        run = _RunLog(kwargs.get("root"), dry_run=bool(kwargs.get("dry_run")))
+        root = kwargs.get("root")
+        run = None
         code = 0
         try:
+            run = _RunLog(root, dry_run=bool(kwargs.get("dry_run")))
             return fn(*args, **kwargs)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             raise
-        except CoordxlError as exc:
-            code = exc.exit_code
-            log.warning("%s", exc, extra=runlog.FILE_ONLY)
-            err_console.print(f"[bold red]coordxl:[/] {escape(exc.say(cli_lang()))}", highlight=False)
-            sys.exit(exc.exit_code)
         except Exception as exc:
             import os
+            error = exc if isinstance(exc, CoordxlError) else environment_fault(exc, _db_of(root))
+            if error is not None:
+                code = error.exit_code
+                log.warning("%s", error, exc_info=error is not exc, extra=runlog.FILE_ONLY)
+                err_console.print(f"[bold red]coordxl:[/] {escape(error.say(cli_lang()))}", highlight=False)
+                sys.exit(code)
             code = 3
             if os.environ.get("COORDXL_DEBUG"):
                 raise
-            where = run.record_crash()
-            err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(kwargs.get('root')), error=f'{type(exc).__name__}: {exc}', log=where))}",
+            where = _record_crash(run, root)
+            err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(root), error=f'{type(exc).__name__}: {exc}', log=where))}",
                               highlight=False)
             sys.exit(3)
         finally:
-            run.end(code)
+            if run is not None:
+                run.end(code)
     return wrapper
+
+
+def _db_of(root) -> Path:
+    """The folder's state.db (what a SQLite error names), as far as the folder can be read."""
+    from .layout import Layout
+
+    try:
+        return Layout.of(Path(root)).db
+    except Exception:
+        return _state_of(Path(root or ".")) / "state.db"
+
+
+def _record_crash(run, root) -> Path:
+    """The current exception's traceback in the folder's log; else in a new file of its own (created
+    exclusively, readable by this user only, never a name someone could have planted): in the state
+    folder's logs/, else in the temp folder. Where it went."""
+    import os
+    import tempfile
+    import traceback
+
+    from . import runlog
+
+    if run is not None and run.file is not None:
+        log.error("%s: coordxl's own fault", run.command, exc_info=True, extra=runlog.FILE_ONLY)
+        run.file.flush()
+        return Path(run.file.baseFilename)
+    report = visible(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(_ARGS)}\n"
+                     + traceback.format_exc())
+    places = [None]
+    if root is not None and (Path(root) / "coordxl.toml").is_file():
+        places.insert(0, runlog.log_path(_state_of(Path(root))).parent)
+    for place in places:
+        try:
+            fd, name = tempfile.mkstemp(prefix="coordxl-crash-", suffix=".log", dir=place)
+        except OSError:
+            continue
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(report)
+        except OSError:
+            continue
+        return Path(name)
+    return Path("-")
 
 
 def _lang_of(root) -> str:
@@ -324,26 +373,6 @@ class _RunLog:
 
         log.info("%s: ended, exit %s, %.1f s", self.command, code, time.monotonic() - self.started)
         runlog.detach(self.file, self.console)
-
-    def record_crash(self) -> Path:
-        """The current exception's traceback in the folder's log (else a temp file); where it went."""
-        import tempfile
-        import traceback
-
-        from . import runlog
-
-        if self.file is not None:
-            log.error("%s: coordxl's own fault", self.command, exc_info=True, extra=runlog.FILE_ONLY)
-            self.file.flush()
-            return Path(self.file.baseFilename)
-        path = Path(tempfile.gettempdir()) / "coordxl-crash.log"
-        try:
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(_ARGS)}\n")
-                fh.write(traceback.format_exc())
-        except OSError:
-            return Path("-")
-        return path
 
 
 def _state_of(root: Path) -> Path:

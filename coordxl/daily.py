@@ -22,6 +22,7 @@ from pathlib import Path
 from . import assess, channels, health, notify
 from .calendar import WorkCalendar
 from .delivery import Delivery
+from .errors import environment_fault
 from .findings import Finding, finding, sort_key
 from .layout import Layout
 from .lock import heartbeats_paused, job_lock
@@ -382,7 +383,8 @@ class Flagger:
             outcome = future.result()
         except Exception as exc:  # never let one workbook stop the run (a writer that died: written next run)
             log.error("writing flags into %s failed", path, exc_info=exc)
-            result.skipped.append((workbook, f"error: {exc}"))
+            fault = environment_fault(exc, self.layout.db)  # a full or read-only disk: what to fix, in words
+            result.skipped.append((workbook, f"error: {fault.say(self.lang) if fault else exc}"))
             return
         result.findings.extend(outcome.findings)
         if outcome.written:

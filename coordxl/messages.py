@@ -430,6 +430,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                 "state {path} cannot be opened ({error}): check that {folder} is a folder this user may write"),
     "state.newer": ("{path} 由更新版本的 coordxl 写入（数据库版本 {version}，本机的 coordxl 只认识到 {known}）：请升级本机的 coordxl",
                     "{path} was written by a newer coordxl (schema {version}; this one knows {known}): upgrade coordxl on this machine"),
+    # environment faults: the machine stopped a run (permissions, a read-only or full disk); exit 2
+    "env.permission": ("没有权限访问 {path}（{error}）：请让运行 coordxl 的用户 {user} 可以读写它（和它所在的文件夹），"
+                       "或换用有权限的用户运行，然后再运行一次",
+                       "permission denied on {path} ({error}): let the user running coordxl ({user}) read and write it "
+                       "(and its folder), or run as a user who can, then run again"),
+    "env.readonly_fs": ("{path} 所在的磁盘是只读的（{error}）：请以可写方式挂载它，然后再运行一次",
+                        "{path} is on a read-only disk ({error}): mount it writable, then run again"),
+    "env.disk_full": ("磁盘已满，无法写入 {path}（{error}）：请在这块磁盘上腾出空间，然后再运行一次",
+                      "the disk is full: {path} cannot be written ({error}): free some space on that disk, then run again"),
+    "env.state_readonly": ("状态数据库 {path} 无法写入（{error}）：请让运行 coordxl 的用户 {user} 可以写入它和文件夹 {folder}，"
+                           "然后再运行一次",
+                           "the state database {path} cannot be written ({error}): let the user running coordxl ({user}) "
+                           "write it and the folder {folder}, then run again"),
+    "env.state_full": ("磁盘已满，状态数据库 {path} 无法写入（{error}）：请在 {folder} 所在的磁盘上腾出空间，"
+                       "然后再运行一次",
+                       "the disk is full: the state database {path} cannot be written ({error}): free some "
+                       "space on the disk of {folder}, then run again"),
+    "env.state_io": ("状态数据库 {path} 读写出错（{error}）：请检查 {folder} 所在的磁盘（空间、权限、是否已断开），然后再运行一次",
+                     "the state database {path} failed to read or write ({error}): check the disk of {folder} (space, "
+                     "permissions, still connected), then run again"),
     "state.lock_held": ("另一个 coordxl 运行（{what}）正在处理此文件夹：{host} 上的进程 {pid}（开始于 {since}）；锁文件 {path}",
                         "another {what} is in progress on this folder: pid {pid} on {host} (since {since}); lock file {path}"),
     "health.run_failed": ("{day} 的 {job} 任务{outcome}", "The {job} job of {day} {outcome}"),
@@ -650,6 +670,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice.bad_date": ("{path}：“{text}”中的日期无法识别", "{path}: the date in “{text}” cannot be read"),
     # settings (coordxl.toml): one line each, naming the key, the bad value and what is allowed
     "config.toml": ("{where} 不是有效的 TOML（{error}）", "{where}: not valid TOML: {error}"),
+    "config.unreadable": ("{where} 无法读取（{error}）：请让运行 coordxl 的用户 {user} 可以读取它",
+                          "{where} cannot be read ({error}): let the user running coordxl ({user}) read it"),
     "config.encoding": ("{where} 不是 UTF-8 编码：请用记事本“另存为”并选择 UTF-8", "{where} is not UTF-8: save it as UTF-8"),
     "config.section": ("{where}：“{section}”应是一个 [小节]，请参照 README 的设置表",
                        "{where}: '{section}' must be a [section]; see the README's settings table"),

@@ -40,8 +40,7 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
             return handler
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                       encoding="utf-8")
+        handler = _FileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     except OSError as exc:
         raise StateError(key="state.unusable", path=state, error=exc) from None
     handler.setFormatter(Formatter(FORMAT))
@@ -49,6 +48,14 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
     root_logger.addHandler(handler)
     _lower_to(min(level, *(h.level for h in root_logger.handlers)))
     return handler
+
+
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """The log file; a line it cannot write (the disk filled up, the folder was made read-only) is lost
+    without Python's '--- Logging error ---' traceback on stderr: the run's own one line says what is wrong."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def attach_console(level: int, stream=None, fmt: str = "%(message)s") -> logging.Handler:

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import StateError
+from .errors import StateError, environment_fault
 from .platform_support import pid_alive
 
 log = logging.getLogger(__name__)
@@ -186,8 +186,8 @@ class Store:
             raise
         except sqlite3.DatabaseError as exc:
             if "file is not a database" not in str(exc) and "malformed" not in str(exc):
-                raise StateError(f"state {self.path} cannot be opened ({exc}): check that it is a file this "
-                                 f"user may read and write") from None
+                raise (environment_fault(exc, self.path)
+                       or StateError(key="state.db_unopenable", path=self.path, error=exc)) from None
             self.close()
             self.moved_aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
             os.replace(self.path, self.moved_aside)
@@ -198,8 +198,8 @@ class Store:
                       "so far is in the old file", exc, self.moved_aside)
             self._open()
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state {self.path} cannot be opened ({exc}): check that {self.path.parent} is a "
-                             f"folder this user may write") from None
+            raise (environment_fault(exc, self.path)
+                   or StateError(key="state.folder_unwritable", path=self.path, error=exc, folder=self.path.parent)) from None
 
     def _open(self) -> None:
         """Bring the schema up to date and switch to WAL. Two runs opening a new state.db at the same
@@ -218,8 +218,7 @@ class Store:
         db = self.db()  # autocommit: each migration is its own explicit transaction
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(SCHEMA):
-            raise StateError(f"{self.path} was written by a newer coordxl (schema {version}; this one knows "
-                             f"{len(SCHEMA)}): upgrade coordxl on this machine")
+            raise StateError(key="state.newer", path=self.path, version=version, known=len(SCHEMA))
         for number, script in enumerate(SCHEMA[version:], start=version + 1):
             _migrate(db, number, script)
         db.execute("PRAGMA journal_mode = WAL")  # readers (status) never block the running job

@@ -8,6 +8,7 @@ and the templates. openpyxl is imported here, so modules that only read never lo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import io
@@ -93,9 +94,21 @@ def save(wb, path: Path, bodies: "list[Body]" = ()) -> Path:
         if bodies:
             _fill(tmp, bodies)
         os.replace(tmp, path)
+    except BaseException:
+        _close_streams(wb)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _close_streams(wb) -> None:
+    """End the streams of a write-only workbook that could not be saved (a read-only or full disk): left
+    open, each prints an 'Exception ignored' traceback when Python collects it."""
+    for ws in wb.worksheets:
+        if hasattr(ws, "closed") and not ws.closed:
+            with contextlib.suppress(Exception):
+                ws.close()
 
 
 # --- long tables, written as SpreadsheetML straight ----------------------------------------------

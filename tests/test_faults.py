@@ -221,7 +221,7 @@ def test_a_state_db_from_a_newer_version_is_refused_in_one_line(example_root):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 2, (command, result.output)
         [line] = result.output.strip().splitlines()
-        assert "newer coordxl" in line and "upgrade" in line
+        assert "由更新版本的 coordxl 写入" in line and "请升级本机的 coordxl" in line  # in the folder's language
     assert not (example_root / ".coordxl" / "outbox").exists()  # nothing was sent on a ledger it cannot read
 
 
