@@ -362,7 +362,8 @@ class _RunLog:
         if not logging.getLogger().handlers:  # an application (or pytest) that set up logging keeps it
             self.console = runlog.attach_console(
                 {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
-                fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+                fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+                lang=cli_lang())
         log.info("%s: started (coordxl %s, pid %d): coordxl %s", self.command, __version__, os.getpid(),
                  " ".join(_ARGS))
 

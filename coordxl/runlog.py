@@ -8,6 +8,7 @@ import logging.handlers
 from pathlib import Path
 
 from .errors import StateError
+from .messages import text
 from .platform_support import visible
 
 LOG_NAME = "coordxl.log"
@@ -20,9 +21,20 @@ root_logger = logging.getLogger("coordxl")
 
 class Formatter(logging.Formatter):
     """Log lines with every control character of a cell or a file name as its escape (\\x1b): a log read
-    with `tail` or mailed by cron never clears a screen, retitles a window or hides a line."""
+    with `tail` or mailed by cron never clears a screen, retitles a window or hides a line.
+
+    With ``lang``, a record that carries ``say`` (a message key and its values) is said from the message
+    table in that language (what the administrator reads on the console); the log file keeps English."""
+
+    def __init__(self, fmt: str | None = None, lang: str | None = None):
+        super().__init__(fmt)
+        self.lang = lang
 
     def format(self, record: logging.LogRecord) -> str:
+        said = getattr(record, "say", None)
+        if self.lang and said:
+            key, values = said
+            record = logging.makeLogRecord({**record.__dict__, "msg": text(key, self.lang, **values), "args": ()})
         return visible(super().format(record))
 
 
@@ -58,11 +70,11 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
         pass
 
 
-def attach_console(level: int, stream=None, fmt: str = "%(message)s") -> logging.Handler:
+def attach_console(level: int, stream=None, fmt: str = "%(message)s", lang: str | None = None) -> logging.Handler:
     """Log ``coordxl.*`` at ``level`` and above to stderr (as Python's last-resort handler would, by default
     from WARNING), but for records marked ``file_only`` (what the command prints in its own words anyway)."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(Formatter(fmt))
+    handler.setFormatter(Formatter(fmt, lang))
     handler.addFilter(lambda record: not getattr(record, "file_only", False))
     handler.setLevel(level)
     root_logger.addHandler(handler)

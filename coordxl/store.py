@@ -195,7 +195,8 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(f"{self.path}{extra}")
             log.error("state.db was damaged (%s): moved to %s and started afresh; the record of mails sent "
-                      "so far is in the old file", exc, self.moved_aside)
+                      "so far is in the old file", exc, self.moved_aside,
+                      extra={"say": ("health.state_moved", {"path": self.moved_aside})})
             self._open()
         except (OSError, sqlite3.Error) as exc:
             raise (environment_fault(exc, self.path)

@@ -236,6 +236,19 @@ def test_a_damaged_state_db_is_moved_aside_and_a_fresh_one_started(example_root)
     assert len([m for m in Store(db_path).mails(TODAY) if not m["kind"].startswith("post")]) == 8
 
 
+def test_the_damaged_state_db_notice_is_in_the_folder_s_language_and_the_log_keeps_english(example_root):
+    db_path = example_root / ".coordxl" / "state.db"
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"\x00garbage, truncated by a full disk" * 100)
+    done = subprocess.run([sys.executable, "-m", "coordxl", "daily", str(example_root), "--today", "2026-08-20"],
+                          capture_output=True, text=True, env={**os.environ, "COORDXL_LANG": ""})
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("state.db 已损坏，已移到") and "今天的提醒可能重复" in line
+    log = (example_root / ".coordxl" / "logs" / "coordxl.log").read_text(encoding="utf-8")
+    assert "state.db was damaged (file is not a database)" in log
+
+
 def test_a_lock_file_still_being_written_is_not_taken_over(tmp_path):
     (tmp_path / "job.lock").write_text("")  # another process created it and is about to write its pid
     lock = FolderLock(tmp_path, "job.lock")
