@@ -507,15 +507,18 @@ def _start_ledger(layout, new_ledger: bool) -> None:
         err_console.print(text("state.new_ledger", layout.settings.lang, db=layout.db), highlight=False, markup=False)
 
 
-def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
+def _announce_resend(layout, resend: str | None, job: str) -> str | list[str] | None:
     """Say what --resend will send again, before anything is sent (on stderr: stdout may be --json): the
-    mails whose delivery is unknown (plain --resend), everything (--resend all), or the keys and addresses
-    named (comma-separated)."""
+    job's mails whose delivery is unknown (plain --resend), everything (--resend all), or the keys and
+    addresses named (comma-separated)."""
+    from .delivery import resend_command
+
     if not resend:
         return None
     lang = layout.settings.lang
     if resend == "unknown":
-        unknown = layout.open_store().unknown_mails()
+        unknown = [m for m in layout.open_store().unknown_mails()
+                   if resend_command(m["kind"]) == f"coordxl {job} --resend"]  # the other job's are its own
         if not unknown:
             err_console.print(text("resend.none_unknown", lang), highlight=False, markup=False)
             return None
@@ -560,7 +563,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = None if dry_run else channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
-    resend = _announce_resend(layout, resend)
+    resend = _announce_resend(layout, resend, "daily")
     result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
                        posters=posters)
     reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
@@ -599,7 +602,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
-    resend = _announce_resend(layout, resend)
+    resend = _announce_resend(layout, resend, "weekly")
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
     reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
     summary = weekly_summary(result, reasons)
