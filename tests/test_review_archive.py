@@ -179,7 +179,7 @@ def test_a_recurring_topic_is_archived_beside_last_time_s_and_new_says_so(exampl
     assert made.exit_code == 0 and "归档中已有同名事项" in made.output and f"2026/{RECAP}-2026-09-01" in made.output
 
 
-@pytest.mark.parametrize("title", ["~$周会", "~临时"])
+@pytest.mark.parametrize("title", ["~$周会", "~临时", ".~lock.周会#"])
 def test_new_refuses_a_title_every_job_would_skip(example_root, title):
     result = CliRunner().invoke(main, ["new", title, "--root", str(example_root), "--initiator", "李娜"])
     assert result.exit_code == 2 and "临时文件" in result.output
