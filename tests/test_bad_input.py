@@ -267,3 +267,21 @@ def test_control_characters_from_a_cell_or_a_file_name_never_reach_the_terminal_
     draft = next((example_root / "报告").glob("复盘草稿-Q3*.xlsx"))  # the draft holds the task, escaped
     assert any("任务\\x1b[2J" in str(c) for r in openpyxl.load_workbook(draft).active.iter_rows(values_only=True)
                for c in r)
+
+
+def test_an_item_whose_file_name_is_not_utf8_is_reviewed_and_archived_with_its_name_kept(example_root):
+    """A closed item saved under a GBK name: review writes its draft, archive moves the workbook (under its
+    very name) and the draft into 归档/ with a manifest that verifies; nothing stops with exit 3."""
+    import os
+
+    from coordxl.archive import verify
+    active = os.fsencode(example_root / "进行中")
+    gbk_name = "复盘".encode("gbk") + b".xlsx"
+    os.rename(os.path.join(active, "618大促数据复盘对接.xlsx".encode()), os.path.join(active, gbk_name))
+    for args in (["review", "618大促数据复盘对接", "--today", "2026-08-20"],
+                 ["archive", "618大促数据复盘对接", "--today", "2026-08-21"]):
+        result = CliRunner().invoke(main, [args[0], str(example_root), *args[1:]])
+        assert result.exit_code == 0 and "内部错误" not in result.output, (args, result.output)
+    [dest] = (example_root / "归档" / "2026").iterdir()
+    assert verify(dest) and gbk_name in os.listdir(os.fsencode(dest))
+    assert gbk_name not in os.listdir(active) and not list((example_root / "报告").glob("复盘草稿-*"))
