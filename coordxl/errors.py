@@ -66,7 +66,7 @@ _SQLITE_FAULTS = {3: "env.state_readonly", 8: "env.state_readonly", 10: "env.sta
 
 
 def environment_fault(exc: BaseException, db: Path) -> EnvironmentFault | None:
-    """The environment fault behind ``exc`` (or an exception it was raised from), None when there is none:
+    """The environment fault behind ``exc`` (or one it was raised from), None when there is none:
     then it is coordxl's own. ``db``: the folder's state.db (what a SQLite error is about).
 
     >>> environment_fault(OSError(errno.ENOSPC, "No space left on device", "/srv/x.xlsx"), Path("state.db")).key
@@ -90,7 +90,7 @@ def environment_fault(exc: BaseException, db: Path) -> EnvironmentFault | None:
                 key = "env.state_full"
             return EnvironmentFault(key=key, path=db, folder=Path(db).parent,
                                     error=str(exc), user=user_name())
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__  # not __context__: a bug in an except block stays coordxl's own fault
     return None
 
 

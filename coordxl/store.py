@@ -167,8 +167,16 @@ def _migrate(db: sqlite3.Connection, number: int, script: str) -> None:
         db.execute(f"PRAGMA user_version = {number}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already (it does on a full disk): the error that
+    stopped it is the one to report, never 'cannot rollback - no transaction is active'."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 class Store:
@@ -255,7 +263,7 @@ class Store:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
         finally:
             if not durable:
