@@ -450,6 +450,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "env.state_io": ("状态数据库 {path} 读写出错（{error}）：请检查 {folder} 所在的磁盘（空间、权限、是否已断开），然后再运行一次",
                      "the state database {path} failed to read or write ({error}): check the disk of {folder} (space, "
                      "permissions, still connected), then run again"),
+    "state.interrupted": ("有 {n} 次较早的运行没有正常结束（进程被结束、断电或磁盘已满）：已记为中断",
+                          "{n} earlier run(s) were killed before they finished: marked interrupted"),
     "state.lock_held": ("另一个 coordxl 运行（{what}）正在处理此文件夹：{host} 上的进程 {pid}（开始于 {since}）；锁文件 {path}",
                         "another {what} is in progress on this folder: pid {pid} on {host} (since {since}); lock file {path}"),
     "health.run_failed": ("{day} 的 {job} 任务{outcome}", "The {job} job of {day} {outcome}"),

@@ -308,7 +308,8 @@ class Store:
         cur = db.execute(f"UPDATE runs SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'running' AND {where}",
                          (now.isoformat(timespec="seconds"), *args))
         if cur.rowcount:
-            log.warning("%d earlier run(s) were killed before they finished: marked interrupted", cur.rowcount)
+            log.warning("%d earlier run(s) were killed before they finished: marked interrupted", cur.rowcount,
+                        extra={"say": ("state.interrupted", {"n": cur.rowcount})})
         return cur.rowcount
 
     def finish_run(self, run_id: int, outcome: str, counts: dict, now: dt.datetime) -> None:
