@@ -263,6 +263,8 @@ def handle_errors(fn):
             raise
         except Exception as exc:
             import os
+            if os.environ.get("COORDXL_DEBUG") and not isinstance(exc, CoordxlError):
+                raise
             error = exc if isinstance(exc, CoordxlError) else environment_fault(exc, _db_of(root))
             if error is not None:
                 code = error.exit_code
@@ -270,8 +272,6 @@ def handle_errors(fn):
                 err_console.print(f"[bold red]coordxl:[/] {escape(error.say(cli_lang()))}", highlight=False)
                 sys.exit(code)
             code = 3
-            if os.environ.get("COORDXL_DEBUG"):
-                raise
             where = _record_crash(run, root)
             err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(root), error=f'{type(exc).__name__}: {exc}', log=where))}",
                               highlight=False)

@@ -69,6 +69,12 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         pass
 
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last lines could not be flushed: lost like those above
+            pass
+
 
 def attach_console(level: int, stream=None, fmt: str = "%(message)s", lang: str | None = None) -> logging.Handler:
     """Log ``coordxl.*`` at ``level`` and above to stderr (as Python's last-resort handler would, by default

@@ -90,10 +90,17 @@ def save(wb, path: Path, bodies: "list[Body]" = ()) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        wb.save(tmp)
+        saved = io.BytesIO()  # made in memory, then written: a full disk fails our write, which says where
+        wb.save(saved)
+        tmp.write_bytes(saved.getvalue())
         if bodies:
             _fill(tmp, bodies)
         os.replace(tmp, path)
+    except OSError as exc:
+        _close_streams(wb)
+        if exc.filename is None:  # a write that failed (a full disk) names no file: it is this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         _close_streams(wb)
         raise

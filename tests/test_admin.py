@@ -282,6 +282,40 @@ def test_a_full_disk_under_state_is_one_line_exit_2_and_no_mail_goes_twice(examp
     assert len(keys) == len(set(keys)) <= 8  # the day's 8 reminders at most, each once
 
 
+FULL_FOLDER = r"""set -e
+mount -t tmpfs -o size=4m tmpfs "$1"
+cp -a "$2/." "$1/"
+head -c $(df --output=avail -B1 "$1" | tail -1) /dev/zero > "$1/filler" || true
+set +e
+n=0
+for args in "check $1 --today 2026-08-20" "daily $1 --today 2026-08-20" "weekly $1 --today 2026-08-21" \
+            "review $1 Q3新品上市推广" "archive $1 618大促数据复盘对接 --today 2026-08-21" "status $1"; do
+  n=$((n + 1))
+  "$3" -m coordxl $args > "$4.$n.out" 2> "$4.$n.err"
+  echo $? > "$4.$n.rc"
+done
+"""
+
+
+@pytest.mark.skipif(not _can_mount(), reason="a small tmpfs needs Linux, root and a mount namespace (unshare -m)")
+def test_a_full_disk_under_the_whole_folder_is_one_line_exit_2_in_every_job(example_root, tmp_path):
+    """The share itself is full (a 4 MB tmpfs filled to the last byte): every command says so in one line
+    naming the folder, exit 2 (status too: SQLite needs room beside state.db even to read it)."""
+    _ran_before(example_root)
+    mount, out = tmp_path / "full", tmp_path / "run"
+    mount.mkdir()
+    script = tmp_path / "full.sh"
+    script.write_text(FULL_FOLDER, encoding="utf-8")
+    subprocess.run(["unshare", "-m", "sh", str(script), str(mount), str(example_root), sys.executable, str(out)],
+                   check=True, capture_output=True)
+    for n, job in enumerate(("check", "daily", "weekly", "review", "archive", "status"), start=1):
+        code = int(Path(f"{out}.{n}.rc").read_text())
+        err = Path(f"{out}.{n}.err").read_text(encoding="utf-8")
+        assert code == 2, (job, err, Path(f"{out}.{n}.out").read_text(encoding="utf-8"))
+        [line] = err.strip().splitlines()
+        assert "磁盘已满" in line and str(mount) in line and "内部错误" not in line, (job, line)
+
+
 def test_a_crash_with_no_log_to_write_goes_to_a_private_new_file_never_a_planted_one(example_root, tmp_path, monkeypatch):
     """coordxl's own fault where the state folder has no log (it is a file here): the traceback goes to a
     new file created for it alone (mode 600) in the temp folder, never through a link someone left there."""
