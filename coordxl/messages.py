@@ -753,6 +753,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                     "Copy the worksheets into a new .xlsx workbook without the macro sheet. {detail}"),
     "reason.corrupt": ("文件已损坏或不完整", "the file is corrupt or incomplete"),
     "reason.broken_link": ("这是一个快捷方式/链接，它指向的文件已被移走或删除", "it is a link whose file was moved or deleted"),
+    "reason.folder_denied": ("这是一个 coordxl 无权打开的子文件夹，其中的工作簿都没有检查",
+                             "it is a sub-folder coordxl may not open: none of its workbooks was checked"),
+    "fix.W-UNREADABLE.folder_denied": ("请让运行 coordxl 的账户可以读取这个文件夹，或把其中的事项工作簿移到能读取的文件夹。{detail}",
+                                       "Let the account running coordxl read this folder, or move its items' workbooks "
+                                       "to a folder it can read. {detail}"),
     "reason.os_error": ("系统拒绝读取该文件", "the system refused to read the file"),
     "reason.too_big": ("解压后体积超过上限（疑似压缩炸弹）", "it unpacks beyond the size limit (a zip bomb?)"),
     "reason.text": ("这是文本/CSV 或网页文件，只是扩展名为 {ext}", "it is a text/CSV or web page file named {ext}"),

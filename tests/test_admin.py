@@ -164,6 +164,8 @@ ENVIRONMENT_FAULTS = {  # what is made unusable → the commands it stops, and w
                              ("无法写入",), "state.db"),
     "a read-only 报告 folder": (lambda r: (r / "报告").mkdir(mode=0o555), ("check", "weekly", "review"),
                                ("没有权限",), "报告"),
+    "an unreadable 进行中 folder": (lambda r: (r / "进行中").chmod(0), ("check", "daily", "weekly", "review"),
+                                  ("没有权限",), "进行中"),
     "an unreadable coordxl.toml": (lambda r: (r / "coordxl.toml").chmod(0), ("check", "daily", "weekly", "status",
                                                                              "review"), ("无法读取",), "coordxl.toml"),
 }
@@ -184,6 +186,22 @@ def test_what_the_machine_refuses_is_one_line_exit_2_saying_what_to_fix(example_
         [line] = done.stderr.strip().splitlines()  # no traceback, no 'Exception ignored', nothing else
         assert any(s in line for s in says) and names in line and "内部错误" not in line, (command, line)
         assert "然后再运行一次" in line or "可以读取它" in line  # it says what to do
+
+
+@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and not shutil.which("setpriv")),
+                    reason="needs POSIX permissions, and setpriv where the tests run as root")
+def test_a_sub_folder_coordxl_may_not_open_is_named_and_the_rest_is_checked(example_root):
+    """A department's sub-folder of 进行中 that the account running coordxl may not list: its workbooks
+    are not silently dropped, the folder is named (W-UNREADABLE) with what to do, the others run as always."""
+    private = example_root / "进行中" / "财务部"
+    private.mkdir()
+    shutil.copy(example_root / "进行中" / "华东门店焕新.xlsx", private / "预算.xlsx")
+    private.chmod(0)
+    done = _as_a_user("check", str(example_root), "--today", "2026-08-20", "--json", "--no-report")
+    report = json.loads(done.stdout)
+    [denied] = [f for f in report["findings"] if f["workbook"] == "进行中/财务部/"]
+    assert denied["code"] == "W-UNREADABLE" and "无权打开" in denied["message"] and "读取这个文件夹" in denied["hint"]
+    assert report["summary"]["workbooks"] == 3 and done.returncode == 1
 
 
 def _disk_full(path) -> OSError:
