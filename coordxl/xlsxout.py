@@ -87,9 +87,9 @@ def save(wb, path: Path, bodies: "list[Body]" = ()) -> Path:
     opening the file meanwhile gets the old one or the new one, never half of one. ``bodies``: long
     tables written into their sheets after openpyxl saved the rest (see :class:`Body`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         saved = io.BytesIO()  # made in memory, then written: a full disk fails our write, which says where
         wb.save(saved)
         tmp.write_bytes(saved.getvalue())

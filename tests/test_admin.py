@@ -303,7 +303,8 @@ def test_a_full_disk_under_state_is_one_line_exit_2_and_no_mail_goes_twice(examp
 FULL_FOLDER = r"""set -e
 mount -t tmpfs -o size=4m tmpfs "$1"
 cp -a "$2/." "$1/"
-head -c $(df --output=avail -B1 "$1" | tail -1) /dev/zero > "$1/filler" || true
+if [ "$5" = full ]; then head -c $(df --output=avail -B1 "$1" | tail -1) /dev/zero > "$1/filler" || true; fi
+if [ "$5" = read-only ]; then mount -o remount,ro "$1"; fi
 set +e
 n=0
 for args in "check $1 --today 2026-08-20" "daily $1 --today 2026-08-20" "weekly $1 --today 2026-08-21" \
@@ -316,22 +317,25 @@ done
 
 
 @pytest.mark.skipif(not _can_mount(), reason="a small tmpfs needs Linux, root and a mount namespace (unshare -m)")
-def test_a_full_disk_under_the_whole_folder_is_one_line_exit_2_in_every_job(example_root, tmp_path):
-    """The share itself is full (a 4 MB tmpfs filled to the last byte): every command says so in one line
-    naming the folder, exit 2 (status too: SQLite needs room beside state.db even to read it)."""
+@pytest.mark.parametrize("disk, says", [("full", "磁盘已满"), ("read-only", ("只读", "读写出错"))])
+def test_a_full_or_read_only_share_is_one_line_exit_2_in_every_job(example_root, tmp_path, disk, says):
+    """The share itself is full (a 4 MB tmpfs filled to the last byte) or mounted read-only: every command
+    says so in one line naming the folder, exit 2 (status too: SQLite needs to write beside state.db even
+    to read it)."""
     _ran_before(example_root)
     mount, out = tmp_path / "full", tmp_path / "run"
     mount.mkdir()
     script = tmp_path / "full.sh"
     script.write_text(FULL_FOLDER, encoding="utf-8")
-    subprocess.run(["unshare", "-m", "sh", str(script), str(mount), str(example_root), sys.executable, str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(["unshare", "-m", "sh", str(script), str(mount), str(example_root), sys.executable, str(out),
+                    disk], check=True, capture_output=True)
     for n, job in enumerate(("check", "daily", "weekly", "review", "archive", "status"), start=1):
         code = int(Path(f"{out}.{n}.rc").read_text())
         err = Path(f"{out}.{n}.err").read_text(encoding="utf-8")
         assert code == 2, (job, err, Path(f"{out}.{n}.out").read_text(encoding="utf-8"))
         [line] = err.strip().splitlines()
-        assert "磁盘已满" in line and str(mount) in line and "内部错误" not in line, (job, line)
+        assert any(w in line for w in (says if isinstance(says, tuple) else (says,))), (job, line)
+        assert str(mount) in line and "内部错误" not in line, (job, line)
 
 
 def test_a_crash_with_no_log_to_write_goes_to_a_private_new_file_never_a_planted_one(example_root, tmp_path, monkeypatch):
