@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.segment import Segment
 
 from . import __version__, folder
-from .errors import ConfigError, CoordxlError, environment_fault
+from .errors import ConfigError, CoordxlError, administrators_error
 from .messages import text
 from .platform_support import CONTROLS, can_encode, tolerant_streams, visible
 from .settings import Settings
@@ -265,7 +265,7 @@ def handle_errors(fn):
             import os
             if os.environ.get("COORDXL_DEBUG") and not isinstance(exc, CoordxlError):
                 raise
-            error = exc if isinstance(exc, CoordxlError) else environment_fault(exc, _db_of(root))
+            error = administrators_error(exc, _db_of(root))
             if error is not None:
                 code = error.exit_code
                 log.warning("%s", error, exc_info=error is not exc, extra=runlog.FILE_ONLY)

@@ -94,6 +94,16 @@ def environment_fault(exc: BaseException, db: Path) -> EnvironmentFault | None:
     return None
 
 
+def administrators_error(exc: BaseException, db: Path) -> CoordxlError | None:
+    """What the administrator is told for ``exc``: the environment fault behind it (also behind one of
+    coordxl's own errors that carries the OS error as its ``error``: a full disk says so, not "must be a
+    folder this user may write"), else coordxl's error itself; None for coordxl's own fault."""
+    if isinstance(exc, CoordxlError):
+        cause = exc.values.get("error")
+        return (environment_fault(cause, db) if isinstance(cause, BaseException) else None) or exc
+    return environment_fault(exc, db)
+
+
 def _nearly_full(folder: Path) -> bool:
     try:
         return shutil.disk_usage(folder).free < 2**20

@@ -26,7 +26,7 @@ import schedule
 
 from . import runlog
 from .calendar import WorkCalendar
-from .errors import CoordxlError, StateError, environment_fault
+from .errors import StateError, administrators_error
 from .layout import Layout
 from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 from .messages import text
@@ -177,7 +177,7 @@ class Scheduler:
         except Exception as exc:
             # what the administrator must fix (a setting, a permission, a full disk) is one line; a fault of
             # coordxl's own keeps its traceback
-            fault = exc if isinstance(exc, CoordxlError) else environment_fault(exc, self.store.path)
+            fault = administrators_error(exc, self.store.path)
             if fault is None:
                 log.exception("%s failed", job)
             else:

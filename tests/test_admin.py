@@ -148,8 +148,8 @@ def test_a_fault_of_coordxl_itself_is_one_line_exit_3_and_its_traceback_is_in_th
 
 def _as_a_user(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "coordxl", *args]
-    if os.geteuid() == 0:
-        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    if os.geteuid() == 0:  # without the capabilities that let root read, write, chmod or chown anything
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown", *command]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COORDXL_LANG": ""})
 
 
@@ -157,13 +157,22 @@ def _ran_before(root: Path) -> None:
     assert CliRunner().invoke(main, ["daily", str(root), "--today", "2026-08-19"]).exit_code in (0, 1)
 
 
+def _theirs(path: Path, mode: int) -> None:
+    """``path`` belongs to another account (nobody), with ``mode``: coordxl cannot change it back."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another account needs root")
+    path.mkdir(exist_ok=True) if path.suffix == "" else None
+    os.chown(path, 65534, 65534)
+    path.chmod(mode)
+
+
 ENVIRONMENT_FAULTS = {  # what is made unusable → the commands it stops, and what their one line says
-    "a read-only state folder": (lambda r: (r / ".coordxl").chmod(0o555), ("daily", "weekly", "status", "review"),
-                                 ("没有权限", "无法写入"), ".coordxl"),
-    "a read-only state.db": (lambda r: (r / ".coordxl" / "state.db").chmod(0o444), ("daily", "weekly", "status"),
-                             ("无法写入",), "state.db"),
-    "a read-only 报告 folder": (lambda r: (r / "报告").mkdir(mode=0o555), ("check", "weekly", "review"),
-                               ("没有权限",), "报告"),
+    "a state folder of another account": (lambda r: _theirs(r / ".coordxl", 0o755), ("daily", "weekly", "status"),
+                                          ("没有权限", "无法写入", "读写出错"), ".coordxl"),
+    "a read-only state.db of another account": (lambda r: _theirs(r / ".coordxl" / "state.db", 0o644),
+                                                ("daily", "weekly", "status"), ("无法写入",), "state.db"),
+    "a 报告 folder of another account": (lambda r: _theirs(r / "报告", 0o755), ("check", "weekly", "review"),
+                                       ("没有权限",), "报告"),
     "an unreadable 进行中 folder": (lambda r: (r / "进行中").chmod(0), ("check", "daily", "weekly", "review"),
                                   ("没有权限",), "进行中"),
     "an unreadable coordxl.toml": (lambda r: (r / "coordxl.toml").chmod(0), ("check", "daily", "weekly", "status",
