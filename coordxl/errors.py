@@ -60,6 +60,7 @@ class EnvironmentFault(CoordxlError):
 
 _OS_FAULTS = {errno.EACCES: "env.permission", errno.EPERM: "env.permission", errno.EROFS: "env.readonly_fs",
               errno.ENOSPC: "env.disk_full", getattr(errno, "EDQUOT", errno.ENOSPC): "env.disk_full"}
+_WINDOWS_IN_USE = {32, 33}  # ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION: open in Excel or a sync client
 # SQLite's primary result codes (the low byte of an extended one): what its file and its disk refused
 _SQLITE_FAULTS = {3: "env.state_readonly", 8: "env.state_readonly", 10: "env.state_io", 13: "env.state_full",
                   14: "env.state_io"}  # PERM, READONLY, IOERR, FULL, CANTOPEN
@@ -73,12 +74,18 @@ def environment_fault(exc: BaseException, db: Path) -> EnvironmentFault | None:
     'env.disk_full'
     >>> environment_fault(ValueError("a bug"), Path("state.db")) is None
     True
+    >>> in_use = PermissionError(errno.EACCES, "The process cannot access the file", "weekly.xlsx")
+    >>> in_use.winerror = 32  # what Windows says of a file Excel has open
+    >>> environment_fault(in_use, Path("state.db")).key
+    'env.in_use'
     """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in _OS_FAULTS:
             path = Path(os.fsdecode(exc.filename)) if exc.filename is not None else Path(db).parent
+            if getattr(exc, "winerror", None) in _WINDOWS_IN_USE:  # Windows: "access denied" to a file in use
+                return EnvironmentFault(key="env.in_use", path=path, error=exc.strerror)
             if not os.path.lexists(path):  # a file it was making (a temp file): its folder is what refused
                 path = path.parent
             return EnvironmentFault(key=_OS_FAULTS[exc.errno], path=path, error=exc.strerror,

@@ -435,6 +435,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "或换用有权限的用户运行，然后再运行一次",
                        "permission denied on {path} ({error}): let the user running coordxl ({user}) read and write it "
                        "(and its folder), or run as a user who can, then run again"),
+    "env.in_use": ("{path} 正被其他程序打开（{error}）：请关闭它（Excel、WPS 或同步客户端）后再运行一次",
+                   "{path} is open in another program ({error}): close it (Excel, WPS or a sync client), then run again"),
     "env.readonly_fs": ("{path} 所在的磁盘是只读的（{error}）：请以可写方式挂载它，然后再运行一次",
                         "{path} is on a read-only disk ({error}): mount it writable, then run again"),
     "env.disk_full": ("磁盘已满，无法写入 {path}（{error}）：请在这块磁盘上腾出空间，然后再运行一次",
