@@ -37,8 +37,10 @@ class _Visible:
         self.renderable = renderable
 
     def __rich_console__(self, console, options):
+        search = CONTROLS.search
         for segment in console.render(self.renderable, options):
-            yield segment if segment.control else Segment(visible(segment.text), segment.style)
+            yield segment if segment.control or not search(segment.text) else Segment(visible(segment.text),
+                                                                                     segment.style)
 
 
 class _ShowControls(RenderHook):
