@@ -415,7 +415,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "out.skip.format": ("旧格式，不写入", "old format, never written"),
     "out.skip.ambiguous_sheet": ("有多个执行进度表，无法确定读哪个", "several tracker sheets; none is named exactly"),
     "out.skip.readonly": ("只读文件", "read-only file"),
-    "out.skip.permission": ("无法保留文件所有者", "its owner could not be kept"),
+    "out.skip.permission": ("权限不足（不能在其文件夹中写入，或不能保留文件所有者）",
+                            "not permitted (its folder is not writable, or its owner could not be kept)"),
     # the administrator's health list (coordxl status, the daily admin mail)
     "health.state_moved": ("state.db 已损坏，已移到 {path} 并重新开始：之前的发送记录在旧文件中，今天的提醒可能重复",
                            "state.db was damaged: moved to {path} and started afresh; the record of earlier mails is in "
@@ -795,6 +796,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.W-READONLY": ("工作簿被设为只读，未写入预警", "The workbook is read-only; alerts not written"),
     "fix.W-READONLY": ("如需 coordxl 写入预警，请取消只读属性。", "Clear its read-only attribute if coordxl should write the alerts."),
     "finding.W-PERMISSION": ("无法保留工作簿原来的所有者，未写入预警", "The workbook's owner could not be kept; alerts not written"),
+    "finding.W-PERMISSION.folder": ("coordxl 无权在工作簿所在的文件夹中写入，未写入预警",
+                                    "coordxl may not write in the workbook's folder; alerts not written"),
     "fix.W-PERMISSION": ("请让运行 coordxl 的账户对该文件夹有相应权限，或请管理员处理。", "Give the account running coordxl the rights to keep file owners, or ask the administrator."),
     "finding.W-FORMULA": ("预警列的单元格是公式，未覆盖", "The alert cell holds a formula; it was not overwritten"),
     "finding.W-CHANNEL": ("跟进群“{value}”未在 coordxl.toml 中设置，不会向它发送", "The follow-up group '{value}' is not set up in coordxl.toml; nothing is posted to it"),

@@ -351,4 +351,5 @@ def test_a_linked_workbook_in_a_folder_coordxl_may_not_write_is_refused_with_a_f
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 1, done.stdout + done.stderr  # a workbook left unwritten: the administrator acts
     assert "W-PERMISSION" in done.stdout and "跳过 进行中/Q3新品上市推广.xlsx" in done.stdout
+    assert "coordxl 无权在工作簿所在的文件夹中写入" in done.stdout  # what is wrong: the folder, not an owner
     assert link.is_symlink() and sha256(target) == before and sorted(os.listdir(department)) == [target.name]
