@@ -134,7 +134,10 @@ def _archive(layout: Layout, name: str, today: dt.date, now: dt.datetime, by: st
             if sha256(staging / f["name"]) != f["sha256"]:
                 shutil.rmtree(staging)
                 raise CoordxlError(key="archive.copy_mismatch", name=f["name"])
-        (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        # a file name that is not UTF-8 (GBK bytes as lone surrogates) is kept as JSON's own \\udcNN escape:
+        # the manifest stays UTF-8 and reads back as the very name on disk
+        (staging / MANIFEST).write_bytes(json.dumps(manifest, ensure_ascii=False, indent=1)
+                                         .encode("utf-8", "backslashreplace"))
         try:
             _untouched(files, read_at, lang)  # opened or saved while being copied: archive nothing
         except ArchiveRefused:

@@ -16,18 +16,54 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderHook
 from rich.markup import escape
+from rich.segment import Segment
 
 from . import __version__, folder
-from .errors import ConfigError, CoordxlError
+from .errors import ConfigError, CoordxlError, administrators_error
 from .messages import text
-from .platform_support import can_encode, tolerant_streams
+from .platform_support import CONTROLS, can_encode, tolerant_streams, visible
 from .settings import Settings
 
 log = logging.getLogger("coordxl.cli")
-console = Console(soft_wrap=True)  # a line is never broken in the middle (logs, cron mail, a pipe)
-err_console = Console(stderr=True, soft_wrap=True)
+
+
+class _Visible:
+    """A renderable whose text shows each control character as its escape (\\x1b); rich's own colour
+    and cursor codes come after, or as control segments, and pass as they are."""
+
+    def __init__(self, renderable):
+        self.renderable = renderable
+
+    def __rich_console__(self, console, options):
+        search = CONTROLS.search
+        for segment in console.render(self.renderable, options):
+            yield segment if segment.control or not search(segment.text) else Segment(visible(segment.text),
+                                                                                     segment.style)
+
+
+class _ShowControls(RenderHook):
+    def process_renderables(self, renderables):
+        return [_Visible(r) for r in renderables]
+
+
+class SafeConsole(Console):
+    """A console that never passes a control character from a cell or a file name to the terminal: ESC
+    (a cleared screen, a window title, colours), CR and BS (an overwritten line), C1 and bidi overrides
+    are printed as escapes. Text is escaped before rich reads it (rich would drop BEL and CR without a
+    trace), and whatever a table or a Text built elsewhere still carries, as it is rendered."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.push_render_hook(_ShowControls())
+
+    def print(self, *objects, **kwargs) -> None:
+        super().print(*(visible(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = SafeConsole(soft_wrap=True)  # a line is never broken in the middle (logs, cron mail, a pipe)
+err_console = SafeConsole(stderr=True, soft_wrap=True)
 
 _ARGS: list[str] = []  # the arguments of the running invocation (for the language of --help and usage errors)
 
@@ -113,6 +149,8 @@ def echo_json(document) -> None:
     out = json.dumps(document, ensure_ascii=False, indent=1)
     if not can_encode(out, sys.stdout):
         out = json.dumps(document, ensure_ascii=True, indent=1)
+    # JSON escapes C0 itself; C1 and bidi controls (only ever inside strings) as its \u escapes too
+    out = CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
     click.echo(out)
 
 
@@ -207,37 +245,86 @@ def weekly_summary(result, reasons: list[str]) -> dict:
 def handle_errors(fn):
     """Log the run, turn library errors into a one-line message and the error's exit code, never a traceback.
 
-    Anything else is a fault of coordxl's own: one line naming the file its traceback went to, exit 3
-    (a scheduler or systemd unit gets a clear status, not a screen of Python). COORDXL_DEBUG=1 re-raises.
+    What the machine refused (a permission, a read-only or full disk, in a file or in state.db) is the
+    administrator's to fix: one line saying what, exit 2. Anything else is a fault of coordxl's own: one
+    line naming the file its traceback went to, exit 3 (a scheduler or systemd unit gets a clear status,
+    not a screen of Python). COORDXL_DEBUG=1 re-raises.
     """
     from . import runlog
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        run = _RunLog(kwargs.get("root"), dry_run=bool(kwargs.get("dry_run")))
+        root = kwargs.get("root")
+        run = None
         code = 0
         try:
+            run = _RunLog(root, dry_run=bool(kwargs.get("dry_run")))
             return fn(*args, **kwargs)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             raise
-        except CoordxlError as exc:
-            code = exc.exit_code
-            log.warning("%s", exc, extra=runlog.FILE_ONLY)
-            err_console.print(f"[bold red]coordxl:[/] {escape(exc.say(cli_lang()))}", highlight=False)
-            sys.exit(exc.exit_code)
         except Exception as exc:
             import os
-            code = 3
-            if os.environ.get("COORDXL_DEBUG"):
+            if os.environ.get("COORDXL_DEBUG") and not isinstance(exc, CoordxlError):
                 raise
-            where = run.record_crash()
-            err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(kwargs.get('root')), error=f'{type(exc).__name__}: {exc}', log=where))}",
+            error = administrators_error(exc, _db_of(root))
+            if error is not None:
+                code = error.exit_code
+                log.warning("%s", error, exc_info=error is not exc, extra=runlog.FILE_ONLY)
+                err_console.print(f"[bold red]coordxl:[/] {escape(error.say(cli_lang()))}", highlight=False)
+                sys.exit(code)
+            code = 3
+            where = _record_crash(run, root)
+            err_console.print(f"[bold red]coordxl:[/] {escape(text('cli.crash', _lang_of(root), error=f'{type(exc).__name__}: {exc}', log=where))}",
                               highlight=False)
             sys.exit(3)
         finally:
-            run.end(code)
+            if run is not None:
+                run.end(code)
     return wrapper
+
+
+def _db_of(root) -> Path:
+    """The folder's state.db (what a SQLite error names), as far as the folder can be read."""
+    from .layout import Layout
+
+    try:
+        return Layout.of(Path(root)).db
+    except Exception:
+        return _state_of(Path(root or ".")) / "state.db"
+
+
+def _record_crash(run, root) -> Path:
+    """The current exception's traceback in the folder's log; else in a new file of its own (created
+    exclusively, readable by this user only, never a name someone could have planted): in the state
+    folder's logs/, else in the temp folder. Where it went."""
+    import os
+    import tempfile
+    import traceback
+
+    from . import runlog
+
+    if run is not None and run.file is not None:
+        log.error("%s: coordxl's own fault", run.command, exc_info=True, extra=runlog.FILE_ONLY)
+        run.file.flush()
+        return Path(run.file.baseFilename)
+    report = visible(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(_ARGS)}\n"
+                     + traceback.format_exc())
+    places = [None]
+    if root is not None and (Path(root) / "coordxl.toml").is_file():
+        places.insert(0, runlog.log_path(_state_of(Path(root))).parent)
+    for place in places:
+        try:
+            fd, name = tempfile.mkstemp(prefix="coordxl-crash-", suffix=".log", dir=place)
+        except OSError:
+            continue
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(report)
+        except OSError:
+            continue
+        return Path(name)
+    return Path("-")
 
 
 def _lang_of(root) -> str:
@@ -278,7 +365,8 @@ class _RunLog:
         if not logging.getLogger().handlers:  # an application (or pytest) that set up logging keeps it
             self.console = runlog.attach_console(
                 {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
-                fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+                fmt="%(message)s" if verbose == 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+                lang=cli_lang())
         log.info("%s: started (coordxl %s, pid %d): coordxl %s", self.command, __version__, os.getpid(),
                  " ".join(_ARGS))
 
@@ -289,26 +377,6 @@ class _RunLog:
 
         log.info("%s: ended, exit %s, %.1f s", self.command, code, time.monotonic() - self.started)
         runlog.detach(self.file, self.console)
-
-    def record_crash(self) -> Path:
-        """The current exception's traceback in the folder's log (else a temp file); where it went."""
-        import tempfile
-        import traceback
-
-        from . import runlog
-
-        if self.file is not None:
-            log.error("%s: coordxl's own fault", self.command, exc_info=True, extra=runlog.FILE_ONLY)
-            self.file.flush()
-            return Path(self.file.baseFilename)
-        path = Path(tempfile.gettempdir()) / "coordxl-crash.log"
-        try:
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} ERROR coordxl: {' '.join(_ARGS)}\n")
-                fh.write(traceback.format_exc())
-        except OSError:
-            return Path("-")
-        return path
 
 
 def _state_of(root: Path) -> Path:
@@ -473,15 +541,18 @@ def _start_ledger(layout, new_ledger: bool) -> None:
         err_console.print(text("state.new_ledger", layout.settings.lang, db=layout.db), highlight=False, markup=False)
 
 
-def _announce_resend(layout, resend: str | None) -> str | list[str] | None:
+def _announce_resend(layout, resend: str | None, job: str) -> str | list[str] | None:
     """Say what --resend will send again, before anything is sent (on stderr: stdout may be --json): the
-    mails whose delivery is unknown (plain --resend), everything (--resend all), or the keys and addresses
-    named (comma-separated)."""
+    job's mails whose delivery is unknown (plain --resend), everything (--resend all), or the keys and
+    addresses named (comma-separated)."""
+    from .delivery import resend_command
+
     if not resend:
         return None
     lang = layout.settings.lang
     if resend == "unknown":
-        unknown = layout.open_store().unknown_mails()
+        unknown = [m for m in layout.open_store().unknown_mails()
+                   if resend_command(m["kind"]) == f"coordxl {job} --resend"]  # the other job's are its own
         if not unknown:
             err_console.print(text("resend.none_unknown", lang), highlight=False, markup=False)
             return None
@@ -527,7 +598,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = None if dry_run else channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
-    resend = _announce_resend(layout, resend)
+    resend = _announce_resend(layout, resend, "daily")
     result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
                        posters=posters)
     reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
@@ -567,7 +638,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
     posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
-    resend = _announce_resend(layout, resend)
+    resend = _announce_resend(layout, resend, "weekly")
     result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
     reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
     summary = weekly_summary(result, reasons)

@@ -22,6 +22,7 @@ from pathlib import Path
 from . import assess, channels, health, notify
 from .calendar import WorkCalendar
 from .delivery import Delivery
+from .errors import environment_fault
 from .findings import Finding, finding, sort_key
 from .layout import Layout
 from .lock import heartbeats_paused, job_lock
@@ -30,6 +31,7 @@ from .model import Item, key_of
 from .pipeline import FolderCheck, Report, heap_frozen
 from .platform_support import process_context
 from .rules import Context, task_sources
+from .runlog import FILE_ONLY
 from .settings import Settings
 from .store import Store
 from .writer import FlagWrite, write_flags
@@ -372,20 +374,26 @@ class Flagger:
 
     def finish(self) -> None:
         """Every write handed over, in the order handed over: its outcome recorded."""
-        for workbook, sheet, path, column, changed, future in self.pending:
-            self._done(workbook, sheet, path, column, changed, future)
-        self.pending.clear()
-        if self.pool:
-            self.pool.shutdown()
-        self.pool = None
+        try:
+            for workbook, sheet, path, column, changed, future in self.pending:
+                self._done(workbook, sheet, path, column, changed, future)
+            self.pending.clear()
+        finally:  # also when state.db fails to record one (a full disk): the writer ends with the run
+            if self.pool:
+                self.pool.shutdown()
+            self.pool = None
 
     def _done(self, workbook: str, sheet: str, path, column: int, changed: dict[int, str], future) -> None:
         result = self.result
         try:
             outcome = future.result()
         except Exception as exc:  # never let one workbook stop the run (a writer that died: written next run)
-            log.error("writing flags into %s failed", path, exc_info=exc)
-            result.skipped.append((workbook, f"error: {exc}"))
+            fault = environment_fault(exc, self.layout.db)  # a full or read-only disk: what to fix, in words
+            if fault is None:
+                log.error("writing flags into %s failed", path, exc_info=exc)
+            else:  # the run's summary says it, in the folder's language
+                log.error("writing flags into %s failed: %s", path, fault, extra=FILE_ONLY)
+            result.skipped.append((workbook, f"error: {fault.say(self.lang) if fault else exc}"))
             return
         result.findings.extend(outcome.findings)
         if outcome.written:

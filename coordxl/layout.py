@@ -24,6 +24,7 @@ from .messages import text
 from .platform_support import network_filesystem, private_dir
 from .settings import CONFIG_NAME, Settings
 from .store import Store
+from .xlsxparts import shown
 
 STATE_DIR = ".coordxl"
 OWNER_NAME = "owner.json"
@@ -213,9 +214,10 @@ def safe_filename(title: str, limit: int = 80) -> str:
     """A title as a file name that works on Windows, macOS and Linux: 'Q3/Q4: 推广?' -> 'Q3_Q4_ 推广_'.
 
     At most ``limit`` characters and 150 bytes (a CJK character is 3), so the names made from it
-    (backups, drafts, archive folders) stay under the file systems' 255 bytes.
+    (backups, drafts, archive folders) stay under the file systems' 255 bytes. A name that is not UTF-8
+    (a GBK file name's bytes) keeps its bytes as escapes: '\udcb8\udcb4' -> '_xb8_xb4'.
     """
-    name = _ILLEGAL.sub("_", title).strip().strip(".").strip()
+    name = _ILLEGAL.sub("_", shown(title)).strip().strip(".").strip()
     name = fit_bytes(name[:limit].rstrip(". "), 150)
     if name.split(".")[0].upper() in _RESERVED:
         name = f"_{name}"

@@ -115,8 +115,13 @@ class FolderLock:
                 if taken is not False:
                     return taken
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self._record(job), fh)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(self._record(job), fh)
+            except BaseException:  # a full disk: no empty lock left for the next run to judge
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                raise
             return None
         return self.holder() or {}
 

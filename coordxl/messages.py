@@ -532,7 +532,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "out.skip.format": ("旧格式，不写入", "old format, never written"),
     "out.skip.ambiguous_sheet": ("有多个执行进度表，无法确定读哪个", "several tracker sheets; none is named exactly"),
     "out.skip.readonly": ("只读文件", "read-only file"),
-    "out.skip.permission": ("无法保留文件所有者", "its owner could not be kept"),
+    "out.skip.permission": ("权限不足（不能在其文件夹中写入，或不能保留文件所有者）",
+                            "not permitted (its folder is not writable, or its owner could not be kept)"),
     # the administrator's health list (coordxl status, the daily admin mail)
     "health.state_moved": ("state.db 已损坏，已移到 {path} 并重新开始：之前的发送记录在旧文件中，今天的提醒可能重复",
                            "state.db was damaged: moved to {path} and started afresh; the record of earlier mails is in "
@@ -547,6 +548,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                 "state {path} cannot be opened ({error}): check that {folder} is a folder this user may write"),
     "state.newer": ("{path} 由更新版本的 coordxl 写入（数据库版本 {version}，本机的 coordxl 只认识到 {known}）：请升级本机的 coordxl",
                     "{path} was written by a newer coordxl (schema {version}; this one knows {known}): upgrade coordxl on this machine"),
+    # environment faults: the machine stopped a run (permissions, a read-only or full disk); exit 2
+    "env.permission": ("没有权限访问 {path}（{error}）：请让运行 coordxl 的用户 {user} 可以读写它（和它所在的文件夹），"
+                       "或换用有权限的用户运行，然后再运行一次",
+                       "permission denied on {path} ({error}): let the user running coordxl ({user}) read and write it "
+                       "(and its folder), or run as a user who can, then run again"),
+    "env.in_use": ("{path} 正被其他程序打开（{error}）：请关闭它（Excel、WPS 或同步客户端）后再运行一次",
+                   "{path} is open in another program ({error}): close it (Excel, WPS or a sync client), then run again"),
+    "env.readonly_fs": ("{path} 所在的磁盘是只读的（{error}）：请以可写方式挂载它，然后再运行一次",
+                        "{path} is on a read-only disk ({error}): mount it writable, then run again"),
+    "env.disk_full": ("磁盘已满，无法写入 {path}（{error}）：请在这块磁盘上腾出空间，然后再运行一次",
+                      "the disk is full: {path} cannot be written ({error}): free some space on that disk, then run again"),
+    "env.state_readonly": ("状态数据库 {path} 无法写入（{error}）：请让运行 coordxl 的用户 {user} 可以写入它和文件夹 {folder}，"
+                           "然后再运行一次",
+                           "the state database {path} cannot be written ({error}): let the user running coordxl ({user}) "
+                           "write it and the folder {folder}, then run again"),
+    "env.state_full": ("磁盘已满，状态数据库 {path} 无法写入（{error}）：请在 {folder} 所在的磁盘上腾出空间，"
+                       "然后再运行一次",
+                       "the disk is full: the state database {path} cannot be written ({error}): free some "
+                       "space on the disk of {folder}, then run again"),
+    "env.state_io": ("状态数据库 {path} 读写出错（{error}）：请检查 {folder} 所在的磁盘（空间、权限、是否已断开），然后再运行一次",
+                     "the state database {path} failed to read or write ({error}): check the disk of {folder} (space, "
+                     "permissions, still connected), then run again"),
+    "state.interrupted": ("有 {n} 次较早的运行没有正常结束（进程被结束、断电或磁盘已满）：已记为中断",
+                          "{n} earlier run(s) were killed before they finished: marked interrupted"),
     "state.lock_held": ("另一个 coordxl 运行（{what}）正在处理此文件夹：{host} 上的进程 {pid}（开始于 {since}）；锁文件 {path}",
                         "another {what} is in progress on this folder: pid {pid} on {host} (since {since}); lock file {path}"),
     "state.not_owner": ("此文件夹的每日任务和周报由 {host} 上的 {user} 运行（自 {since} 起），本机不运行：两台电脑各记一份发送记录会重复发送提醒。"
@@ -935,6 +960,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice.bad_date": ("{path}：“{text}”中的日期无法识别", "{path}: the date in “{text}” cannot be read"),
     # settings (coordxl.toml): one line each, naming the key, the bad value and what is allowed
     "config.toml": ("{where} 不是有效的 TOML（{error}）", "{where}: not valid TOML: {error}"),
+    "config.unreadable": ("{where} 无法读取（{error}）：请让运行 coordxl 的用户 {user} 可以读取它",
+                          "{where} cannot be read ({error}): let the user running coordxl ({user}) read it"),
     "config.encoding": ("{where} 不是 UTF-8 编码：请用记事本“另存为”并选择 UTF-8", "{where} is not UTF-8: save it as UTF-8"),
     "config.section": ("{where}：“{section}”应是一个 [小节]，请参照 docs/settings.md 的设置表",
                        "{where}: '{section}' must be a [section]; see the settings table in docs/settings.md"),
@@ -1022,6 +1049,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                     "Copy the worksheets into a new .xlsx workbook without the macro sheet. {detail}"),
     "reason.corrupt": ("文件已损坏或不完整", "the file is corrupt or incomplete"),
     "reason.broken_link": ("这是一个快捷方式/链接，它指向的文件已被移走或删除", "it is a link whose file was moved or deleted"),
+    "reason.folder_denied": ("这是一个 coordxl 无权打开的子文件夹，其中的工作簿都没有检查",
+                             "it is a sub-folder coordxl may not open: none of its workbooks was checked"),
+    "fix.W-UNREADABLE.folder_denied": ("请让运行 coordxl 的账户可以读取这个文件夹，或把其中的事项工作簿移到能读取的文件夹。{detail}",
+                                       "Let the account running coordxl read this folder, or move its items' workbooks "
+                                       "to a folder it can read. {detail}"),
     "reason.os_error": ("系统拒绝读取该文件", "the system refused to read the file"),
     "reason.too_big": ("解压后体积超过上限（疑似压缩炸弹）", "it unpacks beyond the size limit (a zip bomb?)"),
     "reason.text": ("这是文本/CSV 或网页文件，只是扩展名为 {ext}", "it is a text/CSV or web page file named {ext}"),
@@ -1059,6 +1091,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.W-READONLY": ("工作簿被设为只读，未写入预警", "The workbook is read-only; alerts not written"),
     "fix.W-READONLY": ("如需 coordxl 写入预警，请取消只读属性。", "Clear its read-only attribute if coordxl should write the alerts."),
     "finding.W-PERMISSION": ("无法保留工作簿原来的所有者，未写入预警", "The workbook's owner could not be kept; alerts not written"),
+    "finding.W-PERMISSION.folder": ("coordxl 无权在工作簿所在的文件夹中写入，未写入预警",
+                                    "coordxl may not write in the workbook's folder; alerts not written"),
     "fix.W-PERMISSION": ("请让运行 coordxl 的账户对该文件夹有相应权限，或请管理员处理。", "Give the account running coordxl the rights to keep file owners, or ask the administrator."),
     "finding.W-FORMULA": ("预警列的单元格是公式，未覆盖", "The alert cell holds a formula; it was not overwritten"),
     "finding.W-CHANNEL": ("跟进群“{value}”未在 coordxl.toml 中设置，不会向它发送", "The follow-up group '{value}' is not set up in coordxl.toml; nothing is posted to it"),

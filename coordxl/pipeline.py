@@ -54,6 +54,7 @@ class Scan:
     workbooks: list[Path] = dc_field(default_factory=list)
     unsupported: list[Path] = dc_field(default_factory=list)
     others: list[Path] = dc_field(default_factory=list)
+    denied: list[Path] = dc_field(default_factory=list)  # sub-folders the account may not list
 
 
 def scan(layout: Layout) -> list[Path]:
@@ -66,6 +67,8 @@ def scan_folder(layout: Layout) -> Scan:
     found = Scan()
     if not layout.active.is_dir():
         return found
+    with os.scandir(layout.active):  # one the account may not list fails here (rglob would yield nothing)
+        pass
     # coordxl's own output is never an item, even where the folders sit under 进行中/ (or 进行中 is the root)
     own = {layout.reports.resolve(), layout.archive.resolve(), layout.templates.resolve(), layout.state.resolve(),
            layout.shared.resolve()}
@@ -77,8 +80,15 @@ def scan_folder(layout: Layout) -> Scan:
             continue
         if any(parent in own for parent in path.resolve().parents):
             continue
+        is_file = path.is_file()
+        if not is_file and path.is_dir() and not path.is_symlink():
+            # rglob passes over a folder it may not list: its workbooks would vanish from every job unsaid
+            if not (path.name.startswith(".") or path.name in own_names or path.resolve() in own) \
+                    and not _listable(path):
+                found.denied.append(path)
+            continue
         # a broken link named *.xlsx is read too, so the run names it (W-UNREADABLE) instead of skipping it
-        if not (path.is_file() or path.is_symlink()) or is_owner_or_temp(path) or path.name.lower() in SYSTEM_FILES:
+        if not (is_file or path.is_symlink()) or is_owner_or_temp(path) or path.name.lower() in SYSTEM_FILES:
             continue
         if path.resolve() in own_files:
             continue
@@ -86,9 +96,17 @@ def scan_folder(layout: Layout) -> Scan:
         kind = (found.workbooks if suffix in WORKBOOK_SUFFIXES else
                 found.unsupported if suffix in OTHER_SPREADSHEETS else found.others)
         kind.append(path)
-    for paths in (found.workbooks, found.unsupported, found.others):
+    for paths in (found.workbooks, found.unsupported, found.others, found.denied):
         paths.sort()
     return found
+
+
+def _listable(folder: Path) -> bool:
+    try:
+        with os.scandir(folder):
+            return True
+    except OSError:
+        return False
 
 
 # --- copies of an item's workbook ------------------------------------------------------------
@@ -439,6 +457,9 @@ class FolderCheck:
             self._found.append(finding("W-DUPLICATE-ITEM", _rel(item, layout.root), reason=why,
                                        copy=_rel(copy, layout.root), item=_rel(item, layout.root)))
         folder = layout.active.name
+        for path in found.denied:
+            self._found.append(finding("W-UNREADABLE", _rel(path, layout.root) + "/", reason="folder_denied",
+                                       detail=""))
         for path in found.unsupported:
             self._found.append(finding("W-UNREADABLE", _rel(path, layout.root), severity=WARNING, reason="format",
                                        ext=path.suffix.lower(), folder=folder))

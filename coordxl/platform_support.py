@@ -56,6 +56,26 @@ def can_encode(text: str, stream) -> bool:
     return True
 
 
+# Characters a terminal acts on instead of showing: C0 but tab and newline (ESC starts the sequences that
+# clear a screen or set a window title; CR and BS overwrite what was printed), DEL, C1 (0x9b is a
+# one-byte ESC [), and the bidirectional controls and separators that make a line read otherwise.
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    r"""Text for a terminal or a log: each control character shown as its escape, never sent raw
+    (cell text and file names are anyone's; Excel's ``_x001B_`` in a cell reads as ESC).
+
+    >>> visible("T03\x1b[2J\u202eevil\r")
+    'T03\\x1b[2J\\u202eevil\\r'
+    """
+    return CONTROLS.sub(_escape, text) if CONTROLS.search(text) else text
+
+
+def _escape(match: re.Match) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
 def tolerant_streams(streams=None) -> None:
     """Make stdout and stderr write what their encoding lacks as stand-ins instead of raising."""
     for stream in streams if streams is not None else (sys.stdout, sys.stderr):

@@ -12,6 +12,7 @@ from rich.text import Text
 from .delivery import resend_command
 from .messages import MESSAGES, text
 from .pipeline import Report
+from .platform_support import visible
 
 _code = operator.attrgetter("code")
 # what a run left out, for its summary line: (message, summary key)
@@ -35,16 +36,16 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
         for workbook, group in groupby(findings, key=lambda f: f.workbook):
             group = list(group)
             errors = sum(f.is_error for f in group)
-            out.append(f"{workbook}", style="bold")
+            out.append(visible(f"{workbook}"), style="bold")
             out.append(t("out.workbook_counts", errors=errors, warnings=len(group) - errors) + "\n")
             limit = len(group) if show == "all" else (max_rows if detailed < DETAIL_WORKBOOKS else 0)
             detailed += 1
             for f in group[:limit]:
                 where = f"{f.sheet}!{f.cell}" if f.sheet and f.cell else (f.sheet or "-")
                 out.append(f"  {err if f.is_error else warn} ", style="red" if f.is_error else "yellow")
-                out.append(f"{f.code} {where} {f.message(lang)}")
+                out.append(visible(f"{f.code} {where} {f.message(lang)}"))
                 hint = f.hint(lang)
-                out.append(f" — {hint}\n" if hint else "\n", style="dim")
+                out.append(visible(f" — {hint}") + "\n" if hint else "\n", style="dim")
             if limit < len(group):
                 cut += len(group) - limit
                 if limit:
@@ -59,9 +60,9 @@ def print_report(report: Report, lang: str, console: Console, written: Path | No
             first = group[0]
             where = " ".join(x for x in (first.workbook, f"{first.sheet}!{first.cell}" if first.cell else first.sheet) if x)
             out.append(f"  {code} ×{len(group)} ", style="red" if first.is_error else "yellow")
-            out.append(t("out.example", where=where, message=first.message(lang)))
+            out.append(visible(t("out.example", where=where, message=first.message(lang))))
             hint = first.hint(lang)
-            out.append(f" — {hint}\n" if hint else "\n", style="dim")
+            out.append(visible(f" — {hint}") + "\n" if hint else "\n", style="dim")
         console.print(out, highlight=False, soft_wrap=True, end="")
     s = report.summary()
     line = t("out.totals", workbooks=s["workbooks"], items=s["items"], tasks=s["tasks"], errors=s["errors"],
@@ -108,7 +109,7 @@ def print_daily(result, lang: str, console: Console, max_rows: int = 20, show: s
         if planned and show != "summary":
             out = Text(t("out.planned") + "\n", style="bold")
             for p in planned:
-                out.append(f"  {p.workbook} › {p.sheet} › {p.cell}: “{p.old}” → “{p.new}”\n")
+                out.append(visible(f"  {p.workbook} › {p.sheet} › {p.cell}: “{p.old}” → “{p.new}”") + "\n")
             if len(planned) < len(result.planned):
                 more = len(result.planned) - len(planned)
                 out.append("  " + t("out.more", n=more) + "\n", style="dim")

@@ -238,7 +238,7 @@ def write_review(layout: Layout, item: Item, findings: list[Finding], ctx: Conte
     wb = Workbook()
     wb.active.title = t("review.sheet")
     page = _Page(wb.active)
-    page.ws.cell(row=1, column=1, value=t("review.title", topic=item.topic)).font = xlsxout.title_font(14)
+    page.ws.cell(row=1, column=1, value=xlsxout.xml_safe(t("review.title", topic=item.topic))).font = xlsxout.title_font(14)
     page.ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=9)
     page.row += 1
     page.line(t("review.generated", today=ctx.today.isoformat(), workbook=item.workbook))

@@ -8,7 +8,8 @@ import logging.handlers
 from pathlib import Path
 
 from .errors import StateError
-from .platform_support import private_dir
+from .messages import text
+from .platform_support import private_dir, visible
 
 LOG_NAME = "coordxl.log"
 MAX_BYTES = 1_000_000
@@ -16,6 +17,25 @@ BACKUPS = 5
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
 
 root_logger = logging.getLogger("coordxl")
+
+
+class Formatter(logging.Formatter):
+    """Log lines with every control character of a cell or a file name as its escape (\\x1b): a log read
+    with `tail` or mailed by cron never clears a screen, retitles a window or hides a line.
+
+    With ``lang``, a record that carries ``say`` (a message key and its values) is said from the message
+    table in that language (what the administrator reads on the console); the log file keeps English."""
+
+    def __init__(self, fmt: str | None = None, lang: str | None = None):
+        super().__init__(fmt)
+        self.lang = lang
+
+    def format(self, record: logging.LogRecord) -> str:
+        said = getattr(record, "say", None)
+        if self.lang and said:
+            key, values = said
+            record = logging.makeLogRecord({**record.__dict__, "msg": text(key, self.lang, **values), "args": ()})
+        return visible(super().format(record))
 
 
 def log_path(state: Path) -> Path:
@@ -33,11 +53,10 @@ def attach(state: Path, level: int = logging.INFO) -> logging.Handler:
     try:
         private_dir(state)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                       encoding="utf-8")
+        handler = _FileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     except OSError as exc:
         raise StateError(key="state.unusable", path=state, error=exc) from None
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(Formatter(FORMAT))
     handler.setLevel(level)
     root_logger.addHandler(handler)
     _lower_to(min(level, *(h.level for h in root_logger.handlers)))
@@ -58,11 +77,25 @@ def retarget(old_state: Path, new_state: Path) -> None:
                 handler.release()
 
 
-def attach_console(level: int, stream=None, fmt: str = "%(message)s") -> logging.Handler:
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """The log file; a line it cannot write (the disk filled up, the folder was made read-only) is lost
+    without Python's '--- Logging error ---' traceback on stderr: the run's own one line says what is wrong."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last lines could not be flushed: lost like those above
+            pass
+
+
+def attach_console(level: int, stream=None, fmt: str = "%(message)s", lang: str | None = None) -> logging.Handler:
     """Log ``coordxl.*`` at ``level`` and above to stderr (as Python's last-resort handler would, by default
     from WARNING), but for records marked ``file_only`` (what the command prints in its own words anyway)."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(Formatter(fmt, lang))
     handler.addFilter(lambda record: not getattr(record, "file_only", False))
     handler.setLevel(level)
     root_logger.addHandler(handler)

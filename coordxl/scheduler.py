@@ -26,7 +26,7 @@ import schedule
 
 from . import runlog
 from .calendar import WorkCalendar
-from .errors import StateError
+from .errors import StateError, administrators_error
 from .layout import Layout
 from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 from .messages import text
@@ -174,9 +174,19 @@ class Scheduler:
         try:
             outcome = self.jobs[job](today, now.replace(tzinfo=None))
             log.info("heartbeat: %s %s %s in %.1f s", job, today, outcome, time.monotonic() - started)
-        except Exception:
-            log.exception("%s failed", job)
-            self.store.record_failed_run(job, today, now.replace(tzinfo=None), {"error": "exception; see the log"})
+        except Exception as exc:
+            # what the administrator must fix (a setting, a permission, a full disk) is one line; a fault of
+            # coordxl's own keeps its traceback
+            fault = administrators_error(exc, self.store.path)
+            if fault is None:
+                log.exception("%s failed", job)
+            else:
+                log.error("%s failed: %s", job, fault)
+            try:
+                self.store.record_failed_run(job, today, now.replace(tzinfo=None),
+                                             {"error": str(fault) if fault else "exception; see the log"})
+            except Exception as unrecorded:  # state.db itself is what failed: the next poll tries again
+                log.error("%s: the failure could not be recorded in state.db: %s", job, unrecorded)
         finally:
             self.running = None
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from .errors import ConfigError
+from .errors import ConfigError, user_name
 from .messages import text
 from .platforms import PLATFORMS
 
@@ -277,7 +277,10 @@ class Settings:
         path = Path(root) / CONFIG_NAME
         if not path.exists():
             return cls.defaults()
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:  # a file only its owner may read, a lock from another program
+            raise ConfigError(key="config.unreadable", where=path, error=exc.strerror or exc, user=user_name()) from None
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:

@@ -23,7 +23,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from .errors import StateError
+from .errors import StateError, environment_fault
 from .platform_support import pid_alive
 
 log = logging.getLogger(__name__)
@@ -210,8 +210,16 @@ def _migrate(db: sqlite3.Connection, number: int, script: str) -> None:
         db.execute(f"PRAGMA user_version = {number}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already (it does on a full disk): the error that
+    stopped it is the one to report, never 'cannot rollback - no transaction is active'."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 class Store:
@@ -229,8 +237,8 @@ class Store:
             raise
         except sqlite3.DatabaseError as exc:
             if "file is not a database" not in str(exc) and "malformed" not in str(exc):
-                raise StateError(f"state {self.path} cannot be opened ({exc}): check that it is a file this "
-                                 f"user may read and write") from None
+                raise (environment_fault(exc, self.path)
+                       or StateError(key="state.db_unopenable", path=self.path, error=exc)) from None
             self.close()
             self.moved_aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
             os.replace(self.path, self.moved_aside)
@@ -238,11 +246,12 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(f"{self.path}{extra}")
             log.error("state.db was damaged (%s): moved to %s and started afresh; the record of mails sent "
-                      "so far is in the old file", exc, self.moved_aside)
+                      "so far is in the old file", exc, self.moved_aside,
+                      extra={"say": ("health.state_moved", {"path": self.moved_aside})})
             self._open()
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state {self.path} cannot be opened ({exc}): check that {self.path.parent} is a "
-                             f"folder this user may write") from None
+            raise (environment_fault(exc, self.path)
+                   or StateError(key="state.folder_unwritable", path=self.path, error=exc, folder=self.path.parent)) from None
 
     def _open(self) -> None:
         """Bring the schema up to date and switch to WAL. Two runs opening a new state.db at the same
@@ -261,8 +270,7 @@ class Store:
         db = self.db()  # autocommit: each migration is its own explicit transaction
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(SCHEMA):
-            raise StateError(f"{self.path} was written by a newer coordxl (schema {version}; this one knows "
-                             f"{len(SCHEMA)}): upgrade coordxl on this machine")
+            raise StateError(key="state.newer", path=self.path, version=version, known=len(SCHEMA))
         for number, script in enumerate(SCHEMA[version:], start=version + 1):
             _migrate(db, number, script)
         db.execute("PRAGMA journal_mode = WAL")  # readers (status) never block the running job
@@ -300,7 +308,7 @@ class Store:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
         finally:
             if not durable:
@@ -345,7 +353,8 @@ class Store:
         cur = db.execute(f"UPDATE runs SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'running' AND {where}",
                          (now.isoformat(timespec="seconds"), *args))
         if cur.rowcount:
-            log.warning("%d earlier run(s) were killed before they finished: marked interrupted", cur.rowcount)
+            log.warning("%d earlier run(s) were killed before they finished: marked interrupted", cur.rowcount,
+                        extra={"say": ("state.interrupted", {"n": cur.rowcount})})
         return cur.rowcount
 
     def finish_run(self, run_id: int, outcome: str, counts: dict, now: dt.datetime) -> None:

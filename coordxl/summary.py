@@ -385,7 +385,7 @@ class _Sheet:
         self.bold = xlsxout.HEADER_FONT
 
     def cell(self, value, **style):
-        c = WriteOnlyCell(self.ws, value=value)
+        c = WriteOnlyCell(self.ws, value=xlsxout.xml_safe(value) if isinstance(value, str) else value)
         if isinstance(value, str) and value.startswith("="):
             c.data_type = "s"  # cell text stays text, never a formula
         for key, v in style.items():
@@ -393,8 +393,8 @@ class _Sheet:
         return c
 
     def append(self, values, **style) -> int:
-        self.ws.append([self.cell(v, **style) if (style or isinstance(v, str) and v.startswith("=")) else v
-                        for v in values])
+        self.ws.append([self.cell(v, **style) if (style or isinstance(v, str) and v.startswith("="))
+                        else xlsxout.xml_safe(v) if isinstance(v, str) else v for v in values])
         self.row += 1
         return self.row
 

@@ -657,7 +657,7 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
         result.reason = "readonly"
         return result
     if not os.access(path.parent, os.W_OK | os.X_OK):  # before a backup is made that could never be used
-        result.findings.append(finding("W-PERMISSION", job.display, job.sheet))
+        result.findings.append(finding("W-PERMISSION", job.display, job.sheet, variant=".folder"))
         result.reason = "permission"
         return result
     if job.fingerprint is not None and current != job.fingerprint:

@@ -8,6 +8,7 @@ and the templates. openpyxl is imported here, so modules that only read never lo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import io
@@ -36,9 +37,10 @@ def title_font(size: int = 12) -> Font:
 
 
 def put_text(ws, row: int, col: int, value) -> None:
-    """Write a value as text: a cell starting with '=' stays text, never becomes a formula."""
+    """Write a value as text: a cell starting with '=' stays text, never becomes a formula; a control
+    character XML cannot hold (ESC from Excel's ``_x001B_`` in a staff cell) as its visible escape."""
     cell = ws.cell(row=row, column=col)
-    cell.value = "" if value is None else str(value)
+    cell.value = "" if value is None else xml_safe(str(value))
     cell.data_type = "s"
 
 
@@ -85,16 +87,35 @@ def save(wb, path: Path, bodies: "list[Body]" = ()) -> Path:
     opening the file meanwhile gets the old one or the new one, never half of one. ``bodies``: long
     tables written into their sheets after openpyxl saved the rest (see :class:`Body`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        wb.save(tmp)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        saved = io.BytesIO()  # made in memory, then written: a full disk fails our write, which says where
+        wb.save(saved)
+        tmp.write_bytes(saved.getvalue())
         if bodies:
             _fill(tmp, bodies)
         os.replace(tmp, path)
+    except OSError as exc:
+        _close_streams(wb)
+        if exc.filename is None:  # a write that failed (a full disk) names no file: it is this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        _close_streams(wb)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _close_streams(wb) -> None:
+    """End the streams of a write-only workbook that could not be saved (a read-only or full disk): left
+    open, each prints an 'Exception ignored' traceback when Python collects it."""
+    for ws in wb.worksheets:
+        if hasattr(ws, "closed") and not ws.closed:
+            with contextlib.suppress(Exception):
+                ws.close()
 
 
 # --- long tables, written as SpreadsheetML straight ----------------------------------------------
@@ -137,8 +158,18 @@ def style(ws, **look) -> int:
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+def xml_safe(value: str) -> str:
+    r"""Text a worksheet can hold: what XML 1.0 forbids as a visible escape (never dropped, never a
+    workbook that fails to save).
+
+    >>> xml_safe("T03\x1b[2J")
+    'T03\\x1b[2J'
+    """
+    return _ILLEGAL_XML.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+
+
 def _text_cell(ref: str, style_attr: str, value: str) -> str:
-    value = _ILLEGAL_XML.sub("", value)
+    value = xml_safe(value)
     space = ' xml:space="preserve"' if value != value.strip() else ""
     return f'<c r="{ref}"{style_attr} t="inlineStr"><is><t{space}>{html.escape(value, quote=False)}</t></is></c>'
 

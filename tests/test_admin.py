@@ -3,10 +3,14 @@ traceback, and (further down) the health digest."""
 
 import datetime as dt
 import email
+import errno
 import json
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +18,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import clean_launch, write_item
+from conftest import clean_launch, sha256, write_item
 
 from coordxl.cli import main
 from coordxl.daily import run_daily
@@ -137,6 +141,245 @@ def test_a_fault_of_coordxl_itself_is_one_line_exit_3_and_its_traceback_is_in_th
     assert "内部错误" in line and "RuntimeError: a bug" in line and "Traceback" not in result.output
     log = (example_root / ".coordxl" / "logs" / "coordxl.log").read_text(encoding="utf-8")
     assert "Traceback" in log and "a bug" in log
+
+
+# --- what the machine refuses: one line, exit 2, saying what to fix ------------------------------
+# Root reads and writes whatever the mode bits say: the CLI then runs as root without the capabilities
+# that override them (setpriv), so the kernel refuses as it would refuse any user.
+
+def _as_a_user(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "coordxl", *args]
+    if os.geteuid() == 0:  # without the capabilities that let root read, write, chmod or chown anything
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown", *command]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COORDXL_LANG": ""})
+
+
+def _ran_before(root: Path) -> None:
+    assert CliRunner().invoke(main, ["daily", str(root), "--today", "2026-08-19"]).exit_code in (0, 1)
+
+
+def _theirs(path: Path, mode: int) -> None:
+    """``path`` belongs to another account (nobody), with ``mode``: coordxl cannot change it back."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another account needs root")
+    path.mkdir(exist_ok=True) if path.suffix == "" else None
+    os.chown(path, 65534, 65534)
+    path.chmod(mode)
+
+
+ENVIRONMENT_FAULTS = {  # what is made unusable → the commands it stops, and what their one line says
+    "a state folder of another account": (lambda r: _theirs(r / ".coordxl", 0o755), ("daily", "weekly", "status"),
+                                          ("没有权限", "无法写入", "读写出错"), ".coordxl"),
+    "a read-only state.db of another account": (lambda r: _theirs(r / ".coordxl" / "state.db", 0o644),
+                                                ("daily", "weekly", "status"), ("无法写入",), "state.db"),
+    "a 报告 folder of another account": (lambda r: _theirs(r / "报告", 0o755), ("check", "weekly", "review"),
+                                       ("没有权限",), "报告"),
+    "an unreadable 进行中 folder": (lambda r: (r / "进行中").chmod(0), ("check", "daily", "weekly", "review"),
+                                  ("没有权限",), "进行中"),
+    "an unreadable coordxl.toml": (lambda r: (r / "coordxl.toml").chmod(0), ("check", "daily", "weekly", "status",
+                                                                             "review"), ("无法读取",), "coordxl.toml"),
+}
+
+
+@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and not shutil.which("setpriv")),
+                    reason="needs POSIX permissions, and setpriv where the tests run as root")
+@pytest.mark.parametrize("fault", list(ENVIRONMENT_FAULTS))
+def test_what_the_machine_refuses_is_one_line_exit_2_saying_what_to_fix(example_root, fault):
+    damage, commands, says, names = ENVIRONMENT_FAULTS[fault]
+    _ran_before(example_root)
+    damage(example_root)
+    for command in commands:
+        extra = {"daily": ["--today", "2026-08-20"], "weekly": ["--today", "2026-08-21"], "check": ["--today", "2026-08-20"],
+                 "review": ["Q3新品上市推广"]}.get(command, [])
+        done = _as_a_user(command, str(example_root), *extra)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        [line] = done.stderr.strip().splitlines()  # no traceback, no 'Exception ignored', nothing else
+        assert any(s in line for s in says) and names in line and "内部错误" not in line, (command, line)
+        assert "然后再运行一次" in line or "可以读取它" in line  # it says what to do
+
+
+@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and not shutil.which("setpriv")),
+                    reason="needs POSIX permissions, and setpriv where the tests run as root")
+def test_a_sub_folder_coordxl_may_not_open_is_named_and_the_rest_is_checked(example_root):
+    """A department's sub-folder of 进行中 that the account running coordxl may not list: its workbooks
+    are not silently dropped, the folder is named (W-UNREADABLE) with what to do, the others run as always."""
+    private = example_root / "进行中" / "财务部"
+    private.mkdir()
+    shutil.copy(example_root / "进行中" / "华东门店焕新.xlsx", private / "预算.xlsx")
+    private.chmod(0)
+    done = _as_a_user("check", str(example_root), "--today", "2026-08-20", "--json", "--no-report")
+    report = json.loads(done.stdout)
+    [denied] = [f for f in report["findings"] if f["workbook"] == "进行中/财务部/"]
+    assert denied["code"] == "W-UNREADABLE" and "无权打开" in denied["message"] and "读取这个文件夹" in denied["hint"]
+    assert report["summary"]["workbooks"] == 3 and done.returncode == 1
+
+
+def _disk_full(path) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def test_a_full_disk_under_the_reports_is_one_line_exit_2_and_leaves_no_half_file(example_root, monkeypatch):
+    """The disk fills up while a report is put in place (injected at the rename into 报告/): one line
+    that says the disk is full and where, exit 2, and no temporary file left behind."""
+    real = os.replace
+
+    def full(src, dst, *args, **kwargs):
+        if Path(dst).parent.name == "报告":
+            raise _disk_full(dst)
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full)
+    for args in (["check", "--today", "2026-08-20"], ["weekly", "--today", "2026-08-21"], ["review", "Q3新品上市推广"]):
+        result = CliRunner().invoke(main, [args[0], str(example_root), *args[1:]])
+        assert result.exit_code == 2, (args, result.output)
+        [line] = result.output.strip().splitlines()
+        assert "磁盘已满" in line and "报告" in line and "内部错误" not in line, line
+    assert not [p.name for p in (example_root / "报告").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_while_flags_are_written_says_so_changes_no_workbook_and_still_reminds(example_root, monkeypatch):
+    """The disk of the backups or of the workbooks fills up as the flags are written (injected where the
+    writer writes its files): each workbook is left as it was, the run says the disk is full (in words,
+    not an errno) and exits 1 for the administrator, and the day's reminders still go out."""
+    from coordxl import writer
+    config = example_root / "coordxl.toml"  # the flags written in this process, where the fault is injected
+    config.write_text(config.read_text(encoding="utf-8").replace("workers = 0", "workers = 1"), encoding="utf-8")
+    before = {p.name: sha256(p) for p in (example_root / "进行中").iterdir()}
+
+    def full(path, data):
+        raise _disk_full(path)
+
+    monkeypatch.setattr(writer, "_fsync_write", full)
+    result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20"])
+    assert result.exit_code == 1, result.output
+    skipped = [line for line in result.output.splitlines() if line.strip().startswith("跳过")]
+    assert len(skipped) == 2 and all("磁盘已满" in line and "Errno" not in line for line in skipped)
+    assert {p.name: sha256(p) for p in (example_root / "进行中").iterdir()} == before
+    assert "提醒邮件：发送 8" in result.output
+
+
+FILL = r"""set -e
+state="$1"
+cp -a "$state" "$state.saved"
+mount -t tmpfs -o size=3m tmpfs "$state"
+cp -a "$state.saved/." "$state/" && rm -rf "$state.saved"
+free=$(df --output=avail -B1 "$state" | tail -1)
+head -c $((free - $2)) /dev/zero > "$state/filler" || true
+set +e
+"$3" -m coordxl daily "$4" --today 2026-08-20 > "$5.out" 2> "$5.err"
+echo $? > "$5.rc"
+rm "$state/filler"
+"$3" -m coordxl daily "$4" --today 2026-08-20 > "$5.next" 2>&1
+"$3" -m coordxl daily "$4" --today 2026-08-20 > "$5.again" 2>&1
+cp -a "$state/outbox" "$5.outbox"
+"""
+
+
+def _can_mount() -> bool:
+    if not (sys.platform == "linux" and shutil.which("unshare") and os.geteuid() == 0):
+        return False
+    return subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+                          capture_output=True).returncode == 0
+
+
+# bytes left on the disk: it fills up while the log, a mail file, SQLite's journal, a snapshot
+# mid-transaction or the ledger of the flags written (with the writer process running) is written
+@pytest.mark.skipif(not _can_mount(), reason="a small tmpfs needs Linux, root and a mount namespace (unshare -m)")
+@pytest.mark.parametrize("left", [0, 16_384, 65_536, 139_264, 172_032])
+def test_a_full_disk_under_state_is_one_line_exit_2_and_no_mail_goes_twice(example_root, tmp_path, left):
+    """The state folder on a real, nearly full disk (a 3 MB tmpfs): the run stops in one line saying the
+    disk is full, exit 2, nothing else on stderr; once there is room, the next run does the day's work and
+    a third sends nothing: no mail is ever written twice."""
+    _ran_before(example_root)
+    from coordxl.layout import Layout
+    state, out = Layout.of(example_root).state, tmp_path / "run"
+    script = tmp_path / "fill.sh"
+    script.write_text(FILL, encoding="utf-8")
+    subprocess.run(["unshare", "-m", "sh", str(script), str(state), str(left), sys.executable, str(example_root),
+                    str(out)], check=True, capture_output=True)
+    err = Path(f"{out}.err").read_text(encoding="utf-8")
+    assert Path(f"{out}.rc").read_text().strip() == "2", err
+    [line] = err.strip().splitlines()  # no traceback, no '--- Logging error ---', no 'Exception ignored'
+    assert "磁盘已满" in line and "内部错误" not in line, line
+    for run in ("next", "again"):
+        shown = Path(f"{out}.{run}").read_text(encoding="utf-8")
+        assert "Traceback" not in shown and "Exception ignored" not in shown and "内部错误" not in shown, shown
+    assert "提醒邮件：发送 0" in Path(f"{out}.again").read_text(encoding="utf-8")
+    mails = sorted((Path(f"{out}.outbox") / "2026-08-20").glob("*.eml"))
+    keys = [email.message_from_bytes(p.read_bytes())["X-Coordxl-Key"].strip() for p in mails]
+    assert len(keys) == len(set(keys)) <= 8  # the day's 8 reminders at most, each once
+
+
+FULL_FOLDER = r"""set -e
+mount -t tmpfs -o size=4m tmpfs "$1"
+cp -a "$2/." "$1/"
+if [ "$5" = full ]; then head -c $(df --output=avail -B1 "$1" | tail -1) /dev/zero > "$1/filler" || true; fi
+if [ "$5" = read-only ]; then mount -o remount,ro "$1"; fi
+set +e
+n=0
+for args in "check $1 --today 2026-08-20" "daily $1 --today 2026-08-20" "weekly $1 --today 2026-08-21" \
+            "review $1 Q3新品上市推广" "archive $1 618大促数据复盘对接 --today 2026-08-21" "status $1"; do
+  n=$((n + 1))
+  "$3" -m coordxl $args > "$4.$n.out" 2> "$4.$n.err"
+  echo $? > "$4.$n.rc"
+done
+"""
+
+
+@pytest.mark.skipif(not _can_mount(), reason="a small tmpfs needs Linux, root and a mount namespace (unshare -m)")
+@pytest.mark.parametrize("disk, says", [("full", "磁盘已满"), ("read-only", ("只读", "读写出错"))])
+def test_a_full_or_read_only_share_is_one_line_exit_2_in_every_job(example_root, tmp_path, disk, says):
+    """The share itself is full (a 4 MB tmpfs filled to the last byte) or mounted read-only: every command
+    says so in one line naming the folder, exit 2 (status too: SQLite needs to write beside state.db even
+    to read it)."""
+    _ran_before(example_root)
+    mount, out = tmp_path / "full", tmp_path / "run"
+    mount.mkdir()
+    script = tmp_path / "full.sh"
+    script.write_text(FULL_FOLDER, encoding="utf-8")
+    subprocess.run(["unshare", "-m", "sh", str(script), str(mount), str(example_root), sys.executable, str(out),
+                    disk], check=True, capture_output=True)
+    for n, job in enumerate(("check", "daily", "weekly", "review", "archive", "status"), start=1):
+        code = int(Path(f"{out}.{n}.rc").read_text())
+        err = Path(f"{out}.{n}.err").read_text(encoding="utf-8")
+        assert code == 2, (job, err, Path(f"{out}.{n}.out").read_text(encoding="utf-8"))
+        [line] = err.strip().splitlines()
+        assert any(w in line for w in (says if isinstance(says, tuple) else (says,))), (job, line)
+        assert str(mount) in line and "内部错误" not in line, (job, line)
+
+
+def test_a_crash_with_no_log_to_write_goes_to_a_private_new_file_never_a_planted_one(example_root, tmp_path, monkeypatch):
+    """coordxl's own fault where the state folder has no log (it is a file here): the traceback goes to a
+    new file created for it alone (mode 600) in the temp folder, never through a link someone left there."""
+    import tempfile
+
+    from coordxl import check
+    monkeypatch.setattr(check, "run_check", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.delenv("COORDXL_DEBUG", raising=False)
+    shared_tmp = tmp_path / "tmp"
+    shared_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (shared_tmp / "coordxl-crash.log").symlink_to(victim)
+    shutil.rmtree(example_root / ".coordxl", ignore_errors=True)
+    (example_root / ".coordxl").write_text("not a folder")
+    result = CliRunner().invoke(main, ["check", str(example_root), "--today", "2026-08-20"])
+    assert result.exit_code == 3 and "内部错误" in result.output
+    [crash] = [p for p in shared_tmp.iterdir() if p.name.startswith("coordxl-crash-")]
+    assert str(crash) in result.output.replace("\n", "") and "a bug" in crash.read_text(encoding="utf-8")
+    assert crash.stat().st_mode & 0o777 == 0o600 and victim.read_text() == "keep"
+
+
+def test_a_crash_in_a_dry_run_goes_to_the_state_folder(example_root, monkeypatch):
+    from coordxl import daily
+    monkeypatch.setattr(daily, "run_daily", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.delenv("COORDXL_DEBUG", raising=False)
+    (example_root / ".coordxl" / "logs").mkdir(parents=True, exist_ok=True)
+    result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20", "--dry-run"])
+    assert result.exit_code == 3
+    [crash] = (example_root / ".coordxl" / "logs").glob("coordxl-crash-*.log")
+    assert "a bug" in crash.read_text(encoding="utf-8") and crash.name in result.output.replace("\n", "")
 
 
 # --- the administrator's daily health mail -------------------------------------------------------

@@ -3,6 +3,9 @@
 import datetime as dt
 import io
 import json
+import re
+import subprocess
+import sys
 
 import openpyxl
 import pytest
@@ -224,3 +227,61 @@ def test_a_workbook_larger_than_the_limit_is_refused_before_it_is_read(example_r
     [refused] = [f for f in report.findings if f.workbook.endswith("大文件.xlsx")]
     assert refused.code == "W-UNREADABLE" and "解压后体积超过上限" in refused.message_zh
     assert peak < 30 * 2**20  # the 60 MB were never read
+
+
+# what a terminal would act on: C0 but tab and newline, DEL, C1, bidi overrides and isolates
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_control_characters_from_a_cell_or_a_file_name_never_reach_the_terminal_or_the_log_raw(example_root):
+    """Excel's _x001B_ escapes in a task and an owner cell (clear the screen, retitle the window, ring,
+    reverse the line, return to its start) and ESC [2J + U+202E in a workbook's name: every command prints
+    them, and logs them, as visible escapes; no raw control character reaches stdout, stderr or the log."""
+    hostile = "_x001B_[2J_x001B_]0;pwned_x0007__x202E_evil_x000D_"
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    wb = openpyxl.load_workbook(path)
+    [row] = [r for r in wb["执行进度"].iter_rows(min_row=2) if r[0].value == "T03"]
+    row[1].value, row[4].value = f"任务{hostile}", f"冯雪{hostile}"  # 任务, 负责人 (not in the roster: shown)
+    wb.save(path)
+    recap = example_root / "进行中" / "618大促数据复盘对接.xlsx"
+    recap.rename(recap.with_name("618\x1b[2J\u202e复盘.xlsx"))
+    runs = {
+        "check": (["check", "--no-report", "--today", "2026-08-20"], "冯雪\\x1b[2J\\x1b]0"),
+        "json": (["check", "--no-report", "--json", "--today", "2026-08-20"], "\\u001b[2J"),
+        "daily": (["daily", "--today", "2026-08-20"], "冯雪\\x1b[2J\\x1b]0"),
+        "weekly": (["weekly", "--today", "2026-08-21"], ""),
+        "status": (["status"], ""),
+        "review": (["review", "Q3新品上市推广", "--today", "2026-08-20"], ""),
+        "archive": (["archive", "618大促数据复盘对接", "--today", "2026-08-21"], "\\u202e复盘"),
+        "unknown item": (["review", "不存在\x1b]0;t\x07\r", "--today", "2026-08-20"], "不存在\\x1b]0;t\\x07"),
+    }
+    for name, (args, shown) in runs.items():
+        done = subprocess.run([sys.executable, "-m", "coordxl", args[0], str(example_root), *args[1:]],
+                              capture_output=True, encoding="utf-8", errors="surrogateescape")
+        out = done.stdout + done.stderr
+        assert done.returncode in ((2,) if name == "unknown item" else (0, 1)), (name, out)
+        assert not RAW_CONTROL.search(out), (name, out)
+        assert shown in out, (name, out)
+    log = (example_root / ".coordxl" / "logs" / "coordxl.log").read_text(encoding="utf-8")
+    assert not RAW_CONTROL.search(log) and "不存在\\x1b]0;t\\x07" in log
+    draft = next((example_root / "报告").glob("复盘草稿-Q3*.xlsx"))  # the draft holds the task, escaped
+    assert any("任务\\x1b[2J" in str(c) for r in openpyxl.load_workbook(draft).active.iter_rows(values_only=True)
+               for c in r)
+
+
+def test_an_item_whose_file_name_is_not_utf8_is_reviewed_and_archived_with_its_name_kept(example_root):
+    """A closed item saved under a GBK name: review writes its draft, archive moves the workbook (under its
+    very name) and the draft into 归档/ with a manifest that verifies; nothing stops with exit 3."""
+    import os
+
+    from coordxl.archive import verify
+    active = os.fsencode(example_root / "进行中")
+    gbk_name = "复盘".encode("gbk") + b".xlsx"
+    os.rename(os.path.join(active, "618大促数据复盘对接.xlsx".encode()), os.path.join(active, gbk_name))
+    for args in (["review", "618大促数据复盘对接", "--today", "2026-08-20"],
+                 ["archive", "618大促数据复盘对接", "--today", "2026-08-21"]):
+        result = CliRunner().invoke(main, [args[0], str(example_root), *args[1:]])
+        assert result.exit_code == 0 and "内部错误" not in result.output, (args, result.output)
+    [dest] = (example_root / "归档" / "2026").iterdir()
+    assert verify(dest) and gbk_name in os.listdir(os.fsencode(dest))
+    assert gbk_name not in os.listdir(active) and not list((example_root / "报告").glob("复盘草稿-*"))

@@ -280,3 +280,28 @@ def test_a_hostile_cell_is_shown_as_text_on_every_platform_never_as_markup(examp
     assert not any("\n" in t for t in texts)
     assert any("以下任务已取消" in t and "[点此](http：//evil.example/a)" in t for t in texts)  # no markup in Feishu
     assert not any("http://" in t for t in texts)
+
+
+def test_a_hostile_cell_posted_by_the_daily_command_is_text_on_every_platform(example_root, robots):
+    """The same hostile cell through `coordxl daily` itself, the robots' addresses from the environment as
+    an administrator sets them: no link, image, emphasis, forged line or address reaches any group."""
+    import openpyxl
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    wb = openpyxl.load_workbook(path)
+    [cell] = [row[1] for row in wb["执行进度"].iter_rows(min_row=2) if row[0].value == "T03"]
+    cell.value = HOSTILE
+    wb.save(path)
+    made = {"ding": robots("dingtalk"), "wecom": robots("wecom"), "fei": robots("feishu")}
+    use_channels(example_root, block("ding", "dingtalk") + block("wecom", "wecom") + block("fei", "feishu"))
+    env = {f"HOOK_{name.upper()}": robot.url for name, robot in made.items()}
+    result = CliRunner(env=env).invoke(main, ["daily", str(example_root), "--today", TODAY.isoformat()])
+    assert "群消息：发送 3" in result.output, result.output
+    [ding], [wecom], [fei] = (robot.accepted for robot in made.values())
+    for posted in (ding, wecom, fei):
+        shown = json.dumps(posted, ensure_ascii=False)
+        assert "以下任务已取消" in shown and "http://" not in shown, shown  # the text is there, no live address
+    markdown = ding["markdown"]["text"]  # DingTalk renders markdown: nothing of the cell is markup there
+    assert "](" not in markdown and "**以下" not in markdown and "<font" not in markdown and "~~" not in markdown
+    assert wecom["msgtype"] == "text"  # WeCom gets a text message (one owner is known by mobile only): inert
+    assert not any(line.lstrip("- ").startswith(("以下", "**以下")) for line in wecom["text"]["content"].splitlines())
+    assert {e["tag"] for p in fei["content"]["post"]["zh_cn"]["content"] for e in p} <= {"text", "at"}

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
 from conftest import another_item, sha256, tree_hashes
 
@@ -365,3 +366,28 @@ def test_a_workbook_linked_into_the_folder_is_patched_where_it_lives_and_stays_a
     assert flags(example_root) == EXPECTED  # read through the link: the department's file holds the flags
     assert sorted(p.name for p in department.iterdir()) == ["Q3新品上市推广.xlsx"]  # no temp file left there
     assert "已删除的事项.xlsx" in result.output and "它指向的文件已被移走或删除" in result.output
+
+
+@pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and not shutil.which("setpriv")),
+                    reason="needs POSIX permissions, and setpriv where the tests run as root")
+def test_a_linked_workbook_in_a_folder_coordxl_may_not_write_is_refused_with_a_finding(example_root, tmp_path):
+    """The department's folder is read-only to the account that runs coordxl: the link's target cannot be
+    replaced in its own folder, so nothing is written there, the link stays, and the run says why."""
+    import subprocess
+    import sys
+    department = tmp_path / "市场部共享"
+    department.mkdir()
+    target = department / "Q3新品上市推广.xlsx"
+    link = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    shutil.move(link, target)
+    link.symlink_to(target)
+    department.chmod(0o555)
+    before = sha256(target)
+    command = [sys.executable, "-m", "coordxl", "daily", str(example_root), "--today", "2026-08-20"]
+    if os.geteuid() == 0:  # root ignores mode bits: run without the capabilities that override them
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 1, done.stdout + done.stderr  # a workbook left unwritten: the administrator acts
+    assert "W-PERMISSION" in done.stdout and "跳过 进行中/Q3新品上市推广.xlsx" in done.stdout
+    assert "coordxl 无权在工作簿所在的文件夹中写入" in done.stdout  # what is wrong: the folder, not an owner
+    assert link.is_symlink() and sha256(target) == before and sorted(os.listdir(department)) == [target.name]

@@ -221,7 +221,7 @@ def test_a_state_db_from_a_newer_version_is_refused_in_one_line(example_root):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 2, (command, result.output)
         [line] = result.output.strip().splitlines()
-        assert "newer coordxl" in line and "upgrade" in line
+        assert "由更新版本的 coordxl 写入" in line and "请升级本机的 coordxl" in line  # in the folder's language
     assert not (example_root / ".coordxl" / "outbox").exists()  # nothing was sent on a ledger it cannot read
 
 
@@ -234,6 +234,19 @@ def test_a_damaged_state_db_is_moved_aside_and_a_fresh_one_started(example_root)
     [aside] = db_path.parent.glob("state.db.damaged-*")
     assert aside.read_bytes().startswith(b"\x00garbage")
     assert len([m for m in Store(db_path).mails(TODAY) if not m["kind"].startswith("post")]) == 8
+
+
+def test_the_damaged_state_db_notice_is_in_the_folder_s_language_and_the_log_keeps_english(example_root):
+    db_path = example_root / ".coordxl" / "state.db"
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"\x00garbage, truncated by a full disk" * 100)
+    done = subprocess.run([sys.executable, "-m", "coordxl", "daily", str(example_root), "--today", "2026-08-20"],
+                          capture_output=True, text=True, env={**os.environ, "COORDXL_LANG": ""})
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("state.db 已损坏，已移到") and "今天的提醒可能重复" in line
+    log = (example_root / ".coordxl" / "logs" / "coordxl.log").read_text(encoding="utf-8")
+    assert "state.db was damaged (file is not a database)" in log
 
 
 def test_a_lock_file_still_being_written_is_not_taken_over(tmp_path):

@@ -450,3 +450,29 @@ def test_a_deputy_standing_in_for_both_owners_of_a_task_has_it_once(share_with_r
     plain = _outbox_mail(share_with_roster, "2026-08-20", "chenjing").get_body(("plain",)).get_content()
     [line] = [x for x in plain.splitlines() if "T09 电商详情页设计" in x]
     assert "代 冯雪、郑爽" in line or "代 郑爽、冯雪" in line
+def test_an_unknown_weekly_mail_is_resent_by_weekly_resend_alone_as_status_says(example_root, smtp):
+    """The weekly's first mail reaches the server, whose answer comes too late: status names
+    `coordxl weekly --resend` for it (not daily's), `weekly --resend` lists it and sends only it again,
+    and `daily --resend` does not take it for one of its own."""
+    import json
+    from zoneinfo import ZoneInfo
+
+    from click.testing import CliRunner
+
+    from coordxl.cli import main
+    configure(example_root, smtp.port, "data_timeout_seconds = 1\n")
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # status looks back from the real today
+    smtp.slow_once = 2.5
+    first = CliRunner().invoke(main, ["weekly", str(example_root), "--today", today])
+    assert first.exit_code == 1, first.output  # a mail whose delivery is unknown: the administrator decides
+    weekly_mails, slow_key = len(smtp.messages), smtp.messages[0][1]["X-Coordxl-Key"].strip()
+    [unknown] = json.loads(CliRunner().invoke(main, ["status", str(example_root), "--json"]).output)["mails_unknown"]
+    status = CliRunner().invoke(main, ["status", str(example_root)]).output.replace("\n", "")
+    assert "coordxl weekly --resend" in status and "coordxl daily --resend" not in status
+    daily_resend = CliRunner().invoke(main, ["daily", str(example_root), "--today", today, "--resend"])
+    assert unknown["subject"] not in daily_resend.output  # not daily's to send again
+    smtp.messages.clear()
+    again = CliRunner().invoke(main, ["weekly", str(example_root), "--today", today, "--resend"])
+    assert unknown["subject"] in again.output and unknown["recipient"] in again.output
+    assert [m["X-Coordxl-Key"].strip() for _, m in smtp.messages] == [slow_key]
+    assert weekly_mails > 1  # the others of that weekly were not sent again

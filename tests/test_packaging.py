@@ -79,8 +79,7 @@ def test_the_license_and_the_upgrade_notes_ship():
 # --- administrators' errors in the folder's language --------------------------------------------
 
 ERRORS = {"CoordxlError", "ConfigError", "FolderError", "RosterError", "StateError", "LockHeld", "ArchiveRefused"}
-# raises still English-only, left to the change that moves state off the share (store.py is its file)
-PENDING = {"store.py": 3}
+PENDING: dict[str, int] = {}  # raises still English-only, per module
 
 
 def english_only_raises() -> dict[str, int]:

@@ -182,7 +182,7 @@ def test_a_recurring_topic_is_archived_beside_last_time_s_and_new_says_so(exampl
     assert made.exit_code == 0 and "归档中已有同名事项" in made.output and f"2026/{RECAP}-2026-09-01" in made.output
 
 
-@pytest.mark.parametrize("title", ["~$周会", "~临时"])
+@pytest.mark.parametrize("title", ["~$周会", "~临时", ".~lock.周会#"])
 def test_new_refuses_a_title_every_job_would_skip(example_root, title):
     result = CliRunner().invoke(main, ["new", title, "--root", str(example_root), "--initiator", "李娜"])
     assert result.exit_code == 2 and "临时文件" in result.output
@@ -284,3 +284,21 @@ def test_the_draft_s_figures_are_values_before_any_layout(example_root):
     assert [code for code, kept, _ in fig.checks if not kept] == [
         "R-MINUTES-24H", "R-ACTION-INCOMPLETE", "R-FOLLOWUP", "R-RESOURCE-REVIEW"]
     assert sum(n for n, _, _ in fig.per_department.values()) == 5 and fig.acceptance == ""
+def test_a_third_round_with_the_same_request_date_goes_to_a_numbered_folder(example_root):
+    """Three rounds of one topic in a year, the last two sent the same day: 归档/2026/<topic>, then
+    <topic>-<request date>, then <topic>-2; each verifies, the index lists all three."""
+    workbook = example_root / "进行中" / f"{RECAP}.xlsx"
+    kept = workbook.read_bytes()
+    dests = []
+    for n, note in enumerate(("", "第二轮", "第三轮")):
+        if n:
+            wb = openpyxl.load_workbook(io.BytesIO(kept))
+            wb["执行进度"]["L3"].value = note  # another round: other content, the same request form
+            wb.save(workbook)
+        result = CliRunner().invoke(main, ["archive", str(example_root), RECAP, "--today", f"2026-08-2{n}"])
+        assert result.exit_code == 0, result.output
+        dests.append(sorted(p.name for p in (example_root / "归档" / "2026").iterdir()))
+    assert dests[-1] == [RECAP, f"{RECAP}-2", f"{RECAP}-2026-06-19"]
+    assert all(verify(example_root / "归档" / "2026" / name) for name in dests[-1])
+    ws = openpyxl.load_workbook(example_root / "归档" / "归档索引.xlsx").active
+    assert len(list(ws.iter_rows(min_row=2, values_only=True))) == 3

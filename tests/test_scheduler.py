@@ -117,6 +117,26 @@ def test_a_failing_job_is_logged_retried_next_time_only_and_the_other_job_runs(s
     assert len(failed) == 2
 
 
+def test_a_job_stopped_by_a_full_disk_is_one_line_in_the_log_without_a_traceback(sched, caplog):
+    """What the administrator must fix is said in one line (and recorded as the run's error); only a fault
+    of coordxl's own keeps its traceback."""
+    import errno
+    rec, make = sched
+
+    def full(today, now):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/srv/share/报告/周报-2026-W34.xlsx")
+
+    with time_machine.travel(at(2026, 8, 17, 8, 59), tick=False) as t:
+        s = make()
+        s.jobs["daily"] = full
+        s.tick()
+        tick_at(t, s, at(2026, 8, 17, 9, 0, 30))
+    [record] = [r for r in caplog.records if r.getMessage().startswith("daily failed")]
+    assert record.exc_info is None and "the disk is full" in record.getMessage() and "报告" in record.getMessage()
+    [failed] = [r for r in rec.store.runs("daily") if r["outcome"] == "failed"]
+    assert "the disk is full" in json.dumps(dict(failed), ensure_ascii=False)
+
+
 def test_only_one_scheduler_holds_the_lock(tmp_path):
     first = SchedulerLock(tmp_path)
     first.acquire()
