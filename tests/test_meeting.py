@@ -1,0 +1,197 @@
+"""The meeting stage done by the daily job, through the CLI on workbooks saved by LibreOffice: the
+invitation (≥ 2 working days ahead, once more one working day ahead with the materials, 调休 counted),
+its update on a changed time and its cancel, the minutes with each reader's action items first and
+their update; each .ics read back by two parsers (icalendar and vobject), each mail sent once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import shutil
+from email import policy
+from pathlib import Path
+
+import icalendar
+import pytest
+import vobject
+from click.testing import CliRunner
+from conftest import clean_launch, write_item
+
+from coordxl.cli import main
+
+pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
+
+D, T = dt.date, dt.datetime
+MEETING = T(2026, 12, 14, 14, 0)  # a Monday; Saturday 12-12 is a make-up working day (调休) in this folder
+PARTICIPANTS = {"chenjing@corp.example", "zhaolei@corp.example", "sunli@corp.example", "zhouqiang@corp.example",
+                "zhengshuang@corp.example", "fengxue@corp.example"}
+
+
+def planned_item(**request) -> dict:
+    """An item whose meeting is still ahead: the request form filled in, no minutes yet."""
+    d = clean_launch()
+    d["request"].update({"sent_on": D(2026, 12, 8), "planned_meeting": MEETING, "item_status": "preparing",
+                         "attachments": "议程说明.pdf；竞品分析.xlsx", **request})
+    d["minutes"], d["actions"], d["tasks"], d["followups"], d["resources"] = {}, [], [], [], []
+    return d
+
+
+@pytest.fixture
+def folder(share_with_roster) -> Path:
+    toml = share_with_roster / "coordxl.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('extra_workdays = []', 'extra_workdays = ["2026-12-12"]'),
+                    encoding="utf-8")
+    return share_with_roster
+
+
+def save(root: Path, d: dict, soffice, name: str | None = None) -> Path:
+    """The item as staff keep it: written, then opened and saved by LibreOffice."""
+    path = write_item(root, d, name)
+    shutil.copy(soffice(path, "xlsx"), path)
+    return path
+
+
+def run(root: Path, day: D) -> None:
+    result = CliRunner().invoke(main, ["daily", str(root), "--today", day.isoformat()])
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output, (day, result.output)
+
+
+def sent(root: Path, day: D, kind: str) -> list:
+    folder = root / ".coordxl" / "outbox" / day.isoformat()
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(folder.glob("*.eml"))]
+    return [m for m in mails if m["X-Coordxl-Kind"] == kind]
+
+
+def to(m) -> str:
+    return m["To"].addresses[0].addr_spec
+
+
+def body(m) -> str:
+    return m.get_body(preferencelist=("plain",)).get_content()
+
+
+def calendar_of(m) -> tuple[icalendar.Event, object, str]:
+    """The .ics attached to a mail, read by icalendar and by vobject; both must agree."""
+    [data] = [p.get_payload(decode=True) for p in m.walk() if p.get_filename() in ("invite.ics", "cancel.ics")]
+    [inline] = [p for p in m.walk() if p.get_content_type() == "text/calendar"]
+    assert inline.get_payload(decode=True) == data and inline.get_param("method") in ("REQUEST", "CANCEL")
+    cal = icalendar.Calendar.from_ical(data)
+    [event] = cal.walk("VEVENT")
+    assert cal.walk("VTIMEZONE") and cal.walk("VTIMEZONE")[0]["TZID"] == "Asia/Shanghai"
+    other = vobject.readOne(data.decode("utf-8"))
+    assert other.vevent.uid.value == str(event["UID"])
+    assert other.vevent.dtstart.value == event.decoded("DTSTART")
+    assert int(other.vevent.sequence.value) == int(event["SEQUENCE"])
+    assert other.method.value == str(cal["METHOD"])
+    return event, other, str(cal["METHOD"])
+
+
+def test_the_invitation_goes_out_ahead_then_with_the_materials_on_the_working_day_before(folder, soffice):
+    path = save(folder, planned_item(), soffice)
+    (path.parent / "议程说明.pdf").write_bytes(b"%PDF-1.4 agenda")
+    save(folder, planned_item(background=None), soffice, name="未填完的事项")  # no background: no invitation
+    for day in (D(2026, 12, 8), D(2026, 12, 8), D(2026, 12, 9), D(2026, 12, 10), D(2026, 12, 11), D(2026, 12, 12),
+                D(2026, 12, 12), D(2026, 12, 14)):
+        run(folder, day)
+
+    first = sent(folder, D(2026, 12, 8), "invitation")
+    # every participant once (departments with named people: those people), not the organizer 张伟
+    assert sorted(map(to, first)) == sorted(PARTICIPANTS)
+    assert all("未填完的事项" not in m["Subject"] for m in first)
+    event, other, method = calendar_of(first[0])
+    assert method == "REQUEST" and int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTART") == MEETING.replace(tzinfo=event.decoded("DTSTART").tzinfo)
+    assert str(event["DTSTART"].params["TZID"]) == "Asia/Shanghai"
+    assert "zhangwei@corp.example" in str(event["ORGANIZER"])
+    assert (event.decoded("DTEND") - event.decoded("DTSTART")) == dt.timedelta(minutes=90)
+    text = body(first[0])
+    steps = [text.index(s) for s in ("背景介绍", "需求阐述", "议题讨论", "共识确认", "待办明确")]
+    assert steps == sorted(steps), "the agenda follows the seed's order"
+    assert "不超过 90 分钟" in text and "议程说明.pdf" in text
+    assert not [p for p in first[0].walk() if p.get_filename() == "议程说明.pdf"], "materials come the day before"
+
+    # nothing more until the working day before the meeting: the make-up Saturday, not Friday
+    for day in (D(2026, 12, 9), D(2026, 12, 10), D(2026, 12, 11), D(2026, 12, 14)):
+        assert not sent(folder, day, "invitation"), day
+    second = sent(folder, D(2026, 12, 12), "invitation")
+    assert sorted(map(to, second)) == sorted(PARTICIPANTS)
+    [pdf] = [p for p in second[0].walk() if p.get_filename() == "议程说明.pdf"]
+    assert pdf.get_payload(decode=True) == b"%PDF-1.4 agenda"
+    assert "竞品分析.xlsx" in body(second[0]) and "未在事项文件夹中找到" in body(second[0])
+    again, _, _ = calendar_of(second[0])
+    assert str(again["UID"]) == str(event["UID"]) and int(again["SEQUENCE"]) == 0
+
+
+def test_a_changed_time_sends_an_update_and_a_closed_item_a_cancel_each_once(folder, soffice):
+    save(folder, planned_item(), soffice)
+    run(folder, D(2026, 12, 7))
+    [first] = [m for m in sent(folder, D(2026, 12, 7), "invitation") if to(m) == "sunli@corp.example"]
+    uid = str(calendar_of(first)[0]["UID"])
+
+    moved = MEETING + dt.timedelta(days=1, hours=1)  # Tuesday 15:00
+    save(folder, planned_item(planned_meeting=moved), soffice)
+    run(folder, D(2026, 12, 8))
+    run(folder, D(2026, 12, 8))
+    updates = sent(folder, D(2026, 12, 8), "invitation")
+    assert sorted(map(to, updates)) == sorted(PARTICIPANTS), "one update each, not two"
+    event, _, method = calendar_of(updates[0])
+    assert method == "REQUEST" and int(event["SEQUENCE"]) == 1 and str(event["UID"]) == uid
+    assert event.decoded("DTSTART").replace(tzinfo=None) == moved
+    assert "变更" in updates[0]["Subject"]
+
+    save(folder, planned_item(planned_meeting=moved, item_status="closed"), soffice)
+    run(folder, D(2026, 12, 9))
+    run(folder, D(2026, 12, 9))
+    cancels = sent(folder, D(2026, 12, 9), "invitation")
+    assert sorted(map(to, cancels)) == sorted(PARTICIPANTS)
+    event, other, method = calendar_of(cancels[0])
+    assert method == "CANCEL" and int(event["SEQUENCE"]) == 2 and str(event["UID"]) == uid
+    assert str(event["STATUS"]) == "CANCELLED" and other.vevent.status.value == "CANCELLED"
+    run(folder, D(2026, 12, 10))
+    assert not sent(folder, D(2026, 12, 10), "invitation")
+
+
+def held_item(**change) -> dict:
+    d = clean_launch()
+    d["request"].update(sent_on=D(2026, 12, 8), planned_meeting=MEETING, item_status="active")
+    d["minutes"].update(start=MEETING, end=MEETING + dt.timedelta(minutes=80), materials_sent=T(2026, 12, 11, 10, 0),
+                        minutes_sent=None, discussion="产品部介绍参数；设计部提出主视觉需3周。",
+                        consensus="9月8日上市。")
+    d["actions"] = d["actions"][:4]
+    d["actions"][1].update(owner="陈静", department="产品部")  # 陈静 owns #1 and #2
+    for no, values in change.items():
+        d["actions"][int(no[1:]) - 1].update(values)
+    d["tasks"], d["followups"], d["resources"] = [], [], []
+    return d
+
+
+def test_the_minutes_go_out_once_complete_with_each_reader_s_items_first_and_an_edit_once(folder, soffice):
+    save(folder, held_item(a3={"standard": None}), soffice)  # one action item without its standard
+    run(folder, D(2026, 12, 14))
+    assert not sent(folder, D(2026, 12, 14), "minutes"), "incomplete action items: not sent yet"
+    assert not sent(folder, D(2026, 12, 14), "invitation"), "the meeting was held: no invitation any more"
+
+    save(folder, held_item(), soffice)
+    run(folder, D(2026, 12, 15))  # the next morning, within 24 h of the meeting's end
+    run(folder, D(2026, 12, 15))
+    minutes = {to(m): m for m in sent(folder, D(2026, 12, 15), "minutes")}
+    assert len(minutes) == len(sent(folder, D(2026, 12, 15), "minutes")), "one each"
+    assert {"chenjing@corp.example", "sunli@corp.example", "zhangwei@corp.example",
+            "zhengshuang@corp.example", "lina@corp.example"} <= set(minutes)
+    chen = body(minutes["chenjing@corp.example"])
+    assert chen.index("您负责的待办") < chen.index("确定新品核心卖点") < chen.index("完成主视觉") < chen.index("其他待办")
+    assert chen.index("其他待办") < chen.index("制定上市推广方案")
+    sun = body(minutes["sunli@corp.example"])
+    assert sun.index("制定渠道铺货计划") < sun.index("确定新品核心卖点"), "孙丽's own item first"
+    assert "产品部介绍参数" in sun and "9月8日上市" in sun
+    assert sun.rstrip().splitlines()[-3].startswith("如有异议，请在 2026-12-16 前回复")
+
+    save(folder, held_item(a4={"due": D(2026, 8, 20)}), soffice)
+    run(folder, D(2026, 12, 16))
+    run(folder, D(2026, 12, 16))
+    updated = sent(folder, D(2026, 12, 16), "minutes")
+    assert sorted(map(to, updated)) == sorted(minutes), "the edit goes to the same readers, once"
+    assert all(m["Subject"].startswith("【纪要已更新】") for m in updated)
+    assert "待办 #4 改为" in body(updated[0]) and "2026-08-20" in body(updated[0])
+    run(folder, D(2026, 12, 17))
+    assert not sent(folder, D(2026, 12, 17), "minutes")
