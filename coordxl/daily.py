@@ -413,6 +413,7 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     roster = result.report.roster
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
+    result.mails = meeting.with_deadlines(result.mails, digests, store, settings, today, now)
     # the meeting stage: invitations, their updates and cancels, the minutes (coordxl/meeting.py)
     result.mails += meeting.mails(result.meetings, roster, settings, today, now, store)
     if dry_run:

@@ -97,9 +97,10 @@ class Deadline:
     cancelled: bool = False
 
 
-def deadlines(items: list[Deadline], now: dt.datetime, zone: str) -> bytes:
-    """All-day items, METHOD PUBLISH: a calendar that imports it again updates each by its UID."""
-    cal = _calendar("PUBLISH")
+def deadlines(items: list[Deadline], now: dt.datetime, zone: str, method: str = "PUBLISH") -> bytes:
+    """All-day items, METHOD PUBLISH: a calendar that imports it again updates each by its UID; METHOD
+    CANCEL withdraws them (done or cancelled tasks)."""
+    cal = _calendar(method)
     stamp = _stamp(now, ZoneInfo(zone))
     for d in items:
         ev = icalendar.Event()

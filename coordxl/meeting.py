@@ -211,6 +211,12 @@ class MeetingMail(notify.Mail):
     calendar: bytes = b""
     method: str = "REQUEST"
     files: tuple[str, ...] = ()
+    extra: tuple[tuple[str, bytes], ...] = ()  # more .ics attachments (a digest's withdrawn deadlines)
+
+    def ics_name(self) -> str:
+        if self.kind == INVITATION:
+            return "cancel.ics" if self.method == "CANCEL" else "invite.ics"
+        return "deadlines-cancel.ics" if self.method == "CANCEL" else "deadlines.ics"
 
     def message(self, settings: Settings, today: dt.date) -> Message:
         inner = dataclasses.replace(self, attachments=())
@@ -232,8 +238,11 @@ class MeetingMail(notify.Mail):
         msg.attach(body)
         if self.calendar:
             att = MIMEApplication(self.calendar, "ics", policy=compat32)
-            att.add_header("Content-Disposition", "attachment",
-                           filename="cancel.ics" if self.method == "CANCEL" else "invite.ics")
+            att.add_header("Content-Disposition", "attachment", filename=self.ics_name())
+            msg.attach(att)
+        for name, data in self.extra:
+            att = MIMEApplication(data, "ics", policy=compat32)
+            att.add_header("Content-Disposition", "attachment", filename=name)
             msg.attach(att)
         for path in self.files:
             path = Path(path)
@@ -463,3 +472,79 @@ def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, t
     notes = sorted(notes, key=lambda n: n.workbook)
     return (invitations(notes, roster, settings, today, now, store, calendar)
             + minutes_mails(notes, roster, settings, today, store, calendar))
+
+
+# --- deadlines in people's calendars (reminders.calendar_items) --------------------------------------
+
+def _published(store: Store | None) -> dict[str, dict]:
+    """Recipient address → the deadlines their digests put in their calendar so far (the latest state)."""
+    if store is None:
+        return {}
+    out: dict[str, dict] = {}
+    rows = store.db().execute("SELECT recipient, reasons FROM mails WHERE kind = 'digest' AND reasons LIKE '%cal=%' "
+                              "AND status IN ('sent', 'partial', 'unknown', 'sending') ORDER BY updated_at").fetchall()
+    for row in rows:
+        for token in row["reasons"].split(", "):
+            if token.startswith("cal=") and (state := _unpack(token[4:])) is not None:
+                out[row["recipient"].lower()] = state
+    return out
+
+
+def _closed_tasks(store: Store | None, today: dt.date) -> set[tuple[str, str]]:
+    """(workbook id, task id or name) of the tasks done or cancelled in today's snapshot."""
+    if store is None:
+        return set()
+    return {(w, str(row["task_id"] or row["task"])) for (w, _), row in store.snapshot(today).items()
+            if row["status"] in ("done", "cancelled")}
+
+
+def task_uid(workbook: str, task: str) -> str:
+    return ics.uid(workbook_id(workbook), "task", task)
+
+
+def with_deadlines(mails: list, digests: list, store: Store | None, settings: Settings, today: dt.date,
+                   now: dt.datetime) -> list:
+    """The digests, each listing a new or changed deadline carrying an .ics (one all-day item per task,
+    a stable UID per task, METHOD:PUBLISH) and, for the tasks it put in the calendar that are now done or
+    cancelled, a METHOD:CANCEL; nothing changes unless reminders.calendar_items is on."""
+    if not settings["reminders.calendar_items"]:
+        return mails
+    lang, zone = settings.lang, settings["general.timezone"]
+    history = _published(store)
+    closed = _closed_tasks(store, today)
+    out = []
+    for mail, d in zip(mails, digests):
+        if d.kind != "digest":
+            out.append(mail)
+            continue
+        known = history.get(d.person.email.lower(), {})
+        state = dict(known)
+        new, gone = [], []
+        for n in d.tasks:
+            if not isinstance(n.due, dt.date):
+                continue
+            task = n.task_id or n.task
+            uid = task_uid(n.workbook, task)
+            before = known.get(uid)
+            if before is not None and before["due"] == n.due.isoformat() and not before.get("x"):
+                continue
+            seq = before["seq"] + 1 if before is not None else 0
+            summary = text("deadline.summary", lang, task=n.task, topic=n.topic)
+            new.append(ics.Deadline(uid, n.due, summary, text("deadline.description", lang, id=n.task_id or "-",
+                                                             topic=n.topic, sheet=n.sheet, cell=n.cell), seq))
+            state[uid] = {"due": n.due.isoformat(), "seq": seq, "w": workbook_id(n.workbook), "t": task, "s": summary}
+        for uid, before in known.items():
+            if not before.get("x") and (before["w"], before["t"]) in closed:
+                gone.append(ics.Deadline(uid, dt.date.fromisoformat(before["due"]), before["s"], "",
+                                         before["seq"] + 1, cancelled=True))
+                state[uid] = {**before, "seq": before["seq"] + 1, "x": 1}
+        if not new and not gone:
+            out.append(mail)
+            continue
+        fields = {f.name: getattr(mail, f.name) for f in dataclasses.fields(notify.Mail)}
+        fields["reasons"] = list(mail.reasons) + [f"cal={_pack(state)}"]
+        published = ics.deadlines(new, now, zone) if new else b""
+        withdrawn = ics.deadlines(gone, now, zone, "CANCEL") if gone else b""
+        out.append(MeetingMail(**fields, calendar=published or withdrawn, method="PUBLISH" if new else "CANCEL",
+                               extra=(("deadlines-cancel.ics", withdrawn),) if new and gone else ()))
+    return out

@@ -104,6 +104,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reminders.escalate_initiator_workdays", 5, "逾期达到几个工作日再抄送发起人和决策人",
             "Working days overdue before the initiator and decision maker are copied", minimum=1),
     Setting("reminders.send_on_non_workdays", False, "休息日是否也发送提醒", "Send reminders on non-working days too"),
+    Setting("reminders.calendar_items", False, "提醒邮件是否附带日历文件（.ics）：所列任务的截止日期作为全天日程，截止日期变化时更新，任务完成或取消时撤销",
+            "Digests carry a calendar file (.ics): each listed task's deadline as an all-day item, updated when the "
+            "deadline changes, withdrawn when the task is done or cancelled"),
     Setting("reminders.max_mails_per_run", 300, "每次运行最多发送的邮件数", "Most mails one run may send", minimum=1),
     Setting("reminders.max_tasks_per_mail", 30, "每封提醒最多列出的任务数（最紧急的在前，其余只计数）",
             "Most tasks one reminder lists (most urgent first; the rest are counted)", minimum=1),

@@ -195,3 +195,66 @@ def test_the_minutes_go_out_once_complete_with_each_reader_s_items_first_and_an_
     assert "待办 #4 改为" in body(updated[0]) and "2026-08-20" in body(updated[0])
     run(folder, D(2026, 12, 17))
     assert not sent(folder, D(2026, 12, 17), "minutes")
+
+
+def tracked_item(t01_due: D, t02_status: str = "in_progress") -> dict:
+    d = planned_item()
+    d["tasks"] = [dict(id="T01", task="卖点文档", source="", department="产品部", owner="陈静", start=D(2026, 11, 20),
+                       due=t01_due, standard="卖点文档v1.0", status="not_started", done_on=None, note="",
+                       updated_on=D(2026, 12, 3)),
+                  dict(id="T02", task="参数表", source="", department="产品部", owner="陈静", start=D(2026, 11, 20),
+                       due=D(2026, 12, 2), standard="参数表终稿", status=t02_status,
+                       done_on=D(2026, 12, 8) if t02_status == "done" else None, note="", updated_on=D(2026, 12, 8))]
+    return d
+
+
+def deadlines_of(m) -> dict[str, tuple[str, object]]:
+    """UID → (METHOD, the all-day item) of every .ics a digest carries, each read by both parsers."""
+    out = {}
+    for part in m.walk():
+        if (part.get_filename() or "").startswith("deadlines"):
+            data = part.get_payload(decode=True)
+            cal = icalendar.Calendar.from_ical(data)
+            other = {e.uid.value: e for e in vobject.readOne(data.decode("utf-8")).vevent_list}
+            for event in cal.walk("VEVENT"):
+                uid = str(event["UID"])
+                assert other[uid].dtstart.value == event.decoded("DTSTART") and isinstance(event.decoded("DTSTART"), D)
+                assert not isinstance(event.decoded("DTSTART"), dt.datetime), "an all-day item"
+                out[uid] = (str(cal["METHOD"]), event)
+    return out
+
+
+def test_deadlines_go_into_the_owner_s_calendar_with_stable_uids_across_three_days(folder, soffice):
+    save(folder, tracked_item(D(2026, 12, 1)), soffice)
+    run(folder, D(2026, 12, 4))  # reminders.calendar_items is off by default: the digest is as before
+    [before] = [m for m in sent(folder, D(2026, 12, 4), "digest") if to(m) == "chenjing@corp.example"]
+    assert not deadlines_of(before) and not [p for p in before.walk() if p.get_content_type() == "text/calendar"]
+
+    toml = folder / "coordxl.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("send_on_non_workdays = false",
+                                                             "send_on_non_workdays = false\ncalendar_items = true"),
+                    encoding="utf-8")
+    run(folder, D(2026, 12, 7))
+    [day1] = [m for m in sent(folder, D(2026, 12, 7), "digest") if to(m) == "chenjing@corp.example"]
+    first = deadlines_of(day1)
+    assert len(first) == 2 and {m for m, _ in first.values()} == {"PUBLISH"}
+    t01 = next(u for u, (_, e) in first.items() if "卖点文档" in str(e["SUMMARY"]))
+    assert first[t01][1].decoded("DTSTART") == D(2026, 12, 1) and int(first[t01][1]["SEQUENCE"]) == 0
+
+    save(folder, tracked_item(D(2026, 12, 4)), soffice)  # T01's deadline moves
+    run(folder, D(2026, 12, 8))
+    [day2] = [m for m in sent(folder, D(2026, 12, 8), "digest") if to(m) == "chenjing@corp.example"]
+    second = deadlines_of(day2)
+    assert list(second) == [t01], "only the changed deadline, under the same UID"
+    assert second[t01][1].decoded("DTSTART") == D(2026, 12, 4) and int(second[t01][1]["SEQUENCE"]) == 1
+
+    save(folder, tracked_item(D(2026, 12, 4), "done"), soffice)  # T02 done
+    run(folder, D(2026, 12, 9))
+    run(folder, D(2026, 12, 9))
+    [day3] = [m for m in sent(folder, D(2026, 12, 9), "digest") if to(m) == "chenjing@corp.example"]
+    third = deadlines_of(day3)
+    [t02] = [u for u in first if u != t01]
+    assert list(third) == [t02] and third[t02][0] == "CANCEL" and str(third[t02][1]["STATUS"]) == "CANCELLED"
+    run(folder, D(2026, 12, 10))
+    later = [deadlines_of(m) for m in sent(folder, D(2026, 12, 10), "digest") if to(m) == "chenjing@corp.example"]
+    assert all(not d for d in later), "nothing new: no calendar file"
