@@ -56,7 +56,7 @@ def _stamp(now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 def meeting(method: str, uid_: str, sequence: int, start: dt.datetime, end: dt.datetime, zone: str, summary: str,
             description: str, organizer: Who, attendees: list[Who], now: dt.datetime, location: str = "",
-            links: tuple[str, ...] = (), rrule: dict | None = None) -> bytes:
+            links: tuple[str, ...] = (), rrule: dict | None = None, exdates: tuple[dt.datetime, ...] = ()) -> bytes:
     """One meeting as a calendar: METHOD REQUEST (an invitation or its update, ``sequence`` counting the
     changes) or CANCEL; ``rrule`` makes it recurring ({'freq': 'weekly', 'until': …})."""
     tz = ZoneInfo(zone)
@@ -78,6 +78,8 @@ def meeting(method: str, uid_: str, sequence: int, start: dt.datetime, end: dt.d
         ev.add("attach", link)
     if rrule:
         ev.add("rrule", rrule)
+    if exdates:
+        ev.add("exdate", [d.replace(tzinfo=tz) for d in exdates])
     ev.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     ev.add("transp", "OPAQUE")
     cal.add_component(ev)

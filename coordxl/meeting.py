@@ -45,7 +45,7 @@ from .rules import Context
 from .settings import Settings
 from .store import Store, workbook_id
 
-INVITATION, MINUTES = "invitation", "minutes"
+INVITATION, MINUTES, FOLLOWUP = "invitation", "minutes", "followup"
 MAX_ATTACHED_BYTES = 10 * 2**20  # larger materials are linked, not attached
 MINUTES_WINDOW_DAYS = 7  # minutes of a meeting longer ago are never sent (a folder taken over keeps quiet)
 FORM_NEEDS = ("topic", "initiator", "participants", "background", "problems", "expected_outcome", "planned_meeting")
@@ -90,6 +90,7 @@ class MeetingNote:
     files: tuple[tuple[str, str], ...]  # the materials found: (path here, path in the shared folder)
     missing: tuple[str, ...]  # materials the 附件 field names that were not found
     minutes: tuple[MinutesNote, ...]
+    followup_at: tuple[int, str] | None = None  # the latest 跟进会 row: (weekday, "HH:MM")
 
 
 def _s(value) -> str:
@@ -135,11 +136,15 @@ def note_of(item: Item, ctx: Context) -> MeetingNote | None:
                                    actions, complete))
     found, missing = materials(item)
     planned = r.get("planned_meeting")
+    held = [(row.get("date"), row.get("start")) for row in item.followups
+            if isinstance(row.get("date"), dt.date) and isinstance(row.get("start"), dt.time)]
+    latest = max(held, default=None)
     return MeetingNote(item.workbook, item.topic, _s(r.get("initiator")), _s(r.get("initiating_department")),
                        _s(r.get("participants")), _s(r.get("background")), _s(r.get("problems")),
                        _s(r.get("expected_outcome")), _s(r.get("prior_alignment")), _s(r.get("attachments")),
                        planned if isinstance(planned, dt.datetime) else None, _s(r.get("item_status")),
-                       all(r.get(k) not in (None, "") for k in FORM_NEEDS), found, missing, tuple(minutes))
+                       all(r.get(k) not in (None, "") for k in FORM_NEEDS), found, missing, tuple(minutes),
+                       (latest[0].weekday(), latest[1].strftime("%H:%M")) if latest else None)
 
 
 # --- who ------------------------------------------------------------------------------------
@@ -214,7 +219,7 @@ class MeetingMail(notify.Mail):
     extra: tuple[tuple[str, bytes], ...] = ()  # more .ics attachments (a digest's withdrawn deadlines)
 
     def ics_name(self) -> str:
-        if self.kind == INVITATION:
+        if self.kind in (INVITATION, FOLLOWUP):
             return "cancel.ics" if self.method == "CANCEL" else "invite.ics"
         return "deadlines-cancel.ics" if self.method == "CANCEL" else "deadlines.ics"
 
@@ -471,7 +476,8 @@ def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, t
     calendar = WorkCalendar.from_settings(settings)
     notes = sorted(notes, key=lambda n: n.workbook)
     return (invitations(notes, roster, settings, today, now, store, calendar)
-            + minutes_mails(notes, roster, settings, today, store, calendar))
+            + minutes_mails(notes, roster, settings, today, store, calendar)
+            + followups(notes, roster, settings, today, now, store, calendar))
 
 
 # --- deadlines in people's calendars (reminders.calendar_items) --------------------------------------
@@ -548,3 +554,95 @@ def with_deadlines(mails: list, digests: list, store: Store | None, settings: Se
         out.append(MeetingMail(**fields, calendar=published or withdrawn, method="PUBLISH" if new else "CANCEL",
                                extra=(("deadlines-cancel.ics", withdrawn),) if new and gone else ()))
     return out
+
+
+# --- the weekly follow-up as a recurring meeting (reminders.followup_invite) ----------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+EXCLUDED_WEEKS = 26  # the non-working days among this many weekly occurrences are left out (EXDATE)
+
+
+def followup_uid(workbook: str) -> str:
+    return ics.uid(workbook_id(workbook), "followup")
+
+
+def followups(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date, now: dt.datetime,
+              store: Store | None, calendar: WorkCalendar | None = None) -> list[MeetingMail]:
+    """A recurring weekly invitation for each item in progress (状态 进行中), at the latest 跟进会 row's
+    weekday and time (else the settings'), at most rules.followup_max_minutes; an update when the day or
+    time changes, a cancel when the item closes; each once."""
+    if roster is None or not settings["reminders.followup_invite"]:
+        return []
+    calendar = calendar or WorkCalendar.from_settings(settings)
+    audience = Audience(roster, settings, today)
+    history = _history(store, FOLLOWUP)
+    by_email = {p.email.lower(): p for p in roster.people_list}
+    lang = settings.lang
+    minutes = settings["rules.followup_max_minutes"]
+    out = []
+    for note in notes:
+        uid = followup_uid(note.workbook)
+        organizer = audience.person(note.initiator)
+        if organizer is None:
+            continue
+        invited = [p for p in people(note.participants, roster) if p.key != organizer.key]
+        weekday, at = note.followup_at or (WEEKDAYS.index(settings["reminders.followup_day"]),
+                                           settings["reminders.followup_time"])
+        closed = note.status == "closed"
+        earlier = {address: sent for (u, address), sent in history.items() if u == uid}
+        for address, sent in earlier.items():
+            last = sent[-1]
+            if last.get("step") == "cancel" or not (closed or address not in {p.email.lower() for p in invited}):
+                continue
+            person = by_email.get(address)
+            if person is not None and audience.mailable(person):
+                out.append(_followup(note, person, organizer, invited, settings, now, calendar, "cancel",
+                                     int(last.get("seq", 0)) + 1, dt.datetime.fromisoformat(last["start"]), minutes,
+                                     lang))
+        if note.status != "active":
+            continue
+        for person in invited:
+            if not audience.mailable(person):
+                continue
+            sent = earlier.get(person.email.lower(), [])
+            last = sent[-1] if sent else None
+            start = dt.datetime.fromisoformat(last["start"]) if last and last.get("step") != "cancel" else None
+            if start is not None and (start.weekday(), start.strftime("%H:%M")) == (weekday, at):
+                seq, step = int(last.get("seq", 0)), "followup"
+            else:
+                first = today + dt.timedelta(days=(weekday - today.weekday()) % 7 or 7)
+                start = dt.datetime.combine(first, dt.time.fromisoformat(at))
+                seq = int(last.get("seq", 0)) + 1 if last else 0
+                step = "followup_update" if last else "followup"
+            out.append(_followup(note, person, organizer, invited, settings, now, calendar, step, seq, start,
+                                 minutes, lang))
+    return out
+
+
+def _followup(note: MeetingNote, person: Person, organizer: Person, invited: list[Person], settings: Settings,
+              now: dt.datetime, calendar: WorkCalendar, step: str, seq: int, start: dt.datetime, minutes: int,
+              lang: str) -> MeetingMail:
+    uid = followup_uid(note.workbook)
+    end = start + dt.timedelta(minutes=minutes)
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    day = t(f"meeting.weekday.{start.weekday()}")
+    method = "CANCEL" if step == "cancel" else "REQUEST"
+    skipped = [start + dt.timedelta(weeks=w) for w in range(EXCLUDED_WEEKS)
+               if not calendar.is_workday((start + dt.timedelta(weeks=w)).date())]
+    data = ics.meeting(method, uid, seq, start, end, settings["general.timezone"],
+                       t("meeting.followup_summary", topic=note.topic), t("meeting.followup_rule", minutes=minutes),
+                       ics.Who(organizer.name, organizer.email),
+                       [ics.Who(p.name, p.email) for p in invited] or [ics.Who(person.name, person.email)],
+                       now, rrule={"freq": "weekly"}, exdates=tuple(skipped))
+    context = dict(t=t, lang=lang, person=person, note=note, step=step, organizer=organizer, estimate="",
+                   when=t("meeting.followup_when", day=day, start=start.strftime("%H:%M"), end=end.strftime("%H:%M"),
+                          first=start.date().isoformat()),
+                   invited=[p.label for p in invited], minutes=minutes, skipped=[s.date().isoformat() for s in skipped])
+    reasons = ["participant", f"uid={uid}", f"seq={seq}", f"step={'cancel' if step == 'cancel' else 'request'}",
+               f"start={start.isoformat()}"]
+    key = _key(person.email.lower(), FOLLOWUP, uid, start.isoformat(), seq, step == "cancel")
+    return MeetingMail(key, FOLLOWUP, person, [], t(f"meeting.subject.{step}", topic=note.topic, when=context["when"]),
+                       "", "", reasons, (note.workbook,),
+                       renderer=lambda: (notify.TEXT_TEMPLATES.get_template("followup.txt").render(**context),
+                                         notify.HTML_TEMPLATES.get_template("followup.html").render(**context)),
+                       calendar=data, method=method)

@@ -258,3 +258,44 @@ def test_deadlines_go_into_the_owner_s_calendar_with_stable_uids_across_three_da
     run(folder, D(2026, 12, 10))
     later = [deadlines_of(m) for m in sent(folder, D(2026, 12, 10), "digest") if to(m) == "chenjing@corp.example"]
     assert all(not d for d in later), "nothing new: no calendar file"
+
+
+def test_an_item_in_progress_gets_a_weekly_recurring_follow_up_updated_then_cancelled(folder, soffice):
+    toml = folder / "coordxl.toml"
+    toml.write_text(toml.read_text(encoding="utf-8")
+                    .replace("send_on_non_workdays = false", "send_on_non_workdays = false\nfollowup_invite = true")
+                    .replace("extra_holidays = []", 'extra_holidays = ["2026-12-24"]'), encoding="utf-8")
+    save(folder, planned_item(item_status="active"), soffice)
+    run(folder, D(2026, 12, 7))
+    run(folder, D(2026, 12, 8))
+    first = sent(folder, D(2026, 12, 7), "followup")
+    assert sorted(map(to, first)) == sorted(PARTICIPANTS) and not sent(folder, D(2026, 12, 8), "followup")
+    event, other, method = calendar_of(first[0])
+    assert method == "REQUEST" and int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTART").replace(tzinfo=None) == T(2026, 12, 10, 16, 0)  # the settings' Thursday 16:00
+    assert event.decoded("DTEND") - event.decoded("DTSTART") == dt.timedelta(minutes=30)
+    assert event["RRULE"]["FREQ"] == ["WEEKLY"] and other.vevent.rrule.value == "FREQ=WEEKLY"
+    skipped = [d.dt.replace(tzinfo=None) for d in event["EXDATE"].dts]
+    assert T(2026, 12, 24, 16, 0) in skipped, "the company's day off is no meeting"
+    uid = str(event["UID"])
+
+    d = planned_item(item_status="active")
+    d["followups"] = [dict(date=D(2026, 12, 11), start=dt.time(10, 0), end=dt.time(10, 25), attendees="张伟、陈静",
+                           conclusion="按计划推进", open_issues="")]  # held on Friday at 10:00: the new slot
+    save(folder, d, soffice)
+    run(folder, D(2026, 12, 14))
+    run(folder, D(2026, 12, 14))
+    moved = sent(folder, D(2026, 12, 14), "followup")
+    assert sorted(map(to, moved)) == sorted(PARTICIPANTS)
+    event, _, _ = calendar_of(moved[0])
+    assert str(event["UID"]) == uid and int(event["SEQUENCE"]) == 1
+    assert event.decoded("DTSTART").replace(tzinfo=None) == T(2026, 12, 18, 10, 0)
+    assert T(2027, 1, 1, 10, 0) in [x.dt.replace(tzinfo=None) for x in event["EXDATE"].dts], "元旦"
+
+    d["request"]["item_status"] = "closed"
+    save(folder, d, soffice)
+    run(folder, D(2026, 12, 15))
+    cancels = sent(folder, D(2026, 12, 15), "followup")
+    assert sorted(map(to, cancels)) == sorted(PARTICIPANTS)
+    event, _, method = calendar_of(cancels[0])
+    assert method == "CANCEL" and str(event["UID"]) == uid and int(event["SEQUENCE"]) == 2
