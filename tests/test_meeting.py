@@ -139,16 +139,24 @@ def test_a_changed_time_sends_an_update_and_a_closed_item_a_cancel_each_once(fol
     assert event.decoded("DTSTART").replace(tzinfo=None) == moved
     assert "变更" in updates[0]["Subject"]
 
-    save(folder, planned_item(planned_meeting=moved, item_status="closed"), soffice)
+    fewer = "产品部（陈静、赵磊）、销售部（孙丽）、设计部（郑爽、冯雪）"  # 周强 taken off the list
+    save(folder, planned_item(planned_meeting=moved, participants=fewer), soffice)
     run(folder, D(2026, 12, 9))
-    run(folder, D(2026, 12, 9))
-    cancels = sent(folder, D(2026, 12, 9), "invitation")
-    assert sorted(map(to, cancels)) == sorted(PARTICIPANTS)
+    [dropped] = sent(folder, D(2026, 12, 9), "invitation")
+    event, _, method = calendar_of(dropped)
+    assert to(dropped) == "zhouqiang@corp.example" and method == "CANCEL" and int(event["SEQUENCE"]) == 2
+
+    save(folder, planned_item(planned_meeting=moved, participants=fewer, item_status="closed"), soffice)
+    run(folder, D(2026, 12, 10))
+    run(folder, D(2026, 12, 10))
+    cancels = sent(folder, D(2026, 12, 10), "invitation")
+    assert sorted(map(to, cancels)) == sorted(PARTICIPANTS - {"zhouqiang@corp.example"})
     event, other, method = calendar_of(cancels[0])
     assert method == "CANCEL" and int(event["SEQUENCE"]) == 2 and str(event["UID"]) == uid
     assert str(event["STATUS"]) == "CANCELLED" and other.vevent.status.value == "CANCELLED"
-    run(folder, D(2026, 12, 10))
-    assert not sent(folder, D(2026, 12, 10), "invitation")
+    assert event.decoded("DTSTART").replace(tzinfo=None) == moved
+    run(folder, D(2026, 12, 11))
+    assert not sent(folder, D(2026, 12, 11), "invitation")
 
 
 def held_item(**change) -> dict:
@@ -299,3 +307,44 @@ def test_an_item_in_progress_gets_a_weekly_recurring_follow_up_updated_then_canc
     assert sorted(map(to, cancels)) == sorted(PARTICIPANTS)
     event, _, method = calendar_of(cancels[0])
     assert method == "CANCEL" and str(event["UID"]) == uid and int(event["SEQUENCE"]) == 2
+
+
+def test_invitations_killed_mid_batch_are_never_sent_twice_nor_lost(folder, soffice):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from aiosmtpd.controller import Controller
+    from test_notify import Recorder, configure, free_port
+
+    from coordxl.store import Store
+
+    save(folder, planned_item(), soffice)
+    save(folder, planned_item(), soffice, name="第二个事项")
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        configure(folder, controller.port)
+        command = [sys.executable, "-m", "coordxl", "daily", str(folder), "--today", "2026-12-08"]
+        handler.delay = 0.4
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while len(handler.messages) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 3 <= len(handler.messages) < 12
+        time.sleep(0.5)
+        handler.delay = 0
+        subprocess.run(command, capture_output=True, timeout=120)
+        subprocess.run(command, capture_output=True, timeout=120)
+    finally:
+        controller.stop()
+    invitations = [m for _, m in handler.messages if m["X-Coordxl-Kind"] == "invitation"]
+    keys = [m["X-Coordxl-Key"].strip() for m in invitations]
+    assert len(keys) == len(set(keys)), "the one in flight is never sent twice"
+    ledger = [m for m in Store(folder / ".coordxl" / "state.db").mails() if m["kind"] == "invitation"]
+    unknown = {m["key"] for m in ledger if m["status"] == "unknown"}
+    assert len(unknown) <= 1 and len(set(keys) | unknown) == 12, "and never silently lost"
