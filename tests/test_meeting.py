@@ -146,7 +146,8 @@ def test_a_changed_time_sends_an_update_and_a_closed_item_a_cancel_each_once(fol
     event, _, method = calendar_of(dropped)
     assert to(dropped) == "zhouqiang@corp.example" and method == "CANCEL" and int(event["SEQUENCE"]) == 2
 
-    save(folder, planned_item(planned_meeting=moved, participants=fewer, item_status="closed"), soffice)
+    # the initiator writes 已取消 in 状态 (read as 已关闭): the meeting is cancelled
+    save(folder, planned_item(planned_meeting=moved, participants=fewer, item_status="已取消"), soffice)
     run(folder, D(2026, 12, 10))
     run(folder, D(2026, 12, 10))
     cancels = sent(folder, D(2026, 12, 10), "invitation")
