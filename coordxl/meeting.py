@@ -200,6 +200,8 @@ def _history(store: Store | None, kind: str) -> dict[tuple[str, str], list[dict]
         tokens = dict(t.split("=", 1) for t in row["reasons"].split(", ") if "=" in t)
         if "uid" in tokens:
             out.setdefault((tokens["uid"], row["recipient"].lower()), []).append(tokens)
+    for sent in out.values():  # the latest version last: by sequence (a late retry of an older one stays before)
+        sent.sort(key=lambda t: int(t.get("seq", 0)))
     return out
 
 
