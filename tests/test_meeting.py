@@ -240,8 +240,7 @@ def test_deadlines_go_into_the_owner_s_calendar_with_stable_uids_across_three_da
     assert not deadlines_of(before) and not [p for p in before.walk() if p.get_content_type() == "text/calendar"]
 
     toml = folder / "coordxl.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace("send_on_non_workdays = false",
-                                                             "send_on_non_workdays = false\ncalendar_items = true"),
+    toml.write_text(toml.read_text(encoding="utf-8").replace("calendar_items = false", "calendar_items = true"),
                     encoding="utf-8")
     run(folder, D(2026, 12, 7))
     [day1] = [m for m in sent(folder, D(2026, 12, 7), "digest") if to(m) == "chenjing@corp.example"]
@@ -272,7 +271,7 @@ def test_deadlines_go_into_the_owner_s_calendar_with_stable_uids_across_three_da
 def test_an_item_in_progress_gets_a_weekly_recurring_follow_up_updated_then_cancelled(folder, soffice):
     toml = folder / "coordxl.toml"
     toml.write_text(toml.read_text(encoding="utf-8")
-                    .replace("send_on_non_workdays = false", "send_on_non_workdays = false\nfollowup_invite = true")
+                    .replace("followup_invite = false", "followup_invite = true")
                     .replace("extra_holidays = []", 'extra_holidays = ["2026-12-24"]'), encoding="utf-8")
     save(folder, planned_item(item_status="active"), soffice)
     run(folder, D(2026, 12, 7))
