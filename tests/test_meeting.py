@@ -348,3 +348,15 @@ def test_invitations_killed_mid_batch_are_never_sent_twice_nor_lost(folder, soff
     ledger = [m for m in Store(folder / ".coordxl" / "state.db").mails() if m["kind"] == "invitation"]
     unknown = {m["key"] for m in ledger if m["status"] == "unknown"}
     assert len(unknown) <= 1 and len(set(keys) | unknown) == 12, "and never silently lost"
+
+
+def test_items_read_by_worker_processes_get_their_invitations_too(folder):
+    """A folder big enough for check's workers: each worker notes its items' meetings for this process."""
+    toml = folder / "coordxl.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("workers = 0", "workers = 2"), encoding="utf-8")
+    for i in range(16):
+        write_item(folder, planned_item(), name=f"事项{i:02d}")
+    run(folder, D(2026, 12, 8))
+    invitations = sent(folder, D(2026, 12, 8), "invitation")
+    assert len(invitations) == 16 * len(PARTICIPANTS)
+    assert len({m["Subject"] for m in invitations}) == 16
