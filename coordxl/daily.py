@@ -415,7 +415,9 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     result.mails = meeting.with_deadlines(result.mails, digests, store, settings, today, now)
     # the meeting stage: invitations, their updates and cancels, the minutes (coordxl/meeting.py)
-    result.mails += meeting.mails(result.meetings, roster, settings, today, now, store)
+    sent_for_meetings, not_mailed = meeting.mails(result.meetings, roster, settings, today, now, store)
+    result.mails += sent_for_meetings
+    refused = refused + [r for r in not_mailed if r.name not in {n.name for n in refused}]
     if dry_run:
         result.delivery = Delivery(refused=refused)
         return

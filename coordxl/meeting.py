@@ -281,13 +281,14 @@ def agenda(note: MeetingNote, lang: str) -> list[tuple[str, str]]:
 
 
 def invitations(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date,
-                now: dt.datetime, store: Store | None, calendar: WorkCalendar | None = None) -> list[MeetingMail]:
+                now: dt.datetime, store: Store | None, calendar: WorkCalendar | None = None,
+                audience: Audience | None = None) -> list[MeetingMail]:
     """Today's invitations, updates and cancels: one mail per participant and step, keyed so a rerun
     sends nothing twice."""
     if roster is None:
         return []
     calendar = calendar or WorkCalendar.from_settings(settings)
-    audience = Audience(roster, settings, today)
+    audience = audience or Audience(roster, settings, today)
     history = _history(store, INVITATION)
     by_email = {p.email.lower(): p for p in roster.people_list}
     out: list[MeetingMail] = []
@@ -418,13 +419,14 @@ def changes(before: dict, now: dict, lang: str) -> list[str]:
 
 
 def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date,
-                  store: Store | None, calendar: WorkCalendar | None = None) -> list[MeetingMail]:
+                  store: Store | None, calendar: WorkCalendar | None = None,
+                  audience: Audience | None = None) -> list[MeetingMail]:
     """The minutes of each held meeting whose action items are complete, to everyone concerned, each
     reader's own items first; once more as 纪要已更新 when they are edited after that."""
     if roster is None:
         return []
     calendar = calendar or WorkCalendar.from_settings(settings)
-    audience = Audience(roster, settings, today)
+    audience = audience or Audience(roster, settings, today)
     history = _history(store, MINUTES)
     lang = settings.lang
     out = []
@@ -473,13 +475,16 @@ def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Set
 
 
 def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date, now: dt.datetime,
-          store: Store | None) -> list[MeetingMail]:
-    """Everything the meeting stage sends today."""
+          store: Store | None) -> tuple[list[MeetingMail], list]:
+    """Everything the meeting stage sends today, and the people it could not mail (audience.Refusal:
+    a bad address, outside email.allowed_domains) for the administrator's list."""
     calendar = WorkCalendar.from_settings(settings)
+    audience = Audience(roster, settings, today)
     notes = sorted(notes, key=lambda n: n.workbook)
-    return (invitations(notes, roster, settings, today, now, store, calendar)
-            + minutes_mails(notes, roster, settings, today, store, calendar)
-            + followups(notes, roster, settings, today, now, store, calendar))
+    out = (invitations(notes, roster, settings, today, now, store, calendar, audience)
+           + minutes_mails(notes, roster, settings, today, store, calendar, audience)
+           + followups(notes, roster, settings, today, now, store, calendar, audience))
+    return out, audience.refused
 
 
 # --- deadlines in people's calendars (reminders.calendar_items) --------------------------------------
@@ -569,14 +574,15 @@ def followup_uid(workbook: str) -> str:
 
 
 def followups(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date, now: dt.datetime,
-              store: Store | None, calendar: WorkCalendar | None = None) -> list[MeetingMail]:
+              store: Store | None, calendar: WorkCalendar | None = None,
+              audience: Audience | None = None) -> list[MeetingMail]:
     """A recurring weekly invitation for each item in progress (状态 进行中), at the latest 跟进会 row's
     weekday and time (else the settings'), at most rules.followup_max_minutes; an update when the day or
     time changes, a cancel when the item closes; each once."""
     if roster is None or not settings["reminders.followup_invite"]:
         return []
     calendar = calendar or WorkCalendar.from_settings(settings)
-    audience = Audience(roster, settings, today)
+    audience = audience or Audience(roster, settings, today)
     history = _history(store, FOLLOWUP)
     by_email = {p.email.lower(): p for p in roster.people_list}
     lang = settings.lang

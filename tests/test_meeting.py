@@ -360,3 +360,23 @@ def test_items_read_by_worker_processes_get_their_invitations_too(folder):
     invitations = sent(folder, D(2026, 12, 8), "invitation")
     assert len(invitations) == 16 * len(PARTICIPANTS)
     assert len({m["Subject"] for m in invitations}) == 16
+
+
+def test_a_participant_who_cannot_be_mailed_is_on_the_administrator_s_list(folder):
+    import json
+
+    import openpyxl
+
+    from coordxl.store import Store
+
+    wb = openpyxl.load_workbook(folder / "名册.xlsx")
+    for row in wb["人员"].iter_rows(min_row=3):
+        if row[0].value == "周强":
+            row[2].value = "zhouqiang-at-corp"  # no address: invited, but nothing can reach him
+    wb.save(folder / "名册.xlsx")
+    write_item(folder, planned_item())
+    run(folder, D(2026, 12, 8))
+    assert sorted(map(to, sent(folder, D(2026, 12, 8), "invitation"))) == sorted(PARTICIPANTS - {"zhouqiang@corp.example"})
+    [daily] = Store(folder / ".coordxl" / "state.db").runs("daily")
+    health = json.loads(daily["counts"])["health"] if isinstance(daily["counts"], str) else daily["counts"]["health"]
+    assert any(i["kind"] == "refused" and "周强" in i["text"] for i in health), health
