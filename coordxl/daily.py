@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 
-from . import assess, channels, health, notify
+from . import assess, channels, health, meeting, notify
 from .calendar import WorkCalendar
 from .delivery import Delivery
 from .errors import environment_fault
@@ -71,6 +71,7 @@ class DailyResult:
     posters: dict | None = None  # how posts go out this run
     post_delivery: Delivery | None = None  # the group posts
     admin_delivery: Delivery | None = None
+    meetings: list = dc_field(default_factory=list)  # what the meeting mails need of each item (meeting.MeetingNote)
 
     def merge(self, part: "DailyResult") -> None:
         """Add what a worker did on its workbooks (the flag half of a run) to this run's result."""
@@ -82,6 +83,7 @@ class DailyResult:
         self.skipped += part.skipped
         self.findings += part.findings
         self.pending_resources += part.pending_resources
+        self.meetings += part.meetings
 
     @property
     def failed_sends(self) -> int:
@@ -257,6 +259,8 @@ def work_on(item: Item, ctx: Context, flags: "Flagger", collector: notify.Collec
         assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
         flags.flag(item, ctx, assessed)
         collector.add(item, ctx, assessed)
+        if (note := meeting.note_of(item, ctx)) is not None:
+            flags.result.meetings.append(note)
     finally:
         item.tasks_rows = None  # the raw cells were only needed to find the flag column
 
@@ -417,6 +421,11 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     roster = result.report.roster
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
+    result.mails = meeting.with_deadlines(result.mails, digests, store, settings, today, now)
+    # the meeting stage: invitations, their updates and cancels, the minutes (coordxl/meeting.py)
+    sent_for_meetings, not_mailed = meeting.mails(result.meetings, roster, settings, today, now, store)
+    result.mails += sent_for_meetings
+    refused = refused + [r for r in not_mailed if r.name not in {n.name for n in refused}]
     if dry_run:
         result.delivery = Delivery(refused=refused)
         return

@@ -196,7 +196,7 @@ ITEM_STATUS = (
     Choice("preparing", "筹备中", "Preparing", ("准备中", "筹备")),
     Choice("active", "进行中", "In progress", ("执行中", "active")),
     Choice("accepting", "验收中", "Accepting", ("验收", "acceptance")),
-    Choice("closed", "已关闭", "Closed", ("关闭", "已结束", "结束", "完结")),
+    Choice("closed", "已关闭", "Closed", ("关闭", "已结束", "结束", "完结", "已取消", "取消")),
 )
 
 # the lower row of a two-level header (时间节点 over 开始 / 截止; 责任 over 部门 / 负责人)

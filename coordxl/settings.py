@@ -105,6 +105,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reminders.escalate_initiator_workdays", 5, "逾期达到几个工作日再抄送发起人和决策人",
             "Working days overdue before the initiator and decision maker are copied", minimum=1),
     Setting("reminders.send_on_non_workdays", False, "休息日是否也发送提醒", "Send reminders on non-working days too"),
+    Setting("reminders.calendar_items", False, "提醒邮件是否附带日历文件（.ics）：所列任务的截止日期作为全天日程，截止日期变化时更新，任务完成或取消时撤销",
+            "Digests carry a calendar file (.ics): each listed task's deadline as an all-day item, updated when the "
+            "deadline changes, withdrawn when the task is done or cancelled"),
+    Setting("reminders.followup_invite", False, "是否给执行中的事项发每周跟进会的循环会议邀请（不超过 rules.followup_max_minutes 分钟；"
+            "时间取“跟进会”表最近一次的星期和开始时间，没有记录时取 followup_day / followup_time；事项关闭时取消）",
+            "Send items in progress a recurring weekly follow-up invitation (at most rules.followup_max_minutes; on the "
+            "weekday and start time of the latest row of the follow-up sheet, else followup_day / followup_time; "
+            "cancelled when the item closes)"),
+    Setting("reminders.followup_day", "thursday", "跟进会表还没有记录时，每周跟进会在星期几",
+            "Weekday of the weekly follow-up while the follow-up sheet has no row yet",
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")),
+    Setting("reminders.followup_time", "16:00", "跟进会表还没有记录时，每周跟进会的开始时间",
+            "Start time of the weekly follow-up while the follow-up sheet has no row yet", kind="time"),
     Setting("reminders.max_mails_per_run", 300, "每次运行最多发送的邮件数", "Most mails one run may send", minimum=1),
     Setting("reminders.max_tasks_per_mail", 30, "每封提醒最多列出的任务数（最紧急的在前，其余只计数）",
             "Most tasks one reminder lists (most urgent first; the rest are counted)", minimum=1),

@@ -22,10 +22,10 @@ REPO = PACKAGE.parent
 
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
-        "store", "layout", "findings", "statefolder", "platforms"},
+        "store", "layout", "findings", "statefolder", "platforms", "ics"},
     1: {"reader", "roster", "audience", "model", "rules", "assess"},
     2: {"pipeline", "writer"},
-    3: {"notify", "channels", "delivery", "health", "decisions"},
+    3: {"notify", "channels", "delivery", "health", "decisions", "meeting"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
