@@ -282,10 +282,14 @@ def _accepted(sheet: schema.Sheet, f: schema.Field, lang: str) -> str:
 
 def _what(f: schema.Field, lang: str) -> str:
     if f.written_by_jobs:
-        from .assess import TaskState  # the flag's own words, as the daily job writes them
+        import datetime as dt
 
-        return text("guide.flag", lang, overdue=TaskState("overdue", 3).flag(lang),
-                    today=TaskState("due_today").flag(lang), invalid=TaskState("invalid", 0, ("due",)).flag(lang))
+        from .assess import TaskState  # the flag's own words, as the daily job writes them
+        from .settings import Settings
+
+        overdue = TaskState("overdue", 3, date=dt.date(2026, 8, 14)).mark(lang, Settings.defaults())
+        return text("guide.flag", lang, overdue=overdue, today=TaskState("due_today").flag(lang),
+                    invalid=TaskState("invalid", 0, ("due",)).flag(lang))
     what = text(f"guide.type.{f.type}", lang)
     return f"{what}。{f.prompt(lang)}" if f.prompt(lang) and lang == "zh" else (
         f"{what}. {f.prompt(lang)}" if f.prompt(lang) else what)
@@ -332,6 +336,8 @@ def add_guide(wb: Workbook, lang: str, sheets: tuple[schema.Sheet, ...]) -> None
                 for k in ("done", "paused", "blocked", "cancelled", "moved", "owner", "flag")]
         row = _guide_pairs(ws, row, t("guide.marking"), rows, last)
         row = _guide_pairs(ws, row, t("guide.mail"), [("", t("guide.mail.text"))], last)
+        rows = [(t(f"guide.meeting.{k}"), t(f"guide.meeting.{k}_how")) for k in ("invite", "materials", "minutes")]
+        row = _guide_pairs(ws, row, t("guide.meeting"), rows, last)
     else:
         rows = [(t(f"guide.leave.{k}"), t(f"guide.leave.{k}_how")) for k in ("active", "until", "deputy")]
         row = _guide_pairs(ws, row, t("guide.leave"), rows, last)
