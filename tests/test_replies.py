@@ -1,0 +1,328 @@
+"""Update by reply: a digest's token, a reply APPENDed to a real Dovecot, `coordxl replies`, the tracker
+cell read back, the answer in the thread; automatic and spoofed mail; a conflict; an open workbook."""
+
+import datetime as dt
+import email
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from coordxl import replies
+from coordxl.layout import Layout
+from coordxl.roster import load_roster
+
+CORPUS = Path(__file__).parent / "data" / "replies"
+PLACEHOLDER = "aaaaaaaaaaaaaaaa"
+TODAY = "2026-08-20"
+NOW = dt.datetime(2026, 8, 20, 10, 0)
+PASSWORD = "s3cret-imap"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dovecot():
+    """Dovecot on 127.0.0.1 with its own config (passwd-file, maildir in tmp), stopped by its PID."""
+    exe = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("Dovecot is required on CI (.ci/run installs dovecot-imapd)")
+        pytest.skip("Dovecot not installed (apt-get install dovecot-imapd)")
+    # its own folder under /tmp: pytest's tmp_path is private to this user, and Dovecot's auth and
+    # mail processes run as dovenull when the tests run as root
+    home = Path(tempfile.mkdtemp(prefix="coordxl-dovecot-"))
+    home.chmod(0o755)
+    mail = home / "mail"
+    mail.mkdir(parents=True)
+    root = os.geteuid() == 0
+    user = pwd.getpwnam("dovenull") if root else pwd.getpwuid(os.geteuid())
+    if root:  # the login process must not run as root, the mail is written as dovenull
+        os.chown(mail, user.pw_uid, user.pw_gid)
+    (home / "passwd").write_text(f"coordxl:{{PLAIN}}{PASSWORD}::::::\n")
+    port = _free_port()
+    (home / "dovecot.conf").write_text(f"""
+base_dir = {home}/run
+state_dir = {home}/state
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+log_path = {home}/dovecot.log
+default_login_user = {"dovenull" if root else user.pw_name}
+default_internal_user = {user.pw_name}
+default_internal_group = {grp.getgrgid(user.pw_gid).gr_name}
+first_valid_uid = {user.pw_uid}
+first_valid_gid = {user.pw_gid}
+passdb {{
+  driver = passwd-file
+  args = {home}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={user.pw_uid} gid={user.pw_gid} home={mail}/%u
+}}
+mail_location = maildir:{mail}/%u/Maildir
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+""")
+    subprocess.run([exe, "-c", str(home / "dovecot.conf")], check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    pidfile = home / "run" / "master.pid"
+    for _ in range(200):
+        if pidfile.exists() and pidfile.read_text().strip():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                pass
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    yield port
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def append(port: int, raw: bytes) -> None:
+    from imapclient import IMAPClient
+
+    with IMAPClient("127.0.0.1", port=port, ssl=False) as c:
+        c.login("coordxl", PASSWORD)
+        c.append("INBOX", raw)
+
+
+def enable(root: Path, port: int, extra: str = "") -> None:
+    with open(root / "coordxl.toml", "a", encoding="utf-8") as fh:
+        fh.write(f'\n[replies]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                 f'user = "coordxl"\n{extra}')
+
+
+def coordxl(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD}
+    return subprocess.run([sys.executable, "-m", "coordxl", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def outbox(root: Path) -> dict[str, email.message.Message]:
+    return {p.name: email.message_from_bytes(p.read_bytes()) for p in (root / ".coordxl" / "outbox").rglob("*.eml")}
+
+
+def plain(msg) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    return ""
+
+
+def digest_of(root: Path, address: str):
+    [found] = [m for n, m in outbox(root).items() if n.startswith(address) and m["X-Coordxl-Kind"] == "digest"]
+    return found
+
+
+def reply(name: str, token: str, message_id: str = "") -> bytes:
+    raw = (CORPUS / f"{name}.eml").read_bytes().replace(PLACEHOLDER.encode(), token.encode())
+    raw = raw.replace(PLACEHOLDER.upper().encode(), token.upper().encode())
+    if message_id:
+        raw = raw.replace(f"<{name}@mail.client.example>".encode(), message_id.encode())
+    return raw
+
+
+def tracker(root: Path, row: int) -> dict:
+    wb = CalamineWorkbook.from_path(str(root / "进行中" / "Q3新品上市推广.xlsx"))
+    rows = wb.get_sheet_by_name("执行进度").to_python()
+    header = rows[1]
+    return dict(zip(header, rows[row - 1]))
+
+
+@pytest.fixture
+def digested(example_root, dovecot):
+    """The example folder with replies on, after the daily run that sent 冯雪 her digest (T1 = T03, row 5)."""
+    enable(example_root, dovecot)
+    done = coordxl("daily", example_root, "--today", TODAY)
+    assert done.returncode == 0, done.stderr
+    digest = digest_of(example_root, "fengxue@")
+    token = replies.TOKEN_RE.search(digest["Message-ID"])[1]
+    return example_root, dovecot, digest, token
+
+
+def test_the_digest_teaches_replying_and_carries_its_token(digested):
+    root, _, digest, token = digested
+    body = plain(digest)
+    assert "【T1】" in body and "【T2】" in body
+    assert "T1 完成" in body  # an example from this very digest
+    assert body.index("请在此线以上回复") < body.index(f"R-{token.upper()}")  # the sentinel above the footer
+    assert len(token) == 16  # 80 bits in base32
+
+
+def test_a_reply_updates_the_tracker_and_is_answered_in_its_thread(digested):
+    root, port, digest, token = digested
+    assert tracker(root, 5)["状态"] == "进行中"
+    append(port, reply("qq", token))
+    done = coordxl("replies", root, "--today", TODAY)
+    assert done.returncode == 0, done.stderr + done.stdout
+    row = tracker(root, 5)
+    assert row["状态"] == "已完成"
+    assert row["完成日期"] in (dt.date(2026, 8, 20), dt.datetime(2026, 8, 20))
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert answer["In-Reply-To"] == "<qq@mail.client.example>"
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert "fengxue@corp.example" in answer["To"]
+    text = plain(answer)
+    assert "✅ T1 T03 包装设计定稿" in text and "进行中 → 已完成" in text
+
+    daily = coordxl("daily", root, "--today", TODAY)  # the next daily run sees the task done
+    assert daily.returncode == 0, daily.stderr
+    assert tracker(root, 5)["状态"] == "已完成"
+
+    before = (root / "进行中" / "Q3新品上市推广.xlsx").read_bytes()
+    mails = len(outbox(root))
+    again = coordxl("replies", root, "--today", TODAY)  # nothing new: nothing changes, nothing is sent
+    assert again.returncode == 0
+    assert (root / "进行中" / "Q3新品上市推广.xlsx").read_bytes() == before
+    assert len(outbox(root)) == mails
+
+
+def test_the_same_mail_twice_changes_nothing(digested):
+    root, port, _, token = digested
+    append(port, reply("foxmail", token))
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    before = (root / "进行中" / "Q3新品上市推广.xlsx").read_bytes()
+    append(port, reply("foxmail", token))  # the same Message-ID delivered again
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert (root / "进行中" / "Q3新品上市推广.xlsx").read_bytes() == before
+    assert len([m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]) == 1
+
+
+def test_a_cell_edited_after_the_digest_is_a_conflict(digested):
+    root, port, _, token = digested
+    path = root / "进行中" / "Q3新品上市推广.xlsx"
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)  # a colleague marks the task blocked in Excel
+    ws = wb["执行进度"]
+    status_col = [c.value for c in ws[2]].index("状态") + 1
+    ws.cell(5, status_col).value = "受阻"
+    wb.save(path)
+    append(port, reply("qq", token))
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 5)["状态"] == "受阻"  # never overwritten
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    text = plain(answer)
+    assert "⚠ T1" in text and "冲突" in text and "“进行中”" in text and "“受阻”" in text
+
+
+def test_an_open_workbook_waits_and_the_answer_says_who_has_it(digested):
+    root, port, _, token = digested
+    lock = root / "进行中" / ".~lock.Q3新品上市推广.xlsx#"
+    lock.write_text("李四,lisi,PC-12,20.08.2026 10:00,file:///home/lisi/.config/libreoffice;\n", encoding="utf-8")
+    append(port, reply("qq", token))
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 5)["状态"] == "进行中"
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "表格正被 李四 打开，关闭后写入" in plain(answer)
+    lock.unlink()
+    assert coordxl("daily", root, "--today", TODAY).returncode == 0  # the daily run writes what waited
+    assert tracker(root, 5)["状态"] == "已完成"
+
+
+def test_a_deadline_change_is_staged_for_the_initiator(digested):
+    root, port, _, token = digested
+    append(port, reply("apple_zh", token))
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 11)["截止日期"] != dt.date(2026, 8, 27)  # T2 = T09, row 11: not written
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "新的截止日期 2026-08-27 已记录，等待事项发起人同意" in plain(answer)
+
+
+# --- who may act: judged mail by mail against a real state.db -----------------------------------
+
+@pytest.fixture
+def judged(example_root):
+    """read_mail on the example folder with a token issued to 冯雪 for T1 (T03, row 5)."""
+    with open(example_root / "coordxl.toml", "a", encoding="utf-8") as fh:
+        fh.write('\n[replies]\nenabled = true\nauthserv_id = "mx.corp.example"\n')
+    layout = Layout.of(example_root)
+    store = layout.open_store()
+    tasks = {"T1": {"workbook": "进行中/Q3新品上市推广.xlsx", "path": str(example_root / "进行中" / "Q3新品上市推广.xlsx"),
+                    "sheet": "执行进度", "row": 5, "id": "T03", "task": "包装设计定稿", "status": "in_progress"}}
+    import json
+
+    store.db().execute("INSERT INTO reply_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       ("bbbbbbbbbbbbbbbb", "冯雪", "fengxue@corp.example", "<x@corp.example>",
+                        json.dumps(tasks, ensure_ascii=False), "2026-08-20T09:00:00", "2026-09-19"))
+    roster = load_roster(layout.roster)
+
+    def judge(name: str, today=dt.date(2026, 8, 20)):
+        return replies.read_mail(reply(name, "bbbbbbbbbbbbbbbb"), store, roster, layout.settings, today, NOW)
+
+    yield judge, layout.settings
+    store.close()
+
+
+@pytest.mark.parametrize("name", ["out_of_office", "out_of_office_plain", "bounce"])
+def test_automatic_mail_is_dropped_silently(judged, name):
+    judge, settings = judged
+    found = judge(name)
+    assert found.outcome == "automatic"
+    assert replies.answer_mail(found, None, settings, dt.date(2026, 8, 20)) is None
+
+
+def test_a_spoofed_sender_with_a_valid_token_is_refused(judged):
+    judge, settings = judged
+    found = judge("spoofed")
+    assert (found.outcome, found.why, found.lines) == ("refused", "sender", [])
+    answer = replies.answer_mail(found, None, settings, dt.date(2026, 8, 20))
+    assert answer.to.email == "zhouqiang@corp.example"  # the real 周强 learns of it, once a day
+    assert "只有收件人本人或其代理人的回复有效" in answer.text
+
+
+def test_dmarc_fail_is_refused_and_never_answered(judged):
+    judge, settings = judged
+    found = judge("dmarc_fail")
+    assert (found.outcome, found.why) == ("refused", "dmarc")
+    assert replies.answer_mail(found, None, settings, dt.date(2026, 8, 20)) is None
+
+
+def test_no_token_and_expired_tokens_are_refused(judged):
+    judge, _ = judged
+    found = judge("no_token")
+    assert (found.outcome, found.why) == ("refused", "no_token")
+    assert judge("no_token").outcome == "duplicate"  # the same Message-ID again: dropped silently
+    assert judge("gmail_zh", today=dt.date(2026, 9, 20)).why == "expired"
+
+
+def test_a_token_found_only_in_the_quoted_footer_is_accepted(judged):
+    judge, _ = judged
+    found = judge("footer_only")
+    assert found.outcome == "accepted" and found.lines[0][0].verb == "done"
