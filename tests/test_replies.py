@@ -326,3 +326,15 @@ def test_a_token_found_only_in_the_quoted_footer_is_accepted(judged):
     judge, _ = judged
     found = judge("footer_only")
     assert found.outcome == "accepted" and found.lines[0][0].verb == "done"
+
+
+def test_doctor_checks_the_replies_mailbox(example_root, dovecot):
+    from coordxl import doctor
+
+    enable(example_root, dovecot)
+    ctx = doctor.Context(Layout.of(example_root), dt.date(2026, 8, 20), {"COORDXL_IMAP_PASSWORD": PASSWORD})
+    [line] = doctor.check_replies(ctx)
+    assert line.status == "ok" and "coordxl" in line.text("zh")
+    ctx.environ["COORDXL_IMAP_PASSWORD"] = "wrong"
+    [line] = doctor.check_replies(ctx)
+    assert line.status == "fail" and "请检查 [replies] 的设置和密码" in line.text("zh")
