@@ -6,6 +6,7 @@ import email
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -122,10 +123,17 @@ def append(port: int, raw: bytes) -> None:
         c.append("INBOX", raw)
 
 
-def enable(root: Path, port: int, extra: str = "") -> None:
-    with open(root / "coordxl.toml", "a", encoding="utf-8") as fh:
-        fh.write(f'\n[replies]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-                 f'user = "coordxl"\n{extra}')
+def configure(root: Path, **values: str) -> None:
+    """Set keys of coordxl.toml's [replies] section (values as TOML)."""
+    path = root / "coordxl.toml"
+    head, rest = path.read_text(encoding="utf-8").split("[replies]", 1)
+    for key, value in values.items():
+        rest = re.sub(rf"(?m)^{key} = .*$", lambda _: f"{key} = {value}", rest, count=1)
+    path.write_text(f"{head}[replies]{rest}", encoding="utf-8")
+
+
+def enable(root: Path, port: int) -> None:
+    configure(root, enabled="true", host='"127.0.0.1"', port=str(port), security='"none"', user='"coordxl"')
 
 
 def coordxl(*args) -> subprocess.CompletedProcess:
@@ -270,8 +278,7 @@ def test_a_deadline_change_is_staged_for_the_initiator(digested):
 @pytest.fixture
 def judged(example_root):
     """read_mail on the example folder with a token issued to 冯雪 for T1 (T03, row 5)."""
-    with open(example_root / "coordxl.toml", "a", encoding="utf-8") as fh:
-        fh.write('\n[replies]\nenabled = true\nauthserv_id = "mx.corp.example"\n')
+    configure(example_root, enabled="true", authserv_id='"mx.corp.example"')
     layout = Layout.of(example_root)
     store = layout.open_store()
     tasks = {"T1": {"workbook": "进行中/Q3新品上市推广.xlsx", "path": str(example_root / "进行中" / "Q3新品上市推广.xlsx"),
