@@ -345,3 +345,19 @@ def test_doctor_checks_the_replies_mailbox(example_root, dovecot):
     ctx.environ["COORDXL_IMAP_PASSWORD"] = "wrong"
     [line] = doctor.check_replies(ctx)
     assert line.status == "fail" and "请检查 [replies] 的设置和密码" in line.text("zh")
+
+
+def test_what_a_reply_wrote_reads_back_in_libreoffice(digested, soffice):
+    import csv
+
+    root, port, _, token = digested
+    append(port, reply("gmail_en", token))  # T1 done; T2 note: sent to legal for review
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    path = root / "进行中" / "Q3新品上市推广.xlsx"
+    # every sheet as UTF-8 CSV (LibreOffice 7.2+ writes <name>-<sheet>.csv for sheet number -1)
+    first = soffice(path, "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1")
+    with open(first.parent / f"{path.stem}-执行进度.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[1]
+    assert rows[4][header.index("状态")] == "已完成"
+    assert "sent to legal for review" in rows[10][header.index("进展说明")]
