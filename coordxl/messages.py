@@ -634,6 +634,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "health.job.daily": ("每日", "daily"),
     "health.job.weekly": ("周报", "weekly"),
     "health.job.archive": ("归档", "archive"),
+    "health.job.replies": ("读取回复", "replies"),
     "health.run_missed": ("{day} 是工作日，但每日任务没有运行（机器关机或调度器停止？）",
                           "{day} was a working day but the daily job did not run (machine off or scheduler stopped?)"),
     "health.runs_missed": ("{first} 至 {last} 的 {n} 个工作日，每日任务都没有运行（机器关机或调度器停止？）",

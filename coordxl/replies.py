@@ -517,6 +517,12 @@ class RepliesResult:
     answers: list = dc_field(default_factory=list)
     delivery: object = None
 
+    def summary(self) -> dict:
+        """What the run log keeps (coordxl status shows the last poll)."""
+        return {"read": self.read, **{f"mails_{k}": v for k, v in self.counts.items()}, "written": self.written,
+                "answers": len(self.answers), "answers_sent": len(self.delivery.sent) if self.delivery else 0,
+                "answers_failed": len(self.delivery.failed) if self.delivery else 0}
+
 
 def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None) -> RepliesResult:
     """One poll: read the new mail, stage and apply what it asks, answer each mail once in its thread."""
@@ -529,6 +535,8 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
     result = RepliesResult()
     with job_lock(layout, "replies"):
         store = layout.open_store()
+        run_id = store.start_run("replies", today, now)
+        outcome = "failed"
         try:
             roster = load_roster(layout.roster)
             folder = layout.settings["replies.folder"]
@@ -553,6 +561,8 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
             if result.answers:
                 sender = transport_or_outbox(transport, layout.settings, layout.state, today)
                 result.delivery = deliver(result.answers, sender, store, layout.settings, today, now)
+            outcome = "findings" if result.delivery and result.delivery.failed else "ok"
         finally:
+            store.finish_run(run_id, outcome, result.summary(), now)
             store.close()
     return result

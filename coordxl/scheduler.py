@@ -292,14 +292,17 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     if store:
         store.settle_running(FolderLock(layout.shared, "job.lock").held(), now.replace(tzinfo=None))
     out = {"root": str(layout.root), "now": now.isoformat(timespec="minutes"), "jobs": {}}
-    for job, nxt in (("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))):
+    jobs = [("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))]
+    if layout.settings["replies.enabled"]:  # the last poll of the replies mailbox (run by the system's scheduler)
+        jobs.append(("replies", None))
+    for job, nxt in jobs:
         runs = [r for r in (store.runs(job) if store else []) if not r["dry_run"]]
         last = runs[-1] if runs else None
         out["jobs"][job] = {
             "last_run": last["started_at"] if last else None,
             "last_outcome": last["outcome"] if last else None,
             "last_counts": last["counts"] if last else None,
-            "next_run": nxt.isoformat(timespec="minutes"),
+            "next_run": nxt.isoformat(timespec="minutes") if nxt else "-",
         }
     today = now.date()
     # the next daily run is found with the working-day calendar: an estimate when it reaches a year without data

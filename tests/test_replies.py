@@ -230,6 +230,11 @@ def test_the_same_mail_twice_changes_nothing(digested):
     assert coordxl("replies", root, "--today", TODAY).returncode == 0
     assert (root / "进行中" / "Q3新品上市推广.xlsx").read_bytes() == before
     assert len([m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]) == 1
+    status = coordxl("status", root, "--json")  # the last poll, and what it did
+    import json
+
+    replies_job = json.loads(status.stdout)["jobs"]["replies"]
+    assert replies_job["last_outcome"] == "ok" and replies_job["last_counts"]["mails_duplicate"] == 1
 
 
 def test_a_cell_edited_after_the_digest_is_a_conflict(digested):
