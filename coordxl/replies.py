@@ -411,12 +411,15 @@ def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, 
         if verb == reply_parse.DONE and "done_on" in col:
             out.append(((col["done_on"], today), raw("done_on")))
     if verb == reply_parse.PERCENT:
-        if progress is None:
-            return None
-        old = table.progress[i] if table.progress else None
         pct = value["value"]
-        new = pct / 100 if isinstance(old, (int, float)) and not isinstance(old, bool) and old <= 1 else f"{pct}%"
-        out.append(((progress, new), old))
+        if progress is None:  # no 进度 column: the status says it, as staff write it ('进行中(50%)')
+            if "status" not in col:
+                return None
+            out.append(((col["status"], f"{_label('in_progress', lang)}({pct}%)"), raw("status")))
+        else:
+            old = table.progress[i] if table.progress else None
+            number = isinstance(old, (int, float)) and not isinstance(old, bool) and old <= 1
+            out.append(((progress, pct / 100 if number else f"{pct}%"), old))
     if value.get("text") and verb in (reply_parse.NOTE, reply_parse.BLOCKED):
         if "note" not in col:
             return None

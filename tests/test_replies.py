@@ -223,8 +223,9 @@ def test_a_reply_updates_the_tracker_and_is_answered_in_its_thread(digested):
 
 def test_the_same_mail_twice_changes_nothing(digested):
     root, port, _, token = digested
-    append(port, reply("foxmail", token))
+    append(port, reply("foxmail", token))  # T2 50%: the tracker has no 进度 column, the status says it
     assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 11)["状态"] == "进行中(50%)"
     before = (root / "进行中" / "Q3新品上市推广.xlsx").read_bytes()
     append(port, reply("foxmail", token))  # the same Message-ID delivered again
     assert coordxl("replies", root, "--today", TODAY).returncode == 0
