@@ -644,6 +644,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "if it did not, run {command}"),
     "health.send_failed": ("{day} 发给 {recipient} 的“{subject}”未送达：{error}",
                            "{day}, “{subject}” to {recipient} was not delivered: {error}"),
+    "health.replies": ("回复更新（近7天）：写入 {applied} 项，等待 {waiting} 项（表格被打开或暂时无法写入），冲突 {conflict} 项，拒绝 {refused} 封，无法写入 {unreadable} 项",
+                       "Update by reply (last 7 days): {applied} written, {waiting} waiting (workbook open or not writable now), {conflict} conflicts, {refused} mails refused, {unreadable} not writable"),
     "health.refused": ("未发给 {name} <{address}>：{why}", "Not sent to {name} <{address}>: {why}"),
     "health.refused.domain": ("不在 email.allowed_domains 允许的域名内", "outside email.allowed_domains"),
     "health.refused.bad_address": ("名册中的邮箱地址无效", "the roster's address is invalid"),

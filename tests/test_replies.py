@@ -254,6 +254,11 @@ def test_a_cell_edited_after_the_digest_is_a_conflict(digested):
     [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
     text = plain(answer)
     assert "⚠ T1" in text and "冲突" in text and "“进行中”" in text and "“受阻”" in text
+    import json
+
+    health = json.loads(coordxl("status", root, "--json").stdout)["health"]  # the administrator's list counts it
+    [counts] = [h for h in health if h["kind"] == "replies"]
+    assert (counts["applied"], counts["conflict"]) == (0, 1)
 
 
 def test_an_open_workbook_waits_and_the_answer_says_who_has_it(digested):
