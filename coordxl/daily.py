@@ -412,7 +412,7 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     if not dry_run:  # update by reply: each digest's token, issued as it is rendered
-        replies.arm_digests(result.mails, digests, store, settings, today, now)
+        replies.arm_digests(result.mails, digests, store, settings, today, now, collector.items)
     if dry_run:
         result.delivery = Delivery(refused=refused)
         return

@@ -36,6 +36,7 @@ from pathlib import Path
 from . import reply_parse, schema
 from .audience import header_safe
 from .messages import text
+from .normalize import parse_date
 from .reader import label_key, read_workbook
 from .roster import Person, Roster
 from .settings import Settings
@@ -58,8 +59,9 @@ def new_token() -> str:
 class Arming:
     """Issues each digest's token when the digest is really sent (rendered), with its task codes."""
 
-    def __init__(self, store: Store, settings: Settings, today: dt.date, now: dt.datetime):
+    def __init__(self, store: Store, settings: Settings, today: dt.date, now: dt.datetime, items: dict | None = None):
         self.store, self.settings, self.today, self.now = store, settings, today, now
+        self.items = items or {}  # workbook -> notify.ItemNote: whom a postponement asks
         self._snapshot: dict | None = None
 
     def shown(self, workbook: str, note) -> dict:
@@ -83,7 +85,8 @@ class Arming:
                 codes[(n.workbook, n.sheet, n.cell)] = code
                 tasks[code] = {"workbook": n.workbook, "path": n.path, "sheet": n.sheet,
                                "row": int(re.sub(r"[^0-9]", "", n.cell) or 0), "id": n.task_id, "task": n.task,
-                               "due": n.due.isoformat() if n.due else None, **self.shown(n.workbook, n)}
+                               "due": n.due.isoformat() if n.due else None, **self.shown(n.workbook, n),
+                               "initiator": getattr(self.items.get(n.workbook), "initiator", "")}
             domain = header_safe(self.settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
             mail.token = token
             mail.message_id = f"<coordxl-r-{token}.{mail.key[:12]}@{domain}>"
@@ -106,11 +109,11 @@ class Arming:
 
 
 def arm_digests(mails: list, digests: list, store: Store | None, settings: Settings, today: dt.date,
-                now: dt.datetime) -> None:
+                now: dt.datetime, items: dict | None = None) -> None:
     """Give each owner's digest (not escalation mails) a token as it is rendered, when replies are on."""
     if store is None or not settings["replies.enabled"]:
         return
-    arming = Arming(store, settings, today, now)
+    arming = Arming(store, settings, today, now, items)
     for mail, d in zip(mails, digests):
         if d.kind == "digest" and d.tasks:
             mail.arm = arming(d)
@@ -185,6 +188,7 @@ class Reading:
     subject: str = ""
     lines: list = dc_field(default_factory=list)  # (Command | Unread, [change ids]) in the mail's order
     token: str = ""
+    requester: int = 0  # an initiator's decision: the change whose requester is told
 
 
 def read_mail(raw: bytes, store: Store, roster: Roster, settings: Settings, today: dt.date,
@@ -237,6 +241,9 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         reading.why = "expired"
         return
     tasks = json.loads(row["tasks"])
+    if "approval" in tasks:
+        _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
+        return
     commands, unread = reply_parse.parse(reply_parse.cut(full), today)
     if not commands and not unread:
         reading.why = "nothing"
@@ -275,6 +282,73 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
                      reading.sender.label if reading.sender else sender, status, stamp))
                 ids.append(cur.lastrowid)
             reading.lines.append((c, ids))
+
+
+_AGREE = re.compile(r"^(?:同意|批准|可以|agreed?|approved?|ok)[。.!！]?$", re.I)
+_DECLINE = re.compile(r"^(?:不同意|驳回|不批准|disagree|declined?|rejected?|no)\b[。.!！,，]?\s*(?:原因|理由|reason)?\s*[:：]?\s*(.*)$",
+                      re.I)
+
+
+def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.datetime) -> None:
+    """The initiator's answer to a postponement: 同意 makes it a pending change (the daily or this run
+    writes the new deadline), 不同意 declines it with the reason."""
+    lines = [reply_parse.normalized(x) for x in body.splitlines() if x.strip()]
+    first = lines[0] if lines else ""
+    stamp = now.isoformat(timespec="seconds")
+    change = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (change_id,)).fetchone()
+    if change is None or change["status"] != "staged":
+        reading.why = "decided"
+        return
+    if _AGREE.match(first):
+        status, detail = "pending", ""
+    elif m := _DECLINE.match(first):
+        status, detail = "declined", m[1].strip()
+    else:
+        reading.why = "decision"
+        return
+    reading.outcome = "accepted"
+    with store._tx() as db:
+        db.execute("UPDATE reply_changes SET status = ?, detail = ?, updated = ? WHERE id = ?",
+                   (status, detail, stamp, change_id))
+    reading.lines.append((reply_parse.Command(("A",), "decision", status, detail, first), [change_id]))
+    reading.requester = change["id"]
+
+
+def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.date, now: dt.datetime) -> list:
+    """One mail to the item's initiator for each postponement not yet asked, with a token of its own."""
+    from .notify import Mail
+
+    lang = settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    out = []
+    domain = header_safe(settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
+    for ch in store.db().execute("SELECT * FROM reply_changes WHERE status = 'staged' AND detail = ''").fetchall():
+        shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+        initiator = roster.person(shown.get("initiator") or "")
+        if initiator is None or not initiator.email:
+            _settle(store, [ch], "staged", "no_initiator", now)
+            continue
+        token = new_token()
+        message_id = f"<coordxl-r-{token}.ask{ch['id']}@{domain}>"
+        with store._tx() as db:
+            db.execute("INSERT INTO reply_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (token, initiator.key, initiator.email.lower(), message_id, json.dumps({"approval": ch["id"]}),
+                        now.isoformat(timespec="seconds"), (today + dt.timedelta(days=EXPIRY_DAYS)).isoformat()))
+            db.execute("UPDATE reply_changes SET detail = ? WHERE id = ?", (f"asked:{initiator.label}", ch["id"]))
+        task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
+        body = [t("mail.greeting", name=initiator.name),
+                t("reply.ask", who=ch["sender"], task=task, due=shown.get("due") or "-", date=value["value"],
+                  reason=value.get("text") or "-"),
+                "", t("reply.ask_how"), "", reply_parse.SENTINEL, "--", t("reply.ask_footer", code=f"R-{token.upper()}")]
+        plain = "\n".join(body)
+        from markupsafe import escape
+
+        mail = Mail(hashlib.sha256(f"reply-ask|{ch['id']}".encode()).hexdigest(), "reply", initiator, [],
+                    t("reply.ask_subject", who=ch["sender"], task=task, date=value["value"]), plain,
+                    "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"])
+        mail.message_id = message_id
+        out.append(mail)
+    return out
 
 
 # --- writing: the staged changes through the lossless writer ------------------------------------
@@ -331,6 +405,13 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
                     {"field": "status", "shown": _label(shown["status"], lang), "now": str(table.raw["status"][i] or "")},
                     ensure_ascii=False))
                 continue
+            if ch["verb"] == reply_parse.POSTPONE and "due" in table.raw:
+                now_due = parse_date(table.raw["due"][i], near=today).value
+                if (now_due.isoformat() if now_due else None) != shown.get("due"):
+                    outcome[ch["id"]] = ("conflict", json.dumps(
+                        {"field": "due", "shown": shown.get("due") or "", "now": _shown(table.raw["due"][i])},
+                        ensure_ascii=False))
+                    continue
             writes = _cells_for(ch, value, table, i, col, progress, today, lang)
             if writes is None:
                 outcome[ch["id"]] = ("refused", "no_column")
@@ -420,11 +501,17 @@ def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, 
             old = table.progress[i] if table.progress else None
             number = isinstance(old, (int, float)) and not isinstance(old, bool) and old <= 1
             out.append(((progress, pct / 100 if number else f"{pct}%"), old))
-    if value.get("text") and verb in (reply_parse.NOTE, reply_parse.BLOCKED):
+    if verb == reply_parse.POSTPONE:  # agreed by the initiator
+        if "due" not in col:
+            return None
+        out.append(((col["due"], dt.date.fromisoformat(value["value"])), raw("due")))
+    if value.get("text") and verb in (reply_parse.NOTE, reply_parse.BLOCKED, reply_parse.POSTPONE):
         if "note" not in col:
             return None
         old = raw("note")
-        line = f"{today.month}/{today.day} {ch['sender']}：{value['text']}"
+        said = value["text"] if verb != reply_parse.POSTPONE else text("reply.postponed_note", lang, date=value["value"],
+                                                                         reason=value["text"])
+        line = f"{today.month}/{today.day} {ch['sender']}：{said}"
         out.append(((col["note"], f"{old}\n{line}" if old not in (None, "") else line), old))
     if out and "updated_on" in col:
         out.append(((col["updated_on"], today), raw("updated_on")))
@@ -466,9 +553,11 @@ def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
             elif status == "staged":
                 value = json.loads(ch["value"])
                 out.append(t("reply.staged", date=value["value"], **base))
+            elif status == "declined":
+                out.append(t("reply.declined", reason=detail or "-", **base))
             elif status == "conflict":
                 d = json.loads(detail)
-                column = text("mail.col_state", lang) if d.get("field") == "status" else "编号"
+                column = {"status": t("mail.col_state"), "due": t("mail.col_due")}.get(d.get("field"), t("reply.col_id"))
                 out.append(t("reply.conflict", column=column, shown=d.get("shown", ""), now=d.get("now", ""), **base))
             elif status == "refused":
                 out.append(t("reply.refused", line=ch["code"], why=t(f"reply.why.{detail}", readings="")))
@@ -508,6 +597,26 @@ def answer_mail(reading: Reading, store: Store, settings: Settings, today: dt.da
     headers = (("In-Reply-To", reading.message_id), ("References", reading.message_id),
                ("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All"))
     return Mail(key, "reply", reading.sender, [], subject, plain, html, ["reply"], headers=headers)
+
+
+def told_requester(change_id: int, store: Store, roster: Roster, settings: Settings):
+    """The person who asked for a postponement learns the initiator's decision (and what was written)."""
+    from markupsafe import escape
+
+    from .notify import Mail
+
+    ch = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (change_id,)).fetchone()
+    person = roster.person(ch["sender"]) if ch else None
+    if person is None or not person.email:
+        return None
+    lines = answer_lines(Reading("", "accepted", lines=[(reply_parse.Command((ch["code"],), ch["verb"]), [change_id])]),
+                         store, settings.lang)
+    shown = json.loads(ch["shown"])
+    subject = text("reply.decided_subject", settings.lang, task=f"{shown.get('id', '')} {shown.get('task', '')}".strip())
+    body = [*lines, "", "--", text("reply.footer_answer", settings.lang)]
+    return Mail(hashlib.sha256(f"reply-decided|{change_id}".encode()).hexdigest(), "reply", person, [], subject,
+                "\n".join(body), "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"],
+                headers=(("Auto-Submitted", "auto-generated"),))
 
 
 # --- the job ------------------------------------------------------------------------------------------
@@ -561,6 +670,9 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
                 mailbox.close()
             result.written = apply_staged(store, layout, today, now)
             result.answers = [m for m in (answer_mail(r, store, layout.settings, today) for r in readings) if m]
+            result.answers += ask_initiators(store, roster, layout.settings, today, now)
+            result.answers += [m for r in readings if r.requester
+                               for m in [told_requester(r.requester, store, roster, layout.settings)] if m]
             if result.answers:
                 sender = transport_or_outbox(transport, layout.settings, layout.state, today)
                 result.delivery = deliver(result.answers, sender, store, layout.settings, today, now)

@@ -275,13 +275,32 @@ def test_an_open_workbook_waits_and_the_answer_says_who_has_it(digested):
     assert tracker(root, 5)["状态"] == "已完成"
 
 
-def test_a_deadline_change_is_staged_for_the_initiator(digested):
+def test_a_deadline_change_waits_for_the_initiator_s_agreement(digested):
     root, port, _, token = digested
-    append(port, reply("apple_zh", token))
+    append(port, reply("apple_zh", token))  # T2 (T09, row 11) 延期到 2026-08-27 原因：等供应商报价
     assert coordxl("replies", root, "--today", TODAY).returncode == 0
-    assert tracker(root, 11)["截止日期"] != dt.date(2026, 8, 27)  # T2 = T09, row 11: not written
-    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert tracker(root, 11)["截止日期"] == "2026/8/19"  # not written
+    sent = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    [answer] = [m for m in sent if "fengxue@" in m["To"]]
     assert "新的截止日期 2026-08-27 已记录，等待事项发起人同意" in plain(answer)
+    [ask] = [m for m in sent if "zhangwei@" in m["To"]]  # 张伟 started the item
+    assert "冯雪 申请把任务 T09 电商详情页设计 的截止日期从 2026-08-19 延到 2026-08-27，原因：等供应商报价" in plain(ask)
+
+    agree = (f"From: =?utf-8?b?5byg5Lyf?= <zhangwei@corp.example>\r\nTo: coordxl@corp.example\r\n"
+             f"Subject: Re: postponement\r\nMessage-ID: <agree-1@corp.example>\r\n"
+             f"In-Reply-To: {ask['Message-ID']}\r\nReferences: {ask['Message-ID']}\r\n"
+             f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+             f"同意\r\n\r\n在 2026年8月20日，协调助手 <coordxl@corp.example> 写道：\r\n> 不同意\r\n").encode()
+    append(port, agree)
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    row = tracker(root, 11)
+    assert row["截止日期"] in (dt.date(2026, 8, 27), dt.datetime(2026, 8, 27))
+    assert "截止日期延至 2026-08-27（发起人已同意），原因：等供应商报价" in row["进展说明"]
+    sent = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    [told] = [m for m in sent if "fengxue@" in m["To"] and m["In-Reply-To"] is None]  # the requester learns it
+    assert "2026-08-19 → 2026-08-27" in plain(told) or "2026/8/19 → 2026-08-27" in plain(told)
+    [answered] = [m for m in sent if m["In-Reply-To"] == "<agree-1@corp.example>"]
+    assert "zhangwei@" in answered["To"] and "✅" in plain(answered)
 
 
 # --- who may act: judged mail by mail against a real state.db -----------------------------------
