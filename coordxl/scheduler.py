@@ -128,6 +128,8 @@ class Scheduler:
         self.sched.every().day.at(self.times.daily.strftime("%H:%M"), tz).do(self.run_job, "daily", True)
         every = getattr(self.sched.every(), WEEKDAYS[self.times.weekly_day])
         every.at(self.times.weekly.strftime("%H:%M"), tz).do(self.run_job, "weekly", True)
+        if self.settings["replies.enabled"] and "replies" in self.jobs:  # update by reply: the mailbox, polled
+            self.sched.every(self.settings["replies.poll_minutes"]).minutes.do(self.run_job, "replies", True)
 
     def _attempted(self, job: str, since: dt.datetime) -> bool:
         """Did ``job`` run (successfully or not) at or after ``since``? A failed run waits for the next slot.
@@ -158,6 +160,8 @@ class Scheduler:
         """Run one job, whatever happens: log it, record it, never raise."""
         now = self.clock()
         today = now.date()
+        if job == "replies" and not self._working_hours(now):
+            return
         if job == "daily":
             if not self.calendar.is_workday(today):
                 log.info("daily: %s is not a working day, skipped", today)
@@ -166,6 +170,8 @@ class Scheduler:
             if slot and self._attempted("daily", slot):
                 log.info("daily: already ran for %s", today)
                 return
+            if self.settings["replies.enabled"] and "replies" in self.jobs:
+                self.run_job("replies")  # what staff replied since the last poll counts in today's run
         elif job == "weekly" and self._attempted("weekly", latest_weekly(now, self.times)):
             log.info("weekly: already ran this week")
             return
@@ -179,6 +185,11 @@ class Scheduler:
             self.store.record_failed_run(job, today, now.replace(tzinfo=None), {"error": "exception; see the log"})
         finally:
             self.running = None
+
+    def _working_hours(self, now: dt.datetime) -> bool:
+        """The replies mailbox is polled on working days from an hour before the daily job until 20:00."""
+        start = (dt.datetime.combine(now.date(), self.times.daily) - dt.timedelta(hours=1)).time()
+        return self.calendar.is_workday(now.date()) and start <= now.time().replace(tzinfo=None) < dt.time(20)
 
     def catch_up(self) -> list[str]:
         """Run, once each, the jobs whose latest scheduled time passed while nothing ran it (a restart)."""
@@ -238,7 +249,21 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
                             posters=posters)
         return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
 
-    return {"daily": daily, "weekly": weekly}
+    def replies(today: dt.date, now: dt.datetime) -> str:
+        from .imap import Mailbox, imap_password
+        from .replies import run_replies
+
+        check_owner(layout)
+        settings = layout.settings
+        transport = notify.make_transport(settings, layout.state, today, dict(os.environ))
+        mailbox = Mailbox(settings, imap_password(settings, dict(os.environ)))
+        result = run_replies(layout.root, today, now, mailbox, transport)
+        return f"{result.read} replies read, {result.written} changes written"
+
+    jobs = {"daily": daily, "weekly": weekly}
+    if layout.settings["replies.enabled"]:
+        jobs["replies"] = replies
+    return jobs
 
 
 def setup_logging(layout: Layout) -> None:
