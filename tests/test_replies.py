@@ -391,3 +391,15 @@ def test_what_a_reply_wrote_reads_back_in_libreoffice(digested, soffice):
     header = rows[1]
     assert rows[4][header.index("状态")] == "已完成"
     assert "sent to legal for review" in rows[10][header.index("进展说明")]
+
+
+def test_a_change_made_by_reply_is_in_the_next_day_s_group_post(digested):
+    import json
+
+    root, port, _, token = digested
+    append(port, reply("qq", token))  # T1 (T03) 完成, read the next morning
+    assert coordxl("replies", root, "--today", "2026-08-21").returncode == 0
+    assert coordxl("daily", root, "--today", "2026-08-21").returncode == 0
+    [post] = [p for p in (root / ".coordxl" / "outbox" / "2026-08-21").glob("post-q3-launch-*.json")]
+    said = json.dumps(json.loads(post.read_text(encoding="utf-8")), ensure_ascii=False)
+    assert "今日变化" in said and "已完成：T03 包装设计定稿" in said
