@@ -189,6 +189,7 @@ class Reading:
     lines: list = dc_field(default_factory=list)  # (Command | Unread, [change ids]) in the mail's order
     token: str = ""
     requester: int = 0  # an initiator's decision: the change whose requester is told
+    digest: str = ""  # the Message-ID of the digest (or request) the token came with
 
 
 def read_mail(raw: bytes, store: Store, roster: Roster, settings: Settings, today: dt.date,
@@ -227,7 +228,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
     if row is None:
         reading.why = "no_token"
         return
-    reading.token = token
+    reading.token, reading.digest = token, row["message_id"]
     owner = roster.people.get(row["person"])
     allowed = {row["email"]}
     if owner is not None and owner.deputy:
@@ -254,6 +255,10 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         for u in unread:
             reading.lines.append((u, []))
         for c in commands:
+            if c.verb == reply_parse.UNDO:
+                undo = _undo(db, c, token, now)
+                reading.lines.append((undo, []) if isinstance(undo, reply_parse.Unread) else (c, [undo]))
+                continue
             if c.codes == (reply_parse.ALL,):
                 codes = list(tasks)
             else:
@@ -353,6 +358,38 @@ def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.d
 
 # --- writing: the staged changes through the lossless writer ------------------------------------
 
+UNDO_HOURS = 24
+
+
+def _undo(db, c: reply_parse.Command, token: str, now: dt.datetime):
+    """Stage the undoing of change ``c.value``: applied within UNDO_HOURS from a mail with this token."""
+    orig = db.execute("SELECT c.* FROM reply_changes c JOIN reply_mails m ON m.message_id = c.message_id "
+                      "WHERE c.id = ? AND m.token = ?", (c.value, token)).fetchone()
+    if orig is None or orig["status"] != "applied" or orig["verb"] == reply_parse.UNDO:
+        return reply_parse.Unread(c.line, "undo", (f"C{c.value}",))
+    if now - dt.datetime.fromisoformat(orig["updated"]) > dt.timedelta(hours=UNDO_HOURS):
+        return reply_parse.Unread(c.line, "undo_late", (f"C{c.value}",))
+    cur = db.execute(
+        "INSERT INTO reply_changes (message_id, code, verb, workbook, path, sheet, row, shown, value, sender, status, "
+        "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        ("", orig["code"], reply_parse.UNDO, orig["workbook"], orig["path"], orig["sheet"], orig["row"], orig["shown"],
+         json.dumps({"of": orig["id"]}), orig["sender"], now.isoformat(timespec="seconds")))
+    return cur.lastrowid
+
+
+def _typed(value):
+    """A cell value as JSON keeps it (a date as {"date": iso})."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return {"date": (value.date() if isinstance(value, dt.datetime) else value).isoformat()}
+    return value
+
+
+def _untyped(value):
+    if isinstance(value, dict) and "date" in value:
+        return dt.date.fromisoformat(value["date"])
+    return "" if value is None else value
+
+
 _STATUS_OF = {reply_parse.DONE: "done", reply_parse.STARTED: "in_progress", reply_parse.BLOCKED: "blocked"}
 
 
@@ -395,6 +432,9 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         outcome: dict[int, tuple[str, str]] = {}
         for ch in changes:
             shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+            if ch["verb"] == reply_parse.UNDO:
+                outcome[ch["id"]] = _undo_cells(store, ch, value, found[0].rows, cells)
+                continue
             i = at.get(ch["row"])
             if i is None or (shown.get("id") and str(table.raw["id"][i] or "") != shown["id"]):
                 outcome[ch["id"]] = ("conflict", json.dumps({"field": "id", "now": ""}, ensure_ascii=False))
@@ -419,7 +459,7 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
             changed = []
             for (c, new), old in writes:
                 cells[(ch["row"], c)] = new
-                changed.append([c, _shown(old), _shown(new)])
+                changed.append([c, _shown(old), _shown(new), _typed(old), _typed(new)])
             outcome[ch["id"]] = ("applied", json.dumps(changed, ensure_ascii=False))
         todo = {k: v for k, v in outcome.items() if v[0] == "applied"}
         for k, v in outcome.items():
@@ -437,6 +477,9 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
                     _settle(store, [x], "refused", "formula", now)
                 else:
                     _settle(store, [x], "applied", todo[x["id"]][1], now)
+                    if x["verb"] == reply_parse.UNDO:
+                        of = json.loads(x["value"])["of"]
+                        _settle(store, [{"id": of}], "undone", f"C{x['id']}", now)
                     written += 1
         elif result.reason == "locked":
             _settle(store, mine, "waiting", who_opened(Path(path)), now)
@@ -445,6 +488,23 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         else:  # changed while read, read-only, …: tried again on the next run
             _settle(store, mine, "waiting", "", now)
     return written
+
+
+def _undo_cells(store: Store, ch, value: dict, rows: list | None, cells: dict) -> tuple[str, str]:
+    """Put back what change ``value['of']`` replaced, when each cell still holds what it wrote."""
+    orig = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (value["of"],)).fetchone()
+    back = []
+    for col, old_shown, new_shown, old, new in json.loads(orig["detail"]):
+        now_value = rows[ch["row"] - 1][col - 1] if rows and ch["row"] <= len(rows) and col <= len(rows[ch["row"] - 1]) else None
+        if _shown(now_value) != _shown(_untyped(new)):
+            return "conflict", json.dumps({"field": "status", "shown": new_shown, "now": _shown(now_value)},
+                                          ensure_ascii=False)
+        back.append((col, old, new, new_shown, old_shown))
+    changed = []
+    for col, old, new, new_shown, old_shown in back:
+        cells[(ch["row"], col)] = _untyped(old)
+        changed.append([col, new_shown, old_shown, new, old])
+    return "applied", json.dumps(changed, ensure_ascii=False)
 
 
 def who_opened(path: Path) -> str:
@@ -545,14 +605,18 @@ def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
             base = {"code": ch["code"], "task": task}
             status, detail = ch["status"], ch["detail"]
             if status == "applied":
-                for col, old, new in json.loads(detail):
+                for col, old, new, *_ in json.loads(detail):
                     out.append(t("reply.applied", sheet=ch["sheet"], row=ch["row"], column=_letters(col),
                                  old=old or "（空）" if lang == "zh" else old or "(empty)", new=new, **base))
+                if ch["verb"] != reply_parse.UNDO:
+                    out.append("  " + t("reply.undo_hint", change=f"C{ch['id']}"))
             elif status == "waiting":
                 out.append(t("reply.waiting", owner=detail, **base) if detail else t("reply.retry", **base))
             elif status == "staged":
                 value = json.loads(ch["value"])
                 out.append(t("reply.staged", date=value["value"], **base))
+            elif status == "undone":
+                out.append(t("reply.undone", change=f"C{ch['id']}", **base))
             elif status == "declined":
                 out.append(t("reply.declined", reason=detail or "-", **base))
             elif status == "conflict":
@@ -594,7 +658,8 @@ def answer_mail(reading: Reading, store: Store, settings: Settings, today: dt.da
     subject = reading.subject or ""
     if not re.match(r"^(re|回复|答复)\s*[:：]", subject, re.I):
         subject = text("reply.subject", lang, subject=subject)
-    headers = (("In-Reply-To", reading.message_id), ("References", reading.message_id),
+    thread = f"{reading.digest} {reading.message_id}".strip()  # a reply to the answer still carries the token
+    headers = (("In-Reply-To", reading.message_id), ("References", thread),
                ("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All"))
     return Mail(key, "reply", reading.sender, [], subject, plain, html, ["reply"], headers=headers)
 

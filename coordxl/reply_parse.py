@@ -145,8 +145,8 @@ def cut(text: str) -> str:
 
 # --- the grammar -------------------------------------------------------------------------------
 
-DONE, STARTED, PERCENT, POSTPONE, SNOOZE, BLOCKED, NOTE = (
-    "done", "started", "percent", "postpone", "snooze", "blocked", "note")
+DONE, STARTED, PERCENT, POSTPONE, SNOOZE, BLOCKED, NOTE, UNDO = (
+    "done", "started", "percent", "postpone", "snooze", "blocked", "note", "undo")
 ALL = "*"
 
 
@@ -180,6 +180,7 @@ _POSTPONE = re.compile(r"^(?:延期到|延期至|延到|改到|推迟到|推迟�
 _SNOOZE = re.compile(r"^(?:暂缓提醒|暂停提醒|snooze)\s*[:：]?\s*(\d{1,3})\s*(?:个工作日|个?天|日|d|days?)?$", re.I)
 _BLOCKED = re.compile(r"^(?:受阻|卡住了?|blocked)\s*[:：,]?\s*(.*)$", re.I)
 _NOTE = re.compile(r"^(?:备注|说明|note)\s*[:：,]?\s*(.+)$", re.I)
+_UNDO = re.compile(r"^(?:撤销|撤回|undo)\s*[:：]?\s*C\s*(\d+)$", re.I)
 _VERB_WORDS = re.compile(r"完成|进行中|收到|延期|改到|推迟|暂缓提醒|受阻|备注|\d\s*%|\b(?:done|on it|postpone|snooze|"
                          r"blocked|note)\b", re.I)
 
@@ -228,6 +229,8 @@ def parse_line(line: str, today: dt.date) -> Command | Unread | None:
     s = normalized(line)
     if not s:
         return None
+    if u := _UNDO.match(s):  # 撤销 C12: a change the answer named, within 24 hours
+        return Command((f"C{int(u[1])}",), UNDO, int(u[1]), line=s)
     m = _CODES.match(s)
     if not m:
         return Unread(s, "no_code") if _VERB_WORDS.match(s) else None

@@ -403,3 +403,22 @@ def test_a_change_made_by_reply_is_in_the_next_day_s_group_post(digested):
     [post] = [p for p in (root / ".coordxl" / "outbox" / "2026-08-21").glob("post-q3-launch-*.json")]
     said = json.dumps(json.loads(post.read_text(encoding="utf-8")), ensure_ascii=False)
     assert "今日变化" in said and "已完成：T03 包装设计定稿" in said
+
+
+def test_a_change_is_undone_by_replying_to_its_answer(digested):
+    root, port, _, token = digested
+    append(port, reply("qq", token))
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "回复“撤销 C1”可撤销" in plain(answer)
+    undo = (f"From: =?utf-8?b?5Yav6Zuq?= <fengxue@corp.example>\r\nTo: coordxl@corp.example\r\n"
+            f"Subject: Re: undo\r\nMessage-ID: <undo-1@corp.example>\r\nIn-Reply-To: {answer['Message-ID']}\r\n"
+            f"References: {answer['References']} {answer['Message-ID']}\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            f"撤销 C1\r\n\r\n在 2026年8月20日，协调助手 <coordxl@corp.example> 写道：\r\n> ✅ T1\r\n").encode()
+    append(port, undo)
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    row = tracker(root, 5)
+    assert (row["状态"], row["完成日期"], row["更新日期"]) == ("进行中", "", dt.date(2026, 8, 10))
+    [undone] = [m for m in outbox(root).values() if m["In-Reply-To"] == "<undo-1@corp.example>"]
+    assert "已完成 → 进行中" in plain(undone)

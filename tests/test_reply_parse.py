@@ -60,7 +60,9 @@ def test_two_verbs_a_past_date_and_full_width_digits():
     ("T1 暂缓提醒 3天", ("T1",), "snooze", 3, ""),
     ("T1 受阻 等法务意见", ("T1",), "blocked", None, "等法务意见"),
     ("T1 备注：初稿已发", ("T1",), "note", None, "初稿已发"),
-    ("T03 完成", ("T03",), "done", None, ""),  # maybe the tracker's own 编号: resolved against the digest
+    ("T03 完成", ("T03",), "done", None, ""),
+    ("撤销 C12", ("C12",), "undo", 12, ""),
+    ("undo c7", ("C7",), "undo", 7, ""),  # maybe the tracker's own 编号: resolved against the digest
 ])
 def test_grammar(line, codes, verb, value, note):
     assert rp.parse_line(line, TODAY) == rp.Command(codes, verb, value, note, rp.normalized(line))
