@@ -452,7 +452,7 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
                         {"field": "due", "shown": shown.get("due") or "", "now": _shown(table.raw["due"][i])},
                         ensure_ascii=False))
                     continue
-            writes = _cells_for(ch, value, table, i, col, progress, today, lang)
+            writes = _cells_for(ch, value, table, i, col, progress, today, lang, cells)
             if writes is None:
                 outcome[ch["id"]] = ("refused", "no_column")
                 continue
@@ -540,7 +540,8 @@ def _shown(value) -> str:
     return "" if value is None else str(value)
 
 
-def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, today: dt.date, lang: str):
+def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, today: dt.date, lang: str,
+               pending: dict | None = None):
     """((column, new value), old value) pairs one change writes; None when the tracker lacks the column."""
     raw = lambda key: table.raw[key][i] if key in table.raw else None  # noqa: E731
     out = []
@@ -569,10 +570,11 @@ def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, 
         if "note" not in col:
             return None
         old = raw("note")
+        before = (pending or {}).get((ch["row"], col["note"]), old)  # two notes on one row in one mail: both kept
         said = value["text"] if verb != reply_parse.POSTPONE else text("reply.postponed_note", lang, date=value["value"],
                                                                          reason=value["text"])
         line = f"{today.month}/{today.day} {ch['sender']}：{said}"
-        out.append(((col["note"], f"{old}\n{line}" if old not in (None, "") else line), old))
+        out.append(((col["note"], f"{before}\n{line}" if before not in (None, "") else line), old))
     if out and "updated_on" in col:
         out.append(((col["updated_on"], today), raw("updated_on")))
     return out

@@ -422,3 +422,16 @@ def test_a_change_is_undone_by_replying_to_its_answer(digested):
     assert (row["状态"], row["完成日期"], row["更新日期"]) == ("进行中", "", dt.date(2026, 8, 10))
     [undone] = [m for m in outbox(root).values() if m["In-Reply-To"] == "<undo-1@corp.example>"]
     assert "已完成 → 进行中" in plain(undone)
+
+
+def test_two_lines_on_one_task_both_land(digested):
+    root, port, _, token = digested
+    two = (f"From: =?utf-8?b?5Yav6Zuq?= <fengxue@corp.example>\r\nTo: coordxl@corp.example\r\n"
+           f"Subject: Re: x\r\nMessage-ID: <two-1@corp.example>\r\nIn-Reply-To: <coordxl-r-{token}.x@corp.example>\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           f"T1 备注 打样已到\r\nT1 受阻 等法务意见\r\n").encode()
+    append(port, two)
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    row = tracker(root, 5)
+    assert row["状态"] == "受阻"
+    assert row["进展说明"].startswith("等待供应商打样\n8/20 冯雪：打样已到\n8/20 冯雪：等法务意见")
