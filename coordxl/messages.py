@@ -268,6 +268,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reply.col_id": ("编号", "ID"),
     "reply.undo_hint": ("（24 小时内回复“撤销 {change}”可撤销）", "(reply 'undo {change}' within 24 hours to undo it)"),
     "reply.undone": ("↩ {code} {task}：已由 {change} 撤销", "↩ {code} {task}: undone by {change}"),
+    "reply.why.holiday": ("所写日期是休息日，请改为前后的工作日：{readings}", "that day is not a working day: choose one either side: {readings}"),
     "reply.why.undo": ("没有可撤销的 {readings}（只能撤销本提醒中已写入的更改）", "there is no {readings} to undo (only changes written from this reminder)"),
     "reply.why.undo_late": ("{readings} 已超过 24 小时，请直接在表格中修改", "{readings} is older than 24 hours: change the workbook itself"),
     "reply.declined": ("❌ {code} {task}：发起人不同意延期（{reason}），截止日期不变", "❌ {code} {task}: the initiator did not agree to the postponement ({reason}); the deadline stays"),

@@ -245,7 +245,9 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
     if "approval" in tasks:
         _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
         return
-    commands, unread = reply_parse.parse(reply_parse.cut(full), today)
+    from .calendar import WorkCalendar
+
+    commands, unread = reply_parse.parse(reply_parse.cut(full), today, WorkCalendar.from_settings(settings).is_workday)
     if not commands and not unread:
         reading.why = "nothing"
         return

@@ -223,9 +223,10 @@ def resolve(code: str, tasks: dict[str, dict]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(own + by_id))
 
 
-def parse_line(line: str, today: dt.date) -> Command | Unread | None:
+def parse_line(line: str, today: dt.date, is_workday=None) -> Command | Unread | None:
     """One line: a command, an unread line (it names a task or a verb but is not understood), or None
-    (a greeting, a signature: no task code and no verb)."""
+    (a greeting, a signature: no task code and no verb). ``is_workday``: the company calendar; a
+    postponement to a day off is refused with the working days either side."""
     s = normalized(line)
     if not s:
         return None
@@ -249,7 +250,7 @@ def parse_line(line: str, today: dt.date) -> Command | Unread | None:
     if sm := _SNOOZE.match(rest):
         return Command(codes, SNOOZE, int(sm[1]), line=s) if 0 < int(sm[1]) <= 30 else Unread(s, "snooze")
     if pm := _POSTPONE.match(rest):
-        return _postpone(codes, pm[1], (pm[2] or "").strip(), s, today)
+        return _postpone(codes, pm[1], (pm[2] or "").strip(), s, today, is_workday)
     if bm := _BLOCKED.match(rest):
         if _VERB_WORDS.search(bm[1]) and _two_verbs(bm[1]):
             return Unread(s, "two_verbs")
@@ -265,7 +266,7 @@ def _two_verbs(rest: str) -> bool:
     return any(p.match(rest.strip()) for p in (_DONE, _STARTED, _PERCENT, _POSTPONE, _SNOOZE))
 
 
-def _postpone(codes: tuple, when: str, reason: str, line: str, today: dt.date) -> Command | Unread:
+def _postpone(codes: tuple, when: str, reason: str, line: str, today: dt.date, is_workday=None) -> Command | Unread:
     parsed = parse_date(when.strip(), near=today)
     date = parsed.value
     if date is None:
@@ -278,14 +279,22 @@ def _postpone(codes: tuple, when: str, reason: str, line: str, today: dt.date) -
         return Unread(line, "date_past", (date.isoformat(),))
     if _two_verbs(reason):
         return Unread(line, "two_verbs")
+    if is_workday is not None and not is_workday(date):
+        before, after = date - dt.timedelta(days=1), date + dt.timedelta(days=1)
+        while not is_workday(before) and before > today:
+            before -= dt.timedelta(days=1)
+        while not is_workday(after):
+            after += dt.timedelta(days=1)
+        readings = tuple(d.isoformat() for d in ((before,) if before > today else ()) + (after,))
+        return Unread(line, "holiday", readings)
     return Command(codes, POSTPONE, date, reason, line=line)
 
 
-def parse(text: str, today: dt.date) -> tuple[list[Command], list[Unread]]:
+def parse(text: str, today: dt.date, is_workday=None) -> tuple[list[Command], list[Unread]]:
     """Every line of an already cut body: the commands understood and the lines not understood."""
     commands, unread = [], []
     for line in text.splitlines():
-        found = parse_line(line, today)
+        found = parse_line(line, today, is_workday)
         if isinstance(found, Command):
             commands.append(found)
         elif isinstance(found, Unread):

@@ -320,9 +320,10 @@ def judged(example_root):
                         json.dumps(tasks, ensure_ascii=False), "2026-08-20T09:00:00", "2026-09-19"))
     roster = load_roster(layout.roster)
 
-    def judge(name: str, today=dt.date(2026, 8, 20)):
-        return replies.read_mail(reply(name, "bbbbbbbbbbbbbbbb"), store, roster, layout.settings, today, NOW)
+    def judge(name: str, today=dt.date(2026, 8, 20), message_id: str = ""):
+        return replies.read_mail(reply(name, "bbbbbbbbbbbbbbbb", message_id), store, roster, layout.settings, today, NOW)
 
+    judge.store = store
     yield judge, layout.settings
     store.close()
 
@@ -435,3 +436,14 @@ def test_two_lines_on_one_task_both_land(digested):
     row = tracker(root, 5)
     assert row["状态"] == "受阻"
     assert row["进展说明"].startswith("等待供应商打样\n8/20 冯雪：打样已到\n8/20 冯雪：等法务意见")
+
+
+def test_a_sender_refused_twice_in_a_day_gets_one_answer(judged, tmp_path):
+    from coordxl import notify
+
+    judge, settings = judged
+    answers = [replies.answer_mail(judge("spoofed", message_id=f"<spoofed-{n}@x>"), None, settings, dt.date(2026, 8, 20))
+               for n in (1, 2)]
+    sent = notify.deliver(answers, notify.OutboxTransport(tmp_path, dt.date(2026, 8, 20)), judge.store, settings,
+                          dt.date(2026, 8, 20), NOW)
+    assert len(sent.sent) == 1

@@ -134,3 +134,21 @@ def test_any_code_with_any_spelling_of_a_verb(n, verb, data, style):
 def test_any_percent_for_several_codes(n, codes, sep):
     found = rp.parse_line(sep.join(f"T{c}" for c in codes) + f" {n}%", TODAY)
     assert (found.verb, found.value, found.codes) == ("percent", n, tuple(f"T{c}" for c in codes))
+
+
+def test_a_postponement_to_a_day_off_is_refused_with_the_working_days_either_side():
+    from coordxl.calendar import WorkCalendar
+
+    workday = WorkCalendar().is_workday
+    found = rp.parse_line("T2 延期到 10月3日 原因：国庆", TODAY, workday)  # the National Day holiday
+    assert (found.why, found.readings) == ("holiday", ("2026-09-30", "2026-10-08"))
+    assert rp.parse_line("T2 延期到 2026-10-08", TODAY, workday).verb == "postpone"  # the first working day after
+
+
+def test_attachments_are_never_read():
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg.set_content("谢谢")
+    msg.add_attachment("T1 完成\n", filename="命令.txt")
+    assert rp.parse(rp.cut(rp.body_text(msg)), TODAY) == ([], [])
