@@ -45,6 +45,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 TOKEN_RE = re.compile(r"coordxl-r-([a-z2-7]{16})", re.I)
+SUBADDRESS_RE = re.compile(r"\+r-([a-z2-7]{16})@", re.I)
 FOOTER_RE = re.compile(r"\bR-([A-Z2-7]{16})\b")
 EXPIRY_DAYS = 30
 
@@ -90,6 +91,9 @@ class Arming:
             domain = header_safe(self.settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
             mail.token = token
             mail.message_id = f"<coordxl-r-{token}.{mail.key[:12]}@{domain}>"
+            if self.settings["replies.subaddress"]:
+                local = header_safe(self.settings["email.sender"]).rsplit("@", 1)[0]
+                mail.reply_to = f"{local}+r-{token}@{domain}"
             expires = self.today + dt.timedelta(days=EXPIRY_DAYS)
             with self.store._tx() as db:
                 db.execute("INSERT INTO reply_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -172,6 +176,10 @@ def token_of(msg: Message, body: str) -> str:
     for name in ("In-Reply-To", "References"):
         if m := TOKEN_RE.search(str(msg.get(name, ""))):
             return m[1].lower()
+    for name in ("Delivered-To", "X-Original-To", "To", "Cc"):  # the sub-address the reply went to
+        for value in msg.get_all(name) or ():
+            if m := SUBADDRESS_RE.search(str(value)):
+                return m[1].lower()
     if m := FOOTER_RE.search(body):
         return m[1].lower()
     return ""

@@ -152,6 +152,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("replies.folder", "INBOX", "读取回复的文件夹", "Folder the replies are read from"),
     Setting("replies.poll_minutes", 5, "工作时间内每隔几分钟读取一次回复", "Minutes between two reads of the mailbox in working hours",
             minimum=1),
+    Setting("replies.subaddress", False, "提醒的回复地址是否带回复码（如 coordxl+r-码@corp）：仅在邮件服务器支持“+”子地址时开启（Exchange/O365 常不支持）",
+            "Give each reminder a reply address carrying its code (coordxl+r-code@corp): only where the mail server supports '+' sub-addressing (Exchange/O365 often do not)"),
     Setting("replies.authserv_id", "", "收件服务器写在 Authentication-Results 中的名称；填写后 dmarc=fail 的回复被拒绝",
             "The authserv-id the receiving server stamps in Authentication-Results; when set, a dmarc=fail reply is refused"),
     Setting("schedule.daily_time", "09:00", "每日任务时间（工作日）", "Time of the daily job (working days)", kind="time"),

@@ -447,3 +447,18 @@ def test_a_sender_refused_twice_in_a_day_gets_one_answer(judged, tmp_path):
     sent = notify.deliver(answers, notify.OutboxTransport(tmp_path, dt.date(2026, 8, 20)), judge.store, settings,
                           dt.date(2026, 8, 20), NOW)
     assert len(sent.sent) == 1
+
+
+def test_a_sub_address_carries_the_token_where_the_server_supports_it(example_root):
+    configure(example_root, enabled="true", subaddress="true")
+    assert coordxl("daily", example_root, "--today", TODAY).returncode == 0
+    digest = digest_of(example_root, "fengxue@")
+    token = replies.TOKEN_RE.search(digest["Message-ID"])[1]
+    assert digest["Reply-To"] == f"coordxl+r-{token}@corp.example"
+    layout = Layout.of(example_root)
+    store = layout.open_store()
+    bare = (f"From: fengxue@corp.example\r\nTo: coordxl+r-{token}@corp.example\r\nSubject: x\r\n"
+            f"Message-ID: <bare-1@corp.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nT1 done\r\n").encode()
+    found = replies.read_mail(bare, store, load_roster(layout.roster), layout.settings, dt.date(2026, 8, 20), NOW)
+    store.close()
+    assert found.outcome == "accepted" and found.lines[0][0].verb == "done"
