@@ -25,6 +25,7 @@ class Mailbox:
         self.settings, self.password = settings, password
         self.client = None
         self.uid_validity = 0
+        self._folders: set[str] = set()
 
     def open(self) -> None:
         from imapclient import IMAPClient
@@ -56,12 +57,23 @@ class Mailbox:
             out += [(u, fetched[u][b"BODY[]"]) for u in chunk if u in fetched]
         return out
 
-    def mark(self, uid: int) -> None:
-        """Processed: the mail keeps its place and gets a keyword (and \\Seen) a mail rule or a person can see."""
+    def mark(self, uid: int, handled: bool = True) -> None:
+        """Processed: flagged (\\Seen and a keyword), then moved to the folder that says how it went
+        (replies.handled / replies.unhandled: a refused or unread mail waits there for a person); where the
+        server cannot move, it stays flagged in place."""
         try:
             self.client.add_flags([uid], [b"\\Seen", SEEN_FLAG])
         except Exception as exc:  # a server without keywords: \\Seen alone
             log.info("could not flag %s: %s", uid, exc)
+        folder = text("replies.folder_handled" if handled else "replies.folder_unhandled", self.settings.lang)
+        try:
+            if folder not in self._folders:
+                if not self.client.folder_exists(folder):
+                    self.client.create_folder(folder)
+                self._folders.add(folder)
+            self.client.move([uid], folder)
+        except Exception as exc:  # no MOVE (RFC 6851), no right to create folders: the flag says it
+            log.info("could not move %s to %s: %s", uid, folder, exc)
 
     def close(self) -> None:
         if self.client is not None:

@@ -738,7 +738,8 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
                     reading = read_mail(raw, store, roster, layout.settings, today, now)
                     readings.append(reading)
                     result.counts[reading.outcome] = result.counts.get(reading.outcome, 0) + 1
-                    mailbox.mark(uid)
+                    mailbox.mark(uid, reading.outcome != "refused" and not any(
+                        isinstance(cmd, reply_parse.Unread) for cmd, _ in reading.lines))
                     with store._tx() as db:
                         db.execute("INSERT OR REPLACE INTO reply_checkpoint VALUES (?, ?, ?)",
                                    (folder, mailbox.uid_validity, uid))

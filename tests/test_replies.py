@@ -132,6 +132,14 @@ def configure(root: Path, **values: str) -> None:
     path.write_text(f"{head}[replies]{rest}", encoding="utf-8")
 
 
+def folder_size(port: int, folder: str) -> int:
+    from imapclient import IMAPClient
+
+    with IMAPClient("127.0.0.1", port=port, ssl=False) as c:
+        c.login("coordxl", PASSWORD)
+        return c.select_folder(folder, readonly=True)[b"EXISTS"] if c.folder_exists(folder) else 0
+
+
 def enable(root: Path, port: int) -> None:
     configure(root, enabled="true", host='"127.0.0.1"', port=str(port), security='"none"', user='"coordxl"')
 
@@ -202,6 +210,7 @@ def test_a_reply_updates_the_tracker_and_is_answered_in_its_thread(digested):
     row = tracker(root, 5)
     assert row["状态"] == "已完成"
     assert row["完成日期"] in (dt.date(2026, 8, 20), dt.datetime(2026, 8, 20))
+    assert (folder_size(port, "INBOX"), folder_size(port, "coordxl-已处理")) == (0, 1)  # read mail moved
     [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
     assert answer["In-Reply-To"] == "<qq@mail.client.example>"
     assert answer["Auto-Submitted"] == "auto-replied"
@@ -251,6 +260,7 @@ def test_a_cell_edited_after_the_digest_is_a_conflict(digested):
     append(port, reply("qq", token))
     assert coordxl("replies", root, "--today", TODAY).returncode == 0
     assert tracker(root, 5)["状态"] == "受阻"  # never overwritten
+    assert folder_size(port, "coordxl-未处理") == 0  # a conflict was handled: answered, nothing for a person
     [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
     text = plain(answer)
     assert "⚠ T1" in text and "冲突" in text and "“进行中”" in text and "“受阻”" in text
@@ -462,3 +472,14 @@ def test_a_sub_address_carries_the_token_where_the_server_supports_it(example_ro
     found = replies.read_mail(bare, store, load_roster(layout.roster), layout.settings, dt.date(2026, 8, 20), NOW)
     store.close()
     assert found.outcome == "accepted" and found.lines[0][0].verb == "done"
+
+
+def test_a_reply_with_lines_not_understood_waits_in_the_unhandled_folder(digested):
+    root, port, _, token = digested
+    append(port, reply("two_verbs", token))  # T2 50% is done; two lines are refused with the fix
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert (folder_size(port, "coordxl-未处理"), folder_size(port, "coordxl-已处理")) == (1, 0)
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    text = plain(answer)
+    assert "❌ “T1 完成 延期到 8月27日”：一行只能写一条指令" in text and "请改为发送：T1 完成" in text
+    assert "❌ “T2 延期到 8月1日”：日期已过或不明确（可能是 2026-08-01、2027-08-01）" in text
