@@ -526,8 +526,9 @@ def who_opened(path: Path) -> str:
             data = found.read_bytes()[:512]
         except OSError:
             continue
-        if found.name.startswith(".~lock."):  # LibreOffice: "name,user,host,date,profile"
-            name = data.decode("utf-8", "replace").split(",")[0].strip()
+        if found.name.startswith(".~lock."):  # LibreOffice: "name,user,host,date,profile" (name may be empty)
+            parts = data.decode("utf-8", "replace").split(",")
+            name = next((p.strip() for p in parts[:2] if p.strip()), "")
         else:  # Excel: a length byte, then the user name in the system's code page
             name = data[1:1 + data[0]].decode("gb18030", "replace").strip() if data else ""
         if name:

@@ -483,3 +483,14 @@ def test_a_reply_with_lines_not_understood_waits_in_the_unhandled_folder(digeste
     text = plain(answer)
     assert "❌ “T1 完成 延期到 8月27日”：一行只能写一条指令" in text and "请改为发送：T1 完成" in text
     assert "❌ “T2 延期到 8月1日”：日期已过或不明确（可能是 2026-08-01、2027-08-01）" in text
+
+
+def test_who_has_the_workbook_open_is_read_from_excel_s_and_libreoffice_s_lock_files(tmp_path):
+    book = tmp_path / "a.xlsx"
+    book.write_bytes(b"")
+    (tmp_path / ".~lock.a.xlsx#").write_text(",lisi,PC-12,20.08.2026 10:00,file:///home/lisi;", encoding="utf-8")
+    assert replies.who_opened(book) == "lisi"  # LibreOffice without a name in its profile: the login
+    (tmp_path / ".~lock.a.xlsx#").unlink()
+    name = "张三".encode("gb18030")
+    (tmp_path / "~$a.xlsx").write_bytes(bytes([len(name)]) + name + b" " * 40)
+    assert replies.who_opened(book) == "张三"
