@@ -410,6 +410,8 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
         return
     roster = result.report.roster
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
+    if settings["replies.enabled"]:  # tasks their owner snoozed by reply
+        digests = replies.without_snoozed(digests, store, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     if not dry_run:  # update by reply: each digest's token, issued as it is rendered
         replies.arm_digests(result.mails, digests, store, settings, today, now, collector.items)

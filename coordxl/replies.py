@@ -281,14 +281,13 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
                     reading.lines.append((reply_parse.Unread(c.line, "ambiguous", readings), []))
                     continue
                 codes = list(dict.fromkeys(found[0] for found in meant.values()))
-            if c.verb == reply_parse.SNOOZE:
-                reading.lines.append((reply_parse.Unread(c.line, "snooze_unsupported"), []))
-                continue
             ids = []
             for code in codes:
                 t = tasks[code]
-                status = "staged" if c.verb == reply_parse.POSTPONE else "pending"
+                status = {reply_parse.POSTPONE: "staged", reply_parse.SNOOZE: "snoozed"}.get(c.verb, "pending")
                 value = {"value": c.value.isoformat() if isinstance(c.value, dt.date) else c.value, "text": c.text}
+                if c.verb == reply_parse.SNOOZE:  # the token's person's reminders about it pause; nothing is written
+                    value |= {"until": (today + dt.timedelta(days=c.value)).isoformat(), "person": row["person"]}
                 cur = db.execute(
                     "INSERT INTO reply_changes (message_id, code, verb, workbook, path, sheet, row, shown, value, "
                     "sender, status, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -599,6 +598,29 @@ def _settle(store: Store, changes: list, status: str, detail: str, now: dt.datet
 
 # --- the answer in the thread ---------------------------------------------------------------------
 
+def without_snoozed(digests: list, store: Store | None, today: dt.date) -> list:
+    """Owners' digests without the tasks they snoozed by reply (until the day it ends, inclusive); a digest
+    left empty is not sent. Escalations and the initiators' lists are not affected."""
+    if store is None:
+        return digests
+    paused = set()
+    for ch in store.db().execute("SELECT * FROM reply_changes WHERE status = 'snoozed'").fetchall():
+        value = json.loads(ch["value"])
+        if value["until"] >= today.isoformat():
+            paused.add((value["person"], ch["workbook"], ch["sheet"], ch["row"]))
+    if not paused:
+        return digests
+    out = []
+    for d in digests:
+        if d.kind == "digest":
+            d.tasks = [n for n in d.tasks if (d.person.key, n.workbook, n.sheet,
+                                              int(re.sub(r"[^0-9]", "", n.cell) or 0)) not in paused]
+            if d.empty():
+                continue
+        out.append(d)
+    return out
+
+
 def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
     """One line per command (per task it names), in the mail's order."""
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
@@ -628,6 +650,8 @@ def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
             elif status == "staged":
                 value = json.loads(ch["value"])
                 out.append(t("reply.staged", date=value["value"], **base))
+            elif status == "snoozed":
+                out.append(t("reply.snoozed", until=json.loads(ch["value"])["until"], **base))
             elif status == "undone":
                 out.append(t("reply.undone", change=f"C{ch['id']}", **base))
             elif status == "declined":

@@ -494,3 +494,20 @@ def test_who_has_the_workbook_open_is_read_from_excel_s_and_libreoffice_s_lock_f
     name = "张三".encode("gb18030")
     (tmp_path / "~$a.xlsx").write_bytes(bytes([len(name)]) + name + b" " * 40)
     assert replies.who_opened(book) == "张三"
+
+
+def test_a_snoozed_task_leaves_its_owner_s_digest_until_the_snooze_ends(digested):
+    root, port, _, token = digested
+    snooze = (f"From: =?utf-8?b?5Yav6Zuq?= <fengxue@corp.example>\r\nTo: coordxl@corp.example\r\n"
+              f"Subject: Re: x\r\nMessage-ID: <snooze-1@corp.example>\r\nIn-Reply-To: <coordxl-r-{token}.x@corp.example>\r\n"
+              f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nT1 暂缓提醒 3天\r\n").encode()
+    append(port, snooze)
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "2026-08-23 前不再提醒您（截止日期不变）" in plain(answer)
+    for day, shown in (("2026-08-21", False), ("2026-08-24", True)):
+        assert coordxl("daily", root, "--today", day).returncode == 0
+        [digest] = [email.message_from_bytes(p.read_bytes())
+                    for p in (root / ".coordxl" / "outbox" / day).glob("fengxue@*.eml")]
+        assert ("包装设计定稿" in plain(digest)) is shown and "电商详情页设计" in plain(digest)
+    assert tracker(root, 5)["截止日期"] == dt.date(2026, 8, 7)
