@@ -1047,7 +1047,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "config.replies_off": ("回复更新未开启：请在 coordxl.toml 的 [replies] 中设置 enabled = true 并填写收件箱", "Update by reply is off: set enabled = true and the mailbox in [replies] of coordxl.toml"),
     "replies.folder_handled": ("coordxl-已处理", "coordxl-handled"),
     "replies.folder_unhandled": ("coordxl-未处理", "coordxl-unhandled"),
-    "replies.cannot_connect": ("连不上回复收件箱 {host}：{error}", "Cannot reach the replies mailbox {host}: {error}"),
+    "replies.cannot_connect": ("回复收件箱 {host} 无法使用（{error}）：请检查 [replies] 的设置和密码", "The replies mailbox {host} cannot be used ({error}): check [replies] and the password"),
     "config.no_password": ("已设置 email.user，但没有密码：请设置环境变量 {env}，或用系统钥匙串保存（先 pip install \"coordxl[keyring]\"，再运行 keyring set coordxl {user}）",
                            "email.user is set but no password: set the environment variable {env}, or keep it in the OS keyring (pip install \"coordxl[keyring]\", then keyring set coordxl {user})"),
     "config.smtp_library": ("email.transport 为 smtp：请通过命令行或 jobs/ 运行，由它们读取密码",

@@ -511,3 +511,14 @@ def test_a_snoozed_task_leaves_its_owner_s_digest_until_the_snooze_ends(digested
                     for p in (root / ".coordxl" / "outbox" / day).glob("fengxue@*.eml")]
         assert ("包装设计定稿" in plain(digest)) is shown and "电商详情页设计" in plain(digest)
     assert tracker(root, 5)["截止日期"] == dt.date(2026, 8, 7)
+
+
+def test_a_wrong_password_or_replies_off_is_one_line_and_exit_2(example_root, dovecot):
+    off = coordxl("replies", example_root, "--today", TODAY)
+    assert off.returncode == 2 and "回复更新未开启" in off.stderr and "Traceback" not in off.stderr
+    enable(example_root, dovecot)
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": "wrong"}
+    wrong = subprocess.run([sys.executable, "-m", "coordxl", "replies", str(example_root), "--today", TODAY],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert wrong.returncode == 2 and "回复收件箱 127.0.0.1 无法使用" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
