@@ -522,3 +522,14 @@ def test_a_wrong_password_or_replies_off_is_one_line_and_exit_2(example_root, do
                            capture_output=True, text=True, env=env, timeout=120)
     assert wrong.returncode == 2 and "回复收件箱 127.0.0.1 无法使用" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
+
+
+def test_the_registered_deputy_may_reply_for_the_person(judged):
+    from coordxl.roster import Person, Roster
+
+    judge, settings = judged
+    roster = Roster([Person("冯雪", "设计部", "fengxue@corp.example", deputy="周强"),
+                     Person("周强", "销售部", "zhouqiang@corp.example")], [("设计部", ""), ("销售部", "")])
+    found = replies.read_mail(reply("spoofed", "bbbbbbbbbbbbbbbb", "<deputy-1@x>"), judge.store, roster, settings,
+                              dt.date(2026, 8, 20), NOW)  # From 周强, 冯雪's token: 周强 is her 代理人
+    assert found.outcome == "accepted" and found.sender.key == "周强"
