@@ -674,6 +674,45 @@ def review(root: Path, item: str, today: str | None) -> None:
     console.print(text("out.review", layout.settings.lang, path=path), highlight=False, markup=False)
 
 
+@main.command(help_key="help.replies")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@option("--today", key="opt.as_of")
+@handle_errors
+def replies(root: Path, today: str | None) -> None:
+    """Read the replies mailbox once: apply what staff asked in their replies, answer each in its thread.
+
+    Example: coordxl replies ./协调
+    """
+    import os
+
+    from . import notify
+    from .errors import ConfigError
+    from .imap import Mailbox, imap_password
+    from .layout import Layout
+    from .replies import run_replies
+
+    layout = Layout.of(root)
+    settings = layout.settings
+    if not settings["replies.enabled"]:
+        raise ConfigError(key="config.replies_off")
+    day = _today(today, settings)
+    now = dt.datetime.now(ZoneInfo(settings["general.timezone"])).replace(tzinfo=None)
+    mailbox = Mailbox(settings, imap_password(settings, dict(os.environ)))
+    transport = notify.make_transport(settings, layout.state, day, dict(os.environ))
+    try:
+        result = run_replies(root, day, now, mailbox, transport)
+    except (OSError, ConnectionError) as exc:
+        raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("imaplib") or "imapclient" in type(exc).__module__:
+            raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
+        raise
+    sent = len(result.delivery.sent) if result.delivery else 0
+    console.print(text("out.replies", settings.lang, read=result.read, written=result.written, answered=sent),
+                  highlight=False, markup=False)
+    sys.exit(1 if result.delivery and result.delivery.failed else 0)
+
+
 @main.command(help_key="help.archive")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("item")

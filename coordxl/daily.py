@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 
-from . import assess, channels, health, meeting, notify
+from . import assess, channels, health, meeting, notify, replies
 from .calendar import WorkCalendar
 from .delivery import Delivery
 from .errors import environment_fault
@@ -219,6 +219,8 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     run_id = store.start_run("daily", today, now, dry_run) if store else None
     if not dry_run:
         remove_stale_temps(layout)
+    if store is not None and layout.settings["replies.enabled"]:  # replies still waiting to be written
+        replies.apply_staged(store, layout, today, now)
     collector = notify.Collector(layout.settings)
     flags = Flagger(layout, result, store, now, hook)
     outcome = "failed"
@@ -420,7 +422,11 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
         return
     roster = result.report.roster
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
+    if settings["replies.enabled"]:  # tasks their owner snoozed by reply
+        digests = replies.without_snoozed(digests, store, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
+    if not dry_run:  # update by reply: each digest's token, issued as it is rendered
+        replies.arm_digests(result.mails, digests, store, settings, today, now, collector.items)
     result.mails = meeting.with_deadlines(result.mails, digests, store, settings, today, now)
     # the meeting stage: invitations, their updates and cancels, the minutes (coordxl/meeting.py)
     sent_for_meetings, not_mailed = meeting.mails(result.meetings, roster, settings, today, now, store)

@@ -137,6 +137,26 @@ def check_mail(ctx: Context) -> Iterator[Line]:
         transport.close()
 
 
+def check_replies(ctx: Context) -> Iterator[Line]:
+    """The replies mailbox, when update by reply is on: login and its folder (nothing is read or marked)."""
+    s = ctx.settings
+    if not s["replies.enabled"]:
+        return
+    from .imap import Mailbox, imap_password
+
+    box = Mailbox(s, imap_password(s, ctx.environ))  # no password: ConfigError, one line
+    try:
+        box.open()
+    except Exception as exc:  # refused, unreachable, TLS, login or a missing folder: imapclient's and ssl's errors
+        yield fail("doctor.replies.failed", host=s["replies.host"], port=s["replies.port"], user=s["replies.user"],
+                   folder=s["replies.folder"], error=f"{type(exc).__name__}: {exc}")
+        return
+    try:
+        yield ok("doctor.replies.ok", host=s["replies.host"], user=s["replies.user"], folder=s["replies.folder"])
+    finally:
+        box.close()
+
+
 def _encryption(security: str) -> Iterator[Line]:
     yield warn("doctor.smtp.no_tls") if security == "none" else ok("doctor.smtp.tls", security=security)
 
@@ -342,8 +362,8 @@ def check_schedule(ctx: Context) -> Iterator[Line]:
 
 
 # The list, in the order an administrator fixes things. Adding a check: a function above and a line here.
-CHECKS: list[Check] = [check_mail, check_robots, check_writable, check_state_local, check_calendar, check_roster,
-                       check_schedule]
+CHECKS: list[Check] = [check_mail, check_replies, check_robots, check_writable, check_state_local, check_calendar,
+                       check_roster, check_schedule]
 
 
 def run(ctx: Context, checks: Iterable[Check] | None = None) -> Iterator[Line]:

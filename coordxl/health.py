@@ -26,7 +26,7 @@ from .store import Store, workbook_id
 
 LOOK_BACK_DAYS = 7  # how far back failed sends and missed runs are reported
 QUIET_SKIPS = frozenset({"writeback_off"})  # skipped on purpose: nothing to tell
-FROM_LEDGERS = frozenset({"send_unknown", "send_failed", "run_failed", "run_missed", "runs_missed"})  # read live, never stored
+FROM_LEDGERS = frozenset({"send_unknown", "send_failed", "run_failed", "run_missed", "runs_missed", "replies"})  # read live, never stored
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Issue:
         return cls.of(data["kind"], **{k: v for k, v in data.items() if k not in ("kind", "text")})
 
 
-ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "refused", "unreadable", "duplicate", "skipped",
+ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "replies", "refused", "unreadable", "duplicate", "skipped",
          "calendar", "calendar_next_year", "departed", "roster", "admin_unknown", "admin_ambiguous")
 
 
@@ -134,6 +134,10 @@ def from_ledgers(store: Store, settings: Settings, today: dt.date, run_id: int |
         if m["status"] in ("failed", "partial") and m["day"] >= since.isoformat() and m["kind"] != "admin":
             out.append(Issue.of("send_failed", day=m["day"], recipient=m["recipient"], subject=m["subject"],
                                 error=m["error"][:120]))
+    if settings["replies.enabled"]:
+        counts = replies_counts(store, since)
+        if counts["waiting"] or counts["conflict"] or counts["refused"] or counts["unreadable"]:
+            out.append(Issue.of("replies", **counts))
     runs = [r for r in store.runs() if not r["dry_run"] and r["id"] != run_id]
     for r in runs:
         if r["outcome"] in ("failed", "interrupted") and r["today"] >= since.isoformat():
@@ -154,6 +158,21 @@ def from_ledgers(store: Store, settings: Settings, today: dt.date, run_id: int |
         elif missed:  # one line for a machine that was off for days
             out.append(Issue.of("runs_missed", first=missed[0], last=missed[-1], n=len(missed)))
     return out
+
+
+def replies_counts(store: Store, since: dt.date) -> dict[str, int]:
+    """Replies since ``since`` for the administrator's health list: changes written, waiting now, in
+    conflict, mails refused (automatic mail not counted), changes that could not be written."""
+    db = store.db()
+    day = since.isoformat()
+    by = dict(db.execute("SELECT status, COUNT(*) FROM reply_changes WHERE updated >= ? OR status = 'waiting' "
+                         "GROUP BY status", (day,)).fetchall())
+    unwritable = db.execute("SELECT COUNT(*) FROM reply_changes WHERE status = 'refused' AND updated >= ?",
+                            (day,)).fetchone()[0]
+    refused = db.execute("SELECT COUNT(*) FROM reply_mails WHERE outcome LIKE 'refused%' AND received >= ?",
+                         (day,)).fetchone()[0]
+    return {"applied": by.get("applied", 0), "waiting": by.get("waiting", 0), "conflict": by.get("conflict", 0),
+            "refused": refused, "unreadable": unwritable}
 
 
 def current(store: Store, settings: Settings, today: dt.date) -> list[Issue]:

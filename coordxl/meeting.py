@@ -554,6 +554,7 @@ def with_deadlines(mails: list, digests: list, store: Store | None, settings: Se
         if not new and not gone:
             out.append(mail)
             continue
+        mail.bodies()  # rendered first (a reply token issued then), so the copy has the same bodies and headers
         fields = {f.name: getattr(mail, f.name) for f in dataclasses.fields(notify.Mail)}
         fields["reasons"] = list(mail.reasons) + [f"cal={_pack(state)}"]
         published = ics.deadlines(new, now, zone) if new else b""

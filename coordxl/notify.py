@@ -413,6 +413,13 @@ class Mail:
     workbooks: tuple[str, ...] = ()
     attachments: tuple = ()  # paths attached to the message (the weekly summary workbook)
     renderer: Callable[[], tuple[str, str]] | None = None  # (text, html) made when first needed
+    # update by reply (replies.py): arm(mail) issues the digest's token when it is rendered and returns
+    # what the templates show (task codes, how to reply); a confirmation's thread headers
+    arm: Callable[["Mail"], dict] | None = None
+    token: str = ""
+    message_id: str = ""
+    reply_to: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
 
     def bodies(self) -> tuple[str, str]:
         """The plain-text and HTML parts; a digest is rendered only when it is really sent (a rerun
@@ -431,9 +438,10 @@ class Mail:
         header-parsing API builds each one 3-4x slower, which a first run with hundreds of digests
         feels (measured 2.4 ms vs 0.7 ms a message)."""
         sender = header_safe(settings["email.sender"])
+        plain, html = self.bodies()  # first: a digest's reply token is issued as it is rendered
         msg = MIMEMultipart("mixed" if self.attachments else "alternative", policy=compat32)
         msg["From"] = formataddr(("coordxl", sender))
-        msg["Reply-To"] = sender
+        msg["Reply-To"] = self.reply_to or sender
         msg["To"] = formataddr((header_safe(self.to.name), header_safe(self.to.email)), charset="utf-8")
         if self.cc:
             msg["Cc"] = ", ".join(formataddr((header_safe(p.name), header_safe(p.email)), charset="utf-8")
@@ -441,10 +449,12 @@ class Mail:
         subject = header_safe(self.subject)
         msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
         msg["Date"] = formatdate(localtime=True)
-        msg["Message-ID"] = make_msgid(idstring=self.key[:16], domain=sender.rsplit("@", 1)[-1] or None)
+        msg["Message-ID"] = self.message_id or make_msgid(idstring=self.key[:16],
+                                                          domain=sender.rsplit("@", 1)[-1] or None)
         msg["X-Coordxl-Key"] = self.key
         msg["X-Coordxl-Kind"] = self.kind  # digest | escalation | weekly: for mail rules
-        plain, html = self.bodies()
+        for name, value in self.headers:
+            msg[name] = value
         body = msg if not self.attachments else MIMEMultipart("alternative", policy=compat32)
         body.attach(_text_part(plain, "plain"))
         body.attach(_text_part(html, "html"))
@@ -516,9 +526,10 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
                  sorted(_said(items[k]) for k in named if k in items)))
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
-    return Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons),
-                tuple(sorted(named)), renderer=lambda: _digest_bodies(d, today, lang, limit, share, items,
-                                                                      _estimate(d, today, settings)))
+    mail = Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons), tuple(sorted(named)))
+    mail.renderer = lambda: _digest_bodies(d, today, lang, limit, share, items, _estimate(d, today, settings),
+                                           mail.arm(mail) if mail.arm else None)
+    return mail
 
 
 def _said(note) -> tuple:
@@ -552,8 +563,8 @@ def _reassign_order(note: TaskNote) -> tuple:
 
 
 def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str, items: dict[str, ItemNote],
-                   estimate: str = "") -> tuple[str, str]:
-    """A digest's plain-text and HTML bodies."""
+                   estimate: str = "", reply: dict | None = None) -> tuple[str, str]:
+    """A digest's plain-text and HTML bodies; ``reply``: the task codes and how to reply (replies.py)."""
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     groups: dict[str, list[TaskNote]] = defaultdict(list)
     for note in d.tasks[:limit]:  # most urgent first; a phone screen is not a spreadsheet
@@ -582,6 +593,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
         escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf), estimate=estimate,
+        reply=reply,
     )
     return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
             HTML_TEMPLATES.get_template("digest.html").render(**context))

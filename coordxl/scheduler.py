@@ -128,6 +128,8 @@ class Scheduler:
         self.sched.every().day.at(self.times.daily.strftime("%H:%M"), tz).do(self.run_job, "daily", True)
         every = getattr(self.sched.every(), WEEKDAYS[self.times.weekly_day])
         every.at(self.times.weekly.strftime("%H:%M"), tz).do(self.run_job, "weekly", True)
+        if self.settings["replies.enabled"] and "replies" in self.jobs:  # update by reply: the mailbox, polled
+            self.sched.every(self.settings["replies.poll_minutes"]).minutes.do(self.run_job, "replies", True)
 
     def _attempted(self, job: str, since: dt.datetime) -> bool:
         """Did ``job`` run (successfully or not) at or after ``since``? A failed run waits for the next slot.
@@ -158,6 +160,8 @@ class Scheduler:
         """Run one job, whatever happens: log it, record it, never raise."""
         now = self.clock()
         today = now.date()
+        if job == "replies" and not self._working_hours(now):
+            return
         if job == "daily":
             if not self.calendar.is_workday(today):
                 log.info("daily: %s is not a working day, skipped", today)
@@ -166,6 +170,8 @@ class Scheduler:
             if slot and self._attempted("daily", slot):
                 log.info("daily: already ran for %s", today)
                 return
+            if self.settings["replies.enabled"] and "replies" in self.jobs:
+                self.run_job("replies")  # what staff replied since the last poll counts in today's run
         elif job == "weekly" and self._attempted("weekly", latest_weekly(now, self.times)):
             log.info("weekly: already ran this week")
             return
@@ -189,6 +195,11 @@ class Scheduler:
                 log.error("%s: the failure could not be recorded in state.db: %s", job, unrecorded)
         finally:
             self.running = None
+
+    def _working_hours(self, now: dt.datetime) -> bool:
+        """The replies mailbox is polled on working days from an hour before the daily job until 20:00."""
+        start = (dt.datetime.combine(now.date(), self.times.daily) - dt.timedelta(hours=1)).time()
+        return self.calendar.is_workday(now.date()) and start <= now.time().replace(tzinfo=None) < dt.time(20)
 
     def catch_up(self) -> list[str]:
         """Run, once each, the jobs whose latest scheduled time passed while nothing ran it (a restart)."""
@@ -248,7 +259,21 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
                             posters=posters)
         return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
 
-    return {"daily": daily, "weekly": weekly}
+    def replies(today: dt.date, now: dt.datetime) -> str:
+        from .imap import Mailbox, imap_password
+        from .replies import run_replies
+
+        check_owner(layout)
+        settings = layout.settings
+        transport = notify.make_transport(settings, layout.state, today, dict(os.environ))
+        mailbox = Mailbox(settings, imap_password(settings, dict(os.environ)))
+        result = run_replies(layout.root, today, now, mailbox, transport)
+        return f"{result.read} replies read, {result.written} changes written"
+
+    jobs = {"daily": daily, "weekly": weekly}
+    if layout.settings["replies.enabled"]:
+        jobs["replies"] = replies
+    return jobs
 
 
 def setup_logging(layout: Layout) -> None:
@@ -302,14 +327,17 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     if store:
         store.settle_running(FolderLock(layout.shared, "job.lock").held(), now.replace(tzinfo=None))
     out = {"root": str(layout.root), "now": now.isoformat(timespec="minutes"), "jobs": {}}
-    for job, nxt in (("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))):
+    jobs = [("daily", next_daily(now, times, calendar)), ("weekly", next_weekly(now, times))]
+    if layout.settings["replies.enabled"]:  # the last poll of the replies mailbox (run by the system's scheduler)
+        jobs.append(("replies", None))
+    for job, nxt in jobs:
         runs = [r for r in (store.runs(job) if store else []) if not r["dry_run"]]
         last = runs[-1] if runs else None
         out["jobs"][job] = {
             "last_run": last["started_at"] if last else None,
             "last_outcome": last["outcome"] if last else None,
             "last_counts": last["counts"] if last else None,
-            "next_run": nxt.isoformat(timespec="minutes"),
+            "next_run": nxt.isoformat(timespec="minutes") if nxt else "-",
         }
     today = now.date()
     # the next daily run is found with the working-day calendar: an estimate when it reaches a year without data

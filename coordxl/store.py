@@ -136,6 +136,48 @@ SCHEMA = [
     ALTER TABLE mails ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;
     UPDATE mails SET legacy = 1;
     """,
+    # version 10: update by reply: the token each digest carried (its person and the rows it showed),
+    # the replies read (once each, by Message-ID), the changes they asked for, the mailbox checkpoint
+    """
+    CREATE TABLE reply_tokens (
+        token TEXT PRIMARY KEY,
+        person TEXT NOT NULL,
+        email TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        tasks TEXT NOT NULL,
+        issued TEXT NOT NULL,
+        expires TEXT NOT NULL
+    );
+    CREATE TABLE reply_mails (
+        message_id TEXT PRIMARY KEY,
+        sender TEXT NOT NULL,
+        token TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        received TEXT NOT NULL
+    );
+    CREATE TABLE reply_changes (
+        id INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        verb TEXT NOT NULL,
+        workbook TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sheet TEXT NOT NULL,
+        row INTEGER NOT NULL,
+        shown TEXT NOT NULL,
+        value TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX reply_changes_status ON reply_changes (status);
+    CREATE TABLE reply_checkpoint (
+        folder TEXT PRIMARY KEY,
+        uid_validity INTEGER NOT NULL,
+        last_uid INTEGER NOT NULL
+    );
+    """,
 ]
 
 

@@ -23,10 +23,10 @@ REPO = PACKAGE.parent
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings", "statefolder", "platforms", "ics"},
-    1: {"reader", "roster", "audience", "model", "rules", "assess"},
+    1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
     2: {"pipeline", "writer"},
-    3: {"notify", "channels", "delivery", "health", "decisions", "meeting"},
-    4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render"},
+    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
+    4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}

@@ -259,3 +259,26 @@ def test_a_live_run_is_not_taken_for_an_interrupted_one(sched, example_root):
         lock.release()
     assert [c for c in rec.calls if c[0] == "daily"] == [("daily", "2026-08-17 09:00")]
     assert [r["outcome"] for r in Store(example_root / ".coordxl" / "state.db").runs("daily")] == ["ok", "running"]
+
+
+def test_the_replies_mailbox_is_polled_in_working_hours_and_before_the_daily_run(example_root):
+    text = (example_root / "coordxl.toml").read_text(encoding="utf-8")
+    head, rest = text.split("[replies]", 1)
+    rest = rest.replace("enabled = false", "enabled = true", 1).replace("poll_minutes = 5", "poll_minutes = 10", 1)
+    (example_root / "coordxl.toml").write_text(f"{head}[replies]{rest}", encoding="utf-8")
+    rec = Recorder(example_root)
+    with time_machine.travel(at(2026, 8, 20, 7, 55), tick=False) as t:  # a Thursday
+        s = Scheduler(example_root, jobs={name: rec.job(name) for name in ("daily", "weekly", "replies")},
+                      clock=lambda: dt.datetime.now(SH))
+        s.tick()
+        for minute in range(0, 50, 5):  # 07:55 … 08:40; the daily job at 09:00
+            tick_at(t, s, at(2026, 8, 20, 8, 0) + dt.timedelta(minutes=minute, seconds=30))
+        tick_at(t, s, at(2026, 8, 20, 9, 0, 30))
+        tick_at(t, s, at(2026, 8, 22, 10, 0, 30))  # Saturday: no poll
+        tick_at(t, s, at(2026, 8, 22, 10, 11))
+    polls = [when for name, when in rec.calls if name == "replies"]
+    assert polls[:5] == ["2026-08-20 08:05", "2026-08-20 08:15", "2026-08-20 08:25", "2026-08-20 08:35",
+                         "2026-08-20 08:45"]  # every poll_minutes, from an hour before the daily job
+    daily = rec.calls.index(("daily", "2026-08-20 09:00"))
+    assert rec.calls[daily - 1] == ("replies", "2026-08-20 09:00")  # right before the daily run
+    assert all(when.startswith("2026-08-20") for _, when in rec.calls)  # none on Saturday
