@@ -537,6 +537,52 @@ class Store:
         columns = [c[0] for c in cursor.description]
         return {(r[1], r[2]): dict(zip(columns, r)) for r in cursor}  # (workbook, task_key)
 
+    def snapshot_day(self, day: dt.date) -> str | None:
+        """The day (ISO) of the latest snapshot taken on or before ``day``; None when there is none."""
+        return self.db().execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
+
+    def task_states(self, day: str, workbook: str) -> dict[str, tuple[str, str | None]]:
+        """One workbook's tasks in the snapshot of ``day`` (a day :meth:`snapshot_day` gave): task key ->
+        (state, due). A range of the primary key: what the weekly compares each item with, item by item."""
+        cursor = self.db().execute("SELECT task_key, state, due FROM snapshots WHERE day = ? AND workbook = ?",
+                                   (day, workbook_id(workbook)))
+        cursor.row_factory = None
+        return {key: (state, due) for key, state, due in cursor}
+
+    def compared(self, new: str, old: str) -> list[tuple[str, str, str, bool, bool]]:
+        """(workbook, task key, department, newly overdue, deadline moved later) for each task of the
+        snapshot of day ``new`` that became overdue or whose deadline moved later since the snapshot of
+        day ``old``, in (workbook, task key) order: one join, no snapshot loaded."""
+        cursor = self.db().execute(
+            """SELECT workbook, task_key, department, newly, moved FROM (
+                   SELECT n.workbook, n.task_key, n.department,
+                          n.state = 'overdue' AND o.state != 'overdue' AS newly,
+                          COALESCE(n.due, '') != '' AND COALESCE(o.due, '') != '' AND n.due > o.due AS moved
+                   FROM snapshots n JOIN snapshots o
+                     ON o.day = ? AND o.workbook = n.workbook AND o.task_key = n.task_key
+                   WHERE n.day = ?)
+               WHERE newly OR moved ORDER BY workbook, task_key""", (old, new))
+        cursor.row_factory = None
+        return [(w, k, d, bool(n), bool(m)) for w, k, d, n, m in cursor]
+
+    def in_state(self, day: str, state: str) -> list[tuple[str, str, str]]:
+        """(workbook, task key, department) of the tasks in ``state`` in the snapshot of ``day``, in
+        (workbook, task key) order."""
+        cursor = self.db().execute("SELECT workbook, task_key, department FROM snapshots WHERE day = ? AND state = ? "
+                                   "ORDER BY workbook, task_key", (day, state))
+        cursor.row_factory = None
+        return cursor.fetchall()
+
+    def planned(self, day: str, start: dt.date, end: dt.date) -> list[tuple[str, str, str, str]]:
+        """(workbook, task key, department, due) of the tasks open (neither done nor cancelled) in the
+        snapshot of ``day`` and due from ``start`` to ``end``, in (workbook, task key) order."""
+        cursor = self.db().execute(
+            "SELECT workbook, task_key, department, due FROM snapshots WHERE day = ? AND due BETWEEN ? AND ? "
+            "AND state NOT IN ('done', 'cancelled') ORDER BY workbook, task_key",
+            (day, start.isoformat(), end.isoformat()))
+        cursor.row_factory = None
+        return cursor.fetchall()
+
     def changes(self, today: dt.date) -> list[tuple[str, str, str, str]]:
         """(workbook, newly_done | newly_overdue | moved, task id, task) for each task whose state or
         deadline changed between the latest snapshot on or before ``today`` and the latest one before
