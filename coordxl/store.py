@@ -504,10 +504,22 @@ class Store:
 
     def record_flags(self, workbook: str, sheet: str, cells: dict[str, str], now: dt.datetime) -> None:
         """Remember what was written into these cells ('' for a cleared cell)."""
-        stamp, workbook = now.isoformat(timespec="seconds"), workbook_id(workbook)
-        with self._tx() as db:
+        self.record_flag_batch([(workbook, sheet, cells)], now, durable=True)
+
+    def record_flag_batch(self, batch: list[tuple[str, str, dict[str, str]]], now: dt.datetime,
+                          durable: bool = False) -> None:
+        """Remember what was written into the cells of several workbooks, (workbook, sheet, cell → text)
+        each, in one transaction. Not durable by default: the run's last commit (finish_run) makes it
+        so. A kill keeps it (the WAL is written); a power cut before the run's end may lose it, and then
+        the next run knows the cells anyway, as coordxl's own flag texts (people_text)."""
+        stamp = now.isoformat(timespec="seconds")
+        rows = [(workbook_id(workbook), sheet, cell, value, stamp)
+                for workbook, sheet, cells in batch for cell, value in cells.items()]
+        if not rows:
+            return
+        with self._tx(durable=durable) as db:
             db.executemany("INSERT OR REPLACE INTO flags (workbook, sheet, cell, text, written_at) VALUES (?, ?, ?, ?, ?)",
-                           [(workbook, sheet, cell, value, stamp) for cell, value in cells.items()])
+                           rows)
 
     def save_snapshot(self, day: dt.date, workbook: str, rows: list[tuple]) -> bool:
         """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,
