@@ -60,7 +60,7 @@ def week_label(monday: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
-@dataclass
+@dataclass(slots=True)  # one per task the week lists: hundreds of thousands on a big folder
 class TaskLine:
     workbook: str
     topic: str
@@ -151,7 +151,7 @@ class Weekly:
     trend: list[tuple[str, float | None, int | None]] = dc_field(default_factory=list)  # (week, on-time, overdue)
     report: Report | None = None
     path: Path | None = None
-    tasks: list[TaskLine] = dc_field(default_factory=list)  # every task of every item
+    tasks: list[TaskLine] = dc_field(default_factory=list)  # the tasks last week's plan had due this week
     blocked: list[TaskLine] = dc_field(default_factory=list)
     invalid: list[TaskLine] = dc_field(default_factory=list)  # 待修正: a date or owner the job cannot read
     paused: list[TaskLine] = dc_field(default_factory=list)  # 暂停 on purpose
@@ -185,7 +185,8 @@ class Weekly:
             getattr(self, name).extend(getattr(part, name))
 
     def task_index(self) -> dict:
-        """(workbook, task key) -> TaskLine, made once: every reader's decision page looks tasks up."""
+        """(workbook, task key) -> TaskLine of the tasks last week's plan had due this week, made once:
+        every reader's decision page looks them up (plan vs actual)."""
         if "index" not in self.cache:
             self.cache["index"] = {(x.workbook, x.key): x for x in self.tasks}
         return self.cache["index"]
@@ -214,7 +215,6 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
                      str(owner or ""), due if isinstance(due, dt.date) else None,
                      done if isinstance(done, dt.date) else None, status, state.state, state.days, percent,
                      str(note or ""), updated if isinstance(updated, dt.date) else None)
-        weekly.tasks.append(t)
         if state.state == "blocked" or (status == "blocked" and state.state == "overdue"):
             weekly.blocked.append(t)  # blocked, overdue or not: the reason is what a director acts on
         elif state.state == "invalid":
@@ -246,6 +246,9 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
                 dept.done_week += 1
                 dept.on_time_week += _on_time(t)
         before = previous.get(key)
+        if before is not None and before[1] and before[0] not in ("done", "cancelled") and (
+                weekly.monday <= dt.date.fromisoformat(before[1]) <= weekly.sunday):
+            weekly.tasks.append(t)  # in last week's plan for this week (Store.planned): plan vs actual
         if before is not None and key not in seen:
             was, due_was = before
             if t.state == "done" and was != "done":

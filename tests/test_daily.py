@@ -65,7 +65,7 @@ def test_a_run_records_every_workbook_s_flags_in_one_transaction_made_durable_by
     monkeypatch.setattr(Store, "_connect", traced)
     result = run_daily(example_root, TODAY, NOW)
     assert len(result.written) >= 2
-    flagging, durable, writes = [], True, []
+    durable, writes = True, []
     for sql in statements:  # each transaction: durable or not, and whether it recorded flags
         if sql.startswith("PRAGMA synchronous"):
             durable = sql.endswith("FULL")
