@@ -38,7 +38,7 @@ from .xlsxparts import col_letters
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)  # one per flag cell changed: every task row of a folder on a first run
 class PlannedFlag:
     workbook: str
     sheet: str

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 # --- what the daily run collects ---------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per task to remind: hundreds of thousands on a big folder
 class TaskNote:
     workbook: str
     path: str
