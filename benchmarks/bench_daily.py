@@ -1,10 +1,13 @@
 """Benchmark the daily and weekly jobs against check (run benchmarks/bench_check.py first: it makes the folder).
 
-    python benchmarks/bench_daily.py [--dir /tmp/coordxl-bench] [--repeat 3] [--baseline /tmp/before]
+    python benchmarks/bench_daily.py [--dir /tmp/coordxl-bench] [--repeat 3] [--baseline /tmp/before] [--size 1000]
 
 ``--baseline``: a checkout of an earlier commit (git worktree add /tmp/before <commit>); each job is
 then also run with that code, interleaved with this one's, on copies of its own, and each row shows
-both side by side (same check, same minutes of the machine).
+both side by side (same check, same minutes of the machine). ``--size N``: a folder of N item
+workbooks and a ledger that grows with it (bench_check.py's 300 workbooks and 50,000 rows, scaled),
+generated in --dir on first use. Each row shows the peak memory of the job and of check (the main
+process's peak, VmHWM; a worker's largest ru_maxrss after '+').
 
 1. Flag one row of the 50k-row central ledger: the part-level patch alone, and the whole write
    protocol (fingerprint, patch, backup, temp + fsync + atomic replace, read back and compare),
@@ -26,6 +29,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -54,7 +58,20 @@ def _child(kind: str, root: str, day: str = "2026-08-20", repo: str = "") -> Non
         result = run_daily(root, today, dt.datetime.combine(today, dt.time(9)))
         extra = {"workbooks_written": len(result.written), "cells": result.cells_written,
                  "mails": len(result.delivery.sent) if result.delivery else 0}
-    print(json.dumps({"seconds": round(time.perf_counter() - start, 2), **extra}))
+    seconds = round(time.perf_counter() - start, 2)
+    peak = _peak_mb()
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # its largest worker's
+    print(json.dumps({"seconds": seconds, "peak_mb": round(peak), "worker_peak_mb": round(workers), **extra}))
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory: VmHWM where /proc has it (ru_maxrss also counts the memory of
+    the process that started it, carried across exec), else ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(kind: str, root: Path, day: dt.date = dt.date(2026, 8, 20), repo: Path | None = None) -> dict:
@@ -72,15 +89,19 @@ def ratio(label: str, job: str, runs: list[tuple], target: float, check: str = "
     what the job did in its median run."""
     median_check = _median([r[0]["seconds"] for r in runs])
     median_job = sorted((r[1] for r in runs), key=lambda j: j["seconds"])[len(runs) // 2]
+    check_mb, job_mb = max(r[0]["peak_mb"] for r in runs), max(r[1]["peak_mb"] for r in runs)
     did = ", ".join(f"{median_job[k]} {k.replace('_', ' ')}" for k in ("workbooks_written", "cells", "mails")
                     if k in median_job)
     before = ""
     if len(runs[0]) > 2:
         base = _median([r[2]["seconds"] for r in runs])
-        before = f"   before {base:6.2f} s {base / median_check:5.2f}x"
+        before = (f"   before {base:6.2f} s {base / median_check:5.2f}x "
+                  f"{max(r[2]['peak_mb'] for r in runs)} MB")
     print(f"{label:<40} {check:<6} {median_check:5.2f} s{before}   {job} {median_job['seconds']:6.2f} s "
           f"{median_job['seconds'] / median_check:5.2f}x (target <= {target}x)   {did}   "
-          f"runs {[r[1]['seconds'] for r in runs]}")
+          f"runs {[r[1]['seconds'] for r in runs]}   peak MB: {check} {check_mb}"
+          f"+{max(r[0]['worker_peak_mb'] for r in runs)}, {job} {job_mb}+{max(r[1]['worker_peak_mb'] for r in runs)}"
+          f" ({job_mb / check_mb - 1:+.0%}, target <= +25%)")
 
 
 def one_row(ledger: Path, work: Path) -> None:
@@ -163,14 +184,19 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/coordxl-bench"))
     ap.add_argument("--repeat", type=int, default=3, help="alternating runs per row; the median counts")
     ap.add_argument("--baseline", type=Path, help="a checkout of an earlier commit, to compare with")
+    ap.add_argument("--size", type=int, default=300, help="item workbooks in the folder (300: bench_check.py's)")
     args = ap.parse_args()
     for repo in (REPO, args.baseline):  # as `pip install` does (see bench_check.py)
         if repo:
             compileall.compile_dir(str(repo / "coordxl"), quiet=1)
-    source = args.dir / "share"
+    source = args.dir / ("share" if args.size == 300 else f"share-{args.size}")
     if not (source / "进行中").is_dir():
-        sys.exit("run benchmarks/bench_check.py first to generate the folder")
-    work = args.dir / "daily"
+        if args.size == 300:
+            sys.exit("run benchmarks/bench_check.py first to generate the folder")
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from bench_check import generate
+        generate(source, args.size, 334, 50_000 * args.size // 300)  # the ledger grows with the folder
+    work = args.dir / ("daily" if args.size == 300 else f"daily-{args.size}")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)

@@ -1,6 +1,6 @@
 """What users get from one run of every job, as one comparable JSON file: for refactors that must not change it.
 
-    python benchmarks/snapshot.py FOLDER OUT.json [--today 2026-08-20]   # run the jobs on a copy, write the snapshot
+    python benchmarks/snapshot.py FOLDER OUT.json [--today 2026-08-20] [--history 2]   # run the jobs on a copy, write the snapshot
     python benchmarks/snapshot.py --compare BEFORE.json AFTER.json      # exit 1 and list what differs
 
 The jobs run on a temporary copy of FOLDER (the folder itself is never touched): `daily` (flags,
@@ -9,6 +9,8 @@ posts) and `review` for the first 20 items. The snapshot holds the findings, eve
 in the copy (the flagged ones and the generated ones, read with calamine), and every outbox file
 (mail headers that vary per run — Date, Message-ID, MIME boundaries — left out). Byte-level
 differences that change no cell (zip timestamps) are deliberately not compared.
+``--history N``: `daily` runs first on the same weekday of each of the N weeks before, so the weekly
+compares real snapshots (week-over-week changes, last week's plan, the KPIs' last values).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def mail(path: Path) -> dict:
             "parts": parts}
 
 
-def take(source: Path, today: dt.date) -> dict:
+def take(source: Path, today: dt.date, history: int = 0) -> dict:
     import coordxl
     from coordxl.check import write_report_workbook
     from coordxl.daily import run_daily
@@ -81,6 +83,9 @@ def take(source: Path, today: dt.date) -> dict:
         shutil.copytree(source, root, ignore=shutil.ignore_patterns(".coordxl"))
         layout = Layout.of(root)
         now = dt.datetime.combine(today, dt.time(9, 0))
+        for weeks in range(history, 0, -1):  # earlier daily runs: the snapshots the weekly compares
+            day = today - dt.timedelta(weeks=weeks)
+            run_daily(root, day, dt.datetime.combine(day, dt.time(9, 0)), layout=Layout.of(root))
         result = run_daily(root, today, now, layout=layout)
         write_report_workbook(result.report, layout)
         run_weekly(root, today, now.replace(minute=30), layout=layout)
@@ -135,6 +140,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs=2, type=Path)
     parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date(2026, 8, 20))
+    parser.add_argument("--history", type=int, default=0, help="weeks of daily runs before --today")
     parser.add_argument("--compare", action="store_true")
     args = parser.parse_args()
     if args.compare:
@@ -144,7 +150,7 @@ def main() -> int:
             print(line)
         print(f"{len(diff)} differences" if diff else "identical")
         return 1 if diff else 0
-    snap = take(args.paths[0], args.today)
+    snap = take(args.paths[0], args.today, args.history)
     args.paths[1].write_text(json.dumps(snap, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
     print(f"{args.paths[1]}: {len(snap['findings'])} findings, {len(snap['workbooks'])} workbooks, "
           f"{len(snap['outbox'])} outbox files")

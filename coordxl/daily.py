@@ -40,7 +40,7 @@ from .xlsxparts import col_letters
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)  # one per flag cell changed: every task row of a folder on a first run
 class PlannedFlag:
     workbook: str
     sheet: str
@@ -379,17 +379,24 @@ class Flagger:
         return self.pool or None
 
     def finish(self) -> None:
-        """Every write handed over, in the order handed over: its outcome recorded."""
+        """Every write handed over, in the order handed over: its outcome recorded, the cells written
+        into state.db in one transaction (made durable by the run's last commit)."""
+        batch: list = []
         try:
-            for workbook, sheet, path, column, changed, future in self.pending:
-                self._done(workbook, sheet, path, column, changed, future)
-            self.pending.clear()
-        finally:  # also when state.db fails to record one (a full disk): the writer ends with the run
+            try:
+                for workbook, sheet, path, column, changed, future in self.pending:
+                    self._done(workbook, sheet, path, column, changed, future, batch)
+            finally:
+                self.pending.clear()
+                if batch:
+                    self.store.record_flag_batch(batch, self.now)
+        finally:  # also when state.db fails to record them (a full disk): the writer ends with the run
             if self.pool:
                 self.pool.shutdown()
             self.pool = None
 
-    def _done(self, workbook: str, sheet: str, path, column: int, changed: dict[int, str], future) -> None:
+    def _done(self, workbook: str, sheet: str, path, column: int, changed: dict[int, str], future,
+              batch: list) -> None:
         result = self.result
         try:
             outcome = future.result()
@@ -406,8 +413,7 @@ class Flagger:
             written = {r: v for r, v in changed.items() if r not in outcome.formula_rows}
             result.written.append(workbook)
             result.cells_written += len(written)
-            self.store.record_flags(workbook, sheet, {f"{col_letters(column)}{r}": v for r, v in written.items()},
-                                    self.now)
+            batch.append((workbook, sheet, {f"{col_letters(column)}{r}": v for r, v in written.items()}))
         else:
             result.skipped.append((workbook, outcome.reason))
 

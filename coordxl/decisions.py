@@ -13,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .audience import Scope
 from .messages import text
@@ -103,48 +103,37 @@ def share(base: tuple[int, int]) -> float | None:
     return good / judged if judged else None
 
 
-def _changes(now: dict, before: dict) -> list[tuple[dict, bool, bool]]:
-    """The tasks that became overdue or whose deadline moved later between two snapshots:
-    (row now, newly overdue, moved). Few of a folder's tasks: each reader's page counts its own."""
-    out = []
-    for key, row in now.items():
-        old = before.get(key)
-        if old is None:
-            continue
-        newly = row["state"] == "overdue" and old["state"] != "overdue"
-        moved = bool(row["due"] and old["due"] and row["due"] > old["due"])
-        if newly or moved:
-            out.append((row, newly, moved))
-    return out
+class SnapTask(NamedTuple):
+    """A task as a daily snapshot recorded it, named as the week's items show their workbook."""
+
+    workbook: str
+    key: str
+    department: str
 
 
-def _facts(weekly, snapshots: dict) -> dict:
-    """What every reader's page reads of the snapshots (each holds every task of the folder), worked
-    out once for the week: the changes, last week's overdue tasks, last week's plan for this week."""
-    cached = weekly.cache.get("facts")
-    if cached is not None and cached[0] is snapshots:
-        return cached[1]
-    now, prev, prev2 = snapshots.get("now", {}), snapshots.get("prev", {}), snapshots.get("prev2", {})
-    planned = []
-    for key, row in prev.items():
-        due = dt.date.fromisoformat(row["due"]) if row["due"] else None
-        if due and weekly.monday <= due <= weekly.sunday and row["state"] not in ("done", "cancelled"):
-            planned.append((key, row, due))
-    facts = {"changes_now": _changes(now, prev), "changes_last": _changes(prev, prev2) if prev2 else None,
-             "overdue_prev": [row for row in prev.values() if row["state"] == "overdue"], "planned": planned}
-    weekly.cache["facts"] = (snapshots, facts)
-    return facts
+@dataclass
+class Compared:
+    """What every reader's page reads of the daily snapshots, compared in state.db once a week (each
+    snapshot holds every task of the folder: none is loaded whole)."""
+
+    has_prev: bool = False  # a snapshot from the end of last week
+    changes_now: list = dc_field(default_factory=list)  # (SnapTask, newly overdue, moved): this week
+    changes_last: list | None = None  # the same a week earlier; None without a snapshot from the week before
+    overdue_prev: list = dc_field(default_factory=list)  # SnapTasks overdue at the end of last week
+    invalid_prev: set = dc_field(default_factory=set)  # (workbook, key) of those left to fix then
+    planned: list = dc_field(default_factory=list)  # (SnapTask, due): last week's plan for this week
 
 
-def _count(changes: list[tuple[dict, bool, bool]], keep: Callable[[dict], bool]) -> tuple[int, int]:
+def _count(changes: list[tuple[SnapTask, bool, bool]], keep: Callable[[SnapTask], bool]) -> tuple[int, int]:
     """(newly overdue, deadlines moved later) among the changes ``keep`` accepts."""
     mine = [(newly, moved) for row, newly, moved in changes if keep(row)]
     return sum(n for n, _ in mine), sum(m for _, m in mine)
 
 
-def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
+def page(weekly, settings: Settings, mine: "Scope", snapshots: Compared) -> Page:
     """The decision page for one reader. ``mine(task)`` says whether a task is in their scope;
-    ``snapshots``: {'now': this week's, 'prev': at the end of last week, 'prev2': a week before that}."""
+    ``snapshots``: what the daily snapshots of this week, the end of last week and a week before that
+    say (Compared, worked out once for the week)."""
     lang = settings.lang
     manager_at = settings["reminders.escalate_manager_workdays"]
     initiator_at = settings["reminders.escalate_initiator_workdays"]
@@ -176,10 +165,9 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
                                    "since": since.isoformat()}),) if since else (("decide.paused_unknown",
                                                                                    {"task": f"{x.task_id} {x.task}"}),)
         out.asks.append(Ask("paused", x.topic, x.owner, lang, said))
-    prev = snapshots.get("prev", {})
+    prev = snapshots.has_prev
     for x in in_scope(weekly, "invalid", mine):
-        before = prev.get((x.workbook, x.key))
-        if before is not None and before["state"] == "invalid":
+        if (x.workbook, x.key) in snapshots.invalid_prev:
             out.asks.append(Ask("stale_error", x.topic, x.owner, lang,
                                 (("decide.stale_error", {"task": f"{x.task_id} {x.task}"}),)))
     # --- 2. KPIs: this week and last week, an arrow, a mark; an open overdue task counts as late
@@ -190,11 +178,10 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
     to_date = on_time_base(done, overdue, None, weekly.sunday)
     to_last = on_time_base(done, overdue, None, last_sunday)
 
-    scoped = mine.row
-    facts = _facts(weekly, snapshots)
-    newly_now, moved_now = _count(facts["changes_now"], scoped)
-    newly_last, moved_last = _count(facts["changes_last"], scoped) if facts["changes_last"] is not None else (None, None)
-    overdue_last = len(_picked(weekly, "overdue_prev", facts["overdue_prev"], mine)) if prev else None
+    newly_now, moved_now = _count(snapshots.changes_now, mine)
+    newly_last, moved_last = (_count(snapshots.changes_last, mine) if snapshots.changes_last is not None
+                              else (None, None))
+    overdue_last = len(_picked(weekly, "overdue_prev", snapshots.overdue_prev, mine)) if prev else None
     targets, limits = settings["weekly.on_time_targets"], settings["weekly.overdue_limits"]
     out.kpis = [
         Kpi("on_time_week", share(this_week), share(last_week), _mark(share(this_week), targets, True), True,
@@ -213,10 +200,10 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: dict) -> Page:
         out.aging.setdefault(x.department or "-", [0, 0, 0])[tier] += 1
     # --- 4. plan vs actual: what last week's snapshot said was due this week
     current = weekly.task_index()
-    for key, row, due in facts["planned"]:
-        if not scoped(row):
+    for row, due in snapshots.planned:
+        if not mine(row):
             continue
-        x = current.get(key)
+        x = current.get((row.workbook, row.key))
         if x is None or x.state == "cancelled":
             continue
         out.planned += 1
@@ -243,10 +230,8 @@ def _groups(weekly, name: str, rows: list) -> tuple[dict, dict]:
         by_workbook: dict = defaultdict(list)
         by_department: dict = defaultdict(list)
         for i, row in enumerate(rows):
-            workbook, department = (row["workbook"], row["department"]) if isinstance(row, dict) else (
-                row.workbook, row.department)
-            by_workbook[workbook].append(i)
-            by_department[department].append(i)
+            by_workbook[row.workbook].append(i)
+            by_department[row.department].append(i)
         cache[name] = (by_workbook, by_department)
     return cache[name]
 

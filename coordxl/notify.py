@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 # --- what the daily run collects ---------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per task to remind: hundreds of thousands on a big folder
 class TaskNote:
     workbook: str
     path: str
@@ -265,28 +265,34 @@ class _Mailbag:
         """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
         escalation mails; returns, per recipient key, the tasks escalated to them."""
         told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
-        owners_of: dict[tuple, set[str]] = defaultdict(set)  # '冯雪、郑爽': each owner hears it as an owner only
-        for note in collector.tasks:
-            owners_of[_where(note)].add(note.owner)
         targets = _Escalation(self.audience, collector.items, settings)
-        placed: dict[tuple, int] = {}  # (recipient key, task place) -> its line in their digest
-        for note in collector.tasks:
-            owners = owners_of[_where(note)]
-            to = [p for p in targets.of(note) if p.key not in owners]
-            if to:
-                # the owner is told once, in the digest, whom the task was escalated to
-                note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
-            if (found := self.addressed(note.owner, "owner")) is not None:
-                d, behalf = found
-                spot = (d.person.key, _where(note))
-                if spot not in placed:
-                    placed[spot] = len(d.tasks)
-                    d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
-                elif behalf and (first := d.tasks[placed[spot]]).on_behalf:
-                    # both owners of a task away with one deputy: the task once, on behalf of both
-                    d.tasks[placed[spot]] = dataclasses.replace(first, on_behalf=f"{first.on_behalf}、{behalf}")
-            for p in to:
-                self._escalate(note, p, owners, told)
+        tasks = collector.tasks
+        start = 0
+        while start < len(tasks):
+            # a task's notes, one per owner ('冯雪、郑爽'), are next to each other (Collector.add makes them
+            # together): each owner hears it as an owner only; nothing is kept per task across tasks
+            place, end = _where(tasks[start]), start + 1
+            while end < len(tasks) and _where(tasks[end]) == place:
+                end += 1
+            owners = {note.owner for note in tasks[start:end]}
+            placed: dict[str, int] = {}  # recipient key -> the task's line in their digest
+            for note in tasks[start:end]:
+                to = [p for p in targets.of(note) if p.key not in owners]
+                if to:
+                    # the owner is told once, in the digest, whom the task was escalated to
+                    note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
+                if (found := self.addressed(note.owner, "owner")) is not None:
+                    d, behalf = found
+                    spot = d.person.key
+                    if spot not in placed:
+                        placed[spot] = len(d.tasks)
+                        d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+                    elif behalf and (first := d.tasks[placed[spot]]).on_behalf:
+                        # both owners of a task away with one deputy: the task once, on behalf of both
+                        d.tasks[placed[spot]] = dataclasses.replace(first, on_behalf=f"{first.on_behalf}、{behalf}")
+                for p in to:
+                    self._escalate(note, p, owners, told)
+            start = end
         return {key: set(places) for key, places in told.items()}
 
     def _escalate(self, note: TaskNote, target: Person, owners: set[str], told: dict[str, dict[tuple, int]]) -> None:

@@ -555,10 +555,22 @@ class Store:
 
     def record_flags(self, workbook: str, sheet: str, cells: dict[str, str], now: dt.datetime) -> None:
         """Remember what was written into these cells ('' for a cleared cell)."""
-        stamp, workbook = now.isoformat(timespec="seconds"), workbook_id(workbook)
-        with self._tx() as db:
+        self.record_flag_batch([(workbook, sheet, cells)], now, durable=True)
+
+    def record_flag_batch(self, batch: list[tuple[str, str, dict[str, str]]], now: dt.datetime,
+                          durable: bool = False) -> None:
+        """Remember what was written into the cells of several workbooks, (workbook, sheet, cell → text)
+        each, in one transaction. Not durable by default: the run's last commit (finish_run) makes it
+        so. A kill keeps it (the WAL is written); a power cut before the run's end may lose it, and then
+        the next run knows the cells anyway, as coordxl's own flag texts (people_text)."""
+        stamp = now.isoformat(timespec="seconds")
+        rows = [(workbook_id(workbook), sheet, cell, value, stamp)
+                for workbook, sheet, cells in batch for cell, value in cells.items()]
+        if not rows:
+            return
+        with self._tx(durable=durable) as db:
             db.executemany("INSERT OR REPLACE INTO flags (workbook, sheet, cell, text, written_at) VALUES (?, ?, ?, ?, ?)",
-                           [(workbook, sheet, cell, value, stamp) for cell, value in cells.items()])
+                           rows)
 
     def save_snapshot(self, day: dt.date, workbook: str, rows: list[tuple]) -> bool:
         """Replace one workbook's task states for ``day``: rows of (task_key, task_id, task, department,
@@ -587,6 +599,52 @@ class Store:
         cursor.row_factory = None  # plain tuples: a snapshot holds every task of the folder
         columns = [c[0] for c in cursor.description]
         return {(r[1], r[2]): dict(zip(columns, r)) for r in cursor}  # (workbook, task_key)
+
+    def snapshot_day(self, day: dt.date) -> str | None:
+        """The day (ISO) of the latest snapshot taken on or before ``day``; None when there is none."""
+        return self.db().execute("SELECT MAX(day) FROM snapshots WHERE day <= ?", (day.isoformat(),)).fetchone()[0]
+
+    def task_states(self, day: str, workbook: str) -> dict[str, tuple[str, str | None]]:
+        """One workbook's tasks in the snapshot of ``day`` (a day :meth:`snapshot_day` gave): task key ->
+        (state, due). A range of the primary key: what the weekly compares each item with, item by item."""
+        cursor = self.db().execute("SELECT task_key, state, due FROM snapshots WHERE day = ? AND workbook = ?",
+                                   (day, workbook_id(workbook)))
+        cursor.row_factory = None
+        return {key: (state, due) for key, state, due in cursor}
+
+    def compared(self, new: str, old: str) -> list[tuple[str, str, str, bool, bool]]:
+        """(workbook, task key, department, newly overdue, deadline moved later) for each task of the
+        snapshot of day ``new`` that became overdue or whose deadline moved later since the snapshot of
+        day ``old``, in (workbook, task key) order: one join, no snapshot loaded."""
+        cursor = self.db().execute(
+            """SELECT workbook, task_key, department, newly, moved FROM (
+                   SELECT n.workbook, n.task_key, n.department,
+                          n.state = 'overdue' AND o.state != 'overdue' AS newly,
+                          COALESCE(n.due, '') != '' AND COALESCE(o.due, '') != '' AND n.due > o.due AS moved
+                   FROM snapshots n JOIN snapshots o
+                     ON o.day = ? AND o.workbook = n.workbook AND o.task_key = n.task_key
+                   WHERE n.day = ?)
+               WHERE newly OR moved ORDER BY workbook, task_key""", (old, new))
+        cursor.row_factory = None
+        return [(w, k, d, bool(n), bool(m)) for w, k, d, n, m in cursor]
+
+    def in_state(self, day: str, state: str) -> list[tuple[str, str, str]]:
+        """(workbook, task key, department) of the tasks in ``state`` in the snapshot of ``day``, in
+        (workbook, task key) order."""
+        cursor = self.db().execute("SELECT workbook, task_key, department FROM snapshots WHERE day = ? AND state = ? "
+                                   "ORDER BY workbook, task_key", (day, state))
+        cursor.row_factory = None
+        return cursor.fetchall()
+
+    def planned(self, day: str, start: dt.date, end: dt.date) -> list[tuple[str, str, str, str]]:
+        """(workbook, task key, department, due) of the tasks open (neither done nor cancelled) in the
+        snapshot of ``day`` and due from ``start`` to ``end``, in (workbook, task key) order."""
+        cursor = self.db().execute(
+            "SELECT workbook, task_key, department, due FROM snapshots WHERE day = ? AND due BETWEEN ? AND ? "
+            "AND state NOT IN ('done', 'cancelled') ORDER BY workbook, task_key",
+            (day, start.isoformat(), end.isoformat()))
+        cursor.row_factory = None
+        return cursor.fetchall()
 
     def changes(self, today: dt.date) -> list[tuple[str, str, str, str]]:
         """(workbook, newly_done | newly_overdue | moved, task id, task) for each task whose state or

@@ -59,7 +59,7 @@ def week_label(monday: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
-@dataclass
+@dataclass(slots=True)  # one per task the week lists: hundreds of thousands on a big folder
 class TaskLine:
     workbook: str
     topic: str
@@ -150,12 +150,12 @@ class Weekly:
     trend: list[tuple[str, float | None, int | None]] = dc_field(default_factory=list)  # (week, on-time, overdue)
     report: Report | None = None
     path: Path | None = None
-    tasks: list[TaskLine] = dc_field(default_factory=list)  # every task of every item
+    tasks: list[TaskLine] = dc_field(default_factory=list)  # the tasks last week's plan had due this week
     blocked: list[TaskLine] = dc_field(default_factory=list)
     invalid: list[TaskLine] = dc_field(default_factory=list)  # 待修正: a date or owner the job cannot read
     paused: list[TaskLine] = dc_field(default_factory=list)  # 暂停 on purpose
     paused_since: dict = dc_field(default_factory=dict)  # (workbook, key) -> the day a paused task was paused
-    snapshots: dict = dc_field(default_factory=dict)  # now / prev / prev2: the task states the page compares
+    snapshots: decisions.Compared = dc_field(default_factory=decisions.Compared)  # what the page compares
     page: object = None  # decisions.Page for every item (the workbook's decision sheet)
     burnup: dict = dc_field(default_factory=dict)  # workbook -> [(week, done, total)] over 8 weeks
     # what the decision pages work out once a week (the task index, the snapshots' facts, scopes)
@@ -184,7 +184,8 @@ class Weekly:
             getattr(self, name).extend(getattr(part, name))
 
     def task_index(self) -> dict:
-        """(workbook, task key) -> TaskLine, made once: every reader's decision page looks tasks up."""
+        """(workbook, task key) -> TaskLine of the tasks last week's plan had due this week, made once:
+        every reader's decision page looks them up (plan vs actual)."""
         if "index" not in self.cache:
             self.cache["index"] = {(x.workbook, x.key): x for x in self.tasks}
         return self.cache["index"]
@@ -195,14 +196,14 @@ def _on_time(line: TaskLine) -> bool:
 
 
 def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
-    """Add one item's figures and lists to the week."""
+    """Add one item's figures and lists to the week. ``previous``: its tasks in last week's snapshot,
+    task key -> (state, due) (Store.task_states)."""
     next_monday = weekly.sunday + dt.timedelta(days=1)
     next_sunday = next_monday + dt.timedelta(days=6)
     line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "", group=item.group)
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
-    wid = workbook_id(item.workbook)  # how the snapshots name it
     assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
     rows = assessed.rows  # column by column: a 50,000-row ledger makes no Row objects
     for r, ident, name, department, owner, due, done, status, percent, note, updated, state in zip(
@@ -213,7 +214,6 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
                      str(owner or ""), due if isinstance(due, dt.date) else None,
                      done if isinstance(done, dt.date) else None, status, state.state, state.days, percent,
                      str(note or ""), updated if isinstance(updated, dt.date) else None)
-        weekly.tasks.append(t)
         if state.state == "blocked" or (status == "blocked" and state.state == "overdue"):
             weekly.blocked.append(t)  # blocked, overdue or not: the reason is what a director acts on
         elif state.state == "invalid":
@@ -244,13 +244,17 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
                 weekly.done_this_week.append(t)
                 dept.done_week += 1
                 dept.on_time_week += _on_time(t)
-        before = previous.get((wid, key))
+        before = previous.get(key)
+        if before is not None and before[1] and before[0] not in ("done", "cancelled") and (
+                weekly.monday <= dt.date.fromisoformat(before[1]) <= weekly.sunday):
+            weekly.tasks.append(t)  # in last week's plan for this week (Store.planned): plan vs actual
         if before is not None and key not in seen:
-            if t.state == "done" and before["state"] != "done":
+            was, due_was = before
+            if t.state == "done" and was != "done":
                 weekly.newly_done.append(t)
-            if t.state == "overdue" and before["state"] != "overdue":
+            if t.state == "overdue" and was != "overdue":
                 weekly.newly_overdue.append(t)
-            old_due = dt.date.fromisoformat(before["due"]) if before["due"] else None
+            old_due = dt.date.fromisoformat(due_was) if due_was else None
             if old_due and t.due and t.due > old_due:
                 weekly.slipped.append((t, old_due, ctx.calendar.count(old_due, t.due)))
         seen.add(key)
@@ -272,12 +276,24 @@ class WeekWork:
 
     monday: dt.date
     sunday: dt.date
-    previous: dict  # last week's snapshot (a forked worker shares it; a spawned one gets a copy)
+    previous: str | None  # the day of last week's snapshot (Store.snapshot_day), None without one
+    store: Store | None = None  # the worker's own connection, opened with its first item
+
+    def __getstate__(self) -> dict:  # spawned workers get no connection; they open their own
+        return {**self.__dict__, "store": None}
 
     def __call__(self, item: Item, layout: Layout, ctx: Context) -> Weekly:
+        if self.store is None and self.previous is not None:
+            self.store = layout.open_store(existing=True)
         part = Weekly(ctx.today, self.monday, self.sunday)
-        collect(item, ctx, part, self.previous)
+        collect(item, ctx, part, last_week(self.store, self.previous, item))
         return part
+
+
+def last_week(store: Store | None, day: str | None, item: Item) -> dict:
+    """An item's tasks in last week's snapshot (task key -> (state, due)): read from state.db item by
+    item, so no process holds the whole snapshot."""
+    return store.task_states(day, item.workbook) if store is not None and day is not None else {}
 
 
 def trend(store: Store | None, weekly: Weekly) -> None:
@@ -318,13 +334,13 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     monday, sunday = report_week(today)
     weekly = Weekly(today, monday, sunday)
     store = layout.open_store(existing=True)
-    previous = store.snapshot(sunday - dt.timedelta(days=7)) if store else {}
+    previous = store.snapshot_day(sunday - dt.timedelta(days=7)) if store else None
 
     # on a folder big enough for check's workers, each worker collects the items it read
     checking = FolderCheck(layout, today, work=WeekWork(monday, sunday, previous))
     for item, part in checking:
         if part is None:  # read in this process
-            collect(item, checking.ctx, weekly, previous)
+            collect(item, checking.ctx, weekly, last_week(store, previous, item))
         else:
             weekly.merge(part)
     weekly.report = checking.report
@@ -334,24 +350,38 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     return weekly
 
 
-def _shown(snapshot: dict, names: dict[str, str]) -> dict:
-    """A snapshot (workbooks by identity, as state.db keeps them) with each workbook of this week's items
-    named as they show it, so the decision page compares its rows with the week's tasks and scopes."""
-    out = {}
-    for (ident, key), row in snapshot.items():
-        row["workbook"] = name = names.get(ident, ident)
-        out[(name, key)] = row
+def compare_snapshots(store: Store, weekly: Weekly, previous: str | None, today: dt.date) -> decisions.Compared:
+    """What the decision pages read of this week's, last week's and the week before's snapshots, compared
+    in state.db; each workbook of this week's items named as they show it (state.db keeps identities),
+    so the pages compare the rows with the week's tasks and scopes."""
+    out = decisions.Compared()
+    if previous is None:
+        return out
+    names = {workbook_id(i.workbook): i.workbook for i in weekly.items}
+
+    def task(workbook: str, key: str, department: str) -> decisions.SnapTask:
+        return decisions.SnapTask(names.get(workbook, workbook), key, department)
+
+    def changes(new: str, old: str) -> list:
+        return [(task(w, k, d), newly, moved) for w, k, d, newly, moved in store.compared(new, old)]
+
+    now = store.snapshot_day(min(weekly.sunday, today))
+    before = store.snapshot_day(weekly.sunday - dt.timedelta(days=14))
+    out.has_prev = True
+    out.changes_now = changes(now, previous)
+    out.changes_last = changes(previous, before) if before is not None else None
+    out.overdue_prev = [task(*row) for row in store.in_state(previous, "overdue")]
+    out.invalid_prev = {(names.get(w, w), k) for w, k, _ in store.in_state(previous, "invalid")}
+    out.planned = [(task(w, k, d), dt.date.fromisoformat(due))
+                   for w, k, d, due in store.planned(previous, weekly.monday, weekly.sunday)]
     return out
 
 
-def _figures(weekly: Weekly, store: Store | None, previous: dict, layout: Layout, today: dt.date) -> None:
+def _figures(weekly: Weekly, store: Store | None, previous: str | None, layout: Layout, today: dt.date) -> None:
     """The week's trend, snapshots, burn-up and decision page, once every item is collected."""
-    sunday = weekly.sunday
     trend(store, weekly)
     if store is not None:
-        names = {workbook_id(i.workbook): i.workbook for i in weekly.items}
-        weekly.snapshots = {"now": _shown(store.snapshot(min(sunday, today)), names), "prev": _shown(previous, names),
-                            "prev2": _shown(store.snapshot(sunday - dt.timedelta(days=14)), names)}
+        weekly.snapshots = compare_snapshots(store, weekly, previous, today)
     burnup(store, weekly)
     weekly.paused_since = paused_since(store, weekly.paused)
     weekly.overdue.sort(key=lambda t: (-t.days, t.workbook, t.task_id))
@@ -593,7 +623,7 @@ def _decision_sheet(wb, weekly: Weekly, page, t, lang: str, estimate: str) -> No
         sheet.blank()
     sheet.blank()
     sheet.title(t("decide.plan"))
-    if weekly.snapshots.get("prev"):
+    if weekly.snapshots.has_prev:
         sheet.append([t("decide.plan_line", planned=page.planned, on_time=page.on_time, late=page.late,
                         open=page.still_open)])
         if page.slipped:
@@ -778,7 +808,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             context = dict(trend=weekly.trend if scope.everything else [],  # the whole-folder trend, for management only
                            page=page, kpi_value=lambda k: kpi_text(k.value, k.percent, k.base, lang),
                            kpi_last=lambda k: kpi_text(k.last, k.percent, k.last_base, lang),
-                           has_prev=bool(weekly.snapshots.get("prev")),
+                           has_prev=weekly.snapshots.has_prev,
                            pct=as_percent, topic_link=topic_link, where=lambda wb: workbook_link(share, wb)[1],
                            t=t, lang=lang, person=reader.person, weekly=weekly, items=items, depts=depts,
                            share=decisions.share, figures=figures, overdue=overdue, shown=MAIL_LIST_MAX,

@@ -174,9 +174,10 @@ def _text_cell(ref: str, style_attr: str, value: str) -> str:
     return f'<c r="{ref}"{style_attr} t="inlineStr"><is><t{space}>{html.escape(value, quote=False)}</t></is></c>'
 
 
-def _rows_xml(body: Body) -> tuple[str, list[tuple[str, str]]]:
-    """The <row> elements of a body, and its links as (cell reference, target)."""
-    out, links = [], []
+def _row_chunks(body: Body, links: list[tuple[str, str]], rows_per_chunk: int = 2000):
+    """The <row> elements of a body as UTF-8 chunks of a few thousand rows (a list of 250,000 rows is
+    never one string in memory); its links are added to ``links`` as (cell reference, target)."""
+    out: list[str] = []
     letters = [col_letters(c) for c in range(1, 1 + max((len(r) for r in body.rows), default=0))]
     attrs = {c: f' s="{s}"' for c, s in body.styles.items()}
     date_attr = f' s="{body.date_style}"' if body.date_style is not None else ""
@@ -202,7 +203,19 @@ def _rows_xml(body: Body) -> tuple[str, list[tuple[str, str]]]:
             else:
                 cells.append(_text_cell(ref, attr, str(value)))
         out.append(f'<row r="{r}">{"".join(cells)}</row>')
-    return "".join(out), links
+        if len(out) == rows_per_chunk:
+            yield "".join(out).encode("utf-8")
+            out.clear()
+    if out:
+        yield "".join(out).encode("utf-8")
+
+
+def _links(body: Body) -> list[tuple[str, str]]:
+    """A body's links, (cell reference, target), in the order :func:`_row_chunks` meets them."""
+    letters: dict[int, str] = {}
+    return [(f"{letters.setdefault(c, col_letters(c))}{r}", value.target)
+            for r, values in enumerate(body.rows, start=body.first_row)
+            for c, value in enumerate(values, start=1) if isinstance(value, Link)]
 
 
 # where <hyperlinks> goes in a worksheet: before the first of these (ECMA-376 CT_Worksheet's order)
@@ -215,27 +228,41 @@ _HYPERLINK_REL = f"{_REL_NS}/hyperlink"
 
 
 def _fill(path: Path, bodies: "list[Body]") -> None:
-    """Write each body's rows (and links) into its sheet part of the saved workbook at ``path``."""
-    with zipfile.ZipFile(path) as zin:
-        sheets, rels = {}, {}
-        for body in bodies:
-            part = sheet_part(zin, body.ws.title)
-            sheets[part], links = _fill_sheet(zin.read(part), body)
-            if links:
-                name = _rels_name(part)
-                rels[name] = _add_links_rels(zin.read(name) if name in zin.namelist() else None, links)
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
-            for info in zin.infolist():
-                if info.filename in sheets:  # tens of MB of XML: the fastest compression, still small
-                    zout.writestr(info.filename, sheets[info.filename], compresslevel=1)
-                elif info.filename in rels:
-                    zout.writestr(info.filename, rels.pop(info.filename))
-                else:
-                    zout.writestr(info, zin.read(info))
-            for name, data in rels.items():  # a sheet that had no relationships before
-                zout.writestr(name, data)
-    path.write_bytes(out.getvalue())
+    """Write each body's rows (and links) into its sheet part of the saved workbook at ``path``: the
+    new file is written beside it, each long sheet streamed into it chunk by chunk, then put in its place."""
+    out = path.with_name(path.name + ".fill")
+    try:
+        with zipfile.ZipFile(path) as zin:
+            sheets, rels = {}, {}
+            for body in bodies:
+                part = sheet_part(zin, body.ws.title)
+                links = _links(body)
+                sheets[part] = (body, _around_rows(zin.read(part), links))
+                if links:
+                    name = _rels_name(part)
+                    rels[name] = _add_links_rels(zin.read(name) if name in zin.namelist() else None, links)
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+                for info in zin.infolist():
+                    if info.filename in sheets:  # tens of MB of XML: the fastest compression, still small
+                        body, (head, tail) = sheets[info.filename]
+                        target = zipfile.ZipInfo(info.filename, info.date_time)
+                        target.compress_type = zipfile.ZIP_DEFLATED
+                        # ZipFile.open takes no level of its own (the attribute's name since Python 3.13, before)
+                        setattr(target, "compress_level" if hasattr(target, "compress_level") else "_compresslevel", 1)
+                        with zout.open(target, "w") as fh:
+                            fh.write(head)
+                            for chunk in _row_chunks(body, []):
+                                fh.write(chunk)
+                            fh.write(tail)
+                    elif info.filename in rels:
+                        zout.writestr(info.filename, rels.pop(info.filename))
+                    else:
+                        zout.writestr(info, zin.read(info))
+                for name, data in rels.items():  # a sheet that had no relationships before
+                    zout.writestr(name, data)
+        os.replace(out, path)
+    finally:
+        out.unlink(missing_ok=True)
 
 
 def _rels_name(part: str) -> str:
@@ -243,23 +270,22 @@ def _rels_name(part: str) -> str:
     return f"{folder}/_rels/{name}.rels"
 
 
-def _fill_sheet(xml: bytes, body: Body) -> tuple[bytes, list[tuple[str, str]]]:
-    rows, links = _rows_xml(body)
+def _around_rows(xml: bytes, links: list[tuple[str, str]]) -> tuple[bytes, bytes]:
+    """A saved sheet's XML (its header row only) cut where the body's rows go: (before, after), with the
+    body's links after its rows."""
     xml = re.sub(rb"<dimension\b[^>]*/>", b"", xml, count=1)  # optional; it would say only the header
-    data = rows.encode("utf-8")
     if b"<sheetData/>" in xml:
-        xml = xml.replace(b"<sheetData/>", b"<sheetData>" + data + b"</sheetData>", 1)
-    else:
-        at = xml.index(b"</sheetData>")
-        xml = xml[:at] + data + xml[at:]
+        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
+    at = xml.index(b"</sheetData>")
+    head, tail = xml[:at], xml[at:]
     if links:
         if b"<hyperlinks" in xml:
             raise ValueError("a sheet with a long table has no other links")
         refs = "".join(f'<hyperlink xmlns:r="{_REL_NS}" ref="{ref}" r:id="rIdL{n}"/>'
                        for n, (ref, _) in enumerate(links, start=1))
-        at = _AFTER_HYPERLINKS.search(xml, xml.index(b"</sheetData>")).start()
-        xml = xml[:at] + f"<hyperlinks>{refs}</hyperlinks>".encode("utf-8") + xml[at:]
-    return xml, links
+        cut = _AFTER_HYPERLINKS.search(tail).start()
+        tail = tail[:cut] + f"<hyperlinks>{refs}</hyperlinks>".encode("utf-8") + tail[cut:]
+    return head, tail
 
 
 def _add_links_rels(old: bytes | None, links: list[tuple[str, str]]) -> bytes:

@@ -49,6 +49,41 @@ def test_daily_writes_the_flags_and_logs_the_run(example_root):
     assert row[:3] == ("daily", "2026-08-20", "findings") and row[3]
 
 
+def test_a_run_records_every_workbook_s_flags_in_one_transaction_made_durable_by_its_last_commit(example_root,
+                                                                                                    monkeypatch):
+    """What the job wrote into the 预警 cells is recorded once per run, not with an fsync per workbook; a
+    record lost with the run (a power cut before its end) costs nothing: the next run knows its own texts."""
+    from coordxl.store import Store
+
+    statements: list[str] = []
+    connect = Store._connect
+
+    def traced(self):
+        db = connect(self)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(Store, "_connect", traced)
+    result = run_daily(example_root, TODAY, NOW)
+    assert len(result.written) >= 2
+    durable, writes = True, []
+    for sql in statements:  # each transaction: durable or not, and whether it recorded flags
+        if sql.startswith("PRAGMA synchronous"):
+            durable = sql.endswith("FULL")
+        elif sql == "BEGIN IMMEDIATE":
+            writes.append([durable, False])
+        elif sql.startswith("INSERT OR REPLACE INTO flags"):
+            writes[-1][1] = True
+    assert [d for d, f in writes if f] == [False]  # one transaction, no fsync of its own
+    assert writes[-1][0] is True  # the run's last commit (finish_run) is durable, and the WAL with it
+    db = sqlite3.connect(example_root / ".coordxl" / "state.db")
+    assert db.execute("SELECT COUNT(DISTINCT workbook) FROM flags").fetchone()[0] == len(result.written)
+    db.execute("DELETE FROM flags")  # the record lost
+    db.commit()
+    nxt = run_daily(example_root, TODAY + dt.timedelta(days=1), NOW + dt.timedelta(days=1))
+    assert not [f for f in nxt.findings if f.code == "W-FLAG-EDITED"]
+
+
 def test_second_run_with_nothing_new_writes_nothing(example_root):
     run_daily(example_root, TODAY, NOW)
     before = sha256(example_root / "进行中" / "Q3新品上市推广.xlsx")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from coordxl.cli import main
 from coordxl.store import Store
+from coordxl.store import workbook_id as store_id
 
 START = dt.date(2026, 1, 1)
 
@@ -146,3 +147,46 @@ def test_the_day_s_changes_are_the_ones_the_two_snapshots_show(tmp_path_factory,
                 rows[day][(workbook, key)] = {"task_id": r[1], "task": r[2], "due": r[5], "state": r[8]}
     want = _changes_by_hand(rows[yesterday], rows[today]) if rows[yesterday] else []
     assert store.changes(today) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["进行中/甲.xlsx", "进行中/乙.xlsx"]), st.integers(0, 30),
+                          st.sampled_from(["open", "overdue", "done", "cancelled", "invalid"]),
+                          st.sampled_from(["open", "overdue", "done", "cancelled", "invalid"]),
+                          st.sampled_from([None, "", "2026-08-07", "2026-08-14", "2026-08-19", "2026-09-01"]),
+                          st.sampled_from([None, "", "2026-08-07", "2026-08-14", "2026-08-19", "2026-09-01"]),
+                          st.booleans()), max_size=40))
+def test_the_weekly_s_comparisons_in_state_db_are_the_ones_the_snapshots_show(tmp_path_factory, tasks):
+    """The decision page's week-over-week figures (newly overdue, deadlines moved later, last week's
+    overdue and invalid tasks, last week's plan for this week) come from state.db without loading a
+    snapshot: the same tasks, in the same order, as comparing the two weeks' rows task by task."""
+    store = Store(tmp_path_factory.mktemp("db") / "state.db")
+    last, this = dt.date(2026, 8, 14), dt.date(2026, 8, 21)
+    rows: dict = {last: {}, this: {}}
+    for workbook, n, old_state, new_state, old_due, new_due, existed in tasks:
+        for day, state, due, present in ((last, old_state, old_due, existed), (this, new_state, new_due, True)):
+            if present:
+                rows[day][(store_id(workbook), f"k{n}")] = (f"k{n}", f"T{n}", "任务", f"部门{n % 3}", "张伟", due, None,
+                                                             "进行中", state, 0)
+    for day, by_key in rows.items():
+        for workbook in {w for w, _ in by_key}:
+            store.save_snapshot(day, workbook, [r for (w, _), r in sorted(by_key.items()) if w == workbook])
+    new, old = store.snapshot_day(this), store.snapshot_day(last)
+    want = []
+    for (workbook, key), row in sorted(rows[this].items()):
+        before = rows[last].get((workbook, key))
+        if before is not None:
+            newly = row[8] == "overdue" and before[8] != "overdue"
+            moved = bool(row[5] and before[5] and row[5] > before[5])
+            if newly or moved:
+                want.append((workbook, key, row[3], newly, moved))
+    assert store.compared(new, old) == want
+    for state in ("overdue", "invalid"):
+        assert store.in_state(old, state) == [(w, k, r[3]) for (w, k), r in sorted(rows[last].items()) if r[8] == state]
+    monday, sunday = dt.date(2026, 8, 17), dt.date(2026, 8, 23)
+    assert store.planned(old, monday, sunday) == [
+        (w, k, r[3], r[5]) for (w, k), r in sorted(rows[last].items())
+        if r[5] and monday <= dt.date.fromisoformat(r[5]) <= sunday and r[8] not in ("done", "cancelled")]
+    for workbook in ("进行中/甲.xlsx", "进行中/乙.xlsx"):
+        assert store.task_states(old, workbook) == {k: (r[8], r[5]) for (w, k), r in rows[last].items()
+                                                    if w == store_id(workbook)}
