@@ -5,7 +5,7 @@
 Generates a synthetic shared folder once (kept in --dir for reruns), then times, each in a fresh
 subprocess so peak memory (max RSS) is the run's own:
   floor   python-calamine reading every sheet of every workbook, nothing else
-  check   coordxl.check.run_check (read, normalize, validate, all rules), with its default worker
+  check   coordxl.run.check.run_check (read, normalize, validate, all rules), with its default worker
           processes (limits.workers = 0: one per core, at most 4) and again in one process
   naive   openpyxl load_workbook + the same field checks (required, dates, choices, roster names)
 the same on a "many findings" folder (--mistakes of the task rows carry a typical mistake: a
@@ -69,7 +69,7 @@ def _write_tasks(wb, ws, rows, date_fmt, first_row=1, item_col=False):
 
 
 def generate(root: Path, items: int, rows: int, ledger: int, mistakes: float = 0.0) -> None:
-    from coordxl import example
+    from coordxl.run import example
 
     if root.exists():
         shutil.rmtree(root)
@@ -129,7 +129,7 @@ def run_floor(root: Path) -> dict:
 
 
 def run_check(root: Path, workers: int | None = None) -> dict:
-    from coordxl.check import run_check as check
+    from coordxl.run.check import run_check as check
     report = check(root, dt.date(2026, 8, 20), workers=workers)
     return {"tasks": report.task_count, "findings": len(report.findings), "workers": report.workers}
 

@@ -43,15 +43,15 @@ sys.path.insert(0, str(REPO))
 def _child(kind: str, root: str, day: str = "2026-08-20", repo: str = "") -> None:
     if repo:  # the baseline's code (nothing of coordxl is imported yet)
         sys.path.insert(0, repo)
-    from coordxl.check import run_check
-    from coordxl.daily import run_daily
+    from coordxl.run.check import run_check
+    from coordxl.run.daily import run_daily
     today = dt.date.fromisoformat(day)
     start = time.perf_counter()
     if kind in ("check", "check1"):
         run_check(root, today, workers=1 if kind == "check1" else None)
         extra = {}
     elif kind == "weekly":
-        from coordxl.summary import run_weekly
+        from coordxl.run.summary import run_weekly
         result = run_weekly(root, today, dt.datetime.combine(today, dt.time(9, 30)))
         extra = {"mails": len(result.delivery.sent)}
     else:
@@ -107,8 +107,8 @@ def ratio(label: str, job: str, runs: list[tuple], target: float, check: str = "
 def one_row(ledger: Path, work: Path) -> None:
     import openpyxl
 
-    from coordxl.writer import FlagWrite, patch_workbook_bytes, write_flags
-    from coordxl.xlsxparts import Fingerprint
+    from coordxl.xlsx.writer import FlagWrite, patch_workbook_bytes, write_flags
+    from coordxl.xlsx.xlsxparts import Fingerprint
 
     path = work / "ledger.xlsx"
     shutil.copy(ledger, path)
@@ -136,10 +136,10 @@ def one_item(item: Path, work: Path, copies: int = 40) -> None:
 
     import python_calamine
 
-    from coordxl.layout import Layout
-    from coordxl.pipeline import load_folder_roster, read_item
-    from coordxl.writer import FlagWrite, write_flags
-    from coordxl.xlsxparts import Fingerprint
+    from coordxl.run.pipeline import load_folder_roster, read_item
+    from coordxl.state.layout import Layout
+    from coordxl.xlsx.writer import FlagWrite, write_flags
+    from coordxl.xlsx.xlsxparts import Fingerprint
 
     rows = len(python_calamine.CalamineWorkbook.from_path(str(item)).get_sheet_by_name("执行进度").to_python())
     paths = []

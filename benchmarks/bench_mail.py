@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     import subprocess
 
-    from coordxl import notify
-    from coordxl.roster import Person, Roster
+    from coordxl.process.roster import Person, Roster
+    from coordxl.send import notify
     from coordxl.settings import Settings
-    from coordxl.store import Store
+    from coordxl.state.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=5000)

@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 
 from coordxl.findings import finding  # noqa: E402
-from coordxl.pipeline import Report  # noqa: E402
-from coordxl.render import print_report  # noqa: E402
+from coordxl.run.pipeline import Report  # noqa: E402
+from coordxl.run.render import print_report  # noqa: E402
 
 
 def report_of(n: int, workbooks: int) -> Report:

@@ -9,7 +9,7 @@ works out a flag per task row (overdue, due within 3 days) with pandas, writes t
 part is left out in its favour). coordxl daily (first run: every flag written, verified, digests made and
 put in the outbox) runs on a copy of its own; both in fresh processes, alternating, the median counts.
 
-Then, on the workbooks of ``--example`` (default: a folder made by coordxl.example), what the peer's
+Then, on the workbooks of ``--example`` (default: a folder made by coordxl.run.example), what the peer's
 openpyxl save leaves of each workbook: parts of the package lost (drawings, images, ...), sparklines,
 formula cells that lost their cached values (a reader that does not recalculate, calamine or a phone's
 viewer, sees them empty), data validations, conditional formats.
@@ -66,7 +66,7 @@ def peer(root: Path, today: dt.date = TODAY) -> dict:
 
 
 def coordxl_daily(root: Path, today: dt.date = TODAY) -> dict:
-    from coordxl.daily import run_daily
+    from coordxl.run.daily import run_daily
     result = run_daily(root, today, dt.datetime.combine(today, dt.time(9)))
     return {"flags": result.cells_written, "workbooks": len(result.written)}
 
@@ -140,7 +140,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         example = args.example
         if example is None:
-            from coordxl import example as ex
+            from coordxl.run import example as ex
             example = Path(tmp) / "example"
             ex.build(example)
         import openpyxl

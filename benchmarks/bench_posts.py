@@ -24,10 +24,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from robot_fakes import FakeClock, Robot  # noqa: E402
 
-from coordxl import channels  # noqa: E402
-from coordxl.roster import Person, Roster  # noqa: E402
+from coordxl.process.roster import Person, Roster  # noqa: E402
+from coordxl.send import channels  # noqa: E402
 from coordxl.settings import Channel, Settings  # noqa: E402
-from coordxl.store import Store  # noqa: E402
+from coordxl.state.store import Store  # noqa: E402
 
 TODAY = dt.date(2026, 8, 20)
 

@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_output import report_of  # noqa: E402
 
-from coordxl.check import write_report_workbook  # noqa: E402
-from coordxl.layout import Layout  # noqa: E402
-from coordxl.xlsxout import put_text  # noqa: E402
+from coordxl.run.check import write_report_workbook  # noqa: E402
+from coordxl.state.layout import Layout  # noqa: E402
+from coordxl.xlsx.xlsxout import put_text  # noqa: E402
 
 
 def per_cell(report, path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from coordxl.store import Store  # noqa: E402
+from coordxl.state.store import Store  # noqa: E402
 
 
 def rows(tasks: int, first: int, day: dt.date) -> list[tuple]:

@@ -65,14 +65,14 @@ def mail(path: Path) -> dict:
 
 def take(source: Path, today: dt.date, history: int = 0) -> dict:
     import coordxl
-    from coordxl.check import write_report_workbook
-    from coordxl.daily import run_daily
+    from coordxl.run.check import write_report_workbook
+    from coordxl.run.daily import run_daily
     if (Path(coordxl.__file__).parent / "layout.py").exists():
-        from coordxl.layout import Layout
+        from coordxl.state.layout import Layout
     else:  # a checkout from before layout.py (to take the "before" snapshot of a refactor)
-        from coordxl.folder import Layout
-    from coordxl.review import run_review
-    from coordxl.summary import run_weekly
+        from coordxl.run.folder import Layout
+    from coordxl.run.review import run_review
+    from coordxl.run.summary import run_weekly
 
     # always the same place: what the jobs derive from paths (a mail's key) is the same run to run
     place = Path(tempfile.gettempdir()) / "coordxl-snapshot"

@@ -20,10 +20,11 @@ from rich.console import Console, RenderHook
 from rich.markup import escape
 from rich.segment import Segment
 
-from . import __version__, folder
+from . import __version__
 from .errors import ConfigError, CoordxlError, administrators_error
 from .messages import text
 from .platform_support import CONTROLS, can_encode, tolerant_streams, visible
+from .run import folder
 from .settings import Settings
 
 log = logging.getLogger("coordxl.cli")
@@ -250,7 +251,7 @@ def handle_errors(fn):
     line naming the file its traceback went to, exit 3 (a scheduler or systemd unit gets a clear status,
     not a screen of Python). COORDXL_DEBUG=1 re-raises.
     """
-    from . import runlog
+    from .state import runlog
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -286,7 +287,7 @@ def handle_errors(fn):
 
 def _db_of(root) -> Path:
     """The folder's state.db (what a SQLite error names), as far as the folder can be read."""
-    from .layout import Layout
+    from .state.layout import Layout
 
     try:
         return Layout.of(Path(root)).db
@@ -302,7 +303,7 @@ def _record_crash(run, root) -> Path:
     import tempfile
     import traceback
 
-    from . import runlog
+    from .state import runlog
 
     if run is not None and run.file is not None:
         log.error("%s: coordxl's own fault", run.command, exc_info=True, extra=runlog.FILE_ONLY)
@@ -347,7 +348,7 @@ class _RunLog:
         import os
         import time
 
-        from . import runlog
+        from .state import runlog
 
         self.started = time.monotonic()
         self.command = _command_name()
@@ -373,7 +374,7 @@ class _RunLog:
     def end(self, code: int) -> None:
         import time
 
-        from . import runlog
+        from .state import runlog
 
         log.info("%s: ended, exit %s, %.1f s", self.command, code, time.monotonic() - self.started)
         runlog.detach(self.file, self.console)
@@ -382,7 +383,7 @@ class _RunLog:
 def _state_of(root: Path) -> Path:
     """The folder's state folder; where the settings cannot be read, the default one (the run that says
     so is logged too)."""
-    from .layout import STATE_DIR, Layout
+    from .state.layout import STATE_DIR, Layout
 
     try:
         return Layout.of(root).state
@@ -431,7 +432,7 @@ def init(root: Path, lang: str, force: bool) -> None:
 def _print_next_steps(root: Path, settings: Settings) -> None:
     """What an administrator does after init: fill in the roster and the mail settings, the doctor, the
     scheduled task."""
-    from .layout import Layout
+    from .state.layout import Layout
 
     layout, lang, shown = Layout(root, settings), settings.lang, _quoted(root)
     console.print(text("init.next", lang), highlight=False, markup=False)
@@ -461,7 +462,7 @@ def new(title: str, root: Path, initiator: str, today: str | None) -> None:
     settings = Settings.load(root)
     path = folder.new_item(title, root, initiator, _today(today, settings))
     console.print(text("new.created", settings.lang, path=path), highlight=False, markup=False)
-    from .layout import Layout
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     if earlier := folder.archived_like(layout, path.stem):
@@ -500,10 +501,10 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 
     Example: coordxl check ./协调 --today 2026-08-20 --json
     """
-    from .check import run_check, write_report_workbook
-    from .layout import Layout
-    from .render import print_report
-    from .rules import Selection
+    from .process.rules import Selection
+    from .run.check import run_check, write_report_workbook
+    from .run.render import print_report
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     selection = Selection.parse(only, skip, layout.settings.lang)
@@ -526,7 +527,7 @@ def check(root: Path, as_json: bool, today: str | None, only: str | None, skip: 
 def _settle(layout, take_over: bool, new_ledger: bool = False):
     """Before a job that sends: refuse where another machine runs the folder's jobs (unless --take-over), give
     a folder on a network share its id and move its ledger to this machine, once; say so on stderr."""
-    from .statefolder import settle
+    from .state.statefolder import settle
 
     layout, notes = settle(layout, take_over, new_ledger=new_ledger)
     for note in notes:
@@ -545,7 +546,7 @@ def _announce_resend(layout, resend: str | None, job: str) -> str | list[str] | 
     """Say what --resend will send again, before anything is sent (on stderr: stdout may be --json): the
     job's mails whose delivery is unknown (plain --resend), everything (--resend all), or the keys and
     addresses named (comma-separated)."""
-    from .delivery import resend_command
+    from .send.delivery import resend_command
 
     if not resend:
         return None
@@ -587,10 +588,10 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     """
     import os
 
-    from . import channels, notify
-    from .daily import run_daily
-    from .layout import Layout
-    from .render import print_daily
+    from .run.daily import run_daily
+    from .run.render import print_daily
+    from .send import channels, notify
+    from .state.layout import Layout
 
     layout = Layout.of(root) if dry_run else _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
@@ -628,9 +629,9 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     """
     import os
 
-    from . import channels, notify
-    from .layout import Layout
-    from .summary import run_weekly
+    from .run.summary import run_weekly
+    from .send import channels, notify
+    from .state.layout import Layout
 
     layout = _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
@@ -666,8 +667,8 @@ def review(root: Path, item: str, today: str | None) -> None:
 
     Example: coordxl review ./协调 618大促数据复盘对接
     """
-    from .layout import Layout
-    from .review import run_review
+    from .run.review import run_review
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     path = run_review(root, item, _today(today, layout.settings))
@@ -685,11 +686,11 @@ def replies(root: Path, today: str | None) -> None:
     """
     import os
 
-    from . import notify
     from .errors import ConfigError
-    from .imap import Mailbox, imap_password
-    from .layout import Layout
-    from .replies import run_replies
+    from .run.replies import run_replies
+    from .send import notify
+    from .send.imap import Mailbox, imap_password
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     settings = layout.settings
@@ -727,8 +728,8 @@ def archive(root: Path, item: str, force: bool, reason: str, today: str | None) 
     """
     import getpass
 
-    from .archive import archive_item
-    from .layout import Layout
+    from .run.archive import archive_item
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     zone = ZoneInfo(layout.settings["general.timezone"])
@@ -771,7 +772,7 @@ def _install(root: Path, kind: str | None, yes: bool, remove: bool) -> None:
     import getpass
 
     from . import install
-    from .layout import Layout
+    from .state.layout import Layout
 
     if remove:  # the folder may be gone already: its entries are named by its path alone
         try:
@@ -835,8 +836,8 @@ def doctor_cmd(root: Path, send_to: str | None, kind: str | None, today: str | N
     import os
 
     from . import doctor
-    from .layout import Layout
-    from .roster import EMAIL_RE
+    from .process.roster import EMAIL_RE
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     lang = layout.settings.lang
@@ -891,7 +892,7 @@ def status(root: Path, as_json: bool) -> None:
     if info["posts_sent_today"] or info["posts_failed_today"] or Settings.load(root).channels:
         console.print(t("status.posts", sent=info["posts_sent_today"], failed=info["posts_failed_today"]))
     if info["calendar_estimated"]:
-        from .calendar import year_span
+        from .process.calendar import year_span
         console.print(f"[yellow]{t('status.estimate', years=year_span(info['calendar_estimated']), root=root)}[/]")
     lock = info["lock"]
     if lock:
@@ -934,9 +935,9 @@ def calendar_cmd(root: Path, year: int | None, notice_file: Path | None, dry_run
 
     Example: coordxl calendar /srv/share/协调 --import notice-2027.txt
     """
-    from .calendar import WorkCalendar, has_library_data
-    from .holiday_notice import apply_import, plan_import, read_notice
-    from .layout import Layout
+    from .process.calendar import WorkCalendar, has_library_data
+    from .process.holiday_notice import apply_import, plan_import, read_notice
+    from .state.layout import Layout
 
     layout = Layout.of(root)
     lang = layout.settings.lang

@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from . import example
 from .messages import text
+from .run import example
 
 
 def prepare(target: Path | None, source: Path | None) -> Path:
@@ -28,10 +28,10 @@ def prepare(target: Path | None, source: Path | None) -> Path:
 def run(target: Path | None, source: Path | None, console: Console) -> Path:
     import datetime as dt
 
-    from .check import write_report_workbook
-    from .daily import run_daily
-    from .layout import Layout
-    from .render import print_daily
+    from .run.check import write_report_workbook
+    from .run.daily import run_daily
+    from .run.render import print_daily
+    from .state.layout import Layout
 
     root = prepare(target, source)
     layout = Layout.of(root)
@@ -43,7 +43,7 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
     result = run_daily(root, example.DEMO_TODAY, now, layout=layout)
     written = write_report_workbook(result.report, layout)
     print_daily(result, lang, console)
-    from .summary import run_weekly
+    from .run.summary import run_weekly
 
     weekly = run_weekly(root, example.DEMO_TODAY, now.replace(hour=9, minute=30), layout=layout)
     console.print(f"\n[bold]{t('demo.look')}[/]", highlight=False)

@@ -21,8 +21,8 @@ from typing import Callable, Iterable, Iterator
 
 from . import install
 from .errors import CoordxlError
-from .layout import Layout
 from .messages import text
+from .state.layout import Layout
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SHOWN_NAMES = 5  # names listed in one line; the rest are counted
@@ -85,7 +85,7 @@ Check = Callable[[Context], Iterable[Line]]
 
 def check_mail(ctx: Context) -> Iterator[Line]:
     """The SMTP server: connection, TLS and its certificate, login; a test mail only with --send-test."""
-    from . import notify
+    from .send import notify
 
     s = ctx.settings
     if s["email.transport"] == "outbox":
@@ -142,7 +142,7 @@ def check_replies(ctx: Context) -> Iterator[Line]:
     s = ctx.settings
     if not s["replies.enabled"]:
         return
-    from .imap import Mailbox, imap_password
+    from .send.imap import Mailbox, imap_password
 
     box = Mailbox(s, imap_password(s, ctx.environ))  # no password: ConfigError, one line
     try:
@@ -190,7 +190,7 @@ test_mail.__test__ = False  # not a pytest test
 
 def check_robots(ctx: Context) -> Iterator[Line]:
     """Each channel: its webhook is set (environment or keyring); a test post only with --send-test."""
-    from . import channels
+    from .send import channels
 
     if not ctx.settings.channels:
         yield ok("doctor.robots.none")
@@ -217,7 +217,7 @@ def check_robots(ctx: Context) -> Iterator[Line]:
 
 
 def _test_post(ctx: Context, channel, url: str, secret: str) -> Line:
-    from . import channels
+    from .send import channels
 
     lines = [channels.Line([text("doctor.robot.text", ctx.lang, root=ctx.layout.root.name)])]
     post = channels.Post(channel, text("doctor.robot.title", ctx.lang), lines, "post-test", ctx.today).seal()
@@ -280,8 +280,8 @@ def _shown(folder: Path, root: Path) -> str:
 def check_calendar(ctx: Context) -> Iterator[Line]:
     """This year and next have official holiday data (the library's or an imported notice); a missing
     next year is a ✘ from calendar.warn_from on, as the health list says it then."""
-    from .calendar import WorkCalendar, year_span
-    from .health import next_year_missing
+    from .process.calendar import WorkCalendar, year_span
+    from .send.health import next_year_missing
 
     calendar = WorkCalendar.from_settings(ctx.settings)
     year = ctx.today.year
@@ -302,9 +302,9 @@ def check_calendar(ctx: Context) -> Iterator[Line]:
 def check_roster(ctx: Context) -> Iterator[Line]:
     """Everyone named in the workbooks is in the roster (F-PERSON from the folder's check), and every
     active person there has an address mail may go to (the audience's own rule)."""
-    from .audience import allowed
-    from .check import run_check
-    from .rules import Selection
+    from .process.rules import Selection
+    from .run.check import run_check
+    from .send.audience import allowed
 
     layout = ctx.layout
     report = run_check(layout.root, ctx.today, Selection(), layout=layout)

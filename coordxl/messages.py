@@ -315,7 +315,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reply.footer_answer": ("此邮件由 coordxl 自动回复。", "coordxl wrote this answer automatically."),
     "calendar.estimate": ("天数为按估算的工作日（{years} 年尚无国务院放假安排，调休未知；管理员可运行 coordxl calendar ROOT --import 导入通知）",
                           "Day counts are estimated working days ({years} has no State Council holiday arrangement yet, make-up days unknown; the administrator can run coordxl calendar ROOT --import)"),
-    # the meeting stage: invitations (coordxl/meeting.py, mail/invitation.*) and the minutes (mail/minutes.*)
+    # the meeting stage: invitations (coordxl/send/meeting.py, mail/invitation.*) and the minutes (mail/minutes.*)
     "meeting.subject.notice": ("【会议邀请】{topic}（{when}）", "[coordxl] Invitation: {topic} ({when})"),
     "meeting.subject.materials": ("【会议材料】{topic}（{when}）", "[coordxl] Materials: {topic} ({when})"),
     "meeting.subject.update": ("【会议时间变更】{topic}（{when}）", "[coordxl] Changed time: {topic} ({when})"),

@@ -24,12 +24,12 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
-from . import runlog
-from .calendar import WorkCalendar
 from .errors import StateError, administrators_error
-from .layout import Layout
-from .lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 from .messages import text
+from .process.calendar import WorkCalendar
+from .state import runlog
+from .state.layout import Layout
+from .state.lock import FolderLock, LockHeld  # noqa: F401  (LockHeld: what a second scheduler gets)
 
 log = logging.getLogger("coordxl.scheduler")
 
@@ -236,10 +236,10 @@ class Scheduler:
 
 def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
-    from . import channels, notify
-    from .daily import run_daily
-    from .statefolder import check_owner
-    from .summary import run_weekly
+    from .run.daily import run_daily
+    from .run.summary import run_weekly
+    from .send import channels, notify
+    from .state.statefolder import check_owner
 
     def daily(today: dt.date, now: dt.datetime) -> str:
         check_owner(layout)  # another machine may have taken the jobs over while this scheduler ran
@@ -260,8 +260,8 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
         return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
 
     def replies(today: dt.date, now: dt.datetime) -> str:
-        from .imap import Mailbox, imap_password
-        from .replies import run_replies
+        from .run.replies import run_replies
+        from .send.imap import Mailbox, imap_password
 
         check_owner(layout)
         settings = layout.settings
@@ -288,7 +288,7 @@ def serve(root: Path | str, poll: float = POLL_SECONDS, take_over: bool = False)
     """`coordxl schedule`: hold the lock, run until SIGTERM/SIGINT, release the lock, return 0.
 
     Refused (statefolder.NotOwner) where another machine runs the folder's jobs, unless ``take_over``."""
-    from .statefolder import settle
+    from .state.statefolder import settle
 
     layout, notes = settle(Layout.of(root), take_over)
     setup_logging(layout)
@@ -350,7 +350,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     out["mails_failed_today"] = sum(1 for m in mails if m["status"] == "failed")
     out["posts_sent_today"] = sum(1 for m in posts if m["status"] == "sent")
     out["posts_failed_today"] = sum(1 for m in posts if m["status"] == "failed")
-    from .health import current, next_year_missing
+    from .send.health import current, next_year_missing
     issues = current(store, layout.settings, today) if store else next_year_missing(layout.settings, today)
     out["health"] = [i.to_json(layout.settings.lang) for i in issues]
     if store is None and (evidence := layout.ran_before()):
@@ -367,7 +367,7 @@ def status(root: Path | str, now: dt.datetime | None = None) -> dict:
     out["state"] = str(layout.state)
     out["network"] = layout.network
     out["state_on_network"] = not layout.state_is_local
-    from .statefolder import read_owner
+    from .state.statefolder import read_owner
     owner = read_owner(layout)
     if owner is not None:
         from .platform_support import host_name

@@ -21,7 +21,7 @@ import openpyxl
 import pytest
 from aiosmtpd.controller import Controller
 
-from coordxl import example as ex
+from coordxl.run import example as ex
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "workbooks" / "example"
@@ -167,7 +167,7 @@ def patched_sheets_follow_the_schema(monkeypatch):
     sml.xsd wherever the sheet did before (a patch never adds a schema violation)."""
     from ooxml_schema import errors
 
-    from coordxl import writer
+    from coordxl.xlsx import writer
 
     patch = writer.patch_sheet_xml
 

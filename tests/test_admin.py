@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from conftest import clean_launch, sha256, write_item
 
 from coordxl.cli import main
-from coordxl.daily import run_daily
-from coordxl.health import has_calendar_data, next_year_missing
 from coordxl.messages import CLICK_ZH, MESSAGES
+from coordxl.run.daily import run_daily
 from coordxl.scheduler import status
+from coordxl.send.health import has_calendar_data, next_year_missing
 from coordxl.settings import SETTINGS, Setting, Settings
 
 BAD_BY_KIND = {
@@ -130,7 +130,7 @@ def test_damaged_state_is_one_line_and_exit_2_in_every_command(example_root, dam
 
 
 def test_a_fault_of_coordxl_itself_is_one_line_exit_3_and_its_traceback_is_in_the_log(example_root, monkeypatch):
-    from coordxl import check
+    from coordxl.run import check
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
     monkeypatch.setattr(check, "run_check", broken)
@@ -241,7 +241,7 @@ def test_a_full_disk_while_flags_are_written_says_so_changes_no_workbook_and_sti
     """The disk of the backups or of the workbooks fills up as the flags are written (injected where the
     writer writes its files): each workbook is left as it was, the run says the disk is full (in words,
     not an errno) and exits 1 for the administrator, and the day's reminders still go out."""
-    from coordxl import writer
+    from coordxl.xlsx import writer
     config = example_root / "coordxl.toml"  # the flags written in this process, where the fault is injected
     config.write_text(config.read_text(encoding="utf-8").replace("workers = 0", "workers = 1"), encoding="utf-8")
     before = {p.name: sha256(p) for p in (example_root / "进行中").iterdir()}
@@ -291,7 +291,7 @@ def test_a_full_disk_under_state_is_one_line_exit_2_and_no_mail_goes_twice(examp
     disk is full, exit 2, nothing else on stderr; once there is room, the next run does the day's work and
     a third sends nothing: no mail is ever written twice."""
     _ran_before(example_root)
-    from coordxl.layout import Layout
+    from coordxl.state.layout import Layout
     state, out = Layout.of(example_root).state, tmp_path / "run"
     script = tmp_path / "fill.sh"
     script.write_text(FILL, encoding="utf-8")
@@ -353,7 +353,7 @@ def test_a_crash_with_no_log_to_write_goes_to_a_private_new_file_never_a_planted
     new file created for it alone (mode 600) in the temp folder, never through a link someone left there."""
     import tempfile
 
-    from coordxl import check
+    from coordxl.run import check
     monkeypatch.setattr(check, "run_check", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
     monkeypatch.delenv("COORDXL_DEBUG", raising=False)
     shared_tmp = tmp_path / "tmp"
@@ -372,7 +372,7 @@ def test_a_crash_with_no_log_to_write_goes_to_a_private_new_file_never_a_planted
 
 
 def test_a_crash_in_a_dry_run_goes_to_the_state_folder(example_root, monkeypatch):
-    from coordxl import daily
+    from coordxl.run import daily
     monkeypatch.setattr(daily, "run_daily", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
     monkeypatch.delenv("COORDXL_DEBUG", raising=False)
     (example_root / ".coordxl" / "logs").mkdir(parents=True, exist_ok=True)
@@ -433,9 +433,9 @@ def test_the_admin_mail_lists_what_needs_the_administrator(share_with_roster):
     # run is killed halfway; Thursday: the job runs again
     from test_notify import free_port
 
-    from coordxl.layout import Layout
-    from coordxl.notify import SmtpTransport
-    from coordxl.store import Store
+    from coordxl.send.notify import SmtpTransport
+    from coordxl.state.layout import Layout
+    from coordxl.state.store import Store
     down = Layout.of(share_with_roster).settings.replace(email__transport="smtp", email__host="127.0.0.1",
                                                          email__port=free_port(), email__security="none")
     run_daily(share_with_roster, dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9), transport=SmtpTransport(down, None))

@@ -2,9 +2,9 @@ import datetime as dt
 
 import pytest
 
-from coordxl.assess import assess_task, pending_resources
-from coordxl.calendar import WorkCalendar
-from coordxl.model import Item, Row
+from coordxl.process.assess import assess_task, pending_resources
+from coordxl.process.calendar import WorkCalendar
+from coordxl.process.model import Item, Row
 from coordxl.settings import Settings
 
 D = dt.date
@@ -61,8 +61,8 @@ def test_a_table_assessed_column_by_column_gets_each_row_s_own_state():
     whatever mix of statuses, dates, numbers where dates belong and unreadable fields the table has."""
     import itertools
 
-    from coordxl.assess import assess_rows
-    from coordxl.model import Rows
+    from coordxl.process.assess import assess_rows
+    from coordxl.process.model import Rows
 
     statuses = ["in_progress", "not_started", "blocked", "done", "cancelled", None]
     dues = [D(2026, 8, 14), D(2026, 8, 20), D(2026, 8, 22), D(2026, 8, 24), D(2026, 9, 30), 46000, "下周", None]

@@ -13,8 +13,8 @@ import xlsxwriter
 from click.testing import CliRunner
 from conftest import EXAMPLE, another_item, rewrite_part, sha256, tree_hashes
 
-from coordxl.check import run_check
 from coordxl.cli import main
+from coordxl.run.check import run_check
 
 TODAY = dt.date(2026, 8, 20)
 LAUNCH = EXAMPLE / "进行中" / "Q3新品上市推广.xlsx"
@@ -274,7 +274,7 @@ def test_an_item_whose_file_name_is_not_utf8_is_reviewed_and_archived_with_its_n
     very name) and the draft into 归档/ with a manifest that verifies; nothing stops with exit 3."""
     import os
 
-    from coordxl.archive import verify
+    from coordxl.run.archive import verify
     active = os.fsencode(example_root / "进行中")
     gbk_name = "复盘".encode("gbk") + b".xlsx"
     os.rename(os.path.join(active, "618大促数据复盘对接.xlsx".encode()), os.path.join(active, gbk_name))

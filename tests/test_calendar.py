@@ -5,9 +5,9 @@ import chinese_calendar
 import pytest
 from click.testing import CliRunner
 
-from coordxl.calendar import LIBRARY, OVERRIDE, STATUTORY, WorkCalendar, statutory_holidays
-from coordxl.check import run_check
 from coordxl.cli import main
+from coordxl.process.calendar import LIBRARY, OVERRIDE, STATUTORY, WorkCalendar, statutory_holidays
+from coordxl.run.check import run_check
 from coordxl.settings import Settings
 
 D = dt.date

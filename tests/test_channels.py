@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from robot_fakes import FakeClock, Robot
 
-from coordxl import channels
-from coordxl.channels import Line, Post, bodies, deliver_posts, make_posters, size
 from coordxl.cli import main
-from coordxl.daily import run_daily
-from coordxl.layout import Layout
+from coordxl.run.daily import run_daily
+from coordxl.send import channels
+from coordxl.send.channels import Line, Post, bodies, deliver_posts, make_posters, size
 from coordxl.settings import Channel
-from coordxl.store import Store
+from coordxl.state.layout import Layout
+from coordxl.state.store import Store
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -164,9 +164,9 @@ def test_a_robot_that_is_down_gets_its_post_on_the_next_run_once(example_root, r
 
 KILL = """
 import datetime as dt, os, sys
-from coordxl.daily import run_daily
-from coordxl.channels import make_posters
-from coordxl.layout import Layout
+from coordxl.run.daily import run_daily
+from coordxl.send.channels import make_posters
+from coordxl.state.layout import Layout
 root = sys.argv[1]
 layout = Layout.of(root)
 posters = make_posters(layout.settings, layout.state, dt.date(2026, 8, 20), dict(os.environ))

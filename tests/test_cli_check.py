@@ -87,9 +87,9 @@ def test_report_workbook_is_filterable_linked_and_never_formulas(example_root):
 def test_cell_text_starting_with_equals_stays_text(example_root):
     import datetime as dt
 
-    from coordxl.check import Report, write_report_workbook
     from coordxl.findings import finding
-    from coordxl.layout import Layout
+    from coordxl.run.check import Report, write_report_workbook
+    from coordxl.state.layout import Layout
 
     evil = finding("F-REQUIRED", "进行中/x.xlsx", sheet='=HYPERLINK("http://evil.example","x")', cell="A1",
                    field="=1+1")
@@ -155,7 +155,7 @@ def test_terminal_output_is_capped_with_a_summary_by_code_and_all_on_request(exa
 def _report_sheet(path):
     import zipfile
 
-    from coordxl.xlsxparts import sheet_part
+    from coordxl.xlsx.xlsxparts import sheet_part
     with zipfile.ZipFile(path) as zf:
         return zf.read(sheet_part(zf, "校验问题"))
 
@@ -168,9 +168,9 @@ def test_the_report_s_long_table_is_valid_spreadsheetml_and_keeps_every_value(ex
 
     from ooxml_schema import errors
 
-    from coordxl.check import Report, write_report_workbook
     from coordxl.findings import finding
-    from coordxl.layout import Layout
+    from coordxl.run.check import Report, write_report_workbook
+    from coordxl.state.layout import Layout
 
     odd = [finding("F-REQUIRED", "进行中/a&b <c>.xlsx", sheet="执行进度", cell="E3", field=" 负责人\x0b"),
            finding("F-REQUIRED", "进行中/x.xlsx", sheet="", cell="", field="=SUM(A1)")]

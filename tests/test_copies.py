@@ -39,9 +39,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import another_item, clean_launch, sha256, write_item
 
-from coordxl.check import run_check
 from coordxl.cli import main
-from coordxl.daily import run_daily
+from coordxl.run.check import run_check
+from coordxl.run.daily import run_daily
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)

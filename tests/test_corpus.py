@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from conftest import sha256
 
 from coordxl.cli import main
-from coordxl.model import DAYS_1900_TO_1904
 from coordxl.normalize import from_serial
-from coordxl.reader import open_workbook
+from coordxl.process.model import DAYS_1900_TO_1904
+from coordxl.xlsx.reader import open_workbook
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -63,8 +63,8 @@ def test_excel_s_1904_date_system_is_detected_in_both_formats(kind):
 
 
 def test_an_excel_saved_workbook_takes_flags_losslessly(tmp_path, soffice):
-    from coordxl.writer import FlagWrite, write_flags
-    from coordxl.xlsxparts import Fingerprint
+    from coordxl.xlsx.writer import FlagWrite, write_flags
+    from coordxl.xlsx.xlsxparts import Fingerprint
     path = tmp_path / "date_1904.xlsx"
     shutil.copy(CORPUS / "date_1904.xlsx", path)
     original = path.read_bytes()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import another_item, sha256, tree_hashes
 
 from coordxl.cli import main
-from coordxl.daily import run_daily
+from coordxl.run.daily import run_daily
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -53,7 +53,7 @@ def test_a_run_records_every_workbook_s_flags_in_one_transaction_made_durable_by
                                                                                                     monkeypatch):
     """What the job wrote into the 预警 cells is recorded once per run, not with an fsync per workbook; a
     record lost with the run (a power cut before its end) costs nothing: the next run knows its own texts."""
-    from coordxl.store import Store
+    from coordxl.state.store import Store
 
     statements: list[str] = []
     connect = Store._connect
@@ -194,7 +194,7 @@ def test_demo_flags_rows_writes_the_summary_and_the_mails(tmp_path):
 
 
 def test_a_rerun_the_same_day_records_a_workbook_changed_in_between(example_root):
-    from coordxl.store import Store, workbook_id
+    from coordxl.state.store import Store, workbook_id
 
     run_daily(example_root, TODAY, NOW)
     store = Store(example_root / ".coordxl" / "state.db")
@@ -257,7 +257,7 @@ def test_a_writer_process_that_dies_loses_nothing_and_the_next_run_writes_the_re
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from coordxl import daily
+    from coordxl.run import daily
 
     _copies(example_root)
     before = _cells(example_root)
@@ -349,7 +349,7 @@ def test_a_check_worker_that_dies_mid_run_loses_nothing(example_root, monkeypatc
     are done in the job's own process; nothing is written twice and the next run has nothing to do."""
     import os
 
-    from coordxl import daily
+    from coordxl.run import daily
 
     _big_folder(example_root)
     _workers(example_root, 2)

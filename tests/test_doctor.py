@@ -19,7 +19,7 @@ from test_notify import Recorder, free_port
 
 from coordxl import doctor, install
 from coordxl.cli import main
-from coordxl.layout import Layout
+from coordxl.state.layout import Layout
 
 PASSWORD = "right-password"
 
@@ -194,7 +194,7 @@ def test_a_folder_the_jobs_cannot_write_into_is_named(ready, fake_system, smtp_l
 
 
 def test_the_coming_year_without_holiday_data_needs_the_administrator_from_november(ready, fake_system, smtp_login):  # noqa: F811
-    from coordxl.calendar import has_library_data
+    from coordxl.process.calendar import has_library_data
     if has_library_data(2027):
         pytest.skip("the installed chinesecalendar knows 2027 already")
     (ready / "coordxl.toml").write_text(_toml(smtp_login.port), encoding="utf-8")

@@ -3,7 +3,7 @@
 import python_calamine
 from conftest import EXAMPLE
 
-from coordxl import example
+from coordxl.run import example
 
 
 def cells(path):
@@ -18,6 +18,6 @@ def test_committed_example_matches_the_generator(tmp_path):
         assert committed.exists(), committed
         if path.suffix == ".xlsx":
             assert cells(committed) == cells(path), (
-                f"{committed} drifted; run: python -m coordxl.example workbooks/example")
+                f"{committed} drifted; run: python -m coordxl.run.example workbooks/example")
         else:
             assert committed.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")

@@ -18,8 +18,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from coordxl.writer import SheetPatch, Styled, write_patch
-from coordxl.xlsxparts import Fingerprint, col_number, sheet_names, sheet_part
+from coordxl.xlsx.writer import SheetPatch, Styled, write_patch
+from coordxl.xlsx.xlsxparts import Fingerprint, col_number, sheet_names, sheet_part
 
 EXCEL = Path(__file__).parent / "data" / "excel"
 FILES = sorted(EXCEL.glob("*.xlsx"))

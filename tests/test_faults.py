@@ -20,11 +20,11 @@ from click.testing import CliRunner
 from test_notify import Recorder, configure, free_port
 
 from coordxl.cli import main
-from coordxl.daily import run_daily
-from coordxl.layout import Layout
-from coordxl.lock import FolderLock
-from coordxl.notify import SmtpTransport
-from coordxl.store import SCHEMA, Store
+from coordxl.run.daily import run_daily
+from coordxl.send.notify import SmtpTransport
+from coordxl.state.layout import Layout
+from coordxl.state.lock import FolderLock
+from coordxl.state.store import SCHEMA, Store
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -151,9 +151,9 @@ def test_two_daily_runs_started_together_send_each_mail_once(example_root):
 
 BYPASS_THE_LOCK = """
 import datetime as dt, sys
-from coordxl.daily import _run_daily
-from coordxl.layout import Layout
-from coordxl.notify import SmtpTransport
+from coordxl.run.daily import _run_daily
+from coordxl.state.layout import Layout
+from coordxl.send.notify import SmtpTransport
 layout = Layout.of(sys.argv[1])
 _run_daily(sys.argv[1], dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), False, layout, None,
            SmtpTransport(layout.settings, None), False)
@@ -260,7 +260,7 @@ def test_a_lock_file_still_being_written_is_not_taken_over(tmp_path):
 # --- long CJK titles: every name made from them stays under 255 bytes --------------------------
 
 def test_an_eighty_character_title_is_flagged_backed_up_and_reviewed(share_with_roster):
-    from coordxl.review import run_review
+    from coordxl.run.review import run_review
     title = "关于二〇二六年第三季度华东华南华北三大区域新品上市推广与渠道铺货及门店陈列物料统一采购的跨部门协调事项" * 2
     result = CliRunner().invoke(main, ["new", title[:80], "--root", str(share_with_roster), "--initiator", "张伟",
                                        "--today", "2026-08-20"])
@@ -323,7 +323,7 @@ def test_runs_that_open_a_new_state_db_at_the_same_instant_all_get_it(tmp_path):
     """SQLite's deadlock guard answers 'database is locked' at once (no waiting) when two connections
     create and migrate a new file together; the later one tries again instead of stopping the run.
     (A race: before the retry, about one run in 100 here stopped with exit 2.)"""
-    code = "import sys; from coordxl.store import Store; Store(sys.argv[1])"
+    code = "import sys; from coordxl.state.store import Store; Store(sys.argv[1])"
     failed = []
     for n in range(15):
         db = tmp_path / f"{n}" / "state.db"

@@ -12,8 +12,8 @@ from conftest import sha256, tree_hashes
 
 from coordxl import schema
 from coordxl.cli import main
-from coordxl.layout import safe_filename
-from coordxl.reader import read_workbook
+from coordxl.state.layout import safe_filename
+from coordxl.xlsx.reader import read_workbook
 
 
 def run(*args):
@@ -139,7 +139,7 @@ def test_python_m_coordxl_and_help_with_examples():
 
 
 def test_a_new_item_only_asks_for_what_the_initiator_must_fill_in(share):
-    from coordxl.check import run_check
+    from coordxl.run.check import run_check
     assert run("new", "官网改版", "--root", share, "--initiator", "张伟", "--today", "2026-08-20").exit_code == 0
     report = run_check(share, dt.date(2026, 8, 20))
     # the request form's blanks, nothing about a meeting that has not happened yet

@@ -6,7 +6,7 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from coordxl.holiday_notice import NoticeError, parse_notice, read_notice
+from coordxl.process.holiday_notice import NoticeError, parse_notice, read_notice
 
 NOTICES = Path(__file__).parent / "data" / "holiday_notices"
 NEW_YEAR = "New Year's Day"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import EXAMPLE, another_item
 
-from coordxl.store import SCHEMA, workbook_id
+from coordxl.state.store import SCHEMA, workbook_id
 
 DAY = "2026-08-20"
 LAUNCH = "Q3新品上市推广.xlsx"

@@ -13,9 +13,9 @@ import openpyxl
 import python_calamine
 from conftest import clean_launch, write_item
 
-from coordxl.check import run_check
-from coordxl.daily import run_daily
-from coordxl.summary import run_weekly
+from coordxl.run.check import run_check
+from coordxl.run.daily import run_daily
+from coordxl.run.summary import run_weekly
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)

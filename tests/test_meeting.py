@@ -318,7 +318,7 @@ def test_invitations_killed_mid_batch_are_never_sent_twice_nor_lost(folder, soff
     from aiosmtpd.controller import Controller
     from test_notify import Recorder, configure, free_port
 
-    from coordxl.store import Store
+    from coordxl.state.store import Store
 
     save(folder, planned_item(), soffice)
     save(folder, planned_item(), soffice, name="第二个事项")
@@ -367,7 +367,7 @@ def test_a_participant_who_cannot_be_mailed_is_on_the_administrator_s_list(folde
 
     import openpyxl
 
-    from coordxl.store import Store
+    from coordxl.state.store import Store
 
     wb = openpyxl.load_workbook(folder / "名册.xlsx")
     for row in wb["人员"].iter_rows(min_row=3):

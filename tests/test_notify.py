@@ -13,10 +13,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import Recorder, clean_launch, free_port, write_item  # noqa: F401  (Recorder, free_port: other tests import them from here)
 
-from coordxl.daily import run_daily
-from coordxl.layout import Layout
-from coordxl.notify import SmtpTransport, header_safe
-from coordxl.store import Store
+from coordxl.run.daily import run_daily
+from coordxl.send.notify import SmtpTransport, header_safe
+from coordxl.state.layout import Layout
+from coordxl.state.store import Store
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -269,9 +269,9 @@ def test_missing_password_is_a_config_error_exit_2(example_root, monkeypatch):
 
 KILL = """
 import datetime as dt, sys
-from coordxl.daily import run_daily
-from coordxl.layout import Layout
-from coordxl.notify import SmtpTransport
+from coordxl.run.daily import run_daily
+from coordxl.state.layout import Layout
+from coordxl.send.notify import SmtpTransport
 root = sys.argv[1]
 layout = Layout.of(root)
 run_daily(root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), layout=layout,
@@ -403,7 +403,7 @@ def test_a_task_with_two_owners_is_one_overdue_task_of_the_item_and_one_line_in_
     assert result.exit_code == 0, result.output
     # the independent count: open rows of the tracker past their deadline, not escalated to the initiator
     # (under 5 working days late with the default settings), each row once whatever its owners
-    from coordxl.calendar import WorkCalendar
+    from coordxl.process.calendar import WorkCalendar
 
     cal = WorkCalendar()
     ws = openpyxl.load_workbook(path)["执行进度"]

@@ -31,7 +31,7 @@ def dist_name(requirement: str) -> str:
 def imported_distributions() -> set[str]:
     """The distributions whose modules coordxl imports (at the top or inside a function)."""
     modules = set()
-    for path in (REPO / "coordxl").glob("*.py"):
+    for path in (REPO / "coordxl").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 modules.update(a.name.split(".")[0] for a in node.names)
@@ -85,7 +85,7 @@ PENDING: dict[str, int] = {}  # raises still English-only, per module
 def english_only_raises() -> dict[str, int]:
     """Per module, how many coordxl errors are raised with an English literal instead of a message key."""
     found: dict[str, int] = {}
-    for path in sorted((REPO / "coordxl").glob("*.py")):
+    for path in sorted((REPO / "coordxl").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
                 continue
@@ -102,7 +102,7 @@ def test_no_error_an_administrator_meets_is_raised_in_english_only():
 
 
 def test_a_lock_held_and_a_state_folder_that_is_a_file_are_said_in_the_folder_s_language(example_root):
-    from coordxl.lock import FolderLock
+    from coordxl.state.lock import FolderLock
 
     held = FolderLock(example_root / ".coordxl", "scheduler.lock")
     held.acquire("scheduler")

@@ -7,8 +7,8 @@ import os
 import xlsxwriter
 from conftest import another_item, clean_launch, sha256, write_item
 
-from coordxl import pipeline
-from coordxl.check import run_check
+from coordxl.run import pipeline
+from coordxl.run.check import run_check
 
 TODAY = dt.date(2026, 8, 20)
 
@@ -101,7 +101,8 @@ def test_a_new_rule_that_reads_a_ledger_s_rows_finds_the_same_with_one_and_two_w
     included) gave findings with one worker and none with two. The hand-over to the workers is now
     derived from what each rule declares, so declaring is all a new rule needs — and the declaration
     is what makes the difference (checked with it removed)."""
-    from coordxl import findings, messages, rules
+    from coordxl import findings, messages
+    from coordxl.process import rules
 
     monkeypatch.setitem(findings.CODES, "R-TEST-LEDGER", "warning")
     monkeypatch.setitem(messages.MESSAGES, "finding.R-TEST-LEDGER", ("台账任务 {id}", "ledger task {id}"))

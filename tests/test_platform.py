@@ -140,7 +140,7 @@ def test_no_os_kill_with_signal_0_outside_the_platform_module():
     from pathlib import Path
 
     package = Path(platform_support.__file__).parent
-    offenders = [p.name for p in package.glob("*.py") if p.name != "platform_support.py"
+    offenders = [p.name for p in package.rglob("*.py") if p.name != "platform_support.py"
                  and re.search(r"os\.kill\(\s*[\w.\[\]\"']+\s*,\s*0\s*\)", p.read_text(encoding="utf-8"))]
     assert offenders == []
 
@@ -155,7 +155,7 @@ def test_no_os_kill_with_signal_0_outside_the_platform_module():
     ("win32", 1, ["spawn"], "spawn"),
 ])
 def test_workers_fork_only_where_it_is_safe(platform, threads, methods, expected):
-    assert process_context(("coordxl.writer",), platform, threads, methods).get_start_method() == expected
+    assert process_context(("coordxl.xlsx.writer",), platform, threads, methods).get_start_method() == expected
 
 
 def test_a_running_thread_keeps_workers_from_forking():
@@ -171,8 +171,8 @@ def test_a_running_thread_keeps_workers_from_forking():
 
 
 def test_the_lock_s_heartbeat_stops_while_workers_fork_and_resumes_after(example_root):
-    from coordxl.layout import Layout
-    from coordxl.lock import heartbeats_paused, job_lock
+    from coordxl.state.layout import Layout
+    from coordxl.state.lock import heartbeats_paused, job_lock
 
     def beating() -> bool:
         return any(t.name == "coordxl-lock-heartbeat" for t in threading.enumerate())
@@ -192,7 +192,7 @@ def test_the_lock_s_heartbeat_stops_while_workers_fork_and_resumes_after(example
 
 
 def _race_for_the_lock(state, barrier, held, results) -> None:
-    from coordxl.lock import FolderLock
+    from coordxl.state.lock import FolderLock
 
     barrier.wait()
     results.put(FolderLock(state, "job.lock").try_acquire("daily") is None)
@@ -243,7 +243,7 @@ def test_a_live_run_on_another_machine_is_never_taken_over_whatever_its_clock(tm
     import datetime as dt
     import time
 
-    from coordxl.lock import FolderLock
+    from coordxl.state.lock import FolderLock
 
     path = tmp_path / "job.lock"
     _foreign_lock(path, beat=1, mtime_offset=-7200)
@@ -263,7 +263,7 @@ def test_a_run_on_another_machine_that_stopped_beating_is_taken_over_by_this_mac
     import json
     import time
 
-    from coordxl.lock import FolderLock
+    from coordxl.state.lock import FolderLock
 
     path = tmp_path / "job.lock"
     _foreign_lock(path, beat=7, mtime_offset=3600)
@@ -277,7 +277,7 @@ def test_a_run_on_another_machine_that_stopped_beating_is_taken_over_by_this_mac
 def test_the_holder_s_heartbeat_counts_up_and_never_writes_over_another_run_s_lock(tmp_path):
     import json
 
-    from coordxl.lock import FolderLock
+    from coordxl.state.lock import FolderLock
 
     lock = FolderLock(tmp_path)
     assert lock.try_acquire("daily") is None

@@ -7,7 +7,7 @@ import pytest
 import xlsxwriter
 from conftest import EXAMPLE, sha256
 
-from coordxl.check import run_check
+from coordxl.run.check import run_check
 
 TODAY = dt.date(2026, 8, 20)
 LAUNCH = EXAMPLE / "进行中" / "Q3新品上市推广.xlsx"

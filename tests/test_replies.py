@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from python_calamine import CalamineWorkbook
 
-from coordxl import replies
-from coordxl.layout import Layout
-from coordxl.roster import load_roster
+from coordxl.process.roster import load_roster
+from coordxl.run import replies
+from coordxl.state.layout import Layout
 
 CORPUS = Path(__file__).parent / "data" / "replies"
 PLACEHOLDER = "aaaaaaaaaaaaaaaa"
@@ -449,7 +449,7 @@ def test_two_lines_on_one_task_both_land(digested):
 
 
 def test_a_sender_refused_twice_in_a_day_gets_one_answer(judged, tmp_path):
-    from coordxl import notify
+    from coordxl.send import notify
 
     judge, settings = judged
     answers = [replies.answer_mail(judge("spoofed", message_id=f"<spoofed-{n}@x>"), None, settings, dt.date(2026, 8, 20))
@@ -525,7 +525,7 @@ def test_a_wrong_password_or_replies_off_is_one_line_and_exit_2(example_root, do
 
 
 def test_the_registered_deputy_may_reply_for_the_person(judged):
-    from coordxl.roster import Person, Roster
+    from coordxl.process.roster import Person, Roster
 
     judge, settings = judged
     roster = Roster([Person("冯雪", "设计部", "fengxue@corp.example", deputy="周强"),

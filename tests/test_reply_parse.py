@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordxl import reply_parse as rp
+from coordxl.process import reply_parse as rp
 
 CORPUS = Path(__file__).parent / "data" / "replies"
 TODAY = dt.date(2026, 8, 20)
@@ -137,7 +137,7 @@ def test_any_percent_for_several_codes(n, codes, sep):
 
 
 def test_a_postponement_to_a_day_off_is_refused_with_the_working_days_either_side():
-    from coordxl.calendar import WorkCalendar
+    from coordxl.process.calendar import WorkCalendar
 
     workday = WorkCalendar().is_workday
     found = rp.parse_line("T2 延期到 10月3日 原因：国庆", TODAY, workday)  # the National Day holiday

@@ -10,9 +10,9 @@ import python_calamine
 from click.testing import CliRunner
 from conftest import clean_launch, sha256, write_item
 
-from coordxl.archive import archive_item, verify
 from coordxl.cli import main
-from coordxl.review import run_review
+from coordxl.run.archive import archive_item, verify
+from coordxl.run.review import run_review
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 18, 0)
@@ -57,7 +57,7 @@ def test_review_finds_items_by_topic_and_suggests_names(example_root):
 
 
 def test_review_counts_reminders_sent(example_root):
-    from coordxl.daily import run_daily
+    from coordxl.run.daily import run_daily
     run_daily(example_root, TODAY, dt.datetime(2026, 8, 20, 9))
     path = run_review(example_root, "Q3新品上市推广", TODAY)
     rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("复盘草稿").to_python()
@@ -68,7 +68,7 @@ def test_review_counts_reminders_sent(example_root):
 def test_review_lists_deadlines_moved_later(share_with_roster):
     from conftest import clean_launch, write_item
 
-    from coordxl.daily import run_daily
+    from coordxl.run.daily import run_daily
     d = clean_launch()
     write_item(share_with_roster, d)
     run_daily(share_with_roster, dt.date(2026, 8, 10), dt.datetime(2026, 8, 10, 9))
@@ -204,7 +204,7 @@ def _acceptance(path):
 def test_the_draft_judges_only_what_was_due_and_counts_delays_in_working_days(example_root):
     """Against the tracker read with openpyxl: a task done after its deadline or open past it is ✘ with
     its working days late (at least 1); a task not yet due is 未到期, never ✘; cancelled is -."""
-    from coordxl.calendar import WorkCalendar
+    from coordxl.process.calendar import WorkCalendar
 
     cal = WorkCalendar()
     path = run_review(example_root, "Q3新品上市推广", TODAY)
@@ -272,9 +272,9 @@ def test_a_kept_rule_s_evidence_is_the_figure_the_rule_judged(share_with_roster)
 def test_the_draft_s_figures_are_values_before_any_layout(example_root):
     """The same figures the draft lays out (test_review_draft_marks_the_planted_breaches reads them from the
     sheet): 5 done, 4 of 9 on time, the latest delay first, the rules not kept."""
-    from coordxl.layout import Layout
-    from coordxl.pipeline import find_item, load_item
-    from coordxl.review import figures
+    from coordxl.run.pipeline import find_item, load_item
+    from coordxl.run.review import figures
+    from coordxl.state.layout import Layout
 
     layout = Layout.of(example_root)
     item, findings, ctx = load_item(layout, find_item(layout, "Q3新品上市推广", TODAY), TODAY)

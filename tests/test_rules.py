@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from conftest import clean_launch, write_item
 
-from coordxl.check import run_check
+from coordxl.run.check import run_check
 from coordxl.settings import Settings
 
 TODAY = dt.date(2026, 8, 20)
@@ -72,9 +72,9 @@ def test_missing_follow_up_week(share_with_roster):
 
 def test_no_follow_up_needed_in_a_week_without_working_days():
     # Spring Festival 2026: Mon 02-16 .. Sun 02-22 has no working day, so no follow-up is due that week
-    from coordxl.calendar import WorkCalendar
-    from coordxl.model import Item, Meeting, Row
-    from coordxl.rules import Context, followup
+    from coordxl.process.calendar import WorkCalendar
+    from coordxl.process.model import Item, Meeting, Row
+    from coordxl.process.rules import Context, followup
 
     def meeting_row(day):
         return Row("跟进会", 3, {"date": day, "start": dt.time(10), "end": dt.time(10, 20)}, {})
@@ -123,7 +123,7 @@ def test_closed_item_with_retrospective_passes(example_root):
 
 
 def test_rules_selectable_by_code(share_with_roster):
-    from coordxl.rules import Selection
+    from coordxl.process.rules import Selection
     d = clean_launch()
     d["minutes"]["end"] = T(2026, 7, 8, 16, 0)
     d["tasks"][0]["owner"] = ""
@@ -141,8 +141,8 @@ def test_every_rule_that_reads_the_ledger_s_rows_says_so_and_reads_only_what_it_
     import inspect
     import re as _re
 
-    from coordxl import rules as mod
-    from coordxl.rules import RULES, ledger_columns, ledger_rules
+    from coordxl.process import rules as mod
+    from coordxl.process.rules import RULES, ledger_columns, ledger_rules
 
     def source_with_helpers(fn) -> str:
         code = inspect.getsource(fn)
@@ -193,7 +193,7 @@ def _modules():
     import importlib.util
     from pathlib import Path
     folder = Path(importlib.util.find_spec("coordxl").origin).parent
-    return {p.stem: p for p in folder.glob("*.py")}
+    return {p.stem: p for p in folder.rglob("*.py")}
 
 
 def test_every_module_but_the_listed_ones_says_nothing_in_chinese_outside_the_message_table():

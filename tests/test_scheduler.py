@@ -17,7 +17,7 @@ from conftest import REPO
 
 from coordxl.cli import main
 from coordxl.scheduler import LockHeld, Scheduler, SchedulerLock, status
-from coordxl.store import Store
+from coordxl.state.store import Store
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -178,7 +178,7 @@ def test_sigterm_releases_the_lock_and_exits_0(example_root):
 
 
 def test_status_shows_last_and_next_runs_and_the_lock(example_root):
-    from coordxl.daily import run_daily
+    from coordxl.run.daily import run_daily
     run_daily(example_root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9, 0))
     info = status(example_root, now=at(2026, 8, 20, 12, 0))
     assert info["jobs"]["daily"]["last_outcome"] == "findings"
@@ -218,9 +218,9 @@ def test_a_run_recorded_in_the_future_does_not_count_after_the_clock_was_set_bac
 
 DIE_MIDWAY = """
 import datetime as dt, os, signal, sys
-from coordxl.layout import Layout
-from coordxl.lock import FolderLock
-from coordxl.store import Store
+from coordxl.state.layout import Layout
+from coordxl.state.lock import FolderLock
+from coordxl.state.store import Store
 layout = Layout.of(sys.argv[1])
 FolderLock(layout.state, "job.lock").acquire("daily")
 Store(layout.state / "state.db").start_run("daily", dt.date(2026, 8, 18), dt.datetime(2026, 8, 18, 9, 0))
@@ -245,7 +245,7 @@ def test_a_job_killed_halfway_is_marked_interrupted_and_runs_again_the_same_day(
 
 def test_a_live_run_is_not_taken_for_an_interrupted_one(sched, example_root):
     """Another process holds the job lock and is running today's daily: the scheduler does not start it twice."""
-    from coordxl.lock import FolderLock
+    from coordxl.state.lock import FolderLock
     rec, make = sched
     rec.job("daily")(dt.date(2026, 8, 17), dt.datetime(2026, 8, 17, 9, 0))
     lock = FolderLock(example_root / ".coordxl", "job.lock")

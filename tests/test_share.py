@@ -1,6 +1,6 @@
 """A folder on a network share: state.db, the outbox and the logs on the local disk of the machine that runs
 the jobs, the job lock and an owner record on the share, a second machine refused unless it takes over,
-coordxl's folders private (coordxl/statefolder.py; detection in coordxl/platform_support.py, each
+coordxl's folders private (coordxl/state/statefolder.py; detection in coordxl/platform_support.py, each
 platform's branch run here with its behaviour injected; a real Samba share where this machine may mount)."""
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from coordxl import platform_support, runlog
+from coordxl import platform_support
 from coordxl.errors import StateError
-from coordxl.layout import Layout
-from coordxl.lock import FolderLock
 from coordxl.platform_support import network_filesystem, private_dir
 from coordxl.settings import add_setting_line
-from coordxl.statefolder import NotOwner, migrate, settle
+from coordxl.state import runlog
+from coordxl.state.layout import Layout
+from coordxl.state.lock import FolderLock
+from coordxl.state.statefolder import NotOwner, migrate, settle
 
 TODAY = "2026-08-20"
 

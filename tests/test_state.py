@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordxl.cli import main
-from coordxl.store import Store
-from coordxl.store import workbook_id as store_id
+from coordxl.state.store import Store
+from coordxl.state.store import workbook_id as store_id
 
 START = dt.date(2026, 1, 1)
 

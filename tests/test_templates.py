@@ -11,10 +11,11 @@ import python_calamine
 from conftest import EXAMPLE as REPO_EXAMPLE
 from conftest import TEMPLATES, structure
 
-from coordxl import schema, templates
-from coordxl.layout import ITEM_TEMPLATE, ROSTER_TEMPLATE
+from coordxl import schema
 from coordxl.messages import text
-from coordxl.reader import read_workbook
+from coordxl.run import templates
+from coordxl.state.layout import ITEM_TEMPLATE, ROSTER_TEMPLATE
+from coordxl.xlsx.reader import read_workbook
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_committed_templates_match_the_generator(generated):
     for lang in ("zh", "en"):
         for kind in (ITEM_TEMPLATE, ROSTER_TEMPLATE):
             assert structure(TEMPLATES / kind[lang]) == structure(generated / kind[lang]), (
-                f"workbooks/templates/{kind[lang]} drifted; run: python -m coordxl.templates workbooks/templates")
+                f"workbooks/templates/{kind[lang]} drifted; run: python -m coordxl.run.templates workbooks/templates")
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -280,7 +281,7 @@ def test_the_guide_s_examples_are_what_the_normalizer_accepts_and_refuses(lang, 
     """Each example the guide gives as accepted is read, each one given as refused is not (dates near
     2026-08-01, as an item's own dates make them)."""
     from coordxl.normalize import parse_date, parse_datetime, parse_number, parse_time
-    from coordxl.roster import EMAIL_RE
+    from coordxl.process.roster import EMAIL_RE
 
     near = dt.date(2026, 8, 1)
     read = {"date": lambda s: parse_date(s, near=near).value, "datetime": lambda s: parse_datetime(s, near=near)[0],
@@ -322,7 +323,7 @@ def test_libreoffice_opens_the_guide_sheet(generated, soffice, name, tmp_path):
 
 def _example_folder(root, guide: bool):
     """The example's settings, roster and three items, every workbook with or without its 填写说明 sheet."""
-    from coordxl import example as ex
+    from coordxl.run import example as ex
     from coordxl.settings import CONFIG_NAME
 
     root.mkdir(parents=True)

@@ -19,11 +19,11 @@ import xlsxwriter
 from click.testing import CliRunner
 from conftest import clean_launch, sha256, write_item
 
-from coordxl.archive import ArchiveRefused, archive_item
-from coordxl.check import run_check
 from coordxl.cli import main
-from coordxl.daily import run_daily
-from coordxl.store import Store
+from coordxl.run.archive import ArchiveRefused, archive_item
+from coordxl.run.check import run_check
+from coordxl.run.daily import run_daily
+from coordxl.state.store import Store
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -147,7 +147,7 @@ def test_a_deleted_alert_column_is_added_only_where_the_whole_column_is_empty(sh
     # the new header looks like the others: the same cell style as the header to its left
     import zipfile
 
-    from coordxl.xlsxparts import sheet_part
+    from coordxl.xlsx.xlsxparts import sheet_part
     with zipfile.ZipFile(path) as zf:
         xml = zf.read(sheet_part(zf, "执行进度")).decode()
     style = lambda ref: re.search(rf'<c r="{ref}"[^>]*?\bs="(\d+)"', xml).group(1)  # noqa: E731

@@ -10,12 +10,12 @@ import pytest
 import python_calamine
 from conftest import another_item, clean_launch, write_item
 
-from coordxl import decisions
-from coordxl import example as ex
-from coordxl.calendar import WorkCalendar
-from coordxl.daily import run_daily
-from coordxl.store import workbook_id
-from coordxl.summary import report_week, run_weekly
+from coordxl.process.calendar import WorkCalendar
+from coordxl.run import decisions
+from coordxl.run import example as ex
+from coordxl.run.daily import run_daily
+from coordxl.run.summary import report_week, run_weekly
+from coordxl.state.store import workbook_id
 
 MONDAY = dt.date(2026, 8, 24)
 NOW = dt.datetime(2026, 8, 24, 9, 30)
@@ -85,7 +85,7 @@ def test_the_list_sheets_hold_dates_as_dates_and_follow_the_schema(example_root)
 
     from ooxml_schema import errors
 
-    from coordxl.xlsxparts import sheet_part
+    from coordxl.xlsx.xlsxparts import sheet_part
 
     result = run_weekly(example_root, MONDAY, NOW)
     wb = openpyxl.load_workbook(result.weekly.path)
@@ -310,7 +310,7 @@ def test_a_reader_s_scope_picks_exactly_their_tasks_in_the_list_s_order(example_
 
 
 def settings_of(root):
-    from coordxl.layout import Layout
+    from coordxl.state.layout import Layout
     return Layout.of(root).settings
 
 
@@ -336,7 +336,7 @@ def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(exampl
     """Read on a phone: at most summary.MAIL_LIST_MAX lines per list, the items most behind first, and
     how many more there are; the attached workbook keeps every row."""
 
-    from coordxl.summary import MAIL_LIST_MAX
+    from coordxl.run.summary import MAIL_LIST_MAX
 
     (example_root / "coordxl.toml").write_text('[reminders]\nmanagement = ["王海"]\n', encoding="utf-8")
     active = example_root / "进行中"
@@ -360,7 +360,7 @@ def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(exampl
     topics = {i.topic for i in result.weekly.items}
     assert sum(1 for r in wb.worksheets[1].iter_rows(values_only=True) if r and r[0] in topics) == items
     # the decision page stays a page: the first PAGE_LIST_MAX asks and the count of the rest
-    from coordxl.summary import PAGE_LIST_MAX
+    from coordxl.run.summary import PAGE_LIST_MAX
     asks = len(result.weekly.page.asks)
     assert asks > PAGE_LIST_MAX
     page = [r[0] for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0]]
@@ -375,7 +375,7 @@ def test_the_week_collected_in_check_s_workers_equals_one_process(example_root, 
 
     from test_daily import _big_folder, _workers
 
-    from coordxl.daily import run_daily
+    from coordxl.run.daily import run_daily
 
     _big_folder(example_root)
     run_daily(example_root, dt.date(2026, 8, 14), dt.datetime(2026, 8, 14, 9))  # last week's snapshot
@@ -407,8 +407,8 @@ def test_a_job_leaves_garbage_collection_as_it_found_it(example_root):
     after job in one process, so each must unfreeze it, also when sending fails."""
     import gc
 
-    from coordxl.daily import run_daily
     from coordxl.errors import ConfigError
+    from coordxl.run.daily import run_daily
 
     assert gc.get_freeze_count() == 0
     run_daily(example_root, dt.date(2026, 8, 21), dt.datetime(2026, 8, 21, 9))

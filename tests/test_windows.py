@@ -11,8 +11,8 @@ import pytest
 
 from coordxl import platform_support
 from coordxl.cli import admin_reasons
-from coordxl.daily import run_daily
-from coordxl.layout import Layout
+from coordxl.run.daily import run_daily
+from coordxl.state.layout import Layout
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)
@@ -106,7 +106,7 @@ STAMPED = "20260820-090000-123456.99-coordxl-"  # the longest that goes in front
 
 def test_backup_paths_stay_under_max_path_on_a_deep_share():
     from coordxl.platform_support import MAX_PATH, path_units
-    from coordxl.writer import backup_names
+    from coordxl.xlsx.writer import backup_names
 
     backups = DEEP / ".coordxl" / "backups"
     assert path_units(backups) > 100
@@ -126,8 +126,8 @@ def test_backup_paths_stay_under_max_path_on_a_deep_share():
 def test_backup_names_off_windows_are_the_ones_they_always_were(tmp_path):
     import hashlib
 
-    from coordxl.layout import fit_bytes
-    from coordxl.writer import backup_names
+    from coordxl.state.layout import fit_bytes
+    from coordxl.xlsx.writer import backup_names
 
     workbook = tmp_path / "进行中" / ("很长的标题" * 30 + ".xlsx")
     folder, name = backup_names(tmp_path / "backups", workbook, platform="linux")
@@ -136,9 +136,9 @@ def test_backup_names_off_windows_are_the_ones_they_always_were(tmp_path):
 
 
 def test_archive_folders_stay_under_max_path_on_a_deep_share():
-    from coordxl.archive import MANIFEST, archive_stem
-    from coordxl.layout import safe_filename
     from coordxl.platform_support import MAX_PATH, path_units
+    from coordxl.run.archive import MANIFEST, archive_stem
+    from coordxl.state.layout import safe_filename
 
     folder = DEEP / "归档" / "2026"
     files = [Path(f"{'年度重点项目跨部门协调执行跟踪' * 4}.xlsx"), Path("复盘草稿-年度重点项目.xlsx")]
@@ -165,7 +165,7 @@ def test_new_refuses_a_title_that_differs_from_an_item_only_in_case(share_with_r
 
 
 def test_an_archive_folder_that_differs_only_in_case_is_not_reused(example_root):
-    from coordxl.archive import archive_item, verify
+    from coordxl.run.archive import archive_item, verify
 
     recap = "618大促数据复盘对接"
     (example_root / "进行中" / f"{recap}.xlsx").rename(example_root / "进行中" / "Recap.xlsx")

@@ -16,8 +16,8 @@ import python_calamine
 import xlsxwriter
 from conftest import rewrite_part, sha256
 
-from coordxl.writer import FlagWrite, patch_sheet_xml, write_flags
-from coordxl.xlsxparts import Fingerprint
+from coordxl.xlsx.writer import FlagWrite, patch_sheet_xml, write_flags
+from coordxl.xlsx.xlsxparts import Fingerprint
 
 NOW = dt.datetime(2026, 8, 20, 9, 0)
 PNG = bytes.fromhex(
@@ -235,8 +235,8 @@ def test_a_save_right_after_ours_is_never_reverted(tmp_path):
 KILL = """
 import sys, os, datetime as dt
 from pathlib import Path
-from coordxl.xlsxparts import Fingerprint
-from coordxl.writer import FlagWrite, write_flags
+from coordxl.xlsx.xlsxparts import Fingerprint
+from coordxl.xlsx.writer import FlagWrite, write_flags
 path = Path(sys.argv[1])
 job = FlagWrite(path, path.name, "执行进度", 8, 1, {2: "受阻"}, Fingerprint.of(path))
 write_flags(job, path.parent / "backups", now=dt.datetime(2026, 8, 20), hook=lambda stage, tmp: os._exit(9))
@@ -345,7 +345,7 @@ def test_cells_inside_an_array_formula_are_never_overwritten(tmp_path, soffice):
 
 def test_a_mac_excel_workbook_counts_its_dates_from_1904(share_with_roster):
     """date1904="1": typed dates and plain serials alike are read in the workbook's own date system."""
-    from coordxl.daily import run_daily
+    from coordxl.run.daily import run_daily
     path = share_with_roster / "进行中" / "Mac事项.xlsx"
     wb = xlsxwriter.Workbook(str(path), {"date_1904": True})
     req = wb.add_worksheet("需求单")
@@ -395,7 +395,7 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
     what a careless splice would write (text straight in <c>, a cell after its row's end)."""
     from ooxml_schema import errors
 
-    from coordxl.writer import patch_sheet_xml
+    from coordxl.xlsx.writer import patch_sheet_xml
     path = tmp_path / "tracker.xlsx"
     xlsxwriter_workbook(path)
     with zipfile.ZipFile(path) as zf:
@@ -419,7 +419,7 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
 ])
 @pytest.mark.parametrize("value", ["逾期1个工作日", ""])
 def test_the_quick_splice_writes_exactly_what_the_careful_walk_writes(row, value, monkeypatch):
-    from coordxl import writer
+    from coordxl.xlsx import writer
     xml = b'<worksheet><sheetData>' + row + b'</sheetData></worksheet>'
     quick = writer.patch_sheet_xml(xml, {(2, 8): value})
     monkeypatch.setattr(writer, "_quick_splice", lambda *a: None)

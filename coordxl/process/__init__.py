@@ -1,0 +1,1 @@
+"""The coordination process: the calendar, the roster, the normalized model, the rules, task states."""

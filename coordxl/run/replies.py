@@ -1,0 +1,787 @@
+"""Update by reply: a person answers their digest ("T3 完成") and the tracker row changes.
+
+Three steps, each restart-safe:
+
+- :class:`Arming` gives each digest, as it is rendered, a random token (80 bits, base32) stored
+  with its person and the rows it showed under the codes 【T1】…; the token rides in the digest's
+  Message-ID (so every reply's In-Reply-To/References carries it) and in its footer line.
+- :func:`read_mail` judges one incoming mail: automatic mail and a Message-ID seen before are
+  dropped silently; a mail without a live token, or from anyone but the token's person or their
+  registered 代理人, is refused; otherwise its lines (above the quote) become staged changes.
+- :func:`apply_staged` writes what is staged through the lossless writer (one SheetPatch per
+  workbook and sheet), never over a cell that changed since the digest showed it, never into a
+  workbook open in Excel (the change waits). Deadline changes stay staged for the initiator.
+
+The replies job runs these under the folder's job lock, so it writes immediately when no other
+job runs; the daily job applies what is still waiting before it reads the folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email
+import hashlib
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import parseaddr
+from pathlib import Path
+
+from .. import schema
+from ..messages import text
+from ..normalize import parse_date
+from ..process import reply_parse
+from ..process.roster import Person, Roster
+from ..send.audience import header_safe
+from ..settings import Settings
+from ..state.store import Store
+from ..xlsx.reader import label_key, read_workbook
+
+log = logging.getLogger(__name__)
+
+TOKEN_RE = re.compile(r"coordxl-r-([a-z2-7]{16})", re.I)
+SUBADDRESS_RE = re.compile(r"\+r-([a-z2-7]{16})@", re.I)
+FOOTER_RE = re.compile(r"\bR-([A-Z2-7]{16})\b")
+EXPIRY_DAYS = 30
+
+
+def new_token() -> str:
+    """80 random bits, base32 (16 characters, no padding), lower case as it rides in a Message-ID."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+
+
+# --- tokens: issued as each digest is rendered ------------------------------------------------
+
+class Arming:
+    """Issues each digest's token when the digest is really sent (rendered), with its task codes."""
+
+    def __init__(self, store: Store, settings: Settings, today: dt.date, now: dt.datetime, items: dict | None = None):
+        self.store, self.settings, self.today, self.now = store, settings, today, now
+        self.items = items or {}  # workbook -> notify.ItemNote: whom a postponement asks
+        self._snapshot: dict | None = None
+
+    def shown(self, workbook: str, note) -> dict:
+        """What the digest knew of the row: its status (today's snapshot) and progress."""
+        from ..process.model import key_of
+        from ..state.store import workbook_id
+
+        if self._snapshot is None:
+            self._snapshot = self.store.snapshot(self.today)
+        row = int(re.sub(r"[^0-9]", "", note.cell) or 0)
+        snap = self._snapshot.get((workbook_id(workbook), key_of(note.task_id or None, note.task, row))) or {}
+        return {"status": snap.get("status"), "percent": note.percent}
+
+    def __call__(self, digest) -> callable:
+        def arm(mail) -> dict:
+            token = new_token()
+            limit = self.settings["reminders.max_tasks_per_mail"]
+            tasks, codes = {}, {}
+            for i, n in enumerate(digest.tasks[:limit], start=1):
+                code = f"T{i}"
+                codes[(n.workbook, n.sheet, n.cell)] = code
+                tasks[code] = {"workbook": n.workbook, "path": n.path, "sheet": n.sheet,
+                               "row": int(re.sub(r"[^0-9]", "", n.cell) or 0), "id": n.task_id, "task": n.task,
+                               "due": n.due.isoformat() if n.due else None, **self.shown(n.workbook, n),
+                               "initiator": getattr(self.items.get(n.workbook), "initiator", "")}
+            domain = header_safe(self.settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
+            mail.token = token
+            mail.message_id = f"<coordxl-r-{token}.{mail.key[:12]}@{domain}>"
+            if self.settings["replies.subaddress"]:
+                local = header_safe(self.settings["email.sender"]).rsplit("@", 1)[0]
+                mail.reply_to = f"{local}+r-{token}@{domain}"
+            expires = self.today + dt.timedelta(days=EXPIRY_DAYS)
+            with self.store._tx() as db:
+                db.execute("INSERT INTO reply_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (token, digest.person.key, digest.person.email.lower(), mail.message_id,
+                            json.dumps(tasks, ensure_ascii=False), self.now.isoformat(timespec="seconds"),
+                            expires.isoformat()))
+            lang = self.settings.lang
+            first = next(iter(tasks), "T1")
+            second = list(tasks)[1] if len(tasks) > 1 else first
+            later = self.today + dt.timedelta(days=7)
+            examples = [text("reply.example_done", lang, code=first),
+                        text("reply.example_postpone", lang, code=second, date=f"{later.month}月{later.day}日"
+                             if lang == "zh" else later.isoformat())]
+            return {"codes": codes, "examples": examples, "sentinel": reply_parse.SENTINEL,
+                    "code": f"R-{token.upper()}"}
+        return arm
+
+
+def arm_digests(mails: list, digests: list, store: Store | None, settings: Settings, today: dt.date,
+                now: dt.datetime, items: dict | None = None) -> None:
+    """Give each owner's digest (not escalation mails) a token as it is rendered, when replies are on."""
+    if store is None or not settings["replies.enabled"]:
+        return
+    arming = Arming(store, settings, today, now, items)
+    for mail, d in zip(mails, digests):
+        if d.kind == "digest" and d.tasks:
+            mail.arm = arming(d)
+
+
+# --- reading one mail --------------------------------------------------------------------------
+
+AUTO_SUBJECT = re.compile(r"自动回复|自动答复|Auto(?:matic)?[ -]?Reply|Out of (?:the )?Office|休假|Undeliver|退信|"
+                          r"Delivery Status Notification|Mail Delivery|系统退信", re.I)
+
+
+def header(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # a broken encoded word: the raw header
+        return str(value)
+
+
+def automatic(msg: Message, own: str) -> bool:
+    """Mail no person wrote: auto-replies, out-of-office, bounces, lists, our own (RFC 3834 and practice)."""
+    auto = msg.get("Auto-Submitted", "no").strip().lower()
+    if auto and auto != "no":
+        return True
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond") or msg.get("List-Id") or msg.get("List-Unsubscribe"):
+        return True
+    if msg.get("Precedence", "").strip().lower() in ("bulk", "junk", "list", "auto_reply"):
+        return True
+    if msg.get("X-Auto-Response-Suppress") and "coordxl" in msg.get("X-Coordxl-Kind", ""):
+        return True
+    if msg.get_content_type() == "multipart/report":
+        return True
+    if msg.get("Return-Path") is not None and msg.get("Return-Path").strip() in ("<>", ""):
+        return True
+    sender = parseaddr(header(msg, "From"))[1].lower()
+    if not sender or sender == own.lower() or sender.split("@")[0] in ("mailer-daemon", "postmaster"):
+        return True
+    return bool(AUTO_SUBJECT.search(header(msg, "Subject")))
+
+
+def dmarc_failed(msg: Message, authserv_id: str) -> bool:
+    """The receiving server, under the configured authserv-id, stamped dmarc=fail."""
+    if not authserv_id:
+        return False
+    for value in msg.get_all("Authentication-Results") or ():
+        value = str(value)
+        if value.split(";", 1)[0].strip().lower() == authserv_id.lower() and re.search(r"\bdmarc=fail\b", value, re.I):
+            return True
+    return False
+
+
+def token_of(msg: Message, body: str) -> str:
+    """The digest token a reply carries: in In-Reply-To/References (first), else in the quoted footer."""
+    for name in ("In-Reply-To", "References"):
+        if m := TOKEN_RE.search(str(msg.get(name, ""))):
+            return m[1].lower()
+    for name in ("Delivered-To", "X-Original-To", "To", "Cc"):  # the sub-address the reply went to
+        for value in msg.get_all(name) or ():
+            if m := SUBADDRESS_RE.search(str(value)):
+                return m[1].lower()
+    if m := FOOTER_RE.search(body):
+        return m[1].lower()
+    return ""
+
+
+@dataclass
+class Reading:
+    """What one incoming mail came to."""
+
+    message_id: str
+    outcome: str  # duplicate | automatic | refused | accepted
+    why: str = ""
+    sender: Person | None = None
+    subject: str = ""
+    lines: list = dc_field(default_factory=list)  # (Command | Unread, [change ids]) in the mail's order
+    token: str = ""
+    requester: int = 0  # an initiator's decision: the change whose requester is told
+    digest: str = ""  # the Message-ID of the digest (or request) the token came with
+
+
+def read_mail(raw: bytes, store: Store, roster: Roster, settings: Settings, today: dt.date,
+              now: dt.datetime) -> Reading:
+    """Judge one mail and stage what it asks (nothing is written to a workbook here)."""
+    msg = email.message_from_bytes(raw)
+    message_id = str(msg.get("Message-ID", "")).strip() or "<sha256-" + hashlib.sha256(raw).hexdigest()[:32] + ">"
+    db = store.db()
+    if db.execute("SELECT 1 FROM reply_mails WHERE message_id = ?", (message_id,)).fetchone():
+        return Reading(message_id, "duplicate")
+    reading = Reading(message_id, "automatic", subject=header(msg, "Subject"))
+    sender = parseaddr(header(msg, "From"))[1].lower()
+    if not automatic(msg, settings["email.sender"]):
+        _judge(reading, msg, sender, store, roster, settings, today, now)
+    with store._tx() as tx:
+        tx.execute("INSERT OR IGNORE INTO reply_mails VALUES (?, ?, ?, ?, ?)",
+                   (message_id, sender, reading.token, reading.outcome + (f":{reading.why}" if reading.why else ""),
+                    now.isoformat(timespec="seconds")))
+    return reading
+
+
+def _person_by_email(roster: Roster, address: str) -> Person | None:
+    return next((p for p in roster.people_list if p.email and p.email.lower() == address), None)
+
+
+def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Roster, settings: Settings,
+           today: dt.date, now: dt.datetime) -> None:
+    reading.outcome = "refused"
+    reading.sender = _person_by_email(roster, sender)
+    full = reply_parse.body_text(msg)
+    if dmarc_failed(msg, settings["replies.authserv_id"]):
+        reading.why, reading.sender = "dmarc", None  # a forged sender is never answered
+        return
+    token = token_of(msg, full)
+    row = store.db().execute("SELECT * FROM reply_tokens WHERE token = ?", (token,)).fetchone() if token else None
+    if row is None:
+        reading.why = "no_token"
+        return
+    reading.token, reading.digest = token, row["message_id"]
+    owner = roster.people.get(row["person"])
+    allowed = {row["email"]}
+    if owner is not None and owner.deputy:
+        deputy = roster.person(owner.deputy)
+        if deputy is not None and deputy.email:
+            allowed.add(deputy.email.lower())
+    if sender not in allowed:
+        reading.why = "sender"
+        return
+    if dt.date.fromisoformat(row["expires"]) < today:
+        reading.why = "expired"
+        return
+    tasks = json.loads(row["tasks"])
+    if "approval" in tasks:
+        _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
+        return
+    from ..process.calendar import WorkCalendar
+
+    commands, unread = reply_parse.parse(reply_parse.cut(full), today, WorkCalendar.from_settings(settings).is_workday)
+    if not commands and not unread:
+        reading.why = "nothing"
+        return
+    reading.outcome = "accepted"
+    stamp = now.isoformat(timespec="seconds")
+    with store._tx() as db:
+        for u in unread:
+            reading.lines.append((u, []))
+        for c in commands:
+            if c.verb == reply_parse.UNDO:
+                undo = _undo(db, c, token, now)
+                reading.lines.append((undo, []) if isinstance(undo, reply_parse.Unread) else (c, [undo]))
+                continue
+            if c.codes == (reply_parse.ALL,):
+                codes = list(tasks)
+            else:
+                meant = {code: reply_parse.resolve(code, tasks) for code in c.codes}
+                if unknown := [code for code, found in meant.items() if not found]:
+                    reading.lines.append((reply_parse.Unread(c.line, "code", tuple(unknown)), []))
+                    continue
+                if twice := [code for code, found in meant.items() if len(found) > 1]:
+                    readings = tuple(f"【{f}】" for f in meant[twice[0]])
+                    reading.lines.append((reply_parse.Unread(c.line, "ambiguous", readings), []))
+                    continue
+                codes = list(dict.fromkeys(found[0] for found in meant.values()))
+            ids = []
+            for code in codes:
+                t = tasks[code]
+                status = {reply_parse.POSTPONE: "staged", reply_parse.SNOOZE: "snoozed"}.get(c.verb, "pending")
+                value = {"value": c.value.isoformat() if isinstance(c.value, dt.date) else c.value, "text": c.text}
+                if c.verb == reply_parse.SNOOZE:  # the token's person's reminders about it pause; nothing is written
+                    value |= {"until": (today + dt.timedelta(days=c.value)).isoformat(), "person": row["person"]}
+                cur = db.execute(
+                    "INSERT INTO reply_changes (message_id, code, verb, workbook, path, sheet, row, shown, value, "
+                    "sender, status, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (reading.message_id, code, c.verb, t["workbook"], t["path"], t["sheet"], t["row"],
+                     json.dumps(t, ensure_ascii=False), json.dumps(value, ensure_ascii=False),
+                     reading.sender.label if reading.sender else sender, status, stamp))
+                ids.append(cur.lastrowid)
+            reading.lines.append((c, ids))
+
+
+_AGREE = re.compile(r"^(?:同意|批准|可以|agreed?|approved?|ok)[。.!！]?$", re.I)
+_DECLINE = re.compile(r"^(?:不同意|驳回|不批准|disagree|declined?|rejected?|no)\b[。.!！,，]?\s*(?:原因|理由|reason)?\s*[:：]?\s*(.*)$",
+                      re.I)
+
+
+def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.datetime) -> None:
+    """The initiator's answer to a postponement: 同意 makes it a pending change (the daily or this run
+    writes the new deadline), 不同意 declines it with the reason."""
+    lines = [reply_parse.normalized(x) for x in body.splitlines() if x.strip()]
+    first = lines[0] if lines else ""
+    stamp = now.isoformat(timespec="seconds")
+    change = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (change_id,)).fetchone()
+    if change is None or change["status"] != "staged":
+        reading.why = "decided"
+        return
+    if _AGREE.match(first):
+        status, detail = "pending", ""
+    elif m := _DECLINE.match(first):
+        status, detail = "declined", m[1].strip()
+    else:
+        reading.why = "decision"
+        return
+    reading.outcome = "accepted"
+    with store._tx() as db:
+        db.execute("UPDATE reply_changes SET status = ?, detail = ?, updated = ? WHERE id = ?",
+                   (status, detail, stamp, change_id))
+    reading.lines.append((reply_parse.Command(("A",), "decision", status, detail, first), [change_id]))
+    reading.requester = change["id"]
+
+
+def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.date, now: dt.datetime) -> list:
+    """One mail to the item's initiator for each postponement not yet asked, with a token of its own."""
+    from ..send.notify import Mail
+
+    lang = settings.lang
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    out = []
+    domain = header_safe(settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
+    for ch in store.db().execute("SELECT * FROM reply_changes WHERE status = 'staged' AND detail = ''").fetchall():
+        shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+        initiator = roster.person(shown.get("initiator") or "")
+        if initiator is None or not initiator.email:
+            _settle(store, [ch], "staged", "no_initiator", now)
+            continue
+        token = new_token()
+        message_id = f"<coordxl-r-{token}.ask{ch['id']}@{domain}>"
+        with store._tx() as db:
+            db.execute("INSERT INTO reply_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (token, initiator.key, initiator.email.lower(), message_id, json.dumps({"approval": ch["id"]}),
+                        now.isoformat(timespec="seconds"), (today + dt.timedelta(days=EXPIRY_DAYS)).isoformat()))
+            db.execute("UPDATE reply_changes SET detail = ? WHERE id = ?", (f"asked:{initiator.label}", ch["id"]))
+        task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
+        body = [t("mail.greeting", name=initiator.name),
+                t("reply.ask", who=ch["sender"], task=task, due=shown.get("due") or "-", date=value["value"],
+                  reason=value.get("text") or "-"),
+                "", t("reply.ask_how"), "", reply_parse.SENTINEL, "--", t("reply.ask_footer", code=f"R-{token.upper()}")]
+        plain = "\n".join(body)
+        from markupsafe import escape
+
+        mail = Mail(hashlib.sha256(f"reply-ask|{ch['id']}".encode()).hexdigest(), "reply", initiator, [],
+                    t("reply.ask_subject", who=ch["sender"], task=task, date=value["value"]), plain,
+                    "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"])
+        mail.message_id = message_id
+        out.append(mail)
+    return out
+
+
+# --- writing: the staged changes through the lossless writer ------------------------------------
+
+UNDO_HOURS = 24
+
+
+def _undo(db, c: reply_parse.Command, token: str, now: dt.datetime):
+    """Stage the undoing of change ``c.value``: applied within UNDO_HOURS from a mail with this token."""
+    orig = db.execute("SELECT c.* FROM reply_changes c JOIN reply_mails m ON m.message_id = c.message_id "
+                      "WHERE c.id = ? AND m.token = ?", (c.value, token)).fetchone()
+    if orig is None or orig["status"] != "applied" or orig["verb"] == reply_parse.UNDO:
+        return reply_parse.Unread(c.line, "undo", (f"C{c.value}",))
+    if now - dt.datetime.fromisoformat(orig["updated"]) > dt.timedelta(hours=UNDO_HOURS):
+        return reply_parse.Unread(c.line, "undo_late", (f"C{c.value}",))
+    cur = db.execute(
+        "INSERT INTO reply_changes (message_id, code, verb, workbook, path, sheet, row, shown, value, sender, status, "
+        "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        ("", orig["code"], reply_parse.UNDO, orig["workbook"], orig["path"], orig["sheet"], orig["row"], orig["shown"],
+         json.dumps({"of": orig["id"]}), orig["sender"], now.isoformat(timespec="seconds")))
+    return cur.lastrowid
+
+
+def _typed(value):
+    """A cell value as JSON keeps it (a date as {"date": iso})."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return {"date": (value.date() if isinstance(value, dt.datetime) else value).isoformat()}
+    return value
+
+
+def _untyped(value):
+    if isinstance(value, dict) and "date" in value:
+        return dt.date.fromisoformat(value["date"])
+    return "" if value is None else value
+
+
+_STATUS_OF = {reply_parse.DONE: "done", reply_parse.STARTED: "in_progress", reply_parse.BLOCKED: "blocked"}
+
+
+def _status_choice(raw) -> str | None:
+    choice = schema.TASKS.field("status").choice_for(raw) if raw not in (None, "") else None
+    return choice.key if choice is not None else None
+
+
+def _progress_column(header: list) -> int | None:
+    from ..xlsx.reader import _progress_labels
+
+    labels = _progress_labels()
+    for j, value in enumerate(header, start=1):
+        if value not in (None, "") and label_key(value) in labels:
+            return j
+    return None
+
+
+def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
+    """Write every pending change, one patch per workbook sheet; returns how many were written."""
+    from ..xlsx.writer import SheetPatch, write_patch
+
+    rows = store.db().execute("SELECT * FROM reply_changes WHERE status IN ('pending', 'waiting') ORDER BY id").fetchall()
+    by_sheet: dict[tuple[str, str], list] = {}
+    for r in rows:
+        by_sheet.setdefault((r["path"], r["sheet"]), []).append(r)
+    lang = layout.settings.lang
+    written = 0
+    for (path, sheet), changes in by_sheet.items():
+        data = read_workbook(Path(path), (schema.TASKS,), layout.settings["limits.max_unzipped_mb"] * 1024 * 1024)
+        found = [s for s in data.sheets.get("tasks", []) if s.name == sheet]
+        table = found[0].tables.get("tasks") if found else None
+        if table is None:
+            _settle(store, changes, "refused", "unreadable", now)
+            continue
+        col = table.columns
+        at = {r: i for i, r in enumerate(table.rownums)}
+        progress = _progress_column(found[0].rows[table.header_row - 1]) if found[0].rows else None
+        cells: dict[tuple[int, int], object] = {}
+        outcome: dict[int, tuple[str, str]] = {}
+        for ch in changes:
+            shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+            if ch["verb"] == reply_parse.UNDO:
+                outcome[ch["id"]] = _undo_cells(store, ch, value, found[0].rows, cells)
+                continue
+            i = at.get(ch["row"])
+            if i is None or (shown.get("id") and str(table.raw["id"][i] or "") != shown["id"]):
+                outcome[ch["id"]] = ("conflict", json.dumps({"field": "id", "now": ""}, ensure_ascii=False))
+                continue
+            now_status = _status_choice(table.raw["status"][i]) if "status" in table.raw else None
+            if shown.get("status") and now_status != shown["status"]:
+                outcome[ch["id"]] = ("conflict", json.dumps(
+                    {"field": "status", "shown": _label(shown["status"], lang), "now": str(table.raw["status"][i] or "")},
+                    ensure_ascii=False))
+                continue
+            if ch["verb"] == reply_parse.POSTPONE and "due" in table.raw:
+                now_due = parse_date(table.raw["due"][i], near=today).value
+                if (now_due.isoformat() if now_due else None) != shown.get("due"):
+                    outcome[ch["id"]] = ("conflict", json.dumps(
+                        {"field": "due", "shown": shown.get("due") or "", "now": _shown(table.raw["due"][i])},
+                        ensure_ascii=False))
+                    continue
+            writes = _cells_for(ch, value, table, i, col, progress, today, lang, cells)
+            if writes is None:
+                outcome[ch["id"]] = ("refused", "no_column")
+                continue
+            changed = []
+            for (c, new), old in writes:
+                cells[(ch["row"], c)] = new
+                changed.append([c, _shown(old), _shown(new), _typed(old), _typed(new)])
+            outcome[ch["id"]] = ("applied", json.dumps(changed, ensure_ascii=False))
+        todo = {k: v for k, v in outcome.items() if v[0] == "applied"}
+        for k, v in outcome.items():
+            if v[0] != "applied":
+                _settle(store, [x for x in changes if x["id"] == k], v[0], v[1], now)
+        if not cells:
+            continue
+        result = write_patch(SheetPatch(Path(path), Path(path).name, sheet, cells, data.fingerprint),
+                             layout.backups, layout.settings["writeback.backups_keep"], now)
+        mine = [x for x in changes if x["id"] in todo]
+        if result.written:
+            blocked = {r for r, _ in result.formula_cells}
+            for x in mine:
+                if x["row"] in blocked:
+                    _settle(store, [x], "refused", "formula", now)
+                else:
+                    _settle(store, [x], "applied", todo[x["id"]][1], now)
+                    if x["verb"] == reply_parse.UNDO:
+                        of = json.loads(x["value"])["of"]
+                        _settle(store, [{"id": of}], "undone", f"C{x['id']}", now)
+                    written += 1
+        elif result.reason == "locked":
+            _settle(store, mine, "waiting", who_opened(Path(path)), now)
+        elif result.reason == "formula":
+            _settle(store, mine, "refused", "formula", now)
+        else:  # changed while read, read-only, …: tried again on the next run
+            _settle(store, mine, "waiting", "", now)
+    return written
+
+
+def _undo_cells(store: Store, ch, value: dict, rows: list | None, cells: dict) -> tuple[str, str]:
+    """Put back what change ``value['of']`` replaced, when each cell still holds what it wrote."""
+    orig = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (value["of"],)).fetchone()
+    back = []
+    for col, old_shown, new_shown, old, new in json.loads(orig["detail"]):
+        now_value = rows[ch["row"] - 1][col - 1] if rows and ch["row"] <= len(rows) and col <= len(rows[ch["row"] - 1]) else None
+        if _shown(now_value) != _shown(_untyped(new)):
+            return "conflict", json.dumps({"field": "status", "shown": new_shown, "now": _shown(now_value)},
+                                          ensure_ascii=False)
+        back.append((col, old, new, new_shown, old_shown))
+    changed = []
+    for col, old, new, new_shown, old_shown in back:
+        cells[(ch["row"], col)] = _untyped(old)
+        changed.append([col, new_shown, old_shown, new, old])
+    return "applied", json.dumps(changed, ensure_ascii=False)
+
+
+def who_opened(path: Path) -> str:
+    """The person an Excel owner file (~$name.xlsx) or a LibreOffice lock (.~lock.name.xlsx#) names."""
+    from ..xlsx.xlsxparts import owner_files
+
+    for found in owner_files(path):
+        try:
+            data = found.read_bytes()[:512]
+        except OSError:
+            continue
+        if found.name.startswith(".~lock."):  # LibreOffice: "name,user,host,date,profile" (name may be empty)
+            parts = data.decode("utf-8", "replace").split(",")
+            name = next((p.strip() for p in parts[:2] if p.strip()), "")
+        else:  # Excel: a length byte, then the user name in the system's code page
+            name = data[1:1 + data[0]].decode("gb18030", "replace").strip() if data else ""
+        if name:
+            return name
+    return "?"
+
+
+def _label(key: str, lang: str) -> str:
+    try:
+        return schema.TASKS.field("status").choice(key).label(lang)
+    except Exception:
+        return str(key or "")
+
+
+def _shown(value) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value <= 1:
+        return f"{value * 100:g}%"
+    return "" if value is None else str(value)
+
+
+def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, today: dt.date, lang: str,
+               pending: dict | None = None):
+    """((column, new value), old value) pairs one change writes; None when the tracker lacks the column."""
+    raw = lambda key: table.raw[key][i] if key in table.raw else None  # noqa: E731
+    out = []
+    verb = ch["verb"]
+    if verb in _STATUS_OF:
+        if "status" not in col:
+            return None
+        out.append(((col["status"], _label(_STATUS_OF[verb], lang)), raw("status")))
+        if verb == reply_parse.DONE and "done_on" in col:
+            out.append(((col["done_on"], today), raw("done_on")))
+    if verb == reply_parse.PERCENT:
+        pct = value["value"]
+        if progress is None:  # no 进度 column: the status says it, as staff write it ('进行中(50%)')
+            if "status" not in col:
+                return None
+            out.append(((col["status"], f"{_label('in_progress', lang)}({pct}%)"), raw("status")))
+        else:
+            old = table.progress[i] if table.progress else None
+            number = isinstance(old, (int, float)) and not isinstance(old, bool) and old <= 1
+            out.append(((progress, pct / 100 if number else f"{pct}%"), old))
+    if verb == reply_parse.POSTPONE:  # agreed by the initiator
+        if "due" not in col:
+            return None
+        out.append(((col["due"], dt.date.fromisoformat(value["value"])), raw("due")))
+    if value.get("text") and verb in (reply_parse.NOTE, reply_parse.BLOCKED, reply_parse.POSTPONE):
+        if "note" not in col:
+            return None
+        old = raw("note")
+        before = (pending or {}).get((ch["row"], col["note"]), old)  # two notes on one row in one mail: both kept
+        said = value["text"] if verb != reply_parse.POSTPONE else text("reply.postponed_note", lang, date=value["value"],
+                                                                         reason=value["text"])
+        line = f"{today.month}/{today.day} {ch['sender']}：{said}"
+        out.append(((col["note"], f"{before}\n{line}" if before not in (None, "") else line), old))
+    if out and "updated_on" in col:
+        out.append(((col["updated_on"], today), raw("updated_on")))
+    return out
+
+
+def _settle(store: Store, changes: list, status: str, detail: str, now: dt.datetime) -> None:
+    with store._tx() as db:
+        db.executemany("UPDATE reply_changes SET status = ?, detail = ?, updated = ? WHERE id = ?",
+                       [(status, detail, now.isoformat(timespec="seconds"), c["id"]) for c in changes])
+
+
+# --- the answer in the thread ---------------------------------------------------------------------
+
+def without_snoozed(digests: list, store: Store | None, today: dt.date) -> list:
+    """Owners' digests without the tasks they snoozed by reply (until the day it ends, inclusive); a digest
+    left empty is not sent. Escalations and the initiators' lists are not affected."""
+    if store is None:
+        return digests
+    paused = set()
+    for ch in store.db().execute("SELECT * FROM reply_changes WHERE status = 'snoozed'").fetchall():
+        value = json.loads(ch["value"])
+        if value["until"] >= today.isoformat():
+            paused.add((value["person"], ch["workbook"], ch["sheet"], ch["row"]))
+    if not paused:
+        return digests
+    out = []
+    for d in digests:
+        if d.kind == "digest":
+            d.tasks = [n for n in d.tasks if (d.person.key, n.workbook, n.sheet,
+                                              int(re.sub(r"[^0-9]", "", n.cell) or 0)) not in paused]
+            if d.empty():
+                continue
+        out.append(d)
+    return out
+
+
+def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
+    """One line per command (per task it names), in the mail's order."""
+    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
+    db = store.db()
+    out = []
+    for cmd, ids in reading.lines:
+        if isinstance(cmd, reply_parse.Unread):
+            readings = "、".join(cmd.readings) if lang == "zh" else ", ".join(cmd.readings)
+            out.append(t("reply.refused", line=cmd.line, why=t(f"reply.why.{cmd.why}", readings=readings)))
+            if cmd.why in ("no_code", "unknown", "two_verbs", "percent_full"):
+                out.append("  " + t("reply.try", example=t("reply.example_done", code="T1")))
+            continue
+        for i in ids:
+            ch = db.execute("SELECT * FROM reply_changes WHERE id = ?", (i,)).fetchone()
+            shown = json.loads(ch["shown"])
+            task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
+            base = {"code": ch["code"], "task": task}
+            status, detail = ch["status"], ch["detail"]
+            if status == "applied":
+                for col, old, new, *_ in json.loads(detail):
+                    out.append(t("reply.applied", sheet=ch["sheet"], row=ch["row"], column=_letters(col),
+                                 old=old or "（空）" if lang == "zh" else old or "(empty)", new=new, **base))
+                if ch["verb"] != reply_parse.UNDO:
+                    out.append("  " + t("reply.undo_hint", change=f"C{ch['id']}"))
+            elif status == "waiting":
+                out.append(t("reply.waiting", owner=detail, **base) if detail else t("reply.retry", **base))
+            elif status == "staged":
+                value = json.loads(ch["value"])
+                out.append(t("reply.staged", date=value["value"], **base))
+            elif status == "snoozed":
+                out.append(t("reply.snoozed", until=json.loads(ch["value"])["until"], **base))
+            elif status == "undone":
+                out.append(t("reply.undone", change=f"C{ch['id']}", **base))
+            elif status == "declined":
+                out.append(t("reply.declined", reason=detail or "-", **base))
+            elif status == "conflict":
+                d = json.loads(detail)
+                column = {"status": t("mail.col_state"), "due": t("mail.col_due")}.get(d.get("field"), t("reply.col_id"))
+                out.append(t("reply.conflict", column=column, shown=d.get("shown", ""), now=d.get("now", ""), **base))
+            elif status == "refused":
+                out.append(t("reply.refused", line=ch["code"], why=t(f"reply.why.{detail}", readings="")))
+            else:
+                out.append(t("reply.retry", **base))
+    return out
+
+
+def _letters(col: int) -> str:
+    from ..xlsx.xlsxparts import col_letters
+
+    return col_letters(col)
+
+
+def answer_mail(reading: Reading, store: Store, settings: Settings, today: dt.date):
+    """The one answer to an incoming mail, in its thread; None when nobody is to be answered."""
+    from ..send.notify import Mail
+
+    if reading.sender is None or reading.outcome in ("duplicate", "automatic"):
+        return None
+    lang = settings.lang
+    if reading.outcome == "refused":
+        body = [text(f"reply.refusal.{reading.why}", lang, example=text("reply.example_done", lang, code="T1"))]
+        # at most one refusal a sender a day
+        key = hashlib.sha256(f"reply-refusal|{reading.sender.email.lower()}|{today.isoformat()}".encode()).hexdigest()
+    else:
+        body = [text("reply.intro", lang), *answer_lines(reading, store, lang)]
+        key = hashlib.sha256(f"reply|{reading.message_id}".encode()).hexdigest()
+    body += ["", "--", text("reply.footer_answer", lang)]
+    plain = "\n".join(body)
+    from markupsafe import escape
+
+    html = "<html><body>" + "<br>".join(str(escape(line)) for line in body) + "</body></html>"
+    subject = reading.subject or ""
+    if not re.match(r"^(re|回复|答复)\s*[:：]", subject, re.I):
+        subject = text("reply.subject", lang, subject=subject)
+    thread = f"{reading.digest} {reading.message_id}".strip()  # a reply to the answer still carries the token
+    headers = (("In-Reply-To", reading.message_id), ("References", thread),
+               ("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All"))
+    return Mail(key, "reply", reading.sender, [], subject, plain, html, ["reply"], headers=headers)
+
+
+def told_requester(change_id: int, store: Store, roster: Roster, settings: Settings):
+    """The person who asked for a postponement learns the initiator's decision (and what was written)."""
+    from markupsafe import escape
+
+    from ..send.notify import Mail
+
+    ch = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (change_id,)).fetchone()
+    person = roster.person(ch["sender"]) if ch else None
+    if person is None or not person.email:
+        return None
+    lines = answer_lines(Reading("", "accepted", lines=[(reply_parse.Command((ch["code"],), ch["verb"]), [change_id])]),
+                         store, settings.lang)
+    shown = json.loads(ch["shown"])
+    subject = text("reply.decided_subject", settings.lang, task=f"{shown.get('id', '')} {shown.get('task', '')}".strip())
+    body = [*lines, "", "--", text("reply.footer_answer", settings.lang)]
+    return Mail(hashlib.sha256(f"reply-decided|{change_id}".encode()).hexdigest(), "reply", person, [], subject,
+                "\n".join(body), "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"],
+                headers=(("Auto-Submitted", "auto-generated"),))
+
+
+# --- the job ------------------------------------------------------------------------------------------
+
+@dataclass
+class RepliesResult:
+    read: int = 0
+    counts: dict = dc_field(default_factory=dict)  # outcome -> mails
+    written: int = 0
+    answers: list = dc_field(default_factory=list)
+    delivery: object = None
+
+    def summary(self) -> dict:
+        """What the run log keeps (coordxl status shows the last poll)."""
+        return {"read": self.read, **{f"mails_{k}": v for k, v in self.counts.items()}, "written": self.written,
+                "answers": len(self.answers), "answers_sent": len(self.delivery.sent) if self.delivery else 0,
+                "answers_failed": len(self.delivery.failed) if self.delivery else 0}
+
+
+def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None) -> RepliesResult:
+    """One poll: read the new mail, stage and apply what it asks, answer each mail once in its thread."""
+    from ..process.roster import load_roster
+    from ..send.notify import deliver, transport_or_outbox
+    from ..state.layout import Layout
+    from ..state.lock import job_lock
+
+    layout = Layout.of(root)
+    result = RepliesResult()
+    with job_lock(layout, "replies"):
+        store = layout.open_store()
+        run_id = store.start_run("replies", today, now)
+        outcome = "failed"
+        try:
+            roster = load_roster(layout.roster)
+            folder = layout.settings["replies.folder"]
+            mailbox.open()
+            try:
+                row = store.db().execute("SELECT * FROM reply_checkpoint WHERE folder = ?", (folder,)).fetchone()
+                last = row["last_uid"] if row and row["uid_validity"] == mailbox.uid_validity else 0
+                readings = []
+                for uid, raw in mailbox.new_messages(last):
+                    reading = read_mail(raw, store, roster, layout.settings, today, now)
+                    readings.append(reading)
+                    result.counts[reading.outcome] = result.counts.get(reading.outcome, 0) + 1
+                    mailbox.mark(uid, reading.outcome != "refused" and not any(
+                        isinstance(cmd, reply_parse.Unread) for cmd, _ in reading.lines))
+                    with store._tx() as db:
+                        db.execute("INSERT OR REPLACE INTO reply_checkpoint VALUES (?, ?, ?)",
+                                   (folder, mailbox.uid_validity, uid))
+                    result.read += 1
+            finally:
+                mailbox.close()
+            result.written = apply_staged(store, layout, today, now)
+            result.answers = [m for m in (answer_mail(r, store, layout.settings, today) for r in readings) if m]
+            result.answers += ask_initiators(store, roster, layout.settings, today, now)
+            result.answers += [m for r in readings if r.requester
+                               for m in [told_requester(r.requester, store, roster, layout.settings)] if m]
+            if result.answers:
+                sender = transport_or_outbox(transport, layout.settings, layout.state, today)
+                result.delivery = deliver(result.answers, sender, store, layout.settings, today, now)
+            outcome = "findings" if result.delivery and result.delivery.failed else "ok"
+        finally:
+            store.finish_run(run_id, outcome, result.summary(), now)
+            store.close()
+    return result

@@ -1,0 +1,1 @@
+"""Workbooks as files: zip parts, reading, the lossless patch, generated output."""
