@@ -215,7 +215,7 @@ def safe_filename(title: str, limit: int = 80) -> str:
 
     At most ``limit`` characters and 150 bytes (a CJK character is 3), so the names made from it
     (backups, drafts, archive folders) stay under the file systems' 255 bytes. A name that is not UTF-8
-    (a GBK file name's bytes) keeps its bytes as escapes: '\udcb8\udcb4' -> '_xb8_xb4'.
+    (a GBK file name's bytes) keeps its bytes as escapes: '\\udcb8\\udcb4' -> '_xb8_xb4'.
     """
     name = _ILLEGAL.sub("_", shown(title)).strip().strip(".").strip()
     name = fit_bytes(name[:limit].rstrip(". "), 150)
