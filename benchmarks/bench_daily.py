@@ -43,15 +43,20 @@ sys.path.insert(0, str(REPO))
 def _child(kind: str, root: str, day: str = "2026-08-20", repo: str = "") -> None:
     if repo:  # the baseline's code (nothing of coordxl is imported yet)
         sys.path.insert(0, repo)
-    from coordxl.run.check import run_check
-    from coordxl.run.daily import run_daily
+    try:
+        from coordxl.run.check import run_check
+        from coordxl.run.daily import run_daily
+        from coordxl.run.summary import run_weekly
+    except ImportError:  # a baseline from before the sub-packages: the flat modules
+        from coordxl.check import run_check
+        from coordxl.daily import run_daily
+        from coordxl.summary import run_weekly
     today = dt.date.fromisoformat(day)
     start = time.perf_counter()
     if kind in ("check", "check1"):
         run_check(root, today, workers=1 if kind == "check1" else None)
         extra = {}
     elif kind == "weekly":
-        from coordxl.run.summary import run_weekly
         result = run_weekly(root, today, dt.datetime.combine(today, dt.time(9, 30)))
         extra = {"mails": len(result.delivery.sent)}
     else:
