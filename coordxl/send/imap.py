@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import ConfigError
 from ..messages import text
 from ..settings import Settings
+from .notify import login_password
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +86,4 @@ class Mailbox:
 
 def imap_password(settings: Settings, environ: dict) -> str | None:
     """The mailbox password: from the environment variable named in settings, else the OS keyring."""
-    if not settings["replies.user"]:
-        return None
-    name = settings["replies.password_env"]
-    if environ.get(name):
-        return environ[name]
-    try:
-        import keyring
-        secret = keyring.get_password("coordxl-imap", settings["replies.user"])
-    except Exception:  # no keyring backend on a server is normal
-        secret = None
-    if secret:
-        return secret
-    raise ConfigError(text("config.no_password", settings.lang, env=name, user=settings["replies.user"]))
+    return login_password(settings, environ, "replies", "coordxl-imap")

@@ -747,19 +747,26 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
 
 def smtp_password(settings: Settings, environ: dict) -> str | None:
     """The SMTP password: from the environment variable named in settings, else the OS keyring; never prompted."""
-    if not settings["email.user"]:
+    return login_password(settings, environ, "email", "coordxl")
+
+
+def login_password(settings: Settings, environ: dict, section: str, service: str) -> str | None:
+    """A login's password (``section``: "email" or "replies"): from the environment variable its
+    ``password_env`` names, else the OS keyring under ``service``; never prompted. None without a user."""
+    user = settings[f"{section}.user"]
+    if not user:
         return None
-    name = settings["email.password_env"]
+    name = settings[f"{section}.password_env"]
     if environ.get(name):
         return environ[name]
     try:
         import keyring
-        secret = keyring.get_password("coordxl", settings["email.user"])
+        secret = keyring.get_password(service, user)
     except Exception:  # no keyring backend on a server is normal
         secret = None
     if secret:
         return secret
-    raise ConfigError(text("config.no_password", settings.lang, env=name, user=settings["email.user"]))
+    raise ConfigError(text("config.no_password", settings.lang, env=name, user=user))
 
 
 def transport_or_outbox(transport: Transport | None, settings: Settings, state_dir: Path, today: dt.date) -> Transport:
