@@ -26,8 +26,8 @@ LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings", "statefolder", "platforms", "ics"},
     1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
-    2: {"pipeline", "writer"},
-    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
+    2: {"writer"},
+    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }

@@ -37,6 +37,7 @@ from ..state.store import Store
 from ..xlsx.writer import FlagWrite, write_flags
 from ..xlsx.xlsxparts import col_letters
 from . import replies
+from .context import RunContext
 from .pipeline import FolderCheck, Report, heap_frozen
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,8 @@ def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: La
     outcome = "failed"
     try:
         # a test's hook watches each write: then every workbook is done here
-        checking = FolderCheck(layout, today, work=ItemWork(now, dry_run), workers=1 if hook else None)
+        checking = FolderCheck(RunContext.of(layout, today, now, dry_run=dry_run), work=ItemWork(now, dry_run),
+                               workers=1 if hook else None)
         try:
             for item, done in checking:
                 # action items no task names: the ledgers' tasks count, so this is done here

@@ -41,6 +41,7 @@ from ..state.lock import job_lock
 from ..state.store import Store, workbook_id
 from ..xlsx import xlsxout
 from . import decisions
+from .context import RunContext
 from .pipeline import FolderCheck, Report, heap_frozen
 
 STATE_COLOURS = {"overdue": "C00000", "due_today": "ED7D31", "due_soon": "FFC000", "blocked": "7030A0",
@@ -340,7 +341,7 @@ def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Wee
     previous = store.snapshot_day(sunday - dt.timedelta(days=7)) if store else None
 
     # on a folder big enough for check's workers, each worker collects the items it read
-    checking = FolderCheck(layout, today, work=WeekWork(monday, sunday, previous))
+    checking = FolderCheck(RunContext.of(layout, today), work=WeekWork(monday, sunday, previous))
     for item, part in checking:
         if part is None:  # read in this process
             collect(item, checking.ctx, weekly, last_week(store, previous, item))
