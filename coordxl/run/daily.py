@@ -31,14 +31,15 @@ from ..send import channels, health, meeting, notify
 from ..send.delivery import Delivery
 from ..settings import Settings
 from ..state.layout import Layout
-from ..state.lock import heartbeats_paused, job_lock
+from ..state.lock import heartbeats_paused
 from ..state.runlog import FILE_ONLY
 from ..state.store import Store
 from ..xlsx.writer import FlagWrite, write_flags
 from ..xlsx.xlsxparts import col_letters
 from . import replies
 from .context import RunContext
-from .pipeline import FolderCheck, Report, heap_frozen
+from .job import job
+from .pipeline import FolderCheck, Report
 
 log = logging.getLogger(__name__)
 
@@ -209,53 +210,45 @@ def run_daily(root: Path | str, today: dt.date, now: dt.datetime, dry_run: bool 
     without them, channels whose transport is the outbox still get their posts.
     """
     layout = layout or Layout.of(root)
-    if dry_run:  # writes and sends nothing: needs no lock
-        return _run_daily(root, today, now, True, layout, hook, transport, resend, posters)
-    with job_lock(layout, "daily"):
-        return _run_daily(root, today, now, False, layout, hook, transport, resend, posters)
+    with job("daily", RunContext.of(layout, today, now, dry_run=dry_run, resend=resend)) as run:
+        return _run_daily(run, hook, transport, posters)
 
 
-def _run_daily(root, today: dt.date, now: dt.datetime, dry_run: bool, layout: Layout, hook, transport,
-               resend: bool, posters: dict | None = None) -> DailyResult:
+def _run_daily(run, hook, transport, posters: dict | None = None) -> DailyResult:
+    ctx = run.ctx
+    layout, today, now, dry_run, store, resend, run_id = (ctx.layout, ctx.today, ctx.now, ctx.dry_run, ctx.store,
+                                                          ctx.resend, run.run_id)
     result = DailyResult(today, dry_run)
-    store = None if dry_run else layout.open_store()
-    run_id = store.start_run("daily", today, now, dry_run) if store else None
+    run.counts = result.counts
     if not dry_run:
         remove_stale_temps(layout)
     if store is not None and layout.settings["replies.enabled"]:  # replies still waiting to be written
         replies.apply_staged(store, layout, today, now)
     collector = notify.Collector(layout.settings)
     flags = Flagger(layout, result, store, now, hook)
-    outcome = "failed"
+    # a test's hook watches each write: then every workbook is done here
+    checking = FolderCheck(ctx, work=ItemWork(now, dry_run), workers=1 if hook else None)
     try:
-        # a test's hook watches each write: then every workbook is done here
-        checking = FolderCheck(RunContext.of(layout, today, now, dry_run=dry_run), work=ItemWork(now, dry_run),
-                               workers=1 if hook else None)
-        try:
-            for item, done in checking:
-                # action items no task names: the ledgers' tasks count, so this is done here
-                result.untracked_actions.update(untracked_actions(item, checking.ctx))
-                if done is None:  # validated in this process
-                    work_on(item, checking.ctx, flags, collector)
-                else:
-                    result.merge(done[0])
-                    collector.merge(done[1])
-        finally:
-            flags.finish()  # every write handed over is waited for and recorded, even when the pass failed
-        result.report = checking.report
-        result.findings = sorted(result.report.findings + result.findings, key=sort_key)
-        result.reassign = collector.reassign
-        with heap_frozen():
-            remind(result, collector, layout, today, now, dry_run, transport, resend, store)
-            post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
-            tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
-        if store:
-            store.prune_snapshots(today, layout.settings["state.keep_daily_weeks"], layout.settings["state.keep_weeks"])
-        outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
+        for item, done in checking:
+            # action items no task names: the ledgers' tasks count, so this is done here
+            result.untracked_actions.update(untracked_actions(item, checking.ctx))
+            if done is None:  # validated in this process
+                work_on(item, checking.ctx, flags, collector)
+            else:
+                result.merge(done[0])
+                collector.merge(done[1])
     finally:
-        if store:
-            store.finish_run(run_id, outcome, result.counts(), now)
-            store.close()
+        flags.finish()  # every write handed over is waited for and recorded, even when the pass failed
+    result.report = checking.report
+    result.findings = sorted(result.report.findings + result.findings, key=sort_key)
+    result.reassign = collector.reassign
+    with run.frozen():
+        remind(result, collector, layout, today, now, dry_run, transport, resend, store)
+        post_to_groups(result, collector, layout, today, now, dry_run, store, resend, posters)
+        tell_admins(result, layout, today, now, dry_run, transport, store, run_id)
+    if store:
+        store.prune_snapshots(today, layout.settings["state.keep_daily_weeks"], layout.settings["state.keep_weeks"])
+    run.outcome = "ok" if result.errors == 0 and not result.failed_sends else "findings"
     return result
 
 

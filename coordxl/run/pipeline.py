@@ -273,21 +273,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@contextlib.contextmanager
-def heap_frozen() -> Iterator[None]:
-    """What is alive now is left out of cyclic garbage collection until the block ends.
-
-    After a pass, a job holds the folder's tasks (hundreds of thousands of objects) while it makes
-    pages and mails; every full collection would walk them all again (measured: the weekly's
-    decision pages took twice as long). New garbage is still collected meanwhile.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def read_item(path: Path, layout: Layout, roster: Roster, today: dt.date, memo: dict | None = None
               ) -> tuple[Item | None, list[Finding]]:
     """Read and normalize one workbook: (item or None when unreadable, its findings so far).

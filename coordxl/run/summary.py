@@ -37,12 +37,12 @@ from ..send import channels, notify
 from ..send.audience import Audience, Refusal, Scope
 from ..send.delivery import Delivery
 from ..state.layout import Layout, workbook_link
-from ..state.lock import job_lock
 from ..state.store import Store, workbook_id
 from ..xlsx import xlsxout
 from . import decisions
 from .context import RunContext
-from .pipeline import FolderCheck, Report, heap_frozen
+from .job import heap_frozen, job
+from .pipeline import FolderCheck, Report
 
 STATE_COLOURS = {"overdue": "C00000", "due_today": "ED7D31", "due_soon": "FFC000", "blocked": "7030A0",
                  "stale": "A5A5A5", "invalid": "9E480E", "paused": "5B9BD5", "ok": "70AD47", "done": "BFBFBF",
@@ -844,8 +844,8 @@ def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layou
                posters: dict | None = None) -> WeeklyResult:
     """Write the weekly summary workbook and mail it; the mails (and group posts) go once per ISO week."""
     layout = layout or Layout.of(root)
-    with job_lock(layout, "weekly"):
-        return _run_weekly(root, today, now, layout, transport, resend, posters)
+    with job("weekly", RunContext.of(layout, today, now, resend=resend)) as run:
+        return _run_weekly(run, transport, posters)
 
 
 def week_posts(weekly: Weekly, settings) -> list:
@@ -864,34 +864,28 @@ def week_posts(weekly: Weekly, settings) -> list:
     return posts
 
 
-def _run_weekly(root, today: dt.date, now: dt.datetime, layout: Layout, transport, resend: bool,
-                posters: dict | None = None) -> WeeklyResult:
-    store = layout.open_store()
-    run_id = store.start_run("weekly", today, now)
-    outcome = "failed"
+def _run_weekly(run, transport, posters: dict | None = None) -> WeeklyResult:
+    ctx = run.ctx
+    layout, today, now, store, resend = ctx.layout, ctx.today, ctx.now, ctx.store, ctx.resend
     delivery = None
     post_delivery = None
     mails: list[notify.Mail] = []
     weekly = None
-    try:
-        weekly = build(root, today, layout)
-        with heap_frozen():  # the week's tasks stay put while the workbook, pages and mails are made
-            write_workbook(weekly, layout)
-            mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
-            transport = notify.transport_or_outbox(transport, layout.settings, layout.state, today)
-            delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
-            delivery.refused = refused
-            posts = week_posts(weekly, layout.settings)
-            if posts:
-                posters = (posters if posters is not None else
-                           channels.outbox_posters(layout.settings, layout.state, today))
-                post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
-                                                       cap=layout.settings["reminders.max_mails_per_run"])
-        outcome = "ok" if not delivery.failed else "failed_sends"
-    finally:
-        store.finish_run(run_id, outcome, {
-            "week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
-            "mails_sent": len(delivery.sent) if delivery else 0,
-            "mails_failed": len(delivery.failed) if delivery else 0}, now)
-        store.close()
+    run.counts = lambda: {"week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
+                          "mails_sent": len(delivery.sent) if delivery else 0,
+                          "mails_failed": len(delivery.failed) if delivery else 0}
+    weekly = build(layout.root, today, layout)
+    with run.frozen():  # the week's tasks stay put while the workbook, pages and mails are made
+        write_workbook(weekly, layout)
+        mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
+        transport = notify.transport_or_outbox(transport, layout.settings, layout.state, today)
+        delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
+        delivery.refused = refused
+        posts = week_posts(weekly, layout.settings)
+        if posts:
+            posters = (posters if posters is not None else
+                       channels.outbox_posters(layout.settings, layout.state, today))
+            post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
+                                                   cap=layout.settings["reminders.max_mails_per_run"])
+    run.outcome = "ok" if not delivery.failed else "failed_sends"
     return WeeklyResult(weekly, mails, delivery, post_delivery)
