@@ -588,7 +588,8 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     """
     import os
 
-    from .run.daily import run_daily
+    from .run import daily as job
+    from .run.context import RunContext
     from .run.render import print_daily
     from .send.wiring import Senders, wire
     from .state.layout import Layout
@@ -599,8 +600,7 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     senders = Senders() if dry_run else wire(layout.settings, layout.state, day, dict(os.environ))
     resend = _announce_resend(layout, resend, "daily")
-    result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=senders.transport, resend=resend,
-                       posters=senders.posters)
+    result = job.daily(RunContext.of(layout, day, now, dry_run=dry_run, resend=resend, senders=senders))
     reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
                             result.post_delivery)
     summary = daily_summary(result, reasons)

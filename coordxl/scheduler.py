@@ -236,7 +236,8 @@ class Scheduler:
 
 def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
-    from .run.daily import run_daily
+    from .run import daily as daily_job
+    from .run.context import RunContext
     from .run.summary import run_weekly
     from .send.wiring import wire
     from .state.statefolder import check_owner
@@ -244,8 +245,7 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
     def daily(today: dt.date, now: dt.datetime) -> str:
         check_owner(layout)  # another machine may have taken the jobs over while this scheduler ran
         senders = wire(layout.settings, layout.state, today, dict(os.environ))
-        result = run_daily(layout.root, today, now, layout=Layout.of(layout.root), transport=senders.transport,
-                           posters=senders.posters)
+        result = daily_job.daily(RunContext.of(Layout.of(layout.root), today, now, senders=senders))
         counts = result.counts()
         return (f"{counts['items']} items, {counts['tasks']} tasks, {counts['flags_changed']} flags, "
                 f"{counts['mails_sent']} mails sent, {counts['mails_failed']} failed")

@@ -19,7 +19,6 @@ import logging
 import operator
 import os
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -30,15 +29,14 @@ from .. import schema
 from ..errors import CoordxlError
 from ..findings import WARNING, Finding, finding, sort_key
 from ..messages import both, text
-from ..platform_support import process_context
 from ..process.calendar import year_span
 from ..process.model import Item, Rows, at_merged_origin, build_item, roster_findings
 from ..process.roster import Roster, load_roster
 from ..process.rules import Selection, ledger_columns, ledger_rules, run_rules
 from ..state.layout import ROSTER_TEMPLATE, Layout, copy_bases, name_key
-from ..state.lock import heartbeats_paused
 from ..xlsx.reader import Identity, identity, name_matches, read_workbook
 from ..xlsx.xlsxparts import is_owner_or_temp, sheet_names, shown, uncached_formulas
+from . import parallel
 from .context import RunContext
 
 log = logging.getLogger(__name__)
@@ -397,15 +395,15 @@ class FolderCheck:
         rest = [p for p in paths if p not in set(first)]
         run = _Run(layout, self.roster, ctx, self.selection, self.work)
         whole = self.items  # else only findings and counts are kept of each item
-        count = _worker_count(settings["limits.workers"] if self.workers is None else self.workers, len(rest))
+        count = parallel.worker_count(settings["limits.workers"] if self.workers is None else self.workers, len(rest))
         # workers start on the items at once; the ledgers are read here meanwhile (the ledger rules of
         # the items the workers send back are run here, once every ledger is known)
         spread = count > 1 and (not whole or self.work is not None)
-        parallel = _in_processes(run, rest, count) if spread else None
-        report.workers = count if parallel else 1
+        in_workers = _in_processes(run, rest, count) if spread else None
+        report.workers = count if in_workers else 1
         # in one process, ledgers come first: the items they name need their rows
         ledgers = [(p, _Outcome.of(*run.validate(p), whole=whole)) for p in first]
-        outcomes = itertools.chain(ledgers, parallel or ((p, _Outcome.of(*run.validate(p), whole=whole))
+        outcomes = itertools.chain(ledgers, in_workers or ((p, _Outcome.of(*run.validate(p), whole=whole))
                                                          for p in rest))
         late: list[Rows] = []  # ledgers recognised only by their labels, after the items they name
         done: dict[str, Path] = {}  # item names already validated
@@ -520,35 +518,21 @@ class _Outcome:
                    set(guessed_years), skipped_rows=item.skipped_rows)
 
 
-# --- several processes -------------------------------------------------------------------------
-# Reading is CPU-bound (calamine parses, Python validates), so a check of many workbooks uses the
-# machine's cores: each worker validates whole workbooks and sends back their findings and the
-# little the run needs of each item. Findings are sorted at the end, so the result is the same.
-
-AUTO_WORKERS_MAX = 4
-MIN_WORKBOOKS_PER_WORKER = 8  # below this, starting a process costs more than it saves
-
-
-def _worker_count(setting: int, workbooks: int) -> int:
-    wanted = setting if setting > 0 else min(os.cpu_count() or 1, AUTO_WORKERS_MAX)
-    return max(1, min(wanted, workbooks // MIN_WORKBOOKS_PER_WORKER))
-
+# --- several processes (run.parallel starts them) -------------------------------------------
+# Each worker validates whole workbooks and sends back their findings and the little the run needs of
+# each item. Findings are sorted at the end, so the result is the same.
 
 def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
     """Start validating ``paths`` in ``count`` processes; None when this machine cannot start them."""
-    try:
-        with heartbeats_paused():  # the first submit starts the workers: by fork only from this thread alone
-            context = process_context(preload=("coordxl.run.pipeline",))
-            pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
-                                       initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
-            results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
-    except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
-        log.warning("checking in one process: %s", exc)
-        return None
-    return _collect(pool, results, run, paths)
+    started = parallel.start_pool(
+        count, ("coordxl.run.pipeline",),
+        lambda pool: pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8))),
+        "checking in one process: %s", initializer=_worker_start,
+        initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
+    return None if started is None else _collect(*started, run, paths)
 
 
-def _collect(pool: ProcessPoolExecutor, results: Iterator[_Outcome], run: _Run, paths: list[Path]
+def _collect(pool, results: Iterator[_Outcome], run: _Run, paths: list[Path]
              ) -> Iterator[tuple[Path, _Outcome]]:
     """The workers' outcomes in order, each completed with its ledger rules (the ledgers are known by now)."""
     done = 0
