@@ -628,7 +628,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     """
     import os
 
-    from .run.summary import run_weekly
+    from .run.weekly import run_weekly
     from .send.wiring import wire
     from .state.layout import Layout
 

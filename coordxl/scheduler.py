@@ -238,7 +238,7 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
     from .run import daily as daily_job
     from .run.context import RunContext
-    from .run.summary import run_weekly
+    from .run.weekly import run_weekly
     from .send.wiring import wire
     from .state.statefolder import check_owner
 

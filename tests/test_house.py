@@ -29,7 +29,7 @@ LAYERS = {
     1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
     2: {"writer", "parallel"},
     3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
-    4: {"job", "flags", "check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
+    4: {"job", "flags", "check", "daily", "weekly", "weekly_book", "review", "archive", "templates", "folder", "example", "render", "replies"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
