@@ -628,7 +628,8 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     """
     import os
 
-    from .run.weekly import run_weekly
+    from .run.context import RunContext
+    from .run.weekly import week_job
     from .send.wiring import wire
     from .state.layout import Layout
 
@@ -638,8 +639,7 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
     senders = wire(layout.settings, layout.state, day, dict(os.environ))
     resend = _announce_resend(layout, resend, "weekly")
-    result = run_weekly(root, day, now, layout=layout, transport=senders.transport, resend=resend,
-                        posters=senders.posters)
+    result = week_job(RunContext.of(layout, day, now, resend=resend, senders=senders))
     reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
     summary = weekly_summary(result, reasons)
     log.info("weekly: %s", json.dumps(summary, ensure_ascii=False))

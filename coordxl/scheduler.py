@@ -238,7 +238,7 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
     from .run import daily as daily_job
     from .run.context import RunContext
-    from .run.weekly import run_weekly
+    from .run.weekly import week_job
     from .send.wiring import wire
     from .state.statefolder import check_owner
 
@@ -253,8 +253,7 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
     def weekly(today: dt.date, now: dt.datetime) -> str:
         check_owner(layout)
         senders = wire(layout.settings, layout.state, today, dict(os.environ))
-        result = run_weekly(layout.root, today, now, layout=Layout.of(layout.root), transport=senders.transport,
-                            posters=senders.posters)
+        result = week_job(RunContext.of(Layout.of(layout.root), today, now, senders=senders))
         return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
 
     def replies(today: dt.date, now: dt.datetime) -> str:

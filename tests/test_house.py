@@ -205,3 +205,14 @@ def test_the_daily_job_reads_as_its_steps_each_taking_the_context_the_result_and
     for step in steps:
         params = list(inspect.signature(getattr(daily, step)).parameters)
         assert params[:2] == ["ctx", "result"] and len(params) <= 3, (step, params)
+
+
+def test_no_function_of_the_jobs_frame_and_steps_is_over_80_lines():
+    """The run context, the job frame, the pools, the flags, daily and the weekly: each function fits a screen."""
+    long = []
+    for name in ("context", "job", "parallel", "flags", "pipeline", "check", "daily", "weekly", "weekly_book", "archive"):
+        path = PACKAGE / "run" / f"{name}.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 80:
+                long.append((name, node.name, node.end_lineno - node.lineno + 1))
+    assert long == []

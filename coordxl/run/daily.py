@@ -29,7 +29,7 @@ from ..send.delivery import Delivery
 from ..send.wiring import Senders
 from ..state.layout import Layout
 from ..state.store import Store
-from . import replies
+from . import parallel, replies
 from .context import RunContext
 from .flags import Flagger, PlannedFlag
 from .job import job
@@ -63,15 +63,8 @@ class DailyResult:
 
     def merge(self, part: "DailyResult") -> None:
         """Add what a worker did on its workbooks (the flag half of a run) to this run's result."""
-        self.states.update(part.states)
-        self.untracked_actions.update(part.untracked_actions)
-        self.planned += part.planned
-        self.written += part.written
-        self.cells_written += part.cells_written
-        self.skipped += part.skipped
-        self.findings += part.findings
-        self.pending_resources += part.pending_resources
-        self.meetings += part.meetings
+        parallel.add_up(self, part, ("states", "untracked_actions", "planned", "written", "cells_written", "skipped",
+                                     "findings", "pending_resources", "meetings"))
 
     @property
     def mail_note(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, TypeVar
 
@@ -49,3 +50,16 @@ def start_pool(workers: int, preload: tuple[str, ...], first: Callable[[ProcessP
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         return None
+
+
+def add_up(into, part, names: tuple[str, ...]) -> None:
+    """Add what a worker sent back (``part``) to this process's own (``into``), field by field: counts to
+    counts, lists after lists, numbers to numbers."""
+    for name in names:
+        mine, theirs = getattr(into, name), getattr(part, name)
+        if isinstance(mine, Counter):
+            mine.update(theirs)
+        elif isinstance(mine, list):
+            mine.extend(theirs)
+        else:
+            setattr(into, name, mine + theirs)

@@ -27,9 +27,10 @@ from ..process.rules import Context
 from ..send import channels, notify
 from ..send.audience import Audience, Refusal, Scope
 from ..send.delivery import Delivery
+from ..send.wiring import Senders
 from ..state.layout import Layout, workbook_link
 from ..state.store import Store, workbook_id
-from . import decisions
+from . import decisions, parallel
 from .context import RunContext
 from .job import heap_frozen, job
 from .pipeline import FolderCheck, Report
@@ -163,15 +164,11 @@ class Weekly:
             if mine is None:
                 self.departments[name] = dept
                 continue
-            mine.states.update(dept.states)
-            mine.done_week += dept.done_week
-            mine.on_time_week += dept.on_time_week
-            mine.done_total += dept.done_total
-            mine.on_time_total += dept.on_time_total
-            mine.late_open_week += dept.late_open_week
-        for name in ("tasks", "overdue", "due_next_week", "done_this_week", "done_ever", "newly_done", "newly_overdue",
-                     "slipped", "pending", "missing_followups", "blocked", "invalid", "paused"):
-            getattr(self, name).extend(getattr(part, name))
+            parallel.add_up(mine, dept, ("states", "done_week", "on_time_week", "done_total", "on_time_total",
+                                         "late_open_week"))
+        parallel.add_up(self, part, ("tasks", "overdue", "due_next_week", "done_this_week", "done_ever", "newly_done",
+                                     "newly_overdue", "slipped", "pending", "missing_followups", "blocked", "invalid",
+                                     "paused"))
 
     def task_index(self) -> dict:
         """(workbook, task key) -> TaskLine of the tasks last week's plan had due this week, made once:
@@ -318,9 +315,9 @@ def burnup(store: Store | None, weekly: Weekly) -> None:
         weekly.burnup[item.workbook] = series
 
 
-def build(root: Path | str, today: dt.date, layout: Layout | None = None) -> Weekly:
+def build(ctx: RunContext) -> Weekly:
     """Read the folder and compute the week's figures (writes nothing)."""
-    layout = layout or Layout.of(root)
+    layout, today = ctx.layout, ctx.today
     monday, sunday = report_week(today)
     weekly = Weekly(today, monday, sunday)
     store = layout.open_store(existing=True)
@@ -456,19 +453,62 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
 
 @dataclass
 class WeeklyResult:
-    weekly: Weekly
-    mails: list[notify.Mail]
-    delivery: Delivery | None
+    weekly: Weekly | None = None
+    mails: list[notify.Mail] = dc_field(default_factory=list)
+    delivery: Delivery | None = None
     post_delivery: Delivery | None = None  # the group posts, when groups are set up
+
+    def counts(self) -> dict:
+        """What the run record keeps."""
+        weekly, delivery = self.weekly, self.delivery
+        return {"week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
+                "mails_sent": len(delivery.sent) if delivery else 0,
+                "mails_failed": len(delivery.failed) if delivery else 0}
 
 
 def run_weekly(root: Path | str, today: dt.date, now: dt.datetime, layout: Layout | None = None,
                transport: notify.Transport | None = None, resend: bool = False,
                posters: dict | None = None) -> WeeklyResult:
-    """Write the weekly summary workbook and mail it; the mails (and group posts) go once per ISO week."""
-    layout = layout or Layout.of(root)
-    with job("weekly", RunContext.of(layout, today, now, resend=resend)) as run:
-        return _run_weekly(run, transport, posters)
+    """The weekly job as of ``today``, for library callers (tests, benchmarks): :func:`week_job`, with the
+    senders given (none: the outbox, where the settings say so)."""
+    return week_job(RunContext.of(layout or Layout.of(root), today, now, resend=resend,
+                                  senders=Senders(transport, posters)))
+
+
+def week_job(ctx: RunContext) -> WeeklyResult:
+    """Write the weekly summary workbook and mail it; the mails (and group posts) go once per ISO week. In
+    its frame (run.job: the lock, the run record)."""
+    with job("weekly", ctx) as run:
+        ctx = run.ctx
+        result = WeeklyResult()
+        run.counts = result.counts
+        result.weekly = build(ctx)
+        with run.frozen():  # the week's tasks stay put while the workbook, pages and mails are made
+            write_workbook(result.weekly, ctx.layout)
+            send_mails(ctx, result)
+            send_posts(ctx, result)
+        run.outcome = "ok" if not result.delivery.failed else "failed_sends"
+    return result
+
+
+def send_mails(ctx: RunContext, result: WeeklyResult) -> None:
+    """Each reader's mail (weekly_mails), sent once per ISO week."""
+    settings = ctx.settings
+    result.mails, refused = weekly_mails(result.weekly, ctx.layout, result.weekly.report.roster)
+    transport = ctx.senders.mail(settings, ctx.layout.state, ctx.today)
+    result.delivery = notify.deliver(result.mails, transport, ctx.store, settings, ctx.today, ctx.now,
+                                     resend=ctx.resend)
+    result.delivery.refused = refused
+
+
+def send_posts(ctx: RunContext, result: WeeklyResult) -> None:
+    """The weekly post of each chat group that asks for one (week_posts), once per ISO week."""
+    settings = ctx.settings
+    posts = week_posts(result.weekly, settings)
+    if posts:
+        result.post_delivery = channels.deliver_posts(posts, ctx.senders.chat(settings, ctx.layout.state, ctx.today),
+                                                      ctx.store, ctx.today, ctx.now, ctx.resend,
+                                                      cap=settings["reminders.max_mails_per_run"])
 
 
 def week_posts(weekly: Weekly, settings) -> list:
@@ -485,30 +525,3 @@ def week_posts(weekly: Weekly, settings) -> list:
             post.day = weekly.monday  # once per ISO week
             posts.append(post.seal())
     return posts
-
-
-def _run_weekly(run, transport, posters: dict | None = None) -> WeeklyResult:
-    ctx = run.ctx
-    layout, today, now, store, resend = ctx.layout, ctx.today, ctx.now, ctx.store, ctx.resend
-    delivery = None
-    post_delivery = None
-    mails: list[notify.Mail] = []
-    weekly = None
-    run.counts = lambda: {"week": weekly.label if weekly else "", "items": len(weekly.items) if weekly else 0,
-                          "mails_sent": len(delivery.sent) if delivery else 0,
-                          "mails_failed": len(delivery.failed) if delivery else 0}
-    weekly = build(layout.root, today, layout)
-    with run.frozen():  # the week's tasks stay put while the workbook, pages and mails are made
-        write_workbook(weekly, layout)
-        mails, refused = weekly_mails(weekly, layout, weekly.report.roster)
-        transport = notify.transport_or_outbox(transport, layout.settings, layout.state, today)
-        delivery = notify.deliver(mails, transport, store, layout.settings, today, now, resend=resend)
-        delivery.refused = refused
-        posts = week_posts(weekly, layout.settings)
-        if posts:
-            posters = (posters if posters is not None else
-                       channels.outbox_posters(layout.settings, layout.state, today))
-            post_delivery = channels.deliver_posts(posts, posters, store, today, now, resend,
-                                                   cap=layout.settings["reminders.max_mails_per_run"])
-    run.outcome = "ok" if not delivery.failed else "failed_sends"
-    return WeeklyResult(weekly, mails, delivery, post_delivery)

@@ -293,13 +293,22 @@ def week_estimate(weekly, settings, overdue: list) -> str:
 
 
 def write_workbook(weekly, layout: Layout) -> Path:
-    """报告/周报-<ISO week>.xlsx: 总览 with charts, then one sheet per list."""
+    """报告/周报-<ISO week>.xlsx: the decision sheet, 总览 with charts, the burn-up, then one sheet per list."""
     lang = layout.settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
     wb = Workbook(write_only=True)
     note = week_estimate(weekly, layout.settings, weekly.overdue)
     if weekly.page is not None:
         _decision_sheet(wb, weekly, weekly.page, t, lang, note)
+    _overview_sheet(wb, weekly, t, note)
+    _burnup_sheet(wb, weekly, t)
+    bodies = [_list_sheet(wb, *spec) for spec in _lists(weekly, t, lang)]
+    weekly.path = xlsxout.save(wb, layout.reports / text("file.weekly", lang, week=weekly.label), bodies)
+    return weekly.path
+
+
+def _overview_sheet(wb, weekly, t, note: str) -> None:
+    """总览: the week's figures by item and by department, the states and the 8-week trend, with their charts."""
     ov = _Sheet(wb, t("weekly.sheet.overview"))
     _setup(ov.ws, [30, 10, 10, 10, 10, 12, 14, 16], "A4")
     ov.title(t("weekly.title", week=weekly.label, start=weekly.monday.isoformat(), end=weekly.sunday.isoformat()),
@@ -325,14 +334,20 @@ def write_workbook(weekly, layout: Layout) -> Path:
     shown = [s for s in STATE_ORDER if any(d.states[s] for d in depts)] or ["ok"]
     labels = [t(f"mail.state.{s}") if s in ("overdue", "due_today", "due_soon", "stale") else t(f"weekly.state.{s}")
               for s in shown]
-    states_top, last_states = ov.table([t("weekly.col.department")] + labels,
-                                       [[d.department] + [d.states[s] for s in shown] for d in depts])
+    states = ov.table([t("weekly.col.department")] + labels, [[d.department] + [d.states[s] for s in shown] for d in depts])
     ov.blank()
     ov.title(t("weekly.chart.trend"))
-    trend_top, last_trend = ov.table([t("weekly.col.week"), t("weekly.col.on_time_rate"), t("weekly.col.overdue")],
-                                     [[week, rate, overdue] for week, rate, overdue in weekly.trend], percent=(2,))
-    ws = ov.ws
-    # the charts under the tables, within their eight columns: the printed page holds them whole
+    trend = ov.table([t("weekly.col.week"), t("weekly.col.on_time_rate"), t("weekly.col.overdue")],
+                     [[week, rate, overdue] for week, rate, overdue in weekly.trend], percent=(2,))
+    _overview_charts(ov.ws, weekly, t, depts, shown, states, trend)
+
+
+def _overview_charts(ws, weekly, t, depts: list, shown: list[str], states: tuple[int, int], trend: tuple[int, int]
+                     ) -> None:
+    """The overview's charts under its tables (``states`` and ``trend``: their header and last rows), within
+    their eight columns: the printed page holds them whole."""
+    states_top, last_states = states
+    trend_top, last_trend = trend
     row = last_trend + 2
     if depts:
         bar = BarChart()
@@ -363,11 +378,15 @@ def write_workbook(weekly, layout: Layout) -> Path:
         line.legend = None  # one series: the title says what it is
         bottom = _place(ws, line, first, row, last, row + CHART_ROWS - 1)
     ws.print_area = f"A1:H{bottom}"
-    _burnup_sheet(wb, weekly, t)
+
+
+def _lists(weekly, t, lang: str) -> list[tuple]:
+    """The sheets after the overview, one per list with every row: (sheet, headers, rows, widths, percentage
+    columns) for :func:`_list_sheet`."""
     task_head = [t(f"weekly.col.{k}") for k in ("topic", "id", "task", "department", "owner", "due")]
     widths = [28, 8, 30, 10, 10, 12]
     percent = lambda x: x.percent / 100 if x.percent is not None else ""  # noqa: E731
-    lists = [  # (sheet, headers, rows, widths, percentage columns)
+    return [
         (t("weekly.sheet.overdue"), task_head + [t("weekly.col.days"), t("weekly.col.progress")],
          [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.days, percent(x)]
           for x in weekly.overdue], widths + [10, 8], (8,)),
@@ -375,8 +394,8 @@ def write_workbook(weekly, layout: Layout) -> Path:
          [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", percent(x)] for x in weekly.due_next_week],
          widths + [8], (7,)),
         (t("weekly.sheet.done"), task_head + [t("weekly.col.done_on"), t("weekly.col.on_time")],
-         [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.done_on, "✔" if decisions.on_time(x.due, x.done_on) else "✘"]
-          for x in weekly.done_this_week], widths + [12, 8], ()),
+         [[x.topic, x.task_id, x.task, x.department, x.owner, x.due or "", x.done_on,
+           "✔" if decisions.on_time(x.due, x.done_on) else "✘"] for x in weekly.done_this_week], widths + [12, 8], ()),
         (t("weekly.sheet.slipped"), task_head[:5] + [t("weekly.col.old_due"), t("weekly.col.new_due"),
                                                      t("weekly.col.slip_days")],
          [[x.topic, x.task_id, x.task, x.department, x.owner, old, x.due, n] for x, old, n in weekly.slipped],
@@ -392,6 +411,3 @@ def write_workbook(weekly, layout: Layout) -> Path:
         (t("weekly.sheet.followups"), [t("weekly.col.topic"), t("weekly.col.workbook"), t("weekly.col.problem")],
          [[topic, workbook, message] for workbook, topic, message in weekly.missing_followups], [28, 32, 50], ()),
     ]
-    bodies = [_list_sheet(wb, *spec) for spec in lists]
-    weekly.path = xlsxout.save(wb, layout.reports / text("file.weekly", lang, week=weekly.label), bodies)
-    return weekly.path
