@@ -2,8 +2,9 @@
 
 The layers, bottom to top ("Code layout" in docs/development.md says what goes where):
 foundation (texts, settings, folder layout, ledger, workbook parts) → reading (reader, roster, model,
-rules, assess) → the pass and the write-back (pipeline, writer) → delivery (mail, chat groups, health,
-the decision page) → jobs (check, daily, weekly, review, archive, templates, init/new) → entry points.
+rules, assess) → the write-back and the processes (writer, parallel) → the run and delivery (run context,
+senders' wiring, the pass; mail, chat groups, health, the decision page) → jobs (the job frame, check,
+daily and its flags, weekly and its workbook, review, archive, templates, init/new) → entry points.
 In packages (coordxl/state, xlsx, process, send, run between the foundation and the entry points in
 coordxl/ itself), a package imports only from itself and below.
 """
