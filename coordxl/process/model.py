@@ -18,12 +18,11 @@ from ..findings import WARNING, Finding, finding
 from ..messages import both
 from ..normalize import implausible, parse_date
 from ..xlsx.reader import WorkbookData, a1
-from .normalizer import DAYS_1900_TO_1904, _Normalizer
+from .normalizer import DAYS_1900_TO_1904, Normalizer
 from .roster import Roster, clean_name
 from .rows import Row, Rows
 
-__all__ = ["DAYS_1900_TO_1904", "Item", "Meeting", "Row", "Rows", "at_merged_origin", "build_item", "key_of",
-           "roster_findings", "task_key"]
+__all__ = ["Item", "Meeting", "Row", "Rows", "at_merged_origin", "build_item", "key_of", "roster_findings", "task_key"]
 
 
 @dataclass
@@ -147,7 +146,7 @@ def build_item(data: WorkbookData, roster: Roster | None, today: dt.date, memo: 
     an empty required cell then names as such.
     """
     reference = _anchor(data)
-    n = _Normalizer(data.name, roster, reference or today, memo, formulas, max_years, data.date1904, reference, today)
+    n = Normalizer(data.name, roster, reference or today, memo, formulas, max_years, data.date1904, reference, today)
     item = Item(data.name, path=data.path, fingerprint=data.fingerprint, ambiguous=frozenset(data.ambiguous),
                 merged={sd.name: sd.merged for sheets in data.sheets.values() for sd in sheets if sd.merged})
     tasks_only = "tasks" in data.sheets and "request" not in data.sheets
@@ -218,7 +217,7 @@ def roster_findings(roster: Roster, workbook: str) -> list[Finding]:
     if people is None or "people" not in people.tables:
         out.append(finding("W-MISSING-SHEET", workbook, sheet_label=both("part.people")))
         return out
-    n = _Normalizer(workbook, roster, dt.date(2000, 1, 1))
+    n = Normalizer(workbook, roster, dt.date(2000, 1, 1))
     table = people.tables["people"]
     for f in table.missing:
         if f.required:

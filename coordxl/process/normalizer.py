@@ -1,5 +1,5 @@
 """A cell's raw value to its typed value, per schema type (the ``{schema type: converter}`` table
-``_Normalizer.CONVERTERS``), each problem a field-level finding at the cell it came from; a form as one
+``Normalizer.CONVERTERS``), each problem a field-level finding at the cell it came from; a form as one
 :class:`~coordxl.process.rows.Row`, a table as :class:`~coordxl.process.rows.Rows`.
 """
 
@@ -41,8 +41,19 @@ FORMULA_HINT = both("hint.formula_uncached")
 # converts each distinct value once across all its workbooks (a memo dict passed to build_item).
 MEMO_LIMIT = 200_000
 
+_TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
+_DATE_TYPES = (schema.DATE, schema.DATETIME)
+# a real date this many days before the item's date or the row's start is the wrong year: LibreOffice and
+# Excel complete "1/8" typed in December with the current year (2026-01-08 for a task starting 2026-12-20)
+YEAR_EARLY = (240, 400)
+DAYS_1900_TO_1904 = 1462  # serial 0 in the 1904 system is serial 1462 in the 1900 one
+_DEPARTMENT_OF = ("owner", "requester")  # the people a table row's 负责部门 / 申请部门 belongs to
+SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one cell
+_MARKS = re.compile(r"[✓✔√☑✅]")
+_REMARK = re.compile(r"[(（【\[].*?[)）】\]]")
 
-class _Normalizer:
+
+class Normalizer:
     """Typed values for one workbook, collecting the field-level findings."""
 
     def __init__(self, workbook: str, roster: Roster | None, anchor: dt.date, memo: dict | None = None,
@@ -502,13 +513,6 @@ class _Normalizer:
     }
 
 
-_TEXT_TYPES = (schema.TEXT, schema.LONG_TEXT, schema.PEOPLE)
-_DATE_TYPES = (schema.DATE, schema.DATETIME)
-# a real date this many days before the item's date or the row's start is the wrong year: LibreOffice and
-# Excel complete "1/8" typed in December with the current year (2026-01-08 for a task starting 2026-12-20)
-YEAR_EARLY = (240, 400)
-
-
 def date_example(today: dt.date) -> str:
     """The date an unreadable date's hint shows: the 15th of next month, near today in any year.
 
@@ -516,13 +520,6 @@ def date_example(today: dt.date) -> str:
     ('2027-01-15', '2026-09-15')
     """
     return (today.replace(day=1) + dt.timedelta(days=32)).replace(day=15).isoformat()
-DAYS_1900_TO_1904 = 1462  # serial 0 in the 1904 system is serial 1462 in the 1900 one
-_DEPARTMENT_OF = ("owner", "requester")  # the people a table row's 负责部门 / 申请部门 belongs to
-SEVERAL_PEOPLE = ("owner",)  # person fields that may name several people in one cell
-
-
-_MARKS = re.compile(r"[✓✔√☑✅]")
-_REMARK = re.compile(r"[(（【\[].*?[)）】\]]")
 
 
 def _handover(raw: Any, roster: Roster) -> tuple[str, str] | None:
