@@ -48,7 +48,7 @@ def _mail_columns(mail, day: dt.date) -> tuple:
 
 
 class Ledger(Database):
-    """What was sent to whom (mails and posts alike), and what was written into which flag cell."""
+    """What was sent to whom, mails and posts alike: claimed, sent, refused, unknown, per recipient."""
 
     def delivered_to_many(self, keys: list[str]) -> dict[str, set[str]]:
         """``delivered_to`` for many mails in one query (a run with thousands of digests)."""
@@ -190,6 +190,10 @@ class Ledger(Database):
         rows = db.execute("SELECT * FROM mails" + (" WHERE day = ?" if day else "") + " ORDER BY updated_at, key",
                           (day.isoformat(),) if day else ()).fetchall()
         return [dict(r) for r in rows]
+
+
+class Flags(Database):
+    """What coordxl last wrote into each 预警 cell, so a person's own text there is never overwritten."""
 
     def written_flags(self, workbook: str, sheet: str) -> dict[str, str]:
         """Cell → the text the job last wrote there, for one tracker sheet."""
