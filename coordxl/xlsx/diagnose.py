@@ -109,7 +109,7 @@ def open_workbook(path: Path, max_unzipped_bytes: int, display: str | None = Non
         data_out.findings = [f for f in data_out.findings if f.code != "W-LEGACY"]
         reason = _why_unreadable(raw, exc)
         data_out.findings.append(finding("W-UNREADABLE", display, reason=reason,
-                                         detail="" if reason != "corrupt" else _short(exc)))
+                                         detail="" if reason != "corrupt" else short_error(exc)))
         return None, data_out
     return wb, data_out
 
@@ -188,5 +188,6 @@ def _looks_like_text(raw: bytes) -> bool:
             return False
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
+    """An exception as a W-UNREADABLE finding's detail: its type and the start of its message."""
     return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -21,7 +21,7 @@ import python_calamine as calamine
 
 from .. import schema
 from ..findings import finding
-from .diagnose import OLE_MAGIC, ZIP_MAGIC, _short, open_workbook
+from .diagnose import OLE_MAGIC, ZIP_MAGIC, open_workbook, short_error
 from .recognize import (
     FormData,
     TableData,
@@ -131,7 +131,7 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
                 rows, merged = fill_merged(stored, ranges)
             except Exception as exc:
                 out.findings.append(finding("W-UNREADABLE", out.name, sheet=meta.name, reason="corrupt",
-                                            detail=_short(exc)))
+                                            detail=short_error(exc)))
                 continue
             sheet = classify(meta.name, rows, candidates)
             if sheet is None:
@@ -141,7 +141,7 @@ def read_workbook(path: Path, candidates: tuple[schema.Sheet, ...], max_unzipped
                 read_sheet(rows, sheet, meta.name, hidden, stored, merged, table_rows(wb, out.tables, meta.name)))
         choose_sheets(out)
     except Exception as exc:
-        out.findings.append(finding("W-UNREADABLE", out.name, reason="corrupt", detail=_short(exc)))
+        out.findings.append(finding("W-UNREADABLE", out.name, reason="corrupt", detail=short_error(exc)))
     finally:
         wb.close()
     return out
