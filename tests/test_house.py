@@ -26,8 +26,8 @@ REPO = PACKAGE.parent
 
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
-        "store", "layout", "findings", "statefolder", "platforms", "ics"},
-    1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
+        "store", "db", "runs", "ledger", "snapshots", "layout", "findings", "statefolder", "platforms", "ics"},
+    1: {"reader", "diagnose", "recognize", "roster", "audience", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
     2: {"writer", "parallel"},
     3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
     4: {"job", "flags", "check", "daily", "weekly", "weekly_book", "review", "archive", "templates", "folder", "example", "render", "replies"},
