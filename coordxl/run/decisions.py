@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Callable, NamedTuple
@@ -36,6 +37,43 @@ class Ask:
         return "".join(text(key, self.lang, **values) for key, values in self.said)
 
 
+class Asks(Sequence):
+    """The lines of 需要决策/协调, in order, each made when it is read: a page counts tens of thousands
+    of escalated tasks and shows 30. Parts of (rows, make): ``make(row)`` is the row's Ask."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[Sequence, Callable[[object], Ask]]] = []
+
+    def add(self, rows: Sequence, make: Callable[[object], Ask]) -> None:
+        if rows:
+            self._parts.append((rows, make))
+
+    def append(self, ask: Ask) -> None:
+        self.add((ask,), _same)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows, _ in self._parts)
+
+    def __getitem__(self, at):
+        if isinstance(at, slice):
+            return [self[i] for i in range(*at.indices(len(self)))]
+        if at < 0:
+            at += len(self)
+        for rows, make in self._parts:
+            if 0 <= at < len(rows):
+                return make(rows[at])
+            at -= len(rows)
+        raise IndexError(at)
+
+    def __iter__(self) -> Iterator[Ask]:
+        for rows, make in self._parts:
+            yield from map(make, rows)
+
+
+def _same(ask: Ask) -> Ask:
+    return ask
+
+
 @dataclass
 class Kpi:
     key: str  # on_time_week | on_time_total | overdue | newly_overdue | moved
@@ -58,7 +96,7 @@ class Kpi:
 
 @dataclass
 class Page:
-    asks: list[Ask] = dc_field(default_factory=list)
+    asks: Asks = dc_field(default_factory=Asks)
     kpis: list[Kpi] = dc_field(default_factory=list)
     tiers: tuple[str, str, str] = ("", "", "")
     aging: dict[str, list[int]] = dc_field(default_factory=dict)  # department -> counts per tier
@@ -152,15 +190,22 @@ def _asks(out: Page, weekly, settings: Settings, mine: "Scope", snapshots: Compa
     lang = settings.lang
     initiator_at = settings["reminders.escalate_initiator_workdays"]
     blocked = {(x.workbook, x.key): x for x in in_scope(weekly, "blocked", mine)}
-    for x in overdue:
-        if x.days >= initiator_at:
-            said = (("decide.escalated", {"task": f"{x.task_id} {x.task}", "days": x.days}),)
+    escalated = [x for x in overdue if x.days >= initiator_at]
+    also_blocked = set()  # escalated and blocked: one line says both
+    if blocked:
+        for x in escalated:
             if blocked.pop((x.workbook, x.key), None) is not None:
-                said += (("decide.and_blocked", {"note": x.note or "-"}),)
-            out.asks.append(Ask("escalated", x.topic, x.owner, lang, said))
-    for x in blocked.values():
-        out.asks.append(Ask("blocked", x.topic, x.owner, lang,
-                            (("decide.blocked", {"task": f"{x.task_id} {x.task}", "note": x.note or "-"}),)))
+                also_blocked.add(id(x))
+
+    def escalation(x) -> Ask:
+        said = (("decide.escalated", {"task": f"{x.task_id} {x.task}", "days": x.days}),)
+        if id(x) in also_blocked:
+            said += (("decide.and_blocked", {"note": x.note or "-"}),)
+        return Ask("escalated", x.topic, x.owner, lang, said)
+
+    out.asks.add(escalated, escalation)
+    out.asks.add(list(blocked.values()), lambda x: Ask("blocked", x.topic, x.owner, lang, (
+        ("decide.blocked", {"task": f"{x.task_id} {x.task}", "note": x.note or "-"}),)))
     topics = {i.workbook: i for i in weekly.items}
     readable = {i.workbook for i in weekly.items if mine.item(i)}
     for p in weekly.pending:

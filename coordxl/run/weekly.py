@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..findings import Finding
 from ..messages import percent as as_percent
@@ -67,6 +68,16 @@ class TaskLine:
     percent: float | None = None  # percent complete, when the tracker says
     note: str = ""  # 进展说明
     updated_on: dt.date | None = None  # 更新日期
+
+
+class DoneLine(NamedTuple):
+    """A task done, as the 8-week on-time trend and the KPIs count it (done_ever: every done task of the
+    folder, so only what they read)."""
+
+    workbook: str
+    department: str
+    due: dt.date | None
+    done_on: dt.date
 
 
 @dataclass
@@ -131,7 +142,7 @@ class Weekly:
     overdue: list[TaskLine] = dc_field(default_factory=list)
     due_next_week: list[TaskLine] = dc_field(default_factory=list)
     done_this_week: list[TaskLine] = dc_field(default_factory=list)
-    done_ever: list[TaskLine] = dc_field(default_factory=list)  # for the 8-week on-time trend
+    done_ever: list[DoneLine] = dc_field(default_factory=list)  # for the 8-week on-time trend
     newly_done: list[TaskLine] = dc_field(default_factory=list)
     newly_overdue: list[TaskLine] = dc_field(default_factory=list)
     slipped: list[tuple[TaskLine, dt.date, int]] = dc_field(default_factory=list)  # (task, old due, workdays)
@@ -182,31 +193,41 @@ def _on_time(line: TaskLine) -> bool:
     return decisions.on_time(line.due, line.done_on)
 
 
-def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
+def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: dict | None = None) -> None:
     """Add one item's figures and lists to the week. ``previous``: its tasks in last week's snapshot,
-    task key -> (state, due) (Store.task_states)."""
+    task key -> (state, due) (Store.task_states). ``shared``: one object per distinct department, owner
+    and date, so the week's task lines (a line per overdue task: tens of thousands) repeat none."""
     next_monday = weekly.sunday + dt.timedelta(days=1)
     next_sunday = next_monday + dt.timedelta(days=6)
+    one = (weekly.cache.setdefault("shared", {}) if shared is None else shared).setdefault
     line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "", group=item.group)
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
     assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
     rows = assessed.rows  # column by column: a 50,000-row ledger makes no Row objects
+    blocked_keys, notes = set(), []  # a line keeps its 进展说明 only where the page says it: a blocked task's
     for r, ident, name, department, owner, due, done, status, percent, note, updated, state in zip(
             rows.rownums, *(rows.column(k) for k in ("id", "task", "department", "owner", "due", "done_on", "status")),
             rows.extra_column("percent"), rows.column("note"), rows.column("updated_on"), assessed.states):
         key = key_of(ident, name, r)
-        t = TaskLine(item.workbook, item.topic, key, str(ident or ""), str(name or ""), str(department or ""),
-                     str(owner or ""), due if isinstance(due, dt.date) else None,
-                     done if isinstance(done, dt.date) else None, status, state.state, state.days, percent,
-                     str(note or ""), updated if isinstance(updated, dt.date) else None)
-        if state.state == "blocked" or (status == "blocked" and state.state == "overdue"):
+        department, owner = str(department or ""), str(owner or "")
+        due = one(due, due) if isinstance(due, dt.date) else None
+        done = one(done, done) if isinstance(done, dt.date) else None
+        is_blocked = state.state == "blocked" or (status == "blocked" and state.state == "overdue")
+        t = TaskLine(item.workbook, item.topic, key, str(ident or ""), str(name or ""), one(department, department),
+                     one(owner, owner), due, done, status, state.state, state.days, percent,
+                     str(note or "") if is_blocked else "",
+                     updated if state.state == "paused" and isinstance(updated, dt.date) else None)
+        if is_blocked:
             weekly.blocked.append(t)  # blocked, overdue or not: the reason is what a director acts on
+            blocked_keys.add(key)
         elif state.state == "invalid":
             weekly.invalid.append(t)
         elif state.state == "paused":
             weekly.paused.append(t)
+        if state.state == "overdue" and not is_blocked and note not in (None, ""):
+            notes.append((t, note))  # its note is said only if a blocked task has its key (a repeated 编号)
         line.total += 1
         if state.state not in ("done", "cancelled"):
             line.open_percents.append(t.percent)
@@ -224,7 +245,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
             weekly.due_next_week.append(t)
             line.due_next_week += 1
         if t.state == "done" and t.done_on:
-            weekly.done_ever.append(t)
+            weekly.done_ever.append(DoneLine(t.workbook, t.department, t.due, t.done_on))
             dept.done_total += 1
             dept.on_time_total += _on_time(t)
             if weekly.monday <= t.done_on <= weekly.sunday:
@@ -245,6 +266,9 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict) -> None:
             if old_due and t.due and t.due > old_due:
                 weekly.slipped.append((t, old_due, ctx.calendar.count(old_due, t.due)))
         seen.add(key)
+    for t, note in notes:
+        if t.key in blocked_keys:
+            t.note = str(note)
     for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
         line.pending_resources += 1
         weekly.pending.append(notify.PendingNote(item.workbook, str(item.path), item.topic, str(p.row.get("id") or ""),
@@ -265,15 +289,16 @@ class WeekWork:
     sunday: dt.date
     previous: str | None  # the day of last week's snapshot (Store.snapshot_day), None without one
     store: Store | None = None  # the worker's own connection, opened with its first item
+    shared: dict = dc_field(default_factory=dict)  # collect's distinct values, over the worker's items
 
     def __getstate__(self) -> dict:  # spawned workers get no connection; they open their own
-        return {**self.__dict__, "store": None}
+        return {**self.__dict__, "store": None, "shared": {}}
 
     def __call__(self, item: Item, layout: Layout, ctx: Context) -> Weekly:
         if self.store is None and self.previous is not None:
             self.store = layout.open_store(existing=True)
         part = Weekly(ctx.today, self.monday, self.sunday)
-        collect(item, ctx, part, last_week(self.store, self.previous, item))
+        collect(item, ctx, part, last_week(self.store, self.previous, item), self.shared)
         return part
 
 

@@ -287,8 +287,9 @@ def _or_dash(value):
 
 def week_estimate(weekly, settings, overdue: list) -> str:
     """The estimate phrase when the week's overdue or slipped working days touched a year without official data."""
-    dates = [x.due for x in overdue] + [d for x, old, _ in weekly.slipped for d in (old, x.due)]
-    dates += [weekly.today] if weekly.pending else []  # a request's waiting days run up to today
+    dates = {x.due for x in overdue} | {d for x, old, _ in weekly.slipped for d in (old, x.due)}
+    dates |= {weekly.today} if weekly.pending else set()  # a request's waiting days run up to today
+    # each distinct date once: tens of thousands of tasks fall due on a few hundred days
     return estimate_note(WorkCalendar.from_settings(settings), settings.lang, weekly.today, dates)
 
 
