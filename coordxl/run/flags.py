@@ -45,14 +45,16 @@ def desired_flags(assessed: assess.Assessed, lang: str, settings: Settings) -> t
     """(row → wanted flag text, row → current text, states) for the item's own tracker rows: the state,
     tier and date (:meth:`assess.TaskState.mark`), or with ``flags.count_days`` the state and its count."""
     counting = settings["flags.count_days"]
-    texts: dict[assess.TaskState, str] = {}  # a few distinct states among thousands of rows
+    # a few distinct states among thousands of rows, each one object (assess_rows): known by identity,
+    # without hashing a TaskState per row
+    texts: dict[int, str] = {}
     wanted, current = {}, {}
     for r, state, raw in zip(assessed.rows.rownums, assessed.states, assessed.rows.raw_column("flag")):
-        flag = texts.get(state)
+        flag = texts.get(id(state))
         if flag is None:
-            flag = texts[state] = state.flag(lang) if counting else state.mark(lang, settings)
+            flag = texts[id(state)] = state.flag(lang) if counting else state.mark(lang, settings)
         wanted[r] = flag
-        current[r] = "" if raw in (None, "") else str(raw).strip()
+        current[r] = "" if raw is None or raw == "" else str(raw).strip()
     return wanted, current, Counter(state.state for state in assessed.states)
 
 
@@ -92,6 +94,16 @@ def _should_show(flag: str) -> tuple[str, str] | str:
 def snapshot_rows(assessed: assess.Assessed) -> list[tuple]:
     rows = assessed.rows
     out, seen = [], set()
+    iso: dict = {}  # each distinct date written out once: a folder's tasks fall due on a few hundred days
+
+    def day(value) -> str | None:
+        if not isinstance(value, dt.date):
+            return None
+        text_ = iso.get(value)
+        if text_ is None:
+            text_ = iso[value] = value.isoformat()
+        return text_
+
     for r, ident, name, department, owner, due, done, status, state in zip(
             rows.rownums, rows.column("id"), rows.column("task"), rows.column("department"), rows.column("owner"),
             rows.column("due"), rows.column("done_on"), rows.column("status"), assessed.states):
@@ -100,8 +112,7 @@ def snapshot_rows(assessed: assess.Assessed) -> list[tuple]:
             continue  # a repeated 编号 is a finding already; keep the first
         seen.add(key)
         out.append((key, str(ident or ""), str(name or ""), str(department or ""), str(owner or ""),
-                    due.isoformat() if isinstance(due, dt.date) else None,
-                    done.isoformat() if isinstance(done, dt.date) else None, status, state.state, state.days))
+                    day(due), day(done), status, state.state, state.days))
     return out
 
 
