@@ -17,6 +17,9 @@ class Snapshots(Database):
         owner, due, done_on, status, state, days). False when they equal what is stored (nothing written)."""
         digest = hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()
         key = (day.isoformat(), workbook_id(workbook))
+        unchanged = "SELECT 1 FROM snapshot_digests WHERE day = ? AND workbook = ? AND digest = ?"
+        if self.db().execute(unchanged, (*key, digest)).fetchone() is not None:
+            return False  # a rerun on an unchanged workbook: a read, no write lock taken
         # statistics, rewritten every run: no fsync per workbook (the mail log keeps full durability)
         with self._tx(durable=False) as db:
             stored = db.execute("SELECT digest FROM snapshot_digests WHERE day = ? AND workbook = ?", key).fetchone()
