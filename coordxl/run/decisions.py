@@ -43,16 +43,23 @@ class Asks(Sequence):
 
     def __init__(self) -> None:
         self._parts: list[tuple[Sequence, Callable[[object], Ask]]] = []
+        self._len = 0
 
     def add(self, rows: Sequence, make: Callable[[object], Ask]) -> None:
+        """``rows`` (not changed afterwards), each made into its Ask by ``make`` when read."""
         if rows:
             self._parts.append((rows, make))
+            self._len += len(rows)
 
     def append(self, ask: Ask) -> None:
-        self.add((ask,), _same)
+        if self._parts and self._parts[-1][1] is _same:
+            self._parts[-1][0].append(ask)
+            self._len += 1
+        else:
+            self.add([ask], _same)
 
     def __len__(self) -> int:
-        return sum(len(rows) for rows, _ in self._parts)
+        return self._len
 
     def __getitem__(self, at):
         if isinstance(at, slice):
