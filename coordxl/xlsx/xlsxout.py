@@ -168,7 +168,12 @@ def xml_safe(value: str) -> str:
     return _ILLEGAL_XML.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
 
 
+_MARKUP = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # what escaping would change
+
+
 def _text_cell(ref: str, style_attr: str, value: str) -> str:
+    if _MARKUP.search(value) is None and not (value[:1].isspace() or value[-1:].isspace()):
+        return f'<c r="{ref}"{style_attr} t="inlineStr"><is><t>{value}</t></is></c>'  # most cells: as is
     value = xml_safe(value)
     space = ' xml:space="preserve"' if value != value.strip() else ""
     return f'<c r="{ref}"{style_attr} t="inlineStr"><is><t{space}>{html.escape(value, quote=False)}</t></is></c>'
