@@ -253,18 +253,8 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
                 dept.done_week += 1
                 dept.on_time_week += _on_time(t)
         before = previous.get(key)
-        if before is not None and before[1] and before[0] not in ("done", "cancelled") and (
-                weekly.monday <= dt.date.fromisoformat(before[1]) <= weekly.sunday):
-            weekly.tasks.append(t)  # in last week's plan for this week (Store.planned): plan vs actual
-        if before is not None and key not in seen:
-            was, due_was = before
-            if t.state == "done" and was != "done":
-                weekly.newly_done.append(t)
-            if t.state == "overdue" and was != "overdue":
-                weekly.newly_overdue.append(t)
-            old_due = dt.date.fromisoformat(due_was) if due_was else None
-            if old_due and t.due and t.due > old_due:
-                weekly.slipped.append((t, old_due, ctx.calendar.count(old_due, t.due)))
+        if before is not None:
+            _since_last_week(t, before, key not in seen, weekly, ctx)
         seen.add(key)
     for t, note in notes:
         if t.key in blocked_keys:
@@ -278,6 +268,23 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
                                                                          start=weekly.monday.isoformat(),
                                                                          end=weekly.sunday.isoformat())))
     weekly.items.append(line)
+
+
+def _since_last_week(t: TaskLine, before: tuple[str, str | None], first: bool, weekly: Weekly, ctx: Context) -> None:
+    """A task against last week's snapshot of it, ``before`` (state, due): in last week's plan for this
+    week, newly done, newly overdue, its deadline moved later. ``first``: the first task of its key."""
+    if before[1] and before[0] not in ("done", "cancelled") and (
+            weekly.monday <= dt.date.fromisoformat(before[1]) <= weekly.sunday):
+        weekly.tasks.append(t)  # in last week's plan for this week (Store.planned): plan vs actual
+    if first:
+        was, due_was = before
+        if t.state == "done" and was != "done":
+            weekly.newly_done.append(t)
+        if t.state == "overdue" and was != "overdue":
+            weekly.newly_overdue.append(t)
+        old_due = dt.date.fromisoformat(due_was) if due_was else None
+        if old_due and t.due and t.due > old_due:
+            weekly.slipped.append((t, old_due, ctx.calendar.count(old_due, t.due)))
 
 
 @dataclass
