@@ -798,6 +798,8 @@ def _install(root: Path, kind: str | None, yes: bool, remove: bool) -> None:
         daily = next(j for j in plan.jobs if j.name == "daily")
         say("install.title", root=plan.root, kind=shown_kind, daily=daily.at.strftime("%H:%M"),
             weekly=weekly.at.strftime("%H:%M"), weekday=text("calendar.weekday", lang).split()[weekly.weekday])
+        for job in (j for j in plan.jobs if j.name == "replies"):  # update by reply: the mailbox, polled
+            say("install.replies", start=job.at.strftime("%H:%M"), until=job.until.strftime("%H:%M"), minutes=job.every)
         if kind != "systemd" and plan.differs():
             say("install.local_time", zone=plan.zone, daily=plan.local(daily)[0].strftime("%H:%M"),
                 weekly=plan.local(weekly)[0].strftime("%H:%M"))

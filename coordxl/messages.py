@@ -912,6 +912,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "install.kind.launchd": ("launchd 用户代理", "launchd agents"),
     "install.title": ("将为 {root} 安装 {kind}。每天 {daily} 运行 coordxl daily（是否工作日由 coordxl 按节假日安排判断，非工作日不发提醒），每{weekday} {weekly} 运行 coordxl weekly",
                       "Will install {kind} for {root}: coordxl daily every day at {daily} (coordxl itself decides which days are working days and sends nothing on a day off), coordxl weekly every {weekday} at {weekly}"),
+    "install.replies": ("回复更新已开启：每天 {start}–{until} 每 {minutes} 分钟运行 coordxl replies（读取专用收件箱中的回复）",
+                        "Update by reply is on: coordxl replies every {minutes} minutes from {start} to {until} (reads the replies mailbox)"),
     "install.local_time": ("本机时钟不在 general.timezone（{zone}）：时间已换算为本机的 {daily}（每日）和 {weekly}（每周）",
                            "This machine's clock is not in general.timezone ({zone}): the times are converted to the local {daily} (daily) and {weekly} (weekly)"),
     "install.file": ("—— {path}", "—— {path}"),
