@@ -533,3 +533,86 @@ def test_the_registered_deputy_may_reply_for_the_person(judged):
     found = replies.read_mail(reply("spoofed", "bbbbbbbbbbbbbbbb", "<deputy-1@x>"), judge.store, roster, settings,
                               dt.date(2026, 8, 20), NOW)  # From 周强, 冯雪's token: 周强 is her 代理人
     assert found.outcome == "accepted" and found.sender.key == "周强"
+
+
+# --- what a reply never writes: formulas, an Excel table's total row ------------------------------------
+
+def _mail(token: str, message_id: str, body: str) -> bytes:
+    """A plain reply from 冯雪 to her digest (In-Reply-To carries the token)."""
+    return (f"From: =?utf-8?b?5Yav6Zuq?= <fengxue@corp.example>\r\nTo: coordxl@corp.example\r\n"
+            f"Subject: Re: x\r\nMessage-ID: {message_id}\r\nIn-Reply-To: <coordxl-r-{token}.x@corp.example>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n").encode()
+
+
+def _digest_token(root: Path) -> str:
+    done = coordxl("daily", root, "--today", TODAY)
+    assert done.returncode == 0, done.stderr
+    return replies.TOKEN_RE.search(digest_of(root, "fengxue@")["Message-ID"])[1]
+
+
+def _tracker_xml(path: Path) -> bytes:
+    import zipfile
+
+    from coordxl.xlsx.xlsxparts import sheet_part
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(sheet_part(zf, "执行进度"))
+
+
+def test_a_reply_never_writes_over_a_formula_and_the_answer_names_the_cell(example_root, dovecot):
+    from conftest import rewrite_part
+
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    # 冯雪's T03 (row 5): its 状态 is worked out from 完成日期, as some trackers do (Excel keeps the result)
+    formula = '<c r="I5" s="9" t="str"><f>IF(J5="","进行中","已完成")</f><v>进行中</v></c>'.encode()
+    rewrite_part(path, path, "xl/worksheets/sheet3.xml",
+                 lambda xml: re.sub(rb'<c r="I5"[^>]*>.*?</c>', lambda _: formula, xml, count=1))
+    enable(example_root, dovecot)
+    token = _digest_token(example_root)
+    before = tracker(example_root, 5)
+    append(dovecot, _mail(token, "<formula-1@corp.example>", "T1 完成\r\nT2 备注 详情页初稿已交"))
+    assert coordxl("replies", example_root, "--today", TODAY).returncode == 0
+    after = tracker(example_root, 5)
+    # nothing of the change is written: not the status (a formula), not its 完成日期 or 更新日期 either
+    assert (after["状态"], after["完成日期"], after["更新日期"]) == (before["状态"], "", before["更新日期"])
+    assert formula in _tracker_xml(path)
+    assert "详情页初稿已交" in tracker(example_root, 11)["进展说明"]  # the other line of the mail is written
+    [answer] = [m for m in outbox(example_root).values() if m["X-Coordxl-Kind"] == "reply"]
+    said = plain(answer)
+    assert "❌ “T1 T03 包装设计定稿”：表格中 I5 是公式，回复不会改写公式，未写入" in said
+    assert "✅ T2 T09 电商详情页设计" in said
+
+
+def test_a_row_that_became_a_table_s_total_row_is_never_written(example_root, dovecot):
+    import openpyxl
+    from openpyxl.worksheet.filters import AutoFilter
+    from openpyxl.worksheet.table import Table
+
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    wb = openpyxl.load_workbook(path)  # the tracker as an Excel table with a Total Row (row 17) below T14
+    ws = wb["执行进度"]
+    ws["A17"], ws["B17"] = "汇总", "=SUBTOTAL(103,Tasks[任务])"
+    table = Table(displayName="Tasks", ref="A2:M17", totalsRowCount=1)
+    table._initialise_columns()
+    table.tableColumns[0].totalsRowLabel = "汇总"
+    table.tableColumns[1].totalsRowFunction = "count"
+    table.autoFilter = AutoFilter(ref="A2:M16")
+    ws.add_table(table)
+    wb.save(path)
+    enable(example_root, dovecot)
+    token = _digest_token(example_root)  # 冯雪's T2 is T09 on row 11
+    assert tracker(example_root, 11)["编号"] == "T09"
+
+    wb = openpyxl.load_workbook(path)  # a colleague tidies up: the six finished and cancelled rows are deleted
+    ws = wb["执行进度"]
+    for row in (16, 15, 7, 6, 4, 3):
+        ws.delete_rows(row)
+    table = ws.tables["Tasks"]
+    table.ref, table.autoFilter.ref = "A2:M11", "A2:M10"  # as Excel shrinks the table: row 11 is its total row
+    wb.save(path)
+    append(dovecot, _mail(token, "<total-1@corp.example>", "T2 完成"))
+    assert coordxl("replies", example_root, "--today", TODAY).returncode == 0
+    row = tracker(example_root, 11)
+    assert (row["编号"], row["状态"], row["完成日期"]) == ("汇总", "", "")
+    [answer] = [m for m in outbox(example_root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "❌ “T2 T09 电商详情页设计”：这一行现在是表格的汇总行（表格在提醒发出后有改动），未写入" in plain(answer)

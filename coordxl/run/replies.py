@@ -440,8 +440,12 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         progress = _progress_column(found[0].rows[table.header_row - 1]) if found[0].rows else None
         cells: dict[tuple[int, int], object] = {}
         outcome: dict[int, tuple[str, str]] = {}
+        guard = Unwritable.of(Path(path), sheet)
         for ch in changes:
             shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+            if ch["row"] in guard.total_rows:  # an Excel table's total row (the table moved since the digest)
+                outcome[ch["id"]] = ("refused", "total_row")
+                continue
             if ch["verb"] == reply_parse.UNDO:
                 outcome[ch["id"]] = _undo_cells(store, ch, value, found[0].rows, cells)
                 continue
@@ -466,6 +470,9 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
             if writes is None:
                 outcome[ch["id"]] = ("refused", "no_column")
                 continue
+            if blocked := guard.formulas_among((ch["row"], c) for (c, _), _ in writes):  # nothing of the change is written
+                outcome[ch["id"]] = ("refused", "formula:" + ",".join(_letters(c) + str(ch["row"]) for c in blocked))
+                continue
             changed = []
             for (c, new), old in writes:
                 cells[(ch["row"], c)] = new
@@ -484,7 +491,7 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
             blocked = {r for r, _ in result.formula_cells}
             for x in mine:
                 if x["row"] in blocked:
-                    _settle(store, [x], "refused", "formula", now)
+                    _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
                 else:
                     _settle(store, [x], "applied", todo[x["id"]][1], now)
                     if x["verb"] == reply_parse.UNDO:
@@ -494,7 +501,8 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         elif result.reason == "locked":
             _settle(store, mine, "waiting", who_opened(Path(path)), now)
         elif result.reason == "formula":
-            _settle(store, mine, "refused", "formula", now)
+            for x in mine:
+                _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
         else:  # changed while read, read-only, …: tried again on the next run
             _settle(store, mine, "waiting", "", now)
     return written
@@ -515,6 +523,76 @@ def _undo_cells(store: Store, ch, value: dict, rows: list | None, cells: dict) -
         cells[(ch["row"], col)] = _untyped(old)
         changed.append([col, new_shown, old_shown, new, old])
     return "applied", json.dumps(changed, ensure_ascii=False)
+
+
+@dataclass
+class Unwritable:
+    """What a reply never writes in one sheet: formula cells (an array formula's whole range too) and the
+    rows that are an Excel table's total row — read from the sheet's XML and its table parts."""
+
+    formulas: set = dc_field(default_factory=set)  # (row, col)
+    arrays: list = dc_field(default_factory=list)  # (top, left, bottom, right)
+    total_rows: set = dc_field(default_factory=set)  # 1-based rows
+
+    @classmethod
+    def of(cls, path: Path, sheet: str) -> Unwritable:
+        import zipfile
+
+        from ..xlsx.xlsxparts import col_number, sheet_part
+
+        out = cls()
+        try:
+            with zipfile.ZipFile(path) as zf:
+                part = sheet_part(zf, sheet)
+                xml = zf.read(part)
+                for f in re.finditer(rb"<f[\s>/]", xml):  # each formula's cell: the <c> it sits in
+                    start = xml.rfind(b"<c ", 0, f.start())
+                    ref = re.match(rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"', xml[start:f.start()])
+                    if ref:
+                        out.formulas.add((int(ref[2]), col_number(ref[1].decode())))
+                for m in re.finditer(rb'<f\b[^>]*\bt="array"[^>]*\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"', xml):
+                    top, left = int(m[2]), col_number(m[1].decode())
+                    out.arrays.append((top, left, int(m[4] or m[2]), col_number((m[3] or m[1]).decode())))
+                out.total_rows = _total_rows(zf, part)
+        except Exception as exc:  # unreadable here: the writer's own checks still guard every cell
+            log.info("could not look into %s for formulas and total rows: %s", path, exc)
+        return out
+
+    def formulas_among(self, cells) -> list[int]:
+        """The columns of ``cells`` ((row, col)) that hold a formula."""
+        return sorted({c for r, c in cells if (r, c) in self.formulas
+                       or any(t <= r <= b and left <= c <= right for t, left, b, right in self.arrays)})
+
+
+def _formula_detail(cells, row: int) -> str:
+    """'formula:I5,J5': the refusal and the cells it names (the answer shows them)."""
+    return "formula:" + ",".join(f"{_letters(c)}{r}" for r, c in cells if r == row)
+
+
+def _total_rows(zf, part: str) -> set[int]:
+    """Rows that the sheet's Excel tables (their parts, through the sheet's relationships) use as total rows."""
+    import html
+    from posixpath import dirname, join, normpath
+
+    folder, name = part.rsplit("/", 1)
+    try:
+        rels = zf.read(f"{folder}/_rels/{name}.rels").decode("utf-8")
+    except KeyError:
+        return set()
+    rows: set[int] = set()
+    for m in re.finditer(r"<Relationship\b([^>]*)/?>", rels):
+        attrs = m[1]
+        if not re.search(r'\bType="[^"]*/table"', attrs):
+            continue
+        target = html.unescape(re.search(r'\bTarget="([^"]*)"', attrs)[1])
+        table = zf.read(target.lstrip("/") if target.startswith("/") else normpath(join(dirname(part), target)))
+        head = re.search(rb"<(?:\w+:)?table\b([^>]*)>", table)
+        ref = re.search(rb'\bref="[A-Z]+\d+:[A-Z]+(\d+)"', head[1]) if head else None
+        totals = re.search(rb'\btotalsRowCount="(\d+)"', head[1]) if head else None
+        if ref and totals:
+            bottom = int(ref[1])
+            rows |= set(range(bottom - int(totals[1]) + 1, bottom + 1))
+    return rows
 
 
 def who_opened(path: Path) -> str:
@@ -661,8 +739,9 @@ def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
                 d = json.loads(detail)
                 column = {"status": t("mail.col_state"), "due": t("mail.col_due")}.get(d.get("field"), t("reply.col_id"))
                 out.append(t("reply.conflict", column=column, shown=d.get("shown", ""), now=d.get("now", ""), **base))
-            elif status == "refused":
-                out.append(t("reply.refused", line=ch["code"], why=t(f"reply.why.{detail}", readings="")))
+            elif status == "refused":  # 'formula:I5' names the cells
+                why, _, where = detail.partition(":")
+                out.append(t("reply.refused", line=f"{ch['code']} {task}", why=t(f"reply.why.{why}", readings=where)))
             else:
                 out.append(t("reply.retry", **base))
     return out
