@@ -616,3 +616,42 @@ def test_a_row_that_became_a_table_s_total_row_is_never_written(example_root, do
     assert (row["编号"], row["状态"], row["完成日期"]) == ("汇总", "", "")
     [answer] = [m for m in outbox(example_root).values() if m["X-Coordxl-Kind"] == "reply"]
     assert "❌ “T2 T09 电商详情页设计”：这一行现在是表格的汇总行（表格在提醒发出后有改动），未写入" in plain(answer)
+
+
+# --- an answer is never lost to a crash -------------------------------------------------------------------
+
+KILLED_BEFORE_ANSWERING = """
+import os, signal, sys
+from coordxl.send import notify
+
+def power_cut(*args, **kwargs):  # the mail is read, recorded and moved, the change written: then the power goes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+notify.deliver = power_cut
+from coordxl.cli import main
+main(["replies", sys.argv[1], "--today", sys.argv[2]])
+"""
+
+
+def test_an_answer_lost_to_a_crash_is_sent_by_the_next_run_exactly_once(digested):
+    root, port, _, token = digested
+    append(port, reply("qq", token))  # T1 完成
+    append(port, reply("apple_zh", token))  # T2 延期到 2026-08-27: the initiator is to be asked
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD}
+    killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_ANSWERING, str(root), TODAY], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert tracker(root, 5)["状态"] == "已完成"  # the change was written ...
+    assert (folder_size(port, "INBOX"), folder_size(port, "coordxl-已处理")) == (0, 2)  # ... the mails will not come again
+    assert not [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]  # ... and nobody was answered
+
+    for _ in range(2):  # the next run answers; the one after sends nothing again
+        assert coordxl("replies", root, "--today", TODAY).returncode == 0
+        sent = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+        [done] = [m for m in sent if m["In-Reply-To"] == "<qq@mail.client.example>"]
+        assert "进行中 → 已完成" in plain(done)
+        [waits] = [m for m in sent if m["In-Reply-To"] == "<apple_zh@mail.client.example>"]
+        assert "等待事项发起人同意" in plain(waits)
+        [ask] = [m for m in sent if "zhangwei@" in m["To"]]  # the initiator's question was not lost either
+        assert "冯雪 申请把任务 T09 电商详情页设计 的截止日期从 2026-08-19 延到 2026-08-27" in plain(ask)
+        assert len(sent) == 3

@@ -214,9 +214,10 @@ def read_mail(raw: bytes, store: Store, roster: Roster, settings: Settings, toda
     if not automatic(msg, settings["email.sender"]):
         _judge(reading, msg, sender, store, roster, settings, today, now)
     with store._tx() as tx:
-        tx.execute("INSERT OR IGNORE INTO reply_mails VALUES (?, ?, ?, ?, ?)",
+        tx.execute("INSERT OR IGNORE INTO reply_mails (message_id, sender, token, outcome, received, answer) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
                    (message_id, sender, reading.token, reading.outcome + (f":{reading.why}" if reading.why else ""),
-                    now.isoformat(timespec="seconds")))
+                    now.isoformat(timespec="seconds"), owed_answer(reading)))
     return reading
 
 
@@ -330,15 +331,13 @@ def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.d
 
 
 def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.date, now: dt.datetime) -> list:
-    """One mail to the item's initiator for each postponement not yet asked, with a token of its own."""
-    from ..send.notify import Mail
+    """One mail to the item's initiator for each postponement, with a token of its own: issued once, and
+    the mail made again on every run until the ledger says it went out (a killed run loses no question)."""
+    from ..state.store import FINAL
 
-    lang = settings.lang
-    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
-    out = []
     domain = header_safe(settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
     for ch in store.db().execute("SELECT * FROM reply_changes WHERE status = 'staged' AND detail = ''").fetchall():
-        shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+        shown = json.loads(ch["shown"])
         initiator = roster.person(shown.get("initiator") or "")
         if initiator is None or not initiator.email:
             _settle(store, [ch], "staged", "no_initiator", now)
@@ -350,20 +349,39 @@ def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.d
                        (token, initiator.key, initiator.email.lower(), message_id, json.dumps({"approval": ch["id"]}),
                         now.isoformat(timespec="seconds"), (today + dt.timedelta(days=EXPIRY_DAYS)).isoformat()))
             db.execute("UPDATE reply_changes SET detail = ? WHERE id = ?", (f"asked:{initiator.label}", ch["id"]))
-        task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
-        body = [t("mail.greeting", name=initiator.name),
-                t("reply.ask", who=ch["sender"], task=task, due=shown.get("due") or "-", date=value["value"],
-                  reason=value.get("text") or "-"),
-                "", t("reply.ask_how"), "", reply_parse.SENTINEL, "--", t("reply.ask_footer", code=f"R-{token.upper()}")]
-        plain = "\n".join(body)
-        from markupsafe import escape
-
-        mail = Mail(hashlib.sha256(f"reply-ask|{ch['id']}".encode()).hexdigest(), "reply", initiator, [],
-                    t("reply.ask_subject", who=ch["sender"], task=task, date=value["value"]), plain,
-                    "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"])
-        mail.message_id = message_id
-        out.append(mail)
+    asked = store.db().execute("SELECT * FROM reply_changes WHERE status = 'staged' AND detail LIKE 'asked:%'").fetchall()
+    keys = {ch["id"]: hashlib.sha256(f"reply-ask|{ch['id']}".encode()).hexdigest() for ch in asked}
+    sent = store.statuses(list(keys.values()))
+    out = []
+    for ch in asked:
+        if sent.get(keys[ch["id"]]) in FINAL:
+            continue
+        found = store.db().execute("SELECT * FROM reply_tokens WHERE tasks = ?",
+                                   (json.dumps({"approval": ch["id"]}),)).fetchone()
+        initiator = roster.people.get(found["person"]) if found else None
+        if initiator is not None:
+            out.append(_ask_mail(ch, found, initiator, keys[ch["id"]], settings))
     return out
+
+
+def _ask_mail(ch, token_row, initiator: Person, key: str, settings: Settings):
+    """The initiator's question about one postponement, in the thread of its own token."""
+    from markupsafe import escape
+
+    from ..send.notify import Mail
+
+    t = lambda k, **kw: text(k, settings.lang, **kw)  # noqa: E731
+    shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+    task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
+    body = [t("mail.greeting", name=initiator.name),
+            t("reply.ask", who=ch["sender"], task=task, due=shown.get("due") or "-", date=value["value"],
+              reason=value.get("text") or "-"),
+            "", t("reply.ask_how"), "", reply_parse.SENTINEL, "--",
+            t("reply.ask_footer", code=f"R-{token_row['token'].upper()}")]
+    mail = Mail(key, "reply", initiator, [], t("reply.ask_subject", who=ch["sender"], task=task, date=value["value"]),
+                "\n".join(body), "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"])
+    mail.message_id = token_row["message_id"]
+    return mail
 
 
 # --- writing: the staged changes through the lossless writer ------------------------------------
@@ -801,6 +819,55 @@ def told_requester(change_id: int, store: Store, roster: Roster, settings: Setti
                 headers=(("Auto-Submitted", "auto-generated"),))
 
 
+# --- answers owed: recorded with the mail, cleared once sent -------------------------------------------
+
+def owed_answer(reading: Reading) -> str:
+    """What the answer to this mail is to say, as state.db keeps it until the answer went out ('' when
+    nobody is answered): a run killed after reading the mail and before answering it leaves it owed."""
+    if reading.sender is None or reading.outcome in ("duplicate", "automatic"):
+        return ""
+    lines = [{"unread": [cmd.line, cmd.why, list(cmd.readings)]} if isinstance(cmd, reply_parse.Unread)
+             else {"ids": ids} for cmd, ids in reading.lines]
+    return json.dumps({"outcome": reading.outcome, "why": reading.why, "sender": reading.sender.key,
+                       "subject": reading.subject, "lines": lines, "token": reading.token,
+                       "requester": reading.requester, "digest": reading.digest}, ensure_ascii=False)
+
+
+def owed_answers(store: Store, roster: Roster, settings: Settings) -> list[tuple[str, list]]:
+    """(message_id, its mails) for every mail whose answer has not gone out yet: the answer (and, for an
+    initiator's decision, the requester's news), rendered with the changes as they stand now."""
+    out = []
+    for row in store.db().execute("SELECT message_id, received, answer FROM reply_mails WHERE answer != '' "
+                                  "ORDER BY received, rowid").fetchall():
+        kept = json.loads(row["answer"])
+        sender = roster.people.get(kept["sender"])
+        if sender is None:  # no longer in the roster: nobody to answer
+            mails = []
+        else:
+            lines = [(reply_parse.Unread(x["unread"][0], x["unread"][1], tuple(x["unread"][2])), []) if "unread" in x
+                     else (None, x["ids"]) for x in kept["lines"]]
+            reading = Reading(row["message_id"], kept["outcome"], kept["why"], sender, kept["subject"], lines,
+                              kept["token"], kept["requester"], kept["digest"])
+            received = dt.date.fromisoformat(row["received"][:10])  # one refusal a sender a day: the day it came
+            mails = [m for m in (answer_mail(reading, store, settings, received),
+                                 told_requester(reading.requester, store, roster, settings) if reading.requester else None)
+                     if m]
+        out.append((row["message_id"], mails))
+    return out
+
+
+def settle_owed(store: Store, owed: list[tuple[str, list]]) -> None:
+    """Clear the answers that went out (or whose fate the ledger knows: sent, refused for good, unknown);
+    a failed send stays owed for the next run."""
+    from ..state.store import FINAL
+
+    statuses = store.statuses([m.key for _, mails in owed for m in mails])
+    done = [(mid,) for mid, mails in owed if all(statuses.get(m.key) in FINAL for m in mails)]
+    if done:
+        with store._tx() as db:
+            db.executemany("UPDATE reply_mails SET answer = '' WHERE message_id = ?", done)
+
+
 # --- the job ------------------------------------------------------------------------------------------
 
 @dataclass
@@ -852,13 +919,14 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
             finally:
                 mailbox.close()
             result.written = apply_staged(store, layout, today, now)
-            result.answers = [m for m in (answer_mail(r, store, layout.settings, today) for r in readings) if m]
+            # this poll's mails and any a killed or failed run left unanswered, each answered once
+            owed = owed_answers(store, roster, layout.settings)
+            result.answers = [m for _, mails in owed for m in mails]
             result.answers += ask_initiators(store, roster, layout.settings, today, now)
-            result.answers += [m for r in readings if r.requester
-                               for m in [told_requester(r.requester, store, roster, layout.settings)] if m]
             if result.answers:
                 sender = transport_or_outbox(transport, layout.settings, layout.state, today)
                 result.delivery = deliver(result.answers, sender, store, layout.settings, today, now)
+            settle_owed(store, owed)
             outcome = "findings" if result.delivery and result.delivery.failed else "ok"
         finally:
             store.finish_run(run_id, outcome, result.summary(), now)

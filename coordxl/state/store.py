@@ -178,6 +178,11 @@ SCHEMA = [
         last_uid INTEGER NOT NULL
     );
     """,
+    # version 11: update by reply: what each mail's answer is to say, kept until the answer went out (a run
+    # killed between reading a mail and answering it leaves the answer owed: the next run sends it)
+    """
+    ALTER TABLE reply_mails ADD COLUMN answer TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
