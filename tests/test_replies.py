@@ -1,6 +1,7 @@
 """Update by reply: a digest's token, a reply APPENDed to a real Dovecot, `coordxl replies`, the tracker
 cell read back, the answer in the thread; automatic and spoofed mail; a conflict; an open workbook."""
 
+import contextlib
 import datetime as dt
 import email
 import grp
@@ -655,3 +656,106 @@ def test_an_answer_lost_to_a_crash_is_sent_by_the_next_run_exactly_once(digested
         [ask] = [m for m in sent if "zhangwei@" in m["To"]]  # the initiator's question was not lost either
         assert "冯雪 申请把任务 T09 电商详情页设计 的截止日期从 2026-08-19 延到 2026-08-27" in plain(ask)
         assert len(sent) == 3
+
+
+# --- a workbook held by a live LibreOffice ---------------------------------------------------------------
+
+HOLD = r"""
+import sys, time, uno
+from com.sun.star.beans import PropertyValue
+
+port, path = sys.argv[1], sys.argv[2]
+local = uno.getComponentContext()
+resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
+for _ in range(600):  # the office takes a while to listen on its first start with a new profile
+    try:
+        ctx = resolver.resolve(f"uno:socket,host=127.0.0.1,port={port};urp;StarOffice.ComponentContext")
+        break
+    except Exception:
+        time.sleep(0.1)
+desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
+hidden = PropertyValue()
+hidden.Name, hidden.Value = "Hidden", True
+doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(path), "_blank", 0, (hidden,))
+print("opened", flush=True)
+sys.stdin.readline()  # until the test closes it
+doc.close(True)
+print("closed", flush=True)
+try:
+    desktop.terminate()
+except Exception:  # the office is going away: the bridge may drop first
+    pass
+"""
+
+
+def _uno_python() -> str | None:
+    """A Python that imports LibreOffice's UNO bridge (Debian's python3-uno is for the system Python)."""
+    for exe in ("/usr/bin/python3", sys.executable):
+        if os.path.exists(exe) and subprocess.run([exe, "-c", "import uno"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+@pytest.fixture
+def live_libreoffice(tmp_path):
+    """Open a workbook in a real, running LibreOffice (its own profile, driven over UNO), which writes its
+    own lock file and holds the workbook until ``close()``; the office is stopped by its PID."""
+    soffice, python = shutil.which("soffice") or shutil.which("libreoffice"), _uno_python()
+    if soffice is None or python is None:
+        if os.environ.get("CI"):
+            pytest.fail("LibreOffice and python3-uno are required on CI (.ci/run installs them)")
+        pytest.skip("LibreOffice or its Python bridge (python3-uno) is not installed")
+    port = _free_port()
+    office = subprocess.Popen([soffice, f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+                               "--invisible", "--norestore", "--nologo",
+                               f"--accept=socket,host=127.0.0.1,port={port};urp;"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    holders = []
+
+    class Holder:
+        def open(self, path: Path) -> None:
+            self.proc = subprocess.Popen([python, "-c", HOLD, str(port), str(path)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+            holders.append(self.proc)
+            assert self.proc.stdout.readline().strip() == "opened"
+
+        def close(self) -> None:
+            self.proc.stdin.write("\n")
+            self.proc.stdin.flush()
+            assert self.proc.stdout.readline().strip() == "closed"
+            self.proc.wait(timeout=60)
+
+    yield Holder()
+    for proc in holders:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    try:  # soffice and the soffice.bin it starts share the new session: stopped together, by that id
+        os.killpg(office.pid, signal.SIGTERM)
+        office.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(office.pid, signal.SIGKILL)
+
+
+@pytest.mark.libreoffice
+def test_a_workbook_open_in_a_live_libreoffice_waits_and_is_written_once_it_is_closed(digested, live_libreoffice):
+    root, port, _, token = digested
+    path = root / "进行中" / "Q3新品上市推广.xlsx"
+    live_libreoffice.open(path)
+    lock = root / "进行中" / ".~lock.Q3新品上市推广.xlsx#"
+    assert lock.exists()  # LibreOffice's own lock file: "name,login,host,date,profile"
+    fields = lock.read_text(encoding="utf-8").split(",")
+    who = fields[0] or fields[1]
+    before = path.read_bytes()
+    append(port, reply("qq", token))  # T1 完成
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert path.read_bytes() == before  # nothing is written into a workbook LibreOffice holds
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert f"表格正被 {who} 打开，关闭后写入" in plain(answer)
+
+    live_libreoffice.close()
+    assert not lock.exists()
+    assert coordxl("daily", root, "--today", TODAY).returncode == 0  # the next daily run writes what waited
+    assert tracker(root, 5)["状态"] == "已完成"
