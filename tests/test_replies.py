@@ -40,11 +40,24 @@ def _free_port() -> int:
 @pytest.fixture
 def dovecot():
     """Dovecot on 127.0.0.1 with its own config (passwd-file, maildir in tmp), stopped by its PID."""
+    with running_dovecot() as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def running_dovecot(delimiter: str | None = None):
+    """(IMAP port, LMTP port): with ``delimiter`` Dovecot also delivers mail itself, over LMTP, with that
+    recipient_delimiter ('+': coordxl+x@… is coordxl's INBOX; '': it is a mailbox of its own)."""
     exe = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("Dovecot is required on CI (.ci/run installs dovecot-imapd)")
         pytest.skip("Dovecot not installed (apt-get install dovecot-imapd)")
+    lmtp = delimiter is not None
+    if lmtp and not os.path.exists("/usr/lib/dovecot/lmtp"):
+        if os.environ.get("CI"):
+            pytest.fail("Dovecot's LMTP server is required on CI (.ci/run installs dovecot-lmtpd)")
+        pytest.skip("Dovecot's LMTP server not installed (apt-get install dovecot-lmtpd)")
     # its own folder under /tmp: pytest's tmp_path is private to this user, and Dovecot's auth and
     # mail processes run as dovenull when the tests run as root
     home = Path(tempfile.mkdtemp(prefix="coordxl-dovecot-"))
@@ -56,11 +69,21 @@ def dovecot():
     if root:  # the login process must not run as root, the mail is written as dovenull
         os.chown(mail, user.pw_uid, user.pw_gid)
     (home / "passwd").write_text(f"coordxl:{{PLAIN}}{PASSWORD}::::::\n")
-    port = _free_port()
+    port, lmtp_port = _free_port(), _free_port()
+    delivery = "" if not lmtp else f"""
+recipient_delimiter = {delimiter}
+auth_username_format = %Ln
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+"""
     (home / "dovecot.conf").write_text(f"""
 base_dir = {home}/run
 state_dir = {home}/state
-protocols = imap
+protocols = imap{" lmtp" if lmtp else ""}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -92,7 +115,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
-""")
+{delivery}""")
     subprocess.run([exe, "-c", str(home / "dovecot.conf")], check=True, stdin=subprocess.DEVNULL,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     pidfile = home / "run" / "master.pid"
@@ -105,7 +128,13 @@ service anvil {{
                 pass
         time.sleep(0.05)
     pid = int(pidfile.read_text())
-    yield port
+    try:
+        yield port, lmtp_port
+    finally:
+        _stop(pid, home)
+
+
+def _stop(pid: int, home: Path) -> None:
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
         try:
@@ -759,3 +788,66 @@ def test_a_workbook_open_in_a_live_libreoffice_waits_and_is_written_once_it_is_c
     assert not lock.exists()
     assert coordxl("daily", root, "--today", TODAY).returncode == 0  # the next daily run writes what waited
     assert tracker(root, 5)["状态"] == "已完成"
+
+
+# --- doctor: sub-addressed mail really arrives ------------------------------------------------------------
+
+class ToLmtp:
+    """The mail server's front (an aiosmtpd SMTP server) handing each message to Dovecot's LMTP, as Postfix
+    hands mail to Dovecot: Dovecot's recipient_delimiter decides where coordxl+…@ goes."""
+
+    def __init__(self, port: int):
+        self.port, self.bounced = port, []
+
+    async def handle_DATA(self, server, session, envelope):
+        import smtplib
+
+        try:
+            with smtplib.LMTP("127.0.0.1", self.port) as lmtp:
+                lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+        except smtplib.SMTPRecipientsRefused:  # as Postfix does: accepted and queued, then bounced to the sender
+            self.bounced.append(envelope.rcpt_tos)
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def mail_server(root: Path, delimiter: str):
+    """Dovecot delivering over LMTP with ``delimiter``, an SMTP front to it, and the folder using both."""
+    from aiosmtpd.controller import Controller
+
+    with running_dovecot(delimiter) as (imap_port, lmtp_port):
+        front = Controller(ToLmtp(lmtp_port), hostname="127.0.0.1", port=_free_port())
+        front.start()
+        try:
+            enable(root, imap_port)
+            configure(root, subaddress="true")
+            toml = root / "coordxl.toml"
+            head, rest = toml.read_text(encoding="utf-8").split("[email]", 1)
+            for key, value in (("transport", '"smtp"'), ("host", '"127.0.0.1"'), ("port", str(front.port)),
+                               ("security", '"none"')):
+                rest = re.sub(rf"(?m)^{key} = .*$", lambda _: f"{key} = {value}", rest, count=1)
+            toml.write_text(f"{head}[email]{rest}", encoding="utf-8")
+            yield imap_port
+        finally:
+            front.stop()
+
+
+def test_doctor_sends_a_probe_to_the_sub_address_and_finds_it_in_the_mailbox(example_root):
+    with mail_server(example_root, "+") as port:
+        result = coordxl("doctor", example_root, "--today", TODAY)
+        line = next((x for x in result.stdout.splitlines() if "子地址" in x), "")
+        assert line.startswith("✔ 子地址可用：发往 coordxl+probe-") and "@corp.example 的测试邮件已到达 INBOX" in line, \
+            result.stdout
+        assert folder_size(port, "INBOX") == 0  # the probe was deleted
+
+
+def test_doctor_says_so_when_sub_addressed_mail_does_not_arrive(example_root):
+    from coordxl import doctor
+
+    with mail_server(example_root, "") as port:  # no recipient_delimiter: coordxl+x@ is another mailbox
+        ctx = doctor.Context(Layout.of(example_root), dt.date(2026, 8, 20), {"COORDXL_IMAP_PASSWORD": PASSWORD},
+                             probe_wait=3)
+        login, probe = doctor.check_replies(ctx)
+        assert login.status == "ok" and probe.status == "fail", probe.text("zh")
+        assert "3 秒内未到达 INBOX" in probe.text("zh") and "请把 replies.subaddress 设为 false" in probe.text("zh")
+        assert folder_size(port, "INBOX") == 0
