@@ -851,3 +851,34 @@ def test_doctor_says_so_when_sub_addressed_mail_does_not_arrive(example_root):
         assert login.status == "ok" and probe.status == "fail", probe.text("zh")
         assert "3 秒内未到达 INBOX" in probe.text("zh") and "请把 replies.subaddress 设为 false" in probe.text("zh")
         assert folder_size(port, "INBOX") == 0
+
+
+KILLED_WHILE_READING = """
+import os, signal, sys
+from coordxl.run import replies
+
+def power_cut(reading):  # the mail's lines are staged, the mail about to be recorded: then the power goes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+replies.owed_answer = power_cut
+from coordxl.cli import main
+main(["replies", sys.argv[1], "--today", sys.argv[2]])
+"""
+
+
+def test_a_run_killed_while_reading_a_mail_stages_nothing_twice(digested):
+    import sqlite3
+
+    root, port, _, token = digested
+    append(port, reply("qq", token))  # T1 完成
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD}
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_READING, str(root), TODAY], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert folder_size(port, "INBOX") == 1  # not marked: the next run reads it again
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 5)["状态"] == "已完成"
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "✅ T1 T03 包装设计定稿" in plain(answer) and "冲突" not in plain(answer)  # written once, not a conflict
+    db = sqlite3.connect(root / ".coordxl" / "state.db")
+    assert db.execute("SELECT COUNT(*) FROM reply_changes").fetchone()[0] == 1

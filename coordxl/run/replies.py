@@ -213,12 +213,18 @@ def read_mail(raw: bytes, store: Store, roster: Roster, settings: Settings, toda
     sender = parseaddr(header(msg, "From"))[1].lower()
     if not automatic(msg, settings["email.sender"]):
         _judge(reading, msg, sender, store, roster, settings, today, now)
-    with store._tx() as tx:
-        tx.execute("INSERT OR IGNORE INTO reply_mails (message_id, sender, token, outcome, received, answer) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   (message_id, sender, reading.token, reading.outcome + (f":{reading.why}" if reading.why else ""),
-                    now.isoformat(timespec="seconds"), owed_answer(reading)))
+    with store._tx() as tx:  # (an accepted mail was recorded already, with what it staged)
+        _record(tx, reading, sender, now)
     return reading
+
+
+def _record(db, reading: Reading, sender: str, now: dt.datetime) -> None:
+    """The mail as read, and its answer owed — in the transaction that stages its changes, so that a run
+    killed in between leaves neither (the mail is read again) rather than changes without their mail."""
+    db.execute("INSERT OR IGNORE INTO reply_mails (message_id, sender, token, outcome, received, answer) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               (reading.message_id, sender, reading.token, reading.outcome + (f":{reading.why}" if reading.why else ""),
+                now.isoformat(timespec="seconds"), owed_answer(reading)))
 
 
 def _person_by_email(roster: Roster, address: str) -> Person | None:
@@ -253,7 +259,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         return
     tasks = json.loads(row["tasks"])
     if "approval" in tasks:
-        _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
+        _decide(reading, tasks["approval"], reply_parse.cut(full), store, now, sender)
         return
     from ..process.calendar import WorkCalendar
 
@@ -298,6 +304,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
                      reading.sender.label if reading.sender else sender, status, stamp))
                 ids.append(cur.lastrowid)
             reading.lines.append((c, ids))
+        _record(db, reading, sender, now)
 
 
 _AGREE = re.compile(r"^(?:同意|批准|可以|agreed?|approved?|ok)[。.!！]?$", re.I)
@@ -305,7 +312,7 @@ _DECLINE = re.compile(r"^(?:不同意|驳回|不批准|disagree|declined?|reject
                       re.I)
 
 
-def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.datetime) -> None:
+def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.datetime, sender: str = "") -> None:
     """The initiator's answer to a postponement: 同意 makes it a pending change (the daily or this run
     writes the new deadline), 不同意 declines it with the reason."""
     lines = [reply_parse.normalized(x) for x in body.splitlines() if x.strip()]
@@ -323,11 +330,12 @@ def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.d
         reading.why = "decision"
         return
     reading.outcome = "accepted"
+    reading.lines.append((reply_parse.Command(("A",), "decision", status, detail, first), [change_id]))
+    reading.requester = change["id"]
     with store._tx() as db:
         db.execute("UPDATE reply_changes SET status = ?, detail = ?, updated = ? WHERE id = ?",
                    (status, detail, stamp, change_id))
-    reading.lines.append((reply_parse.Command(("A",), "decision", status, detail, first), [change_id]))
-    reading.requester = change["id"]
+        _record(db, reading, sender, now)
 
 
 def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.date, now: dt.datetime) -> list:
