@@ -870,6 +870,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opt.daily.resend": ("重发状态未知的邮件（服务器收下后未确认的）；--resend all 重发今天的全部，--resend 键或地址 只重发这些（逗号分隔）",
                          "Send again the mails whose delivery is unknown; --resend all repeats all of today's, "
                          "--resend KEY,ADDRESS only those named"),
+    "opt.replies.watch": ("持续运行：用 IMAP IDLE 等待新回复，一到即处理（至多每 poll_minutes 分钟读一次）；Ctrl-C 或 SIGTERM 停止",
+                          "Keep running: wait for new replies with IMAP IDLE and read each as it arrives (at least every poll_minutes); stop with Ctrl-C or SIGTERM"),
     "opt.take_over": ("本机接管此文件夹的任务（所有者记录中是另一台电脑或另一个用户时）",
                       "This machine takes over the folder's jobs (when the owner record names another machine or user)"),
     "opt.new_ledger": ("确认 state.db 已丢失、从空白记录重新开始（今天的提醒和群消息可能重复一次）",

@@ -882,3 +882,37 @@ def test_a_run_killed_while_reading_a_mail_stages_nothing_twice(digested):
     assert "✅ T1 T03 包装设计定稿" in plain(answer) and "冲突" not in plain(answer)  # written once, not a conflict
     db = sqlite3.connect(root / ".coordxl" / "state.db")
     assert db.execute("SELECT COUNT(*) FROM reply_changes").fetchone()[0] == 1
+
+
+# --- IMAP IDLE: a long-lived watcher answers at once ----------------------------------------------------
+
+def test_replies_watch_reads_a_reply_as_soon_as_it_arrives_and_stops_on_sigterm(digested):
+    import select
+
+    root, port, _, token = digested
+    configure(root, poll_minutes="60")  # a poll would come in an hour: only IDLE can explain a quick answer
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1"}
+    watcher = subprocess.Popen([sys.executable, "-m", "coordxl", "replies", str(root), "--watch", "--today", TODAY],
+                               env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def said(seconds: float) -> str:
+            ready, _, _ = select.select([watcher.stdout], [], [], seconds)
+            return watcher.stdout.readline() if ready else ""
+
+        assert "读取回复 0 封" in said(60)  # the first poll, then IDLE
+        append(port, reply("qq", token))  # T1 完成
+        started = time.monotonic()
+        assert "读取回复 1 封，写入 1 项，答复 1 封" in said(30)
+        assert time.monotonic() - started < 30
+        assert tracker(root, 5)["状态"] == "已完成"
+        [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+        assert answer["In-Reply-To"] == "<qq@mail.client.example>"
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            code = watcher.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            raise
+    assert code == 0, watcher.stderr.read()

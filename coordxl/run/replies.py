@@ -940,3 +940,38 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
             store.finish_run(run_id, outcome, result.summary(), now)
             store.close()
     return result
+
+
+# --- watching: IMAP IDLE in a long-lived process -------------------------------------------------------------
+
+def watch_replies(root, mailbox, transport_for, stop, clock, polled=None) -> None:
+    """`coordxl replies ROOT --watch`: a poll now, then wait in IMAP IDLE and poll again as soon as the
+    server announces new mail (at the latest after ``replies.poll_minutes``), until ``stop`` is set. A
+    failing poll after the first (the server restarting, the folder locked by the daily job) is logged and
+    tried again after ``poll_minutes``; the first one's error is the caller's (a wrong password says so at once).
+
+    ``transport_for(day)``: the answers' transport for that day; ``clock()``: the folder's local time;
+    ``polled(result)``: told after each poll."""
+    from ..state.layout import Layout
+
+    first = True
+    while not stop.is_set():
+        settings = Layout.of(root).settings
+        now = clock()
+        try:
+            result = run_replies(root, now.date(), now, mailbox, transport_for(now.date()))
+        except Exception as exc:
+            if first:
+                raise
+            log.error("replies: the poll failed (%s: %s); tried again in %s minutes", type(exc).__name__, exc,
+                      settings["replies.poll_minutes"])
+            stop.wait(settings["replies.poll_minutes"] * 60)
+            continue
+        first = False
+        if polled:
+            polled(result)
+        try:
+            mailbox.wait_for_mail(settings["replies.poll_minutes"] * 60, stop)
+        except Exception as exc:  # the connection dropped while waiting: poll again (which says if it persists)
+            log.info("replies: IDLE ended (%s: %s)", type(exc).__name__, exc)
+            stop.wait(5)

@@ -75,6 +75,30 @@ class Mailbox:
         except Exception as exc:  # no MOVE (RFC 6851), no right to create folders: the flag says it
             log.info("could not move %s to %s: %s", uid, folder, exc)
 
+    def wait_for_mail(self, seconds: float, stop) -> bool:
+        """IMAP IDLE (RFC 2177) on the folder: True as soon as the server announces new mail, False when
+        ``seconds`` passed or ``stop`` (a threading.Event) was set; a server without IDLE: only the wait.
+        Its own session (opened and closed here); IDLE is renewed well within the RFC's 29 minutes."""
+        import time
+
+        self.open()
+        try:
+            if b"IDLE" not in self.client.capabilities():
+                stop.wait(seconds)
+                return False
+            deadline = time.monotonic() + min(seconds, 25 * 60)
+            self.client.idle()
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    left = max(0.1, min(2.0, deadline - time.monotonic()))  # short checks: a stop is seen soon
+                    if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in self.client.idle_check(left)):
+                        return True
+            finally:
+                self.client.idle_done()
+            return False
+        finally:
+            self.close()
+
     def close(self) -> None:
         if self.client is not None:
             try:
