@@ -835,7 +835,7 @@ def owed_answer(reading: Reading) -> str:
     if reading.sender is None or reading.outcome in ("duplicate", "automatic"):
         return ""
     lines = [{"unread": [cmd.line, cmd.why, list(cmd.readings)]} if isinstance(cmd, reply_parse.Unread)
-             else {"ids": ids} for cmd, ids in reading.lines]
+             else {"ids": ids, "codes": list(cmd.codes), "verb": cmd.verb} for cmd, ids in reading.lines]
     return json.dumps({"outcome": reading.outcome, "why": reading.why, "sender": reading.sender.key,
                        "subject": reading.subject, "lines": lines, "token": reading.token,
                        "requester": reading.requester, "digest": reading.digest}, ensure_ascii=False)
@@ -853,7 +853,7 @@ def owed_answers(store: Store, roster: Roster, settings: Settings) -> list[tuple
             mails = []
         else:
             lines = [(reply_parse.Unread(x["unread"][0], x["unread"][1], tuple(x["unread"][2])), []) if "unread" in x
-                     else (None, x["ids"]) for x in kept["lines"]]
+                     else (reply_parse.Command(tuple(x["codes"]), x["verb"]), x["ids"]) for x in kept["lines"]]
             reading = Reading(row["message_id"], kept["outcome"], kept["why"], sender, kept["subject"], lines,
                               kept["token"], kept["requester"], kept["digest"])
             received = dt.date.fromisoformat(row["received"][:10])  # one refusal a sender a day: the day it came
