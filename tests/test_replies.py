@@ -916,3 +916,22 @@ def test_replies_watch_reads_a_reply_as_soon_as_it_arrives_and_stops_on_sigterm(
             watcher.kill()
             raise
     assert code == 0, watcher.stderr.read()
+
+
+def test_a_reply_that_arrives_between_a_poll_and_idle_is_not_left_waiting(digested):
+    """The mail lands after the poll searched the folder and before IDLE began: IDLE would never announce it."""
+    import threading
+
+    from coordxl.send.imap import Mailbox
+
+    root, port, _, token = digested
+    settings = Layout.of(root).settings
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0  # a poll: nothing yet, the checkpoint set
+    append(port, reply("qq", token))  # ... then the reply arrives
+    store = Layout.of(root).open_store()
+    row = store.db().execute("SELECT * FROM reply_checkpoint").fetchone()
+    store.close()
+    checkpoint = (row["uid_validity"], row["last_uid"]) if row else (0, 0)
+    started = time.monotonic()
+    came = Mailbox(settings, PASSWORD).wait_for_mail(60, threading.Event(), checkpoint)
+    assert came and time.monotonic() - started < 10

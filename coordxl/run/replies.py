@@ -971,7 +971,20 @@ def watch_replies(root, mailbox, transport_for, stop, clock, polled=None) -> Non
         if polled:
             polled(result)
         try:
-            mailbox.wait_for_mail(settings["replies.poll_minutes"] * 60, stop)
+            mailbox.wait_for_mail(settings["replies.poll_minutes"] * 60, stop, _checkpoint(root, settings))
         except Exception as exc:  # the connection dropped while waiting: poll again (which says if it persists)
             log.info("replies: IDLE ended (%s: %s)", type(exc).__name__, exc)
             stop.wait(5)
+
+
+def _checkpoint(root, settings: Settings) -> tuple[int, int]:
+    """(UIDVALIDITY, last UID) the last poll of the replies folder got to."""
+    from ..state.layout import Layout
+
+    store = Layout.of(root).open_store()
+    try:
+        row = store.db().execute("SELECT * FROM reply_checkpoint WHERE folder = ?",
+                                 (settings["replies.folder"],)).fetchone()
+    finally:
+        store.close()
+    return (row["uid_validity"], row["last_uid"]) if row else (0, 0)

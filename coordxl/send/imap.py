@@ -75,14 +75,20 @@ class Mailbox:
         except Exception as exc:  # no MOVE (RFC 6851), no right to create folders: the flag says it
             log.info("could not move %s to %s: %s", uid, folder, exc)
 
-    def wait_for_mail(self, seconds: float, stop) -> bool:
+    def wait_for_mail(self, seconds: float, stop, checkpoint: tuple[int, int] | None = None) -> bool:
         """IMAP IDLE (RFC 2177) on the folder: True as soon as the server announces new mail, False when
         ``seconds`` passed or ``stop`` (a threading.Event) was set; a server without IDLE: only the wait.
-        Its own session (opened and closed here); IDLE is renewed well within the RFC's 29 minutes."""
+        Mail that came after ``checkpoint`` (UIDVALIDITY, last UID read) but before IDLE began is True at
+        once. Its own session (opened and closed here); IDLE is renewed well within the RFC's 29 minutes."""
         import time
 
         self.open()
         try:
+            if checkpoint is not None:
+                validity, last = checkpoint
+                if (validity and validity != self.uid_validity) or any(
+                        u > last for u in self.client.search(["UID", f"{last + 1}:*"])):
+                    return True
             if b"IDLE" not in self.client.capabilities():
                 stop.wait(seconds)
                 return False
