@@ -16,6 +16,7 @@ import pytest
 import vobject
 from click.testing import CliRunner
 from conftest import clean_launch, write_item
+from test_replies import dovecot  # noqa: F401  (the real IMAP server the objection tests reply to)
 
 from coordxl.cli import main
 
@@ -380,3 +381,91 @@ def test_a_participant_who_cannot_be_mailed_is_on_the_administrator_s_list(folde
     [daily] = Store(folder / ".coordxl" / "state.db").runs("daily")
     health = json.loads(daily["counts"])["health"] if isinstance(daily["counts"], str) else daily["counts"]["health"]
     assert any(i["kind"] == "refused" and "周强" in i["text"] for i in health), health
+
+
+# --- 异议: a reply to the minutes reaches the initiator (update by reply's mailbox, a real Dovecot) ---------
+
+def objection_reply(minutes, sender: str, name: str, message_id: str, said: str) -> bytes:
+    """A reply to a minutes mail as QQ Mail writes it: the text, then its quote header and the quoted mail."""
+    from email.header import Header
+
+    return (f"From: {Header(name, 'utf-8').encode()} <{sender}>\r\nTo: coordxl@corp.example\r\n"
+            f"Subject: =?utf-8?b?5Zue5aSN77ya?= {minutes['Subject']}\r\nMessage-ID: {message_id}\r\n"
+            f"In-Reply-To: {minutes['Message-ID']}\r\nReferences: {minutes['Message-ID']}\r\n"
+            f"Date: Wed, 16 Dec 2026 10:05:00 +0800\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            f"{said}\r\n\r\n------------------ 原始邮件 ------------------\r\n"
+            f"发件人: \"coordxl\" <coordxl@corp.example>\r\n发送时间: 2026年12月15日(星期二) 上午9:00\r\n"
+            f"主题: 会议纪要\r\n\r\n如有异议，请在 2026-12-16 前回复\r\n").encode()
+
+
+def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_listed_in_the_digest(
+        folder, soffice, dovecot):  # noqa: F811  (the fixture imported above)
+    import os
+    import subprocess
+    import sys
+
+    from test_replies import PASSWORD, append, enable
+
+    from coordxl.run.replies import TOKEN_RE
+
+    enable(folder, dovecot)
+
+    def replies_run(day: D) -> None:
+        done = subprocess.run([sys.executable, "-m", "coordxl", "replies", str(folder), "--today", day.isoformat()],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD})
+        assert done.returncode == 0, done.stderr + done.stdout
+
+    save(folder, held_item(), soffice)
+    run(folder, D(2026, 12, 15))
+    minutes = {to(m): m for m in sent(folder, D(2026, 12, 15), "minutes")}
+    sun, boss = minutes["sunli@corp.example"], minutes["zhangwei@corp.example"]
+    token = TOKEN_RE.search(sun["Message-ID"])[1]
+    text = body(sun)
+    assert "如有异议，请在 2026-12-16 前回复" in text and "转给发起人 张伟" in text
+    assert f"回复码：R-{token.upper()}" in text and text.index("请在此线以上回复") < text.index("回复码")
+
+    said = "异议：渠道铺货计划（待办 #3）的截止日期太紧，\r\n建议延后一周。"
+    append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))
+    append(dovecot, objection_reply(minutes["chenjing@corp.example"], "chenjing@corp.example", "陈静",
+                                    "<ack-1@corp.example>", "收到，谢谢！"))  # an acknowledgement: no objection
+    replies_run(D(2026, 12, 16))
+    replies_run(D(2026, 12, 16))  # nothing new: nothing sent again
+    append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))  # delivered twice
+    replies_run(D(2026, 12, 16))
+
+    [forward] = sent(folder, D(2026, 12, 16), "objection")
+    assert to(forward) == "zhangwei@corp.example" and forward["Subject"] == "【纪要异议】孙丽：Q3新品上市推广协调会"
+    assert forward["In-Reply-To"] == boss["Message-ID"], "in the thread of the initiator's own minutes"
+    assert forward["Reply-To"] == "sunli@corp.example", "the initiator's answer goes to the objector"
+    fwd = body(forward).replace("\r\n", "\n")
+    assert "提出异议：\n\n> 渠道铺货计划（待办 #3）的截止日期太紧，\n> 建议延后一周。\n" in fwd, "the prefix 异议： left out"
+    assert "在异议期限 2026-12-16 内收到" in fwd and "原始邮件" not in fwd
+    [answer] = [m for m in sent(folder, D(2026, 12, 16), "reply")]  # 陈静's 收到 is not answered
+    assert to(answer) == "sunli@corp.example" and answer["In-Reply-To"] == "<obj-1@corp.example>"
+    assert body(answer).splitlines()[0] == "✅ 您对“Q3新品上市推广协调会”会议纪要的异议已收到，已转给发起人 张伟。"
+
+    late = "第4项交付标准写的是旧版本。"  # 陈静 the day after the deadline: still forwarded, marked late
+    append(dovecot, objection_reply(minutes["chenjing@corp.example"], "chenjing@corp.example", "陈静",
+                                    "<obj-2@corp.example>", late))
+    replies_run(D(2026, 12, 17))
+    [forward] = sent(folder, D(2026, 12, 17), "objection")
+    assert forward["Subject"] == "【纪要异议·逾期】陈静：Q3新品上市推广协调会"
+    assert "逾期：异议期限为 2026-12-16，2026-12-17 才收到" in body(forward)
+    [answer] = sent(folder, D(2026, 12, 17), "reply")
+    assert "已过 2026-12-16 的异议期限，已注明逾期" in body(answer)
+
+    # the next morning the initiator's digest lists both, until the minutes are sent again (updated)
+    run(folder, D(2026, 12, 18))
+    [digest] = [m for m in sent(folder, D(2026, 12, 18), "digest") if to(m) == "zhangwei@corp.example"]
+    listed = body(digest)
+    assert "纪要异议（待处理）" in listed and "纪要异议 2 条" in digest["Subject"]
+    assert "孙丽（2026-12-16）对“Q3新品上市推广协调会”：渠道铺货计划" in listed
+    assert "陈静（2026-12-17，逾期）对“Q3新品上市推广协调会”：第4项交付标准写的是旧版本。" in listed
+    save(folder, held_item(a4={"standard": "推广方案v2"}), soffice)
+    run(folder, D(2026, 12, 21))
+    assert sent(folder, D(2026, 12, 21), "minutes"), "纪要已更新"
+    run(folder, D(2026, 12, 22))
+    assert not [m for m in sent(folder, D(2026, 12, 22), "digest")
+                if to(m) == "zhangwei@corp.example" and "纪要异议" in body(m)]

@@ -432,12 +432,15 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
     if settings["replies.enabled"]:  # tasks their owner snoozed by reply
         digests = replies.without_snoozed(digests, store, today)
+    digests = replies.with_objections(digests, replies.open_objections(store, settings, today), roster, settings, today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     if not dry_run:  # update by reply: each digest's token, issued as it is rendered
         replies.arm_digests(result.mails, digests, store, settings, today, now, collector.items)
     result.mails = meeting.with_deadlines(result.mails, digests, store, settings, today, now)
     # the meeting stage: invitations, their updates and cancels, the minutes (coordxl/send/meeting.py)
     sent_for_meetings, not_mailed = meeting.mails(result.meetings, roster, settings, today, now, store)
+    if not dry_run:  # a reply to the minutes is an objection for the initiator (replies.py)
+        replies.arm_minutes(sent_for_meetings, store, settings, today, now)
     result.mails += sent_for_meetings
     refused = refused + [r for r in not_mailed if r.name not in {n.name for n in refused}]
     if dry_run:

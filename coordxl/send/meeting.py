@@ -219,6 +219,7 @@ class MeetingMail(notify.Mail):
     method: str = "REQUEST"
     files: tuple[str, ...] = ()
     extra: tuple[tuple[str, bytes], ...] = ()  # more .ics attachments (a digest's withdrawn deadlines)
+    about: dict = dataclasses.field(default_factory=dict)  # the minutes a reply objects to (run/replies.py)
 
     def ics_name(self) -> str:
         if self.kind in (INVITATION, FOLLOWUP):
@@ -226,6 +227,7 @@ class MeetingMail(notify.Mail):
         return "deadlines-cancel.ics" if self.method == "CANCEL" else "deadlines.ics"
 
     def message(self, settings: Settings, today: dt.date) -> Message:
+        self.bodies()  # first: a minutes mail's reply token is issued as it is rendered (its Message-ID)
         inner = dataclasses.replace(self, attachments=())
         alternative = notify.Mail.message(inner, settings, today)  # headers and the two bodies
         if not self.calendar and not self.files:
@@ -467,11 +469,20 @@ def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Set
                                due=lambda d: d.isoformat() if isinstance(d, dt.date) else str(d or ""))
                 key = _key(person.email.lower(), MINUTES, uid, digest)
                 reasons = ["attendee", f"uid={uid}", f"hash={digest}", f"c={_pack(content)}"]
-                out.append(MeetingMail(
-                    key, MINUTES, person, [], subject, "", "", reasons, (note.workbook,),
-                    renderer=lambda c=context: (notify.TEXT_TEMPLATES.get_template("minutes.txt").render(**c),
-                                                notify.HTML_TEMPLATES.get_template("minutes.html").render(**c))))
+                mail = MeetingMail(key, MINUTES, person, [], subject, "", "", reasons, (note.workbook,),
+                                   about={"workbook": note.workbook, "sheet": m.sheet, "index": m.index, "uid": uid,
+                                          "topic": m.topic or note.topic, "start": context["start"],
+                                          "by": reply_by.isoformat(), "initiator": note.initiator})
+                mail.renderer = lambda c=context, mail=mail: _minutes_bodies(c, mail)
+                out.append(mail)
     return out
+
+
+def _minutes_bodies(context: dict, mail: MeetingMail) -> tuple[str, str]:
+    """The minutes' two bodies; with replies on, the reader's reply code (issued now: mail.arm)."""
+    c = {**context, "reply": mail.arm(mail) if mail.arm else None}
+    return (notify.TEXT_TEMPLATES.get_template("minutes.txt").render(**c),
+            notify.HTML_TEMPLATES.get_template("minutes.html").render(**c))
 
 
 def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date, now: dt.datetime,
