@@ -37,7 +37,7 @@ from markupsafe import Markup
 from ..messages import text
 from ..process.calendar import WorkCalendar
 from ..process.model import Item
-from ..process.roster import Person, Roster, clean_name
+from ..process.roster import Person, Roster, people
 from ..process.rules import Context
 from ..settings import Settings
 from ..state.layout import workbook_link
@@ -50,7 +50,6 @@ MAX_ATTACHED_BYTES = 10 * 2**20  # larger materials are linked, not attached
 MINUTES_WINDOW_DAYS = 7  # minutes of a meeting longer ago are never sent (a folder taken over keeps quiet)
 FORM_NEEDS = ("topic", "initiator", "participants", "background", "problems", "expected_outcome", "planned_meeting")
 _LIST = re.compile(r"[；;、,，\n\r]+")
-_GROUP = re.compile(r"([^、，,;；\s（(]+)\s*[（(]([^）)]*)[）)]")
 
 
 # --- what a daily run notes of each item (small, picklable: a worker sends it back) --------------
@@ -145,45 +144,6 @@ def note_of(item: Item, ctx: Context) -> MeetingNote | None:
                        planned if isinstance(planned, dt.datetime) else None, _s(r.get("item_status")),
                        all(r.get(k) not in (None, "") for k in FORM_NEEDS), found, missing, tuple(minutes),
                        (latest[0].weekday(), latest[1].strftime("%H:%M")) if latest else None)
-
-
-# --- who ------------------------------------------------------------------------------------
-
-def people(text_: str, roster: Roster | None) -> list[Person]:
-    """The people a 参与部门/人 or 参会人员 cell names: '产品部（陈静、赵磊）' the people named in the
-    brackets, a department alone its head, a name the person; in the order written, each once."""
-    if roster is None or not text_:
-        return []
-    out: dict[str, Person] = {}
-
-    def add(p: Person | None) -> None:
-        if p is not None:
-            out.setdefault(p.key, p)
-
-    def one(token: str, department: str = "") -> None:
-        token = clean_name(token)
-        if not token:
-            return
-        if token in roster.departments and not department:
-            add(roster.head_of(token))
-        else:
-            add(roster.person(token, department))
-
-    rest = text_
-    for m in _GROUP.finditer(text_):
-        head, inner = clean_name(m.group(1)), m.group(2)
-        if head in roster.departments:
-            names = [n for n in _LIST.split(inner) if n.strip()]
-            for n in names:
-                one(n, head)
-            if not names:
-                one(head)
-        else:
-            add(roster.person(m.group(0)))
-        rest = rest.replace(m.group(0), "、")
-    for token in _LIST.split(rest):
-        one(token)
-    return list(out.values())
 
 
 # --- the ledger: what was sent before ----------------------------------------------------------
