@@ -814,6 +814,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                   "{year}'s holidays (usually late October to early December), save its text to a file and run "
                                   "coordxl calendar ROOT --import notice.txt; or pip install -U chinesecalendar if a release has it"),
     "health.departed": ("{workbook}：已离职的 {person} 还有 {tasks} 个未完成任务", "{workbook}: {person}, who has left, still owns {tasks} open tasks"),
+    "health.uninvited": ("{workbook}（{sheet}!{cell}）：{why}；请把此人加入名册，或请发起人改正姓名",
+                         "{workbook} ({sheet}!{cell}): {why}; add the person to the roster, or have the initiator correct the name"),
     "health.roster": ("名册 {cell}：{why}", "Roster {cell}: {why}"),
     "health.admin_unknown": ("reminders.admins 中的“{name}”不在名册中或没有邮箱", "'{name}' in reminders.admins is not in the roster or has no address"),
     "health.admin_ambiguous": ("reminders.admins 中的“{name}”在名册中有多位，请写明是哪一位：{choices}",
@@ -1322,6 +1324,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fix.F-NUMBER": ("只填数字，如 3 或 2.5，不带单位和说明。", "Type the number alone, e.g. 3 or 2.5, without a unit or a note."),
     "finding.F-PERSON": ("“{value}”不在名册中（{field}）", "'{value}' is not in the roster ({field})"),
     "fix.F-PERSON": ("请填写名册中的姓名，或请管理员把此人加入名册。", "Write a name from the roster, or have the administrator add the person."),
+    "finding.F-PERSON-INVITE": ("“{value}”不在名册中（{field}），收不到会议邀请和纪要（其他人照常邀请）",
+                                "'{value}' is not in the roster ({field}): they get no invitation and no minutes (the others are invited)"),
     "finding.F-PERSON-SEVERAL": ("“{field}”只能填写一人，这里写了：{value}", "'{field}' takes one person; it says: {value}"),
     "fix.F-PERSON-SEVERAL": ("请只保留一位负责审批/审核/验收的人。", "Keep the one person who decides."),
     "finding.F-PERSON-DEPT": ("“{value}”写的部门与名册不符：名册中{name}属于{department}", "'{value}': the roster has {name} in {department}"),

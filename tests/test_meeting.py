@@ -469,3 +469,32 @@ def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_list
     run(folder, D(2026, 12, 22))
     assert not [m for m in sent(folder, D(2026, 12, 22), "digest")
                 if to(m) == "zhangwei@corp.example" and "纪要异议" in body(m)]
+
+
+def test_a_participant_not_in_the_roster_is_a_finding_at_the_cell_and_on_the_administrator_s_list(folder, soffice):
+    import json
+    import subprocess
+    import sys
+
+    from coordxl.state.store import Store
+
+    cell = "产品部（陈静、赵磊）、销售部（孙丽、周强）、设计部（郑爽、冯雪）、王晓明、陈晶"  # 陈晶: a typo of 陈静
+    save(folder, planned_item(participants=cell), soffice)
+    checked = subprocess.run([sys.executable, "-m", "coordxl", "check", str(folder), "--json", "--today", "2026-12-08"],
+                             capture_output=True, text=True, timeout=300)
+    found = [f for f in json.loads(checked.stdout)["findings"] if f["code"] == "F-PERSON"]
+    assert [(f["sheet"], f["message"]) for f in found] == [
+        ("需求单", "“王晓明”不在名册中（参与部门/人），收不到会议邀请和纪要（其他人照常邀请）"),
+        ("需求单", "“陈晶”不在名册中（参与部门/人），收不到会议邀请和纪要（其他人照常邀请）")]
+    assert found[0]["cell"] == found[1]["cell"] and found[1]["hint"] == "您是否指“陈静”？"
+
+    run(folder, D(2026, 12, 8))
+    assert sorted(map(to, sent(folder, D(2026, 12, 8), "invitation"))) == sorted(PARTICIPANTS), "the others invited"
+    [daily] = Store(folder / ".coordxl" / "state.db").runs("daily")
+    health = [i["text"] for i in daily["counts"]["health"] if i["kind"] == "uninvited"]
+    assert health == [f"进行中/Q3新品上市推广.xlsx（需求单!{found[0]['cell']}）：“王晓明”不在名册中（参与部门/人），收不到会议邀请和"
+                      "纪要（其他人照常邀请）；请把此人加入名册，或请发起人改正姓名",
+                      f"进行中/Q3新品上市推广.xlsx（需求单!{found[0]['cell']}）：“陈晶”不在名册中（参与部门/人），收不到会议邀请和"
+                      "纪要（其他人照常邀请）；请把此人加入名册，或请发起人改正姓名"]
+    [digest] = [m for m in sent(folder, D(2026, 12, 8), "digest") if to(m) == "zhangwei@corp.example"]
+    assert "“王晓明”不在名册中" in body(digest), "the initiator is told too"

@@ -254,16 +254,19 @@ _LIST = re.compile(r"[；;、,，\n\r]+")
 _GROUP = re.compile(r"([^、，,;；\s（(]+)\s*[（(]([^）)]*)[）)]")
 
 
-def people(text_: str, roster: Roster | None) -> list[Person]:
+def people(text_: str, roster: Roster | None, unknown: list[str] | None = None) -> list[Person]:
     """The people a 参与部门/人 or 参会人员 cell names: '产品部（陈静、赵磊）' the people named in the
-    brackets, a department alone its head, a name the person; in the order written, each once."""
+    brackets, a department alone its head, a name the person; in the order written, each once. The
+    names the roster does not know are appended to ``unknown``, as written."""
     if roster is None or not text_:
         return []
     out: dict[str, Person] = {}
 
-    def add(p: Person | None) -> None:
+    def add(p: Person | None, written: str = "") -> None:
         if p is not None:
             out.setdefault(p.key, p)
+        elif unknown is not None and written and written not in unknown:
+            unknown.append(written)
 
     def one(token: str, department: str = "") -> None:
         token = clean_name(token)
@@ -272,7 +275,7 @@ def people(text_: str, roster: Roster | None) -> list[Person]:
         if token in roster.departments and not department:
             add(roster.head_of(token))
         else:
-            add(roster.person(token, department))
+            add(roster.person(token, department), token)
 
     rest = text_
     for m in _GROUP.finditer(text_):
@@ -284,7 +287,7 @@ def people(text_: str, roster: Roster | None) -> list[Person]:
             if not names:
                 one(head)
         else:
-            add(roster.person(m.group(0)))
+            add(roster.person(m.group(0)), clean_name(m.group(0)))
         rest = rest.replace(m.group(0), "、")
     for token in _LIST.split(rest):
         one(token)

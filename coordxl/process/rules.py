@@ -15,12 +15,12 @@ from typing import Callable, Iterable, Iterator
 from .. import schema
 from ..errors import ConfigError
 from ..findings import CODES, Finding, finding
-from ..messages import text
+from ..messages import both, text
 from ..normalize import source_refs
 from ..settings import Settings
 from .calendar import WorkCalendar
 from .model import Item
-from .roster import Roster
+from .roster import Roster, people
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,21 @@ def minutes_24h(item: Item, ctx: Context) -> Iterator[Finding]:
                           hours=minutes_hours(m.form), limit=limit)
 
 
+def participants(item: Item, ctx: Context) -> Iterator[Finding]:
+    """Each name in 参与部门/人 the roster does not know: that person gets no invitation and no minutes."""
+    r = item.request
+    if r is None or ctx.roster is None or not ctx.roster.people or not r.get("participants"):
+        return
+    unknown: list[str] = []
+    people(str(r.get("participants")), ctx.roster, unknown)
+    f = schema.REQUEST.field("participants")
+    for name in unknown:
+        close = ctx.roster.suggest(name)
+        yield finding("F-PERSON", item.workbook, r.sheet, r.cell("participants"), variant="-INVITE",
+                      field=(f.zh, f.en), value=name,
+                      hint=both("hint.did_you_mean", name=close) if close else both("hint.check_roster_spelling"))
+
+
 def _first_meeting(measure: Callable, key: str, name: str) -> Callable:
     """Evidence from the first meeting's minutes: (key, {name: measured}), or None."""
     def evidence(item: Item, ctx: Context):
@@ -325,6 +340,7 @@ RULES: tuple[Rule, ...] = (
     Rule("materials", ("R-MATERIALS",), materials, evidence=_first_meeting(materials_hours, "review.ev.materials", "hours")),
     Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length,
          evidence=_first_meeting(meeting_minutes, "review.ev.length", "minutes")),
+    Rule("participants", ("F-PERSON",), participants),
     Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h, evidence=_first_meeting(minutes_hours, "review.ev.minutes", "hours")),
     Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete, evidence=_counted("review.ev.actions", _actions)),
     Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",),
