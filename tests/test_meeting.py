@@ -498,3 +498,42 @@ def test_a_participant_not_in_the_roster_is_a_finding_at_the_cell_and_on_the_adm
                       "纪要（其他人照常邀请）；请把此人加入名册，或请发起人改正姓名"]
     [digest] = [m for m in sent(folder, D(2026, 12, 8), "digest") if to(m) == "zhangwei@corp.example"]
     assert "“王晓明”不在名册中" in body(digest), "the initiator is told too"
+
+
+def findings_on(folder: Path, day: D) -> list[dict]:
+    import json
+    import subprocess
+    import sys
+
+    checked = subprocess.run([sys.executable, "-m", "coordxl", "check", str(folder), "--json", "--today", day.isoformat()],
+                             capture_output=True, text=True, timeout=300)
+    return json.loads(checked.stdout)["findings"]
+
+
+def test_minutes_coordxl_sent_count_from_its_ledger_and_a_blank_sent_time_is_no_mistake(folder, soffice):
+    from coordxl.state.store import Store
+
+    def about_sending(day: D, name: str) -> list[dict]:
+        return [f for f in findings_on(folder, day) if f["workbook"].endswith(f"{name}.xlsx") and f["sheet"] == "会议纪要"
+                and (f["code"] == "R-MINUTES-24H" or "纪要发出时间" in f["message"])]
+
+    save(folder, held_item(), soffice, name="按时")  # complete: coordxl sends the minutes the next morning
+    save(folder, held_item(a3={"standard": None}), soffice, name="补全较晚")  # complete only three days later
+    [blank] = about_sending(D(2026, 12, 15), "补全较晚")
+    assert blank["code"] == "F-REQUIRED", "minutes nobody sent: the recorder is still asked for the time"
+    run(folder, D(2026, 12, 15))
+    [digest] = [m for m in sent(folder, D(2026, 12, 15), "digest") if to(m) == "zhangwei@corp.example"]
+    told = body(digest)
+    assert told.count("必填项“纪要发出时间”为空") == 1 and "[按时]" not in told, "only of the minutes not sent"
+
+    save(folder, held_item(), soffice, name="补全较晚")
+    run(folder, D(2026, 12, 17))
+    assert {m["Subject"] for m in sent(folder, D(2026, 12, 17), "minutes")} == {"【会议纪要】Q3新品上市推广协调会"}
+    later = D(2026, 12, 23)  # past the days the minutes are sent in: only the ledger knows they went out
+    assert not about_sending(later, "按时"), "sent by coordxl within 24 h: nothing to say"
+    [late] = about_sending(later, "补全较晚")
+    ledger = [m for m in Store(folder / ".coordxl" / "state.db").mails() if m["kind"] == "minutes" and m["day"] == "2026-12-17"]
+    at = dt.datetime.combine(D(2026, 12, 17), dt.datetime.fromisoformat(min(m["updated_at"] for m in ledger)).time())
+    hours = int((at - (MEETING + dt.timedelta(minutes=80))).total_seconds() // 3600)
+    assert late["code"] == "R-MINUTES-24H" and late["message"] == f"纪要在会后 {hours} 小时才发出（要求 24 小时内）"
+    assert late["cell"] == blank["cell"], "at the 纪要发出时间 cell, as before"

@@ -33,9 +33,10 @@ from ..platform_support import process_context
 from ..process.calendar import WorkCalendar, year_span
 from ..process.model import Item, Rows, at_merged_origin, build_item, roster_findings
 from ..process.roster import Roster, load_roster
-from ..process.rules import Context, Selection, ledger_columns, ledger_rules, run_rules
+from ..process.rules import Context, Selection, ledger_columns, ledger_rules, run_rules, settled
 from ..state.layout import ROSTER_TEMPLATE, Layout, copy_bases, name_key
 from ..state.lock import heartbeats_paused
+from ..state.meetings import minutes_mailed
 from ..xlsx.reader import Identity, identity, name_matches, read_workbook
 from ..xlsx.xlsxparts import is_owner_or_temp, sheet_names, shown, uncached_formulas
 
@@ -399,7 +400,8 @@ class FolderCheck:
         self.workers, self.progress, self.work = workers, progress, work
         settings = layout.settings
         self.roster, self._found = load_folder_roster(layout)
-        self.ctx = Context(today, WorkCalendar.from_settings(settings), settings, self.roster)
+        self.ctx = Context(today, WorkCalendar.from_settings(settings), settings, self.roster,
+                           minutes_mailed(layout.db))
         self.report = Report(today, [], roster=self.roster)
 
     def __iter__(self) -> Iterator:
@@ -485,6 +487,7 @@ class _Run:
             self.ledgers.add(item.tasks)
         else:
             item.tasks.extend(self.ledgers.for_item(item))
+        findings = settled(item, self.ctx, findings)  # a blank 纪要发出时间 of minutes coordxl sent
         return item, at_merged_origin(findings + run_rules(item, self.ctx, self.selection), item.merged)
 
     def ledger_rules(self, item: Item) -> list[Finding]:
@@ -595,7 +598,7 @@ def _worker_start(root: str, today: dt.date, selection: Selection, work: Callabl
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
     _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings,
-                                           roster), _without(ledger_rules(), selection), work)
+                                           roster, minutes_mailed(layout.db)), _without(ledger_rules(), selection), work)
 
 
 def _worker_validate(path: Path) -> _Outcome:
@@ -674,5 +677,6 @@ def load_item(layout: Layout, path: Path, today: dt.date) -> tuple[Item, list[Fi
     item, findings = read_item(path, layout, roster, today)
     if item is None:
         raise CoordxlError("; ".join(f.message(layout.settings.lang) for f in findings))
-    ctx = Context(today, WorkCalendar.from_settings(layout.settings), layout.settings)
-    return item, findings + run_rules(item, ctx), ctx
+    ctx = Context(today, WorkCalendar.from_settings(layout.settings), layout.settings,
+                  minutes_mailed=minutes_mailed(layout.db))
+    return item, settled(item, ctx, findings + run_rules(item, ctx)), ctx

@@ -38,7 +38,7 @@ from ..messages import text
 from ..process.calendar import WorkCalendar
 from ..process.model import Item
 from ..process.roster import Person, Roster, people
-from ..process.rules import Context
+from ..process.rules import MINUTES_WINDOW_DAYS, Context  # minutes of meetings longer ago: never sent
 from ..settings import Settings
 from ..state.layout import workbook_link
 from ..state.store import Store, workbook_id
@@ -47,7 +47,6 @@ from .audience import Audience
 
 INVITATION, MINUTES, FOLLOWUP = "invitation", "minutes", "followup"
 MAX_ATTACHED_BYTES = 10 * 2**20  # larger materials are linked, not attached
-MINUTES_WINDOW_DAYS = 7  # minutes of a meeting longer ago are never sent (a folder taken over keeps quiet)
 FORM_NEEDS = ("topic", "initiator", "participants", "background", "problems", "expected_outcome", "planned_meeting")
 _LIST = re.compile(r"[；;、,，\n\r]+")
 
@@ -428,7 +427,7 @@ def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Set
                                start=_hm(m.start) if m.start else "", end=m.end.strftime("%H:%M") if m.end else "",
                                due=lambda d: d.isoformat() if isinstance(d, dt.date) else str(d or ""))
                 key = _key(person.email.lower(), MINUTES, uid, digest)
-                reasons = ["attendee", f"uid={uid}", f"hash={digest}", f"c={_pack(content)}"]
+                reasons = ["attendee", f"uid={uid}", f"m={m.index}", f"hash={digest}", f"c={_pack(content)}"]
                 mail = MeetingMail(key, MINUTES, person, [], subject, "", "", reasons, (note.workbook,),
                                    about={"workbook": note.workbook, "sheet": m.sheet, "index": m.index, "uid": uid,
                                           "topic": m.topic or note.topic, "start": context["start"],
