@@ -402,7 +402,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "objection.subject_late": ("【纪要异议·逾期】{who}：{topic}", "[coordxl] Late objection to the minutes: {who} on {topic}"),
     "objection.intro": ("{who} 回复了“{topic}”的会议纪要（{sheet}，会议时间 {start}），提出异议：",
                         "{who} replied to the minutes of \"{topic}\" ({sheet}, meeting {start}) with an objection:"),
-    "objection.in_time": ("在异议期限 {by} 内收到（{on}）。", "Received on {on}, within the deadline of {by}."),
+    "objection.in_time": ("{on} 收到，未超过异议期限 {by}。", "Received on {on}, within the deadline of {by}."),
     "objection.late": ("逾期：异议期限为 {by}，{on} 才收到。", "Late: the deadline was {by}; received on {on}."),
     "objection.how": ("直接回复本邮件即回复 {who}。如需修改纪要，请在{sheet}表中修改，coordxl 会把“纪要已更新”发给全体参会人。",
                       "Replying to this mail answers {who}. To change the minutes, edit the {sheet} sheet: coordxl sends \"minutes updated\" to everyone."),

@@ -390,7 +390,7 @@ def objection_reply(minutes, sender: str, name: str, message_id: str, said: str)
     from email.header import Header
 
     return (f"From: {Header(name, 'utf-8').encode()} <{sender}>\r\nTo: coordxl@corp.example\r\n"
-            f"Subject: =?utf-8?b?5Zue5aSN77ya?= {minutes['Subject']}\r\nMessage-ID: {message_id}\r\n"
+            f"Subject: {Header('回复：' + minutes['Subject'], 'utf-8').encode()}\r\nMessage-ID: {message_id}\r\n"
             f"In-Reply-To: {minutes['Message-ID']}\r\nReferences: {minutes['Message-ID']}\r\n"
             f"Date: Wed, 16 Dec 2026 10:05:00 +0800\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
@@ -441,9 +441,10 @@ def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_list
     assert forward["Reply-To"] == "sunli@corp.example", "the initiator's answer goes to the objector"
     fwd = body(forward).replace("\r\n", "\n")
     assert "提出异议：\n\n> 渠道铺货计划（待办 #3）的截止日期太紧，\n> 建议延后一周。\n" in fwd, "the prefix 异议： left out"
-    assert "在异议期限 2026-12-16 内收到" in fwd and "原始邮件" not in fwd
+    assert "2026-12-16 收到，未超过异议期限 2026-12-16" in fwd and "原始邮件" not in fwd
     [answer] = [m for m in sent(folder, D(2026, 12, 16), "reply")]  # 陈静's 收到 is not answered
     assert to(answer) == "sunli@corp.example" and answer["In-Reply-To"] == "<obj-1@corp.example>"
+    assert answer["Subject"] == "回复：【会议纪要】Q3新品上市推广协调会"
     assert body(answer).splitlines()[0] == "✅ 您对“Q3新品上市推广协调会”会议纪要的异议已收到，已转给发起人 张伟。"
 
     late = "第4项交付标准写的是旧版本。"  # 陈静 the day after the deadline: still forwarded, marked late
@@ -456,12 +457,19 @@ def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_list
     [answer] = sent(folder, D(2026, 12, 17), "reply")
     assert "已过 2026-12-16 的异议期限，已注明逾期" in body(answer)
 
+    append(dovecot, objection_reply(minutes["zhengshuang@corp.example"], "zhengshuang@corp.example", "郑爽",
+                                    "<empty-1@corp.example>", ""))  # sent with nothing written: said how
+    replies_run(D(2026, 12, 17))
+    assert len(sent(folder, D(2026, 12, 17), "objection")) == 1, "nothing forwarded"
+    [empty] = [m for m in sent(folder, D(2026, 12, 17), "reply") if to(m) == "zhengshuang@corp.example"]
+    assert body(empty).startswith("没有读到异议内容。请在引用内容上方写明您的异议")
+
     # the next morning the initiator's digest lists both, until the minutes are sent again (updated)
     run(folder, D(2026, 12, 18))
     [digest] = [m for m in sent(folder, D(2026, 12, 18), "digest") if to(m) == "zhangwei@corp.example"]
     listed = body(digest)
     assert "纪要异议（待处理）" in listed and "纪要异议 2 条" in digest["Subject"]
-    assert "孙丽（2026-12-16）对“Q3新品上市推广协调会”：渠道铺货计划" in listed
+    assert "孙丽（2026-12-16）对“Q3新品上市推广协调会”：渠道铺货计划（待办 #3）的截止日期太紧，建议延后一周。" in listed
     assert "陈静（2026-12-17，逾期）对“Q3新品上市推广协调会”：第4项交付标准写的是旧版本。" in listed
     save(folder, held_item(a4={"standard": "推广方案v2"}), soffice)
     run(folder, D(2026, 12, 21))

@@ -883,7 +883,8 @@ def with_objections(digests: list, objections: list[dict], roster: Roster | None
         if person.key not in mine:
             mine[person.key] = Digest(person)
             digests = [*digests, mine[person.key]]
-        mine[person.key].objections.append(o)
+        said = re.sub(r"\s*\n\s*", "" if settings.lang == "zh" else " ", o["text"])  # one line; the forward has it all
+        mine[person.key].objections.append({**o, "text": said if len(said) <= 120 else said[:119] + "…"})
         mine[person.key].reasons.add("initiator")
     return sorted(digests, key=lambda d: (d.person.key, d.kind))
 
