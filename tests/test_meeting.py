@@ -545,3 +545,66 @@ def test_minutes_coordxl_sent_count_from_its_ledger_and_a_blank_sent_time_is_no_
     hours = int((at - (MEETING + dt.timedelta(minutes=80))).total_seconds() // 3600)
     assert late["code"] == "R-MINUTES-24H" and late["message"] == f"纪要在会后 {hours} 小时才发出（要求 24 小时内）"
     assert late["cell"] == blank["cell"], "at the 纪要发出时间 cell, as before"
+
+
+def as_an_older_coordxl_left_it(db_path: Path) -> None:
+    """state.db as coordxl 0.2.0 before schema 11 kept it: what each meeting mail said packed into the
+    ledger's reasons ("participant, uid=…, seq=…"), no meeting_mails table."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path)
+    for key, kind, uid, seq, step, start, hash_, content in db.execute(
+            "SELECT key, kind, uid, seq, step, start, hash, content FROM meeting_mails").fetchall():
+        tokens = {"invitation": f"uid={uid}, seq={seq}, step={step}, start={start}",
+                  "followup": f"uid={uid}, seq={seq}, step={step}, start={start}",
+                  "minutes": f"uid={uid}, hash={hash_}, c={content}", "deadlines": f"cal={content}"}[kind]
+        db.execute("UPDATE mails SET reasons = reasons || ', ' || ? WHERE key = ?", (tokens, key))
+    db.execute("DROP TABLE meeting_mails")
+    db.execute("PRAGMA user_version = 10")
+    db.commit()
+    db.close()
+
+
+def test_the_meeting_history_moves_into_its_own_table_and_the_upgrade_sends_nothing_twice(folder, soffice):
+    import sqlite3
+
+    toml = folder / "coordxl.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("calendar_items = false", "calendar_items = true"),
+                    encoding="utf-8")
+
+    def held(**change) -> dict:
+        d = held_item(**change)
+        d["minutes"].update(start=T(2026, 12, 7, 14, 0), end=T(2026, 12, 7, 15, 20))
+        return d
+
+    save(folder, tracked_item(D(2026, 12, 1)), soffice)  # its meeting on 12-14 and 陈静's two deadlines
+    save(folder, held(), soffice, name="纪要事项")  # met on 12-07: its minutes go out on 12-08
+    run(folder, D(2026, 12, 8))
+    assert len(sent(folder, D(2026, 12, 8), "invitation")) == len(PARTICIPANTS)
+    assert sent(folder, D(2026, 12, 8), "minutes")
+    db_path = folder / ".coordxl" / "state.db"
+    db = sqlite3.connect(db_path)
+    assert db.execute("SELECT reasons FROM mails WHERE kind = 'invitation' LIMIT 1").fetchone()[0] == "participant"
+    db.close()
+    as_an_older_coordxl_left_it(db_path)
+
+    # the upgrade: the next day, the meeting moved, the minutes edited, a deadline changed
+    moved = tracked_item(D(2026, 12, 4))
+    moved["request"]["planned_meeting"] = MEETING + dt.timedelta(hours=2)
+    save(folder, moved, soffice)
+    save(folder, held(a4={"due": D(2026, 8, 20)}), soffice, name="纪要事项")
+    run(folder, D(2026, 12, 9))
+    run(folder, D(2026, 12, 9))
+    updates = sent(folder, D(2026, 12, 9), "invitation")
+    assert sorted(map(to, updates)) == sorted(PARTICIPANTS)
+    event, _, _ = calendar_of(updates[0])
+    assert int(event["SEQUENCE"]) == 1 and "变更" in updates[0]["Subject"], "the sequence carried over"
+    edited = sent(folder, D(2026, 12, 9), "minutes")
+    assert edited and all(m["Subject"].startswith("【纪要已更新】") for m in edited)
+    assert "待办 #4 改为" in body(edited[0]), "what changed, against the minutes sent before the upgrade"
+    [digest] = [m for m in sent(folder, D(2026, 12, 9), "digest") if to(m) == "chenjing@corp.example"]
+    [(_, t01)] = deadlines_of(digest).values()
+    assert t01.decoded("DTSTART") == D(2026, 12, 4) and int(t01["SEQUENCE"]) == 1, "only the changed deadline"
+    db = sqlite3.connect(db_path)
+    kinds = dict(db.execute("SELECT kind, COUNT(*) FROM meeting_mails GROUP BY kind").fetchall())
+    assert kinds["invitation"] == 2 * len(PARTICIPANTS) and kinds["minutes"] == 2 * len(edited)

@@ -40,6 +40,7 @@ from ..process import reply_parse
 from ..process.roster import Person, Roster
 from ..send.audience import header_safe
 from ..settings import Settings
+from ..state import meetings
 from ..state.store import Store
 from ..xlsx.reader import label_key, read_workbook
 
@@ -860,9 +861,7 @@ def open_objections(store: Store | None, settings: Settings, today: dt.date) -> 
         if not since <= value["on"] < today.isoformat():
             continue  # older, or arrived today: the initiator has the forward; tomorrow's digest lists it
         # the days are the jobs' own (a run's --today), so compared as days: minutes sent the day after
-        newer = store.db().execute("SELECT 1 FROM mails WHERE kind = 'minutes' AND reasons LIKE ? AND day > ? "
-                                   "AND status = 'sent' LIMIT 1", (f"%uid={about['uid']}%", value["on"])).fetchone()
-        if newer is None:
+        if not meetings.minutes_resent(store, about["uid"], value["on"]):
             out.append({"initiator": about.get("initiator") or "", "workbook": about["workbook"], "who": row["sender"],
                         "on": value["on"], "late": value["late"], "topic": about["topic"], "text": value["text"]})
     return out
