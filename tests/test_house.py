@@ -24,8 +24,8 @@ REPO = PACKAGE.parent
 
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
-        "store", "layout", "findings", "statefolder", "platforms", "ics", "meetings"},
-    1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
+        "store", "db", "runs", "ledger", "snapshots", "layout", "findings", "statefolder", "platforms", "ics", "meetings"},
+    1: {"reader", "diagnose", "recognize", "roster", "audience", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},

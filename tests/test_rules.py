@@ -173,7 +173,7 @@ def test_every_finding_code_has_its_message_and_its_fix_in_both_languages():
 NOT_SAID = {
     "messages": "the table itself",
     "schema": "the labels coordxl recognises in staff's sheets (and writes into templates)",
-    "reader": "labels recognised in cells (事项, 进度, 说明, 合计 …)",
+    "recognize": "labels recognised in cells (事项, 进度, 说明, 合计 …)",
     "normalize": "patterns for what staff type (8月15日, 下午3点, 周五)",
     "roster": "the separators staff put between two names (、 和 ／)",
     "templates": "conditional-format formulas that match the flag texts' first words (逾期, 到期)",

@@ -8,7 +8,7 @@ may have), so the next run knows the sequence to send, the minutes a reader has,
 calendar. The rules read back when the minutes went out (R-MINUTES-24H).
 
 Until schema 11 these values rode in the ledger's ``reasons`` column ("uid=…, seq=…"); schema 11
-(state/store.py) carries those rows over.
+(state/db.py) carries those rows over.
 """
 
 from __future__ import annotations
