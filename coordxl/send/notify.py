@@ -533,8 +533,10 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
                  sorted(((workbook_id(k), [_said(n) for n in v[:limit]]) for k, v in d.item_overdue.items()),
                         key=_first),
                  [_said(p) for p in d.pending], [_said(n) for n in sorted(d.reassign, key=_reassign_order)],
-                 sorted(d.reasons), sorted(d.behalf), lang, share, [sorted(o.items()) for o in d.objections],
+                 sorted(d.reasons), sorted(d.behalf), lang, share,
                  sorted(_said(items[k]) for k in named if k in items)))
+    if d.objections:  # objections to minutes (run/replies.py); without any, the key is as it always was
+        said += repr([sorted(o.items()) for o in d.objections])
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
     mail = Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons), tuple(sorted(named)))
