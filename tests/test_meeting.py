@@ -430,6 +430,8 @@ def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_list
     append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))
     append(dovecot, objection_reply(minutes["chenjing@corp.example"], "chenjing@corp.example", "陈静",
                                     "<ack-1@corp.example>", "收到，谢谢！"))  # an acknowledgement: no objection
+    append(dovecot, objection_reply(boss, "zhangwei@corp.example", "张伟", "<own-1@corp.example>",
+                                    "好的，周一我再和设计部对一下。"))  # the initiator on his own copy: nobody to tell
     replies_run(D(2026, 12, 16))
     replies_run(D(2026, 12, 16))  # nothing new: nothing sent again
     append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))  # delivered twice

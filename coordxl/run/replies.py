@@ -253,7 +253,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         return
     tasks = json.loads(row["tasks"])
     if OBJECTION in tasks:  # a reply to the minutes (#32): an objection for the initiator
-        objection(reading, tasks[OBJECTION], full, store, today, now)
+        objection(reading, tasks[OBJECTION], full, store, roster, today, now)
         return
     if "approval" in tasks:
         _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
@@ -766,9 +766,11 @@ def arm_minutes(mails: list, store: Store | None, settings: Settings, today: dt.
             mail.arm = arm
 
 
-def objection(reading: Reading, about: dict, full: str, store: Store, today: dt.date, now: dt.datetime) -> None:
+def objection(reading: Reading, about: dict, full: str, store: Store, roster: Roster, today: dt.date,
+              now: dt.datetime) -> None:
     """Record a reply to the minutes: the text above the quote (a leading 异议/objection dropped), or the
-    lines starting 异议 anywhere unquoted; a bare acknowledgement (收到, OK) is no objection."""
+    lines starting 异议 anywhere unquoted; a bare acknowledgement (收到, OK) is no objection, nor is what
+    the initiator writes to their own copy (there is nobody to forward it to)."""
     said = reply_parse.cut(full)
     if not said:
         said = "\n".join(x for x in full.splitlines() if _OBJECTION_WORD.match(x) and not x.lstrip().startswith(">"))
@@ -776,7 +778,9 @@ def objection(reading: Reading, about: dict, full: str, store: Store, today: dt.
     if not said:
         reading.why = "objection_empty"
         return
-    if _ACKNOWLEDGED.match(reply_parse.normalized(said)):
+    initiator = _initiator(roster, about)
+    if _ACKNOWLEDGED.match(reply_parse.normalized(said)) or (
+            initiator is not None and reading.sender is not None and reading.sender.key == initiator.key):
         reading.outcome = "acknowledged"
         return
     reading.outcome = "accepted"
