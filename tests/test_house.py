@@ -28,7 +28,7 @@ LAYERS = {
     1: {"reader", "diagnose", "recognize", "roster", "audience", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
-    4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
+    4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies", "objections"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}

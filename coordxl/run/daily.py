@@ -36,7 +36,7 @@ from ..state.runlog import FILE_ONLY
 from ..state.store import Store
 from ..xlsx.writer import FlagWrite, write_flags
 from ..xlsx.xlsxparts import col_letters
-from . import replies
+from . import objections, replies
 from .pipeline import FolderCheck, Report, heap_frozen
 
 log = logging.getLogger(__name__)
@@ -432,7 +432,8 @@ def remind(result: DailyResult, collector: notify.Collector, layout: Layout, tod
     digests, refused = notify.build_digests(collector, result.findings, roster, settings, today)
     if settings["replies.enabled"]:  # tasks their owner snoozed by reply
         digests = replies.without_snoozed(digests, store, today)
-    digests = replies.with_objections(digests, replies.open_objections(store, settings, today), roster, settings, today)
+    digests = objections.with_objections(digests, objections.open_objections(store, settings, today), roster, settings,
+                                         today)
     result.mails = [notify.render(d, today, settings, collector.items) for d in digests]
     if not dry_run:  # update by reply: each digest's token, issued as it is rendered
         replies.arm_digests(result.mails, digests, store, settings, today, now, collector.items)
