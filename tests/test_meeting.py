@@ -437,6 +437,14 @@ def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_list
     append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))  # delivered twice
     replies_run(D(2026, 12, 16))
 
+    import sqlite3
+
+    db = sqlite3.connect(folder / ".coordxl" / "state.db")  # as if killed after sending, before marking it forwarded
+    assert db.execute("UPDATE reply_changes SET status = 'objection' WHERE verb = 'objection'").rowcount == 1
+    db.commit()
+    db.close()
+    replies_run(D(2026, 12, 16))  # the ledger knows the forward went out: not sent again
+
     [forward] = sent(folder, D(2026, 12, 16), "objection")
     assert to(forward) == "zhangwei@corp.example" and forward["Subject"] == "【纪要异议】孙丽：Q3新品上市推广协调会"
     assert forward["In-Reply-To"] == boss["Message-ID"], "in the thread of the initiator's own minutes"
