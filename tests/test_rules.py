@@ -74,7 +74,8 @@ def test_no_follow_up_needed_in_a_week_without_working_days():
     # Spring Festival 2026: Mon 02-16 .. Sun 02-22 has no working day, so no follow-up is due that week
     from coordxl.process.calendar import WorkCalendar
     from coordxl.process.model import Item, Meeting, Row
-    from coordxl.process.rules import Context, followup
+    from coordxl.process.rules import followup
+    from coordxl.run.context import RunContext
 
     def meeting_row(day):
         return Row("跟进会", 3, {"date": day, "start": dt.time(10), "end": dt.time(10, 20)}, {})
@@ -82,7 +83,7 @@ def test_no_follow_up_needed_in_a_week_without_working_days():
     item = Item("x.xlsx", followups_sheet="跟进会")
     item.meetings = [Meeting("会议纪要", 1, Row("会议纪要", 0, {"start": T(2026, 2, 3, 10)}, {}), [])]
     item.followups = [meeting_row(D(2026, 2, 10)), meeting_row(D(2026, 2, 25)), meeting_row(D(2026, 3, 4))]
-    ctx = Context(D(2026, 3, 9), WorkCalendar(), Settings.defaults())
+    ctx = RunContext(D(2026, 3, 9), WorkCalendar(), Settings.defaults())
     assert list(followup(item, ctx)) == []
     item.followups.pop(1)  # now the week of 02-23 has none
     [missing] = list(followup(item, ctx))

@@ -9,8 +9,8 @@ normalized, and are filtered by the same selection.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 from .. import schema
 from ..errors import ConfigError
@@ -24,14 +24,26 @@ from .model import Item
 from .roster import Roster, people
 
 
-@dataclass(frozen=True)
-class Context:
-    today: dt.date
-    calendar: WorkCalendar
-    settings: Settings
-    roster: Roster | None = None
-    # (workbook id, meeting number) → when coordxl sent the minutes (state.meetings.minutes_mailed)
-    minutes_mailed: Mapping[tuple[str, int], dt.datetime] = field(default_factory=dict)
+class Context(Protocol):
+    """What a rule reads of its run, read-only: ``run.context.RunContext`` is one (it also carries the
+    folder, the clock, the ledger and the senders, which no rule reads)."""
+
+    @property
+    def today(self) -> dt.date: ...
+
+    @property
+    def calendar(self) -> WorkCalendar: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def roster(self) -> Roster | None: ...
+
+    @property
+    def minutes_mailed(self) -> Mapping[tuple[str, int], dt.datetime]:
+        """(workbook id, meeting number) → when coordxl sent the minutes (state.meetings.minutes_mailed)."""
+        ...
 
 
 @dataclass(frozen=True)
