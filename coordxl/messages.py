@@ -412,6 +412,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "✅ Your objection to the minutes of \"{topic}\" was received and forwarded to the initiator {initiator}."),
     "objection.confirmed_late": ("✅ 您对“{topic}”会议纪要的异议已收到，已转给发起人 {initiator}（已过 {by} 的异议期限，已注明逾期）。",
                                  "✅ Your objection to the minutes of \"{topic}\" was received and forwarded to the initiator {initiator} (after the deadline of {by}: marked late)."),
+    "objection.confirmed_unrouted": ("您对“{topic}”会议纪要的异议已记录，但发起人 {initiator} 在名册中没有可用的邮箱，coordxl 无法转达；请直接联系发起人（管理员的检查清单上也有此问题）。",
+                                     "Your objection to the minutes of \"{topic}\" is recorded, but the initiator {initiator} has no usable address in the roster, so coordxl cannot forward it: please contact the initiator directly (the administrator's list shows the problem too)."),
     "objection.listed": ("纪要异议（待处理）", "Objections to the minutes (open)"),
     "objection.line": ("{who}（{on}{late}）对“{topic}”：{text}", "{who} ({on}{late}) on \"{topic}\": {text}"),
     "objection.line_late": ("，逾期", ", late"),

@@ -488,6 +488,21 @@ def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_list
     assert not [m for m in sent(folder, D(2026, 12, 22), "digest")
                 if to(m) == "zhangwei@corp.example" and "纪要异议" in body(m)]
 
+    # the initiator's address gone from the roster: the objection is kept, and its sender is not told it was passed on
+    import openpyxl
+
+    wb = openpyxl.load_workbook(folder / "名册.xlsx")
+    for row in wb["人员"].iter_rows(min_row=3):
+        if row[0].value == "张伟":
+            row[2].value = None
+    wb.save(folder / "名册.xlsx")
+    append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-3@corp.example>", "第2项负责人写错了。"))
+    replies_run(D(2026, 12, 23))
+    assert not sent(folder, D(2026, 12, 23), "objection")
+    [answer] = sent(folder, D(2026, 12, 23), "reply")
+    first = body(answer).splitlines()[0]
+    assert "已转给" not in first and "发起人 张伟 在名册中没有可用的邮箱" in first and "请直接联系发起人" in first
+
 
 def test_a_participant_not_in_the_roster_is_a_finding_at_the_cell_and_on_the_administrator_s_list(folder, soffice):
     import json

@@ -47,7 +47,8 @@ def objection(reading, about: dict, full: str, store: Store, roster: Roster, tod
         reading.outcome = "acknowledged"
         return
     reading.outcome = "accepted"
-    value = {"text": said, "on": today.isoformat(), "late": today.isoformat() > about["by"]}
+    value = {"text": said, "on": today.isoformat(), "late": today.isoformat() > about["by"],
+             "routed": initiator is not None}  # an initiator without an address cannot be told: the answer says so
     with store._tx() as db:
         cur = db.execute(
             "INSERT INTO reply_changes (message_id, code, verb, workbook, path, sheet, row, shown, value, sender, "
@@ -71,8 +72,9 @@ def objection_line(reading, store: Store, lang: str) -> str:
         return ""
     row = store.db().execute("SELECT * FROM reply_changes WHERE id = ?", (ids[0],)).fetchone()
     about, value = json.loads(row["shown"]), json.loads(row["value"])
-    return text("objection.confirmed_late" if value["late"] else "objection.confirmed", lang, topic=about["topic"],
-                initiator=about.get("initiator") or "-", by=about["by"])
+    key = ("objection.confirmed_unrouted" if not value.get("routed", True)
+           else "objection.confirmed_late" if value["late"] else "objection.confirmed")
+    return text(key, lang, topic=about["topic"], initiator=about.get("initiator") or "-", by=about["by"])
 
 
 def forwards(store: Store, roster: Roster, settings: Settings) -> list:
