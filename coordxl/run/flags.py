@@ -95,15 +95,6 @@ def snapshot_rows(assessed: assess.Assessed) -> list[tuple]:
     rows = assessed.rows
     out, seen = [], set()
     iso: dict = {}  # each distinct date written out once: a folder's tasks fall due on a few hundred days
-
-    def day(value) -> str | None:
-        if not isinstance(value, dt.date):
-            return None
-        text_ = iso.get(value)
-        if text_ is None:
-            text_ = iso[value] = value.isoformat()
-        return text_
-
     for r, ident, name, department, owner, due, done, status, state in zip(
             rows.rownums, rows.column("id"), rows.column("task"), rows.column("department"), rows.column("owner"),
             rows.column("due"), rows.column("done_on"), rows.column("status"), assessed.states):
@@ -111,8 +102,16 @@ def snapshot_rows(assessed: assess.Assessed) -> list[tuple]:
         if key in seen:
             continue  # a repeated 编号 is a finding already; keep the first
         seen.add(key)
-        out.append((key, str(ident or ""), str(name or ""), str(department or ""), str(owner or ""),
-                    day(due), day(done), status, state.state, state.days))
+        if isinstance(due, dt.date):
+            due = iso.get(due) or iso.setdefault(due, due.isoformat())
+        else:
+            due = None
+        if isinstance(done, dt.date):
+            done = iso.get(done) or iso.setdefault(done, done.isoformat())
+        else:
+            done = None
+        out.append((key, str(ident or ""), str(name or ""), str(department or ""), str(owner or ""), due, done, status,
+                    state.state, state.days))
     return out
 
 
