@@ -368,6 +368,35 @@ def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(exampl
     assert f"……另有 {asks - PAGE_LIST_MAX} 条，见后面各表" in page
 
 
+def test_a_decision_page_of_a_big_folder_holds_what_it_shows_not_a_line_per_escalated_task():
+    """50,000 long-overdue tasks: the page counts them all and makes the lines it shows when they are read
+    (what every reader's page holds while the weekly's mails are made stays small)."""
+    import tracemalloc
+
+    from coordxl.run.weekly import TaskLine, Weekly
+    from coordxl.settings import Settings
+
+    weekly = Weekly(MONDAY, MONDAY - dt.timedelta(days=7), MONDAY - dt.timedelta(days=1))
+    due = dt.date(2026, 6, 1)
+    weekly.overdue = [TaskLine(f"进行中/事项{n % 300:03d}.xlsx", f"事项{n % 300:03d}", f"id:T{n}", f"T{n}", "交付物",
+                               "设计部", "张伟", due, None, "in_progress", "overdue", 40) for n in range(50_000)]
+    weekly.blocked = [weekly.overdue[7]]
+    weekly.blocked[0].note = "等供应商报价"
+    settings = Settings.defaults()
+    tracemalloc.start()
+    try:
+        page = decisions.page(weekly, settings, decisions.Scope(everything=True), decisions.Compared())
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(page.asks) == 50_000 and page.asks
+    assert held < 2_000_000  # a list of the escalated tasks (8 bytes each), not 50,000 lines of text
+    shown = page.asks[:30]
+    assert [a.kind for a in shown] == ["escalated"] * 30
+    assert "等供应商报价" in shown[7].detail and "等供应商报价" not in shown[6].detail  # escalated and blocked: one line
+    assert list(page.asks)[-1].detail == page.asks[-1].detail and "T49999" in page.asks[-1].detail
+
+
 def test_the_week_collected_in_check_s_workers_equals_one_process(example_root, tmp_path):
     """On a folder big enough for check's workers, each collects the items it read: the figures, the
     lists, the workbook and the mails are the ones one process makes."""
