@@ -183,16 +183,17 @@ def _row_chunks(body: Body, links: list[tuple[str, str]], rows_per_chunk: int = 
     """The <row> elements of a body as UTF-8 chunks of a few thousand rows (a list of 250,000 rows is
     never one string in memory); its links are added to ``links`` as (cell reference, target)."""
     out: list[str] = []
-    letters = [col_letters(c) for c in range(1, 1 + max((len(r) for r in body.rows), default=0))]
-    attrs = {c: f' s="{s}"' for c, s in body.styles.items()}
+    width = max((len(r) for r in body.rows), default=0)
+    # each column's letters and style attribute, worked out once, not per cell
+    columns = [(col_letters(c), f' s="{body.styles[c]}"' if c in body.styles else "") for c in range(1, 1 + width)]
     date_attr = f' s="{body.date_style}"' if body.date_style is not None else ""
+    serials: dict = {}  # each distinct date's serial number once: a long list repeats a few hundred dates
     for r, values in enumerate(body.rows, start=body.first_row):
         cells = []
-        for c, value in enumerate(values, start=1):
+        for (letter, attr), value in zip(columns, values):
             if value is None or value == "":
                 continue
-            ref = f"{letters[c - 1]}{r}"
-            attr = attrs.get(c, "")
+            ref = f"{letter}{r}"
             if isinstance(value, str):
                 cells.append(_text_cell(ref, attr, value))
             elif isinstance(value, Link):
@@ -204,7 +205,10 @@ def _row_chunks(body: Body, links: list[tuple[str, str]], rows_per_chunk: int = 
                 cells.append(f'<c r="{ref}"{attr}><v>{value!r}</v></c>' if value == value and abs(value) != float("inf")
                              else _text_cell(ref, attr, str(value)))
             elif isinstance(value, dt.date):
-                cells.append(f'<c r="{ref}"{attr or date_attr}><v>{to_serial(value)!r}</v></c>')
+                serial = serials.get(value)
+                if serial is None:
+                    serial = serials[value] = repr(to_serial(value))
+                cells.append(f'<c r="{ref}"{attr or date_attr}><v>{serial}</v></c>')
             else:
                 cells.append(_text_cell(ref, attr, str(value)))
         out.append(f'<row r="{r}">{"".join(cells)}</row>')
