@@ -55,7 +55,7 @@ def week_label(monday: dt.date) -> str:
 class TaskLine:
     workbook: str
     topic: str
-    key: str
+    key_text: str | None  # the task key (model.key_of) where it is not 'id:' + task_id (a task without 编号)
     task_id: str
     task: str
     department: str
@@ -68,6 +68,11 @@ class TaskLine:
     percent: float | None = None  # percent complete, when the tracker says
     note: str = ""  # 进展说明
     updated_on: dt.date | None = None  # 更新日期
+
+    @property
+    def key(self) -> str:
+        """The task's key in state.db (model.key_of), made when asked: one string less per task line."""
+        return f"id:{self.task_id}" if self.key_text is None else self.key_text
 
 
 class DoneLine(NamedTuple):
@@ -215,7 +220,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
         due = one(due, due) if isinstance(due, dt.date) else None
         done = one(done, done) if isinstance(done, dt.date) else None
         is_blocked = state.state == "blocked" or (status == "blocked" and state.state == "overdue")
-        t = TaskLine(item.workbook, item.topic, key, str(ident or ""), str(name or ""), one(department, department),
+        t = TaskLine(item.workbook, item.topic, None if ident else key, str(ident or ""), str(name or ""), one(department, department),
                      one(owner, owner), due, done, status, state.state, state.days, percent,
                      str(note or "") if is_blocked else "",
                      updated if state.state == "paused" and isinstance(updated, dt.date) else None)
