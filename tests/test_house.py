@@ -25,7 +25,7 @@ REPO = PACKAGE.parent
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings", "statefolder", "platforms", "ics"},
-    1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
+    1: {"reader", "roster", "audience", "mail_render", "model", "rules", "assess", "reply_parse"},
     2: {"pipeline", "writer"},
     3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
@@ -143,6 +143,21 @@ def test_a_chat_platform_is_named_only_in_its_entry_and_every_entry_has_a_fake_r
                    if isinstance(node, ast.Constant) and node.value in PLATFORMS)
     assert named == []
     assert set(Robot.LIMITS) == set(PLATFORMS)
+
+
+def test_every_mail_body_is_rendered_by_the_one_render():
+    """The digests, the weekly, the admin's list and the meeting mails: one ``mail_render.render(template,
+    context, lang)``; no other module loads a template or imports Jinja."""
+    def jinja(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute):
+            return node.attr in ("get_template", "from_string")
+        if isinstance(node, ast.Import):
+            return any(a.name.startswith("jinja2") for a in node.names)
+        return isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jinja2")
+
+    found = sorted((path.name, node.lineno) for path in PACKAGE.rglob("*.py") if path.name != "mail_render.py"
+                   for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if jinja(node))
+    assert found == []
 
 
 def test_every_package_is_in_the_table_and_exports_nothing():

@@ -42,7 +42,7 @@ from ..process.rules import Context
 from ..settings import Settings
 from ..state.layout import workbook_link
 from ..state.store import Store, workbook_id
-from . import ics, notify
+from . import ics, mail_render, notify
 from .audience import Audience
 
 INVITATION, MINUTES, FOLLOWUP = "invitation", "minutes", "followup"
@@ -367,14 +367,13 @@ def _invitation(note: MeetingNote, person: Person, organizer: Person, invited: l
                    organizer=organizer, invited=[p.label for p in invited], attached=[f.name for f in attach],
                    links=links, missing=list(note.missing), materials_now=materials_now,
                    estimate="", materials_day=calendar.add(start.date(), -1).isoformat(),
-                   linked=lambda href, shown: notify.linked(href, shown) if href else Markup.escape(shown))
+                   linked=lambda href, shown: mail_render.linked(href, shown) if href else Markup.escape(shown))
     reasons = ["participant", f"uid={uid}", f"seq={seq}", f"step={'cancel' if step == 'cancel' else 'request'}",
                f"start={start.isoformat()}"]
     key = _key(person.email.lower(), INVITATION, uid, start.isoformat(), seq,
                "cancel" if step == "cancel" else ("materials" if materials_now else "notice"))
     return MeetingMail(key, INVITATION, person, [], subject, "", "", reasons, (note.workbook,),
-                       renderer=lambda: (notify.TEXT_TEMPLATES.get_template("invitation.txt").render(**context),
-                                         notify.HTML_TEMPLATES.get_template("invitation.html").render(**context)),
+                       renderer=lambda: mail_render.render("invitation", context, lang),
                        calendar=data, method=method, files=tuple(str(f) for f in attach))
 
 
@@ -469,8 +468,7 @@ def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Set
                 reasons = ["attendee", f"uid={uid}", f"hash={digest}", f"c={_pack(content)}"]
                 out.append(MeetingMail(
                     key, MINUTES, person, [], subject, "", "", reasons, (note.workbook,),
-                    renderer=lambda c=context: (notify.TEXT_TEMPLATES.get_template("minutes.txt").render(**c),
-                                                notify.HTML_TEMPLATES.get_template("minutes.html").render(**c))))
+                    renderer=lambda c=context: mail_render.render("minutes", c, lang)))
     return out
 
 
@@ -652,6 +650,5 @@ def _followup(note: MeetingNote, person: Person, organizer: Person, invited: lis
     key = _key(person.email.lower(), FOLLOWUP, uid, start.isoformat(), seq, step == "cancel")
     return MeetingMail(key, FOLLOWUP, person, [], t(f"meeting.subject.{step}", topic=note.topic, when=context["when"]),
                        "", "", reasons, (note.workbook,),
-                       renderer=lambda: (notify.TEXT_TEMPLATES.get_template("followup.txt").render(**context),
-                                         notify.HTML_TEMPLATES.get_template("followup.html").render(**context)),
+                       renderer=lambda: mail_render.render("followup", context, lang),
                        calendar=data, method=method)

@@ -34,8 +34,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
-import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..errors import ConfigError
 from ..findings import Finding
@@ -53,6 +52,8 @@ from .audience import Audience, Refusal, header_safe
 from .channels import BOARD_STATES, Board
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
+from .mail_render import linked
+from .mail_render import render as render_mail
 
 log = logging.getLogger(__name__)
 
@@ -400,13 +401,6 @@ class _Escalation:
 
 # --- rendering -----------------------------------------------------------------------------
 
-HTML_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=jinja2.select_autoescape(
-    enabled_extensions=("html", "j2.html"), default_for_string=True, default=True),
-    trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-TEXT_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=False,
-                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-
-
 @dataclass
 class Mail:
     key: str
@@ -594,7 +588,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
 
     context = dict(
         where=where, topic_link=topic_link, cell_link=cell_link, item_overdue=item_overdue,
-        t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
+        person=d.person, today=today, groups=groups, items=items, errors=d.errors,
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
         state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
@@ -602,15 +596,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf), estimate=estimate,
         reply=reply,
     )
-    return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
-            HTML_TEMPLATES.get_template("digest.html").render(**context))
-
-
-def linked(href: str, shown: str) -> Markup:
-    """``shown`` as HTML, a link to ``href`` when there is one (general.share_url is set)."""
-    if not href:
-        return escape(shown)
-    return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(shown)}</a>')
+    return render_mail("digest", context, lang)
 
 
 def _workbooks(d: Digest) -> set[str]:
