@@ -9,6 +9,7 @@ import time
 from email import policy
 
 import openpyxl
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import Recorder, clean_launch, free_port, write_item  # noqa: F401  (Recorder, free_port: other tests import them from here)
@@ -476,3 +477,24 @@ def test_an_unknown_weekly_mail_is_resent_by_weekly_resend_alone_as_status_says(
     assert unknown["subject"] in again.output and unknown["recipient"] in again.output
     assert [m["X-Coordxl-Key"].strip() for _, m in smtp.messages] == [slow_key]
     assert weekly_mails > 1  # the others of that weekly were not sent again
+
+
+def test_each_email_transport_value_is_one_registry_entry():
+    """A new mail transport is one entry of notify.TRANSPORTS (its name among the setting's choices): each
+    value a folder may write has its entry, and each entry a value."""
+    from coordxl.send.notify import TRANSPORTS
+    from coordxl.settings import SETTINGS
+
+    [setting] = [s for s in SETTINGS if s.name == "email.transport"]
+    assert set(setting.choices) == set(TRANSPORTS)
+
+
+def test_a_library_run_with_smtp_settings_and_no_transport_is_refused_not_previewed(example_root):
+    """smtp reads a password, which only the CLI and jobs/ do: a library caller is told so, and nothing
+    quietly lands in the outbox instead."""
+    from coordxl.errors import ConfigError
+
+    configure(example_root, 2525)
+    with pytest.raises(ConfigError, match="jobs/"):
+        run_daily(example_root, TODAY, NOW)
+    assert not list((example_root / ".coordxl").rglob("*.eml"))

@@ -311,26 +311,40 @@ class RobotPoster:
         raise RateLimited(f"still rate limited after {attempt + 1} tries")
 
 
+def _outbox_poster(channel: Channel, settings: Settings, state_dir: Path, today: dt.date, environ: dict,
+                   **robot_options) -> OutboxPoster:
+    return OutboxPoster(Path(state_dir) / "outbox" / today.isoformat())
+
+
+def _robot_poster(channel: Channel, settings: Settings, state_dir: Path, today: dt.date, environ: dict,
+                  **robot_options) -> RobotPoster:
+    """The channel's robot: webhook URL and secret from the environment or the OS keyring; a missing one
+    stops the run with a clear message, exit 2."""
+    url = environ.get(channel.webhook_env) or _keyring(channel.name)
+    if not url:
+        raise ConfigError(text("config.channel_env", settings.lang, channel=channel.name, env=channel.webhook_env))
+    secret = environ.get(channel.secret_env, "") if channel.secret_env else ""
+    return RobotPoster(channel, url, secret, **robot_options)
+
+
+# a channel's transport (settings.py lists the same names) → how its poster is made, and whether that
+# reads a secret (only the CLI and jobs/ do): a new way of posting is one entry here
+POSTERS: dict[str, tuple[Callable[..., object], bool]] = {
+    "outbox": (_outbox_poster, False),
+    "send": (_robot_poster, True),
+}
+
+
 def make_posters(settings: Settings, state_dir: Path, today: dt.date, environ: dict, **robot_options) -> dict:
-    """One poster per channel: the outbox, or its robot (webhook URL and secret from the environment or
-    the OS keyring; a missing one stops the run with a clear message, exit 2)."""
-    out = {}
-    for name, channel in settings.channels.items():
-        if channel.transport == "outbox":
-            out[name] = OutboxPoster(Path(state_dir) / "outbox" / today.isoformat())
-            continue
-        url = environ.get(channel.webhook_env) or _keyring(name)
-        if not url:
-            raise ConfigError(text("config.channel_env", settings.lang, channel=name, env=channel.webhook_env))
-        secret = environ.get(channel.secret_env, "") if channel.secret_env else ""
-        out[name] = RobotPoster(channel, url, secret, **robot_options)
-    return out
+    """One poster per channel, as its transport says: the outbox, or its robot."""
+    return {name: POSTERS[channel.transport][0](channel, settings, Path(state_dir), today, environ, **robot_options)
+            for name, channel in settings.channels.items()}
 
 
 def outbox_posters(settings: Settings, state_dir: Path, today: dt.date) -> dict:
     """Posters for library callers: the outbox channels; a channel that sends needs the CLI or jobs/ (they
     read its webhook from the environment)."""
-    if any(c.transport != "outbox" for c in settings.channels.values()):
+    if any(POSTERS[c.transport][1] for c in settings.channels.values()):
         raise ConfigError(key="config.channel_library")
     return make_posters(settings, state_dir, today, {})
 

@@ -755,21 +755,38 @@ def login_password(settings: Settings, environ: dict, section: str, service: str
     raise ConfigError(text("config.no_password", settings.lang, env=name, user=user))
 
 
+@dataclass(frozen=True)
+class TransportKind:
+    """One value of email.transport: how its transport is made, and whether that reads a secret (a
+    password from the environment or the keyring), which only the CLI and jobs/ may do."""
+
+    make: Callable[[Settings, Path, dt.date, dict], Transport]
+    reads_secrets: bool = False
+
+
+# email.transport's values (settings.py lists the same names): a new transport is one entry here
+TRANSPORTS: dict[str, TransportKind] = {
+    "outbox": TransportKind(lambda settings, state_dir, today, environ: OutboxTransport(Path(state_dir) / "outbox", today)),
+    "smtp": TransportKind(lambda settings, state_dir, today, environ: SmtpTransport(settings, smtp_password(settings, environ)),
+                          reads_secrets=True),
+}
+
+
 def transport_or_outbox(transport: Transport | None, settings: Settings, state_dir: Path, today: dt.date) -> Transport:
-    """The transport a job was given, or, for library callers, the outbox when the settings say so; an
-    smtp setting without a transport is refused (only the CLI and jobs/ read the password). One rule
-    for the daily, weekly and admin mails alike."""
+    """The transport a job was given, or, for library callers, the one the settings name when it needs
+    no secret (the outbox); smtp without a transport is refused (only the CLI and jobs/ read the
+    password). One rule for the daily, weekly and admin mails alike."""
     if transport is not None:
         return transport
-    if settings["email.transport"] != "outbox":
+    kind = TRANSPORTS[settings["email.transport"]]
+    if kind.reads_secrets:
         raise ConfigError(key="config.smtp_library")
-    return OutboxTransport(Path(state_dir) / "outbox", today)
+    return kind.make(settings, Path(state_dir), today, {})
 
 
 def make_transport(settings: Settings, state_dir: Path, today: dt.date, environ: dict) -> Transport:
-    if settings["email.transport"] == "outbox":
-        return OutboxTransport(Path(state_dir) / "outbox", today)
-    return SmtpTransport(settings, smtp_password(settings, environ))
+    """The mail transport email.transport names, its secrets read from ``environ`` (or the keyring)."""
+    return TRANSPORTS[settings["email.transport"]].make(settings, Path(state_dir), today, environ)
 
 
 # --- delivery: mail through the one seam (delivery.py) ----------------------------------------
