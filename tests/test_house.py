@@ -27,7 +27,7 @@ LAYERS = {
         "store", "layout", "findings", "statefolder", "platforms", "ics"},
     1: {"reader", "roster", "audience", "mail_render", "model", "rules", "assess", "reply_parse"},
     2: {"pipeline", "writer"},
-    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
+    3: {"notify", "notes", "digests", "channels", "delivery", "health", "decisions", "meeting", "imap"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }

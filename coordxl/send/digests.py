@@ -1,0 +1,226 @@
+"""The day's digests: at most one reminder mail per person, never an empty one, and one escalation mail
+per person escalated to, each recipient by roster key (audience.py); made from the collector's notes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+
+from ..findings import Finding
+from ..process import assess
+from ..process.roster import Person, Roster
+from ..settings import Settings
+from .audience import Audience, Refusal
+from .notes import Collector, ItemNote, PendingNote, TaskNote
+
+
+@dataclass
+class Digest:
+    """Everything one person is told in one run."""
+
+    person: Person
+    tasks: list[TaskNote] = dc_field(default_factory=list)
+    errors: dict[str, list[Finding]] = dc_field(default_factory=dict)  # workbook -> findings (as initiator)
+    overdue_summary: dict[str, int] = dc_field(default_factory=dict)  # workbook -> overdue tasks (as initiator)
+    item_overdue: dict[str, list[TaskNote]] = dc_field(default_factory=dict)  # workbook -> those tasks
+    pending: list[PendingNote] = dc_field(default_factory=list)
+    reassign: list[TaskNote] = dc_field(default_factory=list)  # open tasks of colleagues who left
+    reasons: set[str] = dc_field(default_factory=set)
+    kind: str = "digest"  # or "escalation": the long-overdue tasks of others escalated to this person today
+    behalf: dict[str, Person] = dc_field(default_factory=dict)  # colleagues on leave this person stands in for
+
+    def empty(self) -> bool:
+        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
+
+
+# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet,
+# a copy of the item's workbook)
+INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET", "W-DUPLICATE-ITEM")
+
+
+def _task_order(note: TaskNote) -> tuple:
+    return (assess.URGENCY[note.state], -note.days if note.state == assess.OVERDUE else note.days,
+            note.due or dt.date.max, note.task_id)
+
+
+def build_digests(collector: Collector, findings: list[Finding], roster: Roster, settings: Settings,
+                  today: dt.date | None = None) -> tuple[list[Digest], list[Refusal]]:
+    """At most one digest per roster person, never an empty one, and one escalation mail per person
+    escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
+    bag = _Mailbag(Audience(roster, settings, today))
+    told = bag.owners_and_escalations(collector, settings)
+    bag.reassignments(collector)
+    bag.initiators(collector, findings, told)
+    for note in collector.pending:
+        if (found := bag.addressed(note.waiting, "reviewer" if note.step == "review" else "approver")) is not None:
+            found[0].pending.append(note)
+    out = []
+    for d in list(bag.digests.values()) + list(bag.escalations.values()):
+        d.tasks.sort(key=_task_order)
+        if not d.empty():
+            out.append(d)
+    return sorted(out, key=lambda d: (d.person.key, d.kind)), bag.audience.refused
+
+
+class _Mailbag:
+    """The day's digests and escalation mails while they are filled, each recipient by roster key."""
+
+    def __init__(self, audience: Audience):
+        self.audience = audience
+        self.digests: dict[str, Digest] = {}
+        self.escalations: dict[str, Digest] = {}  # recipient key -> their one escalation mail of the day
+        self._resolved: dict[tuple[str, str], tuple[Digest, str] | None] = {}  # many rows name a few people
+
+    def addressed(self, key: str, reason: str) -> tuple[Digest, str] | None:
+        """The digest a reminder for ``key`` goes into, and on whose behalf ('' when their own)."""
+        if (key, reason) not in self._resolved:
+            self._resolved[(key, reason)] = self._address(key, reason)
+        return self._resolved[(key, reason)]
+
+    def _address(self, key: str, reason: str) -> tuple[Digest, str] | None:
+        person, behalf = self.audience.addressee(key)
+        if person is None:
+            return None
+        d = self.digests.setdefault(person.key, Digest(person))
+        d.reasons.add("deputy" if behalf else reason)
+        if behalf is not None:
+            d.behalf[behalf.label] = behalf
+        return d, behalf.label if behalf is not None else ""
+
+    def owners_and_escalations(self, collector: Collector, settings: Settings) -> dict[str, set[tuple]]:
+        """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
+        escalation mails; returns, per recipient key, the tasks escalated to them."""
+        told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
+        targets = _Escalation(self.audience, collector.items, settings)
+        tasks = collector.tasks
+        start = 0
+        while start < len(tasks):
+            # a task's notes, one per owner ('冯雪、郑爽'), are next to each other (Collector.add makes them
+            # together): each owner hears it as an owner only; nothing is kept per task across tasks
+            place, end = _where(tasks[start]), start + 1
+            while end < len(tasks) and _where(tasks[end]) == place:
+                end += 1
+            owners = {note.owner for note in tasks[start:end]}
+            placed: dict[str, int] = {}  # recipient key -> the task's line in their digest
+            for note in tasks[start:end]:
+                to = [p for p in targets.of(note) if p.key not in owners]
+                if to:
+                    # the owner is told once, in the digest, whom the task was escalated to
+                    note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
+                if (found := self.addressed(note.owner, "owner")) is not None:
+                    d, behalf = found
+                    spot = d.person.key
+                    if spot not in placed:
+                        placed[spot] = len(d.tasks)
+                        d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
+                    elif behalf and (first := d.tasks[placed[spot]]).on_behalf:
+                        # both owners of a task away with one deputy: the task once, on behalf of both
+                        d.tasks[placed[spot]] = dataclasses.replace(first, on_behalf=f"{first.on_behalf}、{behalf}")
+                for p in to:
+                    self._escalate(note, p, owners, told)
+            start = end
+        return {key: set(places) for key, places in told.items()}
+
+    def _escalate(self, note: TaskNote, target: Person, owners: set[str], told: dict[str, dict[tuple, int]]) -> None:
+        """``note`` into ``target``'s escalation mail (their stand-in's while they are on leave), each
+        task once with its owners together; never to one of its owners."""
+        r, behalf = self.audience.addressee(target.key)
+        if r is None or r.key in owners:
+            return
+        e = self.escalations.get(r.key)
+        if e is None:
+            e = self.escalations[r.key] = Digest(r, reasons={"escalation"}, kind="escalation")
+        if behalf is not None:
+            e.reasons.add("deputy")
+            e.behalf[behalf.label] = behalf
+        at = told[r.key].get(_where(note))
+        if at is None:
+            told[r.key][_where(note)] = len(e.tasks)
+            e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
+        else:
+            e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
+
+    def reassignments(self, collector: Collector) -> None:
+        """A colleague who left still owns open tasks: their manager (or head) reassigns them."""
+        for note in collector.reassign:
+            gone = self.audience.person(note.owner)
+            boss = self.audience.manager(gone) if gone else None
+            if boss is not None and (found := self.addressed(boss.key, "reassign")) is not None:
+                found[0].reassign.append(note)
+
+    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]]) -> None:
+        """Each initiator: their items' errors, the overdue tasks not escalated to them today (those are
+        in their escalation mail), and the open tasks of colleagues who left."""
+        by_workbook: dict[str, list[Finding]] = defaultdict(list)
+        for f in findings:
+            if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
+                by_workbook[f.workbook].append(f)
+        overdue: dict[str, list[TaskNote]] = defaultdict(list)
+        at: dict[tuple, int] = {}  # a task with two owners ('冯雪、郑爽') is one overdue task of the item
+        for note in collector.tasks:
+            if note.state == assess.OVERDUE:
+                where, tasks = _where(note), overdue[note.workbook]
+                if where in at:
+                    first = tasks[at[where]]
+                    tasks[at[where]] = dataclasses.replace(first, owner=f"{first.owner}、{note.owner}",
+                                                           escalated_to=tuple(dict.fromkeys(
+                                                               first.escalated_to + note.escalated_to)))
+                else:
+                    at[where] = len(tasks)
+                    tasks.append(note)
+        left: dict[str, list[TaskNote]] = defaultdict(list)
+        for note in collector.reassign:
+            left[note.workbook].append(note)
+        for workbook, item in collector.items.items():
+            if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
+                continue
+            found = self.addressed(item.initiator, "initiator")
+            if found is None:
+                continue
+            d = found[0]
+            if by_workbook.get(workbook):
+                d.errors[workbook] = by_workbook[workbook]
+            mine = [n for n in overdue.get(workbook, ()) if _where(n) not in told.get(d.person.key, ())]
+            if mine:
+                d.overdue_summary[workbook] = len(mine)
+                d.item_overdue[workbook] = sorted(mine, key=_task_order)
+            d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
+
+
+def _where(note: TaskNote) -> tuple:
+    """A task's place: the same for each of its owners' notes and their copies marked as escalated."""
+    return note.workbook, note.sheet, note.cell
+
+
+class _Escalation:
+    """Whom an overdue task escalates to, by working days overdue: from
+    reminders.escalate_manager_workdays the owner's manager (or head); from
+    reminders.escalate_initiator_workdays also the item's initiator and 决策人. Never the owner."""
+
+    def __init__(self, audience: Audience, items: dict[str, ItemNote], settings: Settings):
+        self.audience, self.items = audience, items
+        self.manager_at = settings["reminders.escalate_manager_workdays"]
+        self.initiator_at = settings["reminders.escalate_initiator_workdays"]
+        self._memo: dict[tuple, list[Person]] = {}  # thousands of rows share a few owners, items and tiers
+
+    def of(self, note: TaskNote) -> list[Person]:
+        if note.state != assess.OVERDUE or note.days < self.manager_at:
+            return []
+        key = (note.owner, note.workbook, note.days >= self.initiator_at)
+        if key not in self._memo:
+            self._memo[key] = self._targets(*key)
+        return self._memo[key]
+
+    def _targets(self, owner_key: str, workbook: str, second_tier: bool) -> list[Person]:
+        owner = self.audience.person(owner_key)
+        if owner is None or owner.away(self.audience.today):
+            return []  # escalation pauses while the owner is on leave (their stand-in is reminded)
+        found = [self.audience.manager(owner)]
+        item = self.items.get(workbook)
+        if second_tier and item is not None:
+            found += [self.audience.person(item.initiator), self.audience.person(item.decision_maker)]
+        people = {p.key: p for p in found if p is not None and p.key != owner.key}
+        return [p for p in people.values() if self.audience.addressee(p.key)[0] is not None]
