@@ -160,6 +160,14 @@ def test_every_mail_body_is_rendered_by_the_one_render():
     assert found == []
 
 
+def test_the_collector_gathers_notes_and_knows_neither_the_mail_nor_the_chat_groups():
+    """The daily run's notes (send/notes.py) are what digests and boards are made from: notes.py imports
+    neither the digests, the mail nor the channels; they import it."""
+    deps = graph()
+    assert not deps["notes"] & {"digests", "notify", "channels", "delivery", "mail_render"}
+    assert {"digests", "channels"} <= {m for m, d in deps.items() if "notes" in d}
+
+
 def test_every_package_is_in_the_table_and_exports_nothing():
     """A module is imported by its full name (coordxl.run.daily): a package's __init__ is its docstring alone."""
     inits = sorted(PACKAGE.glob("*/__init__.py"))

@@ -105,6 +105,11 @@ class Audience:
             return None
         return self.roster.person(key)
 
+    def departed(self) -> frozenset[str]:
+        """The roster keys of colleagues who have left (在职 = 否): their open tasks go to their manager
+        to reassign; they are never mailed."""
+        return frozenset(p.key for p in self.roster.people_list if not p.active) if self.roster is not None else frozenset()
+
     def mailable(self, person: Person) -> bool:
         """May ``person`` be mailed? A refusal (bad address, outside the allowed domains) is kept once;
         a colleague who has left is silently not mailed."""

@@ -3,7 +3,7 @@
 :class:`Collector` keeps, item by item, the tasks someone must be reminded of (:class:`TaskNote`, one per
 owner), the item itself (:class:`ItemNote`), the resources waiting for a reviewer or approver
 (:class:`PendingNote`) and the open tasks of colleagues who left. The digests (digests.py) and the chat
-groups' posts (channels.py) are made from these notes; the collector knows neither.
+groups' boards and posts (channels.py) are made from these notes; the collector knows neither.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from ..process import assess
 from ..process.model import Item
-from ..process.roster import Roster
 from ..process.rules import Context
 from ..settings import Settings
-from .channels import BOARD_STATES, Board
+from .audience import Audience
 
 
 @dataclass(frozen=True, slots=True)  # one per task to remind: hundreds of thousands on a big folder
@@ -49,6 +48,7 @@ class ItemNote:
     topic: str
     initiator: str
     decision_maker: str
+    group: str | None = None  # the 需求单's 跟进群: the chat group that takes its posts (not what a mail says)
 
 
 @dataclass(frozen=True)
@@ -72,20 +72,22 @@ class Collector:
         self.items: dict[str, ItemNote] = {}
         self.pending: list[PendingNote] = []
         self.reassign: list[TaskNote] = []  # open tasks whose owner has left (roster: 在职 = 否)
-        self.boards: dict = {}  # workbook -> channels.Board: what the item's chat group is told
+        # workbook -> its tasks in a state the chat groups hear of, when there are groups (channels.boards):
+        # (state, working days, task id, task, owners, due)
+        self.states: dict[str, list[tuple]] = {}
         self._ahead: dict = {}  # due date -> (working days from today, the working day it falls due)
 
     def notes(self) -> tuple:
         """What was gathered, without the settings: a worker sends it back to the run (see merge)."""
-        return self.tasks, self.items, self.pending, self.reassign, self.boards
+        return self.tasks, self.items, self.pending, self.reassign, self.states
 
     def merge(self, notes: tuple) -> None:
-        tasks, items, pending, reassign, boards = notes
+        tasks, items, pending, reassign, states = notes
         self.tasks += tasks
         self.items.update(items)
         self.pending += pending
         self.reassign += reassign
-        self.boards.update(boards)
+        self.states.update(states)
 
     def wants(self, state: assess.TaskState) -> bool:
         if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
@@ -95,21 +97,19 @@ class Collector:
     def add(self, item: Item, ctx: Context, assessed: assess.Assessed | None = None) -> None:
         path = str(item.path or item.workbook)
         self.items[item.workbook] = ItemNote(item.workbook, path, item.topic, item.initiator or "",
-                                             item.decision_maker or "")
+                                             item.decision_maker or "", item.group)
         lead = self.settings["reminders.lead_workdays"]
         if assessed is None:
             assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
-        gone = _departed(ctx.roster)
-        board = None
-        if self.settings.channels:
-            board = self.boards[item.workbook] = Board(item.workbook, item.topic, item.group)
+        gone = Audience(ctx.roster).departed()
+        posted = self.states[item.workbook] = [] if self.settings.channels else None
         rows = assessed.rows  # column by column: no Row objects for thousands of tasks nobody is told about
         ids, names, people, dues, statuses = (rows.column(k) for k in ("id", "task", "owner", "due", "status"))
         percents = rows.extra_column("percent")
         for i, state in enumerate(assessed.states):
-            if board is not None and state.state in BOARD_STATES:
-                board.tasks.append((state.state, state.days, str(ids[i] or ""), str(names[i] or ""),
-                                    tuple(owners(people[i])), dues[i]))
+            if posted is not None and state.state in GROUP_STATES:
+                posted.append((state.state, state.days, str(ids[i] or ""), str(names[i] or ""),
+                               tuple(owners(people[i])), dues[i]))
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
                 due = dues[i]
@@ -136,13 +136,12 @@ class Collector:
 
 
 CLOSED = (assess.DONE, assess.CANCELLED)
+# the states an item's chat group hears of (channels.py lists them), in assess.URGENCY's order
+GROUP_STATES = tuple(sorted((assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED),
+                            key=assess.URGENCY.__getitem__))
 
 
 def owners(value: object) -> list[str]:
     """The owners a normalized owner value names ('周杰、赵敏' → ['周杰', '赵敏'])."""
     return [o for o in str(value or "").split("、") if o] or [""]
 
-
-def _departed(roster: Roster | None) -> frozenset[str]:
-    """Colleagues who have left (在职 = 否), as task owners are written once normalized."""
-    return frozenset(p.key for p in roster.people_list if not p.active) if roster is not None else frozenset()

@@ -195,11 +195,12 @@ def _said(note) -> tuple:
     """A task, item or resource note as a mail's key reads it: its workbook by identity, its local path left out."""
     names = _NOTE_FIELDS.get(type(note))
     if names is None:
-        names = _NOTE_FIELDS[type(note)] = tuple(f.name for f in dataclasses.fields(note) if f.name not in ("workbook", "path"))
+        names = _NOTE_FIELDS[type(note)] = tuple(f.name for f in dataclasses.fields(note) if f.name not in _UNSAID)
     return (workbook_id(note.workbook), *(getattr(note, name) for name in names))
 
 
 _NOTE_FIELDS: dict[type, tuple[str, ...]] = {}
+_UNSAID = ("workbook", "path", "group")  # not what a mail says: its local path, the chat group an item posts to
 
 
 def _first(pair: tuple):
