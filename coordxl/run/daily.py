@@ -29,6 +29,7 @@ from ..process.model import Item, key_of
 from ..process.rules import Context, task_sources
 from ..send import channels, health, meeting, notify
 from ..send.delivery import Delivery
+from ..send.digests import presort
 from ..settings import Settings
 from ..state.layout import Layout
 from ..state.lock import heartbeats_paused, job_lock
@@ -292,7 +293,7 @@ class ItemWork:
             work_on(item, ctx, flags, collector)
         finally:
             flags.finish()
-        return result, collector.notes()
+        return result, presort(collector, ctx)  # the item's reminders sorted into digests here, in the worker
 
 
 class Flagger:

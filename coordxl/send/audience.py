@@ -119,6 +119,13 @@ class Audience:
             self.refused.append(Refusal(person.label, person.email, why))
         return why is None
 
+    def keep_refused(self, refused: Iterable[Refusal]) -> None:
+        """Refusals found elsewhere this run (a worker sorting an item's reminders), each person once, in order."""
+        for r in refused:
+            if r.name not in self._refused:
+                self._refused.add(r.name)
+                self.refused.append(r)
+
     def recipient(self, key: object) -> Person | None:
         """The person a key names, when they may be mailed."""
         person = self.person(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -51,18 +52,74 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
     """At most one digest per roster person, never an empty one, and one escalation mail per person
     escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
     bag = _Mailbag(Audience(roster, settings, today))
-    told = bag.owners_and_escalations(collector, settings)
+    told, overdue = bag.items(collector, roster, settings, today)
     bag.reassignments(collector)
-    bag.initiators(collector, findings, told)
+    bag.initiators(collector, findings, told, overdue)
     for note in collector.pending:
         if (found := bag.addressed(note.waiting, "reviewer" if note.step == "review" else "approver")) is not None:
             found[0].pending.append(note)
-    out = []
-    for d in list(bag.digests.values()) + list(bag.escalations.values()):
-        d.tasks.sort(key=_task_order)
-        if not d.empty():
-            out.append(d)
+    out = [d for d in (*bag.digests.values(), *bag.escalations.values()) if not d.empty()]
     return sorted(out, key=lambda d: (d.person.key, d.kind)), bag.audience.refused
+
+
+@dataclass
+class ItemPart:
+    """One item's share of the day's digests, sorted where the item was read (a check worker, or this
+    process): per recipient key, the item's tasks in their digest and in their escalation mail, each
+    list in the order the mail shows it; the task places escalated to each; the item's overdue tasks
+    (its initiator's list); the people it could not mail."""
+
+    digests: dict[str, Digest]
+    escalations: dict[str, Digest]
+    told: dict[str, set[tuple]]
+    overdue: list[TaskNote]
+    refused: list[Refusal]
+
+
+def sort_item(notes: list[TaskNote], item: ItemNote, roster: Roster | None, settings: Settings,
+              today: dt.date | None) -> ItemPart:
+    """One item's task notes into its owners' digests and the escalation mails (see :class:`ItemPart`)."""
+    bag = _Mailbag(Audience(roster, settings, today))
+    told = bag.owners_and_escalations(notes, {item.workbook: item}, settings)
+    for d in (*bag.digests.values(), *bag.escalations.values()):
+        d.tasks.sort(key=_task_order)
+    return ItemPart(bag.digests, bag.escalations, told, _overdue(notes), bag.audience.refused)
+
+
+def presort(collector: Collector, ctx) -> tuple:
+    """A worker's notes as it hands them back (Collector.merge), their task notes already sorted into
+    digests item by item: the run merges each person's share instead of walking every task note.
+    ``ctx``: the run's context (roster, today)."""
+    for workbook, notes in _by_item(collector.tasks).items():
+        collector.sorted[workbook] = sort_item(notes, collector.items[workbook], ctx.roster, collector.settings,
+                                               ctx.today)
+    collector.tasks = []
+    return collector.notes()
+
+
+def _by_item(notes: list[TaskNote]) -> dict[str, list[TaskNote]]:
+    out: dict[str, list[TaskNote]] = {}
+    for note in notes:  # an item's notes are next to each other (Collector.add makes them together)
+        out.setdefault(note.workbook, []).append(note)
+    return out
+
+
+def _overdue(notes: list[TaskNote]) -> list[TaskNote]:
+    """An item's overdue tasks, a task with two owners ('冯雪、郑爽') once, its owners together."""
+    tasks: list[TaskNote] = []
+    at: dict[tuple, int] = {}
+    for note in notes:
+        if note.state == assess.OVERDUE:
+            where = _where(note)
+            if where in at:
+                first = tasks[at[where]]
+                tasks[at[where]] = dataclasses.replace(first, owner=f"{first.owner}、{note.owner}",
+                                                       escalated_to=tuple(dict.fromkeys(
+                                                           first.escalated_to + note.escalated_to)))
+            else:
+                at[where] = len(tasks)
+                tasks.append(note)
+    return tasks
 
 
 class _Mailbag:
@@ -90,12 +147,45 @@ class _Mailbag:
             d.behalf[behalf.label] = behalf
         return d, behalf.label if behalf is not None else ""
 
-    def owners_and_escalations(self, collector: Collector, settings: Settings) -> dict[str, set[tuple]]:
+    def items(self, collector: Collector, roster: Roster | None, settings: Settings,
+              today: dt.date | None) -> tuple[dict[str, set[tuple]], dict[str, list[TaskNote]]]:
+        """Each item's share (:class:`ItemPart`, sorted by a worker or here), merged item by item in the
+        folder's order, each person's lists merged in the order they show; returns, per recipient key,
+        the task places escalated to them, and per workbook its overdue tasks."""
+        here = _by_item(collector.tasks)
+        told: dict[str, set[tuple]] = defaultdict(set)
+        overdue: dict[str, list[TaskNote]] = {}
+        runs: dict[tuple[str, str], list[list[TaskNote]]] = defaultdict(list)  # each person's sorted lists
+        for workbook, item in collector.items.items():
+            part = collector.sorted.get(workbook)
+            if part is None:
+                if workbook not in here:
+                    continue
+                part = sort_item(here[workbook], item, roster, settings, today)
+            self.audience.keep_refused(part.refused)
+            for mails, theirs in ((self.digests, part.digests), (self.escalations, part.escalations)):
+                for key, d in theirs.items():
+                    into = mails.setdefault(key, d)
+                    if into is not d:
+                        into.reasons |= d.reasons
+                        into.behalf.update(d.behalf)
+                    runs[(key, d.kind)].append(d.tasks)
+            for key, places in part.told.items():
+                told[key] |= places
+            if part.overdue:
+                overdue[workbook] = part.overdue
+        for (key, kind), lists in runs.items():
+            d = (self.digests if kind == "digest" else self.escalations)[key]
+            # sorted(a + b + …) of lists each sorted: a merge, stable as the sort was
+            d.tasks = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=_task_order))
+        return told, overdue
+
+    def owners_and_escalations(self, tasks: list[TaskNote], items: dict[str, ItemNote],
+                               settings: Settings) -> dict[str, set[tuple]]:
         """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
         escalation mails; returns, per recipient key, the tasks escalated to them."""
         told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
-        targets = _Escalation(self.audience, collector.items, settings)
-        tasks = collector.tasks
+        targets = _Escalation(self.audience, items, settings)
         start = 0
         while start < len(tasks):
             # a task's notes, one per owner ('冯雪、郑爽'), are next to each other (Collector.add makes them
@@ -151,26 +241,14 @@ class _Mailbag:
             if boss is not None and (found := self.addressed(boss.key, "reassign")) is not None:
                 found[0].reassign.append(note)
 
-    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]]) -> None:
+    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]],
+                   overdue: dict[str, list[TaskNote]]) -> None:
         """Each initiator: their items' errors, the overdue tasks not escalated to them today (those are
         in their escalation mail), and the open tasks of colleagues who left."""
         by_workbook: dict[str, list[Finding]] = defaultdict(list)
         for f in findings:
             if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
                 by_workbook[f.workbook].append(f)
-        overdue: dict[str, list[TaskNote]] = defaultdict(list)
-        at: dict[tuple, int] = {}  # a task with two owners ('冯雪、郑爽') is one overdue task of the item
-        for note in collector.tasks:
-            if note.state == assess.OVERDUE:
-                where, tasks = _where(note), overdue[note.workbook]
-                if where in at:
-                    first = tasks[at[where]]
-                    tasks[at[where]] = dataclasses.replace(first, owner=f"{first.owner}、{note.owner}",
-                                                           escalated_to=tuple(dict.fromkeys(
-                                                               first.escalated_to + note.escalated_to)))
-                else:
-                    at[where] = len(tasks)
-                    tasks.append(note)
         left: dict[str, list[TaskNote]] = defaultdict(list)
         for note in collector.reassign:
             left[note.workbook].append(note)

@@ -75,19 +75,23 @@ class Collector:
         # workbook -> its tasks in a state the chat groups hear of, when there are groups (channels.boards):
         # (state, working days, task id, task, owners, due)
         self.states: dict[str, list[tuple]] = {}
+        # workbook -> its task notes as the worker that read it already sorted them into digests
+        # (digests.presort): the run then merges each person's share instead of walking every note
+        self.sorted: dict[str, object] = {}
         self._ahead: dict = {}  # due date -> (working days from today, the working day it falls due)
 
     def notes(self) -> tuple:
         """What was gathered, without the settings: a worker sends it back to the run (see merge)."""
-        return self.tasks, self.items, self.pending, self.reassign, self.states
+        return self.tasks, self.items, self.pending, self.reassign, self.states, self.sorted
 
     def merge(self, notes: tuple) -> None:
-        tasks, items, pending, reassign, states = notes
+        tasks, items, pending, reassign, states, done = notes
         self.tasks += tasks
         self.items.update(items)
         self.pending += pending
         self.reassign += reassign
         self.states.update(states)
+        self.sorted.update(done)
 
     def wants(self, state: assess.TaskState) -> bool:
         if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
