@@ -110,10 +110,18 @@ class Collector:
         rows = assessed.rows  # column by column: no Row objects for thousands of tasks nobody is told about
         ids, names, people, dues, statuses = (rows.column(k) for k in ("id", "task", "owner", "due", "status"))
         percents = rows.extra_column("percent")
+        split: dict = {}  # owner value -> its owners: a few values among thousands of rows
+
+        def owners_of(value: object) -> tuple[str, ...]:
+            found = split.get(value)
+            if found is None:
+                found = split[value] = tuple(owners(value))
+            return found
+
         for i, state in enumerate(assessed.states):
             if posted is not None and state.state in GROUP_STATES:
                 posted.append((state.state, state.days, str(ids[i] or ""), str(names[i] or ""),
-                               tuple(owners(people[i])), dues[i]))
+                               owners_of(people[i]), dues[i]))
             if state.state == assess.DUE_SOON or state.state == assess.OK:
                 # the reminder lead times may reach further than the 预警 window
                 due = dues[i]
@@ -127,7 +135,7 @@ class Collector:
             wanted = self.wants(state)
             if not wanted and (state.state in CLOSED or not gone):
                 continue
-            for owner in owners(people[i]):  # '周杰、赵敏': each owner is reminded and escalated
+            for owner in owners_of(people[i]):  # '周杰、赵敏': each owner is reminded and escalated
                 departed = owner in gone and state.state not in CLOSED
                 if wanted or departed:
                     note = TaskNote(item.workbook, path, item.topic, rows.sheets[i], rows.cell(i, "task"),

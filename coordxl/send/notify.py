@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -210,8 +211,11 @@ def _first(pair: tuple):
 def _estimate(d: Digest, today: dt.date, settings: Settings) -> str:
     """The estimate phrase when a count the digest shows touched a year without official holiday data."""
     # a count runs from today to a due date (overdue, due soon), or back to an update or a request
-    counted = [n.due if n.state in COUNTED_TO_DUE and n.due else today
-               for n in d.tasks + [n for v in d.item_overdue.values() for n in v]] + [today] * len(d.pending)
+    # each far end once: thousands of tasks share a few due dates
+    counted = {n.due if n.state in COUNTED_TO_DUE and n.due else today
+               for n in itertools.chain(d.tasks, *d.item_overdue.values())}
+    if d.pending:
+        counted.add(today)
     return estimate_note(WorkCalendar.from_settings(settings), settings.lang, today, counted)
 
 
