@@ -51,7 +51,7 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
                   today: dt.date | None = None) -> tuple[list[Digest], list[Refusal]]:
     """At most one digest per roster person, never an empty one, and one escalation mail per person
     escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
-    bag = _Mailbag(Audience(roster, settings, today))
+    bag = _RunBag(Audience(roster, settings, today))
     told, overdue = bag.items(collector, roster, settings, today)
     bag.reassignments(collector)
     bag.initiators(collector, findings, told, overdue)
@@ -79,7 +79,7 @@ class ItemPart:
 def sort_item(notes: list[TaskNote], item: ItemNote, roster: Roster | None, settings: Settings,
               today: dt.date | None) -> ItemPart:
     """One item's task notes into its owners' digests and the escalation mails (see :class:`ItemPart`)."""
-    bag = _Mailbag(Audience(roster, settings, today))
+    bag = _ItemBag(Audience(roster, settings, today))
     told = bag.owners_and_escalations(notes, {item.workbook: item}, settings)
     for d in (*bag.digests.values(), *bag.escalations.values()):
         d.tasks.sort(key=_task_order)
@@ -147,38 +147,9 @@ class _Mailbag:
             d.behalf[behalf.label] = behalf
         return d, behalf.label if behalf is not None else ""
 
-    def items(self, collector: Collector, roster: Roster | None, settings: Settings,
-              today: dt.date | None) -> tuple[dict[str, set[tuple]], dict[str, list[TaskNote]]]:
-        """Each item's share (:class:`ItemPart`, sorted by a worker or here), merged item by item in the
-        folder's order, each person's lists merged in the order they show; returns, per recipient key,
-        the task places escalated to them, and per workbook its overdue tasks."""
-        here = _by_item(collector.tasks)
-        told: dict[str, set[tuple]] = defaultdict(set)
-        overdue: dict[str, list[TaskNote]] = {}
-        runs: dict[tuple[str, str], list[list[TaskNote]]] = defaultdict(list)  # each person's sorted lists
-        for workbook, item in collector.items.items():
-            part = collector.sorted.get(workbook)
-            if part is None:
-                if workbook not in here:
-                    continue
-                part = sort_item(here[workbook], item, roster, settings, today)
-            self.audience.keep_refused(part.refused)
-            for mails, theirs in ((self.digests, part.digests), (self.escalations, part.escalations)):
-                for key, d in theirs.items():
-                    into = mails.setdefault(key, d)
-                    if into is not d:
-                        into.reasons |= d.reasons
-                        into.behalf.update(d.behalf)
-                    runs[(key, d.kind)].append(d.tasks)
-            for key, places in part.told.items():
-                told[key] |= places
-            if part.overdue:
-                overdue[workbook] = part.overdue
-        for (key, kind), lists in runs.items():
-            d = (self.digests if kind == "digest" else self.escalations)[key]
-            # sorted(a + b + …) of lists each sorted: a merge, stable as the sort was
-            d.tasks = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=_task_order))
-        return told, overdue
+
+class _ItemBag(_Mailbag):
+    """One item's task notes into its owners' digests and the escalation mails (:func:`sort_item`)."""
 
     def owners_and_escalations(self, tasks: list[TaskNote], items: dict[str, ItemNote],
                                settings: Settings) -> dict[str, set[tuple]]:
@@ -232,6 +203,44 @@ class _Mailbag:
             e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
         else:
             e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
+
+
+class _RunBag(_Mailbag):
+    """The run's digests: each item's share merged, then the reassignments, the initiators' lists and
+    the resources waiting, which need the whole folder (:func:`build_digests`)."""
+
+    def items(self, collector: Collector, roster: Roster | None, settings: Settings,
+              today: dt.date | None) -> tuple[dict[str, set[tuple]], dict[str, list[TaskNote]]]:
+        """Each item's share (:class:`ItemPart`, sorted by a worker or here), merged item by item in the
+        folder's order, each person's lists merged in the order they show; returns, per recipient key,
+        the task places escalated to them, and per workbook its overdue tasks."""
+        here = _by_item(collector.tasks)
+        told: dict[str, set[tuple]] = defaultdict(set)
+        overdue: dict[str, list[TaskNote]] = {}
+        runs: dict[tuple[str, str], list[list[TaskNote]]] = defaultdict(list)  # each person's sorted lists
+        for workbook, item in collector.items.items():
+            part = collector.sorted.get(workbook)
+            if part is None:
+                if workbook not in here:
+                    continue
+                part = sort_item(here[workbook], item, roster, settings, today)
+            self.audience.keep_refused(part.refused)
+            for mails, theirs in ((self.digests, part.digests), (self.escalations, part.escalations)):
+                for key, d in theirs.items():
+                    into = mails.setdefault(key, d)
+                    if into is not d:
+                        into.reasons |= d.reasons
+                        into.behalf.update(d.behalf)
+                    runs[(key, d.kind)].append(d.tasks)
+            for key, places in part.told.items():
+                told[key] |= places
+            if part.overdue:
+                overdue[workbook] = part.overdue
+        for (key, kind), lists in runs.items():
+            d = (self.digests if kind == "digest" else self.escalations)[key]
+            # sorted(a + b + …) of lists each sorted: a merge, stable as the sort was
+            d.tasks = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=_task_order))
+        return told, overdue
 
     def reassignments(self, collector: Collector) -> None:
         """A colleague who left still owns open tasks: their manager (or head) reassigns them."""
