@@ -52,9 +52,9 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
     """At most one digest per roster person, never an empty one, and one escalation mail per person
     escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
     bag = _RunBag(Audience(roster, settings, today))
-    told, overdue = bag.items(collector, roster, settings, today)
+    overdue = bag.items(collector, roster, settings, today)
     bag.reassignments(collector)
-    bag.initiators(collector, findings, told, overdue)
+    bag.initiators(collector, findings, overdue)
     for note in collector.pending:
         if (found := bag.addressed(note.waiting, "reviewer" if note.step == "review" else "approver")) is not None:
             found[0].pending.append(note)
@@ -66,12 +66,12 @@ def build_digests(collector: Collector, findings: list[Finding], roster: Roster,
 class ItemPart:
     """One item's share of the day's digests, sorted where the item was read (a check worker, or this
     process): per recipient key, the item's tasks in their digest and in their escalation mail, each
-    list in the order the mail shows it; the task places escalated to each; the item's overdue tasks
-    (its initiator's list); the people it could not mail."""
+    list in the order the mail shows it; whether it has overdue tasks, and those not escalated to its
+    initiator (their list); the people it could not mail."""
 
     digests: dict[str, Digest]
     escalations: dict[str, Digest]
-    told: dict[str, set[tuple]]
+    any_overdue: bool
     overdue: list[TaskNote]
     refused: list[Refusal]
 
@@ -80,10 +80,16 @@ def sort_item(notes: list[TaskNote], item: ItemNote, roster: Roster | None, sett
               today: dt.date | None) -> ItemPart:
     """One item's task notes into its owners' digests and the escalation mails (see :class:`ItemPart`)."""
     bag = _ItemBag(Audience(roster, settings, today))
-    told = bag.owners_and_escalations(notes, {item.workbook: item}, settings)
+    bag.owners_and_escalations(notes, {item.workbook: item}, settings)
     for d in (*bag.digests.values(), *bag.escalations.values()):
         d.tasks.sort(key=_task_order)
-    return ItemPart(bag.digests, bag.escalations, told, _overdue(notes), bag.audience.refused)
+    overdue = _overdue(notes)
+    # the initiator's list leaves out what was escalated to them (or to their stand-in): it is in that mail
+    reader = bag.audience.person(item.initiator) if overdue else None
+    reader = reader and (bag.audience.stand_in(reader) or reader)
+    told = {_where(n) for n in bag.escalations[reader.key].tasks} if reader and reader.key in bag.escalations else ()
+    return ItemPart(bag.digests, bag.escalations, bool(overdue),
+                    [n for n in overdue if _where(n) not in told] if reader else [], bag.audience.refused)
 
 
 def presort(collector: Collector, ctx) -> tuple:
@@ -151,10 +157,9 @@ class _Mailbag:
 class _ItemBag(_Mailbag):
     """One item's task notes into its owners' digests and the escalation mails (:func:`sort_item`)."""
 
-    def owners_and_escalations(self, tasks: list[TaskNote], items: dict[str, ItemNote],
-                               settings: Settings) -> dict[str, set[tuple]]:
+    def owners_and_escalations(self, tasks: list[TaskNote], items: dict[str, ItemNote], settings: Settings) -> None:
         """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
-        escalation mails; returns, per recipient key, the tasks escalated to them."""
+        escalation mails."""
         told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
         targets = _Escalation(self.audience, items, settings)
         start = 0
@@ -183,7 +188,6 @@ class _ItemBag(_Mailbag):
                 for p in to:
                     self._escalate(note, p, owners, told)
             start = end
-        return {key: set(places) for key, places in told.items()}
 
     def _escalate(self, note: TaskNote, target: Person, owners: set[str], told: dict[str, dict[tuple, int]]) -> None:
         """``note`` into ``target``'s escalation mail (their stand-in's while they are on leave), each
@@ -210,12 +214,11 @@ class _RunBag(_Mailbag):
     the resources waiting, which need the whole folder (:func:`build_digests`)."""
 
     def items(self, collector: Collector, roster: Roster | None, settings: Settings,
-              today: dt.date | None) -> tuple[dict[str, set[tuple]], dict[str, list[TaskNote]]]:
+              today: dt.date | None) -> dict[str, list[TaskNote]]:
         """Each item's share (:class:`ItemPart`, sorted by a worker or here), merged item by item in the
-        folder's order, each person's lists merged in the order they show; returns, per recipient key,
-        the task places escalated to them, and per workbook its overdue tasks."""
+        folder's order, each person's lists merged in the order they show; returns, per workbook with
+        overdue tasks, those its initiator is to be told of."""
         here = _by_item(collector.tasks)
-        told: dict[str, set[tuple]] = defaultdict(set)
         overdue: dict[str, list[TaskNote]] = {}
         runs: dict[tuple[str, str], list[list[TaskNote]]] = defaultdict(list)  # each person's sorted lists
         for workbook, item in collector.items.items():
@@ -232,15 +235,13 @@ class _RunBag(_Mailbag):
                         into.reasons |= d.reasons
                         into.behalf.update(d.behalf)
                     runs[(key, d.kind)].append(d.tasks)
-            for key, places in part.told.items():
-                told[key] |= places
-            if part.overdue:
+            if part.any_overdue:
                 overdue[workbook] = part.overdue
         for (key, kind), lists in runs.items():
             d = (self.digests if kind == "digest" else self.escalations)[key]
             # sorted(a + b + …) of lists each sorted: a merge, stable as the sort was
             d.tasks = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=_task_order))
-        return told, overdue
+        return overdue
 
     def reassignments(self, collector: Collector) -> None:
         """A colleague who left still owns open tasks: their manager (or head) reassigns them."""
@@ -250,19 +251,25 @@ class _RunBag(_Mailbag):
             if boss is not None and (found := self.addressed(boss.key, "reassign")) is not None:
                 found[0].reassign.append(note)
 
-    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]],
-                   overdue: dict[str, list[TaskNote]]) -> None:
+    def initiators(self, collector: Collector, findings: list[Finding], overdue: dict[str, list[TaskNote]]) -> None:
         """Each initiator: their items' errors, the overdue tasks not escalated to them today (those are
         in their escalation mail), and the open tasks of colleagues who left."""
         by_workbook: dict[str, list[Finding]] = defaultdict(list)
         for f in findings:
             if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
                 by_workbook[f.workbook].append(f)
+        told: dict[str, set[tuple]] = {}  # recipient key -> the task places in their escalation mail
+
+        def escalated_to(key: str) -> set[tuple]:
+            if key not in told:
+                told[key] = {_where(n) for n in self.escalations[key].tasks} if key in self.escalations else set()
+            return told[key]
+
         left: dict[str, list[TaskNote]] = defaultdict(list)
         for note in collector.reassign:
             left[note.workbook].append(note)
         for workbook, item in collector.items.items():
-            if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
+            if not item.initiator or not (by_workbook.get(workbook) or workbook in overdue or left.get(workbook)):
                 continue
             found = self.addressed(item.initiator, "initiator")
             if found is None:
@@ -270,7 +277,7 @@ class _RunBag(_Mailbag):
             d = found[0]
             if by_workbook.get(workbook):
                 d.errors[workbook] = by_workbook[workbook]
-            mine = [n for n in overdue.get(workbook, ()) if _where(n) not in told.get(d.person.key, ())]
+            mine = [n for n in overdue.get(workbook, ()) if _where(n) not in escalated_to(d.person.key)]
             if mine:
                 d.overdue_summary[workbook] = len(mine)
                 d.item_overdue[workbook] = sorted(mine, key=_task_order)
