@@ -32,9 +32,11 @@ class Digest:
     reasons: set[str] = dc_field(default_factory=set)
     kind: str = "digest"  # or "escalation": the long-overdue tasks of others escalated to this person today
     behalf: dict[str, Person] = dc_field(default_factory=dict)  # colleagues on leave this person stands in for
+    objections: list[dict] = dc_field(default_factory=list)  # to their items' minutes, open (run/replies.py)
 
     def empty(self) -> bool:
-        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
+        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign
+                    or self.objections)
 
 
 # warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet,
