@@ -78,16 +78,16 @@ class ItemPart:
     refused: list[Refusal]
 
 
-def sort_item(notes: list[TaskNote], item: ItemNote, roster: Roster | None, settings: Settings,
+def sort_item(notes: list[TaskNote], item: ItemNote | None, roster: Roster | None, settings: Settings,
               today: dt.date | None) -> ItemPart:
     """One item's task notes into its owners' digests and the escalation mails (see :class:`ItemPart`)."""
     bag = _ItemBag(Audience(roster, settings, today))
-    bag.owners_and_escalations(notes, {item.workbook: item}, settings)
+    bag.owners_and_escalations(notes, {item.workbook: item} if item is not None else {}, settings)
     for d in (*bag.digests.values(), *bag.escalations.values()):
         d.tasks.sort(key=_task_order)
     overdue = _overdue(notes)
     # the initiator's list leaves out what was escalated to them (or to their stand-in): it is in that mail
-    reader = bag.audience.person(item.initiator) if overdue else None
+    reader = bag.audience.person(item.initiator) if overdue and item is not None else None
     reader = reader and (bag.audience.stand_in(reader) or reader)
     told = {_where(n) for n in bag.escalations[reader.key].tasks} if reader and reader.key in bag.escalations else ()
     return ItemPart(bag.digests, bag.escalations, bool(overdue),
@@ -223,17 +223,19 @@ class _RunBag(_Mailbag):
         here = _by_item(collector.tasks)
         overdue: dict[str, list[TaskNote]] = {}
         runs: dict[tuple[str, str], list[list[TaskNote]]] = defaultdict(list)  # each person's sorted lists
-        for workbook, item in collector.items.items():
+        for workbook in dict.fromkeys([*collector.items, *here]):  # the folder's order
             part = collector.sorted.get(workbook)
             if part is None:
                 if workbook not in here:
                     continue
-                part = sort_item(here[workbook], item, roster, settings, today)
+                part = sort_item(here[workbook], collector.items.get(workbook), roster, settings, today)
             self.audience.keep_refused(part.refused)
             for mails, theirs in ((self.digests, part.digests), (self.escalations, part.escalations)):
-                for key, d in theirs.items():
-                    into = mails.setdefault(key, d)
-                    if into is not d:
+                for key, d in theirs.items():  # the parts stay as they were: a new digest gathers them
+                    into = mails.get(key)
+                    if into is None:
+                        into = mails[key] = Digest(d.person, reasons=set(d.reasons), kind=d.kind, behalf=dict(d.behalf))
+                    else:
                         into.reasons |= d.reasons
                         into.behalf.update(d.behalf)
                     runs[(key, d.kind)].append(d.tasks)
@@ -243,7 +245,7 @@ class _RunBag(_Mailbag):
             d = (self.digests if kind == "digest" else self.escalations)[key]
             # lists each sorted already: the sort merges their runs (in C: faster than heapq.merge), and
             # keeps equal tasks in the folder's order as sorting all the notes at once did
-            d.tasks = lists[0] if len(lists) == 1 else sorted(itertools.chain(*lists), key=_task_order)
+            d.tasks = list(lists[0]) if len(lists) == 1 else sorted(itertools.chain(*lists), key=_task_order)
         return overdue
 
     def reassignments(self, collector: Collector) -> None:
