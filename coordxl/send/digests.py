@@ -99,7 +99,7 @@ def presort(collector: Collector, ctx) -> tuple:
     digests item by item: the run merges each person's share instead of walking every task note.
     ``ctx``: the run's context (roster, today)."""
     for workbook, notes in _by_item(collector.tasks).items():
-        collector.sorted[workbook] = sort_item(notes, collector.items[workbook], ctx.roster, collector.settings,
+        collector.sorted[workbook] = sort_item(notes, collector.items.get(workbook), ctx.roster, collector.settings,
                                                ctx.today)
     collector.tasks = []
     return collector.notes()
