@@ -38,7 +38,7 @@ from ..messages import text
 from ..normalize import parse_date
 from ..process import reply_parse
 from ..process.roster import Person, Roster
-from ..send.audience import header_safe
+from ..send.audience import Audience, header_safe
 from ..settings import Settings
 from ..state.store import Store
 from ..xlsx.reader import label_key, read_workbook
@@ -260,7 +260,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         return
     tasks = json.loads(row["tasks"])
     if objections.OBJECTION in tasks:  # a reply to the minutes (#32): an objection for the initiator
-        objections.objection(reading, tasks[objections.OBJECTION], full, store, roster, today, now)
+        objections.objection(reading, tasks[objections.OBJECTION], full, store, Audience(roster, settings), today, now)
         return
     if "approval" in tasks:
         _decide(reading, tasks["approval"], reply_parse.cut(full), store, now, sender)
