@@ -26,7 +26,7 @@ LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "layout", "findings", "statefolder", "platforms", "ics"},
     1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
-    2: {"pipeline", "writer"},
+    2: {"pipeline", "writer", "splice", "verify", "zipcopy"},
     3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
     4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},

@@ -419,7 +419,7 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
 ])
 @pytest.mark.parametrize("value", ["逾期1个工作日", ""])
 def test_the_quick_splice_writes_exactly_what_the_careful_walk_writes(row, value, monkeypatch):
-    from coordxl.xlsx import writer
+    from coordxl.xlsx import splice as writer  # the splice's own module: where _quick_splice is looked up
     xml = b'<worksheet><sheetData>' + row + b'</sheetData></worksheet>'
     quick = writer.patch_sheet_xml(xml, {(2, 8): value})
     monkeypatch.setattr(writer, "_quick_splice", lambda *a: None)

@@ -1,10 +1,8 @@
 """Write cells (the 预警 flags, or any :class:`SheetPatch`) into a staff workbook losslessly, or not at all.
 
 A full openpyxl load + save drops images, shapes, x14 validations, slicers and
-every cached formula result. So this module patches one worksheet XML part:
-it sets or inserts cells (inline strings, numbers, dates) in column order,
-adds rows that are not there yet, widens the row ``spans`` and the
-``<dimension>``, and copies every other zip part with byte-identical content.
+every cached formula result. So only one worksheet XML part is patched
+(:mod:`.splice`), and every other zip part is copied as stored (:mod:`.zipcopy`).
 It never touches a formula cell.
 
 The protocol around the patch (:func:`write_patch`): skip when an owner or
@@ -14,7 +12,7 @@ it, or a copy where there are none), write a temp file in the same folder, fsync
 atomically replace; then read the file
 back from the disk and check that every other zip part is byte-identical, that
 the patched sheet is byte-identical outside the patched cells, and that each of
-them holds what was meant; else restore the backup (W-LOSSY).
+them holds what was meant (:mod:`.verify`); else restore the backup (W-LOSSY).
 """
 
 from __future__ import annotations
@@ -22,267 +20,27 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import html
 import io
 import os
 import re
 import shutil
-import struct
 import sys
 import zipfile
-import zlib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Callable
 
 from ..findings import Finding, finding
-from ..normalize import to_serial
 from ..platform_support import name_room, path_units, replace_file
 from ..state.layout import fit_bytes, fit_units
-from .xlsxparts import (
-    _CELL,
-    _CELL_REF,
-    _FORMULA,
-    Fingerprint,
-    PatchError,
-    col_letters,
-    col_number,
-    owner_files,
-    sheet_part,
-    shown,
-)
+from .splice import FormulaCell, Styled, patch_sheet_xml
+from .verify import sheet_differences
+from .xlsxparts import Fingerprint, PatchError, col_number, owner_files, sheet_part, shown
+from .zipcopy import _rezip, changed_parts
 
-
-class FormulaCell(Exception):
-    """The flag cell holds a formula; it is never overwritten."""
-
-    def __init__(self, ref: str):
-        super().__init__(ref)
-        self.ref = ref
-
-
-@dataclass(frozen=True)
-class Styled:
-    """A value written with a given cell style (an index into styles.xml's cellXfs), e.g. a date
-    with the style of the column's other dates."""
-
-    value: object
-    style: int
-
-
-def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
-    """One cell's XML: text as an inline string, a number or a date as a value, '' or None empty."""
-    if isinstance(value, Styled):
-        style, value = str(value.style).encode(), value.value
-    s = b' s="' + style + b'"' if style else b""
-    head = b'<c r="' + ref.encode() + b'"' + s
-    if value is None or value == "":
-        return head + b"/>"
-    if isinstance(value, bool):
-        return head + b' t="b"><v>' + (b"1" if value else b"0") + b"</v></c>"
-    if isinstance(value, (dt.date, dt.datetime)):
-        value = to_serial(value)
-    if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise PatchError(f"{ref}: {value} is not a number a cell can hold")
-        return head + b"><v>" + repr(value).encode() + b"</v></c>"
-    value = str(value)
-    escaped = html.escape(value, quote=False).encode("utf-8")
-    space = b' xml:space="preserve"' if value != value.strip() else b""
-    return head + b' t="inlineStr"><is><t' + space + b">" + escaped + b"</t></is></c>"
-
-
-_ROW_OPEN = re.compile(rb"<row\b[^>]*>")
-
-
-def _patch_row(row_xml: bytes, row_no: int, col: int, value, style_from_left: bool = False) -> bytes:
-    """Set column ``col`` of one ``<row>…</row>`` (or ``<row …/>``) to a value (see _inline_cell; '' clears).
-
-    ``style_from_left``: a new cell takes the style of the cell to its left (a re-added header).
-    """
-    head = _ROW_OPEN.match(row_xml)
-    if head is None:
-        raise PatchError(f"row {row_no}: unexpected XML")
-    head_bytes = head.group(0)
-    self_closing = head_bytes.endswith(b"/>")
-    body = b"" if self_closing else row_xml[head.end():row_xml.rindex(b"</row>")]
-    ref = f"{col_letters(col)}{row_no}"
-    new_body = None if style_from_left else _quick_splice(body, ref, col, value)
-    if new_body is not None:
-        if new_body == body:
-            return row_xml  # nothing there, nothing to clear
-        return _close_row(head_bytes, self_closing, new_body, col)
-    insert_at = len(body)
-    left_style = None
-    for m in _CELL.finditer(body):
-        cell = m.group(0)
-        ref_m = _CELL_REF.search(cell[:cell.find(b">") + 1])
-        if ref_m is None:
-            raise PatchError(f"row {row_no}: a cell without its reference")
-        c = col_number(ref_m.group(1).decode())
-        style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
-        if c == col:
-            if _FORMULA.search(cell):
-                raise FormulaCell(ref)
-            own = left_style if style_from_left else style and style.group(1)
-            new_body = body[:m.start()] + _inline_cell(ref, own, value) + body[m.end():]
-            break
-        if c > col:
-            insert_at = m.start()
-            break
-        left_style = style and style.group(1)
-    if new_body is None:
-        if not value:
-            return row_xml  # nothing there, nothing to clear
-        style = left_style if style_from_left else None
-        new_body = body[:insert_at] + _inline_cell(ref, style, value) + body[insert_at:]
-    return _close_row(head_bytes, self_closing, new_body, col)
-
-
-def _close_row(head_bytes: bytes, self_closing: bool, new_body: bytes, col: int) -> bytes:
-    if self_closing:
-        head_bytes = head_bytes[:-2].rstrip() + b">"
-    spans = re.search(rb'\bspans="(\d+):(\d+)"', head_bytes)
-    if spans and not (int(spans.group(1)) <= col <= int(spans.group(2))):
-        lo, hi = min(int(spans.group(1)), col), max(int(spans.group(2)), col)
-        head_bytes = head_bytes[:spans.start()] + b'spans="%d:%d"' % (lo, hi) + head_bytes[spans.end():]
-    return head_bytes + new_body + b"</row>"
-
-
-_CELL_START = re.compile(rb"<c(?:\s[^>]*)?\Z")  # a cell's tag from its '<' up to a position inside it
-
-
-def _quick_splice(body: bytes, ref: str, col: int, value) -> bytes | None:
-    """The common cases without walking the row cell by cell: the flag cell is there (found by its
-    reference inside a cell tag), or the row ends before its column (the new cell goes last). None:
-    anything else (the careful walk decides). A cell is never overwritten if it holds a formula."""
-    token = b' r="%s"' % ref.encode()
-    at = body.find(token)
-    if at >= 0:
-        start = body.rfind(b"<", 0, at)
-        if start < 0 or not _CELL_START.match(body, start, at):
-            return None  # the text is somewhere else (a value, another element): walk the row
-        m = _CELL.match(body, start)
-        if m is None:
-            return None
-        cell = m.group(0)
-        if _FORMULA.search(cell):
-            raise FormulaCell(ref)
-        style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
-        return body[:start] + _inline_cell(ref, style and style.group(1), value) + body[m.end():]
-    last = body.rfind(b' r="')
-    if last < 0:
-        if body.strip():
-            return None
-        return _inline_cell(ref, None, value) if value else b""
-    start = body.rfind(b"<", 0, last)
-    letters = re.match(rb' r="([A-Z]+)\d+"', body[last:last + 16])
-    if start < 0 or letters is None or not _CELL_START.match(body, start, last):
-        return None
-    if col_number(letters.group(1).decode()) >= col:
-        return None  # the flag column is inside the row: walk it
-    if not value:
-        return body  # nothing there, nothing to clear
-    return body + _inline_cell(ref, None, value)
-
-
-
-def patch_sheet_xml(xml: bytes, cells: dict[tuple[int, int], object],
-                    styled: frozenset[tuple[int, int]] = frozenset()) -> bytes:
-    """Set each (row, column) cell to its value (text, number, date, :class:`Styled`; '' or None
-    clears), splicing the bytes row by row. A new cell in ``styled`` takes the style of the cell to
-    its left (a re-added header). A formula cell is never overwritten (:class:`FormulaCell`).
-    """
-    data_at = xml.find(b"<sheetData")
-    if data_at < 0 and xml.find(b":sheetData") >= 0:
-        raise PatchError("prefixed SpreadsheetML namespace")
-    arrays = _array_ranges(xml)  # a cell inside an array formula's range (legacy CSE or a spill) is a formula too
-    for r, c in sorted(cells):
-        if any(top <= r <= bottom and left <= c <= right for top, left, bottom, right in arrays):
-            raise FormulaCell(f"{col_letters(c)}{r}")
-    by_row: dict[int, list[int]] = {}
-    for r, c in sorted(cells):
-        by_row.setdefault(r, []).append(c)
-    if b"<sheetData/>" in xml:
-        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
-    out = []
-    pos = 0
-    for row_no, columns in sorted(by_row.items()):
-        start, found = _locate_row(xml, row_no, pos)
-        if found:
-            head_end = xml.index(b">", start)
-            end = (head_end + 1 if xml[head_end - 1:head_end] == b"/" else
-                   xml.index(b"</row>", head_end) + len(b"</row>"))
-            row_xml = xml[start:end]
-        else:  # a row nobody typed in yet: a new <row> in its place
-            end, row_xml = start, b'<row r="%d"/>' % row_no
-        out.append(xml[pos:start])
-        for col in columns:
-            row_xml = _patch_row(row_xml, row_no, col, cells[(row_no, col)], (row_no, col) in styled)
-        out.append(row_xml)
-        pos = end
-    out.append(xml[pos:])
-    patched = b"".join(out)
-    if cells:
-        rows, columns = [r for r, _ in cells], [c for _, c in cells]
-        patched = _widen_dimension(patched, min(columns), min(rows))
-        patched = _widen_dimension(patched, max(columns), max(rows))
-    return patched
-
-
-_ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
-
-
-def _locate_row(xml: bytes, row_no: int, pos: int) -> tuple[int, bool]:
-    """Where row ``row_no`` starts at or after ``pos`` (True), or where a new one goes: before the
-    first row below it, else at the end of sheetData (False)."""
-    start = xml.find(b'<row r="%d"' % row_no, pos)
-    if start >= 0:
-        return start, True
-    m = re.compile(rb'<row\s[^>]*?\br="%d"' % row_no).search(xml, pos)  # attributes in another order
-    if m:
-        return m.start(), True
-    for m in _ROW_NUMBER.finditer(xml, pos):
-        if int(m.group(1)) > row_no:
-            return m.start(), False
-    end = xml.find(b"</sheetData>", pos)
-    if end < 0:
-        raise PatchError(f"row {row_no}: no place for it in sheetData")
-    return end, False
-
-
-_ARRAY = re.compile(rb'<f\b[^>]*\bt="array"[^>]*\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
-
-
-def _array_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
-    """(top, left, bottom, right) of every array formula's range in a sheet's XML."""
-    if b'"array"' not in xml:  # the common case costs one search
-        return []
-    out = []
-    for m in _ARRAY.finditer(xml):
-        c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
-        c2, r2 = (col_number(m.group(3).decode()), int(m.group(4))) if m.group(3) else (c1, r1)
-        out.append((r1, c1, r2, c2))
-    return out
-
-
-_DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>')
-
-
-def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
-    head_end = xml.find(b"<sheetData")
-    m = _DIMENSION.search(xml, 0, head_end if head_end >= 0 else len(xml))
-    if not m:
-        return xml
-    c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
-    c2 = col_number(m.group(3).decode()) if m.group(3) else c1
-    r2 = int(m.group(4)) if m.group(4) else r1
-    nc1, nr1, nc2, nr2 = min(c1, col), min(r1, row), max(c2, col), max(r2, row)
-    if (nc1, nr1, nc2, nr2) == (c1, r1, c2, r2):
-        return xml
-    ref = f"{col_letters(nc1)}{nr1}:{col_letters(nc2)}{nr2}".encode()
-    return xml[:m.start()] + b'<dimension ref="' + ref + b'"/>' + xml[m.end():]
+__all__ = ["FlagWrite", "FormulaCell", "SheetPatch", "Styled", "WriteResult", "backup_names", "patch_sheet_xml",
+           "patch_workbook_bytes", "write_flags", "write_patch"]
 
 
 def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, int], object],
@@ -303,202 +61,6 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, in
                 else:
                     zout.writestr(info, zin.read(info), compress_type=info.compress_type)
     return out.getvalue()
-
-
-# --- a zip's members as stored: copied without inflating, compared without inflating -----------------
-
-_EOCD = struct.Struct("<4s4H2LH")
-_CENTRAL = struct.Struct("<4s6H3L5H2L")
-_LOCAL = struct.Struct("<4s5H3L2H")
-
-
-@dataclass(frozen=True)
-class _Member:
-    name: str
-    central: bytes  # its central directory entry
-    stored: bytes  # local header, compressed data and data descriptor, as in the file
-    fields: tuple  # the central entry's fields (_CENTRAL)
-
-
-def _members(data: bytes) -> tuple[list[_Member], bytes] | None:
-    """The members of a zip as stored, and the archive's comment; None for one this reader does not take
-    (zip64, spanned, members out of place, a name twice): the caller then goes the zipfile way."""
-    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
-    if at < 0 or at + _EOCD.size > len(data):
-        return None
-    _, disk, cd_disk, here, total, cd_size, cd_at, comment_len = _EOCD.unpack_from(data, at)
-    if disk or cd_disk or here != total or cd_at + cd_size != at or 0xFFFFFFFF in (cd_at, cd_size):
-        return None
-    members, pos, names = [], cd_at, set()
-    for _ in range(total):
-        if data[pos:pos + 4] != b"PK\x01\x02":
-            return None
-        fields = _CENTRAL.unpack_from(data, pos)
-        flags, size, name_len, extra_len, note_len, offset = fields[3], fields[8], fields[10], fields[11], fields[12], fields[16]
-        raw_name = data[pos + 46:pos + 46 + name_len]
-        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
-        end = pos + 46 + name_len + extra_len + note_len
-        if name in names or 0xFFFFFFFF in (size, fields[9], offset) or data[offset:offset + 4] != b"PK\x03\x04":
-            return None
-        local = _LOCAL.unpack_from(data, offset)
-        if data[offset + 30:offset + 30 + local[9]] != raw_name:
-            return None
-        stop = offset + 30 + local[9] + local[10] + size
-        if flags & 0x08:  # a data descriptor follows the data, with or without its signature
-            stop += 16 if data[stop:stop + 4] == b"PK\x07\x08" else 12
-        if stop > cd_at:
-            return None
-        names.add(name)
-        members.append(_Member(name, data[pos:end], data[offset:stop], fields))
-        pos = end
-    return members, data[at + _EOCD.size:at + _EOCD.size + comment_len]
-
-
-def _rezip(data: bytes, part: str, content: bytes) -> bytes | None:
-    """``data`` with ``part``'s content replaced (deflated at level 1) and every other member copied as
-    stored, byte for byte: nothing else is inflated or compressed again. None where :func:`_members`
-    does not take the zip."""
-    parsed = _members(data)
-    if parsed is None or sum(m.name == part for m in parsed[0]) != 1:
-        return None
-    members, comment = parsed
-    out, central = bytearray(), bytearray()
-    for m in members:
-        offset = len(out)
-        if m.name != part:
-            out += m.stored
-            central += m.central[:42] + struct.pack("<L", offset) + m.central[46:]
-            continue
-        packer = zlib.compressobj(1, zlib.DEFLATED, -15)
-        packed = packer.compress(content) + packer.flush()
-        fields = list(m.fields)
-        name_len, extra_len = fields[10], fields[11]
-        raw_name = m.central[46:46 + name_len]
-        flags, crc = fields[3] & 0x800, zlib.crc32(content)  # no data descriptor, no extra field
-        out += _LOCAL.pack(b"PK\x03\x04", max(20, fields[2]), flags, 8, fields[5], fields[6], crc, len(packed),
-                           len(content), name_len, 0) + raw_name + packed
-        fields[3:5], fields[7:10], fields[11], fields[16] = (flags, 8), (crc, len(packed), len(content)), 0, offset
-        central += _CENTRAL.pack(*fields) + raw_name + m.central[46 + name_len + extra_len:]
-    if len(out) + len(central) >= 0xFFFFFFFF:
-        return None
-    cd_at = len(out)
-    out += central + _EOCD.pack(b"PK\x05\x06", 0, 0, len(members), len(members), len(central), cd_at,
-                                len(comment)) + comment
-    return bytes(out)
-
-
-# --- verifying a patched sheet without re-reading it cell by cell ------------------------------
-# Everything outside the patched cells must be byte-identical to the original sheet (but for the
-# row spans and the <dimension>, which the patch widens, and the empty rows it adds), and each
-# patched cell must be exactly one of the forms the patch writes, holding the value meant.
-
-_SPANS = re.compile(rb'\sspans="[^"]*"')
-_DIMENSION_ANY = re.compile(rb"<dimension\b[^>]*/>")
-_BARE_ROW = re.compile(rb'<row r="\d+"(?:/>|></row>)')
-_TEXT = rb'(?:[^<&]|&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)*'
-_WRITTEN_CELL = re.compile(
-    rb'<c r="[A-Z]+\d+"(?: s="\d+")?(?:/>'
-    rb'| t="inlineStr"><is><t(?: xml:space="preserve")?>(?P<text>' + _TEXT + rb')</t></is></c>'
-    rb'| t="b"><v>(?P<bool>[01])</v></c>'
-    rb'|><v>(?P<number>-?[0-9.]+(?:[eE][-+]?\d+)?)</v></c>)\Z')
-
-
-def _skeleton(xml: bytes, cells: list[tuple[int, int]]) -> tuple[bytes, dict[bytes, bytes]]:
-    """The sheet without what a patch of ``cells`` may touch — those cells, their rows' spans, rows
-    left empty without them, the dimension, an empty sheetData's form — and those cells' XML by
-    reference. Rows are found in document order from where the last one was: one pass."""
-    by_row: dict[int, list[int]] = {}
-    for r, c in sorted(cells):
-        by_row.setdefault(r, []).append(c)
-    out, found, pos = [], {}, 0
-    for r, columns in by_row.items():
-        try:
-            start, exists = _locate_row(xml, r, pos)
-        except PatchError:  # no rows at all (<sheetData/>): nothing of the patch is there
-            break
-        if not exists:
-            continue
-        head_end = xml.index(b">", start)
-        end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")
-        head, body = _SPANS.sub(b"", xml[start:head_end + 1], 1), xml[head_end + 1:end]
-        for c in columns:
-            ref = f"{col_letters(c)}{r}".encode()
-            token = b' r="' + ref + b'"'
-            at = body.find(token)
-            while at >= 0:
-                cell_start = body.rfind(b"<", 0, at)
-                m = _CELL.match(body, cell_start) if cell_start >= 0 and _CELL_START.match(body, cell_start, at) else None
-                if m:
-                    found[ref] = m.group(0)
-                    body = body[:cell_start] + body[m.end():]
-                    break
-                at = body.find(token, at + 1)
-        row = head + body
-        out.append(xml[pos:start])
-        out.append(b"" if _BARE_ROW.fullmatch(row) else row)
-        pos = end
-    out.append(xml[pos:])
-    skeleton = b"".join(out)
-    data_at = skeleton.find(b"<sheetData")
-    top = _DIMENSION_ANY.sub(b"", skeleton[:data_at], 1) if data_at >= 0 else skeleton
-    rest = skeleton[data_at:] if data_at >= 0 else b""
-    if rest.startswith(b"<sheetData></sheetData>"):
-        rest = b"<sheetData/>" + rest[len(b"<sheetData></sheetData>"):]
-    return top + rest, found
-
-
-def sheet_differences(original: bytes, written: bytes, cells: dict[tuple[int, int], object],
-                      sheet: str) -> list[str]:
-    """What the patch changed besides ``cells`` ('sheet!row N'), and the cells that do not hold what
-    was meant ('sheet!A1 not written'); [] when the written sheet is exactly the patch."""
-    before, _ = _skeleton(original, list(cells))
-    after, found = _skeleton(written, list(cells))
-    out = []
-    if before != after:
-        at = next((i for i, (x, y) in enumerate(zip(before, after)) if x != y), min(len(before), len(after)))
-        row = re.findall(rb'<row\b[^>]*?\br="(\d+)"', after[max(0, at - 20000):at])
-        out.append(f"{sheet}!row {int(row[-1]) if row else '?'}")
-    for (r, c), value in sorted(cells.items()):
-        ref = f"{col_letters(c)}{r}".encode()
-        if not _holds(found.get(ref), value.value if isinstance(value, Styled) else value):
-            out.append(f"{sheet}!{ref.decode()} not written")
-    return out
-
-
-def _holds(cell: bytes | None, value) -> bool:
-    """Whether a written cell's XML is one the patch makes, holding ``value``."""
-    if cell is None:
-        return value is None or value == ""
-    m = _WRITTEN_CELL.match(cell)
-    if m is None:
-        return False
-    if value is None or value == "":
-        return cell.endswith(b"/>")
-    if isinstance(value, bool):
-        return m.group("bool") == (b"1" if value else b"0")
-    if isinstance(value, (dt.date, dt.datetime)):
-        value = to_serial(value)
-    if isinstance(value, (int, float)):
-        return m.group("number") is not None and float(m.group("number")) == value
-    return m.group("text") is not None and html.unescape(m.group("text").decode("utf-8")) == str(value)
-
-
-def changed_parts(old: bytes, new: bytes, patched: str) -> list[str]:
-    """Zip parts whose content differs (or that appeared or vanished), other than the patched one. A part
-    stored byte for byte as before is the same without inflating it; any other is inflated (CRC checked)
-    and compared."""
-    stored_old, stored_new = _members(old), _members(new)
-    same = set()
-    if stored_old and stored_new:
-        before = {m.name: m.stored for m in stored_old[0]}
-        same = {m.name for m in stored_new[0] if before.get(m.name) == m.stored}
-    with zipfile.ZipFile(io.BytesIO(old)) as a, zipfile.ZipFile(io.BytesIO(new)) as b:
-        names_a, names_b = a.namelist(), b.namelist()
-        out = sorted(set(names_a) ^ set(names_b))
-        for name in names_a:
-            if name != patched and name not in same and name in names_b and a.read(name) != b.read(name):
-                out.append(name)
-    return out
 
 
 @dataclass
