@@ -191,141 +191,195 @@ def write_flags(job: FlagWrite, backups: Path, keep: int = 10, now: dt.datetime 
     return write_patch(job.patch(), backups, keep, now, hook)
 
 
+class Refused(Exception):
+    """The write protocol stops: its finding ``code`` (None: the findings are already told, or there is
+    none to tell) with the finding's values, and the ``reason`` a caller reads in :attr:`WriteResult.reason`."""
+
+    def __init__(self, code: str | None, reason: str, variant: str = "", **params):
+        super().__init__(code, reason)
+        self.code, self.reason, self.variant, self.params = code, reason, variant, params
+
+
+@dataclass
+class _Write:
+    """One run of the protocol on one workbook: what each step found, for the steps after it."""
+
+    job: SheetPatch
+    result: WriteResult
+    path: Path = Path()  # the file patched (a link in 进行中/ followed to it)
+    original: bytes = b""
+    st: os.stat_result | None = None
+    current: Fingerprint | None = None
+    part: str = ""
+    before: bytes = b""  # the sheet's XML as read
+    patched: bytes = b""  # the new file's bytes
+    folder: Path = Path()
+    keep_name: str = ""
+    stamp: str = ""
+    backup: Path = Path()
+    linked: bool = False
+    ours: bytes = b""  # exactly what was put in place
+
+
 def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime | None = None,
                 hook: Hook | None = None) -> WriteResult:
     """Set the patch's cells following the write protocol: locks, fingerprint, backup, temp file and
-    atomic replace, read back and compare, restore on any loss. Never raises on bad files."""
-    result = WriteResult()
-    if job.path.suffix.lower() not in (".xlsx", ".xlsm"):
-        result.reason = "format"
-        return result
+    atomic replace, read back and compare, restore on any loss. Never raises on bad files.
+
+    Each step either passes or stops the write with one :class:`Refused` (its finding and reason)."""
+    w = _Write(job, WriteResult())
+    try:
+        _check_format(w)
+        _check_locks(w)
+        _recheck_fingerprint(w)
+        _splice(w)
+        _keep_backup(w, backups, now)
+        _replace(w, hook)
+        _read_back(w)
+    except Refused as refused:
+        if refused.code:
+            w.result.findings.append(finding(refused.code, w.job.display, w.job.sheet, variant=refused.variant,
+                                             **refused.params))
+        w.result.reason = refused.reason
+        return w.result
+    _rotate(w.folder, w.keep_name, keep)
+    w.result.written = True
+    w.result.backup = w.backup
+    return w.result
+
+
+def _check_format(w: _Write) -> None:
+    if w.job.path.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise Refused(None, "format")
     # a workbook in 进行中/ may be a link to a department's own file: that file is patched, in its own
     # folder, and the link stays a link (replacing the link would leave staff editing a stale original)
-    path = Path(os.path.realpath(job.path))
+    w.path = Path(os.path.realpath(w.job.path))
+
+
+def _check_locks(w: _Write) -> None:
+    """Never a workbook that is open: Excel's owner file or LibreOffice's lock beside it or its link."""
+    job, path = w.job, w.path
     if owners := owner_files(job.path) + (owner_files(path) if path != job.path else []):
-        result.findings.append(finding("W-LOCKED", job.display, job.sheet, owner=owners[0].name))
-        result.reason = "locked"
-        return result
+        raise Refused("W-LOCKED", "locked", owner=owners[0].name)
+
+
+def _recheck_fingerprint(w: _Write) -> None:
+    """The file as it is now, writable by us and its owner, and still the one that was read."""
     try:
-        original = path.read_bytes()
-        st = os.stat(path)
+        w.original = w.path.read_bytes()
+        w.st = os.stat(w.path)
     except OSError as exc:
-        result.findings.append(finding("W-CHANGED", job.display, job.sheet))
-        result.reason = f"unreadable: {exc}"
-        return result
-    current = Fingerprint(st.st_size, st.st_mtime_ns, hashlib.sha256(original).hexdigest())
-    if not st.st_mode & 0o222:  # marked read-only by its owner: never written
-        result.findings.append(finding("W-READONLY", job.display, job.sheet))
-        result.reason = "readonly"
-        return result
-    if not os.access(path.parent, os.W_OK | os.X_OK):  # before a backup is made that could never be used
-        result.findings.append(finding("W-PERMISSION", job.display, job.sheet, variant=".folder"))
-        result.reason = "permission"
-        return result
-    if job.fingerprint is not None and current != job.fingerprint:
-        result.findings.append(finding("W-CHANGED", job.display, job.sheet))
-        result.reason = "changed"
-        return result
+        raise Refused("W-CHANGED", f"unreadable: {exc}") from None
+    w.current = Fingerprint(w.st.st_size, w.st.st_mtime_ns, hashlib.sha256(w.original).hexdigest())
+    if not w.st.st_mode & 0o222:  # marked read-only by its owner: never written
+        raise Refused("W-READONLY", "readonly")
+    if not os.access(w.path.parent, os.W_OK | os.X_OK):  # before a backup is made that could never be used
+        raise Refused("W-PERMISSION", "permission", variant=".folder")
+    if w.job.fingerprint is not None and w.current != w.job.fingerprint:
+        raise Refused("W-CHANGED", "changed")
+
+
+def _splice(w: _Write) -> None:
+    """The new file's bytes; a formula blocks only its own cell (W-FORMULA each), a layout the patch does
+    not handle blocks the write (W-LOSSY)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(original)) as zf:
-            part = sheet_part(zf, job.sheet)
+        with zipfile.ZipFile(io.BytesIO(w.original)) as zf:
+            w.part = sheet_part(zf, w.job.sheet)
         while True:
             try:
-                patched = patch_workbook_bytes(original, job.sheet, job.cells, job.styled)
+                w.patched = patch_workbook_bytes(w.original, w.job.sheet, w.job.cells, w.job.styled)
                 break
-            except FormulaCell as exc:  # a formula blocks only its own cell
-                result.findings.append(finding("W-FORMULA", job.display, job.sheet, exc.ref))
+            except FormulaCell as exc:
+                w.result.findings.append(finding("W-FORMULA", w.job.display, w.job.sheet, exc.ref))
                 letters = re.match(r"[A-Z]+", exc.ref).group(0)
                 blocked = (int(exc.ref[len(letters):]), col_number(letters))
-                result.formula_cells.append(blocked)
-                job = dataclasses.replace(job, cells={k: v for k, v in job.cells.items() if k != blocked})
-                if not job.cells:
-                    result.reason = "formula"
-                    return result
-        with zipfile.ZipFile(io.BytesIO(original)) as zf:
-            before = zf.read(part)
+                w.result.formula_cells.append(blocked)
+                w.job = dataclasses.replace(w.job, cells={k: v for k, v in w.job.cells.items() if k != blocked})
+                if not w.job.cells:
+                    raise Refused(None, "formula") from None
+        with zipfile.ZipFile(io.BytesIO(w.original)) as zf:
+            w.before = zf.read(w.part)
     except (PatchError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=str(exc)[:200]))
-        result.reason = f"unsupported: {exc}"
-        return result
-    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
-    folder, keep_name = backup_names(backups, path)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    backup = folder / f"{stamp}-{keep_name}"
+        raise Refused("W-LOSSY", f"unsupported: {exc}", detail=str(exc)[:200]) from None
+
+
+def _keep_backup(w: _Write, backups: Path, now: dt.datetime | None) -> None:
+    """The version about to be replaced, kept under the backups folder (see :func:`_keep`)."""
+    w.stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
+    w.folder, w.keep_name = backup_names(backups, w.path)
+    w.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    w.backup = w.folder / f"{w.stamp}-{w.keep_name}"
     n = 1
-    while backup.exists():  # two runs in the same instant (or one fixed clock): keep both
-        backup = folder / f"{stamp}.{n}-{keep_name}"
+    while w.backup.exists():  # two runs in the same instant (or one fixed clock): keep both
+        w.backup = w.folder / f"{w.stamp}.{n}-{w.keep_name}"
         n += 1
-    linked = _keep(path, backup, original, st)
-    tmp = path.with_name(f".~coordxl-{os.getpid()}-{folder.name[-8:]}.tmp")  # no longer than a short name
+    w.linked = _keep(w.path, w.backup, w.original, w.st)
+
+
+def _replace(w: _Write, hook: Hook | None) -> None:
+    """A temp file in the same folder, synced, then one last look (fingerprint, locks, owner) and the
+    atomic replace; a backup that is only a link to the workbook goes when the replace does not happen."""
+    path = w.path
+    tmp = path.with_name(f".~coordxl-{os.getpid()}-{w.folder.name[-8:]}.tmp")  # no longer than a short name
     replaced = False
     try:
-        _fsync_write(tmp, patched)
+        _fsync_write(tmp, w.patched)
         if hook:
             hook("before_replace", tmp)
         # last look: someone may have saved the file while we were patching
-        if Fingerprint.of(path) != current:
-            result.findings.append(finding("W-CHANGED", job.display, job.sheet))
-            result.reason = "changed"
-            return result
+        if Fingerprint.of(path) != w.current:
+            raise Refused("W-CHANGED", "changed")
         if owner_files(path):
-            result.findings.append(finding("W-LOCKED", job.display, job.sheet, owner=owner_files(path)[0].name))
-            result.reason = "locked"
-            return result
+            raise Refused("W-LOCKED", "locked", owner=owner_files(path)[0].name)
         shutil.copymode(path, tmp)  # permissions only: the new mtime must say the file changed
-        if not _same_owner(path, tmp, st):  # the colleague must still own (and be able to save) their file
-            result.findings.append(finding("W-PERMISSION", job.display, job.sheet))
-            result.reason = "permission"
-            return result
-        ours = tmp.read_bytes()  # exactly what goes in place, to tell our file from a later save
+        if not _same_owner(path, tmp, w.st):  # the colleague must still own (and be able to save) their file
+            raise Refused("W-PERMISSION", "permission")
+        w.ours = tmp.read_bytes()  # exactly what goes in place, to tell our file from a later save
         if not replace_file(tmp, path):  # Windows: Excel, a virus scanner, the indexer or a sync client holds it
-            result.findings.append(finding("W-LOCKED", job.display, job.sheet, variant="-HELD"))
-            result.reason = "locked"
-            return result
+            raise Refused("W-LOCKED", "locked", variant="-HELD")
         replaced = True
     finally:
         if tmp.exists():
             tmp.unlink()
-        if linked and not replaced:  # that link is the workbook itself, not a backup of it
-            backup.unlink(missing_ok=True)
+        if w.linked and not replaced:  # that link is the workbook itself, not a backup of it
+            w.backup.unlink(missing_ok=True)
     _fsync_dir(path.parent)
-    if linked:
-        _private(backup)  # the version replaced, now the backup's alone: for the administrator only
+    if w.linked:
+        _private(w.backup)  # the version replaced, now the backup's alone: for the administrator only
     if hook:
         hook("after_replace", path)
-    written = _read_or_none(path)
-    if written != ours:
+
+
+def _read_back(w: _Write) -> None:
+    """The file read back from the disk: ours, every other part byte-identical in content, the patched sheet
+    byte-identical outside its cells, and each cell holding what was meant — never report a write that was
+    not. A loss restores the backup (W-LOSSY); a later save by someone else stays (W-CHANGED)."""
+    written = _read_or_none(w.path)
+    if written != w.ours:
         # another program saved the workbook just after our replace (Excel's save-as-temp-and-rename,
         # a sync client): theirs is the newer file and stays; both versions are kept beside the backups
-        _fsync_write(folder / f"{stamp}-coordxl-{keep_name}", ours)
-        result.findings.append(finding("W-CHANGED", job.display, job.sheet))
-        result.reason = "changed"
-        result.backup = backup
-        return result
-    # every other part byte-identical in content, the patched sheet byte-identical outside its cells,
-    # and each cell holding what was meant: never report a write that was not
+        _fsync_write(w.folder / f"{w.stamp}-coordxl-{w.keep_name}", w.ours)
+        w.result.backup = w.backup
+        raise Refused("W-CHANGED", "changed")
     try:
-        diff = changed_parts(original, written, part)
+        diff = changed_parts(w.original, written, w.part)
         with zipfile.ZipFile(io.BytesIO(written)) as zf:  # read back from the disk, CRC checked
-            after = zf.read(part)
-        diff += sheet_differences(before, after, job.cells, job.sheet)
+            after = zf.read(w.part)
+        diff += sheet_differences(w.before, after, w.job.cells, w.job.sheet)
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:
-        if _read_or_none(path) != ours:  # saved by someone meanwhile: never put an old version over it
-            result.findings.append(finding("W-CHANGED", job.display, job.sheet))
-            result.reason = "changed"
-            return result
-        restore = path.with_name(f".~coordxl-restore-{os.getpid()}-{folder.name[-8:]}.tmp")
-        shutil.copyfile(backup, restore)
-        os.replace(restore, path)
-        result.findings.append(finding("W-LOSSY", job.display, job.sheet, detail=", ".join(diff[:5])))
-        result.reason = "lossy"
-        return result
-    _rotate(folder, keep_name, keep)
-    result.written = True
-    result.backup = backup
-    return result
+        _restore(w, diff)
+
+
+def _restore(w: _Write, diff: list[str]) -> None:
+    """Put the backup back in place of a write that lost something (W-LOSSY), unless someone saved since."""
+    if _read_or_none(w.path) != w.ours:  # saved by someone meanwhile: never put an old version over it
+        raise Refused("W-CHANGED", "changed")
+    restore = w.path.with_name(f".~coordxl-restore-{os.getpid()}-{w.folder.name[-8:]}.tmp")
+    shutil.copyfile(w.backup, restore)
+    os.replace(restore, w.path)
+    raise Refused("W-LOSSY", "lossy", detail=", ".join(diff[:5]))
 
 
 def _same_owner(path: Path, tmp: Path, st: os.stat_result) -> bool:
