@@ -8,9 +8,11 @@ kept byte for byte. A formula cell (or a cell inside an array formula's range) i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..normalize import to_serial
 from .xlsxparts import _CELL, _CELL_REF, _FORMULA, PatchError, col_letters, col_number
@@ -35,6 +37,8 @@ class Styled:
 
 def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
     """One cell's XML: text as an inline string, a number or a date as a value, '' or None empty."""
+    if type(value) is str and value:  # the common case (a flag): its text's XML made once per run
+        return b'<c r="' + ref.encode() + (b'" s="' + style + b'"' if style else b'"') + _text_tail(value)
     if isinstance(value, Styled):
         style, value = str(value.style).encode(), value.value
     s = b' s="' + style + b'"' if style else b""
@@ -49,10 +53,15 @@ def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
         if value != value or value in (float("inf"), float("-inf")):
             raise PatchError(f"{ref}: {value} is not a number a cell can hold")
         return head + b"><v>" + repr(value).encode() + b"</v></c>"
-    value = str(value)
+    return head + _text_tail(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_tail(value: str) -> bytes:
+    """A text cell's XML after its reference and style: an inline string, escaped, its blanks kept."""
     escaped = html.escape(value, quote=False).encode("utf-8")
     space = b' xml:space="preserve"' if value != value.strip() else b""
-    return head + b' t="inlineStr"><is><t' + space + b">" + escaped + b"</t></is></c>"
+    return b' t="inlineStr"><is><t' + space + b">" + escaped + b"</t></is></c>"
 
 
 _ROW_OPEN = re.compile(rb"<row\b[^>]*>")
@@ -70,11 +79,14 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value, style_from_left: bo
     self_closing = head_bytes.endswith(b"/>")
     body = b"" if self_closing else row_xml[head.end():row_xml.rindex(b"</row>")]
     ref = f"{col_letters(col)}{row_no}"
-    new_body = None if style_from_left else _quick_splice(body, ref, col, value)
-    if new_body is not None:
+    quick = None if style_from_left else _quick_splice(body, ref, col, value)
+    if quick is not None:
+        start, end, cell = quick
+        new_body = body[:start] + cell + body[end:]
         if new_body == body:
             return row_xml  # nothing there, nothing to clear
         return _close_row(head_bytes, self_closing, new_body, col)
+    new_body = None
     insert_at = len(body)
     left_style = None
     for m in _CELL.finditer(body):
@@ -115,69 +127,224 @@ def _close_row(head_bytes: bytes, self_closing: bool, new_body: bytes, col: int)
 _CELL_START = re.compile(rb"<c(?:\s[^>]*)?\Z")  # a cell's tag from its '<' up to a position inside it
 
 
-def _quick_splice(body: bytes, ref: str, col: int, value) -> bytes | None:
-    """The common cases without walking the row cell by cell: the flag cell is there (found by its
-    reference inside a cell tag), or the row ends before its column (the new cell goes last). None:
-    anything else (the careful walk decides). A cell is never overwritten if it holds a formula."""
-    token = b' r="%s"' % ref.encode()
-    at = body.find(token)
+def _quick_splice(xml: bytes, ref: str, col: int, value, lo: int = 0, hi: int | None = None,
+                  column_empty: bool = False) -> tuple[int, int, bytes] | None:
+    """The common cases in a row's body ``xml[lo:hi]`` without walking it cell by cell: the cell is there
+    (found by its reference inside a cell tag) and is replaced, or the row ends before its column and
+    the new cell goes last. Returns what changes as (start, end, bytes): ``xml[start:end]`` becomes
+    ``bytes`` (the same bytes: nothing to do). None: anything else (the careful walk decides). A cell is
+    never overwritten if it holds a formula. ``column_empty``: no reference to the column anywhere in
+    ``xml`` (so none in this row either)."""
+    hi = len(xml) if hi is None else hi
+    at = -1 if column_empty else xml.find(b' r="' + ref.encode() + b'"', lo, hi)
     if at >= 0:
-        start = body.rfind(b"<", 0, at)
-        if start < 0 or not _CELL_START.match(body, start, at):
+        start = xml.rfind(b"<", lo, at)
+        if start < 0 or not _CELL_START.match(xml, start, at):
             return None  # the text is somewhere else (a value, another element): walk the row
-        m = _CELL.match(body, start)
+        m = _CELL.match(xml, start, hi)
         if m is None:
             return None
         cell = m.group(0)
         if _FORMULA.search(cell):
             raise FormulaCell(ref)
-        style = re.search(rb'\bs="(\d+)"', cell[:cell.find(b">") + 1])
-        return body[:start] + _inline_cell(ref, style and style.group(1), value) + body[m.end():]
-    last = body.rfind(b' r="')
+        style = _STYLE.search(cell, 0, cell.find(b">") + 1)
+        return start, m.end(), _inline_cell(ref, style and style.group(1), value)
+    last = xml.rfind(b' r="', lo, hi)
     if last < 0:
-        if body.strip():
+        if xml[lo:hi].strip():
             return None
-        return _inline_cell(ref, None, value) if value else b""
-    start = body.rfind(b"<", 0, last)
-    letters = re.match(rb' r="([A-Z]+)\d+"', body[last:last + 16])
-    if start < 0 or letters is None or not _CELL_START.match(body, start, last):
+        return lo, hi, _inline_cell(ref, None, value) if value else b""
+    start = xml.rfind(b"<", lo, last)
+    letters = _LAST_LETTERS.match(xml, last, min(last + 16, hi))
+    if start < 0 or letters is None or not _CELL_START.match(xml, start, last):
         return None
-    if col_number(letters.group(1).decode()) >= col:
-        return None  # the flag column is inside the row: walk it
-    if not value:
-        return body  # nothing there, nothing to clear
-    return body + _inline_cell(ref, None, value)
+    if _column(letters.group(1)) >= col:
+        return None  # the column is inside the row: walk it
+    return hi, hi, _inline_cell(ref, None, value) if value else b""  # b"": nothing there, nothing to clear
 
+
+@functools.lru_cache(maxsize=1024)
+def _column(letters: bytes) -> int:
+    return col_number(letters.decode())
+
+
+_STYLE = re.compile(rb'\bs="(\d+)"')
+_LAST_LETTERS = re.compile(rb' r="([A-Z]+)\d+"')
+_SPANS_RANGE = re.compile(rb'\bspans="(\d+):(\d+)"')
+
+
+class Edit(NamedTuple):
+    """One change of the splice: ``xml[start:end]`` of the original sheet becomes ``new``.
+
+    ``kind``: CELL (one cell of ``row``/``col`` replaced, or inserted where start == end), SPANS (that
+    row's ``spans="lo:hi"`` widened), ROW (a whole row ``row`` rewritten by the careful walk, or a new
+    row inserted), DIMENSION (the ``<dimension>`` widened), SHEET (the whole part rewritten: an empty
+    ``<sheetData/>``). ``head``: where the row starts (CELL, SPANS)."""
+
+    start: int
+    end: int
+    new: bytes
+    kind: str
+    row: int = 0
+    col: int = 0
+    head: int = 0
+
+
+CELL, SPANS, ROW, DIMENSION, SHEET = "cell", "spans", "row", "dimension", "sheet"
 
 
 def patch_sheet_xml(xml: bytes, cells: dict[tuple[int, int], object],
-                    styled: frozenset[tuple[int, int]] = frozenset()) -> bytes:
+                    styled: frozenset[tuple[int, int]] = frozenset(), edits: list[Edit] | None = None) -> bytes:
     """Set each (row, column) cell to its value (text, number, date, :class:`Styled`; '' or None
     clears), splicing the bytes row by row. A new cell in ``styled`` takes the style of the cell to
     its left (a re-added header). A formula cell is never overwritten (:class:`FormulaCell`).
+
+    ``edits``: a list that receives what was changed (:class:`Edit`, in document order), so that the
+    result can be proved to be the original with exactly those changes (:func:`.verify.proof`).
     """
+    made = splice_edits(xml, cells, styled)
+    if edits is not None:
+        edits.extend(made)
+    return apply_edits(xml, made)
+
+
+def apply_edits(xml: bytes, edits: list[Edit]) -> bytes:
+    """The original sheet with its edits (in document order) applied: the slices between them kept as they are."""
+    pieces, pos = [], 0
+    for edit in edits:
+        pieces.append(xml[pos:edit.start])
+        pieces.append(edit.new)
+        pos = edit.end
+    pieces.append(xml[pos:])
+    return b"".join(pieces)
+
+
+def splice_edits(xml: bytes, cells: dict[tuple[int, int], object],
+                 styled: frozenset[tuple[int, int]] = frozenset()) -> list[Edit]:
+    """What :func:`patch_sheet_xml` changes, as edits of the original bytes in document order: one
+    ``bytes.find`` per row, a cell replaced or added last in its row (the common case) as a CELL edit
+    (and a SPANS edit when the row's spans must widen); any other row rewritten by the careful walk."""
     data_at = xml.find(b"<sheetData")
     if data_at < 0 and xml.find(b":sheetData") >= 0:
         raise PatchError("prefixed SpreadsheetML namespace")
+    ordered = sorted(cells)
     arrays = _array_ranges(xml)  # a cell inside an array formula's range (legacy CSE or a spill) is a formula too
-    for r, c in sorted(cells):
+    for r, c in ordered if arrays else ():
         if any(top <= r <= bottom and left <= c <= right for top, left, bottom, right in arrays):
             raise FormulaCell(f"{col_letters(c)}{r}")
+    if b"<sheetData/>" in xml:  # no rows at all: the whole part, the rare way
+        return [Edit(0, len(xml), _patched_whole(xml, cells, styled), SHEET)]
+    edits = _row_edits(xml, cells, styled, ordered)
+    if cells:
+        dimension = _dimension_edit(xml, cells)
+        if dimension is not None:
+            edits.insert(0, dimension)
+    return edits
+
+
+def _row_edits(xml: bytes, cells: dict[tuple[int, int], object], styled: frozenset[tuple[int, int]],
+               ordered: list[tuple[int, int]]) -> list[Edit]:
+    """The edits of the rows, in order: per row one ``bytes.find`` from where the last one ended; a row
+    with one cell to set takes the quick way (:func:`_quick_splice`: a CELL edit, and a SPANS edit where
+    its spans must widen), any other is walked cell by cell (a ROW edit)."""
+    by_row: dict[int, list[int]] = {}
+    for r, c in ordered:
+        by_row.setdefault(r, []).append(c)
+    referenced = {c: _rows_referencing(xml, c) for c in {c for _, c in ordered}}
+    letters = {c: col_letters(c) for c in referenced}
+    edits: list[Edit] = []
+    pos = 0
+    for row_no, columns in by_row.items():
+        start = xml.find(b'<row r="%d"' % row_no, pos)
+        if start < 0:
+            start, found = _locate_row(xml, row_no, pos)
+            if not found:  # a row nobody typed in yet: a new <row> in its place
+                row_xml = b'<row r="%d"/>' % row_no
+                for col in columns:
+                    row_xml = _patch_row(row_xml, row_no, col, cells[(row_no, col)], (row_no, col) in styled)
+                edits.append(Edit(start, start, row_xml, ROW, row_no))
+                pos = start
+                continue
+        head_end = xml.index(b">", start)
+        if xml[head_end - 1] == 47:  # '/': an empty row <row …/>
+            end = head_end + 1
+        else:
+            end = xml.find(b"</row", head_end)  # 'w' is rarer than '>' in a sheet: found sooner than "</row>"
+            if end < 0 or xml[end + 5:end + 6] != b">":
+                end = xml.index(b"</row>", head_end)
+            end += 6
+            col = columns[0]
+            if len(columns) == 1 and (row_no, col) not in styled:
+                quick = _quick_splice(xml, letters[col] + str(row_no), col, cells[(row_no, col)], head_end + 1,
+                                      end - 6, row_no not in referenced[col])
+                if quick is not None and _quick_edits(xml, quick, row_no, col, start, head_end, edits):
+                    pos = end
+                    continue
+        row_xml = xml[start:end]
+        new_row = row_xml
+        for col in columns:
+            new_row = _patch_row(new_row, row_no, col, cells[(row_no, col)], (row_no, col) in styled)
+        if new_row != row_xml:
+            edits.append(Edit(start, end, new_row, ROW, row_no))
+        pos = end
+    return edits
+
+
+def _quick_edits(xml: bytes, quick: tuple[int, int, bytes], row_no: int, col: int, start: int, head_end: int,
+                 edits: list[Edit]) -> bool:
+    """The quick way's change as edits (none where nothing changes), the row's spans widened to the cell;
+    False: not a change a CELL edit says (a body of blanks replaced): the careful walk's row."""
+    at, end, cell = quick
+    if at == end:
+        if not cell:
+            return True  # nothing there, nothing to clear
+    else:
+        removed = xml[at:end]
+        if removed == cell:
+            return True  # the very same cell
+        if not removed.startswith(b"<c"):
+            return False
+    spans = _SPANS_RANGE.search(xml, start, head_end) if xml.find(b"spans", start, head_end) >= 0 else None
+    if spans:
+        lo, hi = int(spans.group(1)), int(spans.group(2))
+        if not lo <= col <= hi:
+            widened = b'spans="%d:%d"' % (min(lo, col), max(hi, col))
+            edits.append(Edit(spans.start(), spans.end(), widened, SPANS, row_no, col, start))
+    edits.append(Edit(at, end, cell, CELL, row_no, col, start))
+    return True
+
+
+def _rows_referencing(xml: bytes, col: int) -> set[int]:
+    """The rows N for which ``r="<column>N"`` appears anywhere in the sheet (one scan): in any other row a
+    search for the column's cell finds nothing."""
+    prefix = b' r="' + col_letters(col).encode()
+    rows, at = set(), xml.find(prefix)
+    while at >= 0:
+        m = _DIGITS_QUOTE.match(xml, at + len(prefix))
+        if m:
+            rows.add(int(m.group(1)))
+        at = xml.find(prefix, at + 1)
+    return rows
+
+
+_DIGITS_QUOTE = re.compile(rb'(\d+)"')
+
+
+def _patched_whole(xml: bytes, cells: dict[tuple[int, int], object], styled: frozenset[tuple[int, int]]) -> bytes:
+    """A sheet whose sheetData is empty (``<sheetData/>``): opened, its rows spliced in, the dimension widened."""
+    xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
     by_row: dict[int, list[int]] = {}
     for r, c in sorted(cells):
         by_row.setdefault(r, []).append(c)
-    if b"<sheetData/>" in xml:
-        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
-    out = []
-    pos = 0
-    for row_no, columns in sorted(by_row.items()):
+    out, pos = [], 0
+    for row_no, columns in by_row.items():
         start, found = _locate_row(xml, row_no, pos)
         if found:
             head_end = xml.index(b">", start)
             end = (head_end + 1 if xml[head_end - 1:head_end] == b"/" else
                    xml.index(b"</row>", head_end) + len(b"</row>"))
             row_xml = xml[start:end]
-        else:  # a row nobody typed in yet: a new <row> in its place
+        else:
             end, row_xml = start, b'<row r="%d"/>' % row_no
         out.append(xml[pos:start])
         for col in columns:
@@ -186,11 +353,8 @@ def patch_sheet_xml(xml: bytes, cells: dict[tuple[int, int], object],
         pos = end
     out.append(xml[pos:])
     patched = b"".join(out)
-    if cells:
-        rows, columns = [r for r, _ in cells], [c for _, c in cells]
-        patched = _widen_dimension(patched, min(columns), min(rows))
-        patched = _widen_dimension(patched, max(columns), max(rows))
-    return patched
+    dimension = _dimension_edit(patched, cells) if cells else None
+    return apply_edits(patched, [dimension]) if dimension else patched
 
 
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
@@ -232,16 +396,18 @@ def _array_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
 _DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>')
 
 
-def _widen_dimension(xml: bytes, col: int, row: int) -> bytes:
+def _dimension_edit(xml: bytes, cells: dict[tuple[int, int], object]) -> Edit | None:
+    """The ``<dimension>`` widened to hold every cell of the patch; None when it already does (or there is none)."""
     head_end = xml.find(b"<sheetData")
     m = _DIMENSION.search(xml, 0, head_end if head_end >= 0 else len(xml))
     if not m:
-        return xml
+        return None
+    rows, columns = [r for r, _ in cells], [c for _, c in cells]
     c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
     c2 = col_number(m.group(3).decode()) if m.group(3) else c1
     r2 = int(m.group(4)) if m.group(4) else r1
-    nc1, nr1, nc2, nr2 = min(c1, col), min(r1, row), max(c2, col), max(r2, row)
+    nc1, nr1, nc2, nr2 = min(c1, *columns), min(r1, *rows), max(c2, *columns), max(r2, *rows)
     if (nc1, nr1, nc2, nr2) == (c1, r1, c2, r2):
-        return xml
+        return None
     ref = f"{col_letters(nc1)}{nr1}:{col_letters(nc2)}{nr2}".encode()
-    return xml[:m.start()] + b'<dimension ref="' + ref + b'"/>' + xml[m.end():]
+    return Edit(m.start(), m.end(), b'<dimension ref="' + ref + b'"/>', DIMENSION)

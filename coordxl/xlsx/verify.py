@@ -1,15 +1,22 @@
 """Checking a patched sheet against the original: every other byte kept, each patched cell holding
-what was meant."""
+what was meant.
+
+Before anything is written, :func:`proof` checks the splice by its own record (its edits): the original
+re-joined from them byte for byte, each change one the patch makes. After the write, :func:`read_back`
+compares the sheet read from the disk with what was proved; only where they differ are both sheets'
+skeletons built (:func:`sheet_differences`) to say where.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 
 from ..normalize import to_serial
-from .splice import _CELL_START, Styled, _locate_row
-from .xlsxparts import _CELL, PatchError, col_letters
+from .splice import _CELL_START, _DIMENSION, _ROW_NUMBER, CELL, DIMENSION, ROW, SHEET, SPANS, Edit, Styled, _locate_row
+from .xlsxparts import _CELL, _CELL_REF, _FORMULA, PatchError, col_letters, col_number
 
 # --- verifying a patched sheet without re-reading it cell by cell ------------------------------
 # Everything outside the patched cells must be byte-identical to the original sheet (but for the
@@ -19,7 +26,7 @@ from .xlsxparts import _CELL, PatchError, col_letters
 _SPANS = re.compile(rb'\sspans="[^"]*"')
 _DIMENSION_ANY = re.compile(rb"<dimension\b[^>]*/>")
 _BARE_ROW = re.compile(rb'<row r="\d+"(?:/>|></row>)')
-_TEXT = rb'(?:[^<&]|&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)*'
+_TEXT = rb'(?:[^<&]++|&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)*+'  # possessive: no backtracking into a long text
 _WRITTEN_CELL = re.compile(
     rb'<c r="[A-Z]+\d+"(?: s="\d+")?(?:/>'
     rb'| t="inlineStr"><is><t(?: xml:space="preserve")?>(?P<text>' + _TEXT + rb')</t></is></c>'
@@ -89,19 +96,176 @@ def sheet_differences(original: bytes, written: bytes, cells: dict[tuple[int, in
     return out
 
 
+def read_back(before: bytes, content: bytes, after: bytes, cells: dict[tuple[int, int], object],
+              sheet: str) -> list[str]:
+    """The sheet read back from the disk against what the splice made (``content``, proved against
+    ``before``): [] when it is byte for byte the same; else what differs, found by comparing ``before``
+    and ``after`` as :func:`sheet_differences` does, or at least the row where the bytes part."""
+    if after == content:
+        return []
+    told = sheet_differences(before, after, cells, sheet)
+    if told:
+        return told
+    at = next((i for i, (x, y) in enumerate(zip(content, after)) if x != y), min(len(content), len(after)))
+    row = re.findall(rb'<row\b[^>]*?\br="(\d+)"', after[max(0, at - 20000):at])
+    return [f"{sheet}!row {int(row[-1]) if row else '?'}"]
+
+
 def _holds(cell: bytes | None, value) -> bool:
     """Whether a written cell's XML is one the patch makes, holding ``value``."""
     if cell is None:
         return value is None or value == ""
     m = _WRITTEN_CELL.match(cell)
-    if m is None:
-        return False
+    return m is not None and _written_holds(m, value)
+
+
+def _written_holds(m: re.Match, value) -> bool:
+    """Whether a cell the patch makes (``m``: it matched :data:`_WRITTEN_CELL`) holds ``value``."""
+    if type(value) is str and value:  # the common case first
+        text = m.group("text")
+        return text is not None and _unescaped(text) == value
     if value is None or value == "":
-        return cell.endswith(b"/>")
+        return m.group(0).endswith(b"/>")
     if isinstance(value, bool):
         return m.group("bool") == (b"1" if value else b"0")
     if isinstance(value, (dt.date, dt.datetime)):
         value = to_serial(value)
     if isinstance(value, (int, float)):
         return m.group("number") is not None and float(m.group("number")) == value
-    return m.group("text") is not None and html.unescape(m.group("text").decode("utf-8")) == str(value)
+    return m.group("text") is not None and _unescaped(m.group("text")) == str(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unescaped(text: bytes) -> str:
+    return html.unescape(text.decode("utf-8"))
+
+
+# --- the splice proved by its own record: the original re-joined, each change of a kind the patch makes --------
+
+_SPANS_VALUE = re.compile(rb'spans="(\d+):(\d+)"')
+_NEW_DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"/>')
+
+
+def proof(original: bytes, content: bytes, edits: list[Edit], cells: dict[tuple[int, int], object],
+          sheet: str = "") -> list[str]:
+    """Why ``content`` is not ``original`` changed by exactly the splice's ``edits`` ([]: it is).
+
+    The edits tile the original (its slices between them and the slices they replace re-join to it, byte for
+    byte), the content is those kept slices with the new bytes between them, and each edit is one the patch
+    makes: a cell of the patch (the one it replaces was that cell and no formula; the new one is exactly a
+    form the patch writes, holding the value meant, in that cell's row), a row's spans or the dimension
+    widened, a row walked cell by cell that is the same outside the patch's cells. A cell of the patch
+    without an edit already holds its value. So no skeleton of either sheet is built."""
+    old_pieces, new_pieces, removed, pos = [], [], [], 0
+    for edit in edits:
+        if edit.start < pos or edit.end < edit.start:
+            return [f"{sheet}!row {edit.row or '?'}"]
+        kept, old = original[pos:edit.start], original[edit.start:edit.end]
+        old_pieces += (kept, old)
+        new_pieces += (kept, edit.new)
+        removed.append(old)
+        pos = edit.end
+    old_pieces.append(original[pos:])
+    new_pieces.append(original[pos:])
+    if b"".join(old_pieces) != original or b"".join(new_pieces) != content:
+        return [f"{sheet}!row ?"]
+    problems, done = [], set()
+    for edit, old in zip(edits, removed):
+        if edit.kind == CELL:  # the common case, checked here
+            key = (edit.row, edit.col)
+            done.add(key)
+            if not _cell_in_place(original, edit, old, cells.get(key, _MISSING)):
+                problems.append(f"{sheet}!{col_letters(edit.col)}{edit.row} not written")
+        else:
+            problems += _CHECKS[edit.kind](original, edit, old, cells, sheet, done)
+    if cells.keys() - done:
+        problems += _unchanged_hold(content, {key: cells[key] for key in cells.keys() - done}, sheet)
+    return problems
+
+
+def _cell_in_place(original: bytes, edit: Edit, old: bytes, value) -> bool:
+    """A CELL edit: in its row's body (after the head that says its row, before the row's end); replacing
+    exactly that one cell without a formula, or nothing between two cells; the new bytes exactly a cell the
+    patch writes, of that reference, holding ``value``."""
+    if value is _MISSING:
+        return False
+    start, head, row = edit.start, edit.head, edit.row
+    ref = b'r="%s%d"' % (col_letters(edit.col).encode(), row)
+    if original.rfind(b"<row", 0, start) != head or (not original.startswith(b'<row r="%d"' % row, head)
+                                                      and _row_at(original, head) != row):
+        return False
+    head_end = original.find(b">", head, start)
+    if head_end < 0 or original.find(b"</row", head_end, start) >= 0:
+        return False
+    if old:  # exactly one cell, that one, without a formula
+        one = old.count(b"</c>") == 1 if old.endswith(b"</c>") else old.find(b">") == len(old) - 1
+        ref_m = _CELL_REF.search(old, 0, old.find(b">") + 1) if one and _CELL.fullmatch(old) else None
+        if ref_m is None or ref_m.group(0) != ref or _FORMULA.search(old):
+            return False
+    elif original[start - 1] != 62 or not original.startswith((b"<c", b"</row>"), start):  # 62: '>'
+        return False  # not between two cells, nor after the row's head or its last cell
+    written = _WRITTEN_CELL.match(edit.new)
+    return (written is not None and edit.new.startswith(ref, 3)
+            and _written_holds(written, value.value if isinstance(value, Styled) else value))
+
+
+def _row_at(xml: bytes, at: int) -> int | None:
+    """The number of the row whose tag starts at ``at``."""
+    m = _ROW_NUMBER.match(xml, at)
+    return int(m.group(1)) if m else None
+
+
+def _spans_edit(original: bytes, edit: Edit, old: bytes, cells: dict, sheet: str, done: set) -> list[str]:
+    before, after = _SPANS_VALUE.fullmatch(old), _SPANS_VALUE.fullmatch(edit.new)
+    where = original.rfind(b"<row", 0, edit.start)
+    if (before is None or after is None or where != edit.head or _row_at(original, where) != edit.row
+            or original.find(b">", where, edit.start) >= 0 or (edit.row, edit.col) not in cells
+            or not int(after.group(1)) <= min(int(before.group(1)), edit.col)
+            or not int(after.group(2)) >= max(int(before.group(2)), edit.col)):
+        return [f"{sheet}!row {edit.row}"]
+    return []
+
+
+def _row_edit(original: bytes, edit: Edit, old: bytes, cells: dict, sheet: str, done: set) -> list[str]:
+    mine = {key: value for key, value in cells.items() if key[0] == edit.row}
+    done.update(mine)
+    row_new = _ROW_NUMBER.match(edit.new)
+    row_old = _ROW_NUMBER.match(old) if old else row_new
+    if row_new is None or row_old is None or {int(row_new.group(1)), int(row_old.group(1))} != {edit.row}:
+        return [f"{sheet}!row {edit.row}"]
+    return sheet_differences(old, edit.new, mine, sheet)
+
+
+def _dimension_edit(original: bytes, edit: Edit, old: bytes, cells: dict, sheet: str, done: set) -> list[str]:
+    before, after = _DIMENSION.fullmatch(old), _NEW_DIMENSION.fullmatch(edit.new)
+    if before is None or after is None or original.find(b"<sheetData", 0, edit.start) >= 0:
+        return [f"{sheet}!dimension"]
+    c1, r1 = col_number(before.group(1).decode()), int(before.group(2))
+    c2 = col_number(before.group(3).decode()) if before.group(3) else c1
+    r2 = int(before.group(4)) if before.group(4) else r1
+    n1, m1 = col_number(after.group(1).decode()), int(after.group(2))
+    n2, m2 = col_number(after.group(3).decode()), int(after.group(4))
+    rows, columns = [r for r, _ in cells] or [r1], [c for _, c in cells] or [c1]
+    if not (n1 <= min(c1, *columns) and m1 <= min(r1, *rows) and n2 >= max(c2, *columns) and m2 >= max(r2, *rows)):
+        return [f"{sheet}!dimension"]
+    return []
+
+
+def _sheet_edit(original: bytes, edit: Edit, old: bytes, cells: dict, sheet: str, done: set) -> list[str]:
+    done.update(cells)
+    return sheet_differences(old, edit.new, cells, sheet)
+
+
+_CHECKS = {SPANS: _spans_edit, ROW: _row_edit, DIMENSION: _dimension_edit, SHEET: _sheet_edit}
+_MISSING = object()
+
+
+def _unchanged_hold(content: bytes, cells: dict[tuple[int, int], object], sheet: str) -> list[str]:
+    """The cells of the patch the splice left as they were: each must already hold its value."""
+    _, found = _skeleton(content, list(cells))
+    out = []
+    for (r, c), value in sorted(cells.items()):
+        ref = f"{col_letters(c)}{r}".encode()
+        if not _holds(found.get(ref), value.value if isinstance(value, Styled) else value):
+            out.append(f"{sheet}!{ref.decode()} not written")
+    return out

@@ -13,6 +13,8 @@ atomically replace; then read the file
 back from the disk and check that every other zip part is byte-identical, that
 the patched sheet is byte-identical outside the patched cells, and that each of
 them holds what was meant (:mod:`.verify`); else restore the backup (W-LOSSY).
+The splice is proved by its own record before anything is written (a splice
+that would change more than its cells is refused: W-LOSSY, nothing touched).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from typing import Callable
 from ..findings import Finding, finding
 from ..platform_support import name_room, path_units, replace_file
 from ..state.layout import fit_bytes, fit_units
-from .splice import FormulaCell, Styled, patch_sheet_xml
-from .verify import sheet_differences
+from .splice import Edit, FormulaCell, Styled, patch_sheet_xml
+from .verify import proof, read_back
 from .xlsxparts import Fingerprint, PatchError, col_number, owner_files, sheet_part, shown
 from .zipcopy import _rezip, changed_parts
 
@@ -47,12 +49,27 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, in
                          styled: frozenset[tuple[int, int]] = frozenset()) -> bytes:
     """A new .xlsx with one sheet part patched and every other part's content unchanged: copied as
     stored, byte for byte (:func:`_rezip`), or, for a zip that reader does not take, re-written."""
+    return _spliced(data, sheet_name, cells, styled).patched
+
+
+@dataclass
+class _Spliced:
+    part: str  # the sheet's zip path
+    before: bytes  # its XML as read
+    content: bytes  # its XML patched
+    edits: list[Edit]  # what the splice changed, for the proof
+    patched: bytes  # the new file
+
+
+def _spliced(data: bytes, sheet_name: str, cells: dict[tuple[int, int], object],
+             styled: frozenset[tuple[int, int]] = frozenset()) -> _Spliced:
     with zipfile.ZipFile(io.BytesIO(data)) as zin:
         part = sheet_part(zin, sheet_name)
-        content = patch_sheet_xml(zin.read(part), cells, styled)
+        before, edits = zin.read(part), []
+        content = patch_sheet_xml(before, cells, styled, edits=edits)
         rezipped = _rezip(data, part, content)
         if rezipped is not None:
-            return rezipped
+            return _Spliced(part, before, content, edits, rezipped)
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as zout:
             for info in zin.infolist():
@@ -60,7 +77,7 @@ def patch_workbook_bytes(data: bytes, sheet_name: str, cells: dict[tuple[int, in
                     zout.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
                 else:
                     zout.writestr(info, zin.read(info), compress_type=info.compress_type)
-    return out.getvalue()
+    return _Spliced(part, before, content, edits, out.getvalue())
 
 
 @dataclass
@@ -210,9 +227,7 @@ class _Write:
     original: bytes = b""
     st: os.stat_result | None = None
     current: Fingerprint | None = None
-    part: str = ""
-    before: bytes = b""  # the sheet's XML as read
-    patched: bytes = b""  # the new file's bytes
+    spliced: _Spliced | None = None  # the sheet as read and patched, the new file's bytes
     folder: Path = Path()
     keep_name: str = ""
     stamp: str = ""
@@ -233,6 +248,7 @@ def write_patch(job: SheetPatch, backups: Path, keep: int = 10, now: dt.datetime
         _check_locks(w)
         _recheck_fingerprint(w)
         _splice(w)
+        _verify(w)
         _keep_backup(w, backups, now)
         _replace(w, hook)
         _read_back(w)
@@ -283,12 +299,10 @@ def _splice(w: _Write) -> None:
     """The new file's bytes; a formula blocks only its own cell (W-FORMULA each), a layout the patch does
     not handle blocks the write (W-LOSSY)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(w.original)) as zf:
-            w.part = sheet_part(zf, w.job.sheet)
         while True:
             try:
-                w.patched = patch_workbook_bytes(w.original, w.job.sheet, w.job.cells, w.job.styled)
-                break
+                w.spliced = _spliced(w.original, w.job.sheet, w.job.cells, w.job.styled)
+                return
             except FormulaCell as exc:
                 w.result.findings.append(finding("W-FORMULA", w.job.display, w.job.sheet, exc.ref))
                 letters = re.match(r"[A-Z]+", exc.ref).group(0)
@@ -297,10 +311,17 @@ def _splice(w: _Write) -> None:
                 w.job = dataclasses.replace(w.job, cells={k: v for k, v in w.job.cells.items() if k != blocked})
                 if not w.job.cells:
                     raise Refused(None, "formula") from None
-        with zipfile.ZipFile(io.BytesIO(w.original)) as zf:
-            w.before = zf.read(w.part)
     except (PatchError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise Refused("W-LOSSY", f"unsupported: {exc}", detail=str(exc)[:200]) from None
+
+
+def _verify(w: _Write) -> None:
+    """Before anything is written: the patched sheet is the original changed by exactly the splice's
+    record, each change one the patch makes (:func:`.verify.proof`); else nothing is written (W-LOSSY)."""
+    s = w.spliced
+    problems = proof(s.before, s.content, s.edits, w.job.cells, w.job.sheet)
+    if problems:
+        raise Refused("W-LOSSY", "lossy", detail=", ".join(problems[:5]))
 
 
 def _keep_backup(w: _Write, backups: Path, now: dt.datetime | None) -> None:
@@ -323,7 +344,7 @@ def _replace(w: _Write, hook: Hook | None) -> None:
     tmp = path.with_name(f".~coordxl-{os.getpid()}-{w.folder.name[-8:]}.tmp")  # no longer than a short name
     replaced = False
     try:
-        _fsync_write(tmp, w.patched)
+        _fsync_write(tmp, w.spliced.patched)
         if hook:
             hook("before_replace", tmp)
         # last look: someone may have saved the file while we were patching
@@ -353,7 +374,9 @@ def _replace(w: _Write, hook: Hook | None) -> None:
 def _read_back(w: _Write) -> None:
     """The file read back from the disk: ours, every other part byte-identical in content, the patched sheet
     byte-identical outside its cells, and each cell holding what was meant — never report a write that was
-    not. A loss restores the backup (W-LOSSY); a later save by someone else stays (W-CHANGED)."""
+    not. The sheet must be byte for byte what the splice made and :func:`_verify` proved (where it is
+    not, the original and the file read back are compared cell by cell to say where). A loss restores the
+    backup (W-LOSSY); a later save by someone else stays (W-CHANGED)."""
     written = _read_or_none(w.path)
     if written != w.ours:
         # another program saved the workbook just after our replace (Excel's save-as-temp-and-rename,
@@ -361,11 +384,12 @@ def _read_back(w: _Write) -> None:
         _fsync_write(w.folder / f"{w.stamp}-coordxl-{w.keep_name}", w.ours)
         w.result.backup = w.backup
         raise Refused("W-CHANGED", "changed")
+    s = w.spliced
     try:
-        diff = changed_parts(w.original, written, w.part)
+        diff = changed_parts(w.original, written, s.part)
         with zipfile.ZipFile(io.BytesIO(written)) as zf:  # read back from the disk, CRC checked
-            after = zf.read(w.part)
-        diff += sheet_differences(w.before, after, w.job.cells, w.job.sheet)
+            after = zf.read(s.part)
+        diff += read_back(s.before, s.content, after, w.job.cells, w.job.sheet)
     except Exception as exc:  # the written file does not even open: that is a loss too
         diff = [f"unreadable: {exc}"]
     if diff:

@@ -97,7 +97,10 @@ def changed_parts(old: bytes, new: bytes, patched: str) -> list[str]:
     same = set()
     if stored_old and stored_new:
         before = {m.name: m.stored for m in stored_old[0]}
-        same = {m.name for m in stored_new[0] if before.get(m.name) == m.stored}
+        after = {m.name: m.stored for m in stored_new[0]}
+        same = {name for name, stored in after.items() if before.get(name) == stored}
+        if all(name in same or name == patched for name in before.keys() & after.keys()):
+            return sorted(before.keys() ^ after.keys())  # nothing to inflate
     with zipfile.ZipFile(io.BytesIO(old)) as a, zipfile.ZipFile(io.BytesIO(new)) as b:
         names_a, names_b = a.namelist(), b.namelist()
         out = sorted(set(names_a) ^ set(names_b))
