@@ -1,14 +1,88 @@
-"""The splice proved by its own record: a splice that would change anything but its cells is refused
-before the workbook is touched."""
+"""The splice proved by its own record: the original sheet recoverable from the edits, only the patch's
+cells changed, and a splice that would change anything else refused before the workbook is touched."""
 
+import datetime as dt
 import os
+import re
+import zipfile
 
 import pytest
-from test_writer import flag, xlsxwriter_workbook
+import xlsxwriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_writer import all_cells, flag, xlsxwriter_workbook
 
 from coordxl.xlsx import splice, writer
 from coordxl.xlsx.splice import CELL, Edit, apply_edits, patch_sheet_xml
-from coordxl.xlsx.verify import proof
+from coordxl.xlsx.verify import proof, sheet_differences
+from coordxl.xlsx.writer import SheetPatch, write_patch
+from coordxl.xlsx.xlsxparts import Fingerprint, col_letters
+
+# --- random sheets: rows with cells in several forms, empty rows, spans, attributes in another order ------
+
+_FORMS = [
+    lambda ref: b'<c r="%s" t="s"><v>3</v></c>' % ref,
+    lambda ref: b'<c r="%s" s="2"><v>7.5</v></c>' % ref,
+    lambda ref: b'<c r="%s" t="inlineStr"><is><t>old &amp; r="Z9"</t></is></c>' % ref,
+    lambda ref: b'<c s="4" r="%s"/>' % ref,
+    lambda ref: b'<c r="%s" t="str"><f>A1*2</f><v>2</v></c>' % ref,  # a formula: never overwritten
+]
+
+
+@st.composite
+def sheets(draw):
+    rows = draw(st.lists(st.tuples(st.integers(1, 40), st.lists(st.tuples(st.integers(1, 12), st.integers(0, 4)),
+                                                                  max_size=6),
+                                   st.sampled_from(["", ' spans="1:3"', ' spans="2:12"', ' ht="20"'])),
+                         max_size=12, unique_by=lambda r: r[0]))
+    body = []
+    for number, cells, attrs in sorted(rows):
+        columns = sorted({c: form for c, form in cells}.items())
+        xml = b"".join(_FORMS[form](f"{col_letters(c)}{number}".encode()) for c, form in columns)
+        head = b'<row r="%d"%s' % (number, attrs.encode())
+        body.append(head + (b">" + xml + b"</row>" if xml or draw(st.booleans()) else b"/>"))
+    dimension = draw(st.sampled_from([b"", b'<dimension ref="A1"/>', b'<dimension ref="B2:F30"/>']))
+    return (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + dimension
+            + b"<sheetData>" + b"".join(body) + b"</sheetData></worksheet>")
+
+
+_VALUES = st.one_of(st.sampled_from(["逾期（截止12-24）", "今日到期", "", " a<b>&c ", None]),
+                    st.integers(-5, 10**6), st.floats(-1e9, 1e9, allow_nan=False), st.booleans(),
+                    st.dates(dt.date(2000, 1, 1), dt.date(2100, 1, 1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheets(), st.dictionaries(st.tuples(st.integers(1, 45), st.integers(1, 14)), _VALUES, max_size=25))
+def test_the_splice_keeps_every_other_byte_and_proves_it(xml, cells):
+    """Whatever the rows look like and whichever cells are set: the original bytes come back from the
+    splice's record, the sheet outside the patch's cells is the same (compared the old, independent way:
+    both sheets' skeletons), each cell holds its value, and the proof agrees."""
+    edits = []
+    try:
+        patched = patch_sheet_xml(xml, cells, edits=edits)
+    except splice.FormulaCell as blocked:  # a formula cell in the patch: nothing is spliced
+        assert re.search(rb'<c r="%s" t="str"><f>' % blocked.ref.encode(), xml)
+        return
+    assert apply_edits(xml, edits) == patched
+    assert _undo(patched, edits, xml) == xml
+    assert sheet_differences(xml, patched, cells, "s") == []
+    assert proof(xml, patched, edits, cells, "s") == []
+
+
+def _undo(patched: bytes, edits: list[Edit], original: bytes) -> bytes:
+    """The original rebuilt from the patched sheet: its kept bytes (read from the patched sheet, not the
+    original) with each edit's new bytes swapped back for what it replaced."""
+    out, pos, shift = [], 0, 0
+    for edit in edits:
+        at = edit.start + shift
+        out.append(patched[pos:at])
+        out.append(original[edit.start:edit.end])
+        assert patched[at:at + len(edit.new)] == edit.new
+        pos = at + len(edit.new)
+        shift += len(edit.new) - (edit.end - edit.start)
+    out.append(patched[pos:])
+    return b"".join(out)
+
 
 # --- the proof can fail: each kind of wrong splice is caught ------------------------------------------------
 
@@ -85,3 +159,33 @@ def test_the_protocol_splices_through_the_writers_patch_sheet_xml(tmp_path, monk
     wrapped = writer.patch_sheet_xml
     monkeypatch.setattr(writer, "patch_sheet_xml", lambda *a, **kw: seen.append(a[1]) or wrapped(*a, **kw))
     assert flag(path, {2: "受阻"}).written and seen == [{(2, 8): "受阻"}]
+
+
+def test_a_zero_or_false_is_written_into_an_empty_cell(tmp_path):
+    """0, 0.0 and False are values like any other: they were taken for 'nothing to write' and the write
+    ended in W-LOSSY (the read-back found the cell empty)."""
+    path = tmp_path / "tracker.xlsx"
+    xlsxwriter_workbook(path)
+    job = SheetPatch(path, path.name, "执行进度", {(2, 10): 0, (3, 10): False, (4, 10): 0.0}, Fingerprint.of(path))
+    result = write_patch(job, tmp_path / "backups")
+    assert result.written and result.findings == []
+    cells = all_cells(path.read_bytes())["执行进度"]
+    assert [cells[r][9] for r in (1, 2, 3)] == [0, False, 0]
+
+
+def test_a_flag_goes_into_an_empty_row_that_has_a_height_of_its_own(tmp_path):
+    """A formatted empty row is written as <row r="8" spans="1:2" ht="30" customHeight="1"/>: the flag goes in and
+    the row keeps its height (the read-back took the row opened for the cell for a loss: W-LOSSY)."""
+    path = tmp_path / "tracker.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("执行进度")
+    ws.write_row(0, 0, ["编号", "任务"])
+    ws.set_row(7, 30)
+    wb.close()
+    with zipfile.ZipFile(path) as zf:
+        assert b'<row r="8" spans="1:2" ht="30" customHeight="1"/>' in zf.read("xl/worksheets/sheet1.xml")
+    assert flag(path, {8: "受阻"}).written
+    with zipfile.ZipFile(path) as zf:
+        sheet = zf.read("xl/worksheets/sheet1.xml")
+    assert '<row r="8" spans="1:8" ht="30" customHeight="1"><c r="H8" t="inlineStr"><is><t>受阻</t></is></c></row>'.encode() \
+        in sheet

@@ -107,7 +107,7 @@ def _patch_row(row_xml: bytes, row_no: int, col: int, value, style_from_left: bo
             break
         left_style = style and style.group(1)
     if new_body is None:
-        if not value:
+        if _blank(value):
             return row_xml  # nothing there, nothing to clear
         style = left_style if style_from_left else None
         new_body = body[:insert_at] + _inline_cell(ref, style, value) + body[insert_at:]
@@ -153,14 +153,19 @@ def _quick_splice(xml: bytes, ref: str, col: int, value, lo: int = 0, hi: int | 
     if last < 0:
         if xml[lo:hi].strip():
             return None
-        return lo, hi, _inline_cell(ref, None, value) if value else b""
+        return lo, hi, b"" if _blank(value) else _inline_cell(ref, None, value)
     start = xml.rfind(b"<", lo, last)
     letters = _LAST_LETTERS.match(xml, last, min(last + 16, hi))
     if start < 0 or letters is None or not _CELL_START.match(xml, start, last):
         return None
     if _column(letters.group(1)) >= col:
         return None  # the column is inside the row: walk it
-    return hi, hi, _inline_cell(ref, None, value) if value else b""  # b"": nothing there, nothing to clear
+    return hi, hi, b"" if _blank(value) else _inline_cell(ref, None, value)  # b"": nothing there, nothing to clear
+
+
+def _blank(value) -> bool:
+    """Nothing to write: '' or None (a 0 or False is a value like any other)."""
+    return value is None or (type(value) is str and not value)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -52,6 +52,8 @@ def _skeleton(xml: bytes, cells: list[tuple[int, int]]) -> tuple[bytes, dict[byt
         head_end = xml.index(b">", start)
         end = head_end + 1 if xml[head_end - 1:head_end] == b"/" else xml.index(b"</row>", head_end) + len(b"</row>")
         head, body = _SPANS.sub(b"", xml[start:head_end + 1], 1), xml[head_end + 1:end]
+        if head.endswith(b"/>"):  # an empty row <row …/> is the same as <row …></row>, which a patch makes of it
+            head, body = head[:-2].rstrip() + b">", b"</row>"
         for c in columns:
             ref = f"{col_letters(c)}{r}".encode()
             token = b' r="' + ref + b'"'
