@@ -177,7 +177,8 @@ def _private(backup: Path) -> None:
 
 
 def _rotate(folder: Path, stem: str, keep: int) -> None:
-    backups = sorted(folder.glob(f"*-{stem}"))
+    """Keep the newest ``keep`` backups of a workbook (names end with ``-<stem>``; a name is not a pattern)."""
+    backups = sorted(folder / name for name in os.listdir(folder) if name.endswith(f"-{stem}"))
     for old in backups[:-keep] if keep > 0 else backups:
         old.unlink()
 
