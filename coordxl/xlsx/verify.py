@@ -15,7 +15,20 @@ import html
 import re
 
 from ..normalize import to_serial
-from .splice import _CELL_START, _DIMENSION, _ROW_NUMBER, CELL, DIMENSION, ROW, SHEET, SPANS, Edit, Styled, _locate_row
+from .splice import (
+    _CELL_START,
+    _DIMENSION,
+    _ROW_NUMBER,
+    CELL,
+    DIMENSION,
+    ROW,
+    SHEET,
+    SPANS,
+    Edit,
+    Styled,
+    _locate_row,
+    row_close,
+)
 from .xlsxparts import _CELL, _CELL_REF, _FORMULA, PatchError, col_letters, col_number
 
 # --- verifying a patched sheet without re-reading it cell by cell ------------------------------
@@ -172,11 +185,14 @@ def proof(original: bytes, content: bytes, edits: list[Edit], cells: dict[tuple[
     if b"".join(old_pieces) != original or b"".join(new_pieces) != content:
         return [f"{sheet}!row ?"]
     problems, done = [], set()
+    letters: dict[int, bytes] = {}
     for edit, old in zip(edits, removed):
         if edit.kind == CELL:  # the common case, checked here
             key = (edit.row, edit.col)
             done.add(key)
-            if not _cell_in_place(original, edit, old, cells.get(key, _MISSING)):
+            if edit.col not in letters:
+                letters[edit.col] = col_letters(edit.col).encode()
+            if not _cell_in_place(original, edit, old, cells.get(key, _MISSING), letters[edit.col]):
                 problems.append(f"{sheet}!{col_letters(edit.col)}{edit.row} not written")
         else:
             problems += _CHECKS[edit.kind](original, edit, old, cells, sheet, done)
@@ -185,20 +201,20 @@ def proof(original: bytes, content: bytes, edits: list[Edit], cells: dict[tuple[
     return problems
 
 
-def _cell_in_place(original: bytes, edit: Edit, old: bytes, value) -> bool:
+def _cell_in_place(original: bytes, edit: Edit, old: bytes, value, letters: bytes) -> bool:
     """A CELL edit: in its row's body (after the head that says its row, before the row's end); replacing
     exactly that one cell without a formula, or nothing between two cells; the new bytes exactly a cell the
     patch writes, of that reference, holding ``value``."""
-    if value is _MISSING:
+    start, _, new, _, row, _, head = edit
+    if value is _MISSING or original.rfind(b"<row", head, start) != head:  # no row starts in between
         return False
-    start, head, row = edit.start, edit.head, edit.row
-    ref = b'r="%s%d"' % (col_letters(edit.col).encode(), row)
-    if original.rfind(b"<row", 0, start) != head or (not original.startswith(b'<row r="%d"' % row, head)
-                                                      and _row_at(original, head) != row):
+    number = b"%d" % row
+    if not original.startswith(b'<row r="' + number + b'"', head) and _row_at(original, head) != row:
         return False
     head_end = original.find(b">", head, start)
-    if head_end < 0 or original.find(b"</row", head_end, start) >= 0:
-        return False
+    if head_end < 0 or original[head_end - 1] == 47 or row_close(original, head_end, start) >= 0:  # 47: '/'
+        return False  # a row <row …/> without a body, or one that ended before
+    ref = b'r="' + letters + number + b'"'
     if old:  # exactly one cell, that one, without a formula
         one = old.count(b"</c>") == 1 if old.endswith(b"</c>") else old.find(b">") == len(old) - 1
         ref_m = _CELL_REF.search(old, 0, old.find(b">") + 1) if one and _CELL.fullmatch(old) else None
@@ -206,8 +222,8 @@ def _cell_in_place(original: bytes, edit: Edit, old: bytes, value) -> bool:
             return False
     elif original[start - 1] != 62 or not original.startswith((b"<c", b"</row>"), start):  # 62: '>'
         return False  # not between two cells, nor after the row's head or its last cell
-    written = _WRITTEN_CELL.match(edit.new)
-    return (written is not None and edit.new.startswith(ref, 3)
+    written = _WRITTEN_CELL.match(new)
+    return (written is not None and new.startswith(ref, 3)
             and _written_holds(written, value.value if isinstance(value, Styled) else value))
 
 
