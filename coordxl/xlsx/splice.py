@@ -155,7 +155,7 @@ def _quick_splice(xml: bytes, ref: str, col: int, value, lo: int = 0, hi: int | 
             return None
         return lo, hi, b"" if value is None or value == "" else _inline_cell(ref, None, value)
     start = xml.rfind(b"<", lo, last)
-    letters = _LAST_LETTERS.match(xml, last, min(last + 16, hi))
+    letters = _LAST_LETTERS.match(xml, last, last + 16 if last + 16 < hi else hi)
     if start < 0 or letters is None or not _CELL_START.match(xml, start, last):
         return None
     if _column(letters.group(1)) >= col:
@@ -258,16 +258,17 @@ def _row_edits(xml: bytes, cells: dict[tuple[int, int], object], styled: frozens
     referenced = {c: _rows_referencing(xml, c) for c in {c for _, c in ordered}}
     letters = {c: col_letters(c) for c in referenced}
     edits: list[Edit] = []
+    find, add, new_edit = xml.find, edits.append, Edit.__new__  # bound once: this loop runs once per row
     pos = 0
     for row_no, columns in by_row.items():
-        start = xml.find(b'<row r="%d"' % row_no, pos)
+        start = find(b'<row r="%d"' % row_no, pos)
         if start < 0:
             start, found = _locate_row(xml, row_no, pos)
             if not found:  # a row nobody typed in yet: a new <row> in its place
                 row_xml = b'<row r="%d"/>' % row_no
                 for col in columns:
                     row_xml = _patch_row(row_xml, row_no, col, cells[(row_no, col)], (row_no, col) in styled)
-                edits.append(Edit(start, start, row_xml, ROW, row_no))
+                add(Edit(start, start, row_xml, ROW, row_no))
                 pos = start
                 continue
         head_end = xml.index(b">", start)
@@ -276,7 +277,7 @@ def _row_edits(xml: bytes, cells: dict[tuple[int, int], object], styled: frozens
         else:
             end = _row_end(xml, head_end)
             col = columns[0]
-            if len(columns) == 1 and (row_no, col) not in styled:
+            if len(columns) == 1 and not (styled and (row_no, col) in styled):
                 quick = _quick_splice(xml, letters[col] + str(row_no), col, cells[(row_no, col)], head_end + 1,
                                       end - 6, row_no not in referenced[col])
                 if quick is not None:
@@ -285,9 +286,9 @@ def _row_edits(xml: bytes, cells: dict[tuple[int, int], object], styled: frozens
                         pos = end
                         continue
                     if at == stop or xml.startswith(b"<c", at):  # else a body of blanks only: the careful walk
-                        if xml.find(b"spans", start, head_end) >= 0:
+                        if find(b"spans", start, head_end) >= 0:
                             _widen_spans(xml, row_no, col, start, head_end, edits)
-                        edits.append(Edit(at, stop, cell, CELL, row_no, col, start))
+                        add(new_edit(Edit, at, stop, cell, CELL, row_no, col, start))
                         pos = end
                         continue
         row_xml = xml[start:end]
@@ -310,11 +311,13 @@ def row_close(xml: bytes, pos: int, stop: int | None = None) -> int:
 
 
 def _row_end(xml: bytes, head_end: int) -> int:
-    """Where the row whose head ends at ``head_end`` ends: just after its ``</row>``."""
-    end = row_close(xml, head_end)
-    if end < 0 or xml[end + 5:end + 6] != b">":
-        end = xml.index(b"</row>", head_end)
-    return end + 6
+    """Where the row whose head ends at ``head_end`` ends: just after its ``</row>`` (see :func:`row_close`)."""
+    w = xml.find(b"w", head_end + 4)
+    while w >= 0 and not xml.startswith(b"</row", w - 4):
+        w = xml.find(b"w", w + 1)
+    if w < 0 or xml[w + 1:w + 2] != b">":
+        return xml.index(b"</row>", head_end) + 6
+    return w + 2
 
 
 def _widen_spans(xml: bytes, row_no: int, col: int, start: int, head_end: int, edits: list[Edit]) -> None:
