@@ -145,7 +145,7 @@ def test_a_splice_that_would_change_more_than_its_cells_is_refused_before_the_wo
     monkeypatch.setattr(splice, "splice_edits", off_by_one_row)
     result = flag(path, {2: "受阻"})
     assert not result.written and [f.code for f in result.findings] == ["W-LOSSY"]
-    assert "H2 not written" in result.findings[0].hint_en
+    assert "H2 not written" in result.findings[0].hint_en and "nothing was written" in result.findings[0].message_en
     assert path.read_bytes() == before and os.stat(path).st_mtime_ns == mtime
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p != path]
 

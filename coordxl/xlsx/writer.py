@@ -313,7 +313,7 @@ def _splice(w: _Write) -> None:
                 if not w.job.cells:
                     raise Refused(None, "formula") from None
     except (PatchError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise Refused("W-LOSSY", f"unsupported: {exc}", detail=str(exc)[:200]) from None
+        raise Refused("W-LOSSY", f"unsupported: {exc}", variant=".unwritten", detail=str(exc)[:200]) from None
 
 
 def _verify(w: _Write) -> None:
@@ -322,7 +322,7 @@ def _verify(w: _Write) -> None:
     s = w.spliced
     problems = proof(s.before, s.content, s.edits, w.job.cells, w.job.sheet)
     if problems:
-        raise Refused("W-LOSSY", "lossy", detail=", ".join(problems[:5]))
+        raise Refused("W-LOSSY", "lossy", variant=".unwritten", detail=", ".join(problems[:5]))
 
 
 def _keep_backup(w: _Write, backups: Path, now: dt.datetime | None) -> None:
