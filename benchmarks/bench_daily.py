@@ -46,7 +46,10 @@ def _child(kind: str, root: str, day: str = "2026-08-20", repo: str = "") -> Non
     try:
         from coordxl.run.check import run_check
         from coordxl.run.daily import run_daily
-        from coordxl.run.summary import run_weekly
+        try:
+            from coordxl.run.weekly import run_weekly
+        except ImportError:  # a baseline from before the weekly's split
+            from coordxl.run.summary import run_weekly
     except ImportError:  # a baseline from before the sub-packages: the flat modules
         from coordxl.check import run_check
         from coordxl.daily import run_daily

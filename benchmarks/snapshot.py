@@ -72,7 +72,10 @@ def take(source: Path, today: dt.date, history: int = 0) -> dict:
     else:  # a checkout from before layout.py (to take the "before" snapshot of a refactor)
         from coordxl.run.folder import Layout
     from coordxl.run.review import run_review
-    from coordxl.run.summary import run_weekly
+    try:
+        from coordxl.run.weekly import run_weekly
+    except ImportError:  # a checkout from before the weekly's split (the "before" snapshot of a refactor)
+        from coordxl.run.summary import run_weekly
 
     # always the same place: what the jobs derive from paths (a mail's key) is the same run to run
     place = Path(tempfile.gettempdir()) / "coordxl-snapshot"

@@ -588,20 +588,19 @@ def daily(root: Path, today: str | None, dry_run: bool, resend: str | None, new_
     """
     import os
 
-    from .run.daily import run_daily
+    from .run import daily as job
+    from .run.context import RunContext
     from .run.render import print_daily
-    from .send import channels, notify
+    from .send.wiring import Senders, wire
     from .state.layout import Layout
 
     layout = Layout.of(root) if dry_run else _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
-    transport = None if dry_run else notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
-    posters = None if dry_run else channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
+    senders = Senders() if dry_run else wire(layout.settings, layout.state, day, dict(os.environ))
     resend = _announce_resend(layout, resend, "daily")
-    result = run_daily(root, day, now, dry_run=dry_run, layout=layout, transport=transport, resend=resend,
-                       posters=posters)
+    result = job.daily(RunContext.of(layout, day, now, dry_run=dry_run, resend=resend, senders=senders))
     reasons = admin_reasons(result.findings, result.skipped, result.delivery, result.admin_delivery,
                             result.post_delivery)
     summary = daily_summary(result, reasons)
@@ -629,18 +628,18 @@ def weekly(root: Path, today: str | None, resend: str | None, new_ledger: bool, 
     """
     import os
 
-    from .run.summary import run_weekly
-    from .send import channels, notify
+    from .run.context import RunContext
+    from .run.weekly import week_job
+    from .send.wiring import wire
     from .state.layout import Layout
 
     layout = _settle(Layout.of(root), take_over, new_ledger)
     _start_ledger(layout, new_ledger)
     day = _today(today, layout.settings)
     now = dt.datetime.now(ZoneInfo(layout.settings["general.timezone"])).replace(tzinfo=None)
-    transport = notify.make_transport(layout.settings, layout.state, day, dict(os.environ))
-    posters = channels.make_posters(layout.settings, layout.state, day, dict(os.environ))
+    senders = wire(layout.settings, layout.state, day, dict(os.environ))
     resend = _announce_resend(layout, resend, "weekly")
-    result = run_weekly(root, day, now, layout=layout, transport=transport, resend=resend, posters=posters)
+    result = week_job(RunContext.of(layout, day, now, resend=resend, senders=senders))
     reasons = admin_reasons(result.weekly.findings, [], result.delivery, None, result.post_delivery)
     summary = weekly_summary(result, reasons)
     log.info("weekly: %s", json.dumps(summary, ensure_ascii=False))
@@ -688,8 +687,8 @@ def replies(root: Path, today: str | None) -> None:
 
     from .errors import ConfigError
     from .run.replies import run_replies
-    from .send import notify
     from .send.imap import Mailbox, imap_password
+    from .send.wiring import wire
     from .state.layout import Layout
 
     layout = Layout.of(root)
@@ -699,7 +698,7 @@ def replies(root: Path, today: str | None) -> None:
     day = _today(today, settings)
     now = dt.datetime.now(ZoneInfo(settings["general.timezone"])).replace(tzinfo=None)
     mailbox = Mailbox(settings, imap_password(settings, dict(os.environ)))
-    transport = notify.make_transport(settings, layout.state, day, dict(os.environ))
+    transport = wire(settings, layout.state, day, dict(os.environ), chat=False).transport
     try:
         result = run_replies(root, day, now, mailbox, transport)
     except (OSError, ConnectionError) as exc:

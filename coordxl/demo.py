@@ -43,7 +43,7 @@ def run(target: Path | None, source: Path | None, console: Console) -> Path:
     result = run_daily(root, example.DEMO_TODAY, now, layout=layout)
     written = write_report_workbook(result.report, layout)
     print_daily(result, lang, console)
-    from .run.summary import run_weekly
+    from .run.weekly import run_weekly
 
     weekly = run_weekly(root, example.DEMO_TODAY, now.replace(hour=9, minute=30), layout=layout)
     console.print(f"\n[bold]{t('demo.look')}[/]", highlight=False)

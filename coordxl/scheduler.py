@@ -236,27 +236,24 @@ class Scheduler:
 
 def default_jobs(layout: Layout) -> dict[str, Job]:
     """The real jobs, with mail through the configured transport (the password read here, at the edge)."""
-    from .run.daily import run_daily
-    from .run.summary import run_weekly
-    from .send import channels, notify
+    from .run import daily as daily_job
+    from .run.context import RunContext
+    from .run.weekly import week_job
+    from .send.wiring import wire
     from .state.statefolder import check_owner
 
     def daily(today: dt.date, now: dt.datetime) -> str:
         check_owner(layout)  # another machine may have taken the jobs over while this scheduler ran
-        transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
-        posters = channels.make_posters(layout.settings, layout.state, today, dict(os.environ))
-        result = run_daily(layout.root, today, now, layout=Layout.of(layout.root), transport=transport,
-                           posters=posters)
+        senders = wire(layout.settings, layout.state, today, dict(os.environ))
+        result = daily_job.daily(RunContext.of(Layout.of(layout.root), today, now, senders=senders))
         counts = result.counts()
         return (f"{counts['items']} items, {counts['tasks']} tasks, {counts['flags_changed']} flags, "
                 f"{counts['mails_sent']} mails sent, {counts['mails_failed']} failed")
 
     def weekly(today: dt.date, now: dt.datetime) -> str:
         check_owner(layout)
-        transport = notify.make_transport(layout.settings, layout.state, today, dict(os.environ))
-        posters = channels.make_posters(layout.settings, layout.state, today, dict(os.environ))
-        result = run_weekly(layout.root, today, now, layout=Layout.of(layout.root), transport=transport,
-                            posters=posters)
+        senders = wire(layout.settings, layout.state, today, dict(os.environ))
+        result = week_job(RunContext.of(Layout.of(layout.root), today, now, senders=senders))
         return f"{result.weekly.path.name}, {len(result.delivery.sent)} mails sent"
 
     def replies(today: dt.date, now: dt.datetime) -> str:
@@ -265,7 +262,7 @@ def default_jobs(layout: Layout) -> dict[str, Job]:
 
         check_owner(layout)
         settings = layout.settings
-        transport = notify.make_transport(settings, layout.state, today, dict(os.environ))
+        transport = wire(settings, layout.state, today, dict(os.environ), chat=False).transport
         mailbox = Mailbox(settings, imap_password(settings, dict(os.environ)))
         result = run_replies(layout.root, today, now, mailbox, transport)
         return f"{result.read} replies read, {result.written} changes written"

@@ -373,7 +373,7 @@ def test_a_crash_with_no_log_to_write_goes_to_a_private_new_file_never_a_planted
 
 def test_a_crash_in_a_dry_run_goes_to_the_state_folder(example_root, monkeypatch):
     from coordxl.run import daily
-    monkeypatch.setattr(daily, "run_daily", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.setattr(daily, "daily", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
     monkeypatch.delenv("COORDXL_DEBUG", raising=False)
     (example_root / ".coordxl" / "logs").mkdir(parents=True, exist_ok=True)
     result = CliRunner().invoke(main, ["daily", str(example_root), "--today", "2026-08-20", "--dry-run"])

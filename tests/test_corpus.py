@@ -16,7 +16,7 @@ from conftest import sha256
 
 from coordxl.cli import main
 from coordxl.normalize import from_serial
-from coordxl.process.model import DAYS_1900_TO_1904
+from coordxl.process.normalizer import DAYS_1900_TO_1904
 from coordxl.xlsx.reader import open_workbook
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

@@ -7,6 +7,7 @@ import email.policy
 import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -385,15 +386,22 @@ def test_daily_workers_started_without_fork_do_the_same(example_root, monkeypatc
     assert _state(example_root)[1]  # the workers recorded what they wrote
 
 
-def test_a_workbook_linked_into_the_folder_is_patched_where_it_lives_and_stays_a_link(example_root, tmp_path):
-    """进行中/Q3….xlsx is a symlink to the department's own file: the flags go into that file, the link
-    stays a link to it, and a broken link is named in the run's output."""
+def _linked_to_department(example_root: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """进行中/Q3….xlsx made a symlink to the same workbook in a department's own folder, as an
+    administrator links a department's file into the share: (department, target, link)."""
     department = tmp_path / "市场部共享"
     department.mkdir()
     target = department / "Q3新品上市推广.xlsx"
     link = example_root / "进行中" / "Q3新品上市推广.xlsx"
     shutil.move(link, target)
     link.symlink_to(target)
+    return department, target, link
+
+
+def test_a_workbook_linked_into_the_folder_is_patched_where_it_lives_and_stays_a_link(example_root, tmp_path):
+    """进行中/Q3….xlsx is a symlink to the department's own file: the flags go into that file, the link
+    stays a link to it, and a broken link is named in the run's output."""
+    department, target, link = _linked_to_department(example_root, tmp_path)
     (example_root / "进行中" / "已删除的事项.xlsx").symlink_to(department / "gone.xlsx")
     result = run("daily", example_root, "--today", "2026-08-20")
     assert result.exit_code in (0, 1), result.output
@@ -410,12 +418,7 @@ def test_a_linked_workbook_in_a_folder_coordxl_may_not_write_is_refused_with_a_f
     replaced in its own folder, so nothing is written there, the link stays, and the run says why."""
     import subprocess
     import sys
-    department = tmp_path / "市场部共享"
-    department.mkdir()
-    target = department / "Q3新品上市推广.xlsx"
-    link = example_root / "进行中" / "Q3新品上市推广.xlsx"
-    shutil.move(link, target)
-    link.symlink_to(target)
+    department, target, link = _linked_to_department(example_root, tmp_path)
     department.chmod(0o555)
     before = sha256(target)
     command = [sys.executable, "-m", "coordxl", "daily", str(example_root), "--today", "2026-08-20"]

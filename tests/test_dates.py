@@ -225,8 +225,8 @@ def test_a_date_without_its_year_follows_the_rows_start_before_the_request_date(
 ])
 def test_a_deadline_as_typed_in_december(typed, value, code, says):
     from coordxl import schema
-    from coordxl.process.model import _Normalizer
-    n = _Normalizer(ITEM, None, dt.date(2026, 12, 15), reference=dt.date(2026, 12, 15), today=dt.date(2026, 12, 21))
+    from coordxl.process.normalizer import Normalizer
+    n = Normalizer(ITEM, None, dt.date(2026, 12, 15), reference=dt.date(2026, 12, 15), today=dt.date(2026, 12, 21))
     assert n.value(schema.TASKS.field("due"), typed, "执行进度", "G3") == value
     assert [f.code for f in n.findings] == ([code] if code else [])
     assert all(says in f.message_zh + f.hint_zh for f in n.findings)

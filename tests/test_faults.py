@@ -150,13 +150,15 @@ def test_two_daily_runs_started_together_send_each_mail_once(example_root):
 
 
 BYPASS_THE_LOCK = """
-import datetime as dt, sys
-from coordxl.run.daily import _run_daily
+import contextlib, datetime as dt, sys
+from coordxl.run import job
+from coordxl.run.daily import run_daily
 from coordxl.state.layout import Layout
 from coordxl.send.notify import SmtpTransport
+job.job_lock = lambda layout, name: contextlib.nullcontext()  # the job frame's lock, bypassed
 layout = Layout.of(sys.argv[1])
-_run_daily(sys.argv[1], dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), False, layout, None,
-           SmtpTransport(layout.settings, None), False)
+run_daily(sys.argv[1], dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), layout=layout,
+          transport=SmtpTransport(layout.settings, None))
 """
 
 

@@ -2,8 +2,9 @@
 
 The layers, bottom to top ("Code layout" in docs/development.md says what goes where):
 foundation (texts, settings, folder layout, ledger, workbook parts) → reading (reader, roster, model,
-rules, assess) → the pass and the write-back (pipeline, writer) → delivery (mail, chat groups, health,
-the decision page) → jobs (check, daily, weekly, review, archive, templates, init/new) → entry points.
+rules, assess) → the write-back and the processes (writer, parallel) → the run and delivery (run context,
+senders' wiring, the pass; mail, chat groups, health, the decision page) → jobs (the job frame, check,
+daily and its flags, weekly and its workbook, review, archive, templates, init/new) → entry points.
 In packages (coordxl/state, xlsx, process, send, run between the foundation and the entry points in
 coordxl/ itself), a package imports only from itself and below.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import shutil
 import subprocess
 import sys
@@ -24,11 +26,11 @@ REPO = PACKAGE.parent
 
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
-        "store", "layout", "findings", "statefolder", "platforms", "ics"},
-    1: {"reader", "roster", "audience", "model", "rules", "assess", "reply_parse"},
-    2: {"pipeline", "writer", "splice", "verify", "zipcopy"},
-    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap"},
-    4: {"check", "daily", "summary", "review", "archive", "templates", "folder", "example", "render", "replies"},
+        "store", "db", "runs", "ledger", "snapshots", "layout", "findings", "statefolder", "platforms", "ics"},
+    1: {"reader", "diagnose", "recognize", "roster", "audience", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
+    2: {"writer", "splice", "verify", "zipcopy", "parallel"},
+    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
+    4: {"job", "flags", "check", "daily", "weekly", "weekly_book", "review", "archive", "templates", "folder", "example", "render", "replies"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
@@ -175,3 +177,43 @@ def test_the_package_check_finds_an_import_from_above(tmp_path, monkeypatch):
     assert graph() == {"mailer": {"job"}, "job": set()}
     with pytest.raises(AssertionError):
         test_no_package_imports_one_above_it()
+
+
+def _calls(name: str) -> set[str]:
+    """The modules of coordxl that call a function named ``name`` (``f(...)`` or ``x.f(...)``)."""
+    out = set()
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and name in (getattr(node.func, "id", None), getattr(node.func, "attr", None)):
+                out.add(path.stem)
+    return out
+
+
+def test_mail_transports_and_robot_posters_are_wired_in_one_place_called_only_by_the_cli_and_the_scheduler():
+    assert _calls("make_transport") == {"wiring"}
+    assert _calls("make_posters") <= {"wiring", "channels"}  # channels.outbox_posters: the outbox ones, no secrets
+    assert _calls("wire") == {"cli", "scheduler"}
+
+
+def test_the_daily_job_reads_as_its_steps_each_taking_the_context_the_result_and_at_most_one_more():
+    from coordxl.run import daily
+
+    steps = ["get_ready", "check_and_flag", "remind", "post", "tell_admins", "keep_history"]
+    body = ast.unparse(next(n for n in ast.parse(Path(daily.__file__).read_text(encoding="utf-8")).body
+                            if getattr(n, "name", "") == "daily"))
+    assert [s for s in steps if f"{s}(ctx, result" in body] == steps  # in this order, in daily()
+    assert [body.index(f"{s}(ctx") for s in steps] == sorted(body.index(f"{s}(ctx") for s in steps)
+    for step in steps:
+        params = list(inspect.signature(getattr(daily, step)).parameters)
+        assert params[:2] == ["ctx", "result"] and len(params) <= 3, (step, params)
+
+
+def test_no_function_of_the_jobs_frame_and_steps_is_over_80_lines():
+    """The run context, the job frame, the pools, the flags, daily and the weekly: each function fits a screen."""
+    long = []
+    for name in ("context", "job", "parallel", "flags", "pipeline", "check", "daily", "weekly", "weekly_book", "archive"):
+        path = PACKAGE / "run" / f"{name}.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 80:
+                long.append((name, node.name, node.end_lineno - node.lineno + 1))
+    assert long == []

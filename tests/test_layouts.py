@@ -15,7 +15,7 @@ from conftest import clean_launch, write_item
 
 from coordxl.run.check import run_check
 from coordxl.run.daily import run_daily
-from coordxl.run.summary import run_weekly
+from coordxl.run.weekly import run_weekly
 
 TODAY = dt.date(2026, 8, 20)
 NOW = dt.datetime(2026, 8, 20, 9, 0)

@@ -135,7 +135,7 @@ def test_excel_serials_round_trip(day, fraction):
 def test_every_schema_type_has_its_converter_or_is_read_as_text():
     """A new field type is one converter in the normalizer's table; one left out would be read as plain text."""
     from coordxl import schema
-    from coordxl.process.model import _TEXT_TYPES, _Normalizer
+    from coordxl.process.normalizer import _TEXT_TYPES, Normalizer
 
-    converters = set(_Normalizer.CONVERTERS)
+    converters = set(Normalizer.CONVERTERS)
     assert converters | set(_TEXT_TYPES) == set(schema.TYPES) and not converters & set(_TEXT_TYPES)

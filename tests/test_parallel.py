@@ -137,3 +137,16 @@ def test_a_new_rule_that_reads_a_ledger_s_rows_finds_the_same_with_one_and_two_w
     assert len(one) == 18 and two == one
     one, two = run(())  # undeclared: the workers never see the ledger's rows
     assert len(one) == 18 and two == []
+
+
+def test_a_pass_yields_one_shape_item_and_what_a_worker_did_with_or_without_a_job_s_work(example_root):
+    """FolderCheck always yields (item, done): done is None for an item validated in this process."""
+    from coordxl.process.model import Item
+    from coordxl.run.context import RunContext
+    from coordxl.state.layout import Layout
+
+    ctx = RunContext.of(Layout.of(example_root), TODAY)
+    plain = list(pipeline.FolderCheck(ctx, workers=1))
+    with_work = list(pipeline.FolderCheck(ctx, workers=1, work=len))
+    assert plain and all(isinstance(item, Item) and done is None for item, done in plain)
+    assert [item.workbook for item, _ in plain] == [item.workbook for item, _ in with_work]

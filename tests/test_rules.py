@@ -74,7 +74,8 @@ def test_no_follow_up_needed_in_a_week_without_working_days():
     # Spring Festival 2026: Mon 02-16 .. Sun 02-22 has no working day, so no follow-up is due that week
     from coordxl.process.calendar import WorkCalendar
     from coordxl.process.model import Item, Meeting, Row
-    from coordxl.process.rules import Context, followup
+    from coordxl.process.rules import followup
+    from coordxl.run.context import RunContext
 
     def meeting_row(day):
         return Row("跟进会", 3, {"date": day, "start": dt.time(10), "end": dt.time(10, 20)}, {})
@@ -82,7 +83,7 @@ def test_no_follow_up_needed_in_a_week_without_working_days():
     item = Item("x.xlsx", followups_sheet="跟进会")
     item.meetings = [Meeting("会议纪要", 1, Row("会议纪要", 0, {"start": T(2026, 2, 3, 10)}, {}), [])]
     item.followups = [meeting_row(D(2026, 2, 10)), meeting_row(D(2026, 2, 25)), meeting_row(D(2026, 3, 4))]
-    ctx = Context(D(2026, 3, 9), WorkCalendar(), Settings.defaults())
+    ctx = RunContext(D(2026, 3, 9), WorkCalendar(), Settings.defaults())
     assert list(followup(item, ctx)) == []
     item.followups.pop(1)  # now the week of 02-23 has none
     [missing] = list(followup(item, ctx))
@@ -173,7 +174,7 @@ def test_every_finding_code_has_its_message_and_its_fix_in_both_languages():
 NOT_SAID = {
     "messages": "the table itself",
     "schema": "the labels coordxl recognises in staff's sheets (and writes into templates)",
-    "reader": "labels recognised in cells (事项, 进度, 说明, 合计 …)",
+    "recognize": "labels recognised in cells (事项, 进度, 说明, 合计 …)",
     "normalize": "patterns for what staff type (8月15日, 下午3点, 周五)",
     "roster": "the separators staff put between two names (、 和 ／)",
     "templates": "conditional-format formulas that match the flag texts' first words (逾期, 到期)",

@@ -14,7 +14,7 @@ from coordxl.process.calendar import WorkCalendar
 from coordxl.run import decisions
 from coordxl.run import example as ex
 from coordxl.run.daily import run_daily
-from coordxl.run.summary import report_week, run_weekly
+from coordxl.run.weekly import report_week, run_weekly
 from coordxl.state.store import workbook_id
 
 MONDAY = dt.date(2026, 8, 24)
@@ -333,10 +333,10 @@ def test_burn_up_per_item_follows_the_snapshots_and_the_charts_point_at_their_ta
 
 
 def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(example_root):
-    """Read on a phone: at most summary.MAIL_LIST_MAX lines per list, the items most behind first, and
+    """Read on a phone: at most weekly.MAIL_LIST_MAX lines per list, the items most behind first, and
     how many more there are; the attached workbook keeps every row."""
 
-    from coordxl.run.summary import MAIL_LIST_MAX
+    from coordxl.run.weekly import MAIL_LIST_MAX
 
     (example_root / "coordxl.toml").write_text('[reminders]\nmanagement = ["王海"]\n', encoding="utf-8")
     active = example_root / "进行中"
@@ -360,7 +360,7 @@ def test_a_long_list_in_the_weekly_mail_is_cut_with_the_count_of_the_rest(exampl
     topics = {i.topic for i in result.weekly.items}
     assert sum(1 for r in wb.worksheets[1].iter_rows(values_only=True) if r and r[0] in topics) == items
     # the decision page stays a page: the first PAGE_LIST_MAX asks and the count of the rest
-    from coordxl.run.summary import PAGE_LIST_MAX
+    from coordxl.run.weekly_book import PAGE_LIST_MAX
     asks = len(result.weekly.page.asks)
     assert asks > PAGE_LIST_MAX
     page = [r[0] for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0]]

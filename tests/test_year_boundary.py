@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import clean_launch, write_item
 
 from coordxl.cli import main
-from coordxl.run.summary import report_week, week_label
+from coordxl.run.weekly import report_week, week_label
 
 D = dt.date
 FIXTURE_2027 = Path(__file__).parent / "data" / "holiday_notices" / "test-2027.txt"  # a test fixture, not a notice

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 from .. import schema
 from ..errors import ConfigError
@@ -23,12 +23,21 @@ from .model import Item
 from .roster import Roster
 
 
-@dataclass(frozen=True)
-class Context:
-    today: dt.date
-    calendar: WorkCalendar
-    settings: Settings
-    roster: Roster | None = None
+class Context(Protocol):
+    """What a rule reads of its run, read-only: ``run.context.RunContext`` is one (it also carries the
+    folder, the clock, the ledger and the senders, which no rule reads)."""
+
+    @property
+    def today(self) -> dt.date: ...
+
+    @property
+    def calendar(self) -> WorkCalendar: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def roster(self) -> Roster | None: ...
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from ..errors import ConfigError, CoordxlError
 from ..messages import text
 from ..platform_support import name_room, path_units
 from ..state.layout import Layout, draft_path, fit_units, safe_filename, same_name
-from ..state.lock import job_lock
 from ..xlsx import xlsxout
 from ..xlsx.xlsxparts import Fingerprint, owner_files
+from .context import RunContext
+from .job import job
 from .pipeline import find_item, load_item
 
 MANIFEST = "manifest.json"
@@ -90,7 +91,7 @@ def verify(dest: Path) -> bool:
 def archive_item(root: Path | str, name: str, today: dt.date, now: dt.datetime, by: str, force: bool = False,
                  reason: str = "", hook: Callable[[str], None] | None = None) -> Archived:
     layout = Layout.of(root)
-    with job_lock(layout, "archive"):
+    with job("archive", RunContext.of(layout, today, now), record=False):  # the lock: no run record
         return _archive(layout, name, today, now, by, force, reason, hook)
 
 

@@ -9,6 +9,7 @@ from typing import Callable
 from ..messages import text
 from ..process.rules import Selection
 from ..state.layout import Layout, workbook_link
+from .context import RunContext
 from .pipeline import FolderCheck, Report
 
 
@@ -17,9 +18,9 @@ def run_check(root: Path | str, today: dt.date, selection: Selection = Selection
               keep_items: bool = False, workers: int | None = None) -> Report:
     """Validate a shared folder as of ``today`` (see pipeline.FolderCheck); ``keep_items`` keeps the
     normalized items on the report, and checks in this one process."""
-    checking = FolderCheck(layout or Layout.of(root), today, selection, items=keep_items, workers=workers,
-                           progress=progress)
-    for item in checking:
+    checking = FolderCheck(RunContext.of(layout or Layout.of(root), today), selection, items=keep_items,
+                           workers=workers, progress=progress)
+    for item, _ in checking:
         checking.report.items.append(item)
     return checking.report
 

@@ -134,12 +134,23 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: Compared) -> Page
     """The decision page for one reader. ``mine(task)`` says whether a task is in their scope;
     ``snapshots``: what the daily snapshots of this week, the end of last week and a week before that
     say (Compared, worked out once for the week)."""
-    lang = settings.lang
-    manager_at = settings["reminders.escalate_manager_workdays"]
-    initiator_at = settings["reminders.escalate_initiator_workdays"]
     out = Page()
     overdue = in_scope(weekly, "overdue", mine)
-    # --- 1. what needs a decision or coordination
+    _asks(out, weekly, settings, mine, snapshots, overdue)
+    _kpis(out, weekly, settings, mine, snapshots, overdue)
+    _aging(out, settings, overdue)
+    _plan_vs_actual(out, weekly, mine, snapshots)
+    # --- 5. next week's deadlines per department
+    for x in in_scope(weekly, "due_next_week", mine):
+        out.next_week.setdefault(x.department or "-", []).append(x)
+    return out
+
+
+def _asks(out: Page, weekly, settings: Settings, mine: "Scope", snapshots: Compared, overdue: list) -> None:
+    """1. What needs a decision or coordination: escalated and blocked tasks, approvals, items without a
+    follow-up, paused tasks, errors left standing since last week."""
+    lang = settings.lang
+    initiator_at = settings["reminders.escalate_initiator_workdays"]
     blocked = {(x.workbook, x.key): x for x in in_scope(weekly, "blocked", mine)}
     for x in overdue:
         if x.days >= initiator_at:
@@ -165,12 +176,15 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: Compared) -> Page
                                    "since": since.isoformat()}),) if since else (("decide.paused_unknown",
                                                                                    {"task": f"{x.task_id} {x.task}"}),)
         out.asks.append(Ask("paused", x.topic, x.owner, lang, said))
-    prev = snapshots.has_prev
     for x in in_scope(weekly, "invalid", mine):
         if (x.workbook, x.key) in snapshots.invalid_prev:
             out.asks.append(Ask("stale_error", x.topic, x.owner, lang,
                                 (("decide.stale_error", {"task": f"{x.task_id} {x.task}"}),)))
-    # --- 2. KPIs: this week and last week, an arrow, a mark; an open overdue task counts as late
+
+
+def _kpis(out: Page, weekly, settings: Settings, mine: "Scope", snapshots: Compared, overdue: list) -> None:
+    """2. KPIs: this week and last week, an arrow, a mark; an open overdue task counts as late."""
+    prev = snapshots.has_prev
     done = in_scope(weekly, "done_ever", mine)
     last_monday, last_sunday = weekly.monday - dt.timedelta(days=7), weekly.sunday - dt.timedelta(days=7)
     this_week = on_time_base(done, overdue, weekly.monday, weekly.sunday)
@@ -193,12 +207,20 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: Compared) -> Page
             _mark(newly_now if prev else None, limits, False)),
         Kpi("moved", moved_now if prev else None, moved_last, _mark(moved_now if prev else None, limits, False)),
     ]
-    # --- 3. aging by escalation tier, per department
+
+
+def _aging(out: Page, settings: Settings, overdue: list) -> None:
+    """3. Aging by escalation tier, per department."""
+    manager_at = settings["reminders.escalate_manager_workdays"]
+    initiator_at = settings["reminders.escalate_initiator_workdays"]
     out.tiers = (f"1–{manager_at - 1}", f"{manager_at}–{initiator_at - 1}", f"≥{initiator_at}")
     for x in overdue:
         tier = 0 if x.days < manager_at else 1 if x.days < initiator_at else 2
         out.aging.setdefault(x.department or "-", [0, 0, 0])[tier] += 1
-    # --- 4. plan vs actual: what last week's snapshot said was due this week
+
+
+def _plan_vs_actual(out: Page, weekly, mine: "Scope", snapshots: Compared) -> None:
+    """4. Plan vs actual: what last week's snapshot said was due this week, and how it went."""
     current = weekly.task_index()
     for row, due in snapshots.planned:
         if not mine(row):
@@ -215,10 +237,6 @@ def page(weekly, settings: Settings, mine: "Scope", snapshots: Compared) -> Page
             else:
                 out.still_open += 1
             out.slipped.append((x, due))
-    # --- 5. next week's deadlines per department
-    for x in in_scope(weekly, "due_next_week", mine):
-        out.next_week.setdefault(x.department or "-", []).append(x)
-    return out
 
 
 def _groups(weekly, name: str, rows: list) -> tuple[dict, dict]:

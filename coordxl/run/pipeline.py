@@ -10,6 +10,7 @@ the rest of the folder is still checked.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import difflib
 import gc
@@ -18,7 +19,6 @@ import logging
 import operator
 import os
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -29,15 +29,15 @@ from .. import schema
 from ..errors import CoordxlError
 from ..findings import WARNING, Finding, finding, sort_key
 from ..messages import both, text
-from ..platform_support import process_context
-from ..process.calendar import WorkCalendar, year_span
+from ..process.calendar import year_span
 from ..process.model import Item, Rows, at_merged_origin, build_item, roster_findings
 from ..process.roster import Roster, load_roster
-from ..process.rules import Context, Selection, ledger_columns, ledger_rules, run_rules
+from ..process.rules import Selection, ledger_columns, ledger_rules, run_rules
 from ..state.layout import ROSTER_TEMPLATE, Layout, copy_bases, name_key
-from ..state.lock import heartbeats_paused
 from ..xlsx.reader import Identity, identity, name_matches, read_workbook
 from ..xlsx.xlsxparts import is_owner_or_temp, sheet_names, shown, uncached_formulas
+from . import parallel
+from .context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -271,21 +271,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@contextlib.contextmanager
-def heap_frozen() -> Iterator[None]:
-    """What is alive now is left out of cyclic garbage collection until the block ends.
-
-    After a pass, a job holds the folder's tasks (hundreds of thousands of objects) while it makes
-    pages and mails; every full collection would walk them all again (measured: the weekly's
-    decision pages took twice as long). New garbage is still collected meanwhile.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def read_item(path: Path, layout: Layout, roster: Roster, today: dt.date, memo: dict | None = None
               ) -> tuple[Item | None, list[Finding]]:
     """Read and normalize one workbook: (item or None when unreadable, its findings so far).
@@ -371,10 +356,11 @@ class _Ledgers:
 
 
 class FolderCheck:
-    """One pass over a shared folder as of ``today``: every workbook read, normalized and validated.
+    """One pass over a shared folder (``ctx.layout``) as of ``ctx.today``: every workbook read, normalized
+    and validated. :attr:`ctx` is the run's context with the folder's roster.
 
-    Iterate it for the items (each after its rules ran, with the ledgers' rows joined: the daily job
-    flags and the weekly job counts them there), then read :attr:`report` for the findings and counts.
+    Iterate it for ``(item, done)`` pairs (each item after its rules ran, with the ledgers' rows joined: the
+    daily job flags and the weekly job counts them there), then read :attr:`report` for the findings and counts.
     Each workbook is let go after its turn, so memory does not grow with the folder; central ledgers
     are read first so their tasks count for the items they name.
 
@@ -385,22 +371,21 @@ class FolderCheck:
 
     ``work(item, layout, ctx)``, a picklable callable, spreads a job's own per-workbook work over the
     same processes: each worker runs it on the items it validated, right after their rules, and sends
-    back what it returns. Iterating then yields ``(item, done)`` pairs: ``done`` is what ``work``
-    returned in a worker, and ``item`` what the ledger rules read of the item there (request,
+    back what it returns. Then ``done`` is what ``work`` returned in a worker, and ``item`` what the ledger rules read of the item there (request,
     meetings, retrospective form; the tasks' id, status and source, the ledgers' rows joined); or,
     where the item was validated in this process (too few workbooks, one worker, or a worker that
-    died), the whole item and ``done`` None: the caller does the work itself.
+    died), the whole item and ``done`` None: the caller does the work itself. Without ``work``, ``done``
+    is always None.
     """
 
-    def __init__(self, layout: Layout, today: dt.date, selection: Selection = Selection(), items: bool = True,
+    def __init__(self, ctx: RunContext, selection: Selection = Selection(), items: bool = True,
                  workers: int | None = None, progress: Callable[[Path, int], None] | None = None,
                  work: Callable | None = None):
-        self.layout, self.today, self.selection, self.items = layout, today, selection, items
+        self.layout, self.today, self.selection, self.items = ctx.layout, ctx.today, selection, items
         self.workers, self.progress, self.work = workers, progress, work
-        settings = layout.settings
-        self.roster, self._found = load_folder_roster(layout)
-        self.ctx = Context(today, WorkCalendar.from_settings(settings), settings, self.roster)
-        self.report = Report(today, [], roster=self.roster)
+        self.roster, self._found = load_folder_roster(self.layout)
+        self.ctx = dataclasses.replace(ctx, roster=self.roster)
+        self.report = Report(ctx.today, [], roster=self.roster)
 
     def __iter__(self) -> Iterator:
         layout, ctx, report, found = self.layout, self.ctx, self.report, self._found
@@ -410,15 +395,15 @@ class FolderCheck:
         rest = [p for p in paths if p not in set(first)]
         run = _Run(layout, self.roster, ctx, self.selection, self.work)
         whole = self.items  # else only findings and counts are kept of each item
-        count = _worker_count(settings["limits.workers"] if self.workers is None else self.workers, len(rest))
+        count = parallel.worker_count(settings["limits.workers"] if self.workers is None else self.workers, len(rest))
         # workers start on the items at once; the ledgers are read here meanwhile (the ledger rules of
         # the items the workers send back are run here, once every ledger is known)
         spread = count > 1 and (not whole or self.work is not None)
-        parallel = _in_processes(run, rest, count) if spread else None
-        report.workers = count if parallel else 1
+        in_workers = _in_processes(run, rest, count) if spread else None
+        report.workers = count if in_workers else 1
         # in one process, ledgers come first: the items they name need their rows
         ledgers = [(p, _Outcome.of(*run.validate(p), whole=whole)) for p in first]
-        outcomes = itertools.chain(ledgers, parallel or ((p, _Outcome.of(*run.validate(p), whole=whole))
+        outcomes = itertools.chain(ledgers, in_workers or ((p, _Outcome.of(*run.validate(p), whole=whole))
                                                          for p in rest))
         late: list[Rows] = []  # ledgers recognised only by their labels, after the items they name
         done: dict[str, Path] = {}  # item names already validated
@@ -437,10 +422,10 @@ class FolderCheck:
             report.item_count += 1
             report.task_count += outcome.own_tasks
             report.skipped_rows += outcome.skipped_rows
-            if self.work is not None and (outcome.item is not None or outcome.for_ledgers is not None):
-                yield (outcome.item, None) if outcome.item is not None else (outcome.for_ledgers, outcome.done)
-            elif outcome.item is not None:
-                yield outcome.item
+            if outcome.item is not None:
+                yield outcome.item, None
+            elif self.work is not None and outcome.for_ledgers is not None:
+                yield outcome.for_ledgers, outcome.done
         found = _recheck_for_late_ledgers(late, done, found, layout, self.roster, ctx, self.selection)
         ctx.calendar.is_workday(self.today)
         if ctx.calendar.guessed_years:
@@ -470,7 +455,7 @@ class FolderCheck:
 class _Run:
     """What validating one workbook needs from its run: the folder, roster, rules, ledgers, memo."""
 
-    def __init__(self, layout: Layout, roster: Roster, ctx: Context, selection: Selection,
+    def __init__(self, layout: Layout, roster: Roster, ctx: RunContext, selection: Selection,
                  work: Callable | None = None):
         self.layout, self.roster, self.ctx, self.selection, self.work = layout, roster, ctx, selection, work
         self.ledgers = _Ledgers()
@@ -533,35 +518,21 @@ class _Outcome:
                    set(guessed_years), skipped_rows=item.skipped_rows)
 
 
-# --- several processes -------------------------------------------------------------------------
-# Reading is CPU-bound (calamine parses, Python validates), so a check of many workbooks uses the
-# machine's cores: each worker validates whole workbooks and sends back their findings and the
-# little the run needs of each item. Findings are sorted at the end, so the result is the same.
-
-AUTO_WORKERS_MAX = 4
-MIN_WORKBOOKS_PER_WORKER = 8  # below this, starting a process costs more than it saves
-
-
-def _worker_count(setting: int, workbooks: int) -> int:
-    wanted = setting if setting > 0 else min(os.cpu_count() or 1, AUTO_WORKERS_MAX)
-    return max(1, min(wanted, workbooks // MIN_WORKBOOKS_PER_WORKER))
-
+# --- several processes (run.parallel starts them) -------------------------------------------
+# Each worker validates whole workbooks and sends back their findings and the little the run needs of
+# each item. Findings are sorted at the end, so the result is the same.
 
 def _in_processes(run: _Run, paths: list[Path], count: int) -> Iterator[tuple[Path, _Outcome]] | None:
     """Start validating ``paths`` in ``count`` processes; None when this machine cannot start them."""
-    try:
-        with heartbeats_paused():  # the first submit starts the workers: by fork only from this thread alone
-            context = process_context(preload=("coordxl.run.pipeline",))
-            pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_start,
-                                       initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
-            results = pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8)))
-    except (OSError, ImportError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
-        log.warning("checking in one process: %s", exc)
-        return None
-    return _collect(pool, results, run, paths)
+    started = parallel.start_pool(
+        count, ("coordxl.run.pipeline",),
+        lambda pool: pool.map(_worker_validate, paths, chunksize=max(1, len(paths) // (count * 8))),
+        "checking in one process: %s", initializer=_worker_start,
+        initargs=(str(run.layout.root), run.ctx.today, run.selection, run.work))
+    return None if started is None else _collect(*started, run, paths)
 
 
-def _collect(pool: ProcessPoolExecutor, results: Iterator[_Outcome], run: _Run, paths: list[Path]
+def _collect(pool, results: Iterator[_Outcome], run: _Run, paths: list[Path]
              ) -> Iterator[tuple[Path, _Outcome]]:
     """The workers' outcomes in order, each completed with its ledger rules (the ledgers are known by now)."""
     done = 0
@@ -594,8 +565,8 @@ def _worker_start(root: str, today: dt.date, selection: Selection, work: Callabl
     global _WORKER
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
-    _WORKER = _Run(layout, roster, Context(today, WorkCalendar.from_settings(layout.settings), layout.settings,
-                                           roster), _without(ledger_rules(), selection), work)
+    _WORKER = _Run(layout, roster, dataclasses.replace(RunContext.of(layout, today), roster=roster),
+                   _without(ledger_rules(), selection), work)
 
 
 def _worker_validate(path: Path) -> _Outcome:
@@ -669,10 +640,10 @@ def find_item(layout: Layout, name: str, today: dt.date) -> Path:
     raise ItemNotFound(text("review.not_found", layout.settings.lang, name=wanted, folder=layout.active, hint=hint))
 
 
-def load_item(layout: Layout, path: Path, today: dt.date) -> tuple[Item, list[Finding], Context]:
+def load_item(layout: Layout, path: Path, today: dt.date) -> tuple[Item, list[Finding], RunContext]:
     roster, _ = load_folder_roster(layout)
     item, findings = read_item(path, layout, roster, today)
     if item is None:
         raise CoordxlError("; ".join(f.message(layout.settings.lang) for f in findings))
-    ctx = Context(today, WorkCalendar.from_settings(layout.settings), layout.settings)
+    ctx = RunContext.of(layout, today)
     return item, findings + run_rules(item, ctx), ctx

@@ -200,7 +200,7 @@ def _task_colouring(ws, table: schema.Table, first: int, last: int, lang: str) -
 def _status_is(ref: str, choice: schema.Choice) -> str:
     """A formula true when the 状态 cell means ``choice`` the way the daily job reads it: any of its
     spellings, ticks (√ ✓) and spaces ignored, a remark in brackets after it ignored — 已完成√ and
-    完成（待验收） are done, 完成90% is not (model._status_variant). No array arithmetic: LibreOffice
+    完成（待验收） are done, 完成90% is not (normalizer._status_variant). No array arithmetic: LibreOffice
     evaluates a conditional format's formula cell by cell."""
     bare = ref
     for old, new in (("✓", ""), ("✔", ""), ("√", ""), ("☑", ""), ("✅", ""), (" ", ""), ("　", ""),
