@@ -1,6 +1,7 @@
 """Benchmark the write protocol per item workbook against check's read of the same workbook.
 
     python benchmarks/bench_write.py [--dir /tmp/coordxl-bench] [--rounds 5] [--copies 40] [--baseline /tmp/before]
+                                     [--daily-lines]
 
 The item workbook is bench_check.py's 事项001.xlsx (run benchmarks/bench_check.py first: it makes the
 folder). Each round runs in a fresh process on fresh copies (synced to the disk first): every task row's
@@ -94,10 +95,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="fresh-process rounds per code; the median counts")
     ap.add_argument("--copies", type=int, default=40, help="workbooks written and read per round")
     ap.add_argument("--baseline", type=Path, help="a checkout of an earlier commit, to compare with")
+    ap.add_argument("--daily-lines", action="store_true",
+                    help="first the two lines bench_daily.py starts with (the 50k-row ledger's one flag, one item)")
     args = ap.parse_args()
     item = args.dir / "share" / "进行中" / "事项001.xlsx"
     if not item.exists():
         sys.exit("run benchmarks/bench_check.py first to generate the folder")
+    if args.daily_lines:  # what bench_daily.py prints first, without the jobs after them
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        import bench_daily
+        with tempfile.TemporaryDirectory(dir=args.dir) as work:
+            bench_daily.one_row(item.parent / "总台账.xlsx", Path(work))
+            bench_daily.one_item(item, Path(work))
     trees = [("now", REPO)] + ([("before", args.baseline)] if args.baseline else [])
     rounds: dict[str, list[dict]] = {label: [] for label, _ in trees}
     start = os.getloadavg()[0]
