@@ -165,7 +165,7 @@ def _quick_splice(xml: bytes, ref: str, col: int, value, lo: int = 0, hi: int | 
 
 def _blank(value) -> bool:
     """Nothing to write: '' or None (a 0 or False is a value like any other)."""
-    return value is None or (type(value) is str and not value)
+    return value is None or value == ""
 
 
 @functools.lru_cache(maxsize=1024)

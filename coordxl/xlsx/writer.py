@@ -320,7 +320,10 @@ def _verify(w: _Write) -> None:
     """Before anything is written: the patched sheet is the original changed by exactly the splice's
     record, each change one the patch makes (:func:`.verify.proof`); else nothing is written (W-LOSSY)."""
     s = w.spliced
-    problems = proof(s.before, s.content, s.edits, w.job.cells, w.job.sheet)
+    try:
+        problems = proof(s.before, s.content, s.edits, w.job.cells, w.job.sheet)
+    except Exception as exc:  # a sheet the proof cannot follow is not written either
+        problems = [f"{w.job.sheet}: {type(exc).__name__}"]
     if problems:
         raise Refused("W-LOSSY", "lossy", variant=".unwritten", detail=", ".join(problems[:5]))
 
