@@ -16,6 +16,7 @@ import pytest
 import vobject
 from click.testing import CliRunner
 from conftest import clean_launch, write_item
+from test_replies import dovecot  # noqa: F401  (the real IMAP server the objection tests reply to)
 
 from coordxl.cli import main
 
@@ -380,3 +381,255 @@ def test_a_participant_who_cannot_be_mailed_is_on_the_administrator_s_list(folde
     [daily] = Store(folder / ".coordxl" / "state.db").runs("daily")
     health = json.loads(daily["counts"])["health"] if isinstance(daily["counts"], str) else daily["counts"]["health"]
     assert any(i["kind"] == "refused" and "周强" in i["text"] for i in health), health
+
+
+# --- 异议: a reply to the minutes reaches the initiator (update by reply's mailbox, a real Dovecot) ---------
+
+def objection_reply(minutes, sender: str, name: str, message_id: str, said: str) -> bytes:
+    """A reply to a minutes mail as QQ Mail writes it: the text, then its quote header and the quoted mail."""
+    from email.header import Header
+
+    return (f"From: {Header(name, 'utf-8').encode()} <{sender}>\r\nTo: coordxl@corp.example\r\n"
+            f"Subject: {Header('回复：' + minutes['Subject'], 'utf-8').encode()}\r\nMessage-ID: {message_id}\r\n"
+            f"In-Reply-To: {minutes['Message-ID']}\r\nReferences: {minutes['Message-ID']}\r\n"
+            f"Date: Wed, 16 Dec 2026 10:05:00 +0800\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            f"{said}\r\n\r\n------------------ 原始邮件 ------------------\r\n"
+            f"发件人: \"coordxl\" <coordxl@corp.example>\r\n发送时间: 2026年12月15日(星期二) 上午9:00\r\n"
+            f"主题: 会议纪要\r\n\r\n如有异议，请在 2026-12-16 前回复\r\n").encode()
+
+
+def test_an_objection_to_the_minutes_is_forwarded_to_the_initiator_once_and_listed_in_the_digest(
+        folder, soffice, dovecot):  # noqa: F811  (the fixture imported above)
+    import os
+    import subprocess
+    import sys
+
+    from test_replies import PASSWORD, append, enable
+
+    from coordxl.run.replies import TOKEN_RE
+
+    enable(folder, dovecot)
+
+    def replies_run(day: D) -> None:
+        done = subprocess.run([sys.executable, "-m", "coordxl", "replies", str(folder), "--today", day.isoformat()],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD})
+        assert done.returncode == 0, done.stderr + done.stdout
+
+    save(folder, held_item(), soffice)
+    run(folder, D(2026, 12, 15))
+    minutes = {to(m): m for m in sent(folder, D(2026, 12, 15), "minutes")}
+    sun, boss = minutes["sunli@corp.example"], minutes["zhangwei@corp.example"]
+    token = TOKEN_RE.search(sun["Message-ID"])[1]
+    text = body(sun)
+    assert "如有异议，请在 2026-12-16 前回复" in text and "转给发起人 张伟" in text
+    assert f"回复码：R-{token.upper()}" in text and text.index("请在此线以上回复") < text.index("回复码")
+
+    said = "异议：渠道铺货计划（待办 #3）的截止日期太紧，\r\n建议延后一周。"
+    append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))
+    append(dovecot, objection_reply(minutes["chenjing@corp.example"], "chenjing@corp.example", "陈静",
+                                    "<ack-1@corp.example>", "收到，谢谢！"))  # an acknowledgement: no objection
+    append(dovecot, objection_reply(boss, "zhangwei@corp.example", "张伟", "<own-1@corp.example>",
+                                    "好的，周一我再和设计部对一下。"))  # the initiator on his own copy: nobody to tell
+    replies_run(D(2026, 12, 16))
+    replies_run(D(2026, 12, 16))  # nothing new: nothing sent again
+    append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-1@corp.example>", said))  # delivered twice
+    replies_run(D(2026, 12, 16))
+
+    import sqlite3
+
+    db = sqlite3.connect(folder / ".coordxl" / "state.db")  # as if killed after sending, before marking it forwarded
+    assert db.execute("UPDATE reply_changes SET status = 'objection' WHERE verb = 'objection'").rowcount == 1
+    db.commit()
+    db.close()
+    replies_run(D(2026, 12, 16))  # the ledger knows the forward went out: not sent again
+
+    [forward] = sent(folder, D(2026, 12, 16), "objection")
+    assert to(forward) == "zhangwei@corp.example" and forward["Subject"] == "【纪要异议】孙丽：Q3新品上市推广协调会"
+    assert forward["In-Reply-To"] == boss["Message-ID"], "in the thread of the initiator's own minutes"
+    assert forward["Reply-To"] == "sunli@corp.example", "the initiator's answer goes to the objector"
+    fwd = body(forward).replace("\r\n", "\n")
+    assert "提出异议：\n\n> 渠道铺货计划（待办 #3）的截止日期太紧，\n> 建议延后一周。\n" in fwd, "the prefix 异议： left out"
+    assert "2026-12-16 收到，未超过异议期限 2026-12-16" in fwd and "原始邮件" not in fwd
+    [answer] = [m for m in sent(folder, D(2026, 12, 16), "reply")]  # 陈静's 收到 is not answered
+    assert to(answer) == "sunli@corp.example" and answer["In-Reply-To"] == "<obj-1@corp.example>"
+    assert answer["Subject"] == "回复：【会议纪要】Q3新品上市推广协调会"
+    assert body(answer).splitlines()[0] == "✅ 您对“Q3新品上市推广协调会”会议纪要的异议已收到，已转给发起人 张伟。"
+
+    late = "第4项交付标准写的是旧版本。"  # 陈静 the day after the deadline: still forwarded, marked late
+    append(dovecot, objection_reply(minutes["chenjing@corp.example"], "chenjing@corp.example", "陈静",
+                                    "<obj-2@corp.example>", late))
+    replies_run(D(2026, 12, 17))
+    [forward] = sent(folder, D(2026, 12, 17), "objection")
+    assert forward["Subject"] == "【纪要异议·逾期】陈静：Q3新品上市推广协调会"
+    assert "逾期：异议期限为 2026-12-16，2026-12-17 才收到" in body(forward)
+    [answer] = sent(folder, D(2026, 12, 17), "reply")
+    assert "已过 2026-12-16 的异议期限，已注明逾期" in body(answer)
+
+    append(dovecot, objection_reply(minutes["zhengshuang@corp.example"], "zhengshuang@corp.example", "郑爽",
+                                    "<empty-1@corp.example>", ""))  # sent with nothing written: said how
+    replies_run(D(2026, 12, 17))
+    assert len(sent(folder, D(2026, 12, 17), "objection")) == 1, "nothing forwarded"
+    [empty] = [m for m in sent(folder, D(2026, 12, 17), "reply") if to(m) == "zhengshuang@corp.example"]
+    assert body(empty).startswith("没有读到异议内容。请在引用内容上方写明您的异议")
+
+    # the next morning the initiator's digest lists both, until the minutes are sent again (updated)
+    run(folder, D(2026, 12, 18))
+    [digest] = [m for m in sent(folder, D(2026, 12, 18), "digest") if to(m) == "zhangwei@corp.example"]
+    listed = body(digest)
+    assert "纪要异议（待处理）" in listed and "纪要异议 2 条" in digest["Subject"]
+    assert "孙丽（2026-12-16）对“Q3新品上市推广协调会”：渠道铺货计划（待办 #3）的截止日期太紧，建议延后一周。" in listed
+    assert "陈静（2026-12-17，逾期）对“Q3新品上市推广协调会”：第4项交付标准写的是旧版本。" in listed
+    save(folder, held_item(a4={"standard": "推广方案v2"}), soffice)
+    run(folder, D(2026, 12, 21))
+    assert sent(folder, D(2026, 12, 21), "minutes"), "纪要已更新"
+    run(folder, D(2026, 12, 22))
+    assert not [m for m in sent(folder, D(2026, 12, 22), "digest")
+                if to(m) == "zhangwei@corp.example" and "纪要异议" in body(m)]
+
+    # the initiator's address gone from the roster: the objection is kept, and its sender is not told it was passed on
+    import openpyxl
+
+    wb = openpyxl.load_workbook(folder / "名册.xlsx")
+    for row in wb["人员"].iter_rows(min_row=3):
+        if row[0].value == "张伟":
+            row[2].value = None
+    wb.save(folder / "名册.xlsx")
+    append(dovecot, objection_reply(sun, "sunli@corp.example", "孙丽", "<obj-3@corp.example>", "第2项负责人写错了。"))
+    replies_run(D(2026, 12, 23))
+    assert not sent(folder, D(2026, 12, 23), "objection")
+    [answer] = sent(folder, D(2026, 12, 23), "reply")
+    first = body(answer).splitlines()[0]
+    assert "已转给" not in first and "发起人 张伟 在名册中没有可用的邮箱" in first and "请直接联系发起人" in first
+
+
+def test_a_participant_not_in_the_roster_is_a_finding_at_the_cell_and_on_the_administrator_s_list(folder, soffice):
+    import json
+    import subprocess
+    import sys
+
+    from coordxl.state.store import Store
+
+    cell = "产品部（陈静、赵磊）、销售部（孙丽、周强）、设计部（郑爽、冯雪）、王晓明、陈晶"  # 陈晶: a typo of 陈静
+    save(folder, planned_item(participants=cell), soffice)
+    checked = subprocess.run([sys.executable, "-m", "coordxl", "check", str(folder), "--json", "--today", "2026-12-08"],
+                             capture_output=True, text=True, timeout=300)
+    found = [f for f in json.loads(checked.stdout)["findings"] if f["code"] == "F-PERSON"]
+    assert [(f["sheet"], f["message"]) for f in found] == [
+        ("需求单", "“王晓明”不在名册中（参与部门/人），收不到会议邀请和纪要（其他人照常邀请）"),
+        ("需求单", "“陈晶”不在名册中（参与部门/人），收不到会议邀请和纪要（其他人照常邀请）")]
+    assert found[0]["cell"] == found[1]["cell"] and found[1]["hint"] == "您是否指“陈静”？"
+
+    run(folder, D(2026, 12, 8))
+    assert sorted(map(to, sent(folder, D(2026, 12, 8), "invitation"))) == sorted(PARTICIPANTS), "the others invited"
+    [daily] = Store(folder / ".coordxl" / "state.db").runs("daily")
+    health = [i["text"] for i in daily["counts"]["health"] if i["kind"] == "uninvited"]
+    assert health == [f"进行中/Q3新品上市推广.xlsx（需求单!{found[0]['cell']}）：“王晓明”不在名册中（参与部门/人），收不到会议邀请和"
+                      "纪要（其他人照常邀请）；请把此人加入名册，或请发起人改正姓名",
+                      f"进行中/Q3新品上市推广.xlsx（需求单!{found[0]['cell']}）：“陈晶”不在名册中（参与部门/人），收不到会议邀请和"
+                      "纪要（其他人照常邀请）；请把此人加入名册，或请发起人改正姓名"]
+    [digest] = [m for m in sent(folder, D(2026, 12, 8), "digest") if to(m) == "zhangwei@corp.example"]
+    assert "“王晓明”不在名册中" in body(digest), "the initiator is told too"
+
+
+def findings_on(folder: Path, day: D) -> list[dict]:
+    import json
+    import subprocess
+    import sys
+
+    checked = subprocess.run([sys.executable, "-m", "coordxl", "check", str(folder), "--json", "--today", day.isoformat()],
+                             capture_output=True, text=True, timeout=300)
+    return json.loads(checked.stdout)["findings"]
+
+
+def test_minutes_coordxl_sent_count_from_its_ledger_and_a_blank_sent_time_is_no_mistake(folder, soffice):
+    from coordxl.state.store import Store
+
+    def about_sending(day: D, name: str) -> list[dict]:
+        return [f for f in findings_on(folder, day) if f["workbook"].endswith(f"{name}.xlsx") and f["sheet"] == "会议纪要"
+                and (f["code"] == "R-MINUTES-24H" or "纪要发出时间" in f["message"])]
+
+    save(folder, held_item(), soffice, name="按时")  # complete: coordxl sends the minutes the next morning
+    save(folder, held_item(a3={"standard": None}), soffice, name="补全较晚")  # complete only three days later
+    [blank] = about_sending(D(2026, 12, 15), "补全较晚")
+    assert blank["code"] == "F-REQUIRED", "minutes nobody sent: the recorder is still asked for the time"
+    run(folder, D(2026, 12, 15))
+    [digest] = [m for m in sent(folder, D(2026, 12, 15), "digest") if to(m) == "zhangwei@corp.example"]
+    told = body(digest)
+    assert told.count("必填项“纪要发出时间”为空") == 1 and "[按时]" not in told, "only of the minutes not sent"
+
+    save(folder, held_item(), soffice, name="补全较晚")
+    run(folder, D(2026, 12, 17))
+    assert {m["Subject"] for m in sent(folder, D(2026, 12, 17), "minutes")} == {"【会议纪要】Q3新品上市推广协调会"}
+    later = D(2026, 12, 23)  # past the days the minutes are sent in: only the ledger knows they went out
+    assert not about_sending(later, "按时"), "sent by coordxl within 24 h: nothing to say"
+    [late] = about_sending(later, "补全较晚")
+    ledger = [m for m in Store(folder / ".coordxl" / "state.db").mails() if m["kind"] == "minutes" and m["day"] == "2026-12-17"]
+    at = dt.datetime.combine(D(2026, 12, 17), dt.datetime.fromisoformat(min(m["updated_at"] for m in ledger)).time())
+    hours = int((at - (MEETING + dt.timedelta(minutes=80))).total_seconds() // 3600)
+    assert late["code"] == "R-MINUTES-24H" and late["message"] == f"纪要在会后 {hours} 小时才发出（要求 24 小时内）"
+    assert late["cell"] == blank["cell"], "at the 纪要发出时间 cell, as before"
+
+
+def as_an_older_coordxl_left_it(db_path: Path) -> None:
+    """state.db as coordxl 0.2.0 before schema 11 kept it: what each meeting mail said packed into the
+    ledger's reasons ("participant, uid=…, seq=…"), no meeting_mails table."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path)
+    for key, kind, uid, seq, step, start, hash_, content in db.execute(
+            "SELECT key, kind, uid, seq, step, start, hash, content FROM meeting_mails").fetchall():
+        tokens = {"invitation": f"uid={uid}, seq={seq}, step={step}, start={start}",
+                  "followup": f"uid={uid}, seq={seq}, step={step}, start={start}",
+                  "minutes": f"uid={uid}, hash={hash_}, c={content}", "deadlines": f"cal={content}"}[kind]
+        db.execute("UPDATE mails SET reasons = reasons || ', ' || ? WHERE key = ?", (tokens, key))
+    db.execute("DROP TABLE meeting_mails")
+    db.execute("PRAGMA user_version = 10")
+    db.commit()
+    db.close()
+
+
+def test_the_meeting_history_moves_into_its_own_table_and_the_upgrade_sends_nothing_twice(folder, soffice):
+    import sqlite3
+
+    toml = folder / "coordxl.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("calendar_items = false", "calendar_items = true"),
+                    encoding="utf-8")
+
+    def held(**change) -> dict:
+        d = held_item(**change)
+        d["minutes"].update(start=T(2026, 12, 7, 14, 0), end=T(2026, 12, 7, 15, 20))
+        return d
+
+    save(folder, tracked_item(D(2026, 12, 1)), soffice)  # its meeting on 12-14 and 陈静's two deadlines
+    save(folder, held(), soffice, name="纪要事项")  # met on 12-07: its minutes go out on 12-08
+    run(folder, D(2026, 12, 8))
+    assert len(sent(folder, D(2026, 12, 8), "invitation")) == len(PARTICIPANTS)
+    assert sent(folder, D(2026, 12, 8), "minutes")
+    db_path = folder / ".coordxl" / "state.db"
+    db = sqlite3.connect(db_path)
+    assert db.execute("SELECT reasons FROM mails WHERE kind = 'invitation' LIMIT 1").fetchone()[0] == "participant"
+    db.close()
+    as_an_older_coordxl_left_it(db_path)
+
+    # the upgrade: the next day, the meeting moved, the minutes edited, a deadline changed
+    moved = tracked_item(D(2026, 12, 4))
+    moved["request"]["planned_meeting"] = MEETING + dt.timedelta(hours=2)
+    save(folder, moved, soffice)
+    save(folder, held(a4={"due": D(2026, 8, 20)}), soffice, name="纪要事项")
+    run(folder, D(2026, 12, 9))
+    run(folder, D(2026, 12, 9))
+    updates = sent(folder, D(2026, 12, 9), "invitation")
+    assert sorted(map(to, updates)) == sorted(PARTICIPANTS)
+    event, _, _ = calendar_of(updates[0])
+    assert int(event["SEQUENCE"]) == 1 and "变更" in updates[0]["Subject"], "the sequence carried over"
+    edited = sent(folder, D(2026, 12, 9), "minutes")
+    assert edited and all(m["Subject"].startswith("【纪要已更新】") for m in edited)
+    assert "待办 #4 改为" in body(edited[0]), "what changed, against the minutes sent before the upgrade"
+    [digest] = [m for m in sent(folder, D(2026, 12, 9), "digest") if to(m) == "chenjing@corp.example"]
+    [(_, t01)] = deadlines_of(digest).values()
+    assert t01.decoded("DTSTART") == D(2026, 12, 4) and int(t01["SEQUENCE"]) == 1, "only the changed deadline"
+    db = sqlite3.connect(db_path)
+    kinds = dict(db.execute("SELECT kind, COUNT(*) FROM meeting_mails GROUP BY kind").fetchall())
+    assert kinds["invitation"] == 2 * len(PARTICIPANTS) and kinds["minutes"] == 2 * len(edited)

@@ -186,6 +186,7 @@ NOT_SAID = {
     "holiday_notice": "the State Council notice's words it reads (元旦, 放假, 上班, 至)",
     "layout": "the names Explorer and sync clients give a copy of a workbook (副本, 冲突副本)",
     "replies": "the words people and mail systems write in replies (同意, 不同意, 自动回复, 退信)",
+    "objections": "the words people write replying to minutes (异议, 收到, 好的, 无异议)",
     "reply_parse": "the commands and quote headers people's mail clients write (完成, 延期到, 原始邮件, 写道)",
 }
 

@@ -246,3 +246,49 @@ def load_roster(path: Path, max_unzipped_bytes: int = 512 * 2**20) -> Roster:
     """Read 名册.xlsx; a missing or unreadable roster gives an empty roster with findings."""
     data = read_workbook(Path(path), schema.ROSTER_SHEETS, max_unzipped_bytes)
     return roster_from_workbook(data)
+
+
+# --- who a cell names: 参与部门/人, 参会人员 (the meeting mails, the rule on participants) ---------------
+
+_LIST = re.compile(r"[；;、,，\n\r]+")
+_GROUP = re.compile(r"([^、，,;；\s（(]+)\s*[（(]([^）)]*)[）)]")
+
+
+def people(text_: str, roster: Roster | None, unknown: list[str] | None = None) -> list[Person]:
+    """The people a 参与部门/人 or 参会人员 cell names: '产品部（陈静、赵磊）' the people named in the
+    brackets, a department alone its head, a name the person; in the order written, each once. The
+    names the roster does not know are appended to ``unknown``, as written."""
+    if roster is None or not text_:
+        return []
+    out: dict[str, Person] = {}
+
+    def add(p: Person | None, written: str = "") -> None:
+        if p is not None:
+            out.setdefault(p.key, p)
+        elif unknown is not None and written and written not in unknown:
+            unknown.append(written)
+
+    def one(token: str, department: str = "") -> None:
+        token = clean_name(token)
+        if not token:
+            return
+        if token in roster.departments and not department:
+            add(roster.head_of(token))
+        else:
+            add(roster.person(token, department), token)
+
+    rest = text_
+    for m in _GROUP.finditer(text_):
+        head, inner = clean_name(m.group(1)), m.group(2)
+        if head in roster.departments:
+            names = [n for n in _LIST.split(inner) if n.strip()]
+            for n in names:
+                one(n, head)
+            if not names:
+                one(head)
+        else:
+            add(roster.person(m.group(0)), clean_name(m.group(0)))
+        rest = rest.replace(m.group(0), "、")
+    for token in _LIST.split(rest):
+        one(token)
+    return list(out.values())

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 from .. import schema
 from ..errors import ConfigError
 from ..findings import CODES, Finding, finding
-from ..messages import text
+from ..messages import both, text
 from ..normalize import source_refs
 from ..settings import Settings
+from ..state.store import workbook_id
 from .calendar import WorkCalendar
 from .model import Item
-from .roster import Roster
+from .roster import Roster, people
 
 
 class Context(Protocol):
@@ -38,6 +39,11 @@ class Context(Protocol):
 
     @property
     def roster(self) -> Roster | None: ...
+
+    @property
+    def minutes_mailed(self) -> Mapping[tuple[str, int], dt.datetime]:
+        """(workbook id, meeting number) → when coordxl sent the minutes (state.meetings.minutes_mailed)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -144,10 +150,21 @@ def meeting_minutes(form) -> int | None:
     return int((end - start).total_seconds() // 60) if start and end else None
 
 
-def minutes_hours(form) -> int | None:
-    """Hours from a meeting's end (its start when no end is given) to the minutes going out."""
-    end, sent = form.get("end") or form.get("start"), form.get("minutes_sent")
+def minutes_hours(form, mailed: dt.datetime | None = None) -> int | None:
+    """Hours from a meeting's end (its start when no end is given) to the minutes going out: the
+    纪要发出时间 written, or when coordxl sent them (``mailed``), whichever was first."""
+    end, sent = form.get("end") or form.get("start"), minutes_out(form, mailed)
     return int((sent - end).total_seconds() // 3600) if end and sent else None
+
+
+def minutes_out(form, mailed: dt.datetime | None = None) -> dt.datetime | None:
+    written = form.get("minutes_sent")
+    return min((t for t in (written, mailed) if isinstance(t, dt.datetime)), default=None)
+
+
+def mailed(item: Item, meeting, ctx: Context) -> dt.datetime | None:
+    """When coordxl sent this meeting's minutes, if it did."""
+    return ctx.minutes_mailed.get((workbook_id(item.workbook), meeting.index))
 
 
 def notice(item: Item, ctx: Context) -> Iterator[Finding]:
@@ -182,10 +199,46 @@ def minutes_24h(item: Item, ctx: Context) -> Iterator[Finding]:
     limit = ctx.settings["rules.minutes_max_hours"]
     for m in item.meetings:
         end = m.form.get("end") or m.form.get("start")
-        sent = m.form.get("minutes_sent")
+        sent = minutes_out(m.form, mailed(item, m, ctx))
         if end and sent and sent - end > dt.timedelta(hours=limit):
             yield finding("R-MINUTES-24H", item.workbook, m.sheet, m.form.cell("minutes_sent"),
-                          hours=minutes_hours(m.form), limit=limit)
+                          hours=minutes_hours(m.form, mailed(item, m, ctx)), limit=limit)
+
+
+def settled(item: Item, ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """The findings without a blank 纪要发出时间 (F-REQUIRED) of minutes coordxl sent: before today
+    (its ledger says when), or sends in this run (the meeting held in the last days, every action item
+    complete: send/meeting.py's condition)."""
+    blank = {(m.sheet, m.form.cell("minutes_sent")) for m in item.meetings
+             if mailed(item, m, ctx) is not None or _sent_today(m, ctx.today)}
+    if not blank:
+        return findings
+    return [f for f in findings if not (f.code == "F-REQUIRED" and (f.sheet, f.cell) in blank)]
+
+
+MINUTES_WINDOW_DAYS = 7  # send/meeting.py sends the minutes of meetings held this many days back at most
+
+
+def _sent_today(m, today: dt.date) -> bool:
+    end = m.form.get("end") or m.form.get("start")
+    rows = [row for row in m.actions if row.get("action")]
+    return (isinstance(end, dt.datetime) and end.date() <= today <= end.date() + dt.timedelta(days=MINUTES_WINDOW_DAYS)
+            and bool(rows) and all(row.raw.get(k) not in ("", None) for row in rows for k in ACTION_NEEDS))
+
+
+def participants(item: Item, ctx: Context) -> Iterator[Finding]:
+    """Each name in 参与部门/人 the roster does not know: that person gets no invitation and no minutes."""
+    r = item.request
+    if r is None or ctx.roster is None or not ctx.roster.people or not r.get("participants"):
+        return
+    unknown: list[str] = []
+    people(str(r.get("participants")), ctx.roster, unknown)
+    f = schema.REQUEST.field("participants")
+    for name in unknown:
+        close = ctx.roster.suggest(name)
+        yield finding("F-PERSON", item.workbook, r.sheet, r.cell("participants"), variant="-INVITE",
+                      field=(f.zh, f.en), value=name,
+                      hint=both("hint.did_you_mean", name=close) if close else both("hint.check_roster_spelling"))
 
 
 def _first_meeting(measure: Callable, key: str, name: str) -> Callable:
@@ -334,6 +387,7 @@ RULES: tuple[Rule, ...] = (
     Rule("materials", ("R-MATERIALS",), materials, evidence=_first_meeting(materials_hours, "review.ev.materials", "hours")),
     Rule("meeting_length", ("R-MEETING-LENGTH",), meeting_length,
          evidence=_first_meeting(meeting_minutes, "review.ev.length", "minutes")),
+    Rule("participants", ("F-PERSON",), participants),
     Rule("minutes_24h", ("R-MINUTES-24H",), minutes_24h, evidence=_first_meeting(minutes_hours, "review.ev.minutes", "hours")),
     Rule("action_incomplete", ("R-ACTION-INCOMPLETE",), action_incomplete, evidence=_counted("review.ev.actions", _actions)),
     Rule("breakdown", ("R-BREAKDOWN",), breakdown, ledger_columns=("source",),

@@ -8,7 +8,8 @@ mail collector see it through ``process.rules.Context``: today, the calendar, th
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from ..process.calendar import WorkCalendar
 from ..process.roster import Roster
@@ -34,6 +35,8 @@ class RunContext:
     dry_run: bool = False
     resend: bool | str | list[str] | None = False
     senders: Senders | None = None
+    # (workbook id, meeting number) → when coordxl sent the minutes (state.meetings.minutes_mailed; R-MINUTES-24H)
+    minutes_mailed: Mapping[tuple[str, int], dt.datetime] = field(default_factory=dict)
 
     @classmethod
     def of(cls, layout: Layout, today: dt.date, now: dt.datetime | None = None, *, dry_run: bool = False,

@@ -29,7 +29,7 @@ from ..send.delivery import Delivery
 from ..send.wiring import Senders
 from ..state.layout import Layout
 from ..state.store import Store
-from . import parallel, replies
+from . import objections, parallel, replies
 from .context import RunContext
 from .flags import Flagger, PlannedFlag
 from .job import job
@@ -229,12 +229,16 @@ def remind(ctx: RunContext, result: DailyResult, notes: notify.Collector) -> Non
     digests, refused = notify.build_digests(notes, result.findings, ctx.roster, settings, today)
     if settings["replies.enabled"]:  # tasks their owner snoozed by reply
         digests = replies.without_snoozed(digests, store, today)
+    digests = objections.with_objections(digests, objections.open_objections(store, settings, today), ctx.roster,
+                                         settings, today)
     result.mails = [notify.render(d, today, settings, notes.items) for d in digests]
     if not ctx.dry_run:  # update by reply: each digest's token, issued as it is rendered
         replies.arm_digests(result.mails, digests, store, settings, today, now, notes.items)
     result.mails = meeting.with_deadlines(result.mails, digests, store, settings, today, now)
     # the meeting stage: invitations, their updates and cancels, the minutes (coordxl/send/meeting.py)
     sent_for_meetings, not_mailed = meeting.mails(result.meetings, ctx.roster, settings, today, now, store)
+    if not ctx.dry_run:  # a reply to the minutes is an objection for the initiator (replies.py, objections.py)
+        replies.arm_minutes(sent_for_meetings, store, settings, today, now)
     result.mails += sent_for_meetings
     refused = refused + [r for r in not_mailed if r.name not in {n.name for n in refused}]
     if ctx.dry_run:

@@ -32,8 +32,9 @@ from ..messages import both, text
 from ..process.calendar import year_span
 from ..process.model import Item, Rows, at_merged_origin, build_item, roster_findings
 from ..process.roster import Roster, load_roster
-from ..process.rules import Selection, ledger_columns, ledger_rules, run_rules
+from ..process.rules import Selection, ledger_columns, ledger_rules, run_rules, settled
 from ..state.layout import ROSTER_TEMPLATE, Layout, copy_bases, name_key
+from ..state.meetings import minutes_mailed
 from ..xlsx.reader import Identity, identity, name_matches, read_workbook
 from ..xlsx.xlsxparts import is_owner_or_temp, sheet_names, shown, uncached_formulas
 from . import parallel
@@ -384,7 +385,7 @@ class FolderCheck:
         self.layout, self.today, self.selection, self.items = ctx.layout, ctx.today, selection, items
         self.workers, self.progress, self.work = workers, progress, work
         self.roster, self._found = load_folder_roster(self.layout)
-        self.ctx = dataclasses.replace(ctx, roster=self.roster)
+        self.ctx = dataclasses.replace(ctx, roster=self.roster, minutes_mailed=minutes_mailed(self.layout.db))
         self.report = Report(ctx.today, [], roster=self.roster)
 
     def __iter__(self) -> Iterator:
@@ -470,6 +471,7 @@ class _Run:
             self.ledgers.add(item.tasks)
         else:
             item.tasks.extend(self.ledgers.for_item(item))
+        findings = settled(item, self.ctx, findings)  # a blank 纪要发出时间 of minutes coordxl sent
         return item, at_merged_origin(findings + run_rules(item, self.ctx, self.selection), item.merged)
 
     def ledger_rules(self, item: Item) -> list[Finding]:
@@ -565,7 +567,8 @@ def _worker_start(root: str, today: dt.date, selection: Selection, work: Callabl
     global _WORKER
     layout = Layout.of(root)
     roster, _ = load_folder_roster(layout)
-    _WORKER = _Run(layout, roster, dataclasses.replace(RunContext.of(layout, today), roster=roster),
+    _WORKER = _Run(layout, roster, dataclasses.replace(RunContext.of(layout, today), roster=roster,
+                                                      minutes_mailed=minutes_mailed(layout.db)),
                    _without(ledger_rules(), selection), work)
 
 
@@ -645,5 +648,5 @@ def load_item(layout: Layout, path: Path, today: dt.date) -> tuple[Item, list[Fi
     item, findings = read_item(path, layout, roster, today)
     if item is None:
         raise CoordxlError("; ".join(f.message(layout.settings.lang) for f in findings))
-    ctx = RunContext.of(layout, today)
-    return item, findings + run_rules(item, ctx), ctx
+    ctx = dataclasses.replace(RunContext.of(layout, today), minutes_mailed=minutes_mailed(layout.db))
+    return item, settled(item, ctx, findings + run_rules(item, ctx)), ctx

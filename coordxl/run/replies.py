@@ -42,6 +42,7 @@ from ..send.audience import header_safe
 from ..settings import Settings
 from ..state.store import Store
 from ..xlsx.reader import label_key, read_workbook
+from . import objections
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,9 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         reading.why = "expired"
         return
     tasks = json.loads(row["tasks"])
+    if objections.OBJECTION in tasks:  # a reply to the minutes (#32): an objection for the initiator
+        objections.objection(reading, tasks[objections.OBJECTION], full, store, roster, today, now)
+        return
     if "approval" in tasks:
         _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
         return
@@ -678,13 +682,16 @@ def answer_mail(reading: Reading, store: Store, settings: Settings, today: dt.da
     """The one answer to an incoming mail, in its thread; None when nobody is to be answered."""
     from ..send.notify import Mail
 
-    if reading.sender is None or reading.outcome in ("duplicate", "automatic"):
+    if reading.sender is None or reading.outcome in ("duplicate", "automatic", "acknowledged"):
         return None
     lang = settings.lang
     if reading.outcome == "refused":
         body = [text(f"reply.refusal.{reading.why}", lang, example=text("reply.example_done", lang, code="T1"))]
         # at most one refusal a sender a day
         key = hashlib.sha256(f"reply-refusal|{reading.sender.email.lower()}|{today.isoformat()}".encode()).hexdigest()
+    elif objected := objections.objection_line(reading, store, lang):  # #32: one line, the objection went to the initiator
+        body = [objected]
+        key = hashlib.sha256(f"reply|{reading.message_id}".encode()).hexdigest()
     else:
         body = [text("reply.intro", lang), *answer_lines(reading, store, lang)]
         key = hashlib.sha256(f"reply|{reading.message_id}".encode()).hexdigest()
@@ -720,6 +727,32 @@ def told_requester(change_id: int, store: Store, roster: Roster, settings: Setti
     return Mail(hashlib.sha256(f"reply-decided|{change_id}".encode()).hexdigest(), "reply", person, [], subject,
                 "\n".join(body), "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"],
                 headers=(("Auto-Submitted", "auto-generated"),))
+
+
+# --- objections to the minutes (#32): the minutes' tokens; the rest is run/objections.py ------------
+
+def arm_minutes(mails: list, store: Store | None, settings: Settings, today: dt.date, now: dt.datetime) -> None:
+    """Give each minutes mail its reader's token as it is rendered, when replies are on."""
+    if store is None or not settings["replies.enabled"]:
+        return
+    domain = header_safe(settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
+
+    def arm(mail) -> dict:
+        token = new_token()
+        mail.token = token
+        mail.message_id = f"<coordxl-r-{token}.{mail.key[:12]}@{domain}>"
+        if settings["replies.subaddress"]:
+            mail.reply_to = f"{header_safe(settings['email.sender']).rsplit('@', 1)[0]}+r-{token}@{domain}"
+        with store._tx() as db:
+            db.execute("INSERT INTO reply_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (token, mail.to.key, mail.to.email.lower(), mail.message_id,
+                        json.dumps({objections.OBJECTION: mail.about}, ensure_ascii=False), now.isoformat(timespec="seconds"),
+                        (today + dt.timedelta(days=EXPIRY_DAYS)).isoformat()))
+        return {"sentinel": reply_parse.SENTINEL, "code": f"R-{token.upper()}"}
+
+    for mail in mails:
+        if mail.kind == "minutes" and getattr(mail, "about", None):
+            mail.arm = arm
 
 
 # --- the job ------------------------------------------------------------------------------------------
@@ -775,11 +808,13 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
             result.written = apply_staged(store, layout, today, now)
             result.answers = [m for m in (answer_mail(r, store, layout.settings, today) for r in readings) if m]
             result.answers += ask_initiators(store, roster, layout.settings, today, now)
+            result.answers += objections.forwards(store, roster, layout.settings)
             result.answers += [m for r in readings if r.requester
                                for m in [told_requester(r.requester, store, roster, layout.settings)] if m]
             if result.answers:
                 sender = transport_or_outbox(transport, layout.settings, layout.state, today)
                 result.delivery = deliver(result.answers, sender, store, layout.settings, today, now)
+                objections.forwarded(store, result.delivery, now)
             outcome = "findings" if result.delivery and result.delivery.failed else "ok"
         finally:
             store.finish_run(run_id, outcome, result.summary(), now)

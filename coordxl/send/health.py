@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import chinese_calendar
 
+from .. import schema
 from ..messages import MESSAGES, text
 from ..process.calendar import WorkCalendar
 from ..process.roster import Person, Roster
@@ -51,8 +52,9 @@ class Issue:
         return cls.of(data["kind"], **{k: v for k, v in data.items() if k not in ("kind", "text")})
 
 
+PARTICIPANTS = (schema.REQUEST.field("participants").zh, schema.REQUEST.field("participants").en)
 ORDER = ("state_moved", "run_failed", "run_missed", "runs_missed", "send_unknown", "send_failed", "replies", "refused", "unreadable", "duplicate", "skipped",
-         "calendar", "calendar_next_year", "departed", "roster", "admin_unknown", "admin_ambiguous")
+         "calendar", "calendar_next_year", "departed", "roster", "uninvited", "admin_unknown", "admin_ambiguous")
 
 
 def from_run(result, store: Store | None, settings: Settings, today: dt.date) -> list[Issue]:
@@ -77,6 +79,8 @@ def from_run(result, store: Store | None, settings: Settings, today: dt.date) ->
             out.append(Issue.of("duplicate", workbook=f.workbook, why=f.message(settings.lang)))
         elif f.code == "W-CALENDAR":
             out.append(Issue.of("calendar", why=f.message(settings.lang)))
+        elif f.code == "F-PERSON" and dict(f.params).get("field") == PARTICIPANTS:  # no invitation, no minutes
+            out.append(Issue.of("uninvited", workbook=f.workbook, sheet=f.sheet, cell=f.cell, why=f.message(settings.lang)))
     out += next_year_missing(settings, today)
     departed = Counter((n.workbook, n.owner) for n in getattr(result, "reassign", ()))
     for (workbook, owner), n in sorted(departed.items()):

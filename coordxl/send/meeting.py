@@ -11,7 +11,7 @@
 
 Everything goes through the mail ledger (delivery.deliver) like every other mail: the keys are made
 from what a mail says, so a rerun sends nothing twice; the invitation's sequence and the minutes last
-sent are read back from the ledger (the ``reasons`` a mail was recorded with).
+sent are read back from state.db's meeting_mails (state/meetings.py), written as each mail is sent.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ from markupsafe import Markup
 from ..messages import text
 from ..process.calendar import WorkCalendar
 from ..process.model import Item
-from ..process.roster import Person, Roster, clean_name
-from ..process.rules import Context
+from ..process.roster import Person, Roster, people
+from ..process.rules import MINUTES_WINDOW_DAYS, Context  # minutes of meetings longer ago: never sent
 from ..settings import Settings
+from ..state import meetings
 from ..state.layout import workbook_link
 from ..state.store import Store, workbook_id
 from . import ics, notify
@@ -47,10 +48,8 @@ from .audience import Audience
 
 INVITATION, MINUTES, FOLLOWUP = "invitation", "minutes", "followup"
 MAX_ATTACHED_BYTES = 10 * 2**20  # larger materials are linked, not attached
-MINUTES_WINDOW_DAYS = 7  # minutes of a meeting longer ago are never sent (a folder taken over keeps quiet)
 FORM_NEEDS = ("topic", "initiator", "participants", "background", "problems", "expected_outcome", "planned_meeting")
 _LIST = re.compile(r"[；;、,，\n\r]+")
-_GROUP = re.compile(r"([^、，,;；\s（(]+)\s*[（(]([^）)]*)[）)]")
 
 
 # --- what a daily run notes of each item (small, picklable: a worker sends it back) --------------
@@ -147,62 +146,9 @@ def note_of(item: Item, ctx: Context) -> MeetingNote | None:
                        (latest[0].weekday(), latest[1].strftime("%H:%M")) if latest else None)
 
 
-# --- who ------------------------------------------------------------------------------------
+# --- the ledger: what was sent before (state/meetings.py: the table meeting_mails) ---------------------
 
-def people(text_: str, roster: Roster | None) -> list[Person]:
-    """The people a 参与部门/人 or 参会人员 cell names: '产品部（陈静、赵磊）' the people named in the
-    brackets, a department alone its head, a name the person; in the order written, each once."""
-    if roster is None or not text_:
-        return []
-    out: dict[str, Person] = {}
-
-    def add(p: Person | None) -> None:
-        if p is not None:
-            out.setdefault(p.key, p)
-
-    def one(token: str, department: str = "") -> None:
-        token = clean_name(token)
-        if not token:
-            return
-        if token in roster.departments and not department:
-            add(roster.head_of(token))
-        else:
-            add(roster.person(token, department))
-
-    rest = text_
-    for m in _GROUP.finditer(text_):
-        head, inner = clean_name(m.group(1)), m.group(2)
-        if head in roster.departments:
-            names = [n for n in _LIST.split(inner) if n.strip()]
-            for n in names:
-                one(n, head)
-            if not names:
-                one(head)
-        else:
-            add(roster.person(m.group(0)))
-        rest = rest.replace(m.group(0), "、")
-    for token in _LIST.split(rest):
-        one(token)
-    return list(out.values())
-
-
-# --- the ledger: what was sent before ----------------------------------------------------------
-
-def _history(store: Store | None, kind: str) -> dict[tuple[str, str], list[dict]]:
-    """(uid, recipient address) → what each earlier mail of this kind said (its reasons' tokens), oldest first."""
-    if store is None:
-        return {}
-    out: dict[tuple[str, str], list[dict]] = {}
-    rows = store.db().execute("SELECT recipient, reasons, status, updated_at FROM mails WHERE kind = ? "
-                              "AND status IN ('sent', 'partial', 'unknown', 'sending') ORDER BY updated_at",
-                              (kind,)).fetchall()
-    for row in rows:
-        tokens = dict(t.split("=", 1) for t in row["reasons"].split(", ") if "=" in t)
-        if "uid" in tokens:
-            out.setdefault((tokens["uid"], row["recipient"].lower()), []).append(tokens)
-    for sent in out.values():  # the latest version last: by sequence (a late retry of an older one stays before)
-        sent.sort(key=lambda t: int(t.get("seq", 0)))
-    return out
+_history = meetings.history
 
 
 def _key(*parts: object) -> str:
@@ -219,6 +165,9 @@ class MeetingMail(notify.Mail):
     method: str = "REQUEST"
     files: tuple[str, ...] = ()
     extra: tuple[tuple[str, bytes], ...] = ()  # more .ics attachments (a digest's withdrawn deadlines)
+    about: dict = dataclasses.field(default_factory=dict)  # the minutes a reply objects to (run/replies.py)
+    said: dict = dataclasses.field(default_factory=dict)  # its row in meeting_mails (uid, seq, step, …)
+    ledger: Store | None = None  # where that row is written as the mail is sent
 
     def ics_name(self) -> str:
         if self.kind in (INVITATION, FOLLOWUP):
@@ -226,6 +175,9 @@ class MeetingMail(notify.Mail):
         return "deadlines-cancel.ics" if self.method == "CANCEL" else "deadlines.ics"
 
     def message(self, settings: Settings, today: dt.date) -> Message:
+        self.bodies()  # first: a minutes mail's reply token is issued as it is rendered (its Message-ID)
+        if self.said and self.ledger is not None:  # sent now (the ledger's claim is made): what it says
+            meetings.record(self.ledger, self.key, recipient=self.to.email, **self.said)
         inner = dataclasses.replace(self, attachments=())
         alternative = notify.Mail.message(inner, settings, today)  # headers and the two bodies
         if not self.calendar and not self.files:
@@ -368,11 +320,11 @@ def _invitation(note: MeetingNote, person: Person, organizer: Person, invited: l
                    links=links, missing=list(note.missing), materials_now=materials_now,
                    estimate="", materials_day=calendar.add(start.date(), -1).isoformat(),
                    linked=lambda href, shown: notify.linked(href, shown) if href else Markup.escape(shown))
-    reasons = ["participant", f"uid={uid}", f"seq={seq}", f"step={'cancel' if step == 'cancel' else 'request'}",
-               f"start={start.isoformat()}"]
+    said = dict(kind=INVITATION, uid=uid, workbook=workbook_id(note.workbook), meeting=1, seq=seq,
+                step="cancel" if step == "cancel" else "request", start=start.isoformat())
     key = _key(person.email.lower(), INVITATION, uid, start.isoformat(), seq,
                "cancel" if step == "cancel" else ("materials" if materials_now else "notice"))
-    return MeetingMail(key, INVITATION, person, [], subject, "", "", reasons, (note.workbook,),
+    return MeetingMail(key, INVITATION, person, [], subject, "", "", ["participant"], (note.workbook,), said=said,
                        renderer=lambda: (notify.TEXT_TEMPLATES.get_template("invitation.txt").render(**context),
                                          notify.HTML_TEMPLATES.get_template("invitation.html").render(**context)),
                        calendar=data, method=method, files=tuple(str(f) for f in attach))
@@ -466,12 +418,23 @@ def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Set
                                start=_hm(m.start) if m.start else "", end=m.end.strftime("%H:%M") if m.end else "",
                                due=lambda d: d.isoformat() if isinstance(d, dt.date) else str(d or ""))
                 key = _key(person.email.lower(), MINUTES, uid, digest)
-                reasons = ["attendee", f"uid={uid}", f"hash={digest}", f"c={_pack(content)}"]
-                out.append(MeetingMail(
-                    key, MINUTES, person, [], subject, "", "", reasons, (note.workbook,),
-                    renderer=lambda c=context: (notify.TEXT_TEMPLATES.get_template("minutes.txt").render(**c),
-                                                notify.HTML_TEMPLATES.get_template("minutes.html").render(**c))))
+                said = dict(kind=MINUTES, uid=uid, workbook=workbook_id(note.workbook), meeting=m.index,
+                            hash_=digest, content=_pack(content))
+                mail = MeetingMail(key, MINUTES, person, [], subject, "", "", ["attendee"], (note.workbook,),
+                                   said=said,
+                                   about={"workbook": note.workbook, "sheet": m.sheet, "index": m.index, "uid": uid,
+                                          "topic": m.topic or note.topic, "start": context["start"],
+                                          "by": reply_by.isoformat(), "initiator": note.initiator})
+                mail.renderer = lambda c=context, mail=mail: _minutes_bodies(c, mail)
+                out.append(mail)
     return out
+
+
+def _minutes_bodies(context: dict, mail: MeetingMail) -> tuple[str, str]:
+    """The minutes' two bodies; with replies on, the reader's reply code (issued now: mail.arm)."""
+    c = {**context, "reply": mail.arm(mail) if mail.arm else None}
+    return (notify.TEXT_TEMPLATES.get_template("minutes.txt").render(**c),
+            notify.HTML_TEMPLATES.get_template("minutes.html").render(**c))
 
 
 def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date, now: dt.datetime,
@@ -484,6 +447,8 @@ def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, t
     out = (invitations(notes, roster, settings, today, now, store, calendar, audience)
            + minutes_mails(notes, roster, settings, today, store, calendar, audience)
            + followups(notes, roster, settings, today, now, store, calendar, audience))
+    for mail in out:  # each writes what it says into meeting_mails as it is sent
+        mail.ledger = store
     return out, audience.refused
 
 
@@ -491,16 +456,8 @@ def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, t
 
 def _published(store: Store | None) -> dict[str, dict]:
     """Recipient address → the deadlines their digests put in their calendar so far (the latest state)."""
-    if store is None:
-        return {}
-    out: dict[str, dict] = {}
-    rows = store.db().execute("SELECT recipient, reasons FROM mails WHERE kind = 'digest' AND reasons LIKE '%cal=%' "
-                              "AND status IN ('sent', 'partial', 'unknown', 'sending') ORDER BY updated_at").fetchall()
-    for row in rows:
-        for token in row["reasons"].split(", "):
-            if token.startswith("cal=") and (state := _unpack(token[4:])) is not None:
-                out[row["recipient"].lower()] = state
-    return out
+    return {address: state for address, packed in meetings.published(store).items()
+            if (state := _unpack(packed)) is not None}
 
 
 def _closed_tasks(store: Store | None, today: dt.date) -> set[tuple[str, str]]:
@@ -556,11 +513,11 @@ def with_deadlines(mails: list, digests: list, store: Store | None, settings: Se
             continue
         mail.bodies()  # rendered first (a reply token issued then), so the copy has the same bodies and headers
         fields = {f.name: getattr(mail, f.name) for f in dataclasses.fields(notify.Mail)}
-        fields["reasons"] = list(mail.reasons) + [f"cal={_pack(state)}"]
         published = ics.deadlines(new, now, zone) if new else b""
         withdrawn = ics.deadlines(gone, now, zone, "CANCEL") if gone else b""
         out.append(MeetingMail(**fields, calendar=published or withdrawn, method="PUBLISH" if new else "CANCEL",
-                               extra=(("deadlines-cancel.ics", withdrawn),) if new and gone else ()))
+                               extra=(("deadlines-cancel.ics", withdrawn),) if new and gone else (),
+                               said=dict(kind=meetings.DEADLINES, uid="", content=_pack(state)), ledger=store))
     return out
 
 
@@ -647,11 +604,11 @@ def _followup(note: MeetingNote, person: Person, organizer: Person, invited: lis
                    when=t("meeting.followup_when", day=day, start=start.strftime("%H:%M"), end=end.strftime("%H:%M"),
                           first=start.date().isoformat()),
                    invited=[p.label for p in invited], minutes=minutes, skipped=[s.date().isoformat() for s in skipped])
-    reasons = ["participant", f"uid={uid}", f"seq={seq}", f"step={'cancel' if step == 'cancel' else 'request'}",
-               f"start={start.isoformat()}"]
+    said = dict(kind=FOLLOWUP, uid=uid, workbook=workbook_id(note.workbook), seq=seq,
+                step="cancel" if step == "cancel" else "request", start=start.isoformat())
     key = _key(person.email.lower(), FOLLOWUP, uid, start.isoformat(), seq, step == "cancel")
     return MeetingMail(key, FOLLOWUP, person, [], t(f"meeting.subject.{step}", topic=note.topic, when=context["when"]),
-                       "", "", reasons, (note.workbook,),
+                       "", "", ["participant"], (note.workbook,), said=said,
                        renderer=lambda: (notify.TEXT_TEMPLATES.get_template("followup.txt").render(**context),
                                          notify.HTML_TEMPLATES.get_template("followup.html").render(**context)),
                        calendar=data, method=method)

@@ -203,9 +203,11 @@ class Digest:
     reasons: set[str] = dc_field(default_factory=set)
     kind: str = "digest"  # or "escalation": the long-overdue tasks of others escalated to this person today
     behalf: dict[str, Person] = dc_field(default_factory=dict)  # colleagues on leave this person stands in for
+    objections: list[dict] = dc_field(default_factory=list)  # to their items' minutes, open (run/replies.py)
 
     def empty(self) -> bool:
-        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign)
+        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign
+                    or self.objections)
 
 
 # warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet,
@@ -506,6 +508,8 @@ def subject_for(d: Digest, lang: str, items: dict[str, ItemNote] | None = None) 
         parts.append(text("mail.n_item_overdue", lang, n=sum(d.overdue_summary.values())))
     if d.reassign:
         parts.append(text("mail.n_reassign", lang, n=len(d.reassign)))
+    if d.objections:
+        parts.append(text("objection.n", lang, n=len(d.objections)))
     sep = "、" if lang == "zh" else ", "
     return text("mail.subject", lang, summary=sep.join(parts))
 
@@ -531,6 +535,8 @@ def render(d: Digest, today: dt.date, settings: Settings, items: dict[str, ItemN
                  [_said(p) for p in d.pending], [_said(n) for n in sorted(d.reassign, key=_reassign_order)],
                  sorted(d.reasons), sorted(d.behalf), lang, share,
                  sorted(_said(items[k]) for k in named if k in items)))
+    if d.objections:  # objections to minutes (run/replies.py); without any, the key is as it always was
+        said += repr([sorted(o.items()) for o in d.objections])
     digest = hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     key = hashlib.sha256(f"{d.person.email.lower()}|{d.kind}|{today.isoformat()}|{digest}".encode()).hexdigest()
     mail = Mail(key, d.kind, d.person, [], subject, "", "", sorted(d.reasons), tuple(sorted(named)))
@@ -600,7 +606,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
         more=more, kind=d.kind, reassign=sorted(d.reassign, key=_reassign_order),
         escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf), estimate=estimate,
-        reply=reply,
+        reply=reply, objections=d.objections,
     )
     return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
             HTML_TEMPLATES.get_template("digest.html").render(**context))

@@ -23,6 +23,38 @@ from ..errors import StateError, environment_fault
 
 log = logging.getLogger(__name__)
 
+def _reason(name: str) -> str:
+    """SQL: the value of the token ``name=…`` in a ledger row's ``reasons`` ('' when absent)."""
+    at = f"instr(reasons || ', ', ', {name}=')"
+    rest = f"substr(reasons || ', ', {at} + {len(name) + 3})"
+    return f"CASE WHEN {at} > 0 THEN substr({rest}, 1, instr({rest}, ', ') - 1) ELSE '' END"
+
+
+# schema 11: what the meeting mails said (state/meetings.py), and the ones sent until now carried over
+MEETING_MAILS = f"""
+CREATE TABLE meeting_mails (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    workbook TEXT NOT NULL DEFAULT '',
+    meeting INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0,
+    step TEXT NOT NULL DEFAULT '',
+    start TEXT NOT NULL DEFAULT '',
+    hash TEXT NOT NULL DEFAULT '',
+    content TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX meeting_mails_uid ON meeting_mails (kind, uid);
+INSERT OR IGNORE INTO meeting_mails (key, kind, uid, recipient, workbook, meeting, seq, step, start, hash, content)
+    SELECT key, kind, {_reason("uid")}, lower(recipient), workbooks, CAST({_reason("m")} AS INTEGER),
+           CAST({_reason("seq")} AS INTEGER), {_reason("step")}, {_reason("start")}, {_reason("hash")}, {_reason("c")}
+    FROM mails WHERE kind IN ('invitation', 'minutes', 'followup') AND {_reason("uid")} != '';
+INSERT OR IGNORE INTO meeting_mails (key, kind, uid, recipient, content)
+    SELECT key, 'deadlines', '', lower(recipient), {_reason("cal")} FROM mails WHERE kind = 'digest' AND {_reason("cal")} != ''
+"""
+
+
 SCHEMA = [
     # version 1
     """
@@ -173,6 +205,9 @@ SCHEMA = [
         last_uid INTEGER NOT NULL
     );
     """,
+    # version 11: what the meeting mails said (uid, sequence, step, start, the minutes, the deadlines
+    # published) in a table of its own, no longer packed into the ledger's reasons; rows carried over
+    MEETING_MAILS,
 ]
 
 
