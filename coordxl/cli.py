@@ -677,8 +677,9 @@ def review(root: Path, item: str, today: str | None) -> None:
 @main.command(help_key="help.replies")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @option("--today", key="opt.as_of")
+@option("--watch", key="opt.replies.watch", is_flag=True)
 @handle_errors
-def replies(root: Path, today: str | None) -> None:
+def replies(root: Path, today: str | None, watch: bool) -> None:
     """Read the replies mailbox once: apply what staff asked in their replies, answer each in its thread.
 
     Example: coordxl replies ./协调
@@ -699,6 +700,9 @@ def replies(root: Path, today: str | None) -> None:
     now = dt.datetime.now(ZoneInfo(settings["general.timezone"])).replace(tzinfo=None)
     mailbox = Mailbox(settings, imap_password(settings, dict(os.environ)))
     transport = wire(settings, layout.state, day, dict(os.environ), chat=False).transport
+    if watch:  # IMAP IDLE until stopped (update by reply)
+        _watch_replies(root, layout, mailbox, day if today else None)
+        return
     try:
         result = run_replies(root, day, now, mailbox, transport)
     except (OSError, ConnectionError) as exc:
@@ -711,6 +715,38 @@ def replies(root: Path, today: str | None) -> None:
     console.print(text("out.replies", settings.lang, read=result.read, written=result.written, answered=sent),
                   highlight=False, markup=False)
     sys.exit(1 if result.delivery and result.delivery.failed else 0)
+
+
+def _watch_replies(root: Path, layout, mailbox, day: dt.date | None) -> None:
+    """--watch: read the mailbox as soon as mail arrives (IMAP IDLE), until SIGTERM or Ctrl-C; exit 0. With
+    --today every poll counts as that day."""
+    import os
+    import signal
+    import threading
+
+    from .errors import ConfigError
+    from .run.replies import watch_replies
+    from .send.wiring import wire
+
+    settings = layout.settings
+    zone = ZoneInfo(settings["general.timezone"])
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    say = lambda r: console.print(text("out.replies", settings.lang, read=r.read, written=r.written,  # noqa: E731
+                                       answered=len(r.delivery.sent) if r.delivery else 0), highlight=False, markup=False)
+    try:
+        watch_replies(root, mailbox, lambda day: wire(settings, layout.state, day, dict(os.environ), chat=False).transport,
+                      stop, lambda: dt.datetime.combine(day or dt.datetime.now(zone).date(),
+                                                        dt.datetime.now(zone).time()), say)
+    except (OSError, ConnectionError) as exc:
+        raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("imaplib") or "imapclient" in type(exc).__module__:
+            raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
+        raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @main.command(help_key="help.archive")
@@ -797,6 +833,8 @@ def _install(root: Path, kind: str | None, yes: bool, remove: bool) -> None:
         daily = next(j for j in plan.jobs if j.name == "daily")
         say("install.title", root=plan.root, kind=shown_kind, daily=daily.at.strftime("%H:%M"),
             weekly=weekly.at.strftime("%H:%M"), weekday=text("calendar.weekday", lang).split()[weekly.weekday])
+        for job in (j for j in plan.jobs if j.name == "replies"):  # update by reply: the mailbox, polled
+            say("install.replies", start=job.at.strftime("%H:%M"), until=job.until.strftime("%H:%M"), minutes=job.every)
         if kind != "systemd" and plan.differs():
             say("install.local_time", zone=plan.zone, daily=plan.local(daily)[0].strftime("%H:%M"),
                 weekly=plan.local(weekly)[0].strftime("%H:%M"))

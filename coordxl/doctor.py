@@ -67,6 +67,7 @@ class Context:
     installer: install.Installer | None = None
     robot_options: dict = field(default_factory=dict)  # RobotPoster's client, clock … (tests)
     keyring: Callable[[str], str] | None = None  # a channel's webhook from the OS keyring
+    probe_wait: float = 60.0  # seconds a sub-address probe may take to arrive in the replies mailbox
 
     @property
     def settings(self):
@@ -153,8 +154,57 @@ def check_replies(ctx: Context) -> Iterator[Line]:
         return
     try:
         yield ok("doctor.replies.ok", host=s["replies.host"], user=s["replies.user"], folder=s["replies.folder"])
+        if s["replies.subaddress"]:
+            yield check_subaddress(ctx, box)
     finally:
         box.close()
+
+
+def check_subaddress(ctx: Context, box) -> Line:
+    """``replies.subaddress = true``: a probe mailed through the configured SMTP server to
+    ``<sender>+probe-…@domain`` must arrive in the replies folder (then it is deleted). Only real delivery
+    shows that the server hands '+' addresses to the mailbox: otherwise every reply would bounce."""
+    import secrets
+    import time
+
+    from .send import notify
+
+    s = ctx.settings
+    sender = notify.header_safe(s["email.sender"])
+    local, _, domain = sender.rpartition("@")
+    probe = secrets.token_hex(6)
+    address = f"{local}+probe-{probe}@{domain}"
+    if s["email.transport"] == "outbox":  # nothing is sent: nothing can be verified
+        return warn("doctor.subaddress.outbox", address=address)
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = address
+    msg["Subject"] = text("doctor.subaddress.subject", ctx.lang, probe=probe)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=domain or None)
+    msg["X-Coordxl-Key"] = hashlib.sha256(f"doctor-probe|{probe}".encode()).hexdigest()
+    msg["X-Coordxl-Probe"] = probe
+    msg["Auto-Submitted"] = "auto-generated"  # were it left behind, the replies job drops it silently
+    msg.set_content(text("doctor.subaddress.body", ctx.lang))
+    transport = notify.SmtpTransport(s, notify.smtp_password(s, ctx.environ))
+    try:
+        transport.open()
+        transport.send(msg, sender, [address])
+    except (OSError, smtplib.SMTPException, notify.DeliveryUnknown) as exc:
+        return fail("doctor.subaddress.send_failed", address=address, error=_smtp_error(exc))
+    finally:
+        transport.close()
+    deadline = time.monotonic() + ctx.probe_wait
+    while True:
+        found = box.client.search(["HEADER", "X-Coordxl-Probe", probe])
+        if found:
+            box.client.delete_messages(found)
+            box.client.expunge()
+            return ok("doctor.subaddress.ok", address=address, folder=s["replies.folder"])
+        if time.monotonic() >= deadline:
+            return fail("doctor.subaddress.missing", address=address, folder=s["replies.folder"],
+                        seconds=round(ctx.probe_wait))
+        time.sleep(1)
 
 
 def _encryption(security: str) -> Iterator[Line]:

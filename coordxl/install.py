@@ -2,7 +2,9 @@
 
 One entry per job: ``coordxl daily ROOT --summary`` every day at ``schedule.daily_time`` (coordxl itself
 decides what a working day is: on a day off the daily job flags and sends nothing, so the trigger is
-every day) and ``coordxl weekly ROOT`` on ``schedule.weekly_day`` at ``schedule.weekly_time``. Each job
+every day) and ``coordxl weekly ROOT`` on ``schedule.weekly_day`` at ``schedule.weekly_time``; with update by
+reply on (``replies.enabled``), ``coordxl replies ROOT`` every ``replies.poll_minutes`` in working hours (from
+an hour before the daily job until 20:00, as the ``coordxl schedule`` loop polls). Each job
 runs as its own command so that its exit code (0 done, 1 the administrator must act) is what Task
 Scheduler's "last run result", systemd's unit state and cron's mail show; a ``schedule --once`` wrapper
 would have swallowed it.
@@ -93,10 +95,30 @@ def folder_tag(root: Path) -> str:
 class Job:
     """One scheduled job: its name, the arguments after the program, and when (in ``zone``)."""
 
-    name: str  # daily | weekly
+    name: str  # daily | weekly | replies
     args: tuple[str, ...]
     at: dt.time
     weekday: int | None = None  # 0 = Monday; None = every day
+    every: int = 0  # minutes between two runs from ``at`` until ``until`` (0: once)
+    until: dt.time | None = None
+
+    def times(self) -> list[dt.time]:
+        """Every start of the day: ``at`` alone, or ``at``, ``at`` + every, … before ``until``."""
+        if not self.every or self.until is None:
+            return [self.at]
+        out, t = [], dt.datetime.combine(dt.date(2000, 1, 1), self.at)
+        end = dt.datetime.combine(dt.date(2000, 1, 1), self.until)
+        while t < end:
+            out.append(t.time())
+            t += dt.timedelta(minutes=self.every)
+        return out
+
+    def span(self) -> dt.timedelta:
+        """How long the repetition lasts (from ``at`` to ``until``)."""
+        if self.until is None:
+            return dt.timedelta(0)
+        day = dt.date(2000, 1, 1)
+        return dt.datetime.combine(day, self.until) - dt.datetime.combine(day, self.at)
 
 
 @dataclass
@@ -111,6 +133,7 @@ class Plan:
     local_zone: dt.tzinfo
     today: dt.date
     tag: str = ""
+    retired: list[Job] = field(default_factory=list)  # known jobs not wanted now (replies off): removed on install
 
     def __post_init__(self):
         self.tag = self.tag or folder_tag(self.root)
@@ -132,6 +155,10 @@ class Plan:
         weekday = None if job.weekday is None else (job.weekday + (there.date() - day).days) % 7
         return there.time().replace(second=0, microsecond=0), weekday
 
+    def local_times(self, job: Job) -> list[dt.time]:
+        """Each start of a repeated job on this machine's clock."""
+        return [self.local(Job(job.name, job.args, at, job.weekday))[0] for at in job.times()]
+
     def differs(self) -> bool:
         """Is this machine's clock in another zone than the folder's (times are then converted)?"""
         return any(self.local(job) != (job.at, job.weekday) for job in self.jobs)
@@ -146,12 +173,27 @@ def plan(root: Path | str, settings: Settings, kind: str, command: list[str] | N
         hour, minute = value.split(":")
         return dt.time(int(hour), int(minute))
 
-    jobs = [Job("daily", ("daily", str(root), "--summary"), hm(settings["schedule.daily_time"])),
+    daily = hm(settings["schedule.daily_time"])
+    jobs = [Job("daily", ("daily", str(root), "--summary"), daily),
             Job("weekly", ("weekly", str(root)), hm(settings["schedule.weekly_time"]),
                 WEEKDAYS.index(settings["schedule.weekly_day"]))]
+    replies = replies_job(root, daily, settings["replies.poll_minutes"])
+    wanted = settings["replies.enabled"]
     local_zone = local_zone or dt.datetime.now().astimezone().tzinfo
-    return Plan(kind, root, command or program(), jobs, settings["general.timezone"], local_zone,
-                today or dt.date.today())
+    return Plan(kind, root, command or program(), jobs + ([replies] if wanted else []), settings["general.timezone"],
+                local_zone, today or dt.date.today(), retired=[] if wanted else [replies])
+
+
+REPLIES_UNTIL = dt.time(20, 0)
+
+
+def replies_job(root: Path, daily: dt.time, minutes: int) -> Job:
+    """``coordxl replies`` every ``minutes`` from an hour before the daily job until 20:00, every day (the
+    same window as the ``coordxl schedule`` loop's; a reply read on a day off is harmless)."""
+    start = max(dt.datetime.combine(dt.date(2000, 1, 1), daily) - dt.timedelta(hours=1),
+                dt.datetime(2000, 1, 1)).time()
+    until = REPLIES_UNTIL if start < REPLIES_UNTIL else dt.time(23, 59)
+    return Job("replies", ("replies", str(root)), start, None, max(1, minutes), until)
 
 
 # --- what each scheduler reads ----------------------------------------------------------------------
@@ -171,6 +213,11 @@ def schtasks_xml(p: Plan, job: Job) -> str:
     started late when the PC was off at that time, never twice at once, the folder as working directory."""
     at, weekday = p.local(job)
     start = dt.datetime.combine(p.today, at).isoformat(timespec="seconds")
+    repetition = ""
+    if job.every:  # again every N minutes until the end of the window; a run still going is left to finish
+        minutes = int(job.span().total_seconds() // 60)
+        repetition = (f"\n      <Repetition><Interval>PT{job.every}M</Interval><Duration>PT{minutes}M</Duration>"
+                      "<StopAtDurationEnd>false</StopAtDurationEnd></Repetition>")
     if weekday is None:
         schedule = "<ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>"
     else:
@@ -188,7 +235,7 @@ def schtasks_xml(p: Plan, job: Job) -> str:
   </RegistrationInfo>
   <Triggers>
     <CalendarTrigger>
-      <StartBoundary>{start}</StartBoundary>
+      <StartBoundary>{start}</StartBoundary>{repetition}
       {schedule}
     </CalendarTrigger>
   </Triggers>
@@ -204,7 +251,7 @@ def schtasks_xml(p: Plan, job: Job) -> str:
     <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
     <StartWhenAvailable>true</StartWhenAvailable>
     <RunOnlyIfNetworkAvailable>true</RunOnlyIfNetworkAvailable>
-    <ExecutionTimeLimit>PT4H</ExecutionTimeLimit>
+    <ExecutionTimeLimit>{"PT30M" if job.every else "PT4H"}</ExecutionTimeLimit>
     <Enabled>true</Enabled>
   </Settings>
   <Actions Context="Author">
@@ -237,6 +284,7 @@ def systemd_units(p: Plan, job: Job) -> dict[str, str]:
     when = f"*-*-* {job.at.strftime('%H:%M')}:00 {p.zone}"
     if job.weekday is not None:
         when = f"{TASK_DAYS[job.weekday][:3]} {when}"
+    calendars = [when] if not job.every else [f"*-*-* {spec}:00 {p.zone}" for spec in _repeated(job.times())]
     name = p.name(job)
     description = _systemd_value(f"coordxl {job.name}: {p.root}")
     service = (f"[Unit]\nDescription={description}\nAfter=network-online.target\n\n"
@@ -244,17 +292,50 @@ def systemd_units(p: Plan, job: Job) -> dict[str, str]:
                "EnvironmentFile=-%h/.config/coordxl/coordxl.env\n"
                f"ExecStart={' '.join(systemd_quote(a) for a in p.argv(job))}\n")
     timer = (f"[Unit]\nDescription={description}\n\n"
-             f"[Timer]\nOnCalendar={when}\nPersistent=true\nUnit={name}.service\n\n"
+             "[Timer]\n" + "".join(f"OnCalendar={c}\n" for c in calendars) +
+             f"Persistent=true\nUnit={name}.service\n\n"
              "[Install]\nWantedBy=timers.target\n")
     return {f"{name}.service": service, f"{name}.timer": timer}
 
 
-def cron_line(p: Plan, job: Job) -> str:
-    """minute hour * * day command # marker (cron reads the machine's local time; % must be escaped)."""
+def _repeated(times: list[dt.time]) -> list[str]:
+    """Start times as 'HOURS:MINUTES' specs, hours with the same minutes together ('8..19:00,05,…' in
+    systemd's syntax; cron_lines turns '..' into '-')."""
+    by_hour: dict[int, list[int]] = {}
+    for t in times:
+        by_hour.setdefault(t.hour, []).append(t.minute)
+    groups: list[tuple[list[int], list[int]]] = []  # (hours, minutes), consecutive hours with the same minutes
+    for hour, minutes in sorted(by_hour.items()):
+        if groups and groups[-1][1] == minutes and groups[-1][0][-1] == hour - 1:
+            groups[-1][0].append(hour)
+        else:
+            groups.append(([hour], minutes))
+    out = []
+    for hours, minutes in groups:
+        span = f"{hours[0]:02d}" if len(hours) == 1 else f"{hours[0]:02d}..{hours[-1]:02d}"
+        out.append(f"{span}:{','.join(f'{m:02d}' for m in minutes)}")
+    return out
+
+
+def cron_lines(p: Plan, job: Job) -> list[str]:
+    """minute hour * * day command # marker (cron reads the machine's local time; % must be escaped); a
+    repeated job is one line per run of hours with the same minutes."""
     at, weekday = p.local(job)
     days = "*" if weekday is None else str((weekday + 1) % 7)  # cron: 0 = Sunday
     command = " ".join(shlex.quote(a) for a in p.argv(job)).replace("%", "\\%")
-    return f"{at.minute} {at.hour} * * {days} {command} # {p.name(job)}"
+    if not job.every:
+        return [f"{at.minute} {at.hour} * * {days} {command} # {p.name(job)}"]
+    out = []
+    for spec in _repeated(sorted(p.local_times(job))):
+        hours, minutes = spec.split(":")
+        hours = "-".join(str(int(h)) for h in hours.split(".."))
+        out.append(f"{','.join(str(int(m)) for m in minutes.split(','))} {hours} * * {days} {command} # {p.name(job)}")
+    return out
+
+
+def cron_line(p: Plan, job: Job) -> str:
+    """The one cron line of a job run once a day."""
+    return cron_lines(p, job)[0]
 
 
 def launchd_label(p: Plan, job: Job) -> str:
@@ -268,6 +349,8 @@ def launchd_plist(p: Plan, job: Job) -> bytes:
     interval = {"Hour": at.hour, "Minute": at.minute}
     if weekday is not None:
         interval["Weekday"] = (weekday + 1) % 7  # launchd: 0 = Sunday
+    if job.every:  # one entry per start (launchd has no repetition window)
+        interval = [{"Hour": t.hour, "Minute": t.minute} for t in p.local_times(job)]
     return plistlib.dumps({"Label": launchd_label(p, job), "ProgramArguments": p.argv(job),
                            "StartCalendarInterval": interval, "WorkingDirectory": str(p.root),
                            "RunAtLoad": False, "ProcessType": "Background"})
@@ -339,18 +422,23 @@ class WindowsTasks(Installer):
                 path = Path(scratch) / f"{p.name(job)}.xml"
                 path.write_bytes(schtasks_xml(p, job).encode("utf-16"))  # with its BOM, as schtasks wants
                 self._run(["schtasks", "/Create", "/TN", task_name(p, job), "/XML", str(path), "/F"])
+        for name in self._present(p, p.retired):  # e.g. the replies task after replies were turned off
+            self._run(["schtasks", "/Delete", "/TN", name, "/F"])
         return out
 
     def uninstall(self, p: Plan) -> list[str]:
         gone = []
-        for name in self.present(p):
+        for name in self._present(p, p.jobs + p.retired):
             self._run(["schtasks", "/Delete", "/TN", name, "/F"])
             gone.append(name)
         return gone
 
-    def present(self, p: Plan) -> list[str]:
-        return [task_name(p, job) for job in p.jobs
+    def _present(self, p: Plan, jobs: list[Job]) -> list[str]:
+        return [task_name(p, job) for job in jobs
                 if self._run(["schtasks", "/Query", "/TN", task_name(p, job)], check=False).returncode == 0]
+
+    def present(self, p: Plan) -> list[str]:
+        return self._present(p, p.jobs)
 
 
 def systemd_user_dir(environ: dict | None = None) -> Path:
@@ -381,21 +469,25 @@ class SystemdTimers(Installer):
     def install(self, p: Plan) -> Change:
         out = self.change(p)
         self.unit_dir.mkdir(parents=True, exist_ok=True)
+        self._remove(p, p.retired)  # e.g. the replies timer after replies were turned off
         for path, content in out.files.items():
             _write_atomically(path, content.encode("utf-8"))
         for argv in out.commands:
             self._run(argv)
         return out
 
-    def _files(self, p: Plan) -> list[Path]:
-        return [self.unit_dir / f"{p.name(job)}.{ext}" for job in p.jobs for ext in ("timer", "service")]
+    def _files(self, p: Plan, jobs: list[Job]) -> list[Path]:
+        return [self.unit_dir / f"{p.name(job)}.{ext}" for job in jobs for ext in ("timer", "service")]
 
     def uninstall(self, p: Plan) -> list[str]:
-        timers = [f"{p.name(job)}.timer" for job in p.jobs if (self.unit_dir / f"{p.name(job)}.timer").exists()]
+        return self._remove(p, p.jobs + p.retired)
+
+    def _remove(self, p: Plan, jobs: list[Job]) -> list[str]:
+        timers = [f"{p.name(job)}.timer" for job in jobs if (self.unit_dir / f"{p.name(job)}.timer").exists()]
         if timers:
             self._run(["systemctl", "--user", "disable", "--now", *timers], check=False)
         gone = []
-        for path in self._files(p):
+        for path in self._files(p, jobs):
             if path.exists():
                 path.unlink()
                 gone.append(path.name)
@@ -414,7 +506,7 @@ class CronLines(Installer):
 
     def change(self, p: Plan) -> Change:
         out = Change(entries=[p.name(job) for job in p.jobs])
-        out.files[Path("crontab")] = "\n".join(cron_line(p, job) for job in p.jobs) + "\n"
+        out.files[Path("crontab")] = "\n".join(line for job in p.jobs for line in cron_lines(p, job)) + "\n"
         out.commands = [["crontab", "-"]]  # the current crontab with this folder's lines replaced
         return out
 
@@ -423,25 +515,28 @@ class CronLines(Installer):
         # no crontab yet: exit 1 and "no crontab for <user>" on stderr
         return done.stdout.splitlines() if done.returncode == 0 else []
 
-    def _ours(self, p: Plan, line: str) -> bool:
-        return any(line.rstrip().endswith(f"# {p.name(job)}") for job in p.jobs)
+    def _ours(self, p: Plan, line: str, jobs: list[Job] | None = None) -> bool:
+        """A line this folder's install wrote (retired jobs' included: replaced, or removed)."""
+        return any(line.rstrip().endswith(f"# {p.name(job)}") for job in (p.jobs + p.retired if jobs is None else jobs))
 
     def install(self, p: Plan) -> Change:
         out = self.change(p)
         kept = [line for line in self._current() if not self._ours(p, line)]
-        self._run(["crontab", "-"], input="\n".join(kept + [cron_line(p, job) for job in p.jobs]) + "\n")
+        ours = [line for job in p.jobs for line in cron_lines(p, job)]
+        self._run(["crontab", "-"], input="\n".join(kept + ours) + "\n")
         return out
 
     def uninstall(self, p: Plan) -> list[str]:
         lines = self._current()
-        gone = [line.rsplit("# ", 1)[1].strip() for line in lines if self._ours(p, line)]
+        gone = list(dict.fromkeys(line.rsplit("# ", 1)[1].strip() for line in lines if self._ours(p, line)))
         if gone:
             kept = [line for line in lines if not self._ours(p, line)]
             self._run(["crontab", "-"], input="\n".join(kept) + "\n" if kept else "")
         return gone
 
     def present(self, p: Plan) -> list[str]:
-        return [line.rsplit("# ", 1)[1].strip() for line in self._current() if self._ours(p, line)]
+        return list(dict.fromkeys(line.rsplit("# ", 1)[1].strip() for line in self._current()
+                                  if self._ours(p, line, p.jobs)))
 
 
 class LaunchdAgents(Installer):
@@ -468,6 +563,7 @@ class LaunchdAgents(Installer):
     def install(self, p: Plan) -> Change:
         out = self.change(p)
         self.agent_dir.mkdir(parents=True, exist_ok=True)
+        self._remove(p, p.retired)  # e.g. the replies agent after replies were turned off
         for job in p.jobs:
             path = self._path(p, job)
             if path.exists():  # a reinstall: the old definition leaves launchd first
@@ -477,8 +573,11 @@ class LaunchdAgents(Installer):
         return out
 
     def uninstall(self, p: Plan) -> list[str]:
+        return self._remove(p, p.jobs + p.retired)
+
+    def _remove(self, p: Plan, jobs: list[Job]) -> list[str]:
         gone = []
-        for job in p.jobs:
+        for job in jobs:
             path = self._path(p, job)
             if path.exists():
                 self._run(["launchctl", "bootout", f"gui/{self.uid}", str(path)], check=False)

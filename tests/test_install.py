@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import plistlib
+import re
 import shlex
 import shutil
 import stat
@@ -81,8 +82,9 @@ def test_a_windows_task_runs_the_daily_job_every_day_at_the_configured_time(tmp_
     runner = FakeRunner()
     install.WindowsTasks(runner, scratch=tmp_path).install(p)
     daily, weekly = (install.task_name(p, job) for job in p.jobs)
-    assert [c[:4] for c in runner.calls] == [["schtasks", "/Create", "/TN", daily], ["schtasks", "/Create", "/TN", weekly]]
-    assert all(c[4] == "/XML" and c[6] == "/F" for c in runner.calls)
+    created = [c for c in runner.calls if c[1] == "/Create"]
+    assert [c[:4] for c in created] == [["schtasks", "/Create", "/TN", daily], ["schtasks", "/Create", "/TN", weekly]]
+    assert all(c[4] == "/XML" and c[6] == "/F" for c in created)
 
     task = _task(runner.tasks[daily])
     trigger = task.find("t:Triggers/t:CalendarTrigger", NS)
@@ -131,6 +133,54 @@ def test_times_are_converted_when_the_machine_s_clock_is_in_another_zone(tmp_pat
     assert early.differs()
     assert [install.cron_line(early, job).split()[:5] for job in early.jobs] == [
         ["0", "23", "*", "*", "*"], ["0", "23", "*", "*", "0"]]
+
+
+def test_with_replies_on_a_windows_task_reads_the_mailbox_every_few_minutes_in_working_hours(tmp_path):
+    root = tmp_path / "共享 协调"
+    p = a_plan(root, "windows", command=[EXE], **{"replies.enabled": True, "replies.poll_minutes": 10})
+    runner = FakeRunner()
+    install.WindowsTasks(runner, scratch=tmp_path).install(p)
+    name = install.task_name(p, p.jobs[2])
+    assert name.endswith("-replies") and sorted(runner.tasks) == sorted(install.task_name(p, j) for j in p.jobs)
+    task = _task(runner.tasks[name])
+    trigger = task.find("t:Triggers/t:CalendarTrigger", NS)
+    # the schema's order: StartBoundary, then Repetition (triggerBaseType), then the calendar's schedule
+    assert [child.tag.split("}")[1] for child in trigger] == ["StartBoundary", "Repetition", "ScheduleByDay"]
+    assert dt.datetime.fromisoformat(trigger.find("t:StartBoundary", NS).text).time() == dt.time(8, 0)  # an hour early
+    assert trigger.find("t:Repetition/t:Interval", NS).text == "PT10M"
+    assert trigger.find("t:Repetition/t:Duration", NS).text == "PT720M"  # until 20:00
+    assert shlex.split(task.find("t:Actions/t:Exec/t:Arguments", NS).text) == ["replies", str(root)]
+
+    off = a_plan(root, "windows", command=[EXE])  # replies turned off again: the next install removes its task
+    install.WindowsTasks(runner, scratch=tmp_path).install(off)
+    assert name not in runner.tasks and ["schtasks", "/Delete", "/TN", name, "/F"] in runner.calls
+
+
+def test_with_replies_on_cron_polls_on_the_machine_s_clock_from_an_hour_before_the_daily_job(tmp_path):
+    root = tmp_path / "共享 协调"
+    p = a_plan(root, "cron", zone=dt.timezone.utc, **{"replies.enabled": True, "schedule.daily_time": "09:30"})
+    runner = FakeRunner(crontab="")
+    install.CronLines(runner).install(p)
+    lines = [shlex.split(line, comments=True) for line in runner.crontab.splitlines() if line.endswith("-replies")]
+    assert all(f[5:] == ["/opt/coordxl/bin/coordxl", "replies", str(root)] for f in lines)
+    starts = set()
+    for f in lines:  # 08:30 to 19:55 in Shanghai is 00:30 to 11:55 UTC
+        first, _, last = f[1].partition("-")
+        starts |= {(h, int(m)) for h in range(int(first), int(last or first) + 1) for m in f[0].split(",")}
+    assert min(starts) == (0, 30) and max(starts) == (11, 55) and len(starts) == 138  # every 5 minutes
+    assert install.CronLines(runner).present(p) == [f"coordxl-{p.tag}-{j}" for j in ("daily", "weekly", "replies")]
+    install.CronLines(runner).install(a_plan(root, "cron"))  # replies off: its lines go, the others stay
+    assert len(runner.crontab.splitlines()) == 2 and "-replies" not in runner.crontab
+
+
+def test_with_replies_on_launchd_starts_the_agent_at_each_poll(tmp_path):
+    p = a_plan(tmp_path, "launchd", **{"replies.enabled": True, "replies.poll_minutes": 15})
+    agents = tmp_path / "LaunchAgents"
+    install.LaunchdAgents(FakeRunner(), agent_dir=agents, uid=501).install(p)
+    agent = plistlib.loads((agents / f"org.coordxl.{p.tag}.replies.plist").read_bytes())
+    assert agent["ProgramArguments"][1:] == ["replies", str(tmp_path)]
+    times = agent["StartCalendarInterval"]
+    assert times[0] == {"Hour": 8, "Minute": 0} and times[-1] == {"Hour": 19, "Minute": 45} and len(times) == 48
 
 
 # --- systemd -------------------------------------------------------------------------------------------
@@ -188,6 +238,27 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     broken = unit_dir / f"coordxl-{p.tag}-daily.timer"
     broken.write_text(broken.read_text(encoding="utf-8").replace("09:00:00", "29:00:00"), encoding="utf-8")
     assert _verify(unit_dir).returncode != 0
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_with_replies_on_a_systemd_timer_polls_in_working_hours(tmp_path):
+    unit_dir = tmp_path / "units"
+    p = a_plan(tmp_path / "共享", "systemd", command=[sys.executable, "-m", "coordxl"],
+               **{"replies.enabled": True, "schedule.daily_time": "09:30"})
+    install.SystemdTimers(FakeRunner(), unit_dir=unit_dir).install(p)
+    assert _verify(unit_dir).returncode == 0, _verify(unit_dir).stderr
+    timer = (unit_dir / f"coordxl-{p.tag}-replies.timer").read_text(encoding="utf-8")
+    calendars = [line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("OnCalendar=")]
+    # systemd's own reading of the specs: after 19:56 in Shanghai the next poll is 08:30 the next morning
+    read = subprocess.run(["systemd-analyze", "calendar", "--iterations=2", "--base-time=2026-12-07 19:56:00",
+                           *calendars], capture_output=True, text=True, env=dict(os.environ, TZ="Asia/Shanghai"))
+    assert read.returncode == 0, read.stderr
+    elapses = re.findall(r"(?:Next elapse|Iter\. #\d+): \w+ (\S+ \S+) CST", read.stdout)
+    assert elapses == ["2026-12-08 08:30:00", "2026-12-08 08:35:00", "2026-12-08 09:00:00", "2026-12-08 09:05:00"]
+    service = (unit_dir / f"coordxl-{p.tag}-replies.service").read_text(encoding="utf-8")
+    assert shlex.split(service.split("ExecStart=", 1)[1].splitlines()[0])[-2:] == ["replies", str(tmp_path / "共享")]
+    assert calendars == ["*-*-* 08:30,35,40,45,50,55:00 Asia/Shanghai",
+                         "*-*-* 09..19:00,05,10,15,20,25,30,35,40,45,50,55:00 Asia/Shanghai"]
 
 
 # --- cron ------------------------------------------------------------------------------------------------
@@ -370,6 +441,25 @@ def test_install_systemd_units_through_the_command_line(example_root, fake_syste
     assert "loginctl enable-linger" in result.stdout
     fake_system.run("schedule", str(example_root), "--uninstall", "--kind", "systemd", "--yes")
     assert list(unit_dir.iterdir()) == []
+
+
+def test_with_replies_on_the_install_shows_and_writes_the_replies_poll(example_root, fake_system):
+    toml = example_root / "coordxl.toml"
+    head, rest = toml.read_text(encoding="utf-8").split("[replies]", 1)
+    toml.write_text(head + "[replies]" + rest.replace("enabled = false", "enabled = true", 1), encoding="utf-8")
+    result = fake_system.run("schedule", str(example_root), "--install", "--kind", "cron", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "每天 08:00–20:00 每 5 分钟运行 coordxl replies" in result.stdout
+    lines = (fake_system.saved / "crontab").read_text(encoding="utf-8").splitlines()
+    polls = [shlex.split(line, comments=True) for line in lines if line.endswith("-replies")]
+    assert [p[:5] for p in polls] == [["0,5,10,15,20,25,30,35,40,45,50,55", "8-19", "*", "*", "*"]]
+    assert polls[0][-2:] == ["replies", str(example_root)]
+    doctor = fake_system.run("doctor", str(example_root), "--kind", "cron", "--today", "2026-08-20")
+    assert "✔ 计划任务（cron）" in doctor.stdout, doctor.stdout
+    shutil.rmtree(example_root)  # the folder gone, its settings with it: --uninstall still finds the replies poll
+    removed = fake_system.run("schedule", str(example_root), "--uninstall", "--kind", "cron", "--yes")
+    assert removed.returncode == 0 and "replies" in removed.stdout
+    assert (fake_system.saved / "crontab").read_text(encoding="utf-8").strip() == ""
 
 
 def test_install_and_uninstall_together_is_a_usage_error(example_root, fake_system):

@@ -1,6 +1,7 @@
 """Update by reply: a digest's token, a reply APPENDed to a real Dovecot, `coordxl replies`, the tracker
 cell read back, the answer in the thread; automatic and spoofed mail; a conflict; an open workbook."""
 
+import contextlib
 import datetime as dt
 import email
 import grp
@@ -39,11 +40,24 @@ def _free_port() -> int:
 @pytest.fixture
 def dovecot():
     """Dovecot on 127.0.0.1 with its own config (passwd-file, maildir in tmp), stopped by its PID."""
+    with running_dovecot() as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def running_dovecot(delimiter: str | None = None):
+    """(IMAP port, LMTP port): with ``delimiter`` Dovecot also delivers mail itself, over LMTP, with that
+    recipient_delimiter ('+': coordxl+x@… is coordxl's INBOX; '': it is a mailbox of its own)."""
     exe = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("Dovecot is required on CI (.ci/run installs dovecot-imapd)")
         pytest.skip("Dovecot not installed (apt-get install dovecot-imapd)")
+    lmtp = delimiter is not None
+    if lmtp and not os.path.exists("/usr/lib/dovecot/lmtp"):
+        if os.environ.get("CI"):
+            pytest.fail("Dovecot's LMTP server is required on CI (.ci/run installs dovecot-lmtpd)")
+        pytest.skip("Dovecot's LMTP server not installed (apt-get install dovecot-lmtpd)")
     # its own folder under /tmp: pytest's tmp_path is private to this user, and Dovecot's auth and
     # mail processes run as dovenull when the tests run as root
     home = Path(tempfile.mkdtemp(prefix="coordxl-dovecot-"))
@@ -55,11 +69,21 @@ def dovecot():
     if root:  # the login process must not run as root, the mail is written as dovenull
         os.chown(mail, user.pw_uid, user.pw_gid)
     (home / "passwd").write_text(f"coordxl:{{PLAIN}}{PASSWORD}::::::\n")
-    port = _free_port()
+    port, lmtp_port = _free_port(), _free_port()
+    delivery = "" if not lmtp else f"""
+recipient_delimiter = {delimiter}
+auth_username_format = %Ln
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+"""
     (home / "dovecot.conf").write_text(f"""
 base_dir = {home}/run
 state_dir = {home}/state
-protocols = imap
+protocols = imap{" lmtp" if lmtp else ""}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -91,7 +115,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
-""")
+{delivery}""")
     subprocess.run([exe, "-c", str(home / "dovecot.conf")], check=True, stdin=subprocess.DEVNULL,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     pidfile = home / "run" / "master.pid"
@@ -104,7 +128,13 @@ service anvil {{
                 pass
         time.sleep(0.05)
     pid = int(pidfile.read_text())
-    yield port
+    try:
+        yield port, lmtp_port
+    finally:
+        _stop(pid, home)
+
+
+def _stop(pid: int, home: Path) -> None:
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
         try:
@@ -533,3 +563,375 @@ def test_the_registered_deputy_may_reply_for_the_person(judged):
     found = replies.read_mail(reply("spoofed", "bbbbbbbbbbbbbbbb", "<deputy-1@x>"), judge.store, roster, settings,
                               dt.date(2026, 8, 20), NOW)  # From 周强, 冯雪's token: 周强 is her 代理人
     assert found.outcome == "accepted" and found.sender.key == "周强"
+
+
+# --- what a reply never writes: formulas, an Excel table's total row ------------------------------------
+
+def _mail(token: str, message_id: str, body: str) -> bytes:
+    """A plain reply from 冯雪 to her digest (In-Reply-To carries the token)."""
+    return (f"From: =?utf-8?b?5Yav6Zuq?= <fengxue@corp.example>\r\nTo: coordxl@corp.example\r\n"
+            f"Subject: Re: x\r\nMessage-ID: {message_id}\r\nIn-Reply-To: <coordxl-r-{token}.x@corp.example>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n").encode()
+
+
+def _digest_token(root: Path) -> str:
+    done = coordxl("daily", root, "--today", TODAY)
+    assert done.returncode == 0, done.stderr
+    return replies.TOKEN_RE.search(digest_of(root, "fengxue@")["Message-ID"])[1]
+
+
+def _tracker_xml(path: Path) -> bytes:
+    import zipfile
+
+    from coordxl.xlsx.xlsxparts import sheet_part
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(sheet_part(zf, "执行进度"))
+
+
+def test_a_reply_never_writes_over_a_formula_and_the_answer_names_the_cell(example_root, dovecot):
+    from conftest import rewrite_part
+
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    # 冯雪's T03 (row 5): its 状态 is worked out from 完成日期, as some trackers do (Excel keeps the result)
+    formula = '<c r="I5" s="9" t="str"><f>IF(J5="","进行中","已完成")</f><v>进行中</v></c>'.encode()
+    rewrite_part(path, path, "xl/worksheets/sheet3.xml",
+                 lambda xml: re.sub(rb'<c r="I5"[^>]*>.*?</c>', lambda _: formula, xml, count=1))
+    enable(example_root, dovecot)
+    token = _digest_token(example_root)
+    before = tracker(example_root, 5)
+    append(dovecot, _mail(token, "<formula-1@corp.example>", "T1 完成\r\nT2 备注 详情页初稿已交"))
+    assert coordxl("replies", example_root, "--today", TODAY).returncode == 0
+    after = tracker(example_root, 5)
+    # nothing of the change is written: not the status (a formula), not its 完成日期 or 更新日期 either
+    assert (after["状态"], after["完成日期"], after["更新日期"]) == (before["状态"], "", before["更新日期"])
+    assert formula in _tracker_xml(path)
+    assert "详情页初稿已交" in tracker(example_root, 11)["进展说明"]  # the other line of the mail is written
+    [answer] = [m for m in outbox(example_root).values() if m["X-Coordxl-Kind"] == "reply"]
+    said = plain(answer)
+    assert "❌ “T1 T03 包装设计定稿”：表格中 I5 是公式，回复不会改写公式，未写入" in said
+    assert "✅ T2 T09 电商详情页设计" in said
+
+
+def test_a_row_that_became_a_table_s_total_row_is_never_written(example_root, dovecot):
+    import openpyxl
+    from openpyxl.worksheet.filters import AutoFilter
+    from openpyxl.worksheet.table import Table
+
+    path = example_root / "进行中" / "Q3新品上市推广.xlsx"
+    wb = openpyxl.load_workbook(path)  # the tracker as an Excel table with a Total Row (row 17) below T14
+    ws = wb["执行进度"]
+    ws["A17"], ws["B17"] = "汇总", "=SUBTOTAL(103,Tasks[任务])"
+    table = Table(displayName="Tasks", ref="A2:M17", totalsRowCount=1)
+    table._initialise_columns()
+    table.tableColumns[0].totalsRowLabel = "汇总"
+    table.tableColumns[1].totalsRowFunction = "count"
+    table.autoFilter = AutoFilter(ref="A2:M16")
+    ws.add_table(table)
+    wb.save(path)
+    enable(example_root, dovecot)
+    token = _digest_token(example_root)  # 冯雪's T2 is T09 on row 11
+    assert tracker(example_root, 11)["编号"] == "T09"
+
+    wb = openpyxl.load_workbook(path)  # a colleague tidies up: the six finished and cancelled rows are deleted
+    ws = wb["执行进度"]
+    for row in (16, 15, 7, 6, 4, 3):
+        ws.delete_rows(row)
+    table = ws.tables["Tasks"]
+    table.ref, table.autoFilter.ref = "A2:M11", "A2:M10"  # as Excel shrinks the table: row 11 is its total row
+    wb.save(path)
+    append(dovecot, _mail(token, "<total-1@corp.example>", "T2 完成"))
+    assert coordxl("replies", example_root, "--today", TODAY).returncode == 0
+    row = tracker(example_root, 11)
+    assert (row["编号"], row["状态"], row["完成日期"]) == ("汇总", "", "")
+    [answer] = [m for m in outbox(example_root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "❌ “T2 T09 电商详情页设计”：这一行现在是表格的汇总行（表格在提醒发出后有改动），未写入" in plain(answer)
+
+
+# --- an answer is never lost to a crash -------------------------------------------------------------------
+
+KILLED_BEFORE_ANSWERING = """
+import os, signal, sys
+from coordxl.send import notify
+
+def power_cut(*args, **kwargs):  # the mail is read, recorded and moved, the change written: then the power goes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+notify.deliver = power_cut
+from coordxl.cli import main
+main(["replies", sys.argv[1], "--today", sys.argv[2]])
+"""
+
+
+def test_an_answer_lost_to_a_crash_is_sent_by_the_next_run_exactly_once(digested):
+    root, port, _, token = digested
+    append(port, reply("qq", token))  # T1 完成
+    append(port, reply("apple_zh", token))  # T2 延期到 2026-08-27: the initiator is to be asked
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD}
+    killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_ANSWERING, str(root), TODAY], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert tracker(root, 5)["状态"] == "已完成"  # the change was written ...
+    assert (folder_size(port, "INBOX"), folder_size(port, "coordxl-已处理")) == (0, 2)  # ... the mails will not come again
+    assert not [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]  # ... and nobody was answered
+
+    for _ in range(2):  # the next run answers; the one after sends nothing again
+        assert coordxl("replies", root, "--today", TODAY).returncode == 0
+        sent = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+        [done] = [m for m in sent if m["In-Reply-To"] == "<qq@mail.client.example>"]
+        assert "进行中 → 已完成" in plain(done)
+        [waits] = [m for m in sent if m["In-Reply-To"] == "<apple_zh@mail.client.example>"]
+        assert "等待事项发起人同意" in plain(waits)
+        [ask] = [m for m in sent if "zhangwei@" in m["To"]]  # the initiator's question was not lost either
+        assert "冯雪 申请把任务 T09 电商详情页设计 的截止日期从 2026-08-19 延到 2026-08-27" in plain(ask)
+        assert len(sent) == 3
+
+
+# --- a workbook held by a live LibreOffice ---------------------------------------------------------------
+
+HOLD = r"""
+import sys, time, uno
+from com.sun.star.beans import PropertyValue
+
+port, path = sys.argv[1], sys.argv[2]
+local = uno.getComponentContext()
+resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
+for _ in range(600):  # the office takes a while to listen on its first start with a new profile
+    try:
+        ctx = resolver.resolve(f"uno:socket,host=127.0.0.1,port={port};urp;StarOffice.ComponentContext")
+        break
+    except Exception:
+        time.sleep(0.1)
+desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
+hidden = PropertyValue()
+hidden.Name, hidden.Value = "Hidden", True
+doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(path), "_blank", 0, (hidden,))
+print("opened", flush=True)
+sys.stdin.readline()  # until the test closes it
+doc.close(True)
+print("closed", flush=True)
+try:
+    desktop.terminate()
+except Exception:  # the office is going away: the bridge may drop first
+    pass
+"""
+
+
+def _uno_python() -> str | None:
+    """A Python that imports LibreOffice's UNO bridge (Debian's python3-uno is for the system Python)."""
+    for exe in ("/usr/bin/python3", sys.executable):
+        if os.path.exists(exe) and subprocess.run([exe, "-c", "import uno"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+@pytest.fixture
+def live_libreoffice(tmp_path):
+    """Open a workbook in a real, running LibreOffice (its own profile, driven over UNO), which writes its
+    own lock file and holds the workbook until ``close()``; the office is stopped by its PID."""
+    soffice, python = shutil.which("soffice") or shutil.which("libreoffice"), _uno_python()
+    if soffice is None or python is None:
+        if os.environ.get("CI"):
+            pytest.fail("LibreOffice and python3-uno are required on CI (.ci/run installs them)")
+        pytest.skip("LibreOffice or its Python bridge (python3-uno) is not installed")
+    port = _free_port()
+    office = subprocess.Popen([soffice, f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+                               "--invisible", "--norestore", "--nologo",
+                               f"--accept=socket,host=127.0.0.1,port={port};urp;"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    holders = []
+
+    class Holder:
+        def open(self, path: Path) -> None:
+            self.proc = subprocess.Popen([python, "-c", HOLD, str(port), str(path)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+            holders.append(self.proc)
+            assert self.proc.stdout.readline().strip() == "opened"
+
+        def close(self) -> None:
+            self.proc.stdin.write("\n")
+            self.proc.stdin.flush()
+            assert self.proc.stdout.readline().strip() == "closed"
+            self.proc.wait(timeout=60)
+
+    yield Holder()
+    for proc in holders:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    try:  # soffice and the soffice.bin it starts share the new session: stopped together, by that id
+        os.killpg(office.pid, signal.SIGTERM)
+        office.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(office.pid, signal.SIGKILL)
+
+
+@pytest.mark.libreoffice
+def test_a_workbook_open_in_a_live_libreoffice_waits_and_is_written_once_it_is_closed(digested, live_libreoffice):
+    root, port, _, token = digested
+    path = root / "进行中" / "Q3新品上市推广.xlsx"
+    live_libreoffice.open(path)
+    lock = root / "进行中" / ".~lock.Q3新品上市推广.xlsx#"
+    assert lock.exists()  # LibreOffice's own lock file: "name,login,host,date,profile"
+    fields = lock.read_text(encoding="utf-8").split(",")
+    who = fields[0] or fields[1]
+    before = path.read_bytes()
+    append(port, reply("qq", token))  # T1 完成
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert path.read_bytes() == before  # nothing is written into a workbook LibreOffice holds
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert f"表格正被 {who} 打开，关闭后写入" in plain(answer)
+
+    live_libreoffice.close()
+    assert not lock.exists()
+    assert coordxl("daily", root, "--today", TODAY).returncode == 0  # the next daily run writes what waited
+    assert tracker(root, 5)["状态"] == "已完成"
+
+
+# --- doctor: sub-addressed mail really arrives ------------------------------------------------------------
+
+class ToLmtp:
+    """The mail server's front (an aiosmtpd SMTP server) handing each message to Dovecot's LMTP, as Postfix
+    hands mail to Dovecot: Dovecot's recipient_delimiter decides where coordxl+…@ goes."""
+
+    def __init__(self, port: int):
+        self.port, self.bounced = port, []
+
+    async def handle_DATA(self, server, session, envelope):
+        import smtplib
+
+        try:
+            with smtplib.LMTP("127.0.0.1", self.port) as lmtp:
+                lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+        except smtplib.SMTPRecipientsRefused:  # as Postfix does: accepted and queued, then bounced to the sender
+            self.bounced.append(envelope.rcpt_tos)
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def mail_server(root: Path, delimiter: str):
+    """Dovecot delivering over LMTP with ``delimiter``, an SMTP front to it, and the folder using both."""
+    from aiosmtpd.controller import Controller
+
+    with running_dovecot(delimiter) as (imap_port, lmtp_port):
+        front = Controller(ToLmtp(lmtp_port), hostname="127.0.0.1", port=_free_port())
+        front.start()
+        try:
+            enable(root, imap_port)
+            configure(root, subaddress="true")
+            toml = root / "coordxl.toml"
+            head, rest = toml.read_text(encoding="utf-8").split("[email]", 1)
+            for key, value in (("transport", '"smtp"'), ("host", '"127.0.0.1"'), ("port", str(front.port)),
+                               ("security", '"none"')):
+                rest = re.sub(rf"(?m)^{key} = .*$", lambda _: f"{key} = {value}", rest, count=1)
+            toml.write_text(f"{head}[email]{rest}", encoding="utf-8")
+            yield imap_port
+        finally:
+            front.stop()
+
+
+def test_doctor_sends_a_probe_to_the_sub_address_and_finds_it_in_the_mailbox(example_root):
+    with mail_server(example_root, "+") as port:
+        result = coordxl("doctor", example_root, "--today", TODAY)
+        line = next((x for x in result.stdout.splitlines() if "子地址" in x), "")
+        assert line.startswith("✔ 子地址可用：发往 coordxl+probe-") and "@corp.example 的测试邮件已到达 INBOX" in line, \
+            result.stdout
+        assert folder_size(port, "INBOX") == 0  # the probe was deleted
+
+
+def test_doctor_says_so_when_sub_addressed_mail_does_not_arrive(example_root):
+    from coordxl import doctor
+
+    with mail_server(example_root, "") as port:  # no recipient_delimiter: coordxl+x@ is another mailbox
+        ctx = doctor.Context(Layout.of(example_root), dt.date(2026, 8, 20), {"COORDXL_IMAP_PASSWORD": PASSWORD},
+                             probe_wait=3)
+        login, probe = doctor.check_replies(ctx)
+        assert login.status == "ok" and probe.status == "fail", probe.text("zh")
+        assert "3 秒内未到达 INBOX" in probe.text("zh") and "请把 replies.subaddress 设为 false" in probe.text("zh")
+        assert folder_size(port, "INBOX") == 0
+
+
+KILLED_WHILE_READING = """
+import os, signal, sys
+from coordxl.run import replies
+
+def power_cut(reading):  # the mail's lines are staged, the mail about to be recorded: then the power goes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+replies.owed_answer = power_cut
+from coordxl.cli import main
+main(["replies", sys.argv[1], "--today", sys.argv[2]])
+"""
+
+
+def test_a_run_killed_while_reading_a_mail_stages_nothing_twice(digested):
+    import sqlite3
+
+    root, port, _, token = digested
+    append(port, reply("qq", token))  # T1 完成
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD}
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_READING, str(root), TODAY], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert folder_size(port, "INBOX") == 1  # not marked: the next run reads it again
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 5)["状态"] == "已完成"
+    [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+    assert "✅ T1 T03 包装设计定稿" in plain(answer) and "冲突" not in plain(answer)  # written once, not a conflict
+    db = sqlite3.connect(root / ".coordxl" / "state.db")
+    assert db.execute("SELECT COUNT(*) FROM reply_changes").fetchone()[0] == 1
+
+
+# --- IMAP IDLE: a long-lived watcher answers at once ----------------------------------------------------
+
+def test_replies_watch_reads_a_reply_as_soon_as_it_arrives_and_stops_on_sigterm(digested):
+    import select
+
+    root, port, _, token = digested
+    configure(root, poll_minutes="60")  # a poll would come in an hour: only IDLE can explain a quick answer
+    env = {**os.environ, "COORDXL_IMAP_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1"}
+    watcher = subprocess.Popen([sys.executable, "-m", "coordxl", "replies", str(root), "--watch", "--today", TODAY],
+                               env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def said(seconds: float) -> str:
+            ready, _, _ = select.select([watcher.stdout], [], [], seconds)
+            return watcher.stdout.readline() if ready else ""
+
+        assert "读取回复 0 封" in said(60)  # the first poll, then IDLE
+        append(port, reply("qq", token))  # T1 完成
+        started = time.monotonic()
+        assert "读取回复 1 封，写入 1 项，答复 1 封" in said(45)
+        assert time.monotonic() - started < 45
+        assert tracker(root, 5)["状态"] == "已完成"
+        [answer] = [m for m in outbox(root).values() if m["X-Coordxl-Kind"] == "reply"]
+        assert answer["In-Reply-To"] == "<qq@mail.client.example>"
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            code = watcher.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            raise
+    assert code == 0, watcher.stderr.read()
+
+
+def test_a_reply_that_arrives_between_a_poll_and_idle_is_not_left_waiting(digested):
+    """The mail lands after the poll searched the folder and before IDLE began: IDLE would never announce it."""
+    import threading
+
+    from coordxl.send.imap import Mailbox
+
+    root, port, _, token = digested
+    settings = Layout.of(root).settings
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0  # a poll: nothing yet, the checkpoint set
+    append(port, reply("qq", token))  # ... then the reply arrives
+    store = Layout.of(root).open_store()
+    row = store.db().execute("SELECT * FROM reply_checkpoint").fetchone()
+    store.close()
+    checkpoint = (row["uid_validity"], row["last_uid"]) if row else (0, 0)
+    started = time.monotonic()
+    came = Mailbox(settings, PASSWORD).wait_for_mail(60, threading.Event(), checkpoint)
+    assert came and time.monotonic() - started < 10

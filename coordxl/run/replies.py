@@ -214,11 +214,18 @@ def read_mail(raw: bytes, store: Store, roster: Roster, settings: Settings, toda
     sender = parseaddr(header(msg, "From"))[1].lower()
     if not automatic(msg, settings["email.sender"]):
         _judge(reading, msg, sender, store, roster, settings, today, now)
-    with store._tx() as tx:
-        tx.execute("INSERT OR IGNORE INTO reply_mails VALUES (?, ?, ?, ?, ?)",
-                   (message_id, sender, reading.token, reading.outcome + (f":{reading.why}" if reading.why else ""),
-                    now.isoformat(timespec="seconds")))
+    with store._tx() as tx:  # (an accepted mail was recorded already, with what it staged)
+        _record(tx, reading, sender, now)
     return reading
+
+
+def _record(db, reading: Reading, sender: str, now: dt.datetime) -> None:
+    """The mail as read, and its answer owed — in the transaction that stages its changes, so that a run
+    killed in between leaves neither (the mail is read again) rather than changes without their mail."""
+    db.execute("INSERT OR IGNORE INTO reply_mails (message_id, sender, token, outcome, received, answer) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               (reading.message_id, sender, reading.token, reading.outcome + (f":{reading.why}" if reading.why else ""),
+                now.isoformat(timespec="seconds"), owed_answer(reading)))
 
 
 def _person_by_email(roster: Roster, address: str) -> Person | None:
@@ -256,7 +263,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         objections.objection(reading, tasks[objections.OBJECTION], full, store, roster, today, now)
         return
     if "approval" in tasks:
-        _decide(reading, tasks["approval"], reply_parse.cut(full), store, now)
+        _decide(reading, tasks["approval"], reply_parse.cut(full), store, now, sender)
         return
     from ..process.calendar import WorkCalendar
 
@@ -301,6 +308,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
                      reading.sender.label if reading.sender else sender, status, stamp))
                 ids.append(cur.lastrowid)
             reading.lines.append((c, ids))
+        _record(db, reading, sender, now)
 
 
 _AGREE = re.compile(r"^(?:同意|批准|可以|agreed?|approved?|ok)[。.!！]?$", re.I)
@@ -308,7 +316,7 @@ _DECLINE = re.compile(r"^(?:不同意|驳回|不批准|disagree|declined?|reject
                       re.I)
 
 
-def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.datetime) -> None:
+def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.datetime, sender: str = "") -> None:
     """The initiator's answer to a postponement: 同意 makes it a pending change (the daily or this run
     writes the new deadline), 不同意 declines it with the reason."""
     lines = [reply_parse.normalized(x) for x in body.splitlines() if x.strip()]
@@ -326,23 +334,22 @@ def _decide(reading: Reading, change_id: int, body: str, store: Store, now: dt.d
         reading.why = "decision"
         return
     reading.outcome = "accepted"
+    reading.lines.append((reply_parse.Command(("A",), "decision", status, detail, first), [change_id]))
+    reading.requester = change["id"]
     with store._tx() as db:
         db.execute("UPDATE reply_changes SET status = ?, detail = ?, updated = ? WHERE id = ?",
                    (status, detail, stamp, change_id))
-    reading.lines.append((reply_parse.Command(("A",), "decision", status, detail, first), [change_id]))
-    reading.requester = change["id"]
+        _record(db, reading, sender, now)
 
 
 def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.date, now: dt.datetime) -> list:
-    """One mail to the item's initiator for each postponement not yet asked, with a token of its own."""
-    from ..send.notify import Mail
+    """One mail to the item's initiator for each postponement, with a token of its own: issued once, and
+    the mail made again on every run until the ledger says it went out (a killed run loses no question)."""
+    from ..state.store import FINAL
 
-    lang = settings.lang
-    t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
-    out = []
     domain = header_safe(settings["email.sender"]).rsplit("@", 1)[-1] or "coordxl.invalid"
     for ch in store.db().execute("SELECT * FROM reply_changes WHERE status = 'staged' AND detail = ''").fetchall():
-        shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+        shown = json.loads(ch["shown"])
         initiator = roster.person(shown.get("initiator") or "")
         if initiator is None or not initiator.email:
             _settle(store, [ch], "staged", "no_initiator", now)
@@ -354,20 +361,39 @@ def ask_initiators(store: Store, roster: Roster, settings: Settings, today: dt.d
                        (token, initiator.key, initiator.email.lower(), message_id, json.dumps({"approval": ch["id"]}),
                         now.isoformat(timespec="seconds"), (today + dt.timedelta(days=EXPIRY_DAYS)).isoformat()))
             db.execute("UPDATE reply_changes SET detail = ? WHERE id = ?", (f"asked:{initiator.label}", ch["id"]))
-        task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
-        body = [t("mail.greeting", name=initiator.name),
-                t("reply.ask", who=ch["sender"], task=task, due=shown.get("due") or "-", date=value["value"],
-                  reason=value.get("text") or "-"),
-                "", t("reply.ask_how"), "", reply_parse.SENTINEL, "--", t("reply.ask_footer", code=f"R-{token.upper()}")]
-        plain = "\n".join(body)
-        from markupsafe import escape
-
-        mail = Mail(hashlib.sha256(f"reply-ask|{ch['id']}".encode()).hexdigest(), "reply", initiator, [],
-                    t("reply.ask_subject", who=ch["sender"], task=task, date=value["value"]), plain,
-                    "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"])
-        mail.message_id = message_id
-        out.append(mail)
+    asked = store.db().execute("SELECT * FROM reply_changes WHERE status = 'staged' AND detail LIKE 'asked:%'").fetchall()
+    keys = {ch["id"]: hashlib.sha256(f"reply-ask|{ch['id']}".encode()).hexdigest() for ch in asked}
+    sent = store.statuses(list(keys.values()))
+    out = []
+    for ch in asked:
+        if sent.get(keys[ch["id"]]) in FINAL:
+            continue
+        found = store.db().execute("SELECT * FROM reply_tokens WHERE tasks = ?",
+                                   (json.dumps({"approval": ch["id"]}),)).fetchone()
+        initiator = roster.people.get(found["person"]) if found else None
+        if initiator is not None:
+            out.append(_ask_mail(ch, found, initiator, keys[ch["id"]], settings))
     return out
+
+
+def _ask_mail(ch, token_row, initiator: Person, key: str, settings: Settings):
+    """The initiator's question about one postponement, in the thread of its own token."""
+    from markupsafe import escape
+
+    from ..send.notify import Mail
+
+    t = lambda k, **kw: text(k, settings.lang, **kw)  # noqa: E731
+    shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+    task = f"{shown.get('id', '')} {shown.get('task', '')}".strip()
+    body = [t("mail.greeting", name=initiator.name),
+            t("reply.ask", who=ch["sender"], task=task, due=shown.get("due") or "-", date=value["value"],
+              reason=value.get("text") or "-"),
+            "", t("reply.ask_how"), "", reply_parse.SENTINEL, "--",
+            t("reply.ask_footer", code=f"R-{token_row['token'].upper()}")]
+    mail = Mail(key, "reply", initiator, [], t("reply.ask_subject", who=ch["sender"], task=task, date=value["value"]),
+                "\n".join(body), "<html><body>" + "<br>".join(str(escape(x)) for x in body) + "</body></html>", ["reply"])
+    mail.message_id = token_row["message_id"]
+    return mail
 
 
 # --- writing: the staged changes through the lossless writer ------------------------------------
@@ -444,8 +470,12 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         progress = _progress_column(found[0].rows[table.header_row - 1]) if found[0].rows else None
         cells: dict[tuple[int, int], object] = {}
         outcome: dict[int, tuple[str, str]] = {}
+        guard = Unwritable.of(Path(path), sheet)
         for ch in changes:
             shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+            if ch["row"] in guard.total_rows:  # an Excel table's total row (the table moved since the digest)
+                outcome[ch["id"]] = ("refused", "total_row")
+                continue
             if ch["verb"] == reply_parse.UNDO:
                 outcome[ch["id"]] = _undo_cells(store, ch, value, found[0].rows, cells)
                 continue
@@ -470,6 +500,9 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
             if writes is None:
                 outcome[ch["id"]] = ("refused", "no_column")
                 continue
+            if blocked := guard.formulas_among((ch["row"], c) for (c, _), _ in writes):  # nothing of the change is written
+                outcome[ch["id"]] = ("refused", "formula:" + ",".join(_letters(c) + str(ch["row"]) for c in blocked))
+                continue
             changed = []
             for (c, new), old in writes:
                 cells[(ch["row"], c)] = new
@@ -488,7 +521,7 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
             blocked = {r for r, _ in result.formula_cells}
             for x in mine:
                 if x["row"] in blocked:
-                    _settle(store, [x], "refused", "formula", now)
+                    _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
                 else:
                     _settle(store, [x], "applied", todo[x["id"]][1], now)
                     if x["verb"] == reply_parse.UNDO:
@@ -498,7 +531,8 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         elif result.reason == "locked":
             _settle(store, mine, "waiting", who_opened(Path(path)), now)
         elif result.reason == "formula":
-            _settle(store, mine, "refused", "formula", now)
+            for x in mine:
+                _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
         else:  # changed while read, read-only, …: tried again on the next run
             _settle(store, mine, "waiting", "", now)
     return written
@@ -519,6 +553,76 @@ def _undo_cells(store: Store, ch, value: dict, rows: list | None, cells: dict) -
         cells[(ch["row"], col)] = _untyped(old)
         changed.append([col, new_shown, old_shown, new, old])
     return "applied", json.dumps(changed, ensure_ascii=False)
+
+
+@dataclass
+class Unwritable:
+    """What a reply never writes in one sheet: formula cells (an array formula's whole range too) and the
+    rows that are an Excel table's total row — read from the sheet's XML and its table parts."""
+
+    formulas: set = dc_field(default_factory=set)  # (row, col)
+    arrays: list = dc_field(default_factory=list)  # (top, left, bottom, right)
+    total_rows: set = dc_field(default_factory=set)  # 1-based rows
+
+    @classmethod
+    def of(cls, path: Path, sheet: str) -> Unwritable:
+        import zipfile
+
+        from ..xlsx.xlsxparts import col_number, sheet_part
+
+        out = cls()
+        try:
+            with zipfile.ZipFile(path) as zf:
+                part = sheet_part(zf, sheet)
+                xml = zf.read(part)
+                for f in re.finditer(rb"<f[\s>/]", xml):  # each formula's cell: the <c> it sits in
+                    start = xml.rfind(b"<c ", 0, f.start())
+                    ref = re.match(rb'<c\b[^>]*?\br="([A-Z]+)(\d+)"', xml[start:f.start()])
+                    if ref:
+                        out.formulas.add((int(ref[2]), col_number(ref[1].decode())))
+                for m in re.finditer(rb'<f\b[^>]*\bt="array"[^>]*\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"', xml):
+                    top, left = int(m[2]), col_number(m[1].decode())
+                    out.arrays.append((top, left, int(m[4] or m[2]), col_number((m[3] or m[1]).decode())))
+                out.total_rows = _total_rows(zf, part)
+        except Exception as exc:  # unreadable here: the writer's own checks still guard every cell
+            log.info("could not look into %s for formulas and total rows: %s", path, exc)
+        return out
+
+    def formulas_among(self, cells) -> list[int]:
+        """The columns of ``cells`` ((row, col)) that hold a formula."""
+        return sorted({c for r, c in cells if (r, c) in self.formulas
+                       or any(t <= r <= b and left <= c <= right for t, left, b, right in self.arrays)})
+
+
+def _formula_detail(cells, row: int) -> str:
+    """'formula:I5,J5': the refusal and the cells it names (the answer shows them)."""
+    return "formula:" + ",".join(f"{_letters(c)}{r}" for r, c in cells if r == row)
+
+
+def _total_rows(zf, part: str) -> set[int]:
+    """Rows that the sheet's Excel tables (their parts, through the sheet's relationships) use as total rows."""
+    import html
+    from posixpath import dirname, join, normpath
+
+    folder, name = part.rsplit("/", 1)
+    try:
+        rels = zf.read(f"{folder}/_rels/{name}.rels").decode("utf-8")
+    except KeyError:
+        return set()
+    rows: set[int] = set()
+    for m in re.finditer(r"<Relationship\b([^>]*)/?>", rels):
+        attrs = m[1]
+        if not re.search(r'\bType="[^"]*/table"', attrs):
+            continue
+        target = html.unescape(re.search(r'\bTarget="([^"]*)"', attrs)[1])
+        table = zf.read(target.lstrip("/") if target.startswith("/") else normpath(join(dirname(part), target)))
+        head = re.search(rb"<(?:\w+:)?table\b([^>]*)>", table)
+        ref = re.search(rb'\bref="[A-Z]+\d+:[A-Z]+(\d+)"', head[1]) if head else None
+        totals = re.search(rb'\btotalsRowCount="(\d+)"', head[1]) if head else None
+        if ref and totals:
+            bottom = int(ref[1])
+            rows |= set(range(bottom - int(totals[1]) + 1, bottom + 1))
+    return rows
 
 
 def who_opened(path: Path) -> str:
@@ -665,8 +769,9 @@ def answer_lines(reading: Reading, store: Store, lang: str) -> list[str]:
                 d = json.loads(detail)
                 column = {"status": t("mail.col_state"), "due": t("mail.col_due")}.get(d.get("field"), t("reply.col_id"))
                 out.append(t("reply.conflict", column=column, shown=d.get("shown", ""), now=d.get("now", ""), **base))
-            elif status == "refused":
-                out.append(t("reply.refused", line=ch["code"], why=t(f"reply.why.{detail}", readings="")))
+            elif status == "refused":  # 'formula:I5' names the cells
+                why, _, where = detail.partition(":")
+                out.append(t("reply.refused", line=f"{ch['code']} {task}", why=t(f"reply.why.{why}", readings=where)))
             else:
                 out.append(t("reply.retry", **base))
     return out
@@ -755,6 +860,55 @@ def arm_minutes(mails: list, store: Store | None, settings: Settings, today: dt.
             mail.arm = arm
 
 
+# --- answers owed: recorded with the mail, cleared once sent -------------------------------------------
+
+def owed_answer(reading: Reading) -> str:
+    """What the answer to this mail is to say, as state.db keeps it until the answer went out ('' when
+    nobody is answered): a run killed after reading the mail and before answering it leaves it owed."""
+    if reading.sender is None or reading.outcome in ("duplicate", "automatic"):
+        return ""
+    lines = [{"unread": [cmd.line, cmd.why, list(cmd.readings)]} if isinstance(cmd, reply_parse.Unread)
+             else {"ids": ids, "codes": list(cmd.codes), "verb": cmd.verb} for cmd, ids in reading.lines]
+    return json.dumps({"outcome": reading.outcome, "why": reading.why, "sender": reading.sender.key,
+                       "subject": reading.subject, "lines": lines, "token": reading.token,
+                       "requester": reading.requester, "digest": reading.digest}, ensure_ascii=False)
+
+
+def owed_answers(store: Store, roster: Roster, settings: Settings) -> list[tuple[str, list]]:
+    """(message_id, its mails) for every mail whose answer has not gone out yet: the answer (and, for an
+    initiator's decision, the requester's news), rendered with the changes as they stand now."""
+    out = []
+    for row in store.db().execute("SELECT message_id, received, answer FROM reply_mails WHERE answer != '' "
+                                  "ORDER BY received, rowid").fetchall():
+        kept = json.loads(row["answer"])
+        sender = roster.people.get(kept["sender"])
+        if sender is None:  # no longer in the roster: nobody to answer
+            mails = []
+        else:
+            lines = [(reply_parse.Unread(x["unread"][0], x["unread"][1], tuple(x["unread"][2])), []) if "unread" in x
+                     else (reply_parse.Command(tuple(x["codes"]), x["verb"]), x["ids"]) for x in kept["lines"]]
+            reading = Reading(row["message_id"], kept["outcome"], kept["why"], sender, kept["subject"], lines,
+                              kept["token"], kept["requester"], kept["digest"])
+            received = dt.date.fromisoformat(row["received"][:10])  # one refusal a sender a day: the day it came
+            mails = [m for m in (answer_mail(reading, store, settings, received),
+                                 told_requester(reading.requester, store, roster, settings) if reading.requester else None)
+                     if m]
+        out.append((row["message_id"], mails))
+    return out
+
+
+def settle_owed(store: Store, owed: list[tuple[str, list]]) -> None:
+    """Clear the answers that went out (or whose fate the ledger knows: sent, refused for good, unknown);
+    a failed send stays owed for the next run."""
+    from ..state.store import FINAL
+
+    statuses = store.statuses([m.key for _, mails in owed for m in mails])
+    done = [(mid,) for mid, mails in owed if all(statuses.get(m.key) in FINAL for m in mails)]
+    if done:
+        with store._tx() as db:
+            db.executemany("UPDATE reply_mails SET answer = '' WHERE message_id = ?", done)
+
+
 # --- the job ------------------------------------------------------------------------------------------
 
 @dataclass
@@ -806,17 +960,66 @@ def run_replies(root, today: dt.date, now: dt.datetime, mailbox, transport=None)
             finally:
                 mailbox.close()
             result.written = apply_staged(store, layout, today, now)
-            result.answers = [m for m in (answer_mail(r, store, layout.settings, today) for r in readings) if m]
+            # this poll's mails and any a killed or failed run left unanswered, each answered once
+            owed = owed_answers(store, roster, layout.settings)
+            result.answers = [m for _, mails in owed for m in mails]
             result.answers += ask_initiators(store, roster, layout.settings, today, now)
             result.answers += objections.forwards(store, roster, layout.settings)
-            result.answers += [m for r in readings if r.requester
-                               for m in [told_requester(r.requester, store, roster, layout.settings)] if m]
             if result.answers:
                 sender = transport_or_outbox(transport, layout.settings, layout.state, today)
                 result.delivery = deliver(result.answers, sender, store, layout.settings, today, now)
                 objections.forwarded(store, result.delivery, now)
+            settle_owed(store, owed)
             outcome = "findings" if result.delivery and result.delivery.failed else "ok"
         finally:
             store.finish_run(run_id, outcome, result.summary(), now)
             store.close()
     return result
+
+
+# --- watching: IMAP IDLE in a long-lived process -------------------------------------------------------------
+
+def watch_replies(root, mailbox, transport_for, stop, clock, polled=None) -> None:
+    """`coordxl replies ROOT --watch`: a poll now, then wait in IMAP IDLE and poll again as soon as the
+    server announces new mail (at the latest after ``replies.poll_minutes``), until ``stop`` is set. A
+    failing poll after the first (the server restarting, the folder locked by the daily job) is logged and
+    tried again after ``poll_minutes``; the first one's error is the caller's (a wrong password says so at once).
+
+    ``transport_for(day)``: the answers' transport for that day; ``clock()``: the folder's local time;
+    ``polled(result)``: told after each poll."""
+    from ..state.layout import Layout
+
+    first = True
+    while not stop.is_set():
+        settings = Layout.of(root).settings
+        now = clock()
+        try:
+            result = run_replies(root, now.date(), now, mailbox, transport_for(now.date()))
+        except Exception as exc:
+            if first:
+                raise
+            log.error("replies: the poll failed (%s: %s); tried again in %s minutes", type(exc).__name__, exc,
+                      settings["replies.poll_minutes"])
+            stop.wait(settings["replies.poll_minutes"] * 60)
+            continue
+        first = False
+        if polled:
+            polled(result)
+        try:
+            mailbox.wait_for_mail(settings["replies.poll_minutes"] * 60, stop, _checkpoint(root, settings))
+        except Exception as exc:  # the connection dropped while waiting: poll again (which says if it persists)
+            log.info("replies: IDLE ended (%s: %s)", type(exc).__name__, exc)
+            stop.wait(5)
+
+
+def _checkpoint(root, settings: Settings) -> tuple[int, int]:
+    """(UIDVALIDITY, last UID) the last poll of the replies folder got to."""
+    from ..state.layout import Layout
+
+    store = Layout.of(root).open_store()
+    try:
+        row = store.db().execute("SELECT * FROM reply_checkpoint WHERE folder = ?",
+                                 (settings["replies.folder"],)).fetchone()
+    finally:
+        store.close()
+    return (row["uid_validity"], row["last_uid"]) if row else (0, 0)

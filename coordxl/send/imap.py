@@ -16,6 +16,7 @@ from .notify import login_password
 log = logging.getLogger(__name__)
 
 SEEN_FLAG = b"$CoordxlRead"
+IDLE_SLICE = 15.0  # seconds of IDLE between two looks for mail IDLE cannot announce
 
 
 class Mailbox:
@@ -74,6 +75,47 @@ class Mailbox:
             self.client.move([uid], folder)
         except Exception as exc:  # no MOVE (RFC 6851), no right to create folders: the flag says it
             log.info("could not move %s to %s: %s", uid, folder, exc)
+
+    def wait_for_mail(self, seconds: float, stop, checkpoint: tuple[int, int] | None = None) -> bool:
+        """IMAP IDLE (RFC 2177) on the folder: True as soon as the server announces new mail, False when
+        ``seconds`` passed or ``stop`` (a threading.Event) was set; a server without IDLE: only the wait.
+
+        Mail after ``checkpoint`` (UIDVALIDITY, last UID read) is True at once: one that landed after the last
+        poll searched the folder and before IDLE began is never announced by IDLE, so IDLE runs in slices of
+        IDLE_SLICE seconds with that look between them. Its own session (opened and closed here)."""
+        import time
+
+        self.open()
+        try:
+            deadline = time.monotonic() + min(seconds, 25 * 60)  # within the RFC's 29 minutes
+            idle = b"IDLE" in self.client.capabilities()
+            while not stop.is_set():
+                if checkpoint is not None and self._after(checkpoint):
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+                if not idle:
+                    stop.wait(max(0.0, deadline - time.monotonic()))
+                    return False
+                end = min(deadline, time.monotonic() + IDLE_SLICE)
+                self.client.idle()
+                try:
+                    while not stop.is_set() and time.monotonic() < end:
+                        left = max(0.1, min(2.0, end - time.monotonic()))  # short checks: a stop is seen soon
+                        if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in self.client.idle_check(left)):
+                            return True
+                finally:
+                    self.client.idle_done()
+            return False
+        finally:
+            self.close()
+
+    def _after(self, checkpoint: tuple[int, int]) -> bool:
+        """Is there mail the poll that reached ``checkpoint`` has not read (or did the folder change identity)?"""
+        validity, last = checkpoint
+        if validity and validity != self.uid_validity:
+            return True
+        return any(u > last for u in self.client.search(["UID", f"{last + 1}:*"]))
 
     def close(self) -> None:
         if self.client is not None:

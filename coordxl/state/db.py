@@ -208,6 +208,11 @@ SCHEMA = [
     # version 11: what the meeting mails said (uid, sequence, step, start, the minutes, the deadlines
     # published) in a table of its own, no longer packed into the ledger's reasons; rows carried over
     MEETING_MAILS,
+    # version 12: update by reply: what each mail's answer is to say, kept until the answer went out (a run
+    # killed between reading a mail and answering it leaves the answer owed: the next run sends it)
+    """
+    ALTER TABLE reply_mails ADD COLUMN answer TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
