@@ -28,7 +28,7 @@ LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "db", "runs", "ledger", "snapshots", "layout", "findings", "statefolder", "platforms", "ics", "meetings"},
     1: {"reader", "diagnose", "recognize", "roster", "audience", "mail_render", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
-    2: {"writer", "parallel"},
+    2: {"writer", "splice", "verify", "zipcopy", "parallel"},
     3: {"notify", "notes", "digests", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
     4: {"job", "flags", "check", "daily", "weekly", "weekly_book", "review", "archive", "templates", "folder", "example", "render", "replies", "objections"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
