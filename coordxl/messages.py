@@ -1284,6 +1284,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.W-CHANGED": ("工作簿在运行期间被修改，本次未写入预警", "The workbook changed during the run; alerts not written"),
     "fix.W-CHANGED": ("无需处理，下次运行会重试。", "Nothing to do; the next run retries."),
     "finding.W-LOSSY": ("写入预警会改变其他内容，已恢复原文件", "Writing the alerts would have changed other content; the original was restored"),
+    "finding.W-LOSSY.unwritten": ("写入预警会改变其他内容，未写入，工作簿未动", "Writing the alerts would have changed other content; nothing was written"),
     "fix.W-LOSSY": ("请把该工作簿发给管理员排查。{detail}", "Please send this workbook to the administrator. {detail}"),
     "finding.W-READONLY": ("工作簿被设为只读，未写入预警", "The workbook is read-only; alerts not written"),
     "fix.W-READONLY": ("如需 coordxl 写入预警，请取消只读属性。", "Clear its read-only attribute if coordxl should write the alerts."),

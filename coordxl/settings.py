@@ -213,6 +213,7 @@ def _type_ok(setting: Setting, value: Any) -> bool:
 
 
 CHANNEL_KINDS = tuple(PLATFORMS)  # dingtalk, wecom, feishu: one entry each in platforms.py
+CHANNEL_TRANSPORTS = ("outbox", "send")  # one entry each in channels.POSTERS
 
 
 @dataclass(frozen=True)
@@ -251,8 +252,8 @@ def _channel(name: str, table: Any, where: str, lang: str) -> Channel:
             raise bad(key, {bool: "true / false", str: '"…"', list: '["…"]'}[CHANNEL_KEYS[key]], value)
     if table.get("kind") not in CHANNEL_KINDS:
         raise bad("kind", ", ".join(CHANNEL_KINDS), table.get("kind", ""))
-    if table.get("transport", "outbox") not in ("outbox", "send"):
-        raise bad("transport", "outbox, send", table["transport"])
+    if table.get("transport", "outbox") not in CHANNEL_TRANSPORTS:
+        raise bad("transport", ", ".join(CHANNEL_TRANSPORTS), table["transport"])
     for key in ("webhook_env", "secret_env"):
         value = table.get(key, "" if key == "secret_env" else f"COORDXL_{name.upper().replace('-', '_')}_WEBHOOK")
         if value and not _ENV.match(value):

@@ -211,6 +211,14 @@ def test_an_item_naming_an_unknown_group_is_a_finding_and_a_send_channel_without
     assert daily.exit_code == 2 and "HOOK_Q3_LAUNCH" in daily.output and len(daily.output.strip().splitlines()) == 1
 
 
+def test_each_channel_transport_is_one_poster_entry():
+    """A new way of posting is one entry of channels.POSTERS: each transport a channel may name has its entry."""
+    from coordxl.send.channels import POSTERS
+    from coordxl.settings import CHANNEL_TRANSPORTS
+
+    assert set(POSTERS) == set(CHANNEL_TRANSPORTS)
+
+
 def test_an_admin_group_gets_the_health_list_and_no_item_posts(example_root, robots, clock):
     ops = robots("feishu", keyword="运行状况")
     use_channels(example_root, '\n[channels.ops]\nkind = "feishu"\nwebhook_env = "HOOK_OPS"\nkeyword = "运行状况"\n'

@@ -336,9 +336,12 @@ def test_the_daily_work_done_in_check_s_workers_equals_one_process(example_root,
     assert two.written == one.written and two.cells_written == one.cells_written > 100
     assert [dataclasses.astuple(f) for f in two.findings] == [dataclasses.astuple(f) for f in one.findings]
     assert any(f.code == "W-FLAG-EDITED" and f.workbook == "进行中/副本3.xlsx" for f in two.findings)
-    def said(result, root):  # a mail's key and links name the folder's path: the two folders differ there
-        return [(m.to.email, m.kind, m.subject, m.bodies()[0].replace(str(root), "<root>")) for m in result.mails]
+    def said(result, root):  # a mail's links name the folder's path: the two folders differ there
+        return [(m.key, m.to.email, m.kind, m.subject, sorted(m.reasons),
+                 [b.replace(str(root), "<root>") for b in m.bodies()]) for m in result.mails]
     assert said(two, example_root) == said(one, alone) and two.mails
+    assert {m.kind for m in two.mails} >= {"digest", "escalation"}  # the workers sorted both kinds
+    assert [(r.name, r.reason) for r in two.delivery.refused] == [(r.name, r.reason) for r in one.delivery.refused]
     assert _cells(example_root) == _cells(alone)
     assert _state(example_root) == _state(alone)
     assert flags(example_root, "副本3")["M8"] == "已和孙丽沟通，周五前交"  # the colleague's note stays

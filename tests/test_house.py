@@ -27,9 +27,9 @@ REPO = PACKAGE.parent
 LAYERS = {
     0: {"errors", "platform_support", "runlog", "messages", "schema", "normalize", "calendar", "holiday_notice", "xlsxparts", "xlsxout", "lock", "settings",
         "store", "db", "runs", "ledger", "snapshots", "layout", "findings", "statefolder", "platforms", "ics", "meetings"},
-    1: {"reader", "diagnose", "recognize", "roster", "audience", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
-    2: {"writer", "parallel"},
-    3: {"notify", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
+    1: {"reader", "diagnose", "recognize", "roster", "audience", "mail_render", "model", "normalizer", "rows", "rules", "assess", "reply_parse"},
+    2: {"writer", "splice", "verify", "zipcopy", "parallel"},
+    3: {"notify", "notes", "digests", "channels", "delivery", "health", "decisions", "meeting", "imap", "wiring", "context", "pipeline"},
     4: {"job", "flags", "check", "daily", "weekly", "weekly_book", "review", "archive", "templates", "folder", "example", "render", "replies", "objections"},
     5: {"cli", "scheduler", "install", "doctor", "demo", "__main__", "__init__"},
 }
@@ -145,6 +145,29 @@ def test_a_chat_platform_is_named_only_in_its_entry_and_every_entry_has_a_fake_r
                    if isinstance(node, ast.Constant) and node.value in PLATFORMS)
     assert named == []
     assert set(Robot.LIMITS) == set(PLATFORMS)
+
+
+def test_every_mail_body_is_rendered_by_the_one_render():
+    """The digests, the weekly, the admin's list and the meeting mails: one ``mail_render.render(template,
+    context, lang)``; no other module loads a template or imports Jinja."""
+    def jinja(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute):
+            return node.attr in ("get_template", "from_string")
+        if isinstance(node, ast.Import):
+            return any(a.name.startswith("jinja2") for a in node.names)
+        return isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jinja2")
+
+    found = sorted((path.name, node.lineno) for path in PACKAGE.rglob("*.py") if path.name != "mail_render.py"
+                   for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if jinja(node))
+    assert found == []
+
+
+def test_the_collector_gathers_notes_and_knows_neither_the_mail_nor_the_chat_groups():
+    """The daily run's notes (send/notes.py) are what digests and boards are made from: notes.py imports
+    neither the digests, the mail nor the channels; they import it."""
+    deps = graph()
+    assert not deps["notes"] & {"digests", "notify", "channels", "delivery", "mail_render"}
+    assert {"digests", "channels"} <= {m for m, d in deps.items() if "notes" in d}
 
 
 def test_every_package_is_in_the_table_and_exports_nothing():

@@ -9,6 +9,7 @@ import time
 from email import policy
 
 import openpyxl
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import Recorder, clean_launch, free_port, write_item  # noqa: F401  (Recorder, free_port: other tests import them from here)
@@ -476,3 +477,75 @@ def test_an_unknown_weekly_mail_is_resent_by_weekly_resend_alone_as_status_says(
     assert unknown["subject"] in again.output and unknown["recipient"] in again.output
     assert [m["X-Coordxl-Key"].strip() for _, m in smtp.messages] == [slow_key]
     assert weekly_mails > 1  # the others of that weekly were not sent again
+
+
+def test_each_email_transport_value_is_one_registry_entry():
+    """A new mail transport is one entry of notify.TRANSPORTS (its name among the setting's choices): each
+    value a folder may write has its entry, and each entry a value."""
+    from coordxl.send.notify import TRANSPORTS
+    from coordxl.settings import SETTINGS
+
+    [setting] = [s for s in SETTINGS if s.name == "email.transport"]
+    assert set(setting.choices) == set(TRANSPORTS)
+
+
+def test_a_library_run_with_smtp_settings_and_no_transport_is_refused_not_previewed(example_root):
+    """smtp reads a password, which only the CLI and jobs/ do: a library caller is told so, and nothing
+    quietly lands in the outbox instead."""
+    from coordxl.errors import ConfigError
+
+    configure(example_root, 2525)
+    with pytest.raises(ConfigError, match="jobs/"):
+        run_daily(example_root, TODAY, NOW)
+    assert not list((example_root / ".coordxl").rglob("*.eml"))
+
+
+def test_a_person_s_tasks_from_several_items_read_most_urgent_first_wherever_each_item_was_sorted():
+    """Each item's share of the digests is sorted where the item was read (a check worker, or the run
+    itself): the digest still lists all of a person's tasks most urgent first, a tie in the folder's order,
+    and both ways give the same mails."""
+    import types
+
+    from coordxl.process.roster import Person, Roster
+    from coordxl.send.digests import build_digests, presort
+    from coordxl.send.notes import Collector, ItemNote, TaskNote
+    from coordxl.settings import Settings
+
+    roster = Roster([Person("周杰", "产品部", "zhoujie@corp.example", manager="王海"),
+                     Person("王海", "产品部", "wanghai@corp.example", is_head=True),
+                     Person("李娜", "市场部", "lina@corp.example")], [("产品部", "王海")])
+    settings = Settings.defaults()
+    day = dt.date(2026, 8, 20)
+    items = {w: ItemNote(w, w, w.removesuffix(".xlsx"), "李娜", "") for w in ("甲.xlsx", "乙.xlsx")}
+
+    def note(workbook, row, task_id, state, days, due):
+        return TaskNote(workbook, workbook, workbook, "执行进度", f"B{row}", task_id, f"任务{task_id}", "周杰",
+                        due, state, days)
+
+    notes = [note("甲.xlsx", 3, "T1", "overdue", 2, dt.date(2026, 8, 18)),
+             note("甲.xlsx", 4, "T2", "due_soon", 3, dt.date(2026, 8, 25)),
+             note("甲.xlsx", 5, "T3", "overdue", 5, dt.date(2026, 8, 13)),
+             note("乙.xlsx", 3, "T4", "overdue", 9, dt.date(2026, 8, 7)),
+             note("乙.xlsx", 4, "T1", "overdue", 2, dt.date(2026, 8, 18)),  # the same as 甲's T1 but for its item
+             note("乙.xlsx", 5, "T5", "due_today", 0, day)]
+    here = Collector(settings)
+    here.items.update(items)
+    here.tasks += notes
+    run = Collector(settings)  # as a run gets them from its workers: each item's notes sorted there
+    for workbook in items:
+        part = Collector(settings)
+        part.items[workbook] = items[workbook]
+        part.tasks += [n for n in notes if n.workbook == workbook]
+        run.merge(presort(part, types.SimpleNamespace(roster=roster, today=day)))
+
+    def mails(collector):
+        found, _ = build_digests(collector, [], roster, settings, day)
+        return [(d.person.key, d.kind, [(n.workbook, n.task_id, n.escalated_to) for n in d.tasks],
+                 {w: [n.task_id for n in v] for w, v in d.item_overdue.items()}, sorted(d.reasons)) for d in found]
+
+    [(_, _, tasks, _, _)] = [m for m in mails(run) if m[:2] == ("周杰", "digest")]
+    assert [(w, t) for w, t, _ in tasks] == [("乙.xlsx", "T4"), ("甲.xlsx", "T3"), ("甲.xlsx", "T1"), ("乙.xlsx", "T1"),
+                                             ("乙.xlsx", "T5"), ("甲.xlsx", "T2")]
+    assert mails(run) == mails(here)
+    assert {m[:2] for m in mails(run)} == {("周杰", "digest"), ("王海", "escalation"), ("李娜", "digest"),
+                                           ("李娜", "escalation")}

@@ -419,7 +419,7 @@ def test_the_schema_check_of_every_patched_sheet_can_fail(tmp_path):
 ])
 @pytest.mark.parametrize("value", ["逾期1个工作日", ""])
 def test_the_quick_splice_writes_exactly_what_the_careful_walk_writes(row, value, monkeypatch):
-    from coordxl.xlsx import writer
+    from coordxl.xlsx import splice as writer  # the splice's own module: where _quick_splice is looked up
     xml = b'<worksheet><sheetData>' + row + b'</sheetData></worksheet>'
     quick = writer.patch_sheet_xml(xml, {(2, 8): value})
     monkeypatch.setattr(writer, "_quick_splice", lambda *a: None)
@@ -554,3 +554,14 @@ def test_a_write_given_up_leaves_no_backup_that_is_the_workbook_itself(tmp_path)
     assert [f.code for f in result.findings] == ["W-CHANGED"]
     live = os.stat(path).st_ino
     assert not [p for p in (tmp_path / "backups").rglob("*") if p.is_file() and os.stat(p).st_ino == live]
+
+
+def test_the_backups_of_a_workbook_with_brackets_in_its_name_are_rotated_too(tmp_path):
+    """`事项[2026].xlsx`: its name was read as a pattern when old backups were rotated, so they piled up."""
+    path = tmp_path / "事项[2026].xlsx"
+    xlsxwriter_workbook(path)
+    backups = tmp_path / "backups"
+    for n, text in enumerate(["受阻", "逾期（截止08-07）", "今日到期"]):
+        job = FlagWrite(path, path.name, "执行进度", 8, 1, {2: text}, Fingerprint.of(path))
+        assert write_flags(job, backups, keep=2, now=NOW + dt.timedelta(minutes=n)).written
+    assert len([p for p in backups.rglob("*") if p.is_file()]) == 2

@@ -26,6 +26,7 @@ from ..process.model import Item
 from ..process.rules import Context, task_sources
 from ..send import channels, health, meeting, notify
 from ..send.delivery import Delivery
+from ..send.digests import presort
 from ..send.wiring import Senders
 from ..state.layout import Layout
 from ..state.store import Store
@@ -218,7 +219,7 @@ class ItemWork:
             work_on(item, ctx, flags, collector)
         finally:
             flags.finish()
-        return result, collector.notes()
+        return result, presort(collector, ctx)  # the item's reminders sorted into digests here, in the worker
 
 
 def remind(ctx: RunContext, result: DailyResult, notes: notify.Collector) -> None:

@@ -18,6 +18,7 @@ import re
 from ..messages import text
 from ..process import reply_parse
 from ..process.roster import Person, Roster
+from ..send.audience import Audience
 from ..settings import Settings
 from ..state import meetings
 from ..state.store import Store
@@ -29,7 +30,7 @@ _ACKNOWLEDGED = re.compile(r"^(?:收到|好的?|已阅|已收到|谢谢|感谢|�
                            r"no objections?)[\s,，。.!！~～]*(?:谢谢|thanks?)?[。.!！~～]*$", re.I)
 
 
-def objection(reading, about: dict, full: str, store: Store, roster: Roster, today: dt.date,
+def objection(reading, about: dict, full: str, store: Store, audience: Audience, today: dt.date,
               now: dt.datetime) -> None:
     """Record a reply to the minutes: the text above the quote (a leading 异议/objection dropped), or the
     lines starting 异议 anywhere unquoted; a bare acknowledgement (收到, OK) is no objection, nor is what
@@ -41,14 +42,14 @@ def objection(reading, about: dict, full: str, store: Store, roster: Roster, tod
     if not said:
         reading.why = "objection_empty"
         return
-    initiator = _initiator(roster, about)
+    initiator = audience.person(about.get("initiator") or "")
     if _ACKNOWLEDGED.match(reply_parse.normalized(said)) or (
             initiator is not None and reading.sender is not None and reading.sender.key == initiator.key):
         reading.outcome = "acknowledged"
         return
     reading.outcome = "accepted"
     value = {"text": said, "on": today.isoformat(), "late": today.isoformat() > about["by"],
-             "routed": initiator is not None}  # an initiator without an address cannot be told: the answer says so
+             "routed": initiator is not None and audience.mailable(initiator)}  # an initiator without an address cannot be told: the answer says so
     with store._tx() as db:
         cur = db.execute(
             "INSERT INTO reply_changes (message_id, code, verb, workbook, path, sheet, row, shown, value, sender, "
@@ -60,9 +61,9 @@ def objection(reading, about: dict, full: str, store: Store, roster: Roster, tod
     reading.lines.append((reply_parse.Command((f"M{about['index']}",), OBJECTION, text=said), [cur.lastrowid]))
 
 
-def _initiator(roster: Roster, about: dict) -> Person | None:
-    found = roster.person(about.get("initiator") or "")
-    return found if found is not None and found.email else None
+def _initiator(roster: Roster, about: dict, settings: Settings | None = None) -> Person | None:
+    """The item's initiator, when the audience lets coordxl mail them (an address, in the allowed domains, not gone)."""
+    return Audience(roster, settings).recipient(about.get("initiator") or "")
 
 
 def objection_line(reading, store: Store, lang: str) -> str:
@@ -80,7 +81,8 @@ def objection_line(reading, store: Store, lang: str) -> str:
 def forwards(store: Store, roster: Roster, settings: Settings) -> list:
     """One mail to the item's initiator for each objection not yet forwarded, in the minutes' thread
     (the initiator's own minutes mail), answering to the objector; keyed by the reply, so sent once."""
-    from ..send.notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
+    from ..send import mail_render
+    from ..send.notify import Mail
 
     lang = settings.lang
     t = lambda key, **kw: text(key, lang, **kw)  # noqa: E731
@@ -88,7 +90,7 @@ def forwards(store: Store, roster: Roster, settings: Settings) -> list:
     for row in store.db().execute("SELECT * FROM reply_changes WHERE verb = ? AND status = ? ORDER BY id",
                                   (OBJECTION, OBJECTION)).fetchall():
         about, value = json.loads(row["shown"]), json.loads(row["value"])
-        initiator = _initiator(roster, about)
+        initiator = _initiator(roster, about, settings)
         if initiator is None:
             continue  # no initiator to tell (the 需求单's 发起人 not in the roster): F-PERSON says so
         own = store.db().execute("SELECT message_id, tasks FROM reply_tokens WHERE person = ? AND tasks LIKE ? "
@@ -101,8 +103,7 @@ def forwards(store: Store, roster: Roster, settings: Settings) -> list:
         headers = [("In-Reply-To", thread[0]), ("References", " ".join(thread)), ("Auto-Submitted", "auto-generated")]
         mail = Mail(hashlib.sha256(f"minutes-objection|{row['message_id']}".encode()).hexdigest(), OBJECTION, initiator,
                     [], subject, "", "", [OBJECTION], (about["workbook"],), headers=tuple(headers),
-                    renderer=lambda c=context: (TEXT_TEMPLATES.get_template("objection.txt").render(**c),
-                                                HTML_TEMPLATES.get_template("objection.html").render(**c)))
+                    renderer=lambda c=context: mail_render.render("objection", c, lang))
         mail.reply_to = row["detail"]  # the initiator's answer goes to the objector, not to coordxl
         mail.change_id = row["id"]
         out.append(mail)
@@ -144,9 +145,10 @@ def with_objections(digests: list, objections: list[dict], roster: Roster | None
     from ..send.notify import Digest
 
     mine = {d.person.key: d for d in digests if d.kind == "digest"}
+    audience = Audience(roster, settings, today)
     for o in objections:
-        person = roster.person(o["initiator"])
-        if person is None or not person.email or not person.active:
+        person = audience.recipient(o["initiator"])
+        if person is None:
             continue
         if person.key not in mine:
             mine[person.key] = Digest(person)

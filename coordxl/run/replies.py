@@ -38,7 +38,7 @@ from ..messages import text
 from ..normalize import parse_date
 from ..process import reply_parse
 from ..process.roster import Person, Roster
-from ..send.audience import header_safe
+from ..send.audience import Audience, header_safe
 from ..settings import Settings
 from ..state.store import Store
 from ..xlsx.reader import label_key, read_workbook
@@ -260,7 +260,7 @@ def _judge(reading: Reading, msg: Message, sender: str, store: Store, roster: Ro
         return
     tasks = json.loads(row["tasks"])
     if objections.OBJECTION in tasks:  # a reply to the minutes (#32): an objection for the initiator
-        objections.objection(reading, tasks[objections.OBJECTION], full, store, roster, today, now)
+        objections.objection(reading, tasks[objections.OBJECTION], full, store, Audience(roster, settings), today, now)
         return
     if "approval" in tasks:
         _decide(reading, tasks["approval"], reply_parse.cut(full), store, now, sender)
@@ -450,13 +450,10 @@ def _progress_column(header: list) -> int | None:
 
 def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
     """Write every pending change, one patch per workbook sheet; returns how many were written."""
-    from ..xlsx.writer import SheetPatch, write_patch
-
     rows = store.db().execute("SELECT * FROM reply_changes WHERE status IN ('pending', 'waiting') ORDER BY id").fetchall()
     by_sheet: dict[tuple[str, str], list] = {}
     for r in rows:
         by_sheet.setdefault((r["path"], r["sheet"]), []).append(r)
-    lang = layout.settings.lang
     written = 0
     for (path, sheet), changes in by_sheet.items():
         data = read_workbook(Path(path), (schema.TASKS,), layout.settings["limits.max_unzipped_mb"] * 1024 * 1024)
@@ -465,77 +462,85 @@ def apply_staged(store: Store, layout, today: dt.date, now: dt.datetime) -> int:
         if table is None:
             _settle(store, changes, "refused", "unreadable", now)
             continue
-        col = table.columns
-        at = {r: i for i, r in enumerate(table.rownums)}
-        progress = _progress_column(found[0].rows[table.header_row - 1]) if found[0].rows else None
-        cells: dict[tuple[int, int], object] = {}
-        outcome: dict[int, tuple[str, str]] = {}
-        guard = Unwritable.of(Path(path), sheet)
-        for ch in changes:
-            shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
-            if ch["row"] in guard.total_rows:  # an Excel table's total row (the table moved since the digest)
-                outcome[ch["id"]] = ("refused", "total_row")
-                continue
-            if ch["verb"] == reply_parse.UNDO:
-                outcome[ch["id"]] = _undo_cells(store, ch, value, found[0].rows, cells)
-                continue
-            i = at.get(ch["row"])
-            if i is None or (shown.get("id") and str(table.raw["id"][i] or "") != shown["id"]):
-                outcome[ch["id"]] = ("conflict", json.dumps({"field": "id", "now": ""}, ensure_ascii=False))
-                continue
-            now_status = _status_choice(table.raw["status"][i]) if "status" in table.raw else None
-            if shown.get("status") and now_status != shown["status"]:
-                outcome[ch["id"]] = ("conflict", json.dumps(
-                    {"field": "status", "shown": _label(shown["status"], lang), "now": str(table.raw["status"][i] or "")},
-                    ensure_ascii=False))
-                continue
-            if ch["verb"] == reply_parse.POSTPONE and "due" in table.raw:
-                now_due = parse_date(table.raw["due"][i], near=today).value
-                if (now_due.isoformat() if now_due else None) != shown.get("due"):
-                    outcome[ch["id"]] = ("conflict", json.dumps(
-                        {"field": "due", "shown": shown.get("due") or "", "now": _shown(table.raw["due"][i])},
-                        ensure_ascii=False))
-                    continue
-            writes = _cells_for(ch, value, table, i, col, progress, today, lang, cells)
-            if writes is None:
-                outcome[ch["id"]] = ("refused", "no_column")
-                continue
-            if blocked := guard.formulas_among((ch["row"], c) for (c, _), _ in writes):  # nothing of the change is written
-                outcome[ch["id"]] = ("refused", "formula:" + ",".join(_letters(c) + str(ch["row"]) for c in blocked))
-                continue
-            changed = []
-            for (c, new), old in writes:
-                cells[(ch["row"], c)] = new
-                changed.append([c, _shown(old), _shown(new), _typed(old), _typed(new)])
-            outcome[ch["id"]] = ("applied", json.dumps(changed, ensure_ascii=False))
-        todo = {k: v for k, v in outcome.items() if v[0] == "applied"}
+        target = _Target(table, found[0].rows, Unwritable.of(Path(path), sheet), today, layout.settings.lang)
+        outcome = {ch["id"]: target.judge(ch, store) for ch in changes}
         for k, v in outcome.items():
             if v[0] != "applied":
                 _settle(store, [x for x in changes if x["id"] == k], v[0], v[1], now)
-        if not cells:
-            continue
-        result = write_patch(SheetPatch(Path(path), Path(path).name, sheet, cells, data.fingerprint),
-                             layout.backups, layout.settings["writeback.backups_keep"], now)
-        mine = [x for x in changes if x["id"] in todo]
-        if result.written:
-            blocked = {r for r, _ in result.formula_cells}
-            for x in mine:
-                if x["row"] in blocked:
-                    _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
-                else:
-                    _settle(store, [x], "applied", todo[x["id"]][1], now)
-                    if x["verb"] == reply_parse.UNDO:
-                        of = json.loads(x["value"])["of"]
-                        _settle(store, [{"id": of}], "undone", f"C{x['id']}", now)
-                    written += 1
-        elif result.reason == "locked":
-            _settle(store, mine, "waiting", who_opened(Path(path)), now)
-        elif result.reason == "formula":
-            for x in mine:
-                _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
-        else:  # changed while read, read-only, …: tried again on the next run
-            _settle(store, mine, "waiting", "", now)
+        if target.cells:
+            written += _write_sheet(store, layout, data, path, sheet, target.cells,
+                                    [(x, outcome[x["id"]][1]) for x in changes if outcome[x["id"]][0] == "applied"], now)
     return written
+
+
+class _Target:
+    """One tracker sheet as it is now, and the cells the changes staged for it would write."""
+
+    def __init__(self, table, rows: list | None, guard: "Unwritable", today: dt.date, lang: str):
+        self.table, self.rows, self.guard, self.today, self.lang = table, rows, guard, today, lang
+        self.at = {r: i for i, r in enumerate(table.rownums)}
+        self.progress = _progress_column(rows[table.header_row - 1]) if rows else None
+        self.cells: dict[tuple[int, int], object] = {}
+
+    def judge(self, ch, store: Store) -> tuple[str, str]:
+        """(applied | conflict | refused, detail) for one staged change; an applied one's cells join ``cells``."""
+        table, lang = self.table, self.lang
+        shown, value = json.loads(ch["shown"]), json.loads(ch["value"])
+        if ch["row"] in self.guard.total_rows:  # an Excel table's total row (the table moved since the digest)
+            return "refused", "total_row"
+        if ch["verb"] == reply_parse.UNDO:
+            return _undo_cells(store, ch, value, self.rows, self.cells)
+        i = self.at.get(ch["row"])
+        if i is None or (shown.get("id") and str(table.raw["id"][i] or "") != shown["id"]):
+            return "conflict", json.dumps({"field": "id", "now": ""}, ensure_ascii=False)
+        now_status = _status_choice(table.raw["status"][i]) if "status" in table.raw else None
+        if shown.get("status") and now_status != shown["status"]:
+            return "conflict", json.dumps(
+                {"field": "status", "shown": _label(shown["status"], lang), "now": str(table.raw["status"][i] or "")},
+                ensure_ascii=False)
+        if ch["verb"] == reply_parse.POSTPONE and "due" in table.raw:
+            now_due = parse_date(table.raw["due"][i], near=self.today).value
+            if (now_due.isoformat() if now_due else None) != shown.get("due"):
+                return "conflict", json.dumps(
+                    {"field": "due", "shown": shown.get("due") or "", "now": _shown(table.raw["due"][i])},
+                    ensure_ascii=False)
+        writes = _cells_for(ch, value, table, i, table.columns, self.progress, self.today, lang, self.cells)
+        if writes is None:
+            return "refused", "no_column"
+        if blocked := self.guard.formulas_among((ch["row"], c) for (c, _), _ in writes):  # nothing of it is written
+            return "refused", "formula:" + ",".join(_letters(c) + str(ch["row"]) for c in blocked)
+        changed = []
+        for (c, new), old in writes:
+            self.cells[(ch["row"], c)] = new
+            changed.append([c, _shown(old), _shown(new), _typed(old), _typed(new)])
+        return "applied", json.dumps(changed, ensure_ascii=False)
+
+
+def _write_sheet(store: Store, layout, data, path: str, sheet: str, cells: dict, mine: list, now: dt.datetime) -> int:
+    """Write the applied changes' cells in one lossless patch and settle each change by what happened;
+    ``mine``: (change, its detail). Returns how many were written."""
+    from ..xlsx.writer import SheetPatch, write_patch
+
+    result = write_patch(SheetPatch(Path(path), Path(path).name, sheet, cells, data.fingerprint),
+                         layout.backups, layout.settings["writeback.backups_keep"], now)
+    changes = [x for x, _ in mine]
+    if result.reason == "locked":
+        _settle(store, changes, "waiting", who_opened(Path(path)), now)
+        return 0
+    if result.reason == "formula" or result.written:
+        blocked = {r for r, _ in result.formula_cells} if result.written else None
+        written = 0
+        for x, detail in mine:
+            if blocked is None or x["row"] in blocked:
+                _settle(store, [x], "refused", _formula_detail(result.formula_cells, x["row"]), now)
+                continue
+            _settle(store, [x], "applied", detail, now)
+            if x["verb"] == reply_parse.UNDO:
+                _settle(store, [{"id": json.loads(x["value"])["of"]}], "undone", f"C{x['id']}", now)
+            written += 1
+        return written
+    _settle(store, changes, "waiting", "", now)  # changed while read, read-only, …: tried again on the next run
+    return 0
 
 
 def _undo_cells(store: Store, ch, value: dict, rows: list | None, cells: dict) -> tuple[str, str]:

@@ -25,7 +25,7 @@ from ..messages import text
 from ..process import assess
 from ..process.model import Item, key_of
 from ..process.rules import Context
-from ..send import channels, notify
+from ..send import channels, mail_render, notify
 from ..send.audience import Audience, Refusal, Scope
 from ..send.delivery import Delivery
 from ..send.wiring import Senders
@@ -441,7 +441,6 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
     audience = Audience(roster, settings)
     readers = audience.weekly_readers([(i.workbook, i.initiator) for i in weekly.items if i.initiator],
                                       list(weekly.departments), settings["reminders.management"])
-    env = notify.HTML_TEMPLATES
     mails = []
     for reader in readers:
         scope = reader.scope
@@ -464,7 +463,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
             share = settings["general.share_url"]
 
             def topic_link(workbook: str, topic: str):
-                return notify.linked(workbook_link(share, workbook)[0], topic)
+                return mail_render.linked(workbook_link(share, workbook)[0], topic)
 
             context = dict(trend=weekly.trend if scope.everything else [],  # the whole-folder trend, for management only
                            page=page, kpi_value=lambda k: kpi_text(k.value, k.percent, k.base, lang),
@@ -476,8 +475,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
                            next_week=[(dept, x) for dept, tasks in sorted(page.next_week.items()) for x in tasks],
                            why=("；" if lang == "zh" else "; ").join(t(f"weekly.why.{r}") for r in sorted(reader.reasons)),
                            estimate=week_estimate(weekly, settings, overdue))
-            return (notify.TEXT_TEMPLATES.get_template("weekly.txt").render(**context),
-                    env.get_template("weekly.html").render(**context))
+            return mail_render.render("weekly", context, lang)
 
         # one summary per person per ISO week, even if the figures moved since it was sent
         key = hashlib.sha256(f"{reader.person.email.lower()}|weekly|{weekly.label}".encode()).hexdigest()

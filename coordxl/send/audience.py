@@ -105,6 +105,11 @@ class Audience:
             return None
         return self.roster.person(key)
 
+    def departed(self) -> frozenset[str]:
+        """The roster keys of colleagues who have left (在职 = 否): their open tasks go to their manager
+        to reassign; they are never mailed."""
+        return frozenset(p.key for p in self.roster.people_list if not p.active) if self.roster is not None else frozenset()
+
     def mailable(self, person: Person) -> bool:
         """May ``person`` be mailed? A refusal (bad address, outside the allowed domains) is kept once;
         a colleague who has left is silently not mailed."""
@@ -113,6 +118,13 @@ class Audience:
             self._refused.add(person.label)
             self.refused.append(Refusal(person.label, person.email, why))
         return why is None
+
+    def keep_refused(self, refused: Iterable[Refusal]) -> None:
+        """Refusals found elsewhere this run (a worker sorting an item's reminders), each person once, in order."""
+        for r in refused:
+            if r.name not in self._refused:
+                self._refused.add(r.name)
+                self.refused.append(r)
 
     def recipient(self, key: object) -> Person | None:
         """The person a key names, when they may be mailed."""

@@ -33,6 +33,7 @@ from ..settings import Channel, Settings
 from ..state.store import Store, workbook_id
 from .audience import Audience
 from .delivery import Delivery, Failed, deliver
+from .notes import GROUP_STATES, Collector
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def serves(channel: Channel, workbook: str, topic: str, named: str | None) -> bo
 
 @dataclass
 class Board:
-    """An item's tasks as a group sees them, gathered by the daily run."""
+    """An item's tasks as a group sees them, made from the daily run's notes (:func:`boards`)."""
 
     workbook: str
     topic: str
@@ -112,9 +113,7 @@ def _who(keys: Iterable[str], audience: Audience, lang: str) -> list:
 
 
 COUNTED = (assess.OVERDUE, assess.DUE_SOON)  # the states a post gives working days for
-# the states a group's board lists (the daily collector gathers these), in assess.URGENCY's order
-BOARD_STATES = tuple(sorted((assess.OVERDUE, assess.DUE_TODAY, assess.DUE_SOON, assess.BLOCKED),
-                            key=assess.URGENCY.__getitem__))
+BOARD_STATES = GROUP_STATES  # the states a group's board lists (the daily collector notes these)
 
 
 def daily_post(channel: Channel, board: Board, changes: dict, pending: list, errors: list, roster: Roster | None,
@@ -311,26 +310,40 @@ class RobotPoster:
         raise RateLimited(f"still rate limited after {attempt + 1} tries")
 
 
+def _outbox_poster(channel: Channel, settings: Settings, state_dir: Path, today: dt.date, environ: dict,
+                   **robot_options) -> OutboxPoster:
+    return OutboxPoster(Path(state_dir) / "outbox" / today.isoformat())
+
+
+def _robot_poster(channel: Channel, settings: Settings, state_dir: Path, today: dt.date, environ: dict,
+                  **robot_options) -> RobotPoster:
+    """The channel's robot: webhook URL and secret from the environment or the OS keyring; a missing one
+    stops the run with a clear message, exit 2."""
+    url = environ.get(channel.webhook_env) or _keyring(channel.name)
+    if not url:
+        raise ConfigError(text("config.channel_env", settings.lang, channel=channel.name, env=channel.webhook_env))
+    secret = environ.get(channel.secret_env, "") if channel.secret_env else ""
+    return RobotPoster(channel, url, secret, **robot_options)
+
+
+# a channel's transport (settings.py lists the same names) → how its poster is made, and whether that
+# reads a secret (only the CLI and jobs/ do): a new way of posting is one entry here
+POSTERS: dict[str, tuple[Callable[..., object], bool]] = {
+    "outbox": (_outbox_poster, False),
+    "send": (_robot_poster, True),
+}
+
+
 def make_posters(settings: Settings, state_dir: Path, today: dt.date, environ: dict, **robot_options) -> dict:
-    """One poster per channel: the outbox, or its robot (webhook URL and secret from the environment or
-    the OS keyring; a missing one stops the run with a clear message, exit 2)."""
-    out = {}
-    for name, channel in settings.channels.items():
-        if channel.transport == "outbox":
-            out[name] = OutboxPoster(Path(state_dir) / "outbox" / today.isoformat())
-            continue
-        url = environ.get(channel.webhook_env) or _keyring(name)
-        if not url:
-            raise ConfigError(text("config.channel_env", settings.lang, channel=name, env=channel.webhook_env))
-        secret = environ.get(channel.secret_env, "") if channel.secret_env else ""
-        out[name] = RobotPoster(channel, url, secret, **robot_options)
-    return out
+    """One poster per channel, as its transport says: the outbox, or its robot."""
+    return {name: POSTERS[channel.transport][0](channel, settings, Path(state_dir), today, environ, **robot_options)
+            for name, channel in settings.channels.items()}
 
 
 def outbox_posters(settings: Settings, state_dir: Path, today: dt.date) -> dict:
     """Posters for library callers: the outbox channels; a channel that sends needs the CLI or jobs/ (they
     read its webhook from the environment)."""
-    if any(c.transport != "outbox" for c in settings.channels.values()):
+    if any(POSTERS[c.transport][1] for c in settings.channels.values()):
         raise ConfigError(key="config.channel_library")
     return make_posters(settings, state_dir, today, {})
 
@@ -391,8 +404,15 @@ def changes(store: Store, today: dt.date) -> dict[str, list[tuple[str, str, str]
     return out
 
 
-def group_posts(collector, findings: list, roster: Roster | None, settings: Settings, store: Store | None,
-                today: dt.date) -> list[Post]:
+def boards(collector: Collector) -> dict[str, Board]:
+    """Each item's board, from the notes the daily run gathered: its topic and 跟进群, and its tasks in
+    the states a group hears of."""
+    return {workbook: Board(workbook, item.topic, item.group, collector.states.get(workbook, []))
+            for workbook, item in collector.items.items()}
+
+
+def group_posts(collector: Collector, findings: list, roster: Roster | None, settings: Settings,
+                store: Store | None, today: dt.date) -> list[Post]:
     """The daily posts: one per item and group that serves it (channels with daily = true)."""
     if not settings.channels:
         return []
@@ -402,7 +422,7 @@ def group_posts(collector, findings: list, roster: Roster | None, settings: Sett
         if f.is_error:
             errors.setdefault(f.workbook, []).append(f)
     posts = []
-    for workbook, board in sorted(collector.boards.items()):
+    for workbook, board in sorted(boards(collector).items()):
         pending = [p for p in collector.pending if p.workbook == workbook]
         for channel in settings.channels.values():
             if (channel.daily and not channel.management and not channel.admin

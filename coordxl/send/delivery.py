@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Callable, Iterable, Protocol
 
-from ..errors import ConfigError
 from ..state.store import Store
 
 
@@ -112,70 +111,111 @@ def deliver(parcels: Iterable[Parcel], courier_for: Courier | Callable[[Parcel],
     queued it; only --resend repeats it).
     """
     pick = courier_for if callable(courier_for) and not hasattr(courier_for, "carry") else (lambda _: courier_for)
-    result = Delivery()
-    parcels = list(parcels)
-    store.adopt(parcels, today)  # the upgrade day: what an older coordxl sent today counts
-    again = to_resend(parcels, store, resend)
-    result.resent = sorted(again)
-    known = store.delivered_to_many([p.key for p in parcels if p.key not in again])
-    todo = []  # (parcel, the recipients it still has to reach)
-    for parcel in parcels:
-        done = known.get(parcel.key, set())
-        pending = [] if "*" in done else [r for r in parcel.recipients() if r.lower() not in done]
-        if pending:
-            todo.append((parcel, pending))
-        else:
-            result.skipped.append(parcel)
-    if cap is not None and len(todo) > cap:
-        result.held = [p for p, _ in todo[cap:]]
-        todo = todo[:cap]
-    opened: dict[int, Courier] = {}
-    reconnects: dict[int, int] = {}
-    recorded: set[str] = set()  # keys whose outcome was recorded with its recipients
-    for parcel, pending in todo:
-        courier = pick(parcel)
+    round_ = _Round(pick, store, today, now, repeat_unknown)
+    for parcel, pending in round_.to_send(list(parcels), resend, cap):
+        round_.send(parcel, pending)
+    round_.finish()
+    return round_.result
+
+
+class _Round:
+    """One call of :func:`deliver`: the couriers it opened, the reconnects, the parcels whose outcome is
+    in the ledger, and what it did."""
+
+    def __init__(self, pick: Callable[[Parcel], Courier], store: Store, today: dt.date, now: dt.datetime,
+                 repeat_unknown: bool):
+        self.pick, self.store, self.today, self.now, self.repeat_unknown = pick, store, today, now, repeat_unknown
+        self.result = Delivery()
+        self.again: set[str] = set()  # keys to send again on the administrator's word
+        self.opened: dict[int, Courier] = {}
+        self.reconnects: dict[int, int] = {}
+        self.recorded: set[str] = set()  # keys whose outcome was recorded with its recipients
+
+    def to_send(self, parcels: list[Parcel], resend: Resend, cap: int | None) -> list[tuple[Parcel, list[str]]]:
+        """Each parcel still to go, with the recipients it has yet to reach; what went out is skipped,
+        what is over the cap held for the next run."""
+        store, result = self.store, self.result
+        store.adopt(parcels, self.today)  # the upgrade day: what an older coordxl sent today counts
+        self.again = to_resend(parcels, store, resend)
+        result.resent = sorted(self.again)
+        known = store.delivered_to_many([p.key for p in parcels if p.key not in self.again])
+        todo = []
+        for parcel in parcels:
+            done = known.get(parcel.key, set())
+            pending = [] if "*" in done else [r for r in parcel.recipients() if r.lower() not in done]
+            if pending:
+                todo.append((parcel, pending))
+            else:
+                result.skipped.append(parcel)
+        if cap is not None and len(todo) > cap:
+            result.held = [p for p, _ in todo[cap:]]
+            todo = todo[:cap]
+        return todo
+
+    def send(self, parcel: Parcel, pending: list[str]) -> None:
+        """One parcel: through its courier (opened once), claimed in the ledger, its outcome recorded."""
+        courier = self._courier(parcel)
+        if courier is None or not self._claimed(parcel):
+            return
+        try:
+            refused = courier.carry(parcel, pending) or {}
+        except Unknown as exc:
+            self.result.unknown.append((parcel, str(exc)))
+            self.store.record_mail(parcel, self.today, self.now, "unknown", courier.name, error=str(exc))
+            self.recorded.add(parcel.key)
+            _close(self.opened, courier)
+            return
+        except Failed as exc:
+            self._failed(parcel, courier, exc)
+            return
+        self._record(parcel, courier, pending, refused)
+
+    def _courier(self, parcel: Parcel) -> Courier | None:
+        """The parcel's courier, open; None (the parcel failed) when nothing goes through it this run."""
+        result = self.result
+        courier = self.pick(parcel)
         if courier.name in result.broken:
             result.failed.append((parcel, result.broken[courier.name]))
-            continue
-        if id(courier) not in opened:
+            return None
+        if id(courier) not in self.opened:
             try:
                 courier.open()
             except Failed as exc:
                 result.broken[courier.name] = exc.reason
                 result.failed.append((parcel, exc.reason))
-                continue
-            opened[id(courier)] = courier
-        verdict = store.claim(parcel, today, now, resend=parcel.key in again)
-        if verdict == "unknown" and repeat_unknown:
-            verdict = store.claim(parcel, today, now, resend=True)
-        if verdict != "claimed":
-            if verdict == "unknown":
-                result.unknown.append((parcel, "the run sending it was killed before the server answered"))
-            else:  # sent meanwhile, or being sent by another process right now
-                result.skipped.append(parcel)
-            recorded.add(parcel.key)
-            continue
-        try:
-            refused = courier.carry(parcel, pending) or {}
-        except Unknown as exc:
-            result.unknown.append((parcel, str(exc)))
-            store.record_mail(parcel, today, now, "unknown", courier.name, error=str(exc))
-            recorded.add(parcel.key)
-            _close(opened, courier)
-            continue
-        except Failed as exc:
-            result.failed.append((parcel, exc.reason))
-            if exc.scope == "courier":
-                result.broken[courier.name] = exc.reason
-            elif exc.scope == "connection":
-                _close(opened, courier)
-                reconnects[id(courier)] = reconnects.get(id(courier), 0) + 1
-                if reconnects[id(courier)] > MAX_RECONNECTS:
-                    result.broken[courier.name] = "not sent: the server keeps dropping the connection"
-            continue
-        except ConfigError:
-            raise
-        # delivery is per recipient: a refused address is retried next run (4xx) or given up (5xx)
+                return None
+            self.opened[id(courier)] = courier
+        return courier
+
+    def _claimed(self, parcel: Parcel) -> bool:
+        """Claim the parcel in the ledger; False when it went out meanwhile, is going out in another
+        process, or its sending run was killed before the server answered (unknown)."""
+        verdict = self.store.claim(parcel, self.today, self.now, resend=parcel.key in self.again)
+        if verdict == "unknown" and self.repeat_unknown:
+            verdict = self.store.claim(parcel, self.today, self.now, resend=True)
+        if verdict == "claimed":
+            return True
+        if verdict == "unknown":
+            self.result.unknown.append((parcel, "the run sending it was killed before the server answered"))
+        else:  # sent meanwhile, or being sent by another process right now
+            self.result.skipped.append(parcel)
+        self.recorded.add(parcel.key)
+        return False
+
+    def _failed(self, parcel: Parcel, courier: Courier, exc: Failed) -> None:
+        result = self.result
+        result.failed.append((parcel, exc.reason))
+        if exc.scope == "courier":
+            result.broken[courier.name] = exc.reason
+        elif exc.scope == "connection":
+            _close(self.opened, courier)
+            self.reconnects[id(courier)] = self.reconnects.get(id(courier), 0) + 1
+            if self.reconnects[id(courier)] > MAX_RECONNECTS:
+                result.broken[courier.name] = "not sent: the server keeps dropping the connection"
+
+    def _record(self, parcel: Parcel, courier: Courier, pending: list[str], refused: dict[str, int]) -> None:
+        """Delivery is per recipient: a refused address is retried next run (4xx) or given up (5xx)."""
+        result = self.result
         refused = {a.lower(): code for a, code in refused.items()}
         accepted = {r.lower() for r in pending} - set(refused)
         for_good = {a for a, code in refused.items() if code >= 500}
@@ -188,16 +228,19 @@ def deliver(parcels: Iterable[Parcel], courier_for: Courier | Callable[[Parcel],
             status = "partial" if retry else "sent"
             result.sent.append(parcel)
             result.refused_recipients += [(parcel, f"{a} {c}") for a, c in refused.items()]
-        store.record_mail(parcel, today, now, status, courier.name, error=f"refused: {error}" if refused else "",
-                          accepted=accepted, rejected=for_good)
-        recorded.add(parcel.key)
-    for courier in list(opened.values()):
-        _close(opened, courier)
-    for parcel, error in result.failed:
-        if parcel.key not in recorded:
-            store.record_mail(parcel, today, now, "failed", pick(parcel).name, error=error[:300])
-            recorded.add(parcel.key)
-    return result
+        self.store.record_mail(parcel, self.today, self.now, status, courier.name,
+                               error=f"refused: {error}" if refused else "", accepted=accepted, rejected=for_good)
+        self.recorded.add(parcel.key)
+
+    def finish(self) -> None:
+        """Close what is open; a failed parcel not yet in the ledger is recorded as failed (retried next run)."""
+        for courier in list(self.opened.values()):
+            _close(self.opened, courier)
+        for parcel, error in self.result.failed:
+            if parcel.key not in self.recorded:
+                self.store.record_mail(parcel, self.today, self.now, "failed", self.pick(parcel).name,
+                                       error=error[:300])
+                self.recorded.add(parcel.key)
 
 
 def _close(opened: dict[int, Courier], courier: Courier) -> None:

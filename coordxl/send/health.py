@@ -23,7 +23,8 @@ from ..settings import Settings
 from ..state.store import Store, workbook_id
 from .audience import Audience
 from .delivery import resend_command
-from .notify import HTML_TEMPLATES, TEXT_TEMPLATES, Mail
+from .mail_render import render
+from .notify import Mail
 
 LOOK_BACK_DAYS = 7  # how far back failed sends and missed runs are reported
 QUIET_SKIPS = frozenset({"writeback_off"})  # skipped on purpose: nothing to tell
@@ -214,9 +215,8 @@ def admin_mails(issues: list[Issue], recipients: list[Person], settings: Setting
     lines = [i.text(lang) for i in issues]
     out = []
     for person in recipients:
-        context = dict(t=t, lang=lang, person=person, today=today, lines=lines)
+        plain, html = render("admin", dict(person=person, today=today, lines=lines), lang)
         subject = t("admin.subject", day=today.isoformat(), n=len(lines))
         key = hashlib.sha256(f"{person.email.lower()}|admin|{today.isoformat()}".encode()).hexdigest()
-        out.append(Mail(key, "admin", person, [], subject, TEXT_TEMPLATES.get_template("admin.txt").render(**context),
-                        HTML_TEMPLATES.get_template("admin.html").render(**context), ["admin"]))
+        out.append(Mail(key, "admin", person, [], subject, plain, html, ["admin"]))
     return out

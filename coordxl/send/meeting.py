@@ -43,7 +43,7 @@ from ..settings import Settings
 from ..state import meetings
 from ..state.layout import workbook_link
 from ..state.store import Store, workbook_id
-from . import ics, notify
+from . import ics, mail_render, notify
 from .audience import Audience
 
 INVITATION, MINUTES, FOLLOWUP = "invitation", "minutes", "followup"
@@ -319,14 +319,13 @@ def _invitation(note: MeetingNote, person: Person, organizer: Person, invited: l
                    organizer=organizer, invited=[p.label for p in invited], attached=[f.name for f in attach],
                    links=links, missing=list(note.missing), materials_now=materials_now,
                    estimate="", materials_day=calendar.add(start.date(), -1).isoformat(),
-                   linked=lambda href, shown: notify.linked(href, shown) if href else Markup.escape(shown))
+                   linked=lambda href, shown: mail_render.linked(href, shown) if href else Markup.escape(shown))
     said = dict(kind=INVITATION, uid=uid, workbook=workbook_id(note.workbook), meeting=1, seq=seq,
                 step="cancel" if step == "cancel" else "request", start=start.isoformat())
     key = _key(person.email.lower(), INVITATION, uid, start.isoformat(), seq,
                "cancel" if step == "cancel" else ("materials" if materials_now else "notice"))
     return MeetingMail(key, INVITATION, person, [], subject, "", "", ["participant"], (note.workbook,), said=said,
-                       renderer=lambda: (notify.TEXT_TEMPLATES.get_template("invitation.txt").render(**context),
-                                         notify.HTML_TEMPLATES.get_template("invitation.html").render(**context)),
+                       renderer=lambda: mail_render.render("invitation", context, lang),
                        calendar=data, method=method, files=tuple(str(f) for f in attach))
 
 
@@ -433,8 +432,7 @@ def minutes_mails(notes: list[MeetingNote], roster: Roster | None, settings: Set
 def _minutes_bodies(context: dict, mail: MeetingMail) -> tuple[str, str]:
     """The minutes' two bodies; with replies on, the reader's reply code (issued now: mail.arm)."""
     c = {**context, "reply": mail.arm(mail) if mail.arm else None}
-    return (notify.TEXT_TEMPLATES.get_template("minutes.txt").render(**c),
-            notify.HTML_TEMPLATES.get_template("minutes.html").render(**c))
+    return mail_render.render("minutes", c, c["lang"])
 
 
 def mails(notes: list[MeetingNote], roster: Roster | None, settings: Settings, today: dt.date, now: dt.datetime,
@@ -609,6 +607,5 @@ def _followup(note: MeetingNote, person: Person, organizer: Person, invited: lis
     key = _key(person.email.lower(), FOLLOWUP, uid, start.isoformat(), seq, step == "cancel")
     return MeetingMail(key, FOLLOWUP, person, [], t(f"meeting.subject.{step}", topic=note.topic, when=context["when"]),
                        "", "", ["participant"], (note.workbook,), said=said,
-                       renderer=lambda: (notify.TEXT_TEMPLATES.get_template("followup.txt").render(**context),
-                                         notify.HTML_TEMPLATES.get_template("followup.html").render(**context)),
+                       renderer=lambda: mail_render.render("followup", context, lang),
                        calendar=data, method=method)

@@ -1,9 +1,9 @@
 """Reminder mails: one digest per person per run, escalation, exactly-once delivery.
 
 The daily job collects what needs saying while it reads each workbook
-(:class:`Collector`), then :func:`build_digests` turns that into at most one
-mail per recipient, and :func:`deliver` sends them through a transport,
-recording each in state.db only after the server accepted it.
+(notes.py's ``Collector``), then digests.py's ``build_digests`` turns that into at most one
+mail per recipient, :func:`render` makes each a :class:`Mail`, and :func:`deliver` sends them
+through a transport, recording each in state.db only after the server accepted it.
 
 Messages are composed with the standard library's ``email`` package (policy
 SMTP: encoded headers, and it refuses a header holding a line break); yagmail
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -23,7 +24,6 @@ import socket
 import ssl
 from collections import defaultdict
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from email.header import Header
 from email.message import Message
 from email.mime.application import MIMEApplication
@@ -34,380 +34,31 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
-import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..errors import ConfigError
-from ..findings import Finding
 from ..messages import text
 from ..process import assess
 from ..process.calendar import WorkCalendar, estimate_note
-from ..process.model import Item
-from ..process.roster import Person, Roster
-from ..process.rules import Context
+from ..process.roster import Person
 from ..settings import Settings
 from ..state.layout import workbook_link
 from ..state.store import Store, workbook_id
 from . import delivery
-from .audience import Audience, Refusal, header_safe
-from .channels import BOARD_STATES, Board
+from .audience import header_safe
 from .delivery import Delivery, Failed
 from .delivery import Unknown as DeliveryUnknown
+from .digests import Digest
+from .digests import build_digests as build_digests  # the daily job's names for them
+from .mail_render import linked
+from .mail_render import render as render_mail
+from .notes import Collector as Collector
+from .notes import ItemNote, TaskNote
+from .notes import PendingNote as PendingNote
 
 log = logging.getLogger(__name__)
 
-# --- what the daily run collects ---------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)  # one per task to remind: hundreds of thousands on a big folder
-class TaskNote:
-    workbook: str
-    path: str
-    topic: str
-    sheet: str
-    cell: str
-    task_id: str
-    task: str
-    owner: str
-    due: dt.date | None
-    state: str
-    days: int
-    holiday: dt.date | None = None  # the real deadline when it is a non-working day
-    percent: float | None = None  # percent complete, when the tracker says
-    escalated_to: tuple[str, ...] = ()  # the roster keys it was escalated to today (the owner's digest says so)
-    on_behalf: str = ""  # the roster key of the colleague on leave this reminder stands in for
-
-    def flag(self, lang: str) -> str:
-        """The same words as the 预警 cell: 逾期3个工作日, 今日到期（截止日10-01为假日）…"""
-        return assess.TaskState(self.state, self.days, (), self.holiday).flag(lang)
-
-
-@dataclass(frozen=True)
-class ItemNote:
-    workbook: str
-    path: str
-    topic: str
-    initiator: str
-    decision_maker: str
-
-
-@dataclass(frozen=True)
-class PendingNote:
-    workbook: str
-    path: str
-    topic: str
-    request_id: str
-    step: str
-    waiting: str
-    days: int
-    purpose: str
-
-
-class Collector:
-    """What needs reminding, gathered item by item during the daily run (small: only rows that need it)."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.tasks: list[TaskNote] = []
-        self.items: dict[str, ItemNote] = {}
-        self.pending: list[PendingNote] = []
-        self.reassign: list[TaskNote] = []  # open tasks whose owner has left (roster: 在职 = 否)
-        self.boards: dict = {}  # workbook -> channels.Board: what the item's chat group is told
-        self._ahead: dict = {}  # due date -> (working days from today, the working day it falls due)
-
-    def notes(self) -> tuple:
-        """What was gathered, without the settings: a worker sends it back to the run (see merge)."""
-        return self.tasks, self.items, self.pending, self.reassign, self.boards
-
-    def merge(self, notes: tuple) -> None:
-        tasks, items, pending, reassign, boards = notes
-        self.tasks += tasks
-        self.items.update(items)
-        self.pending += pending
-        self.reassign += reassign
-        self.boards.update(boards)
-
-    def wants(self, state: assess.TaskState) -> bool:
-        if state.state in (assess.OVERDUE, assess.DUE_TODAY, assess.STALE):
-            return True
-        return state.state == assess.DUE_SOON and state.days in self.settings["reminders.lead_workdays"]
-
-    def add(self, item: Item, ctx: Context, assessed: assess.Assessed | None = None) -> None:
-        path = str(item.path or item.workbook)
-        self.items[item.workbook] = ItemNote(item.workbook, path, item.topic, item.initiator or "",
-                                             item.decision_maker or "")
-        lead = self.settings["reminders.lead_workdays"]
-        if assessed is None:
-            assessed = assess.assess_item(item, ctx.today, ctx.calendar, ctx.settings)
-        gone = _departed(ctx.roster)
-        board = None
-        if self.settings.channels:
-            board = self.boards[item.workbook] = Board(item.workbook, item.topic, item.group)
-        rows = assessed.rows  # column by column: no Row objects for thousands of tasks nobody is told about
-        ids, names, people, dues, statuses = (rows.column(k) for k in ("id", "task", "owner", "due", "status"))
-        percents = rows.extra_column("percent")
-        for i, state in enumerate(assessed.states):
-            if board is not None and state.state in BOARD_STATES:
-                board.tasks.append((state.state, state.days, str(ids[i] or ""), str(names[i] or ""),
-                                    tuple(owners(people[i])), dues[i]))
-            if state.state == assess.DUE_SOON or state.state == assess.OK:
-                # the reminder lead times may reach further than the 预警 window
-                due = dues[i]
-                if statuses[i] not in ("done", "cancelled") and isinstance(due, dt.date) and due > ctx.today:
-                    ahead = self._ahead.get(due)
-                    if ahead is None:
-                        work_due = ctx.calendar.last_workday(due)  # lead times count back from it
-                        ahead = self._ahead[due] = (ctx.calendar.count(ctx.today, work_due), work_due)
-                    if ahead[0] in lead:
-                        state = assess.TaskState(assess.DUE_SOON, ahead[0], (), due if ahead[1] != due else None)
-            wanted = self.wants(state)
-            if not wanted and (state.state in CLOSED or not gone):
-                continue
-            for owner in owners(people[i]):  # '周杰、赵敏': each owner is reminded and escalated
-                departed = owner in gone and state.state not in CLOSED
-                if wanted or departed:
-                    note = TaskNote(item.workbook, path, item.topic, rows.sheets[i], rows.cell(i, "task"),
-                                    str(ids[i] or ""), str(names[i] or ""), owner, dues[i], state.state, state.days,
-                                    state.holiday, percents[i])
-                    (self.reassign if departed else self.tasks).append(note)
-        for p in assess.pending_resources(item, ctx.today, ctx.calendar, ctx.settings):
-            self.pending.append(PendingNote(item.workbook, path, item.topic, str(p.row.get("id") or ""), p.step,
-                                            p.waiting, p.days, str(p.row.get("purpose") or "")))
-
-
-CLOSED = (assess.DONE, assess.CANCELLED)
-
-
-def owners(value: object) -> list[str]:
-    """The owners a normalized owner value names ('周杰、赵敏' → ['周杰', '赵敏'])."""
-    return [o for o in str(value or "").split("、") if o] or [""]
-
-
-def _departed(roster: Roster | None) -> frozenset[str]:
-    """Colleagues who have left (在职 = 否), as task owners are written once normalized."""
-    return frozenset(p.key for p in roster.people_list if not p.active) if roster is not None else frozenset()
-
-
-# --- digests -------------------------------------------------------------------------------
-
-@dataclass
-class Digest:
-    """Everything one person is told in one run."""
-
-    person: Person
-    tasks: list[TaskNote] = dc_field(default_factory=list)
-    errors: dict[str, list[Finding]] = dc_field(default_factory=dict)  # workbook -> findings (as initiator)
-    overdue_summary: dict[str, int] = dc_field(default_factory=dict)  # workbook -> overdue tasks (as initiator)
-    item_overdue: dict[str, list[TaskNote]] = dc_field(default_factory=dict)  # workbook -> those tasks
-    pending: list[PendingNote] = dc_field(default_factory=list)
-    reassign: list[TaskNote] = dc_field(default_factory=list)  # open tasks of colleagues who left
-    reasons: set[str] = dc_field(default_factory=set)
-    kind: str = "digest"  # or "escalation": the long-overdue tasks of others escalated to this person today
-    behalf: dict[str, Person] = dc_field(default_factory=dict)  # colleagues on leave this person stands in for
-    objections: list[dict] = dc_field(default_factory=list)  # to their items' minutes, open (run/replies.py)
-
-    def empty(self) -> bool:
-        return not (self.tasks or self.errors or self.pending or self.overdue_summary or self.reassign
-                    or self.objections)
-
-
-# warnings an item's initiator is told about with its errors (a person's text kept in 预警, a copied sheet,
-# a copy of the item's workbook)
-INITIATOR_WARNINGS = ("W-FLAG-EDITED", "W-DUPLICATE-SHEET", "W-DUPLICATE-ITEM")
-
-
-def _task_order(note: TaskNote) -> tuple:
-    return (assess.URGENCY[note.state], -note.days if note.state == assess.OVERDUE else note.days,
-            note.due or dt.date.max, note.task_id)
-
-
-def build_digests(collector: Collector, findings: list[Finding], roster: Roster, settings: Settings,
-                  today: dt.date | None = None) -> tuple[list[Digest], list[Refusal]]:
-    """At most one digest per roster person, never an empty one, and one escalation mail per person
-    escalated to; recipients outside the roster are refused. ``today`` says who is on leave."""
-    bag = _Mailbag(Audience(roster, settings, today))
-    told = bag.owners_and_escalations(collector, settings)
-    bag.reassignments(collector)
-    bag.initiators(collector, findings, told)
-    for note in collector.pending:
-        if (found := bag.addressed(note.waiting, "reviewer" if note.step == "review" else "approver")) is not None:
-            found[0].pending.append(note)
-    out = []
-    for d in list(bag.digests.values()) + list(bag.escalations.values()):
-        d.tasks.sort(key=_task_order)
-        if not d.empty():
-            out.append(d)
-    return sorted(out, key=lambda d: (d.person.key, d.kind)), bag.audience.refused
-
-
-class _Mailbag:
-    """The day's digests and escalation mails while they are filled, each recipient by roster key."""
-
-    def __init__(self, audience: Audience):
-        self.audience = audience
-        self.digests: dict[str, Digest] = {}
-        self.escalations: dict[str, Digest] = {}  # recipient key -> their one escalation mail of the day
-        self._resolved: dict[tuple[str, str], tuple[Digest, str] | None] = {}  # many rows name a few people
-
-    def addressed(self, key: str, reason: str) -> tuple[Digest, str] | None:
-        """The digest a reminder for ``key`` goes into, and on whose behalf ('' when their own)."""
-        if (key, reason) not in self._resolved:
-            self._resolved[(key, reason)] = self._address(key, reason)
-        return self._resolved[(key, reason)]
-
-    def _address(self, key: str, reason: str) -> tuple[Digest, str] | None:
-        person, behalf = self.audience.addressee(key)
-        if person is None:
-            return None
-        d = self.digests.setdefault(person.key, Digest(person))
-        d.reasons.add("deputy" if behalf else reason)
-        if behalf is not None:
-            d.behalf[behalf.label] = behalf
-        return d, behalf.label if behalf is not None else ""
-
-    def owners_and_escalations(self, collector: Collector, settings: Settings) -> dict[str, set[tuple]]:
-        """Each task to its owners' digests, marked with whom it was escalated to, and to those people's
-        escalation mails; returns, per recipient key, the tasks escalated to them."""
-        told: dict[str, dict[tuple, int]] = defaultdict(dict)  # recipient key -> task place -> its line there
-        targets = _Escalation(self.audience, collector.items, settings)
-        tasks = collector.tasks
-        start = 0
-        while start < len(tasks):
-            # a task's notes, one per owner ('冯雪、郑爽'), are next to each other (Collector.add makes them
-            # together): each owner hears it as an owner only; nothing is kept per task across tasks
-            place, end = _where(tasks[start]), start + 1
-            while end < len(tasks) and _where(tasks[end]) == place:
-                end += 1
-            owners = {note.owner for note in tasks[start:end]}
-            placed: dict[str, int] = {}  # recipient key -> the task's line in their digest
-            for note in tasks[start:end]:
-                to = [p for p in targets.of(note) if p.key not in owners]
-                if to:
-                    # the owner is told once, in the digest, whom the task was escalated to
-                    note = dataclasses.replace(note, escalated_to=tuple(p.label for p in to))
-                if (found := self.addressed(note.owner, "owner")) is not None:
-                    d, behalf = found
-                    spot = d.person.key
-                    if spot not in placed:
-                        placed[spot] = len(d.tasks)
-                        d.tasks.append(dataclasses.replace(note, on_behalf=behalf) if behalf else note)
-                    elif behalf and (first := d.tasks[placed[spot]]).on_behalf:
-                        # both owners of a task away with one deputy: the task once, on behalf of both
-                        d.tasks[placed[spot]] = dataclasses.replace(first, on_behalf=f"{first.on_behalf}、{behalf}")
-                for p in to:
-                    self._escalate(note, p, owners, told)
-            start = end
-        return {key: set(places) for key, places in told.items()}
-
-    def _escalate(self, note: TaskNote, target: Person, owners: set[str], told: dict[str, dict[tuple, int]]) -> None:
-        """``note`` into ``target``'s escalation mail (their stand-in's while they are on leave), each
-        task once with its owners together; never to one of its owners."""
-        r, behalf = self.audience.addressee(target.key)
-        if r is None or r.key in owners:
-            return
-        e = self.escalations.get(r.key)
-        if e is None:
-            e = self.escalations[r.key] = Digest(r, reasons={"escalation"}, kind="escalation")
-        if behalf is not None:
-            e.reasons.add("deputy")
-            e.behalf[behalf.label] = behalf
-        at = told[r.key].get(_where(note))
-        if at is None:
-            told[r.key][_where(note)] = len(e.tasks)
-            e.tasks.append(dataclasses.replace(note, on_behalf=behalf.label) if behalf else note)
-        else:
-            e.tasks[at] = dataclasses.replace(e.tasks[at], owner=f"{e.tasks[at].owner}、{note.owner}")
-
-    def reassignments(self, collector: Collector) -> None:
-        """A colleague who left still owns open tasks: their manager (or head) reassigns them."""
-        for note in collector.reassign:
-            gone = self.audience.person(note.owner)
-            boss = self.audience.manager(gone) if gone else None
-            if boss is not None and (found := self.addressed(boss.key, "reassign")) is not None:
-                found[0].reassign.append(note)
-
-    def initiators(self, collector: Collector, findings: list[Finding], told: dict[str, set[tuple]]) -> None:
-        """Each initiator: their items' errors, the overdue tasks not escalated to them today (those are
-        in their escalation mail), and the open tasks of colleagues who left."""
-        by_workbook: dict[str, list[Finding]] = defaultdict(list)
-        for f in findings:
-            if (f.is_error or f.code in INITIATOR_WARNINGS) and f.workbook in collector.items:
-                by_workbook[f.workbook].append(f)
-        overdue: dict[str, list[TaskNote]] = defaultdict(list)
-        at: dict[tuple, int] = {}  # a task with two owners ('冯雪、郑爽') is one overdue task of the item
-        for note in collector.tasks:
-            if note.state == assess.OVERDUE:
-                where, tasks = _where(note), overdue[note.workbook]
-                if where in at:
-                    first = tasks[at[where]]
-                    tasks[at[where]] = dataclasses.replace(first, owner=f"{first.owner}、{note.owner}",
-                                                           escalated_to=tuple(dict.fromkeys(
-                                                               first.escalated_to + note.escalated_to)))
-                else:
-                    at[where] = len(tasks)
-                    tasks.append(note)
-        left: dict[str, list[TaskNote]] = defaultdict(list)
-        for note in collector.reassign:
-            left[note.workbook].append(note)
-        for workbook, item in collector.items.items():
-            if not item.initiator or not (by_workbook.get(workbook) or overdue.get(workbook) or left.get(workbook)):
-                continue
-            found = self.addressed(item.initiator, "initiator")
-            if found is None:
-                continue
-            d = found[0]
-            if by_workbook.get(workbook):
-                d.errors[workbook] = by_workbook[workbook]
-            mine = [n for n in overdue.get(workbook, ()) if _where(n) not in told.get(d.person.key, ())]
-            if mine:
-                d.overdue_summary[workbook] = len(mine)
-                d.item_overdue[workbook] = sorted(mine, key=_task_order)
-            d.reassign += [n for n in left.get(workbook, ()) if n not in d.reassign]
-
-
-def _where(note: TaskNote) -> tuple:
-    """A task's place: the same for each of its owners' notes and their copies marked as escalated."""
-    return note.workbook, note.sheet, note.cell
-
-
-class _Escalation:
-    """Whom an overdue task escalates to, by working days overdue: from
-    reminders.escalate_manager_workdays the owner's manager (or head); from
-    reminders.escalate_initiator_workdays also the item's initiator and 决策人. Never the owner."""
-
-    def __init__(self, audience: Audience, items: dict[str, ItemNote], settings: Settings):
-        self.audience, self.items = audience, items
-        self.manager_at = settings["reminders.escalate_manager_workdays"]
-        self.initiator_at = settings["reminders.escalate_initiator_workdays"]
-        self._memo: dict[tuple, list[Person]] = {}  # thousands of rows share a few owners, items and tiers
-
-    def of(self, note: TaskNote) -> list[Person]:
-        if note.state != assess.OVERDUE or note.days < self.manager_at:
-            return []
-        key = (note.owner, note.workbook, note.days >= self.initiator_at)
-        if key not in self._memo:
-            self._memo[key] = self._targets(*key)
-        return self._memo[key]
-
-    def _targets(self, owner_key: str, workbook: str, second_tier: bool) -> list[Person]:
-        owner = self.audience.person(owner_key)
-        if owner is None or owner.away(self.audience.today):
-            return []  # escalation pauses while the owner is on leave (their stand-in is reminded)
-        found = [self.audience.manager(owner)]
-        item = self.items.get(workbook)
-        if second_tier and item is not None:
-            found += [self.audience.person(item.initiator), self.audience.person(item.decision_maker)]
-        people = {p.key: p for p in found if p is not None and p.key != owner.key}
-        return [p for p in people.values() if self.audience.addressee(p.key)[0] is not None]
-
-
 # --- rendering -----------------------------------------------------------------------------
-
-HTML_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=jinja2.select_autoescape(
-    enabled_extensions=("html", "j2.html"), default_for_string=True, default=True),
-    trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-TEXT_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("coordxl", "mail"), autoescape=False,
-                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-
 
 @dataclass
 class Mail:
@@ -549,11 +200,12 @@ def _said(note) -> tuple:
     """A task, item or resource note as a mail's key reads it: its workbook by identity, its local path left out."""
     names = _NOTE_FIELDS.get(type(note))
     if names is None:
-        names = _NOTE_FIELDS[type(note)] = tuple(f.name for f in dataclasses.fields(note) if f.name not in ("workbook", "path"))
+        names = _NOTE_FIELDS[type(note)] = tuple(f.name for f in dataclasses.fields(note) if f.name not in _UNSAID)
     return (workbook_id(note.workbook), *(getattr(note, name) for name in names))
 
 
 _NOTE_FIELDS: dict[type, tuple[str, ...]] = {}
+_UNSAID = ("workbook", "path", "group")  # not what a mail says: its local path, the chat group an item posts to
 
 
 def _first(pair: tuple):
@@ -563,8 +215,11 @@ def _first(pair: tuple):
 def _estimate(d: Digest, today: dt.date, settings: Settings) -> str:
     """The estimate phrase when a count the digest shows touched a year without official holiday data."""
     # a count runs from today to a due date (overdue, due soon), or back to an update or a request
-    counted = [n.due if n.state in COUNTED_TO_DUE and n.due else today
-               for n in d.tasks + [n for v in d.item_overdue.values() for n in v]] + [today] * len(d.pending)
+    # each far end once: thousands of tasks share a few due dates
+    counted = {n.due if n.state in COUNTED_TO_DUE and n.due else today
+               for n in itertools.chain(d.tasks, *d.item_overdue.values())}
+    if d.pending:
+        counted.add(today)
     return estimate_note(WorkCalendar.from_settings(settings), settings.lang, today, counted)
 
 
@@ -600,7 +255,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
 
     context = dict(
         where=where, topic_link=topic_link, cell_link=cell_link, item_overdue=item_overdue,
-        t=t, lang=lang, person=d.person, today=today, groups=groups, items=items, errors=d.errors,
+        person=d.person, today=today, groups=groups, items=items, errors=d.errors,
         overdue_summary=d.overdue_summary, pending=d.pending, reasons=sorted(d.reasons),
         state_label=lambda s: t(f"mail.state.{s}"), days_text=_days_text(lang),
         why=("；" if lang == "zh" else "; ").join(t(f"mail.why.{r}") for r in sorted(d.reasons)),
@@ -608,15 +263,7 @@ def _digest_bodies(d: Digest, today: dt.date, lang: str, limit: int, share: str,
         escalated_days=min((n.days for n in d.tasks), default=0), behalf=sorted(d.behalf), estimate=estimate,
         reply=reply, objections=d.objections,
     )
-    return (TEXT_TEMPLATES.get_template("digest.txt").render(**context),
-            HTML_TEMPLATES.get_template("digest.html").render(**context))
-
-
-def linked(href: str, shown: str) -> Markup:
-    """``shown`` as HTML, a link to ``href`` when there is one (general.share_url is set)."""
-    if not href:
-        return escape(shown)
-    return Markup(f'<a href="{escape(href)}" style="color:#0563c1;">{escape(shown)}</a>')
+    return render_mail("digest", context, lang)
 
 
 def _workbooks(d: Digest) -> set[str]:
@@ -775,21 +422,38 @@ def login_password(settings: Settings, environ: dict, section: str, service: str
     raise ConfigError(text("config.no_password", settings.lang, env=name, user=user))
 
 
+@dataclass(frozen=True)
+class TransportKind:
+    """One value of email.transport: how its transport is made, and whether that reads a secret (a
+    password from the environment or the keyring), which only the CLI and jobs/ may do."""
+
+    make: Callable[[Settings, Path, dt.date, dict], Transport]
+    reads_secrets: bool = False
+
+
+# email.transport's values (settings.py lists the same names): a new transport is one entry here
+TRANSPORTS: dict[str, TransportKind] = {
+    "outbox": TransportKind(lambda settings, state_dir, today, environ: OutboxTransport(Path(state_dir) / "outbox", today)),
+    "smtp": TransportKind(lambda settings, state_dir, today, environ: SmtpTransport(settings, smtp_password(settings, environ)),
+                          reads_secrets=True),
+}
+
+
 def transport_or_outbox(transport: Transport | None, settings: Settings, state_dir: Path, today: dt.date) -> Transport:
-    """The transport a job was given, or, for library callers, the outbox when the settings say so; an
-    smtp setting without a transport is refused (only the CLI and jobs/ read the password). One rule
-    for the daily, weekly and admin mails alike."""
+    """The transport a job was given, or, for library callers, the one the settings name when it needs
+    no secret (the outbox); smtp without a transport is refused (only the CLI and jobs/ read the
+    password). One rule for the daily, weekly and admin mails alike."""
     if transport is not None:
         return transport
-    if settings["email.transport"] != "outbox":
+    kind = TRANSPORTS[settings["email.transport"]]
+    if kind.reads_secrets:
         raise ConfigError(key="config.smtp_library")
-    return OutboxTransport(Path(state_dir) / "outbox", today)
+    return kind.make(settings, Path(state_dir), today, {})
 
 
 def make_transport(settings: Settings, state_dir: Path, today: dt.date, environ: dict) -> Transport:
-    if settings["email.transport"] == "outbox":
-        return OutboxTransport(Path(state_dir) / "outbox", today)
-    return SmtpTransport(settings, smtp_password(settings, environ))
+    """The mail transport email.transport names, its secrets read from ``environ`` (or the keyring)."""
+    return TRANSPORTS[settings["email.transport"]].make(settings, Path(state_dir), today, environ)
 
 
 # --- delivery: mail through the one seam (delivery.py) ----------------------------------------
