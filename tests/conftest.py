@@ -181,13 +181,18 @@ def patched_sheets_follow_the_schema(monkeypatch):
     monkeypatch.setattr(writer, "patch_sheet_xml", checked)
 
 
-# --- the fast lane: `pytest -m "not slow"` leaves out what starts LibreOffice ----------------------
+# --- the fast lane: `pytest -m "not slow"` leaves out what starts LibreOffice or a mail server ------
+
+SLOW_FIXTURES = ("soffice", "dovecot")  # each starts a server of its own: LibreOffice, Dovecot
+
 
 def pytest_collection_modifyitems(config, items):
     """A test that converts a workbook with LibreOffice (the ``soffice`` fixture or the ``libreoffice``
-    mark) is ``slow``: each conversion starts the office suite. `.ci/run` runs every test."""
+    mark) or talks to a real Dovecot (the ``dovecot`` fixture) is ``slow``: each starts and stops a server
+    of its own, seconds apiece. Tests that build a wheel or read a 100k-row workbook say ``slow`` themselves.
+    `.ci/run` runs every test."""
     for item in items:
-        if "soffice" in getattr(item, "fixturenames", ()) or item.get_closest_marker("libreoffice"):
+        if any(f in getattr(item, "fixturenames", ()) for f in SLOW_FIXTURES) or item.get_closest_marker("libreoffice"):
             item.add_marker(pytest.mark.slow)
 
 

@@ -146,6 +146,7 @@ def test_formula_without_cached_value_is_reported_not_crashed(share_with_roster)
     assert sha256(path) == before
 
 
+@pytest.mark.slow
 def test_a_100k_row_tracker_is_read(share_with_roster):
     path = share_with_roster / "进行中" / "大表.xlsx"
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})

@@ -9,6 +9,7 @@ import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import coordxl
@@ -121,6 +122,7 @@ def test_a_lock_held_and_a_state_folder_that_is_a_file_are_said_in_the_folder_s_
     assert english.exit_code == 2 and "is a file, not a folder" in english.output
 
 
+@pytest.mark.slow
 def test_the_wheel_alone_runs_every_job(tmp_path, example_root):
     """What `pip install coordxl` installs (the wheel: no jobs/, no checkout) runs check, daily, weekly,
     review and status, mail templates included."""

@@ -832,6 +832,7 @@ def mail_server(root: Path, delimiter: str):
             front.stop()
 
 
+@pytest.mark.slow
 def test_doctor_sends_a_probe_to_the_sub_address_and_finds_it_in_the_mailbox(example_root):
     with mail_server(example_root, "+") as port:
         result = coordxl("doctor", example_root, "--today", TODAY)
@@ -841,6 +842,7 @@ def test_doctor_sends_a_probe_to_the_sub_address_and_finds_it_in_the_mailbox(exa
         assert folder_size(port, "INBOX") == 0  # the probe was deleted
 
 
+@pytest.mark.slow
 def test_doctor_says_so_when_sub_addressed_mail_does_not_arrive(example_root):
     from coordxl import doctor
 
