@@ -442,6 +442,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
     readers = audience.weekly_readers([(i.workbook, i.initiator) for i in weekly.items if i.initiator],
                                       list(weekly.departments), settings["reminders.management"])
     mails = []
+    attached = (notify.Attachment(weekly.path),) if weekly.path else ()  # encoded once for every reader's mail
     for reader in readers:
         scope = reader.scope
         # the items most behind first: a long list is cut in the mail, never in the workbook
@@ -481,7 +482,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
         key = hashlib.sha256(f"{reader.person.email.lower()}|weekly|{weekly.label}".encode()).hexdigest()
         subject = t("weekly.subject", week=weekly.label, overdue=figures["overdue"])
         mails.append(notify.Mail(key, "weekly", reader.person, [], subject, "", "", sorted(reader.reasons),
-                                 tuple(i.workbook for i in items), (weekly.path,) if weekly.path else (),
+                                 tuple(i.workbook for i in items), attached,
                                  renderer=bodies))
     return mails, audience.refused
 
