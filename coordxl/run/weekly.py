@@ -205,7 +205,8 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
     next_monday = weekly.sunday + dt.timedelta(days=1)
     next_sunday = next_monday + dt.timedelta(days=6)
     one = (weekly.cache.setdefault("shared", {}) if shared is None else shared).setdefault
-    line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "", group=item.group)
+    topic = item.topic  # once: an item without a 需求单 names it anew each time asked (a ledger: 30k strings)
+    line = ItemLine(item.workbook, topic, item.initiator or "", item.status or "", group=item.group)
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
@@ -220,7 +221,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
         due = one(due, due) if isinstance(due, dt.date) else None
         done = one(done, done) if isinstance(done, dt.date) else None
         is_blocked = state.state == "blocked" or (status == "blocked" and state.state == "overdue")
-        t = TaskLine(item.workbook, item.topic, None if ident else key, str(ident or ""), str(name or ""), one(department, department),
+        t = TaskLine(item.workbook, topic, None if ident else key, str(ident or ""), str(name or ""), one(department, department),
                      one(owner, owner), due, done, status, state.state, state.days, percent,
                      str(note or "") if is_blocked else "",
                      updated if state.state == "paused" and isinstance(updated, dt.date) else None)
