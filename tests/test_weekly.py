@@ -15,6 +15,7 @@ from coordxl.run import decisions
 from coordxl.run import example as ex
 from coordxl.run.daily import run_daily
 from coordxl.run.weekly import report_week, run_weekly
+from coordxl.state.layout import Layout
 from coordxl.state.store import workbook_id
 
 MONDAY = dt.date(2026, 8, 24)
@@ -190,6 +191,22 @@ def test_the_attachment_is_encoded_as_the_email_package_encodes_it(size):
     from coordxl.send.notify import base64_lines
     data = random.Random(size).randbytes(size)
     assert base64_lines(data) == MIMEApplication(data, "octet-stream", policy=compat32).get_payload()
+
+
+def test_a_weekly_mail_goes_out_byte_for_byte_as_the_email_package_writes_it(example_root):
+    """The outbox and SMTP write a mail with its workbook in pieces (wire): the same bytes as msg.as_bytes()."""
+    from email.policy import compat32
+
+    from coordxl.send import notify
+    result = run_weekly(example_root, MONDAY, NOW)
+    mail = result.mails[0]
+    msg = mail.message(Layout.of(example_root).settings, MONDAY)
+    sent = b"".join(notify.wire(msg))  # first: it sets the boundaries as_bytes then keeps
+    assert sent == msg.as_bytes(policy=compat32.clone(linesep="\r\n"))
+    assert len(sent) > result.weekly.path.stat().st_size  # the workbook is in it
+    eml = next((example_root / ".coordxl" / "outbox" / "2026-08-24").glob(mail.to.email.split("@")[0] + "*.eml"))
+    assert email.message_from_bytes(eml.read_bytes()).get_payload()[1].get_payload(decode=True) == \
+        result.weekly.path.read_bytes()
 
 
 def test_a_department_head_reads_their_departments_figures(example_root):

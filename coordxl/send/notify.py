@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import re
+import secrets
 import smtplib
 import socket
 import ssl
@@ -36,7 +37,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from markupsafe import Markup
 
@@ -145,11 +146,42 @@ class Attachment:
     def part(self) -> MIMEApplication:
         if self._encoded is None:  # the first mail sent
             self._encoded = base64_lines(self.path.read_bytes())
-        part = MIMEApplication(b"", XLSX, _encoder=encoders.encode_noop, policy=compat32)
+        part = AttachedPart(b"", XLSX, _encoder=encoders.encode_noop, policy=compat32)
         part.set_payload(self._encoded)
         part["Content-Transfer-Encoding"] = "base64"  # where encode_base64 puts it: after the type
         part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", self.path.name))
         return part
+
+
+class AttachedPart(MIMEApplication):
+    """An attachment whose payload is an Attachment's encoded text, the one every mail shares: wire() writes it
+    straight from that text."""
+
+
+def wire(msg: Message) -> Iterator[bytes]:
+    """The message as it goes over SMTP, in pieces: byte for byte msg.as_bytes() with CRLF line ends. The email
+    package's generator holds three or four copies of an attached workbook at once (each part flattened to a
+    buffer of its own, then copied into its parent's); here the message is flattened with a short stand-in for
+    each shared attachment text, which is then written from that text a block at a time."""
+    held = [part for part in msg.walk() if isinstance(part, AttachedPart)]
+    texts = [part.get_payload() for part in held]
+    tokens = [f"coordxl-attachment-{secrets.token_hex(12)}" for _ in held]
+    out = io.BytesIO()
+    try:
+        for part, token in zip(held, tokens):
+            part.set_payload(token)
+        BytesGenerator(out, mangle_from_=False, policy=msg.policy.clone(linesep="\r\n")).flatten(msg)
+    finally:
+        for part, text_ in zip(held, texts):
+            part.set_payload(text_)
+    flat = out.getvalue()
+    for token, text_ in zip(tokens, texts):
+        before, flat = flat.split(token.encode("ascii"), 1)
+        yield before
+        block = 77 * 1024  # the generator writes each line of the text (no CR in base64) with CRLF
+        for start in range(0, len(text_), block):
+            yield text_[start:start + block].replace("\n", "\r\n").encode("ascii")
+    yield flat
 
 
 def base64_lines(data: bytes) -> str:
@@ -336,9 +368,9 @@ class OutboxTransport:
         name = re.sub(r"[^A-Za-z0-9@._-]", "_", recipients[0])
         path = self.folder / f"{name}-{key}.eml"
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:  # as it goes over SMTP (msg.as_bytes), written as it is made: a weekly
-            # mail with its workbook is never held whole as bytes
-            BytesGenerator(fh, mangle_from_=False, policy=msg.policy.clone(linesep="\r\n")).flatten(msg)
+        with open(tmp, "wb") as fh:  # as it goes over SMTP, written as it is made: a weekly mail with its
+            # workbook is never held whole as bytes
+            fh.writelines(wire(msg))
         os.replace(tmp, path)
         return {}
 
@@ -385,7 +417,7 @@ class SmtpTransport:
         smtp = self.client.smtp
         smtp.sock.settimeout(self.timeout)
         smtp.ehlo_or_helo_if_needed()
-        payload = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+        payload = b"".join(wire(msg))
         options = [f"size={len(payload)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
         code, reply = smtp.mail(sender, options)
         if code != 250:
