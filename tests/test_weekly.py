@@ -194,14 +194,14 @@ def test_the_attachment_is_encoded_as_the_email_package_encodes_it(size):
 
 
 def test_a_weekly_mail_goes_out_byte_for_byte_as_the_email_package_writes_it(example_root):
-    """The outbox and SMTP write a mail with its workbook in pieces (wire): the same bytes as msg.as_bytes()."""
+    """The outbox and SMTP write a mail with its workbook in pieces (wire_pieces): the same bytes as msg.as_bytes()."""
     from email.policy import compat32
 
     from coordxl.send import notify
     result = run_weekly(example_root, MONDAY, NOW)
     mail = result.mails[0]
     msg = mail.message(Layout.of(example_root).settings, MONDAY)
-    sent = b"".join(notify.wire(msg))  # first: it sets the boundaries as_bytes then keeps
+    sent = b"".join(notify.wire_pieces(msg))  # first: it sets the boundaries as_bytes then keeps
     assert sent == msg.as_bytes(policy=compat32.clone(linesep="\r\n"))
     assert len(sent) > result.weekly.path.stat().st_size  # the workbook is in it
     eml = next((example_root / ".coordxl" / "outbox" / "2026-08-24").glob(mail.to.email.split("@")[0] + "*.eml"))

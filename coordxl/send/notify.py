@@ -154,11 +154,11 @@ class Attachment:
 
 
 class AttachedPart(MIMEApplication):
-    """An attachment whose payload is an Attachment's encoded text, the one every mail shares: wire() writes it
+    """An attachment whose payload is an Attachment's encoded text, the one every mail shares: wire_pieces() writes it
     straight from that text."""
 
 
-def wire(msg: Message) -> Iterator[bytes]:
+def wire_pieces(msg: Message) -> Iterator[bytes]:
     """The message as it goes over SMTP, in pieces: byte for byte msg.as_bytes() with CRLF line ends. The email
     package's generator holds three or four copies of an attached workbook at once (each part flattened to a
     buffer of its own, then copied into its parent's); here the message is flattened with a short stand-in for
@@ -370,7 +370,7 @@ class OutboxTransport:
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:  # as it goes over SMTP, written as it is made: a weekly mail with its
             # workbook is never held whole as bytes
-            fh.writelines(wire(msg))
+            fh.writelines(wire_pieces(msg))
         os.replace(tmp, path)
         return {}
 
@@ -417,7 +417,7 @@ class SmtpTransport:
         smtp = self.client.smtp
         smtp.sock.settimeout(self.timeout)
         smtp.ehlo_or_helo_if_needed()
-        payload = b"".join(wire(msg))
+        payload = b"".join(wire_pieces(msg))
         options = [f"size={len(payload)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
         code, reply = smtp.mail(sender, options)
         if code != 250:
