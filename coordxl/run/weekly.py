@@ -205,7 +205,8 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
     next_monday = weekly.sunday + dt.timedelta(days=1)
     next_sunday = next_monday + dt.timedelta(days=6)
     one = (weekly.cache.setdefault("shared", {}) if shared is None else shared).setdefault
-    line = ItemLine(item.workbook, item.topic, item.initiator or "", item.status or "", group=item.group)
+    topic = item.topic  # once: an item without a 需求单 names it anew each time asked (a ledger: 30k strings)
+    line = ItemLine(item.workbook, topic, item.initiator or "", item.status or "", group=item.group)
     dates = [r.get("date") for r in item.followups if isinstance(r.get("date"), dt.date)]
     line.last_followup = max(dates) if dates else None
     seen = set()
@@ -220,7 +221,7 @@ def collect(item: Item, ctx: Context, weekly: Weekly, previous: dict, shared: di
         due = one(due, due) if isinstance(due, dt.date) else None
         done = one(done, done) if isinstance(done, dt.date) else None
         is_blocked = state.state == "blocked" or (status == "blocked" and state.state == "overdue")
-        t = TaskLine(item.workbook, item.topic, None if ident else key, str(ident or ""), str(name or ""), one(department, department),
+        t = TaskLine(item.workbook, topic, None if ident else key, str(ident or ""), str(name or ""), one(department, department),
                      one(owner, owner), due, done, status, state.state, state.days, percent,
                      str(note or "") if is_blocked else "",
                      updated if state.state == "paused" and isinstance(updated, dt.date) else None)
@@ -442,6 +443,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
     readers = audience.weekly_readers([(i.workbook, i.initiator) for i in weekly.items if i.initiator],
                                       list(weekly.departments), settings["reminders.management"])
     mails = []
+    attached = (notify.Attachment(weekly.path),) if weekly.path else ()  # encoded once for every reader's mail
     for reader in readers:
         scope = reader.scope
         # the items most behind first: a long list is cut in the mail, never in the workbook
@@ -481,7 +483,7 @@ def weekly_mails(weekly: Weekly, layout: Layout, roster) -> tuple[list[notify.Ma
         key = hashlib.sha256(f"{reader.person.email.lower()}|weekly|{weekly.label}".encode()).hexdigest()
         subject = t("weekly.subject", week=weekly.label, overdue=figures["overdue"])
         mails.append(notify.Mail(key, "weekly", reader.person, [], subject, "", "", sorted(reader.reasons),
-                                 tuple(i.workbook for i in items), (weekly.path,) if weekly.path else (),
+                                 tuple(i.workbook for i in items), attached,
                                  renderer=bodies))
     return mails, audience.refused
 
