@@ -7,6 +7,7 @@ claims and backup names.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -703,18 +704,30 @@ def replies(root: Path, today: str | None, watch: bool) -> None:
     if watch:  # IMAP IDLE until stopped (update by reply)
         _watch_replies(root, layout, mailbox, day if today else None)
         return
-    try:
+    with _mailbox_errors(settings):
         result = run_replies(root, day, now, mailbox, transport)
+    _say_replies(settings, result)
+    sys.exit(1 if result.delivery and result.delivery.failed else 0)
+
+
+@contextlib.contextmanager
+def _mailbox_errors(settings):
+    """The replies mailbox unreachable (network, IMAP refusing): one line naming the host, exit 2."""
+    from .errors import ConfigError
+
+    try:
+        yield
     except (OSError, ConnectionError) as exc:
         raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
     except Exception as exc:
         if type(exc).__module__.startswith("imaplib") or "imapclient" in type(exc).__module__:
             raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
         raise
-    sent = len(result.delivery.sent) if result.delivery else 0
-    console.print(text("out.replies", settings.lang, read=result.read, written=result.written, answered=sent),
-                  highlight=False, markup=False)
-    sys.exit(1 if result.delivery and result.delivery.failed else 0)
+
+
+def _say_replies(settings, result) -> None:
+    console.print(text("out.replies", settings.lang, read=result.read, written=result.written,
+                       answered=len(result.delivery.sent) if result.delivery else 0), highlight=False, markup=False)
 
 
 def _watch_replies(root: Path, layout, mailbox, day: dt.date | None) -> None:
@@ -724,7 +737,6 @@ def _watch_replies(root: Path, layout, mailbox, day: dt.date | None) -> None:
     import signal
     import threading
 
-    from .errors import ConfigError
     from .run.replies import watch_replies
     from .send.wiring import wire
 
@@ -732,18 +744,12 @@ def _watch_replies(root: Path, layout, mailbox, day: dt.date | None) -> None:
     zone = ZoneInfo(settings["general.timezone"])
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    say = lambda r: console.print(text("out.replies", settings.lang, read=r.read, written=r.written,  # noqa: E731
-                                       answered=len(r.delivery.sent) if r.delivery else 0), highlight=False, markup=False)
     try:
-        watch_replies(root, mailbox, lambda day: wire(settings, layout.state, day, dict(os.environ), chat=False).transport,
-                      stop, lambda: dt.datetime.combine(day or dt.datetime.now(zone).date(),
-                                                        dt.datetime.now(zone).time()), say)
-    except (OSError, ConnectionError) as exc:
-        raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
-    except Exception as exc:
-        if type(exc).__module__.startswith("imaplib") or "imapclient" in type(exc).__module__:
-            raise ConfigError(key="replies.cannot_connect", host=settings["replies.host"], error=exc) from None
-        raise
+        with _mailbox_errors(settings):
+            watch_replies(root, mailbox, lambda day: wire(settings, layout.state, day, dict(os.environ), chat=False).transport,
+                          stop, lambda: dt.datetime.combine(day or dt.datetime.now(zone).date(),
+                                                            dt.datetime.now(zone).time()),
+                          lambda r: _say_replies(settings, r))
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
