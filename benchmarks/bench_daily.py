@@ -233,9 +233,9 @@ def main() -> None:
             out.append(tuple(row))
         return out
 
-    ratio("daily, first run (writes flags)", "daily", runs("check", "daily", day), 1.3)
+    ratio("daily, first run (writes flags)", "daily", runs("check", "daily", day), 2.5)
     ratio("daily, same-day rerun", "daily", runs("check", "daily", day, same_copy=True), 1.3)
-    ratio("daily, next working day", "daily", runs("check", "daily", next_day), 1.3)
+    ratio("daily, next working day", "daily", runs("check", "daily", next_day), 1.5)
     weekly = runs("check1", "weekly", monday)
     ratio("weekly (first of the week on each copy)", "weekly", weekly, 1.5, "check1")
     ratio("  the same runs against check", "weekly",
