@@ -184,6 +184,7 @@ ENVIRONMENT_FAULTS = {  # what is made unusable → the commands it stops, and w
 @pytest.mark.skipif(os.name != "posix" or (os.geteuid() == 0 and not shutil.which("setpriv")),
                     reason="needs POSIX permissions, and setpriv where the tests run as root")
 @pytest.mark.parametrize("fault", list(ENVIRONMENT_FAULTS))
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_what_the_machine_refuses_is_one_line_exit_2_saying_what_to_fix(example_root, fault):
     damage, commands, says, names = ENVIRONMENT_FAULTS[fault]
     _ran_before(example_root)
@@ -286,6 +287,7 @@ def _can_mount() -> bool:
 # mid-transaction or the ledger of the flags written (with the writer process running) is written
 @pytest.mark.skipif(not _can_mount(), reason="a small tmpfs needs Linux, root and a mount namespace (unshare -m)")
 @pytest.mark.parametrize("left", [0, 16_384, 65_536, 139_264, 172_032])
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_a_full_disk_under_state_is_one_line_exit_2_and_no_mail_goes_twice(example_root, tmp_path, left):
     """The state folder on a real, nearly full disk (a 3 MB tmpfs): the run stops in one line saying the
     disk is full, exit 2, nothing else on stderr; once there is room, the next run does the day's work and
@@ -328,6 +330,7 @@ done
 
 @pytest.mark.skipif(not _can_mount(), reason="a small tmpfs needs Linux, root and a mount namespace (unshare -m)")
 @pytest.mark.parametrize("disk, says", [("full", "磁盘已满"), ("read-only", ("只读", "读写出错"))])
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_a_full_or_read_only_share_is_one_line_exit_2_in_every_job(example_root, tmp_path, disk, says):
     """The share itself is full (a 4 MB tmpfs filled to the last byte) or mounted read-only: every command
     says so in one line naming the folder, exit 2 (status too: SQLite needs to write beside state.db even

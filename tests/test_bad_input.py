@@ -234,6 +234,7 @@ def test_a_workbook_larger_than_the_limit_is_refused_before_it_is_read(example_r
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_control_characters_from_a_cell_or_a_file_name_never_reach_the_terminal_or_the_log_raw(example_root):
     """Excel's _x001B_ escapes in a task and an owner cell (clear the screen, retitle the window, ring,
     reverse the line, return to its start) and ESC [2J + U+202E in a workbook's name: every command prints

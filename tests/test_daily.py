@@ -348,6 +348,7 @@ def test_the_daily_work_done_in_check_s_workers_equals_one_process(example_root,
     assert flags(example_root, "副本4") == EXPECTED
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_a_check_worker_that_dies_mid_run_loses_nothing(example_root, monkeypatch):
     """A worker killed while it flags a workbook (out of memory): that workbook and the ones after it
     are done in the job's own process; nothing is written twice and the next run has nothing to do."""

@@ -162,6 +162,7 @@ run_daily(sys.argv[1], dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), layout
 """
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_two_processes_that_bypass_the_lock_still_send_each_mail_once(example_root):
     """The ledger claims a mail (state 'sending') in a transaction before it goes out."""
     handler = Recorder()
@@ -321,6 +322,7 @@ def test_an_unwritable_active_folder_makes_no_backups_and_no_traceback_run_after
         _shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_runs_that_open_a_new_state_db_at_the_same_instant_all_get_it(tmp_path):
     """SQLite's deadlock guard answers 'database is locked' at once (no waiting) when two connections
     create and migrate a new file together; the later one tries again instead of stopping the run.

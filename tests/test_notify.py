@@ -280,6 +280,7 @@ run_daily(root, dt.date(2026, 8, 20), dt.datetime(2026, 8, 20, 9), layout=layout
 """
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_process_killed_mid_batch(example_root, smtp):
     configure(example_root, smtp.port)
     smtp.delay = 0.4

@@ -36,6 +36,7 @@ def run_redirected(args: list[str], encoding: str, tmp_path) -> tuple[int, str, 
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "ascii", "utf-8"])
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_every_command_prints_in_the_console_s_encoding_and_exits_as_in_utf8(example_root, tmp_path, encoding):
     """GBK (a Chinese Windows redirecting output), ASCII (a C locale), UTF-8: the same exit codes, output
     that decodes in that encoding and says what it should — Chinese kept in GBK, backslash escapes in

@@ -189,6 +189,7 @@ def test_status_shows_last_and_next_runs_and_the_lock(example_root):
     assert result.exit_code == 0 and json.loads(result.output)["jobs"]["daily"]["last_outcome"] == "findings"
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_job_scripts_exit_codes(example_root, tmp_path):
     ok = subprocess.run([sys.executable, str(REPO / "jobs" / "weekly.py"), "--root", str(example_root),
                          "--today", "2026-08-24"], capture_output=True, text=True)

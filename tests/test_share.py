@@ -176,6 +176,7 @@ def test_init_writes_the_folder_s_id_into_coordxl_toml(tmp_path):
     assert f'folder_id = "{folder_id}"' in (tmp_path / "协调" / "coordxl.toml").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # real coordxl processes, one per job or fault
 def test_a_second_machine_is_refused_until_it_takes_over(example_root, tmp_path):
     code, out, err = run(["daily", example_root, "--today", TODAY], tmp_path, host="pc-a")
     assert code == 0, err
