@@ -189,3 +189,66 @@ def test_a_flag_goes_into_an_empty_row_that_has_a_height_of_its_own(tmp_path):
         sheet = zf.read("xl/worksheets/sheet1.xml")
     assert '<row r="8" spans="1:8" ht="30" customHeight="1"><c r="H8" t="inlineStr"><is><t>受阻</t></is></c></row>'.encode() \
         in sheet
+
+
+# --- what a review of the proof found (each wrote a damaged sheet as "written" before) -----------------------
+
+_NS = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+
+
+def _workbook_with_rows(path, sheet_data: bytes) -> bytes:
+    """A real workbook (openpyxl's parts) whose one sheet holds ``sheet_data`` as another writer wrote it."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "S"
+    wb.active["A1"] = "x"
+    buf = io.BytesIO()
+    wb.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = _NS + b'<dimension ref="A1:C2"/><sheetData>' + sheet_data + b"</sheetData></worksheet>"
+            z.writestr(info, data)
+    return path.read_bytes()
+
+
+_HEAD_ROW = b'<row r="1"><c r="A1" t="inlineStr"><is><t>h</t></is></c></row>'
+
+
+@pytest.mark.parametrize("row, cell", [
+    (b'<row r="2"><c r="A2"><v>1</v></c><c t="inlineStr"><is><t>OLD</t></is></c></row>', (2, 2)),  # B2 without r=
+    (b'<row r="2"><c r="A2"><v>1</v></c><c r="B2"><v>5</v></c><c\tr="C2" t="inlineStr"><is><t>OLD</t></is></c></row>',
+     (2, 3)),  # r= after a tab
+], ids=["cell-without-its-reference", "reference-after-a-tab"])
+def test_a_cell_the_splice_cannot_place_is_refused_never_written_twice(tmp_path, row, cell):
+    """Excel would "repair" a row holding two cells of one reference (and drop one): such a write is refused,
+    the workbook untouched."""
+    path = tmp_path / "w.xlsx"
+    before = _workbook_with_rows(path, _HEAD_ROW + row)
+    result = write_patch(SheetPatch(path, "w.xlsx", "S", {cell: "预警"}, None), tmp_path / "backups")
+    assert not result.written and [f.code for f in result.findings] == ["W-LOSSY"]
+    assert path.read_bytes() == before
+
+
+def test_a_cell_inside_an_array_formula_is_never_written_whatever_the_attribute_order(tmp_path):
+    """LibreOffice and others may write ref= before t="array": B2 inside B1:B3's array stays the formula's."""
+    path = tmp_path / "w.xlsx"
+    before = _workbook_with_rows(path, b'<row r="1"><c r="B1"><f ref="B1:B3" t="array">A1:A3*2</f><v>2</v></c></row>'
+                                       b'<row r="2"><c r="B2"><v>4</v></c></row>')
+    result = write_patch(SheetPatch(path, "w.xlsx", "S", {(2, 2): "预警"}, None), tmp_path / "backups")
+    assert not result.written and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("text", ["进展\x0b第二行", "a\x1b[0m", "第一行\r\n第二行"])
+def test_text_a_cell_cannot_hold_as_written_is_refused_and_the_workbook_stays_readable(tmp_path, text):
+    """A vertical tab or an escape character makes the sheet XML unreadable to Excel; a carriage return would
+    read back as something else than was meant: refused, nothing written."""
+    path = tmp_path / "w.xlsx"
+    before = _workbook_with_rows(path, _HEAD_ROW + b'<row r="2"><c r="A2"><v>1</v></c></row>')
+    result = write_patch(SheetPatch(path, "w.xlsx", "S", {(2, 2): text}, None), tmp_path / "backups")
+    assert not result.written and path.read_bytes() == before

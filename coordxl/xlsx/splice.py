@@ -56,9 +56,15 @@ def _inline_cell(ref: str, style: bytes | None, value) -> bytes:
     return head + _text_tail(str(value))
 
 
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\r\ufffe\uffff]")
+
+
 @functools.lru_cache(maxsize=4096)
 def _text_tail(value: str) -> bytes:
-    """A text cell's XML after its reference and style: an inline string, escaped, its blanks kept."""
+    """A text cell's XML after its reference and style: an inline string, escaped, its blanks kept. Text
+    with a control character XML cannot hold, or a carriage return (read back as a line break), is refused."""
+    if _NOT_IN_XML.search(value):
+        raise PatchError(f"text with a control character or a carriage return a cell cannot hold as written: {value[:40]!r}")
     escaped = html.escape(value, quote=False).encode("utf-8")
     space = b' xml:space="preserve"' if value != value.strip() else b""
     return b' t="inlineStr"><is><t' + space + b">" + escaped + b"</t></is></c>"
@@ -149,6 +155,8 @@ def _quick_splice(xml: bytes, ref: str, col: int, value, lo: int = 0, hi: int | 
             raise FormulaCell(ref)
         style = _STYLE.search(cell, 0, cell.find(b">") + 1)
         return start, m.end(), _inline_cell(ref, style and style.group(1), value)
+    if any(b' r="' not in tag.group(0) for tag in _CELL_TAG.finditer(xml, lo, hi)):
+        return None  # a cell without its reference, or with it after a tab or a line break: walk the row
     last = xml.rfind(b' r="', lo, hi)
     if last < 0:
         if xml[lo:hi].strip():
@@ -333,11 +341,11 @@ def _widen_spans(xml: bytes, row_no: int, col: int, start: int, head_end: int, e
 def _rows_referencing(xml: bytes, col: int) -> set[int]:
     """The rows N for which ``r="<column>N"`` appears anywhere in the sheet (one scan): in any other row a
     search for the column's cell finds nothing."""
-    prefix = b' r="' + col_letters(col).encode()
+    prefix = b'r="' + col_letters(col).encode()
     rows, at = set(), xml.find(prefix)
     while at >= 0:
         m = _DIGITS_QUOTE.match(xml, at + len(prefix))
-        if m:
+        if m and at > 0 and xml[at - 1] in b" \t\r\n":
             rows.add(int(m.group(1)))
         at = xml.find(prefix, at + 1)
     return rows
@@ -394,7 +402,9 @@ def _locate_row(xml: bytes, row_no: int, pos: int) -> tuple[int, bool]:
     return end, False
 
 
-_ARRAY = re.compile(rb'<f\b[^>]*\bt="array"[^>]*\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+_F_TAG = re.compile(rb"<f\b[^>]*>")
+_CELL_TAG = re.compile(rb"<c(?=[\s>/])[^>]*>")
+_ARRAY_REF = re.compile(rb'\sref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 
 
 def _array_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
@@ -402,7 +412,10 @@ def _array_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
     if b'"array"' not in xml:  # the common case costs one search
         return []
     out = []
-    for m in _ARRAY.finditer(xml):
+    for tag in _F_TAG.finditer(xml):  # t="array" and ref= in either order
+        m = _ARRAY_REF.search(tag.group(0)) if b't="array"' in tag.group(0) else None
+        if m is None:
+            continue
         c1, r1 = col_number(m.group(1).decode()), int(m.group(2))
         c2, r2 = (col_number(m.group(3).decode()), int(m.group(4))) if m.group(3) else (c1, r1)
         out.append((r1, c1, r2, c2))

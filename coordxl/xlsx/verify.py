@@ -39,7 +39,7 @@ from .xlsxparts import _CELL, _CELL_REF, _FORMULA, PatchError, col_letters, col_
 _SPANS = re.compile(rb'\sspans="[^"]*"')
 _DIMENSION_ANY = re.compile(rb"<dimension\b[^>]*/>")
 _BARE_ROW = re.compile(rb'<row r="\d+"(?:/>|></row>)')
-_TEXT = rb'(?:[^<&]++|&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)*+'  # possessive: no backtracking into a long text
+_TEXT = rb'(?:[^<&\x00-\x08\x0b\x0c\x0e-\x1f\r]++|&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)*+'  # possessive: no backtracking into a long text
 _WRITTEN_CELL = re.compile(
     rb'<c r="[A-Z]+\d+"(?: s="\d+")?(?:/>'
     rb'| t="inlineStr"><is><t(?: xml:space="preserve")?>(?P<text>' + _TEXT + rb')</t></is></c>'
@@ -222,9 +222,25 @@ def _cell_in_place(original: bytes, edit: Edit, old: bytes, value, letters: byte
             return False
     elif original[start - 1] != 62 or not original.startswith((b"<c", b"</row>"), start):  # 62: '>'
         return False  # not between two cells, nor after the row's head or its last cell
+    elif not _row_lacks(original, head_end, ref):
+        return False  # a new cell where the row already has that one, or a cell of unknown place
     written = _WRITTEN_CELL.match(new)
     return (written is not None and new.startswith(ref, 3)
             and _written_holds(written, value.value if isinstance(value, Styled) else value))
+
+
+_CELL_TAG = re.compile(rb"<c(?=[\s>/])[^>]*>")
+
+
+def _row_lacks(original: bytes, head_end: int, ref: bytes) -> bool:
+    """Does the row whose head ends at ``head_end`` have no cell ``ref`` (r="B2"), every cell saying its
+    reference? A cell without one stands at a place only its order tells (legal, and read so by Excel)."""
+    end = original.find(b"</row>", head_end)
+    for tag in _CELL_TAG.finditer(original, head_end, end if end >= 0 else len(original)):
+        found = _CELL_REF.search(tag.group(0))
+        if found is None or found.group(0) == ref:
+            return False
+    return True
 
 
 def _row_at(xml: bytes, at: int) -> int | None:
