@@ -937,3 +937,29 @@ def test_a_reply_that_arrives_between_a_poll_and_idle_is_not_left_waiting(digest
     started = time.monotonic()
     came = Mailbox(settings, PASSWORD).wait_for_mail(60, threading.Event(), checkpoint)
     assert came and time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_a_subject_sent_unencoded_reads_as_written_and_an_unencoded_auto_reply_is_still_dropped(encoding):
+    """Some clients and mail gateways send the Subject as raw 8-bit text instead of an encoded word: the
+    answer's 回复：… subject must read as the person wrote it (not ����), and an out-of-office whose subject
+    says 自动回复 that way must still be known as automatic, or coordxl would answer it."""
+    said = email.message_from_bytes("From: sunli@corp.example\r\nSubject: 回复：【提醒】您有 2 项任务\r\n\r\n完成\r\n"
+                                    .encode(encoding))
+    assert replies.header(said, "Subject") == "回复：【提醒】您有 2 项任务"
+    away = email.message_from_bytes("From: sunli@corp.example\r\nSubject: 自动回复：我正在休假\r\n\r\n我正在休假\r\n"
+                                    .encode(encoding))
+    assert replies.automatic(away, "coordxl@corp.example")
+
+
+def test_a_note_carrying_control_characters_is_written_without_them(digested):
+    """A reply pasted from a terminal or another program can carry an escape character: the note is written
+    without it (a workbook cannot hold it), never refused for ever nor written unreadable."""
+    root, port, _, token = digested
+    mail = (f"From: =?utf-8?b?5Yav6Zuq?= <fengxue@corp.example>\r\nTo: coordxl@corp.example\r\n"
+            f"Subject: Re: x\r\nMessage-ID: <ctrl-1@corp.example>\r\nIn-Reply-To: <coordxl-r-{token}.x@corp.example>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            f"T1 备注 打样\x1b[0m已到\r\n").encode()
+    append(port, mail)
+    assert coordxl("replies", root, "--today", TODAY).returncode == 0
+    assert tracker(root, 5)["进展说明"].endswith("\n8/20 冯雪：打样[0m已到")

@@ -132,9 +132,21 @@ AUTO_SUBJECT = re.compile(r"自动回复|自动答复|Auto(?:matic)?[ -]?Reply|O
 
 
 def header(msg: Message, name: str) -> str:
-    value = msg.get(name)
+    """A header's text: encoded words decoded; raw 8-bit text (some clients and gateways send the subject
+    unencoded) read as UTF-8, else GB18030, never as replacement characters."""
+    value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
     if value is None:
         return ""
+    if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):  # bytes kept as surrogates
+        data = value.encode("ascii", "surrogateescape")
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                value = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            value = data.decode("utf-8", "replace")
     try:
         return str(make_header(decode_header(str(value))))
     except Exception:  # a broken encoded word: the raw header
@@ -664,6 +676,15 @@ def _shown(value) -> str:
     return "" if value is None else str(value)
 
 
+_NOT_IN_A_CELL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _cell_text(value: str) -> str:
+    """Text fit for a cell: line breaks as Excel keeps them (LF), characters a workbook cannot hold left out
+    (a mail may carry them; written, they would make the sheet unreadable, so the writer refuses them)."""
+    return _NOT_IN_A_CELL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, today: dt.date, lang: str,
                pending: dict | None = None):
     """((column, new value), old value) pairs one change writes; None when the tracker lacks the column."""
@@ -698,7 +719,7 @@ def _cells_for(ch, value: dict, table, i: int, col: dict, progress: int | None, 
         said = value["text"] if verb != reply_parse.POSTPONE else text("reply.postponed_note", lang, date=value["value"],
                                                                          reason=value["text"])
         line = f"{today.month}/{today.day} {ch['sender']}：{said}"
-        out.append(((col["note"], f"{before}\n{line}" if before not in (None, "") else line), old))
+        out.append(((col["note"], _cell_text(f"{before}\n{line}" if before not in (None, "") else line)), old))
     if out and "updated_on" in col:
         out.append(((col["updated_on"], today), raw("updated_on")))
     return out
