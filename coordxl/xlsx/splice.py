@@ -155,8 +155,8 @@ def _quick_splice(xml: bytes, ref: str, col: int, value, lo: int = 0, hi: int | 
             raise FormulaCell(ref)
         style = _STYLE.search(cell, 0, cell.find(b">") + 1)
         return start, m.end(), _inline_cell(ref, style and style.group(1), value)
-    if any(b' r="' not in tag.group(0) for tag in _CELL_TAG.finditer(xml, lo, hi)):
-        return None  # a cell without its reference, or with it after a tab or a line break: walk the row
+    if xml.count(b"<c", lo, hi) != xml.count(b'<c r="', lo, hi):
+        return None  # a cell not starting '<c r="' (without its reference, or after a tab): walk the row
     last = xml.rfind(b' r="', lo, hi)
     if last < 0:
         if xml[lo:hi].strip():
@@ -403,7 +403,6 @@ def _locate_row(xml: bytes, row_no: int, pos: int) -> tuple[int, bool]:
 
 
 _F_TAG = re.compile(rb"<f\b[^>]*>")
-_CELL_TAG = re.compile(rb"<c(?=[\s>/])[^>]*>")
 _ARRAY_REF = re.compile(rb'\sref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 
 

@@ -236,7 +236,10 @@ def _row_lacks(original: bytes, head_end: int, ref: bytes) -> bool:
     """Does the row whose head ends at ``head_end`` have no cell ``ref`` (r="B2"), every cell saying its
     reference? A cell without one stands at a place only its order tells (legal, and read so by Excel)."""
     end = original.find(b"</row>", head_end)
-    for tag in _CELL_TAG.finditer(original, head_end, end if end >= 0 else len(original)):
+    end = end if end >= 0 else len(original)
+    if original.count(b"<c", head_end, end) == original.count(b'<c r="', head_end, end):  # as every writer does
+        return original.find(b"<c " + ref, head_end, end) < 0
+    for tag in _CELL_TAG.finditer(original, head_end, end):
         found = _CELL_REF.search(tag.group(0))
         if found is None or found.group(0) == ref:
             return False
